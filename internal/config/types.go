@@ -1,0 +1,191 @@
+// Package config defines Portcullis's declarative configuration: the YAML
+// schema, strict decoding with file:line:col errors, secret references
+// (${env:NAME}, ${file:/path}) and validation. It knows nothing about how the
+// configuration is served; internal/gateway compiles it into a snapshot.
+package config
+
+import (
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Version must be 1.
+	Version int `yaml:"version"`
+	// TrustedProxies lists the CIDRs (or single addresses) whose forwarding
+	// headers (X-Forwarded-For, Forwarded, X-Request-Id) are believed.
+	TrustedProxies []string   `yaml:"trusted_proxies,omitempty"`
+	Listeners      []Listener `yaml:"listeners"`
+	Services       []Service  `yaml:"services"`
+	Routes         []Route    `yaml:"routes"`
+	Ops            Ops        `yaml:"ops,omitempty"`
+	AccessLog      AccessLog  `yaml:"access_log,omitempty"`
+	Shutdown       Shutdown   `yaml:"shutdown,omitempty"`
+
+	// File is the path the config was read from (not part of the YAML).
+	File string `yaml:"-"`
+}
+
+// Listener is one public proxy listener, plain HTTP or HTTPS.
+type Listener struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	// TLS makes this an HTTPS listener.
+	TLS *ListenerTLS `yaml:"tls,omitempty"`
+	// RedirectToHTTPS makes a plain listener answer every request with a
+	// 308 to the same URL on https (the value is the HTTPS port, 443 when 0).
+	RedirectToHTTPS *RedirectToHTTPS `yaml:"redirect_to_https,omitempty"`
+
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout,omitempty"` // default 10s
+	ReadTimeout       Duration `yaml:"read_timeout,omitempty"`        // default 60s
+	WriteTimeout      Duration `yaml:"write_timeout,omitempty"`       // default 0 (streaming)
+	IdleTimeout       Duration `yaml:"idle_timeout,omitempty"`        // default 120s
+	MaxHeaderBytes    Size     `yaml:"max_header_bytes,omitempty"`    // default 64KiB
+	HTTP2             HTTP2    `yaml:"http2,omitempty"`
+}
+
+// RedirectToHTTPS configures the plain-HTTP redirect listener.
+type RedirectToHTTPS struct {
+	Port int `yaml:"port,omitempty"`
+}
+
+// HTTP2 limits for client connections (HTTPS listeners only).
+type HTTP2 struct {
+	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams,omitempty"` // default 250
+	MaxReadFrameSize     uint32 `yaml:"max_read_frame_size,omitempty"`    // default 1MiB
+	Disable              bool   `yaml:"disable,omitempty"`
+}
+
+// ListenerTLS configures an HTTPS listener.
+type ListenerTLS struct {
+	Certificates []Certificate `yaml:"certificates"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version,omitempty"`
+	HSTS       *HSTS  `yaml:"hsts,omitempty"`
+}
+
+// Certificate is a certificate and key pair; the first one is the default
+// when no SNI name matches.
+type Certificate struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// HSTS adds Strict-Transport-Security to responses on an HTTPS listener.
+type HSTS struct {
+	MaxAge            Duration `yaml:"max_age"`
+	IncludeSubdomains bool     `yaml:"include_subdomains,omitempty"`
+	Preload           bool     `yaml:"preload,omitempty"`
+}
+
+// Service is an upstream service: one or more targets behind a balancer.
+type Service struct {
+	Name          string        `yaml:"name"`
+	Targets       []Target      `yaml:"targets"`
+	LoadBalancing LoadBalancing `yaml:"load_balancing,omitempty"`
+	Timeouts      Timeouts      `yaml:"timeouts,omitempty"`
+	// MaxIdleConnsPerTarget bounds the keep-alive pool (default 128).
+	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target,omitempty"`
+	// MaxConnsPerTarget bounds open connections per target (0: unlimited).
+	MaxConnsPerTarget int          `yaml:"max_conns_per_target,omitempty"`
+	TLS               *UpstreamTLS `yaml:"tls,omitempty"`
+}
+
+// Target is one upstream address, as a URL: http://host:port or https://host:port.
+type Target struct {
+	URL    string `yaml:"url"`
+	Weight int    `yaml:"weight,omitempty"` // default 1
+}
+
+// LoadBalancing picks a target per request.
+type LoadBalancing struct {
+	// Algorithm: round_robin (default), least_connections, consistent_hash.
+	Algorithm string `yaml:"algorithm,omitempty"`
+	// HashOn (consistent_hash only): client_address (default) or header.
+	HashOn string `yaml:"hash_on,omitempty"`
+	// HashHeader is the header hashed when HashOn is header.
+	HashHeader string `yaml:"hash_header,omitempty"`
+}
+
+// Timeouts toward a service's targets.
+type Timeouts struct {
+	Connect  Duration `yaml:"connect,omitempty"`  // default 5s
+	Response Duration `yaml:"response,omitempty"` // time to response headers, default 60s
+	Idle     Duration `yaml:"idle,omitempty"`     // idle keep-alive connection lifetime, default 90s
+}
+
+// UpstreamTLS configures verification of HTTPS targets.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle; the system roots are used when empty.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// ServerName overrides the name verified in the target's certificate.
+	ServerName string `yaml:"server_name,omitempty"`
+}
+
+// Route maps matching requests to a service.
+type Route struct {
+	Name string `yaml:"name"`
+	// Hosts: exact names or a leading wildcard (*.example.com). Empty
+	// matches every host.
+	Hosts   []string      `yaml:"hosts,omitempty"`
+	Paths   []PathMatch   `yaml:"paths"`
+	Methods []string      `yaml:"methods,omitempty"`
+	Headers []HeaderMatch `yaml:"headers,omitempty"`
+	// Priority breaks ties between equally specific routes (higher first).
+	Priority int    `yaml:"priority,omitempty"`
+	Service  string `yaml:"service"`
+	// StripPrefix removes the matched prefix before proxying.
+	StripPrefix bool `yaml:"strip_prefix,omitempty"`
+	// Rewrite replaces the matched path (or prefix) with an internal path
+	// (obfuscated URIs): /v1/orders -> /internal/7f3a9c/orders-svc.
+	Rewrite string `yaml:"rewrite,omitempty"`
+	// PreserveHost sends the client's Host upstream instead of the target's.
+	PreserveHost bool `yaml:"preserve_host,omitempty"`
+	// MaxBodySize limits the request body (default 10MiB).
+	MaxBodySize Size `yaml:"max_body_size,omitempty"`
+	// AllowEncodedSlashes lets %2F stand inside a path segment.
+	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes,omitempty"`
+	// Policies run in the gateway's fixed phases, whatever order they are listed in.
+	Policies []PolicySpec `yaml:"policies,omitempty"`
+}
+
+// PathMatch is exactly one of Exact, Prefix or Regex.
+type PathMatch struct {
+	Exact  string `yaml:"exact,omitempty"`
+	Prefix string `yaml:"prefix,omitempty"`
+	Regex  string `yaml:"regex,omitempty"`
+}
+
+// HeaderMatch requires a request header: equal to Value, matching Regex,
+// or only present when both are empty.
+type HeaderMatch struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value,omitempty"`
+	Regex string `yaml:"regex,omitempty"`
+}
+
+// PolicySpec is one entry of a route's policy list: a kind and the rest of
+// the mapping, which the kind's compiler decodes strictly.
+type PolicySpec struct {
+	Kind string
+	// Node is the whole mapping, kind included, for the kind's decoder and
+	// for error positions.
+	Node *yaml.Node
+}
+
+// Ops is the operations listener (health, readiness; later admin, metrics).
+type Ops struct {
+	Address string `yaml:"address,omitempty"` // default 127.0.0.1:9901
+	Disable bool   `yaml:"disable,omitempty"`
+}
+
+// AccessLog configures the JSON access log.
+type AccessLog struct {
+	// Output: stdout (default), stderr, off, or a file path.
+	Output string `yaml:"output,omitempty"`
+}
+
+// Shutdown configures graceful shutdown on SIGTERM.
+type Shutdown struct {
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty"` // default 30s
+}

@@ -1,0 +1,138 @@
+// Package pipeline holds what every policy shares: the fixed phases a
+// request passes through, the per-request Context, the Identity that
+// authentication produces, the registry of policy kinds, and RFC 9457
+// problem responses. Policy packages import it; it imports none of them.
+package pipeline
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Phase is a step of the request's way through the gateway. Phases run in
+// the order declared here, whatever order a route lists its policies in.
+type Phase int
+
+// The phases, in the order they run.
+const (
+	PhaseAccess   Phase = iota // ip allow/deny, bans, pre-auth limits
+	PhaseAuthn                 // authentication: produces Identity
+	PhaseAuthz                 // acl, scopes, rules
+	PhaseLimit                 // rate limits, quotas, concurrency
+	PhaseValidate              // size, content type, signatures, schema, WAF
+	PhaseRewrite               // identity headers, header changes for the upstream
+	numRequestPhases
+)
+
+var phaseNames = [...]string{"access", "authn", "authz", "limit", "validate", "rewrite"}
+
+func (p Phase) String() string {
+	if p >= 0 && int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// Identity is who authentication says the caller is.
+type Identity struct {
+	Consumer     string
+	CredentialID string
+	Method       string
+	Groups       []string
+	Scopes       []string
+	Claims       map[string]any
+}
+
+// Context is the per-request state every policy sees. It is created once
+// per request by the gateway and never shared between requests.
+type Context struct {
+	// Request is the client's request; rewrite-phase policies may change
+	// its headers, which are what the upstream receives.
+	Request *http.Request
+	// RequestID is the X-Request-Id of this request.
+	RequestID string
+	// ClientAddr is the client's address after trusted-proxy resolution:
+	// the only address any policy may use.
+	ClientAddr netip.Addr
+	// Path is the canonical (normalized) request path used for routing.
+	Path string
+	// Route and Service are the names of the matched route and its service.
+	Route   string
+	Service string
+	// Identity is set by the authn phase; nil for anonymous requests.
+	Identity *Identity
+	// Start is when the gateway received the request.
+	Start time.Time
+	// TLS reports whether the client connection is TLS.
+	TLS bool
+}
+
+// RequestPolicy runs in one request phase. Handle returns nil to let the
+// request go on, or a Problem to answer it without reaching the upstream.
+type RequestPolicy interface {
+	Phase() Phase
+	Handle(c *Context) *Problem
+}
+
+// ResponsePolicy changes the upstream's response headers before they are
+// sent to the client.
+type ResponsePolicy interface {
+	Respond(c *Context, status int, header http.Header)
+}
+
+// Decoder decodes a policy's YAML mapping strictly into v (unknown fields
+// are errors that name their line).
+type Decoder interface {
+	Decode(v any) error
+}
+
+// CompileEnv is what a policy compiler may need at load time.
+type CompileEnv struct {
+	// Route is the name of the route the policy belongs to.
+	Route string
+}
+
+// Compiler compiles one policy entry into a RequestPolicy, a
+// ResponsePolicy, or a value that is both.
+type Compiler func(d Decoder, env CompileEnv) (any, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Compiler{}
+)
+
+// Register makes a policy kind available to configs. It is called from an
+// init function in the file that implements the kind; registering a kind
+// twice panics, because that is a programming error.
+func Register(kind string, c Compiler) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("pipeline: policy kind registered twice: " + kind)
+	}
+	registry[kind] = c
+}
+
+// Lookup returns the compiler of a policy kind.
+func Lookup(kind string) (Compiler, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	c, ok := registry[kind]
+	return c, ok
+}
+
+// Kinds lists the registered policy kinds, sorted.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
