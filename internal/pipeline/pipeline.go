@@ -25,7 +25,7 @@ const (
 	PhaseLimit                 // rate limits, quotas, concurrency
 	PhaseValidate              // size, content type, signatures, schema, WAF
 	PhaseRewrite               // identity headers, header changes for the upstream
-	numRequestPhases
+	NumPhases                  // the number of request phases
 )
 
 var phaseNames = [...]string{"access", "authn", "authz", "limit", "validate", "rewrite"}

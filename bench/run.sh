@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# run.sh — Portcullis load harness (`make bench`), loopback only.
+#
+# Starts an nginx upstream answering "ok" on 127.0.0.1:19000 and, in front of
+# it, a plain Go httputil.ReverseProxy, nginx proxy_pass and Portcullis; runs
+# wrk against each target, interleaved (A B C D A B C D ...) so that machine
+# drift shows up in every target alike, prints a markdown table and writes it
+# to bench/results/<UTC timestamp>.md. Every process it starts is stopped by
+# PID when it ends, however it ends. Bounded in time: about
+# RUNS x targets x (WARM + DUR) seconds plus builds.
+#
+# Knobs (environment):
+#   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
+#   each measurement)  CONNS (64)  THREADS (2)
+#   TARGETS ("direct goproxy nginx portcullis-plain")
+#   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
+#   GO (go)         the Go command used to build goproxy and Portcullis
+#
+# Add a target: write a target_NAME function below (URL, server, wrk args),
+# add a route to conf/portcullis.yaml when it is a Portcullis route, and name
+# it in TARGETS. Dashes in NAME become underscores in the function name.
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+CONF=$BENCH/conf
+
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+	RUNS=${RUNS:-1}
+	DUR=${DUR:-3}
+	WARM=${WARM:-1}
+fi
+RUNS=${RUNS:-3}
+DUR=${DUR:-10}
+WARM=${WARM:-2}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain"}
+GO=${GO:-go}
+command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
+
+# Loopback ports, away from the quickstart's 8080/9000/9901 so that the demo
+# and the benchmark can run side by side.
+UPSTREAM_PORT=19000
+GOPROXY_PORT=19101
+NGINX_PORT=19102
+PORTCULLIS_PORT=19103
+PORTCULLIS_OPS_PORT=19901
+
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# ---- tools -------------------------------------------------------------------
+
+need_install=()
+[[ -x /usr/sbin/nginx ]] || need_install+=(nginx)
+command -v wrk >/dev/null 2>&1 || need_install+=(wrk)
+if ((${#need_install[@]})); then
+	if [[ $(id -u) == 0 ]]; then
+		log "installing ${need_install[*]} (Debian packages)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
+	else
+		log "missing ${need_install[*]}; install with: sudo apt-get install -y ${need_install[*]}"
+		exit 2
+	fi
+fi
+
+# ---- process bookkeeping -------------------------------------------------------
+
+RUN=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+chmod 755 "$RUN" # nginx workers run as nobody when started by root
+PIDS=()
+declare -A PIDNAME=()
+
+# start_bg NAME CMD...: start CMD in the background and remember its PID.
+# CMD must be the server itself (no wrapper shell), so that $! is the server.
+start_bg() {
+	local name=$1
+	shift
+	"$@" >"$RUN/$name.log" 2>&1 &
+	PIDS+=("$!")
+	PIDNAME[$!]=$name
+}
+
+stop_all() {
+	local pid
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "${PIDNAME[$pid]} (PID $pid) ignored TERM; sending KILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+cleanup() {
+	stop_all
+	rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_200 NAME URL: poll until URL answers 200 (10 s), or show NAME's log and fail.
+wait_200() {
+	local name=$1 url=$2
+	for _ in $(seq 100); do
+		if curl -fsS --noproxy '*' -m 1 -o /dev/null "$url" 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	log "$name did not answer 200 on $url; its log:"
+	cat "$RUN/$name.log" >&2 2>/dev/null || true
+	exit 1
+}
+
+# ---- servers: start_SERVER starts it and waits until it answers ------------------
+
+start_upstream() {
+	mkdir -p "$RUN/nginx-upstream/tmp"
+	start_bg upstream /usr/sbin/nginx -e stderr -p "$RUN/nginx-upstream" \
+		-c "$CONF/nginx-upstream.conf" -g "pid $RUN/nginx-upstream/nginx.pid;"
+	wait_200 upstream "http://127.0.0.1:$UPSTREAM_PORT/ok"
+}
+start_goproxy() {
+	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/goproxy" ./bench/goproxy)
+	start_bg goproxy "$RUN/goproxy" -listen "127.0.0.1:$GOPROXY_PORT" \
+		-upstream "http://127.0.0.1:$UPSTREAM_PORT"
+	wait_200 goproxy "http://127.0.0.1:$GOPROXY_PORT/ok"
+}
+start_nginx() {
+	mkdir -p "$RUN/nginx-proxy/tmp"
+	start_bg nginx /usr/sbin/nginx -e stderr -p "$RUN/nginx-proxy" \
+		-c "$CONF/nginx-proxy.conf" -g "pid $RUN/nginx-proxy/nginx.pid;"
+	wait_200 nginx "http://127.0.0.1:$NGINX_PORT/ok"
+}
+start_portcullis() {
+	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
+	"$RUN/portcullis" validate --config "$CONF/portcullis.yaml" >&2
+	start_bg portcullis "$RUN/portcullis" run --config "$CONF/portcullis.yaml"
+	wait_200 portcullis "http://127.0.0.1:$PORTCULLIS_OPS_PORT/readyz"
+}
+
+# ---- targets: target_NAME sets T_URL, T_SERVER and T_WRK_ARGS --------------------
+# T_SERVER names a start_SERVER function; several targets may share one
+# server (every portcullis-* target is a route on the same process).
+# T_WRK_ARGS holds extra wrk arguments: a header (-H "Authorization: ..."), a
+# Lua script (-s file.lua).
+
+target_direct() {
+	T_URL=http://127.0.0.1:$UPSTREAM_PORT/ok T_SERVER=upstream T_WRK_ARGS=()
+}
+target_goproxy() {
+	T_URL=http://127.0.0.1:$GOPROXY_PORT/ok T_SERVER=goproxy T_WRK_ARGS=()
+}
+target_nginx() {
+	T_URL=http://127.0.0.1:$NGINX_PORT/ok T_SERVER=nginx T_WRK_ARGS=()
+}
+target_portcullis_plain() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/ok T_SERVER=portcullis T_WRK_ARGS=()
+}
+
+# ---- measurement -----------------------------------------------------------------
+
+to_ms() { # a wrk duration (812.00us, 1.23ms, 1.01s, 2.00m) -> milliseconds
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.3f", n }'
+}
+
+median() { # numbers on stdin, one a line -> their median
+	sort -g | awk '{ a[NR] = $1 } END {
+		if (NR == 0) { print "nan"; exit }
+		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# measure TARGET RUN: warm up, then one measured wrk run; appends a CSV row.
+measure() {
+	local t=$1 run=$2 out
+	"target_${t//-/_}"
+	out="$RUN/wrk-$t-$run.txt"
+	wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" --timeout 2s "${T_WRK_ARGS[@]}" "$T_URL" >/dev/null
+	wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 2s --latency "${T_WRK_ARGS[@]}" "$T_URL" >"$out"
+	local rps p50 p99 errs
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+	# Non-2xx/3xx answers plus connect/read/write/timeout socket errors.
+	errs=$(awk '/Non-2xx/ { e += $NF }
+		/Socket errors/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+		END { print e + 0 }' "$out")
+	if [[ -z $rps ]]; then
+		log "could not parse wrk output for $t:"
+		cat "$out" >&2
+		exit 1
+	fi
+	echo "$t,$run,$rps,$p50,$p99,$errs" >>"$RUN/runs.csv"
+	log "$t run $run: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs"
+}
+
+# ---- main --------------------------------------------------------------------------
+
+servers=(upstream) # every target needs the upstream
+for t in $TARGETS; do
+	if ! declare -F "target_${t//-/_}" >/dev/null; then
+		log "unknown target '$t'; known: $(declare -F | awk '$3 ~ /^target_/ { sub(/^target_/, "", $3); gsub(/_/, "-", $3); printf "%s ", $3 }')"
+		exit 2
+	fi
+	"target_${t//-/_}"
+	[[ " ${servers[*]} " == *" $T_SERVER "* ]] || servers+=("$T_SERVER")
+done
+
+declare -A SERVER_PORTS=(
+	[upstream]="$UPSTREAM_PORT" [goproxy]="$GOPROXY_PORT" [nginx]="$NGINX_PORT"
+	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
+)
+for s in "${servers[@]}"; do
+	for p in ${SERVER_PORTS[$s]:-}; do
+		if port_busy "$p"; then
+			log "127.0.0.1:$p (for $s) is already in use; stop whatever holds it first"
+			exit 1
+		fi
+	done
+done
+
+for s in "${servers[@]}"; do
+	log "starting $s"
+	"start_$s"
+done
+
+echo "target,run,rps,p50_ms,p99_ms,errors" >"$RUN/runs.csv"
+log "measuring: $RUNS round(s) of [$TARGETS], wrk -t$THREADS -c$CONNS -d${DUR}s after ${WARM}s warm-up"
+for run in $(seq "$RUNS"); do
+	for t in $TARGETS; do
+		measure "$t" "$run"
+	done
+done
+stop_all
+
+# ---- report ---------------------------------------------------------------------------
+
+column_median() { # TARGET FIELD -> median of that CSV column over the target's runs
+	awk -F, -v t="$1" -v f="$2" 'NR > 1 && $1 == t { print $f }' "$RUN/runs.csv" | median
+}
+ratio() { # A B -> A/B as "0.42x", or "-" when B is missing
+	if [[ -z $2 || $2 == nan ]]; then echo "-"; return; fi
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'
+}
+
+declare -A RPS P50 P99 ERRS
+for t in $TARGETS; do
+	RPS[$t]=$(column_median "$t" 3)
+	P50[$t]=$(column_median "$t" 4)
+	P99[$t]=$(column_median "$t" 5)
+	ERRS[$t]=$(awk -F, -v t="$t" 'NR > 1 && $1 == t { e += $6 } END { print e + 0 }' "$RUN/runs.csv")
+done
+
+git_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then git_rev+="-dirty"; fi
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+report=$(
+	echo "# Portcullis benchmark $stamp"
+	echo
+	echo "- commit: $git_rev; $("$GO" version | awk '{ print $3 }'); nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*\///'); $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')"
+	echo "- machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc), kernel $(uname -r)"
+	echo "- load: wrk -t$THREADS -c$CONNS -d${DUR}s --latency after ${WARM}s warm-up; $RUNS interleaved round(s); upstream nginx returning \"ok\""
+	echo
+	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for t in $TARGETS; do
+		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
+			"$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" "$(ratio "${RPS[$t]}" "${RPS[goproxy]:-}")" "${ERRS[$t]}"
+	done
+	echo
+	echo "Medians over runs. vs = req/s ratio. errors = non-2xx/3xx answers plus socket errors, summed."
+	echo
+	echo "Per run, in the order measured, to see drift:"
+	echo
+	echo '```'
+	column -s, -t <"$RUN/runs.csv" 2>/dev/null || cat "$RUN/runs.csv"
+	echo '```'
+)
+mkdir -p "$BENCH/results"
+echo "$report" >"$BENCH/results/$stamp.md"
+echo
+echo "$report"
+echo
+log "written to bench/results/$stamp.md"

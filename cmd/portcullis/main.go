@@ -1,0 +1,156 @@
+// Command portcullis is the Portcullis API gateway: run it, validate a
+// config, or print its version. This file only parses the command line and
+// wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/telemetry"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Portcullis: a secure API gateway.
+
+Usage:
+  portcullis <command> [flags]
+
+Commands:
+  run        serve with a config file
+  validate   check a config file and exit 0 (valid) or 1 (invalid)
+  version    print the version
+
+Run "portcullis <command> --help" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "version":
+		return cmdVersion(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "portcullis: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: portcullis %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; it returns -1 to go on, or the exit status.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "portcullis %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2
+	}
+	return -1
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "Serve with a config file; reload on SIGHUP or when the file changes; drain on SIGTERM.", stderr)
+	cfgPath := fs.String("config", "", "path to the YAML config file (required)")
+	level := fs.String("log-level", "info", "process log level: debug, info, warn, error")
+	if rc := parse(fs, args, stdout); rc >= 0 {
+		return rc
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "portcullis run: --config is required")
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "portcullis run: invalid --log-level %q\n", *level)
+		return 2
+	}
+	logger := telemetry.NewLogger(stderr, lvl)
+	gw, err := gateway.New(gateway.Options{ConfigPath: *cfgPath, Logger: logger, Version: version})
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	if err := gw.Run(context.Background()); err != nil {
+		logger.Error("portcullis stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", "Check a config file: syntax, fields, references and policy compilation.", stderr)
+	cfgPath := fs.String("config", "", "path to the YAML config file (required)")
+	if rc := parse(fs, args, stdout); rc >= 0 {
+		return rc
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "portcullis validate: --config is required")
+		return 2
+	}
+	if _, err := gateway.Load(*cfgPath); err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", *cfgPath)
+	return 0
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("version", "Print the version.", stderr)
+	if rc := parse(fs, args, stdout); rc >= 0 {
+		return rc
+	}
+	fmt.Fprintf(stdout, "portcullis %s\n", version)
+	return 0
+}
+
+// printConfigError prints one error per line, as file:line:col: path: message.
+func printConfigError(w io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, strings.TrimSpace(err.Error()))
+}

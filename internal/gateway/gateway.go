@@ -1,0 +1,359 @@
+// Package gateway runs Portcullis: it compiles configuration into immutable
+// snapshots, binds the public listeners (plain and TLS) and the operations
+// listener, proxies requests through the current snapshot, swaps snapshots
+// atomically on reload, and drains in-flight requests on shutdown.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/normalize"
+	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/upstream"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	ConfigPath string
+	Logger     *slog.Logger
+	Version    string
+}
+
+// Gateway is a running Portcullis instance.
+type Gateway struct {
+	opts      Options
+	log       *slog.Logger
+	snap      atomic.Pointer[Snapshot]
+	reg       *upstream.Registry
+	ids       *requestIDs
+	accessLog *telemetry.AccessLog
+
+	reloadMu  sync.Mutex
+	listeners []config.Listener // as bound at start; changing them needs a restart
+	servers   []*http.Server
+	bound     map[string]string // listener name -> bound address
+	ops       *http.Server
+	opsAddr   string
+	ready     atomic.Bool
+	reloads   atomic.Uint64
+	failures  atomic.Uint64
+	wg        sync.WaitGroup
+}
+
+// Load reads and validates a config file and compiles it against a
+// throwaway registry: what `portcullis validate` runs.
+func Load(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	reg := upstream.NewRegistry()
+	defer reg.Close()
+	if _, err := Compile(cfg, reg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// New loads and compiles the config; nothing is bound yet.
+func New(opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), ids: newRequestIDs(), bound: map[string]string{}}
+	s, err := Compile(cfg, g.reg)
+	if err != nil {
+		g.reg.Close()
+		return nil, err
+	}
+	g.accessLog, err = telemetry.OpenAccessLog(cfg.AccessLog.Output)
+	if err != nil {
+		g.reg.Close()
+		return nil, err
+	}
+	g.snap.Store(s)
+	g.listeners = cfg.Listeners
+	return g, nil
+}
+
+// Start binds every listener, then starts serving. If any address cannot
+// be bound, nothing serves and the error names the listener.
+func (g *Gateway) Start() error {
+	cfg := g.snap.Load().cfg
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			_ = l.Close()
+		}
+	}
+	for _, lc := range cfg.Listeners {
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listener %q: %w", lc.Name, err)
+		}
+		lns = append(lns, ln)
+		g.bound[lc.Name] = ln.Addr().String()
+	}
+	var opsLn net.Listener
+	if !cfg.Ops.Disable {
+		var err error
+		opsLn, err = net.Listen("tcp", cfg.Ops.Address)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("ops listener: %w", err)
+		}
+		g.opsAddr = opsLn.Addr().String()
+	}
+
+	errLog := log.New(&slogWriter{log: g.log}, "", 0)
+	for i, lc := range cfg.Listeners {
+		srv := g.newServer(lc, errLog)
+		g.servers = append(g.servers, srv)
+		ln := lns[i]
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			var err error
+			if lc.TLS != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(normalize.Listener(ln))
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("listener stopped", "listener", lc.Name, "error", err)
+			}
+		}()
+		g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "tls", lc.TLS != nil)
+	}
+	if opsLn != nil {
+		g.ops = &http.Server{Handler: g.opsHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			if err := g.ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("ops listener stopped", "error", err)
+			}
+		}()
+		g.log.Info("ops listening", "address", g.opsAddr)
+	}
+	g.ready.Store(true)
+	return nil
+}
+
+func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) *http.Server {
+	srv := &http.Server{
+		ReadHeaderTimeout: lc.ReadHeaderTimeout.Or(10 * time.Second),
+		ReadTimeout:       lc.ReadTimeout.Or(60 * time.Second),
+		WriteTimeout:      lc.WriteTimeout.D(),
+		IdleTimeout:       lc.IdleTimeout.Or(120 * time.Second),
+		MaxHeaderBytes:    int(lc.MaxHeaderBytes.Or(64 << 10)),
+		ErrorLog:          errLog,
+	}
+	var handler http.Handler
+	if lc.RedirectToHTTPS != nil {
+		handler = redirectHandler(lc.RedirectToHTTPS.Port)
+	} else {
+		ph := &proxyHandler{gw: g}
+		if lc.TLS != nil && lc.TLS.HSTS != nil {
+			ph.hsts = hstsValue(lc.TLS.HSTS)
+		}
+		handler = ph
+	}
+	srv.Handler = handler
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	if lc.TLS != nil {
+		name := lc.Name
+		srv.TLSConfig = &tls.Config{
+			MinVersion:   tlsMinVersion(lc.TLS.MinVersion),
+			CipherSuites: modernCipherSuites,
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				cs := g.snap.Load().certs[name]
+				if cs == nil {
+					return nil, errors.New("no certificate")
+				}
+				return cs.get(hello), nil
+			},
+		}
+		if !lc.HTTP2.Disable {
+			protocols.SetHTTP2(true)
+			srv.HTTP2 = &http.HTTP2Config{
+				MaxConcurrentStreams: int(nonZero(lc.HTTP2.MaxConcurrentStreams, 250)),
+				MaxReadFrameSize:     int(nonZero(lc.HTTP2.MaxReadFrameSize, 1<<20)),
+			}
+		}
+	} else {
+		srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			if sc, ok := normalize.FromConn(c); ok {
+				return context.WithValue(ctx, connKey{}, sc)
+			}
+			return ctx
+		}
+	}
+	srv.Protocols = protocols
+	return srv
+}
+
+func nonZero(v, def uint32) uint32 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func hstsValue(h *config.HSTS) string {
+	v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.D()/time.Second), 10)
+	if h.IncludeSubdomains {
+		v += "; includeSubDomains"
+	}
+	if h.Preload {
+		v += "; preload"
+	}
+	return v
+}
+
+// redirectHandler answers every request with a 308 to the same URL on HTTPS.
+func redirectHandler(port int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := hostOnly(r.Host)
+		if host == "" || r.URL.Path == "" || r.URL.Path[0] != '/' {
+			refuse(w, "", http.StatusBadRequest, "The request is malformed.", "redirect without host")
+			return
+		}
+		if port != 0 && port != 443 {
+			host = net.JoinHostPort(host, strconv.Itoa(port))
+		} else if hostOnly(host) != host {
+			host = "[" + host + "]"
+		}
+		target := "https://" + host + r.URL.RequestURI()
+		w.Header().Set("Location", target)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusPermanentRedirect)
+	})
+}
+
+// Reload compiles the config file again and swaps it in. A config that
+// fails to load or compile never goes live: the old snapshot keeps serving.
+func (g *Gateway) Reload() error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	err := g.reload()
+	if err != nil {
+		g.failures.Add(1)
+		g.log.Error("reload failed; the previous config keeps serving", "config", g.opts.ConfigPath, "error", err)
+		return err
+	}
+	g.reloads.Add(1)
+	g.log.Info("config reloaded", "config", g.opts.ConfigPath)
+	return nil
+}
+
+func (g *Gateway) reload() error {
+	cfg, err := config.Load(g.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(listenerShape(cfg.Listeners), listenerShape(g.listeners)) {
+		return errors.New("listeners changed (addresses, timeouts or TLS settings other than certificates): restart to apply")
+	}
+	if cfg.Ops != g.snap.Load().cfg.Ops {
+		return errors.New("ops listener changed: restart to apply")
+	}
+	s, err := Compile(cfg, g.reg)
+	if err != nil {
+		return err
+	}
+	g.snap.Store(s)
+	g.reg.Prune(s.services)
+	return nil
+}
+
+// listenerShape is what of a listener is fixed at bind time: everything
+// but the certificate files, which reload.
+func listenerShape(ls []config.Listener) []config.Listener {
+	out := make([]config.Listener, len(ls))
+	for i, l := range ls {
+		out[i] = l
+		if l.TLS != nil {
+			t := *l.TLS
+			t.Certificates = nil
+			out[i].TLS = &t
+		}
+	}
+	return out
+}
+
+// Shutdown stops accepting, marks the gateway not ready, and waits for
+// in-flight requests until ctx ends.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.ready.Store(false)
+	var wg sync.WaitGroup
+	errs := make([]error, len(g.servers))
+	for i, srv := range g.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	if g.ops != nil {
+		_ = g.ops.Shutdown(ctx)
+	}
+	g.wg.Wait()
+	g.reg.Close()
+	_ = g.accessLog.Close()
+	return errors.Join(errs...)
+}
+
+// Addr returns the address a listener is bound to ("" if unknown).
+func (g *Gateway) Addr(listener string) string { return g.bound[listener] }
+
+// OpsAddr returns the operations listener's bound address.
+func (g *Gateway) OpsAddr() string { return g.opsAddr }
+
+// DrainTimeout is how long Shutdown should wait for in-flight requests.
+func (g *Gateway) DrainTimeout() time.Duration {
+	return g.snap.Load().cfg.Shutdown.DrainTimeout.Or(30 * time.Second)
+}
+
+// refreshCertificates reloads certificate files that changed on disk.
+func (g *Gateway) refreshCertificates() {
+	for _, cs := range g.snap.Load().certs {
+		cs.refreshAll(g.log)
+	}
+}
+
+// slogWriter routes net/http's error log (TLS handshake errors, bad
+// requests) to the structured log at debug level.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug("http server", "message", string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -1,0 +1,512 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/normalize"
+	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/router"
+	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/upstream"
+)
+
+// proxyHandler serves one public listener: every request goes through
+// normalization, routing, the route's phases and the upstream pool.
+type proxyHandler struct {
+	gw   *Gateway
+	hsts string // Strict-Transport-Security value, "" when off
+}
+
+// outcome is what the access log needs to know about a finished request.
+type outcome struct {
+	status    int
+	reason    string
+	route     string
+	service   string
+	upstream  string
+	upLatency time.Duration
+	bytesOut  int64
+	abort     bool // the response was cut short: abort the client stream
+}
+
+func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	snap := h.gw.snap.Load()
+	peer := peerAddr(r.RemoteAddr)
+	peerTrusted := snap.trusted.contains(peer)
+
+	rid := ""
+	if peerTrusted {
+		if v := r.Header.Get("X-Request-Id"); validRequestID(v) {
+			rid = v
+		}
+	}
+	if rid == "" {
+		rid = h.gw.ids.next()
+	}
+	wh := w.Header()
+	wh["X-Request-Id"] = []string{rid}
+	if h.hsts != "" {
+		wh["Strict-Transport-Security"] = []string{h.hsts}
+	}
+
+	c := &pipeline.Context{
+		Request:    r,
+		RequestID:  rid,
+		ClientAddr: ClientAddr(r, snap.trusted),
+		Start:      start,
+		TLS:        r.TLS != nil,
+	}
+	out := h.serve(w, r, snap, c, peer, peerTrusted)
+
+	if al := h.gw.accessLog; al.Enabled() {
+		bytesIn := r.ContentLength
+		if bytesIn < 0 {
+			bytesIn = 0
+		}
+		al.Log(&telemetry.AccessEntry{
+			Time:            start,
+			RequestID:       rid,
+			ClientAddr:      c.ClientAddr.String(),
+			Method:          r.Method,
+			Host:            r.Host,
+			Path:            logPath(c.Path, r),
+			Proto:           r.Proto,
+			Route:           out.route,
+			Service:         out.service,
+			Upstream:        out.upstream,
+			Status:          out.status,
+			BytesIn:         bytesIn,
+			BytesOut:        out.bytesOut,
+			Duration:        time.Since(start),
+			UpstreamLatency: out.upLatency,
+			Reason:          out.reason,
+		})
+	}
+	if out.abort {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// logPath is the canonical path when there is one. A refused raw target is
+// logged cut at the query (which may hold tokens) and bounded in length.
+func logPath(canonical string, r *http.Request) string {
+	if canonical != "" {
+		return canonical
+	}
+	p := r.RequestURI
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if len(p) > 256 {
+		p = p[:256]
+	}
+	return p
+}
+
+func refuse(w http.ResponseWriter, rid string, status int, detail, reason string) outcome {
+	pipeline.NewProblem(status, detail, reason).Write(w, rid)
+	return outcome{status: status, reason: reason}
+}
+
+func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snapshot, c *pipeline.Context, peer netip.Addr, peerTrusted bool) outcome {
+	rid := c.RequestID
+
+	// Framing the net/http server accepts but a hardened gateway must not.
+	if sc, ok := r.Context().Value(connKey{}).(*normalize.Conn); ok && r.ProtoMajor == 1 {
+		if err := sc.Next(); err != nil {
+			w.Header().Set("Connection", "close")
+			return refuse(w, rid, http.StatusBadRequest, "The request is malformed.", "framing: "+err.Error())
+		}
+	}
+
+	// The request target: origin-form only, no fragment.
+	target := r.RequestURI
+	if r.Method == http.MethodConnect || target == "*" || !strings.HasPrefix(target, "/") {
+		return refuse(w, rid, http.StatusBadRequest, "The request target is not accepted.", "request target not in origin-form")
+	}
+	if strings.IndexByte(target, '#') >= 0 {
+		return refuse(w, rid, http.StatusBadRequest, "The request target is not accepted.", "fragment in request target")
+	}
+	rawPath := target
+	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
+		rawPath = rawPath[:i]
+	}
+	np, err := normalize.Canonicalize(rawPath)
+	if err != nil {
+		return refuse(w, rid, http.StatusBadRequest, "The request path is not accepted.", "path: "+err.Error())
+	}
+	c.Path = np.Canonical
+
+	for _, name := range spoofableHeaders {
+		if _, ok := r.Header[name]; ok {
+			delete(r.Header, name)
+		}
+	}
+
+	host := hostOnly(r.Host)
+	var allowBuf [8]string
+	m, res, allow := snap.router.Match(host, np.Canonical, r.Method, r.Header, allowBuf[:0])
+	switch res {
+	case router.NotFound:
+		return refuse(w, rid, http.StatusNotFound, "No route matches the request.", "no route")
+	case router.MethodNotAllowed:
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return refuse(w, rid, http.StatusMethodNotAllowed, "The method is not allowed for this resource.", "method not allowed")
+	}
+	rt := snap.routes[m.ID]
+	c.Route = rt.name
+	c.Service = rt.service.Name()
+	out := outcome{route: rt.name, service: c.Service}
+	withRoute := func(o outcome) outcome { o.route, o.service = out.route, out.service; return o }
+
+	if np.HasEncodedSlash && !rt.encodedOK {
+		return withRoute(refuse(w, rid, http.StatusBadRequest, "The request path is not accepted.", "path: encoded slash"))
+	}
+	if r.ContentLength > rt.maxBody {
+		w.Header().Set("Connection", "close")
+		return withRoute(refuse(w, rid, http.StatusRequestEntityTooLarge, "The request body is too large.", "body larger than max_body_size"))
+	}
+	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+	}
+
+	for ph := range rt.phases {
+		for _, p := range rt.phases[ph] {
+			if prob := p.Handle(c); prob != nil {
+				prob.Write(w, rid)
+				return withRoute(outcome{status: prob.Status, reason: pipeline.Phase(ph).String() + ": " + prob.Reason})
+			}
+		}
+	}
+
+	upPath := np.Canonical
+	if rt.stripPrefix || rt.rewrite != "" {
+		upPath = rewritePath(np.Canonical, m, rt)
+		if !normalize.IsCanonical(upPath) {
+			return withRoute(refuse(w, rid, http.StatusBadRequest, "The request path is not accepted.", "path not canonical after rewrite"))
+		}
+	}
+
+	hashKey := ""
+	if rt.hashHeader != "" {
+		hashKey = r.Header.Get(rt.hashHeader)
+	} else if rt.hashClient {
+		hashKey = c.ClientAddr.String()
+	}
+	t, err := rt.service.Pick(hashKey)
+	if err != nil {
+		return withRoute(refuse(w, rid, http.StatusServiceUnavailable, "The service is unavailable.", "pick: "+err.Error()))
+	}
+	defer t.Release()
+	out.upstream = t.Host()
+
+	// The outgoing header: hop-by-hop headers go first, then the
+	// gateway's own headers are set, so nothing the client names in
+	// Connection can remove them.
+	hdr := r.Header
+	upgrade := upgradeType(hdr)
+	trailers := wantsTrailers(hdr)
+	removeHopHeaders(hdr)
+	setForwardingHeaders(hdr, r, peerTrusted, peer, r.TLS != nil)
+	hdr["X-Request-Id"] = []string{rid}
+	if upgrade != "" {
+		hdr["Connection"] = []string{"Upgrade"}
+		hdr["Upgrade"] = []string{upgrade}
+	}
+	if trailers {
+		hdr["Te"] = []string{"trailers"}
+	}
+	if _, ok := hdr["User-Agent"]; !ok {
+		hdr["User-Agent"] = []string{""} // do not let a client library add its own
+	}
+
+	outreq := r.WithContext(r.Context())
+	outreq.URL = &url.URL{Scheme: t.Scheme(), Host: t.Host(), Opaque: upPath, RawQuery: r.URL.RawQuery}
+	outreq.RequestURI = ""
+	outreq.Proto, outreq.ProtoMajor, outreq.ProtoMinor = "HTTP/1.1", 1, 1
+	outreq.Close = false
+	outreq.TransferEncoding = nil
+	if !rt.preserve {
+		outreq.Host = t.Host()
+	}
+	if outreq.ContentLength == 0 {
+		outreq.Body = nil
+	}
+
+	upStart := time.Now()
+	resp, err := t.RoundTrip(outreq)
+	out.upLatency = time.Since(upStart)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			w.Header().Set("Connection", "close")
+			o := refuse(w, rid, http.StatusRequestEntityTooLarge, "The request body is too large.", "body larger than max_body_size")
+			out.status, out.reason = o.status, o.reason
+		case r.Context().Err() != nil:
+			out.status, out.reason = 499, "client went away"
+		case upstream.IsTimeout(err):
+			o := refuse(w, rid, http.StatusGatewayTimeout, "The service did not answer in time.", "upstream: "+err.Error())
+			out.status, out.reason = o.status, o.reason
+		default:
+			o := refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "upstream: "+err.Error())
+			out.status, out.reason = o.status, o.reason
+		}
+		return out
+	}
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return h.tunnel(w, resp, upgrade, out, rid)
+	}
+	defer resp.Body.Close()
+
+	rh := resp.Header
+	removeHopHeaders(rh)
+	h.rewriteLocations(rh, r, t, m, rt)
+	for _, p := range rt.response {
+		p.Respond(c, resp.StatusCode, rh)
+	}
+	dst := w.Header()
+	for k, vs := range rh {
+		if k == "X-Request-Id" || k == "Strict-Transport-Security" && h.hsts != "" {
+			continue
+		}
+		dst[k] = vs
+	}
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		dst["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	out.status = resp.StatusCode
+
+	flush := resp.ContentLength < 0 || strings.HasPrefix(rh.Get("Content-Type"), "text/event-stream")
+	n, err := copyBody(w, resp.Body, flush)
+	out.bytesOut = n
+	if err != nil {
+		// Headers are gone: the only honest signal left is to abort the
+		// stream, so the client sees a truncated response, not a complete one.
+		out.reason = "response body copy: " + err.Error()
+		out.abort = !errors.Is(err, context.Canceled) && r.Context().Err() == nil
+		return out
+	}
+	if len(resp.Trailer) > 0 {
+		for k, vs := range resp.Trailer {
+			dst[http.TrailerPrefix+k] = vs
+		}
+	}
+	return out
+}
+
+// rewritePath maps the public path to the upstream path after strip_prefix
+// or rewrite (obfuscated URIs). Both inputs are canonical; the result is
+// checked again by the caller.
+func rewritePath(p string, m router.Match, rt *route) string {
+	rest := "/"
+	if m.Kind == router.PathPrefix {
+		rest = p[len(strings.TrimSuffix(m.Matched, "/")):]
+		if rest == "" {
+			rest = "/"
+		}
+	}
+	if rt.rewrite == "" {
+		return rest
+	}
+	if rest == "/" && m.Kind == router.PathExact {
+		return rt.rewrite
+	}
+	if m.Kind == router.PathPrefix && rest == "/" && !strings.HasSuffix(p, "/") {
+		return rt.rewrite
+	}
+	return strings.TrimSuffix(rt.rewrite, "/") + rest
+}
+
+// publicPath is the inverse of rewritePath for Location headers: an
+// upstream path under the internal prefix is mapped back to the public
+// one. ok is false when the path is not under the route's internal prefix.
+func publicPath(up string, m router.Match, rt *route) (string, bool) {
+	switch m.Kind {
+	case router.PathExact:
+		if rt.rewrite != "" && up == rt.rewrite {
+			return m.Matched, true
+		}
+		return "", false
+	case router.PathPrefix:
+		public := strings.TrimSuffix(m.Matched, "/")
+		internal := strings.TrimSuffix(rt.rewrite, "/") // "" for strip_prefix
+		if up == internal && internal != "" {
+			return public, true
+		}
+		if strings.HasPrefix(up, internal+"/") {
+			return public + up[len(internal):], true
+		}
+	}
+	return "", false
+}
+
+// rewriteLocations keeps the upstream's address and internal paths from
+// leaking through Location and Content-Location.
+func (h *proxyHandler) rewriteLocations(rh http.Header, r *http.Request, t *upstream.Target, m router.Match, rt *route) {
+	for _, name := range [...]string{"Location", "Content-Location"} {
+		v := rh.Get(name)
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil {
+			delete(rh, name) // an unparseable value cannot be checked for leaks
+			continue
+		}
+		changed := false
+		if u.Host != "" {
+			if !strings.EqualFold(u.Host, t.Host()) && !(rt.preserve && strings.EqualFold(u.Host, r.Host)) {
+				continue // points elsewhere: not ours to change
+			}
+			u.Host = r.Host
+			u.Scheme = "http"
+			if r.TLS != nil {
+				u.Scheme = "https"
+			}
+			changed = true
+		}
+		if (rt.stripPrefix || rt.rewrite != "") && strings.HasPrefix(u.Path, "/") {
+			if pub, ok := publicPath(u.EscapedPath(), m, rt); ok {
+				u.RawPath = ""
+				if pp, err := url.PathUnescape(pub); err == nil {
+					u.Path = pp
+					u.RawPath = pub
+				}
+				changed = true
+			}
+		}
+		if changed {
+			rh.Set(name, u.String())
+		}
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody streams the upstream body to the client, flushing after each
+// read when the response is a stream (SSE, chunked).
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var fl http.Flusher
+	if flush {
+		fl, _ = w.(http.Flusher)
+	}
+	var total int64
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			wn, werr := w.Write(buf[:n])
+			total += int64(wn)
+			if werr != nil {
+				return total, werr
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// tunnel finishes a protocol upgrade (WebSocket): it hands the client
+// connection and the upstream connection to each other.
+func (h *proxyHandler) tunnel(w http.ResponseWriter, resp *http.Response, requested string, out outcome, rid string) outcome {
+	up, ok := resp.Body.(io.ReadWriteCloser)
+	got := upgradeType(resp.Header)
+	if !ok || requested == "" || !strings.EqualFold(got, requested) {
+		resp.Body.Close()
+		o := refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "upstream switched to an unrequested protocol")
+		out.status, out.reason = o.status, o.reason
+		return out
+	}
+	defer up.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		o := refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "hijack: "+err.Error())
+		out.status, out.reason = o.status, o.reason
+		return out
+	}
+	defer conn.Close()
+	rh := resp.Header
+	removeHopHeaders(rh)
+	for k, vs := range w.Header() {
+		if _, ok := rh[k]; !ok {
+			rh[k] = vs
+		}
+	}
+	rh["Connection"] = []string{"Upgrade"}
+	rh["Upgrade"] = []string{got}
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = rh.Write(brw)
+	_, _ = brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		out.status, out.reason = http.StatusSwitchingProtocols, "write 101: "+err.Error()
+		return out
+	}
+	out.status = http.StatusSwitchingProtocols
+	// Each direction half-closes its destination when its source ends; once
+	// one direction is done the other gets a short grace period, then both
+	// connections close (deferred above), so a half-dead peer cannot pin
+	// the tunnel forever.
+	done := make(chan int64, 2)
+	go func() { n, _ := io.Copy(up, brw.Reader); closeWrite(up); done <- 0; _ = n }()
+	go func() { n, _ := io.Copy(conn, up); closeWrite(conn); done <- n }()
+	out.bytesOut += <-done
+	select {
+	case n := <-done:
+		out.bytesOut += n
+	case <-time.After(tunnelGrace):
+	}
+	return out
+}
+
+func closeWrite(c any) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}
+
+// hostOnly strips the port from a Host header value.
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		return h[:i]
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
+// tunnelGrace is how long an upgraded connection's second direction may
+// go on after the first has ended.
+const tunnelGrace = 5 * time.Second
+
+// connKey is the context key under which ConnContext stores the
+// framing-checking connection.
+type connKey struct{}
+
+var _ net.Conn = (*normalize.Conn)(nil)

@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+// certSet is the certificates of one HTTPS listener, chosen by SNI. Each
+// certificate reloads itself when its files change on disk.
+type certSet struct {
+	certs []*reloadingCert
+	exact map[string]*reloadingCert // lower-case DNS SAN -> cert
+	wild  map[string]*reloadingCert // "example.com" for a "*.example.com" SAN
+}
+
+// reloadingCert holds a key pair and the file state it was loaded from.
+type reloadingCert struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+	stamp             atomic.Value // fileStamp of the last successful load
+}
+
+type fileStamp struct {
+	certMod, keyMod   time.Time
+	certSize, keySize int64
+}
+
+func stampOf(certFile, keyFile string) (fileStamp, error) {
+	ci, err := os.Stat(certFile)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	ki, err := os.Stat(keyFile)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	return fileStamp{ci.ModTime(), ki.ModTime(), ci.Size(), ki.Size()}, nil
+}
+
+func loadCertSet(specs []config.Certificate) (*certSet, error) {
+	if len(specs) == 0 {
+		return nil, errors.New("at least one certificate is required")
+	}
+	cs := &certSet{exact: map[string]*reloadingCert{}, wild: map[string]*reloadingCert{}}
+	for i, sp := range specs {
+		rc := &reloadingCert{certFile: sp.CertFile, keyFile: sp.KeyFile}
+		if err := rc.load(); err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		cs.certs = append(cs.certs, rc)
+		leaf := rc.cur.Load().Leaf
+		for _, name := range leaf.DNSNames {
+			name = strings.ToLower(name)
+			if rest, ok := strings.CutPrefix(name, "*."); ok {
+				if _, dup := cs.wild[rest]; !dup {
+					cs.wild[rest] = rc
+				}
+			} else if _, dup := cs.exact[name]; !dup {
+				cs.exact[name] = rc
+			}
+		}
+	}
+	return cs, nil
+}
+
+func (rc *reloadingCert) load() error {
+	st, err := stampOf(rc.certFile, rc.keyFile)
+	if err != nil {
+		return err
+	}
+	kp, err := tls.LoadX509KeyPair(rc.certFile, rc.keyFile)
+	if err != nil {
+		// The error from crypto/tls never contains key material.
+		return fmt.Errorf("load key pair %s: %w", rc.certFile, err)
+	}
+	if kp.Leaf == nil {
+		leaf, err := x509.ParseCertificate(kp.Certificate[0])
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", rc.certFile, err)
+		}
+		kp.Leaf = leaf
+	}
+	rc.cur.Store(&kp)
+	rc.stamp.Store(st)
+	return nil
+}
+
+// refresh reloads the certificate if its files changed. A broken new file
+// keeps the old certificate serving; the error is returned for the log.
+func (rc *reloadingCert) refresh() (bool, error) {
+	st, err := stampOf(rc.certFile, rc.keyFile)
+	if err != nil {
+		return false, err
+	}
+	if old, _ := rc.stamp.Load().(fileStamp); old == st {
+		return false, nil
+	}
+	if err := rc.load(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// get picks the certificate for an SNI name: exact SAN, then wildcard,
+// then the first certificate.
+func (cs *certSet) get(hello *tls.ClientHelloInfo) *tls.Certificate {
+	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	if rc, ok := cs.exact[name]; ok {
+		return rc.cur.Load()
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		if rc, ok := cs.wild[name[i+1:]]; ok {
+			return rc.cur.Load()
+		}
+	}
+	return cs.certs[0].cur.Load()
+}
+
+func (cs *certSet) refreshAll(log *slog.Logger) {
+	for _, rc := range cs.certs {
+		changed, err := rc.refresh()
+		switch {
+		case err != nil:
+			log.Error("certificate reload failed; keeping the previous certificate", "cert_file", rc.certFile, "error", err)
+		case changed:
+			log.Info("certificate reloaded", "cert_file", rc.certFile)
+		}
+	}
+}
+
+// modernCipherSuites are the TLS 1.2 suites with forward secrecy and AEAD;
+// TLS 1.3 suites are not configurable in Go and are all modern.
+var modernCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+func tlsMinVersion(v string) uint16 {
+	if v == "1.3" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}

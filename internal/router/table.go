@@ -1,0 +1,47 @@
+package router
+
+// table holds the routes of one host key (an exact host, a wildcard suffix,
+// or "any host"). All its entries share one host specificity, so inside a
+// table only path specificity, priority and order decide.
+type table struct {
+	exact  map[string][]entry // exact path -> entries, best first
+	prefix map[string][]entry // configured prefix -> entries, best first
+	// prefixLen[n] is true when some prefix is n bytes long, so Match only
+	// probes the prefix map at cut lengths that can hit.
+	prefixLen []bool
+	regex     []entry // best first
+}
+
+func newTable() *table {
+	return &table{exact: map[string][]entry{}, prefix: map[string][]entry{}}
+}
+
+func (t *table) add(e entry) {
+	switch e.kind {
+	case PathExact:
+		t.exact[e.value] = append(t.exact[e.value], e)
+	case PathPrefix:
+		t.prefix[e.value] = append(t.prefix[e.value], e)
+		for len(t.prefixLen) <= len(e.value) {
+			t.prefixLen = append(t.prefixLen, false)
+		}
+		t.prefixLen[len(e.value)] = true
+	case PathRegex:
+		t.regex = append(t.regex, e)
+	}
+}
+
+// finish sorts every group into match order once all routes are added.
+func (t *table) finish() {
+	for _, es := range t.exact {
+		sortEntries(es)
+	}
+	for _, es := range t.prefix {
+		sortEntries(es)
+	}
+	sortEntries(t.regex)
+}
+
+func (t *table) hasPrefixLen(n int) bool {
+	return n < len(t.prefixLen) && t.prefixLen[n]
+}

@@ -1,0 +1,17 @@
+// Package upstream sends proxied requests to a service's targets.
+//
+// A Registry owns one connection pool per target (keyed by the target URL and
+// every setting that shapes its connections), so pools, their idle keep-alive
+// connections and their passive health outlive configuration snapshots: a
+// reload that keeps a target keeps its connections. A Service is the compiled
+// form of a config.Service: its targets and a balancer (round robin, least
+// connections or consistent hash) that Pick uses.
+//
+// For http:// targets the package has its own HTTP/1.1 keep-alive client
+// (client.go, wire.go, body.go). net/http's Transport runs a reader and a
+// writer goroutine per connection and pays for features a reverse proxy does
+// not use; writing the request on the caller's goroutine and reading the
+// response with http.ReadResponse is markedly faster on the request path.
+// https:// targets use a tuned *http.Transport (tls.go), which brings TLS
+// session reuse and HTTP/2.
+package upstream
