@@ -139,8 +139,9 @@ Try these in another terminal (the upstream answers with JSON describing what it
 
 Ctrl-C stops the gateway and the upstream.
 TXT
-	# wait returns when the gateway exits or when Ctrl-C arrives (the INT
-	# trap then exits, and the EXIT trap stops both processes).
+	# wait returns when the gateway exits or when Ctrl-C arrives; Ctrl-C is
+	# the normal way out, so it exits 0 (and the EXIT trap stops both).
+	trap 'echo >&2; log "stopping"; exit 0' INT
 	set +e
 	wait "$GATEWAY_PID"
 	rc=$?
@@ -207,7 +208,9 @@ if fetch events 200 "$GW/events" -N; then
 fi
 
 if fetch redirect 302 "$GW/api/redirect"; then
-	pass "redirect: 302, Location: $(header redirect Location)"
+	loc=$(header redirect Location)
+	if [[ -n $loc && $loc != *"$UPSTREAM_ADDR"* ]]; then pass "redirect: 302, Location: $loc"
+	else fail "redirect: Location '$loc' names the upstream; the gateway should rewrite it"; fi
 fi
 
 if fetch readyz 200 "$OPS/readyz"; then

@@ -21,7 +21,7 @@ type FieldError struct {
 }
 
 // Error formats the error as "file:line:col: path: message"; parts that
-// are unknown are left out.
+// are unknown are left out (YAML syntax errors have a line but no column).
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -29,7 +29,10 @@ func (e *FieldError) Error() string {
 		b.WriteString(":")
 	}
 	if e.Line > 0 {
-		fmt.Fprintf(&b, "%d:%d:", e.Line, e.Column)
+		fmt.Fprintf(&b, "%d:", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, "%d:", e.Column)
+		}
 	}
 	if b.Len() > 0 {
 		b.WriteString(" ")

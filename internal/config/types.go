@@ -24,6 +24,10 @@ type Config struct {
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
+
+	// meta holds what decoding learned about the file: node positions by
+	// field path and which values came from secret references.
+	meta *meta
 }
 
 // Listener is one public proxy listener, plain HTTP or HTTPS.
@@ -171,6 +175,9 @@ type PolicySpec struct {
 	// Node is the whole mapping, kind included, for the kind's decoder and
 	// for error positions.
 	Node *yaml.Node
+	// Path is the entry's field path, e.g. routes[2].policies[0]; set by
+	// Parse and used to prefix the paths of the kind's decoding errors.
+	Path string
 }
 
 // Ops is the operations listener (health, readiness; later admin, metrics).

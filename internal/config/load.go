@@ -1,0 +1,171 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// meta is what decoding learned about the file.
+type meta struct {
+	root    *yaml.Node            // the top-level node
+	nodes   map[string]*yaml.Node // field path -> value node
+	secrets map[string]string     // field path -> secret reference text
+}
+
+// Load reads, decodes, expands, defaults and validates the file at path.
+// Configuration problems come back as Errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for data already read; file names the data in errors.
+// It decodes strictly, expands secret references, applies defaults and
+// validates; every problem found is returned as one Errors, sorted by line.
+func Parse(file string, data []byte) (*Config, error) {
+	root, err := parseYAML(file, data)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{File: file}
+	d := newDecoder(file, root)
+	d.nodes = map[string]*yaml.Node{}
+	d.decode(root, "", reflect.ValueOf(c).Elem())
+	top := root
+	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
+		top = top.Content[0]
+	}
+	c.meta = &meta{root: top, nodes: d.nodes, secrets: d.secrets}
+	c.meta.nodes[""] = top
+
+	errs := d.errs
+	found := c.explicitZeros()
+	c.ApplyDefaults()
+	found = append(found, c.validate()...)
+	for _, e := range found {
+		if !underAny(e.Path, d.errs) {
+			errs = append(errs, e)
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// underAny reports whether path is at or below the path of an error
+// already found while decoding: validating a value that failed to decode
+// would only repeat the problem.
+func underAny(path string, errs Errors) bool {
+	for _, e := range errs {
+		p := e.Path
+		if p == "" || path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML parses exactly one YAML document into a node tree.
+func parseYAML(file string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: file, Msg: "the file is empty"}}
+		}
+		return nil, syntaxError(file, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, syntaxError(file, err)
+	default:
+		return nil, Errors{{File: file, Line: extra.Line, Column: extra.Column, Msg: "only one YAML document is allowed"}}
+	}
+	return &root, nil
+}
+
+func syntaxError(file string, err error) error {
+	msg := err.Error()
+	e := &FieldError{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = m[2]
+	}
+	return Errors{e}
+}
+
+// Node returns the YAML node that set the field at path (such as
+// "routes[1].service"), or nil when the file did not set it.
+func (c *Config) Node(path string) *yaml.Node {
+	if c.meta == nil {
+		return nil
+	}
+	return c.meta.nodes[path]
+}
+
+// Position returns the line and column of the field at path, or of its
+// closest ancestor that the file sets (so a missing field points at the
+// mapping it is missing from). ok is false when nothing is known.
+func (c *Config) Position(path string) (line, col int, ok bool) {
+	if c.meta == nil {
+		return 0, 0, false
+	}
+	for p := path; ; p = parentPath(p) {
+		if n := c.meta.nodes[p]; n != nil {
+			return n.Line, n.Column, true
+		}
+		if p == "" {
+			return 0, 0, false
+		}
+	}
+}
+
+// ErrorAtPath makes a FieldError for the field at path, positioned as
+// Position says.
+func (c *Config) ErrorAtPath(path, msg string) *FieldError {
+	e := &FieldError{File: c.File, Path: path, Msg: msg}
+	e.Line, e.Column, _ = c.Position(path)
+	return e
+}
+
+// IsSecret reports whether the value at path came from a secret reference
+// (and so must never be printed).
+func (c *Config) IsSecret(path string) bool {
+	if c.meta == nil {
+		return false
+	}
+	_, ok := c.meta.secrets[path]
+	return ok
+}
+
+// isSet reports whether the file gives the field at path a non-null value.
+func (c *Config) isSet(path string) bool {
+	n := c.Node(path)
+	return n != nil && !isNull(n)
+}
+
+// parentPath strips the last ".name" or "[i]" from a field path.
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}

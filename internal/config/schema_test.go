@@ -1,0 +1,180 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+)
+
+const schemaPath = "../../docs/config.schema.json"
+
+func loadSchemaDoc(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("schema is not valid JSON: %v", err)
+	}
+	return doc
+}
+
+// TestSchemaMatchesTypes walks Config by reflection beside the schema: every
+// struct must be an object schema with additionalProperties false and
+// exactly the struct's yaml field names as properties, so the two cannot
+// drift apart.
+func TestSchemaMatchesTypes(t *testing.T) {
+	doc := loadSchemaDoc(t)
+	if doc["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("$schema = %v", doc["$schema"])
+	}
+	defs, _ := doc["$defs"].(map[string]any)
+	resolve := func(s map[string]any) map[string]any {
+		for {
+			ref, ok := s["$ref"].(string)
+			if !ok {
+				return s
+			}
+			next, ok := defs[strings.TrimPrefix(ref, "#/$defs/")].(map[string]any)
+			if !ok {
+				t.Fatalf("unresolvable $ref %s", ref)
+			}
+			s = next
+		}
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(path string, typ reflect.Type, s map[string]any)
+	walk = func(path string, typ reflect.Type, s map[string]any) {
+		s = resolve(s)
+		for typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		switch {
+		case typ == reflect.TypeFor[PolicySpec]():
+			if s["additionalProperties"] != true || !slices.Contains(anySlice(s["required"]), "kind") {
+				t.Errorf("%s: policy schema must require kind and allow other properties", path)
+			}
+			return
+		case typ.Kind() == reflect.Slice:
+			items, ok := s["items"].(map[string]any)
+			if s["type"] != "array" || !ok {
+				t.Errorf("%s: want an array schema with items", path)
+				return
+			}
+			walk(path+"[]", typ.Elem(), items)
+			return
+		case typ.Kind() != reflect.Struct:
+			return
+		}
+		if seen[typ] {
+			return
+		}
+		seen[typ] = true
+		if s["type"] != "object" || s["additionalProperties"] != false {
+			t.Errorf("%s: want an object schema with additionalProperties false", path)
+		}
+		props, _ := s["properties"].(map[string]any)
+		fields := fieldsOf(typ)
+		want := append([]string(nil), fields.names...)
+		got := make([]string, 0, len(props))
+		for k := range props {
+			got = append(got, k)
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if !slices.Equal(want, got) {
+			t.Errorf("%s (%s): schema properties %v, Go yaml fields %v", path, typ, got, want)
+		}
+		for _, name := range fields.names {
+			if p, ok := props[name].(map[string]any); ok {
+				walk(joinPath(path, name), typ.FieldByIndex(fields.byName[name]).Type, p)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[Config](), doc)
+	if !seen[reflect.TypeFor[HeaderMatch]()] || !seen[reflect.TypeFor[HSTS]()] {
+		t.Errorf("walk did not reach every type: %v", seen)
+	}
+}
+
+func anySlice(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+// TestSchemaValidatesExamples compiles the schema (which checks it against
+// the draft 2020-12 meta-schema) and runs it on the complete example and on
+// documents it must reject.
+func TestSchemaValidatesExamples(t *testing.T) {
+	b, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("config.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("config.schema.json")
+	if err != nil {
+		t.Fatalf("schema does not compile: %v", err)
+	}
+	instance := func(src string) any {
+		var v any
+		if err := yaml.Unmarshal([]byte(src), &v); err != nil {
+			t.Fatal(err)
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inst
+	}
+	full, err := os.ReadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{
+		"full":    string(full),
+		"minimal": minimal,
+		"secrets": withService("        weight: ${env:W}\n    timeouts: {connect: \"${file:/run/t}\"}\n"),
+	} {
+		if err := sch.Validate(instance(src)); err != nil {
+			t.Errorf("%s: schema rejects a valid config: %v", name, err)
+		}
+	}
+	for name, src := range map[string]string{
+		"unknown field":  minimal + "acces_log: {}\n",
+		"nested unknown": withService("        wieght: 2\n"),
+		"bad duration":   withListener("    read_timeout: 10\n"),
+		"bad size":       withRoute("    max_body_size: 12XB\n"),
+		"bad algorithm":  withService("    load_balancing: {algorithm: random}\n"),
+		"two path kinds": withPath("      - {exact: /a, prefix: /b}\n"),
+		"policy no kind": withRoute("    policies: [{issuer: x}]\n"),
+		"bad version":    strings.Replace(minimal, "version: 1", "version: 2", 1),
+	} {
+		if err := sch.Validate(instance(src)); err == nil {
+			t.Errorf("%s: schema accepts an invalid config", name)
+		}
+	}
+}

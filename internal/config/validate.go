@@ -1,0 +1,536 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Limits checked by Validate.
+const (
+	MaxBodySizeLimit  = 1 << 30
+	MinMaxHeaderBytes = 1 << 10
+	MaxMaxHeaderBytes = 1 << 20
+	MaxWeight         = 1000
+	minHTTP2FrameSize = 1 << 14
+	maxHTTP2FrameSize = 1<<24 - 1
+	SupportedVersion  = 1
+	TLSVersion12      = "1.2"
+	TLSVersion13      = "1.3"
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	tokenRE  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	labelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	nameRule = "must start with a letter or digit and use only letters, digits, '_', '.' and '-' (at most 64 characters)"
+)
+
+// Validate checks a defaulted Config and returns every problem as Errors
+// (nil when there is none). Parse calls it; call it yourself on a Config
+// built in code, after ApplyDefaults.
+func (c *Config) Validate() error { return c.validate().Err() }
+
+type validator struct {
+	c    *Config
+	errs Errors
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, v.c.ErrorAtPath(path, fmt.Sprintf(format, args...)))
+}
+
+// q quotes a value for a message, or names its secret reference instead.
+func (v *validator) q(path, val string) string {
+	if v.c.meta != nil {
+		if ref, ok := v.c.meta.secrets[path]; ok {
+			return "(the value of " + ref + ")"
+		}
+	}
+	return strconv.Quote(val)
+}
+
+func (c *Config) validate() Errors {
+	v := &validator{c: c}
+	if c.Version != SupportedVersion {
+		if c.isSet("version") || c.Version != 0 {
+			v.add("version", "unsupported version %d (must be %d)", c.Version, SupportedVersion)
+		} else {
+			v.add("version", "is required (must be %d)", SupportedVersion)
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		path := indexPath("trusted_proxies", i)
+		if _, err := parseCIDROrIP(p); err != nil {
+			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
+		}
+	}
+	v.listeners()
+	services := v.services()
+	v.routes(services)
+	if !c.Ops.Disable {
+		if err := checkHostPort(c.Ops.Address); err != nil {
+			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)
+		}
+	}
+	if strings.TrimSpace(c.AccessLog.Output) == "" {
+		v.add("access_log.output", "must not be empty (stdout, stderr, off or a file path)")
+	}
+	return v.errs
+}
+
+// parseCIDROrIP accepts "10.0.0.0/8" or a single address.
+func parseCIDROrIP(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// checkHostPort accepts "host:port", "[v6]:port" and ":port" with a
+// numeric port 0-65535.
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return fmt.Errorf("is required")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("not a host:port address")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func (v *validator) name(path, kind, n string, seen map[string]int, listPath string) {
+	switch {
+	case n == "":
+		v.add(path, "is required")
+	case !nameRE.MatchString(n):
+		v.add(path, "%s name %s %s", kind, v.q(path, n), nameRule)
+	default:
+		if j, dup := seen[n]; dup {
+			v.add(path, "%s name %s is already used by %s", kind, v.q(path, n), indexPath(listPath, j))
+			return
+		}
+	}
+}
+
+func (v *validator) listeners() {
+	c := v.c
+	if len(c.Listeners) == 0 {
+		v.add("listeners", "at least one listener is required")
+	}
+	names, addrs := map[string]int{}, map[string]int{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		p := indexPath("listeners", i)
+		v.name(p+".name", "listener", l.Name, names, "listeners")
+		if _, dup := names[l.Name]; !dup && l.Name != "" {
+			names[l.Name] = i
+		}
+		ap := p + ".address"
+		if err := checkHostPort(l.Address); err != nil {
+			v.add(ap, "%s: %v", v.q(ap, l.Address), err)
+		} else if _, port, _ := net.SplitHostPort(l.Address); port != "0" {
+			// Port 0 (pick a free port) may repeat; tests use it.
+			if j, dup := addrs[l.Address]; dup {
+				v.add(ap, "address %s is already used by listeners[%d]", v.q(ap, l.Address), j)
+			} else {
+				addrs[l.Address] = i
+			}
+		}
+		if l.MaxHeaderBytes < MinMaxHeaderBytes || l.MaxHeaderBytes > MaxMaxHeaderBytes {
+			v.add(p+".max_header_bytes", "must be between 1KiB and 1MiB")
+		}
+		if f := l.HTTP2.MaxReadFrameSize; f < minHTTP2FrameSize || f > maxHTTP2FrameSize {
+			v.add(p+".http2.max_read_frame_size", "must be between 16KiB and 16MiB-1 (RFC 9113)")
+		}
+		if r := l.RedirectToHTTPS; r != nil {
+			if r.Port < 0 || r.Port > 65535 {
+				v.add(p+".redirect_to_https.port", "must be a port from 1 to 65535 (0 means 443)")
+			}
+			if l.TLS != nil {
+				v.add(p+".redirect_to_https", "a listener with tls cannot redirect to https")
+			}
+		}
+		if l.TLS != nil {
+			v.listenerTLS(p+".tls", l.TLS)
+		}
+	}
+}
+
+func (v *validator) listenerTLS(p string, t *ListenerTLS) {
+	if len(t.Certificates) == 0 {
+		v.add(p+".certificates", "at least one certificate is required")
+	}
+	for i, cert := range t.Certificates {
+		cp := indexPath(p+".certificates", i)
+		v.readable(cp+".cert_file", cert.CertFile)
+		v.readable(cp+".key_file", cert.KeyFile)
+	}
+	if t.MinVersion != TLSVersion12 && t.MinVersion != TLSVersion13 {
+		v.add(p+".min_version", "must be \"1.2\" or \"1.3\", not %s", v.q(p+".min_version", t.MinVersion))
+	}
+	if t.HSTS != nil && v.c.meta != nil && !v.c.isSet(p+".hsts.max_age") {
+		v.add(p+".hsts.max_age", "is required")
+	}
+}
+
+// readable checks that a file the gateway will load exists and opens.
+func (v *validator) readable(path, file string) {
+	if file == "" {
+		v.add(path, "is required")
+		return
+	}
+	if err := checkRegularFile(file); err != nil {
+		v.add(path, "cannot read %s: %v", v.q(path, file), err)
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		v.add(path, "cannot read %s: %v", v.q(path, file), stripPath(err))
+		return
+	}
+	f.Close()
+}
+
+func (v *validator) services() map[string]int {
+	names := map[string]int{}
+	for i := range v.c.Services {
+		s := &v.c.Services[i]
+		p := indexPath("services", i)
+		v.name(p+".name", "service", s.Name, names, "services")
+		if _, dup := names[s.Name]; !dup && s.Name != "" {
+			names[s.Name] = i
+		}
+		if len(s.Targets) == 0 {
+			v.add(p+".targets", "at least one target is required")
+		}
+		urls := map[string]int{}
+		for j, t := range s.Targets {
+			tp := indexPath(p+".targets", j)
+			if msg := checkTargetURL(t.URL); msg != "" {
+				v.add(tp+".url", "%s", msg)
+			} else if k, dup := urls[t.URL]; dup {
+				v.add(tp+".url", "the same target as targets[%d]", k)
+			} else {
+				urls[t.URL] = j
+			}
+			if t.Weight < 1 || t.Weight > MaxWeight {
+				v.add(tp+".weight", "must be between 1 and %d", MaxWeight)
+			}
+		}
+		lb := s.LoadBalancing
+		lp := p + ".load_balancing"
+		switch lb.Algorithm {
+		case RoundRobin, LeastConnections, ConsistentHash:
+		default:
+			v.add(lp+".algorithm", "must be one of round_robin, least_connections, consistent_hash, not %s", v.q(lp+".algorithm", lb.Algorithm))
+		}
+		switch lb.HashOn {
+		case HashOnClientAddr:
+		case HashOnHeader:
+			if lb.HashHeader == "" {
+				v.add(lp+".hash_header", "is required when hash_on is header")
+			}
+		default:
+			v.add(lp+".hash_on", "must be client_address or header, not %s", v.q(lp+".hash_on", lb.HashOn))
+		}
+		if lb.HashHeader != "" && !tokenRE.MatchString(lb.HashHeader) {
+			v.add(lp+".hash_header", "%s is not a valid header name", v.q(lp+".hash_header", lb.HashHeader))
+		}
+		if s.MaxIdleConnsPerTarget < 0 {
+			v.add(p+".max_idle_conns_per_target", "must be at least 1")
+		}
+		if s.MaxConnsPerTarget < 0 {
+			v.add(p+".max_conns_per_target", "must not be negative (0 means unlimited)")
+		}
+		if s.TLS != nil && s.TLS.CAFile != "" {
+			v.readable(p+".tls.ca_file", s.TLS.CAFile)
+		}
+	}
+	return names
+}
+
+// checkTargetURL returns what is wrong with a target URL, or "". The URL
+// is not quoted: it may carry credentials.
+func checkTargetURL(raw string) string {
+	if raw == "" {
+		return "is required"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a valid URL"
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "scheme must be http or https"
+	case u.User != nil:
+		return "must not contain user information"
+	case u.Opaque != "" || u.Host == "":
+		return "must be scheme://host:port"
+	case u.Path != "" || u.RawPath != "":
+		return "must not have a path (use the route's rewrite)"
+	case u.RawQuery != "" || u.ForceQuery:
+		return "must not have a query"
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "must not have a fragment"
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil || host == "" {
+		return "must name a host and a port (http://host:port)"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "port must be a number from 1 to 65535"
+	}
+	return ""
+}
+
+func (v *validator) routes(services map[string]int) {
+	names := map[string]int{}
+	for i := range v.c.Routes {
+		r := &v.c.Routes[i]
+		p := indexPath("routes", i)
+		v.name(p+".name", "route", r.Name, names, "routes")
+		if _, dup := names[r.Name]; !dup && r.Name != "" {
+			names[r.Name] = i
+		}
+		sp := p + ".service"
+		if r.Service == "" {
+			v.add(sp, "is required")
+		} else if _, ok := services[r.Service]; !ok {
+			v.add(sp, "service %s is not defined", v.q(sp, r.Service))
+		}
+		v.hosts(p, r.Hosts)
+		v.paths(p, r)
+		v.methods(p, r.Methods)
+		v.headers(p, r.Headers)
+		if r.Rewrite != "" {
+			if err := CheckPath(r.Rewrite); err != nil {
+				v.add(p+".rewrite", "%s %v", v.q(p+".rewrite", r.Rewrite), err)
+			}
+		}
+		if r.MaxBodySize < 0 || r.MaxBodySize > MaxBodySizeLimit {
+			v.add(p+".max_body_size", "must not exceed 1GiB")
+		}
+	}
+}
+
+func (v *validator) paths(p string, r *Route) {
+	if len(r.Paths) == 0 {
+		v.add(p+".paths", "at least one path is required (use prefix: / to match every path)")
+	}
+	for j, m := range r.Paths {
+		pp := indexPath(p+".paths", j)
+		n := 0
+		for _, s := range []string{m.Exact, m.Prefix, m.Regex} {
+			if s != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			v.add(pp, "set exactly one of exact, prefix or regex")
+			continue
+		}
+		switch {
+		case m.Exact != "":
+			if err := CheckPath(m.Exact); err != nil {
+				v.add(pp+".exact", "%s %v", v.q(pp+".exact", m.Exact), err)
+			}
+		case m.Prefix != "":
+			if err := CheckPath(m.Prefix); err != nil {
+				v.add(pp+".prefix", "%s %v", v.q(pp+".prefix", m.Prefix), err)
+			}
+		default:
+			if _, err := regexp.Compile(m.AnchoredRegex()); err != nil {
+				v.add(pp+".regex", "invalid regular expression: %v", regexErr(err))
+			}
+			for _, opt := range []struct {
+				set  bool
+				name string
+			}{{r.StripPrefix, "strip_prefix"}, {r.Rewrite != "", "rewrite"}} {
+				if opt.set {
+					v.add(p+"."+opt.name, "needs every path of the route to be exact or prefix (paths[%d] is a regex)", j)
+				}
+			}
+		}
+	}
+}
+
+// regexErr drops the expression from a regexp error message: it is in
+// the file already and may be long.
+func regexErr(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": `"); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimPrefix(msg, "error parsing regexp: ")
+}
+
+// AnchoredRegex is the regex as the router matches it: against the whole
+// path.
+func (p PathMatch) AnchoredRegex() string { return `^(?:` + p.Regex + `)$` }
+
+var standardMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
+}
+
+func (v *validator) methods(p string, methods []string) {
+	seen := map[string]bool{}
+	for j, m := range methods {
+		mp := indexPath(p+".methods", j)
+		switch {
+		case !tokenRE.MatchString(m):
+			v.add(mp, "%s is not a valid method token", v.q(mp, m))
+		case m != strings.ToUpper(m):
+			v.add(mp, "method %s must be upper-case", v.q(mp, m))
+		case seen[m]:
+			v.add(mp, "method %s is listed twice", v.q(mp, m))
+		}
+		seen[m] = true
+	}
+}
+
+// IsStandardMethod reports whether m is one of the RFC 9110 / RFC 5789
+// methods; others are custom tokens.
+func IsStandardMethod(m string) bool { return standardMethods[m] }
+
+func (v *validator) headers(p string, hs []HeaderMatch) {
+	for j, h := range hs {
+		hp := indexPath(p+".headers", j)
+		if h.Name == "" {
+			v.add(hp+".name", "is required")
+		} else if !tokenRE.MatchString(h.Name) {
+			v.add(hp+".name", "%s is not a valid header name", v.q(hp+".name", h.Name))
+		}
+		if h.Value != "" && h.Regex != "" {
+			v.add(hp, "set at most one of value and regex")
+		}
+		if h.Regex != "" {
+			if _, err := regexp.Compile(`^(?:` + h.Regex + `)$`); err != nil {
+				v.add(hp+".regex", "invalid regular expression: %v", regexErr(err))
+			}
+		}
+	}
+}
+
+func (v *validator) hosts(p string, hosts []string) {
+	seen := map[string]bool{}
+	for j, h := range hosts {
+		hp := indexPath(p+".hosts", j)
+		if err := CheckHost(h); err != nil {
+			v.add(hp, "host %s %v", v.q(hp, h), err)
+		} else if seen[h] {
+			v.add(hp, "host %s is listed twice", v.q(hp, h))
+		}
+		seen[h] = true
+	}
+}
+
+// CheckHost reports why h is not a route host: a lower-case DNS name,
+// optionally with a leading "*." wildcard, without a port.
+func CheckHost(h string) error {
+	name, wild := strings.CutPrefix(h, "*.")
+	switch {
+	case h == "":
+		return fmt.Errorf("must not be empty")
+	case strings.Contains(name, "*"):
+		return fmt.Errorf("may only have a wildcard as a leading \"*.\"")
+	case strings.Contains(name, ":") || strings.Contains(name, "["):
+		return fmt.Errorf("must not have a port")
+	case name != strings.ToLower(name):
+		return fmt.Errorf("must be lower-case")
+	case len(name) > 253:
+		return fmt.Errorf("is longer than 253 characters")
+	case wild && !strings.Contains(name, "."):
+		return fmt.Errorf("wildcard must cover a name with at least two labels (*.example.com)")
+	}
+	for _, label := range strings.Split(name, ".") {
+		if !labelRE.MatchString(label) {
+			return fmt.Errorf("is not a DNS name (labels are 1-63 of a-z, 0-9 and '-', not starting or ending with '-')")
+		}
+	}
+	return nil
+}
+
+// CheckPath reports why p is not a canonical absolute request path (the
+// only form routes and rewrites may use, since the gateway matches
+// canonical paths): it starts with "/", has no empty, "." or ".."
+// segments, no backslash, ';', '?' or '#', and only valid upper-case
+// percent escapes that do not encode '/' or an unreserved character.
+func CheckPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("must start with \"/\"")
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\':
+			return fmt.Errorf("must not contain a backslash")
+		case c == ';' || c == '?' || c == '#':
+			return fmt.Errorf("must not contain %q", c)
+		case c == '%':
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return fmt.Errorf("has an invalid percent escape")
+			}
+			esc := p[i : i+3]
+			if esc != strings.ToUpper(esc) {
+				return fmt.Errorf("percent escapes must use upper-case hex (%s, not %s)", strings.ToUpper(esc), esc)
+			}
+			b := unhex(p[i+1])<<4 | unhex(p[i+2])
+			if b == '/' {
+				return fmt.Errorf("must not contain %%2F (an encoded slash)")
+			}
+			if isUnreserved(b) {
+				return fmt.Errorf("must write %q as is, not as %s", b, esc)
+			}
+			i += 2
+		case c >= 0x80:
+			return fmt.Errorf("must percent-encode non-ASCII characters")
+		case !isUnreserved(c) && !strings.ContainsRune("!$&'()*+,=:@/", rune(c)):
+			return fmt.Errorf("must percent-encode %q", c)
+		}
+	}
+	if strings.Contains(p, "//") {
+		return fmt.Errorf("must not contain empty segments (\"//\")")
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("must not contain \".\" or \"..\" segments")
+		}
+	}
+	return nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}

@@ -1,0 +1,67 @@
+// Package normalize is the gateway's first line on the request path: it
+// turns the request target into one canonical path, and it watches the raw
+// bytes of each plain HTTP/1.x connection for ambiguous message framing.
+// Both exist because a gateway is bypassed most often not by breaking a
+// policy but by making the gateway and the upstream disagree about what the
+// request is.
+//
+// # Canonical paths
+//
+// Canonicalize takes the request target exactly as received (nothing
+// decoded) and returns the single escaped form the gateway routes on and
+// sends upstream. Anything two parsers could read two ways is refused
+// rather than guessed:
+//
+//   - Percent-encoded unreserved characters (ALPHA DIGIT - . _ ~) are
+//     decoded and every other escape is upper-cased, so "/%61dmin" and
+//     "/admin" route the same and "%2f"/"%2F" compare equal.
+//   - Invalid escapes ("%zz", "%4") are refused: upstreams differ on whether
+//     they pass them through, drop them or decode them.
+//   - NUL and control characters, raw or encoded, are refused: they cut
+//     strings short in C upstreams and forge lines in logs and headers.
+//   - Invalid UTF-8 (overlong "%C0%AF" for "/", lone "%FF") is refused: an
+//     overlong encoding is how "/" and "." slip past a byte comparison into
+//     a decoder that accepts them.
+//   - Backslash, raw or "%5C", is refused: Windows servers and some
+//     frameworks treat it as a separator, so "/public\..\admin" would escape
+//     the route the gateway matched.
+//   - Dot segments spelled with escapes ("%2e%2e") are refused: the gateway
+//     would see a name, a layer that decodes first would see "..".
+//   - "%2F" inside a segment stays encoded and is reported in
+//     HasEncodedSlash; the caller refuses it unless the route allows it,
+//     because an upstream that decodes it sees a different path. A dot
+//     segment next to "%2F" ("..%2Fadmin") is refused outright.
+//   - ";" is refused with its own reason: Tomcat, Jetty and Spring strip
+//     ";params" from segments, so "/admin;x" and "/..;/admin" mean
+//     something to them that they do not mean to the router. Options can
+//     allow it; a dot segment carrying parameters is still refused.
+//   - A raw "#" is refused: a fragment is never sent by a client, so one in
+//     the request line is a probe.
+//   - "." and ".." are resolved (RFC 3986 section 5.2.4) and "//" is
+//     collapsed, so the router and the upstream see the same segments; a
+//     ".." above the root is refused, not clamped, since clamping hides the
+//     probe and the upstream may not clamp the same way.
+//   - Characters that may not appear raw in a URI path (", <, >, [, ], ^,
+//     `, {, |, } and valid UTF-8) are percent-encoded, so the result is
+//     always a valid escaped path that net/url keeps as RawPath verbatim.
+//
+// The result is idempotent, and an input that is already canonical costs no
+// allocation. After a rewrite the gateway checks the new path with
+// IsCanonical, so no later step can reintroduce an ambiguous form.
+//
+// # Framing (request smuggling)
+//
+// net/http accepts a request carrying both Content-Length and
+// "Transfer-Encoding: chunked" (it silently drops Content-Length), merges
+// identical duplicate Content-Length headers, ignores Transfer-Encoding on
+// HTTP/1.0 and joins obs-fold continuation lines. A handler cannot see any
+// of that, yet a front proxy that frames the body the other way lets a
+// second, hidden request ride inside the first. Conn wraps a plain HTTP/1.x
+// connection, parses the bytes the server reads on the side (without
+// changing them), and records one verdict per request head; the handler
+// asks for it with Next or NextFor. The first framing problem poisons the
+// connection: that request and every later one on it get an error, because
+// after a disagreement about where one message ends nothing after it can be
+// trusted. After an Upgrade or CONNECT the bytes are a tunnel and parsing
+// stops.
+package normalize

@@ -1,0 +1,168 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+const (
+	// maxInterim bounds the 1xx responses skipped before the final one.
+	maxInterim = 8
+	// earlyResponseWait is how long a failed body write waits for a
+	// response the upstream may have sent before closing (413, 401).
+	earlyResponseWait = time.Second
+)
+
+// roundTripHTTP is RoundTrip for http:// targets.
+func (p *pool) roundTripHTTP(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	body := req.Body
+	// A zero ContentLength means no body, whatever Body holds: the gateway
+	// passes server requests, whose bodiless form has ContentLength 0.
+	hasBody := body != nil && body != http.NoBody && req.ContentLength != 0
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.get(ctx, attempt > 0)
+		if err != nil {
+			if body != nil {
+				_ = body.Close()
+			}
+			return nil, err
+		}
+		idleAt := c.idleAt
+		resp, noResponse, err := c.exchange(ctx, req, body, hasBody)
+		if err == nil {
+			return resp, nil
+		}
+		// Retry once, on a fresh connection, only when a reused connection
+		// failed before any byte of a response: the server most likely
+		// closed it while idle and never saw the request.
+		if attempt > 0 || !reused || !noResponse || ctx.Err() != nil {
+			return nil, err
+		}
+		if hasBody {
+			if req.GetBody == nil {
+				return nil, err
+			}
+			nb, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			body = nb
+		}
+		p.dropIdleSince(idleAt)
+	}
+}
+
+// exchange writes req on c and reads the response head. noResponse reports
+// that the failure happened before any response byte arrived (and not while
+// reading the client's body), which makes a stale connection the likely cause.
+func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadCloser, hasBody bool) (resp *http.Response, noResponse bool, err error) {
+	p := c.p
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.abort)
+	}
+
+	werr := c.writeRequest(req, body, hasBody)
+	if body != nil {
+		_ = body.Close()
+	}
+	wait := p.respTimeout
+	if werr != nil {
+		var be *bodyReadError
+		clientFault := errors.As(werr, &be)
+		if !hasBody || clientFault || ctx.Err() != nil {
+			c.finish(stop, false)
+			return nil, !clientFault, p.wrapErr(ctx, "write request", werr)
+		}
+		wait = min(wait, earlyResponseWait)
+	}
+
+	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+	if _, err := c.br.Peek(1); err != nil {
+		c.finish(stop, false)
+		if werr != nil {
+			return nil, true, p.wrapErr(ctx, "write request", werr)
+		}
+		return nil, true, p.wrapErr(ctx, "read response", readErr(err))
+	}
+	resp, err = readResponse(c, req)
+	if err != nil || (werr != nil && resp.StatusCode == http.StatusSwitchingProtocols) {
+		c.finish(stop, false)
+		if werr != nil {
+			return nil, false, p.wrapErr(ctx, "write request", werr)
+		}
+		return nil, false, p.wrapErr(ctx, "read response", readErr(err))
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &upgradedConn{c: c, stop: stop}
+		return resp, false, nil
+	}
+	reuse := werr == nil && !resp.Close && !wantsClose(req)
+	if resp.Body == http.NoBody {
+		c.finish(stop, reuse)
+		return resp, false, nil
+	}
+	resp.Body = &bodyReader{rc: resp.Body, c: c, ctx: ctx, stop: stop, reuse: reuse}
+	return resp, false, nil
+}
+
+// readResponse reads the final response head, skipping 1xx interim
+// responses other than 101.
+func readResponse(c *conn, req *http.Request) (*http.Response, error) {
+	for i := 0; ; i++ {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode < 100 || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if i == maxInterim {
+			return nil, errors.New("too many 1xx responses")
+		}
+	}
+}
+
+// finish ends c's use by one request: back to the pool when reuse holds and
+// the context did not fire, closed otherwise.
+func (c *conn) finish(stop func() bool, reuse bool) {
+	if stop != nil && !stop() {
+		reuse = false // the context ended: abort has closed or is closing c
+	}
+	if reuse {
+		c.p.put(c)
+	} else {
+		c.p.discard(c)
+	}
+}
+
+// readErr turns the read deadline, which only the response timeout sets,
+// into errResponseTimeout.
+func readErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errResponseTimeout
+	}
+	return err
+}
+
+// wrapErr names the target and the step; when the request context ended,
+// its error is the cause (the I/O error is only the effect of the abort).
+func (p *pool) wrapErr(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		err = cerr
+	}
+	return fmt.Errorf("upstream %s: %s: %w", p.host, op, err)
+}
+
+// wantsClose reports whether the request asked to close the connection.
+func wantsClose(req *http.Request) bool {
+	return req.Close || hasToken(req.Header["Connection"], "close")
+}

@@ -1,0 +1,151 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+// Service is a compiled config.Service: its targets and their balancer.
+// It is immutable and safe for concurrent use.
+type Service struct {
+	name     string
+	targets  []*Target
+	bal      balancer
+	onHeader bool
+	header   string
+}
+
+// Target is one upstream address of a Service.
+type Target struct {
+	p      *pool
+	weight int
+}
+
+// Service compiles cfg, reusing the registry's pools for targets whose
+// connection settings did not change.
+func (r *Registry) Service(cfg config.Service) (*Service, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("upstream: service without a name")
+	}
+	s, err := r.compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: service %q: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+func (r *Registry) compile(cfg config.Service) (*Service, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("no targets")
+	}
+	settings, err := settingsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{name: cfg.Name}
+	for i, tc := range cfg.Targets {
+		tu, err := parseTarget(tc.URL)
+		if err != nil {
+			return nil, fmt.Errorf("target %d: %w", i+1, err)
+		}
+		w := tc.Weight
+		switch {
+		case w < 0:
+			return nil, fmt.Errorf("target %d: weight must not be negative", i+1)
+		case w == 0:
+			w = 1
+		}
+		p, err := r.pool(tu, settings)
+		if err != nil {
+			return nil, fmt.Errorf("target %d: %w", i+1, err)
+		}
+		s.targets = append(s.targets, &Target{p: p, weight: w})
+	}
+
+	lb := cfg.LoadBalancing
+	switch lb.Algorithm {
+	case "", "round_robin":
+		s.bal = newRoundRobin(s.targets)
+	case "least_connections":
+		s.bal = &leastConn{targets: s.targets}
+	case "consistent_hash":
+		s.bal = newHashRing(s.targets)
+		switch lb.HashOn {
+		case "", "client_address":
+		case "header":
+			if lb.HashHeader == "" {
+				return nil, errors.New("load_balancing.hash_header is required when hash_on is header")
+			}
+			s.onHeader, s.header = true, textproto.CanonicalMIMEHeaderKey(lb.HashHeader)
+		default:
+			return nil, fmt.Errorf("load_balancing.hash_on %q: want client_address or header", lb.HashOn)
+		}
+	default:
+		return nil, fmt.Errorf("load_balancing.algorithm %q: want round_robin, least_connections or consistent_hash", lb.Algorithm)
+	}
+	return s, nil
+}
+
+// Name returns the service name.
+func (s *Service) Name() string { return s.name }
+
+// Targets returns the service's targets in configuration order.
+func (s *Service) Targets() []*Target { return s.targets }
+
+// HashOn tells what the gateway must pass to Pick as hashKey: the value of
+// header when onHeader, else the client address. Other algorithms ignore it.
+func (s *Service) HashOn() (onHeader bool, header string) { return s.onHeader, s.header }
+
+// Pick chooses a target, skipping ejected ones. hashKey feeds
+// consistent_hash ("" falls back to round robin). It counts the request
+// as in flight on the target: the caller must call Target.Release once.
+func (s *Service) Pick(hashKey string) (*Target, error) {
+	t := s.bal.pick(hashKey)
+	if t == nil {
+		return nil, ErrNoHealthyTarget
+	}
+	t.p.inflight.Add(1)
+	return t, nil
+}
+
+// Scheme returns "http" or "https".
+func (t *Target) Scheme() string { return t.p.scheme }
+
+// Host returns the target's authority as configured (host or host:port),
+// for URL.Host and for the Host header when the route does not preserve it.
+func (t *Target) Host() string { return t.p.host }
+
+// String returns scheme://host, for logs.
+func (t *Target) String() string { return t.p.scheme + "://" + t.p.host }
+
+// Weight returns the target's balancing weight.
+func (t *Target) Weight() int { return t.weight }
+
+// InFlight returns the requests currently picked and not released on the
+// target, across every service that shares its pool.
+func (t *Target) InFlight() int64 { return t.p.inflight.Load() }
+
+// Available reports whether passive health currently lets Pick choose it.
+func (t *Target) Available() bool { return t.p.available() }
+
+// Release ends the in-flight count that Pick started.
+func (t *Target) Release() { t.p.inflight.Add(-1) }
+
+// RoundTrip sends req to the target and returns the response, whose body
+// streams. req.URL holds this target's scheme and host, req.Host the Host
+// header to send and req.Header exactly the headers to send (hop-by-hop
+// headers already removed). Reading the body to EOF or closing it ends the
+// exchange. Cancelling req's context aborts it. A 101 response's Body is an
+// io.ReadWriteCloser over the raw connection. For https targets an absent
+// User-Agent is set to an empty entry in req.Header, so that
+// http.Transport adds none.
+func (t *Target) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.p.tr != nil {
+		return t.p.roundTripTLS(req)
+	}
+	return t.p.roundTripHTTP(req)
+}
