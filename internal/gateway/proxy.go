@@ -123,7 +123,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 
 	// Framing the net/http server accepts but a hardened gateway must not.
 	if sc, ok := r.Context().Value(connKey{}).(*normalize.Conn); ok && r.ProtoMajor == 1 {
-		if err := sc.Next(); err != nil {
+		if err := sc.NextFor(r.Method, r.RequestURI); err != nil {
 			w.Header().Set("Connection", "close")
 			return refuse(w, rid, http.StatusBadRequest, "The request is malformed.", "framing: "+err.Error())
 		}
@@ -272,6 +272,11 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 
 	rh := resp.Header
 	removeHopHeaders(rh)
+	if upgrade != "" {
+		// The framing checker stops at an upgrade request; a refused
+		// upgrade ends the connection rather than trusting what follows.
+		rh["Connection"] = []string{"close"}
+	}
 	h.rewriteLocations(rh, r, t, m, rt)
 	for _, p := range rt.response {
 		p.Respond(c, resp.StatusCode, rh)

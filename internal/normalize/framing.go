@@ -53,10 +53,10 @@ const (
 	stBody       // Content-Length bytes
 	stChunkSize  // chunk-size [; ext] CRLF
 	stChunkData  // chunk bytes
-	stChunkCRLF  // CRLF after chunk bytes
+	stChunkCRLF  // '\r' after chunk bytes
+	stChunkCRLF2 // '\n' after chunk bytes
 	stTrailer    // trailer lines up to an empty line
 	stStopped    // poisoned or tunnel: bytes are no longer parsed
-	stChunkCRLF2 // '\n' of the CRLF after chunk bytes
 )
 
 type verdict struct {
@@ -80,8 +80,9 @@ type parser struct {
 	connUpgrade, upgrade bool
 
 	q      []verdict
-	qh     int
-	pushed bool // the current message's verdict has been queued
+	qh     int  // next verdict to hand out
+	cur    int  // index in q of the current message's verdict, or -1
+	pushed bool // the current message's verdict has been decided
 	broken bool // a framing error was seen: every later verdict is ErrPoisoned
 
 	onHead func(sum uint64, err error) // test hook: every head, in order
@@ -99,10 +100,14 @@ func (p *parser) push(err error) {
 		p.fail(errTooManyQueued)
 		return
 	}
-	if p.qh > 0 && p.qh == len(p.q) {
-		p.q, p.qh = p.q[:0], 0
+	// Drop verdicts already handed out, so that a client that keeps
+	// requests pipelined (the queue never empties) cannot grow it.
+	if p.qh > 0 && (p.qh == len(p.q) || p.qh >= 64) {
+		n := copy(p.q, p.q[p.qh:])
+		p.q, p.qh = p.q[:n], 0
 	}
 	p.q = append(p.q, verdict{err: err, line: p.lineSum})
+	p.cur = len(p.q) - 1
 }
 
 // pop returns the next verdict, in request order.
@@ -119,7 +124,7 @@ func (p *parser) pop(sum uint64, check bool) error {
 		// The server and the parser disagree about which request this is:
 		// nothing queued can be matched to a request any more.
 		p.broken, p.st, p.line = true, stStopped, nil
-		p.q, p.qh = p.q[:0], 0
+		p.q, p.qh, p.cur = p.q[:0], 0, -1
 		return ErrDesync
 	}
 	return v.err
@@ -141,10 +146,10 @@ func (p *parser) fail(err error) {
 			p.q = append(p.q, verdict{err: err, line: p.lineSum})
 		}
 		p.pushed = true
-	} else if p.pending() > 0 {
-		// The body of the newest head went wrong; if its handler has not
-		// asked yet, it gets the error.
-		p.q[len(p.q)-1].err = err
+	} else if p.cur >= p.qh && p.cur < len(p.q) {
+		// The body of the current message went wrong; if its handler has
+		// not asked yet, it gets the error.
+		p.q[p.cur].err = err
 	}
 }
 
@@ -255,7 +260,7 @@ func trimCR(l []byte) []byte {
 
 func (p *parser) requestLine(l []byte) {
 	p.lineSum = 0
-	p.http10, p.skipVerdict, p.tunnel, p.pushed = false, false, false, false
+	p.http10, p.skipVerdict, p.tunnel, p.pushed, p.cur = false, false, false, false, -1
 	p.nCL, p.nTE, p.nHost, p.cl = 0, 0, 0, 0
 	p.connUpgrade, p.upgrade = false, false
 
@@ -376,7 +381,7 @@ func (p *parser) endHead() {
 // done ends the current message: what comes next is a new request.
 func (p *parser) done() {
 	p.st = stRequestLine
-	p.pushed, p.skipVerdict = false, false
+	p.pushed, p.skipVerdict, p.cur = false, false, -1
 }
 
 // chunkSizeLine parses "hex-size [; extensions] CRLF". net/http insists on

@@ -140,6 +140,13 @@ func TestParserPoisonAndTunnel(t *testing.T) {
 		t.Fatalf("verdict %v; want ErrPoisoned", err)
 	}
 
+	// A bad body on a request without a verdict ("OPTIONS *") must not
+	// rewrite the verdict of the request before it.
+	got, p := verdicts(getA+"OPTIONS * HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0)
+	if !equalErrs(got, []error{nil}) || p.pop(0, false) != ErrPoisoned {
+		t.Errorf("OPTIONS * with a bad body: verdicts %v", got)
+	}
+
 	// After an upgrade the rest is a tunnel: unknown, not an error verdict
 	// of its own.
 	for _, head := range []string{
@@ -154,7 +161,7 @@ func TestParserPoisonAndTunnel(t *testing.T) {
 			t.Errorf("after tunnel: %v; want ErrFramingUnknown", err)
 		}
 	}
-	got, p := verdicts("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"+getA, 0)
+	got, p = verdicts("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"+getA, 0)
 	if len(got) != 0 || p.pop(0, false) != ErrFramingUnknown {
 		t.Errorf("h2 preface: verdicts %v", got)
 	}
@@ -189,8 +196,23 @@ func TestParserBoundedMemory(t *testing.T) {
 	for range maxQueued + 10 {
 		p.feed([]byte(getA))
 	}
-	if p.pending() > maxQueued+1 || !p.broken {
+	if p.pending() > maxQueued || !p.broken {
 		t.Fatalf("pending %d, broken %v", p.pending(), p.broken)
+	}
+}
+
+// A queue that never drains (always one request ahead) stays small.
+func TestParserQueueCompacts(t *testing.T) {
+	p := &parser{}
+	p.feed([]byte(getA))
+	for range 10000 {
+		p.feed([]byte(getB))
+		if err := p.pop(0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.pending() != 1 || cap(p.q) > 256 {
+		t.Fatalf("pending %d, queue capacity %d", p.pending(), cap(p.q))
 	}
 }
 

@@ -1,0 +1,49 @@
+# Portcullis: build, run, test, lint, bench, fuzz.
+GO        ?= go
+BIN       := bin
+TOOLS     := $(CURDIR)/bin/tools
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+GOSEC_VERSION       := v2.30.0
+FUZZTIME  ?= 30s
+
+.PHONY: build run demo test test-short lint tools bench fuzz clean
+
+build: ## the gateway and the demo upstream, static binaries
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/portcullis ./cmd/portcullis
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo-upstream ./cmd/demo-upstream
+
+run: demo
+
+demo: ## the gateway with examples/quickstart.yaml in front of the demo upstream
+	./scripts/demo.sh
+
+test: ## unit and end-to-end tests, with the race detector
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+tools:
+	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@test -x $(TOOLS)/gosec || GOBIN=$(TOOLS) $(GO) install github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION)
+
+lint: tools ## gofmt, go vet, staticcheck, gosec
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/gosec -quiet -exclude-generated -exclude-dir=bench -exclude-dir=test ./...
+
+bench: build ## Go benchmarks of the hot paths, then the load harness against nginx and a plain Go proxy
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./internal/router ./internal/normalize ./internal/upstream ./internal/gateway
+	./bench/run.sh
+
+fuzz: ## each fuzz target for FUZZTIME
+	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME) ./internal/normalize
+	$(GO) test -run '^$$' -fuzz '^FuzzConnParser$$' -fuzztime $(FUZZTIME) ./internal/normalize
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
+
+clean:
+	rm -rf $(BIN)

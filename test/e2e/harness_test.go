@@ -1,0 +1,340 @@
+// Package e2e starts the real portcullis binary in front of real upstreams
+// on loopback and drives it with real HTTP. Every test here goes through
+// the process a user runs.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the gateway binary built once for all tests (with -race when
+// the tests run with -race).
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "portcullis-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "portcullis")
+	args := []string{"build", "-o", binPath}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/portcullis/portcullis/cmd/portcullis")
+	build := exec.Command("go", args...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building portcullis:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// syncBuffer collects a process's output safely across goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Gateway is a running portcullis process.
+type Gateway struct {
+	t          testing.TB
+	cmd        *exec.Cmd
+	ConfigPath string
+	Addr       string // the first public listener, host:port
+	OpsAddr    string
+	Stdout     *syncBuffer // access log
+	Stderr     *syncBuffer // process log
+	done       chan struct{}
+	exitErr    error
+}
+
+// GatewayConfig is a config template: %[1]s is the public listener
+// address, %[2]s the ops address. Extra listeners use their own freeAddr.
+type GatewayConfig string
+
+// StartGateway writes the config, starts the binary and waits until
+// /readyz answers 200.
+func StartGateway(t testing.TB, yaml GatewayConfig) *Gateway {
+	t.Helper()
+	g := &Gateway{t: t, Addr: freeAddr(t), OpsAddr: freeAddr(t), Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	g.ConfigPath = filepath.Join(t.TempDir(), "portcullis.yaml")
+	g.WriteConfig(yaml)
+	g.cmd = exec.Command(binPath, "run", "--config", g.ConfigPath, "--log-level", "debug")
+	g.cmd.Stdout, g.cmd.Stderr = g.Stdout, g.Stderr
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { g.exitErr = g.cmd.Wait(); close(g.done) }()
+	t.Cleanup(g.Stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-g.done:
+			t.Fatalf("gateway exited before ready: %v\nstderr:\n%s", g.exitErr, g.Stderr.String())
+		default:
+		}
+		resp, err := http.Get("http://" + g.OpsAddr + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return g
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not ready after 20s\nstderr:\n%s", g.Stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WriteConfig writes a new config file (atomically, by rename).
+func (g *Gateway) WriteConfig(yaml GatewayConfig) {
+	g.t.Helper()
+	text := strings.ReplaceAll(string(yaml), "{{public}}", g.Addr)
+	text = strings.ReplaceAll(text, "{{ops}}", g.OpsAddr)
+	tmp := g.ConfigPath + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		g.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, g.ConfigPath); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// Signal sends sig to the gateway process.
+func (g *Gateway) Signal(sig syscall.Signal) {
+	g.t.Helper()
+	if err := g.cmd.Process.Signal(sig); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// Wait waits for the process to exit and returns its error.
+func (g *Gateway) Wait(timeout time.Duration) error {
+	select {
+	case <-g.done:
+		return g.exitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("gateway did not exit within %s", timeout)
+	}
+}
+
+// Stop terminates the gateway (SIGTERM, then SIGKILL).
+func (g *Gateway) Stop() {
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.done
+	}
+}
+
+// URL is the public URL of path.
+func (g *Gateway) URL(path string) string { return "http://" + g.Addr + path }
+
+// Ready reports the ops listener's readiness body.
+func (g *Gateway) Readyz() (int, string) {
+	resp, err := http.Get("http://" + g.OpsAddr + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// WaitLog waits until the process log contains s.
+func (g *Gateway) WaitLog(s string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(g.Stderr.String(), s) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// Seen is one request as an upstream received it.
+type Seen struct {
+	Method     string
+	RequestURI string
+	Host       string
+	Header     http.Header
+	Body       []byte
+}
+
+// Upstream is a real HTTP server on loopback that records what it receives.
+type Upstream struct {
+	Addr    string
+	URL     string
+	srv     *http.Server
+	mu      sync.Mutex
+	seen    []Seen
+	handler http.HandlerFunc
+}
+
+// NewUpstream starts a recording upstream; h answers after recording (nil: 200 "ok").
+func NewUpstream(t testing.TB, h http.HandlerFunc) *Upstream {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &Upstream{Addr: l.Addr().String(), handler: h}
+	u.URL = "http://" + u.Addr
+	u.srv = &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = u.srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = u.srv.Shutdown(ctx)
+		_ = u.srv.Close()
+	})
+	return u
+}
+
+func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.seen = append(u.seen, Seen{Method: r.Method, RequestURI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body})
+	u.mu.Unlock()
+	if u.handler != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		u.handler(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, "ok")
+}
+
+// Requests returns a copy of what the upstream received.
+func (u *Upstream) Requests() []Seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]Seen(nil), u.seen...)
+}
+
+// Count is the number of requests received.
+func (u *Upstream) Count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
+
+// Reset forgets what was received.
+func (u *Upstream) Reset() {
+	u.mu.Lock()
+	u.seen = nil
+	u.mu.Unlock()
+}
+
+// Last returns the last request received; it fails the test when there is none.
+func (u *Upstream) Last(t testing.TB) Seen {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.seen) == 0 {
+		t.Fatal("upstream received nothing")
+	}
+	return u.seen[len(u.seen)-1]
+}
+
+// RawResponse is a response read off a raw connection.
+type RawResponse struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// rawRequest writes raw bytes to addr and reads one response. A closed
+// connection with no response gives Status 0.
+func rawRequest(t testing.TB, addr, raw string) RawResponse {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		return RawResponse{}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return RawResponse{}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return RawResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+}
+
+// simpleConfig is a gateway with one prefix route to up.
+func simpleConfig(up *Upstream, routeExtra string) GatewayConfig {
+	return GatewayConfig(fmt.Sprintf(`version: 1
+listeners:
+  - name: public
+    address: "{{public}}"
+services:
+  - name: svc
+    targets:
+      - url: %s
+routes:
+  - name: all
+    paths:
+      - prefix: /
+    service: svc
+%s
+ops:
+  address: "{{ops}}"
+`, up.URL, routeExtra))
+}
