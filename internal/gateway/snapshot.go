@@ -47,7 +47,7 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 	for _, p := range cfg.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {
-			errs = append(errs, &config.FieldError{File: cfg.File, Path: "trusted_proxies", Msg: err.Error()})
+			errs = append(errs, cfg.ErrorAtPath("trusted_proxies", err.Error()))
 			continue
 		}
 		s.trusted = append(s.trusted, pfx)
@@ -57,7 +57,7 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 	for i, sc := range cfg.Services {
 		svc, err := reg.Service(sc)
 		if err != nil {
-			errs = append(errs, &config.FieldError{File: cfg.File, Path: fmt.Sprintf("services[%d]", i), Msg: err.Error()})
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("services[%d]", i), err.Error()))
 			continue
 		}
 		services[sc.Name] = svc
@@ -87,11 +87,7 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 		}
 		for j, ps := range rc.Policies {
 			if err := compilePolicy(cfg, rc.Name, ps, rt); err != nil {
-				fe := &config.FieldError{File: cfg.File, Path: fmt.Sprintf("routes[%d].policies[%d]", i, j), Msg: err.Error()}
-				if ps.Node != nil {
-					fe.Line, fe.Column = ps.Node.Line, ps.Node.Column
-				}
-				errs = append(errs, fe)
+				errs = append(errs, cfg.ErrorsAt(ps.Node, fmt.Sprintf("routes[%d].policies[%d]", i, j), err)...)
 			}
 		}
 		s.routes = append(s.routes, rt)
@@ -99,7 +95,7 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 	}
 	r, err := router.New(rr)
 	if err != nil {
-		errs = append(errs, &config.FieldError{File: cfg.File, Path: "routes", Msg: err.Error()})
+		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
 	}
 	s.router = r
 
@@ -109,7 +105,7 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 		}
 		cs, err := loadCertSet(l.TLS.Certificates)
 		if err != nil {
-			errs = append(errs, &config.FieldError{File: cfg.File, Path: fmt.Sprintf("listeners[%d].tls.certificates", i), Msg: err.Error()})
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("listeners[%d].tls.certificates", i), err.Error()))
 			continue
 		}
 		s.certs[l.Name] = cs
@@ -127,7 +123,7 @@ func compilePolicy(cfg *config.Config, routeName string, ps config.PolicySpec, r
 	if !ok {
 		return fmt.Errorf("unknown policy kind %q (known: %s)", ps.Kind, strings.Join(pipeline.Kinds(), ", "))
 	}
-	v, err := compile(config.NodeDecoder{File: cfg.File, Node: ps.Node}, pipeline.CompileEnv{Route: routeName})
+	v, err := compile(cfg.PolicyDecoder(ps), pipeline.CompileEnv{Route: routeName})
 	if err != nil {
 		return fmt.Errorf("%s: %w", ps.Kind, err)
 	}
