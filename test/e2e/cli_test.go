@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cliResult is what one run of the binary produced.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCLI runs the binary with args (and extra environment entries) and
+// waits at most 20 s for it to exit.
+func runCLI(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	res := cliResult{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		res.code = ee.ExitCode()
+	default:
+		t.Fatalf("portcullis %s: %v (stderr %q)", strings.Join(args, " "), err, res.stderr)
+	}
+	return res
+}
+
+// writeFile writes text to a new file in a temporary directory.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCLIVersion(t *testing.T) {
+	r := runCLI(t, nil, "version")
+	if r.code != 0 || !regexp.MustCompile(`^portcullis \S+\n$`).MatchString(r.stdout) {
+		t.Fatalf("version: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"validate", "--help"}, {"version", "--help"}} {
+		r := runCLI(t, nil, args...)
+		if r.code != 0 {
+			t.Errorf("%v: exit %d, want 0 (stderr %q)", args, r.code, r.stderr)
+			continue
+		}
+		if !strings.Contains(r.stdout, "Usage:") {
+			t.Errorf("%v: help not on stdout: %q", args, r.stdout)
+		}
+		if len(args) == 2 && !strings.Contains(r.stdout, "portcullis "+args[0]) {
+			t.Errorf("%v: help does not name the command: %q", args, r.stdout)
+		}
+		if args[0] != "version" && len(args) == 2 && !strings.Contains(r.stdout, "-config") {
+			t.Errorf("%v: help does not list --config: %q", args, r.stdout)
+		}
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"validate", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"run", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"version", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{nil, "Usage:"},
+	} {
+		r := runCLI(t, nil, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: exit %d stderr %q, want exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
+
+func TestCLIValidateValid(t *testing.T) {
+	p := writeFile(t, "ok.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - name: all
+    paths: [{prefix: /}]
+    service: svc
+    policies: [{kind: request_headers, set: {X-From: gateway}}]
+`)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "valid") {
+		t.Errorf("stdout %q", r.stdout)
+	}
+}
+
+// wantErrorLine asserts that out has a line "<file>:<line>:<col>: <path>: "
+// followed by text containing msg.
+func wantErrorLine(t *testing.T, out, file, path, msg string) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(file) + `:\d+:\d+: ` + regexp.QuoteMeta(path) + `: .*` + regexp.QuoteMeta(msg))
+	if !re.MatchString(out) {
+		t.Errorf("no line for %s (%q) in:\n%s", path, msg, out)
+	}
+}
+
+func TestCLIValidateReportsEveryError(t *testing.T) {
+	p := writeFile(t, "bad.yaml", `version: 1
+listeners:
+  - name: public
+    address: "127.0.0.1:8080"
+    bogus_field: 1
+services:
+  - name: svc
+    targets: [{url: "http://127.0.0.1:9"}]
+    timeouts:
+      connect: 5 parsecs
+routes:
+  - name: a
+    paths: [{prefix: /}]
+    service: missing
+  - name: a
+    paths: [{prefix: /b}]
+    service: svc
+`)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorLine(t, r.stderr, p, "listeners[0].bogus_field", "unknown field")
+	wantErrorLine(t, r.stderr, p, "services[0].timeouts.connect", "5 parsecs")
+	wantErrorLine(t, r.stderr, p, "routes[0].service", `"missing"`)
+	wantErrorLine(t, r.stderr, p, "routes[1].name", `"a"`)
+	if n := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; n != 4 {
+		t.Errorf("%d lines, want one per error:\n%s", n, r.stderr)
+	}
+}
+
+// Policy kinds are known to the gateway, not to the config schema, so an
+// unknown kind is reported once the file itself is valid.
+func TestCLIValidateUnknownPolicyKind(t *testing.T) {
+	p := writeFile(t, "kind.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - name: a
+    paths: [{prefix: /}]
+    service: svc
+    policies:
+      - kind: request_headers
+        set: {X-A: "1"}
+      - kind: frobnicate
+        whatever: 1
+`)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorLine(t, r.stderr, p, "routes[0].policies[1]", `unknown policy kind "frobnicate"`)
+}
+
+func TestCLIValidateSecrets(t *testing.T) {
+	const secret = "s3cr3t-Value-do-not-print"
+	p := writeFile(t, "secret.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services:
+  - name: svc
+    targets: [{url: "http://127.0.0.1:9"}]
+    timeouts:
+      connect: "${env:PC_E2E_SET_SECRET}"
+routes:
+  - name: a
+    paths: [{prefix: /}]
+    service: "${env:PC_E2E_MISSING_SECRET}"
+`)
+	r := runCLI(t, []string{"PC_E2E_SET_SECRET=" + secret}, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorLine(t, r.stderr, p, "routes[0].service", "PC_E2E_MISSING_SECRET")
+	// A secret that is set but not a valid value is named by its reference.
+	wantErrorLine(t, r.stderr, p, "services[0].timeouts.connect", "${env:PC_E2E_SET_SECRET}")
+	if strings.Contains(r.stderr+r.stdout, secret) {
+		t.Errorf("output prints the secret:\n%s", r.stderr)
+	}
+}
+
+func TestCLIRunPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := writeFile(t, "busy.yaml", `version: 1
+listeners: [{name: busy-public, address: "`+l.Addr().String()+`"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes: [{name: a, paths: [{prefix: /}], service: svc}]
+ops: {address: "`+freeAddr(t)+`"}
+`)
+	r := runCLI(t, nil, "run", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "busy-public") || !strings.Contains(r.stderr, "address already in use") {
+		t.Errorf("stderr does not name the listener and the cause:\n%s", r.stderr)
+	}
+}
