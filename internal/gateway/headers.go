@@ -31,9 +31,7 @@ func removeHopHeaders(h http.Header) {
 		}
 	}
 	for _, name := range hopHeaders {
-		if _, ok := h[name]; ok {
-			delete(h, name)
-		}
+		delete(h, name)
 	}
 }
 

@@ -148,9 +148,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	c.Path = np.Canonical
 
 	for _, name := range spoofableHeaders {
-		if _, ok := r.Header[name]; ok {
-			delete(r.Header, name)
-		}
+		delete(r.Header, name)
 	}
 
 	host := hostOnly(r.Host)
@@ -283,7 +281,9 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	}
 	dst := w.Header()
 	for k, vs := range rh {
-		if k == "X-Request-Id" || k == "Strict-Transport-Security" && h.hsts != "" {
+		// The gateway's HSTS policy replaces the upstream's; over plain
+		// HTTP the header must never be sent (RFC 6797 section 7.2).
+		if k == "X-Request-Id" || k == "Strict-Transport-Security" && (h.hsts != "" || r.TLS == nil) {
 			continue
 		}
 		dst[k] = vs

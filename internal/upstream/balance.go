@@ -74,14 +74,28 @@ func (r *roundRobin) pick(string) *Target {
 	if t.p.available() {
 		return t
 	}
-	// Rare: the scheduled target is ejected; take the next available one.
-	start := int(n % uint64(len(r.targets)))
-	for i := range r.targets {
-		if t := r.targets[(start+i)%len(r.targets)]; t.p.available() {
-			return t
+	// Rare: the scheduled target is ejected. Rotate over the available
+	// ones so that the ejected target's share is spread, not handed to
+	// its neighbour.
+	avail := 0
+	for _, t := range r.targets {
+		if t.p.available() {
+			avail++
 		}
 	}
-	return nil
+	if avail == 0 {
+		return nil
+	}
+	k := int(n % uint64(avail))
+	for _, t := range r.targets {
+		if t.p.available() {
+			if k == 0 {
+				return t
+			}
+			k--
+		}
+	}
+	return nil // a target was ejected meanwhile
 }
 
 // leastConn picks the available target with the fewest in-flight requests

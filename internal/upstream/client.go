@@ -65,7 +65,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 	p := c.p
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.abort)
+		stop = context.AfterFunc(ctx, c.abortFn)
 	}
 
 	werr := c.writeRequest(req, body, hasBody)
@@ -105,7 +105,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		resp.Body = &upgradedConn{c: c, stop: stop}
 		return resp, false, nil
 	}
-	reuse := werr == nil && !resp.Close && !wantsClose(req)
+	reuse := werr == nil
 	if resp.Body == http.NoBody {
 		c.finish(stop, reuse)
 		return resp, false, nil

@@ -130,6 +130,7 @@ func TestStreamingResponse(t *testing.T) {
 		<-release
 		io.WriteString(w, "second")
 	}))
+	g := newGate(t, release)
 	s := mustService(t, testRegistry(t), svcConfig(up.URL))
 	tg, _ := s.Pick("")
 	defer tg.Release()
@@ -142,7 +143,7 @@ func TestStreamingResponse(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first;" {
 		t.Fatalf("first chunk: %q %v", buf, err)
 	}
-	close(release) // the handler is still running: the first chunk streamed
+	g.open() // the handler is still running: the first chunk streamed
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || string(rest) != "second" {
 		t.Fatalf("rest: %q %v", rest, err)
@@ -600,6 +601,7 @@ func TestMaxConnsPerTarget(t *testing.T) {
 	}))
 	cfg := svcConfig(up.URL)
 	cfg.MaxConnsPerTarget = 2
+	g := newGate(t, release)
 	s := mustService(t, testRegistry(t), cfg)
 	tg, _ := s.Pick("")
 	defer tg.Release()
@@ -625,7 +627,7 @@ func TestMaxConnsPerTarget(t *testing.T) {
 	if !IsTimeout(err) {
 		t.Fatalf("waiting at the connection limit: %v", err)
 	}
-	close(release)
+	g.open()
 	for range 5 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
@@ -633,5 +635,31 @@ func TestMaxConnsPerTarget(t *testing.T) {
 	}
 	if maxSeen != 2 || up.accepted.Load() != 2 {
 		t.Fatalf("max concurrent %d, accepted %d; want 2 and 2", maxSeen, up.accepted.Load())
+	}
+}
+
+func TestEarlyResponseWhileSendingBody(t *testing.T) {
+	// The upstream refuses the body after the head and closes with unread
+	// data (which resets the connection): the client still gets the 413.
+	rs := newRawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+	})
+	s := mustService(t, testRegistry(t), svcConfig(rs.URL()))
+	tg, _ := s.Pick("")
+	defer tg.Release()
+	req := newReq(context.Background(), tg, "POST", "/upload", strings.NewReader(strings.Repeat("x", 8<<20)))
+	req.GetBody = nil
+	resp, err := tg.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("early response lost: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too big!" {
+		t.Fatalf("%d %q", resp.StatusCode, b)
 	}
 }

@@ -172,3 +172,19 @@ func readHead(br interface {
 		}
 	}
 }
+
+// gate is a channel that handlers block on; open is idempotent and runs at
+// cleanup too, so a failing test never leaves a handler (and the server's
+// Close) hanging. Create it after the server so it opens before Close.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+func newGate(t *testing.T, ch chan struct{}) *gate {
+	g := &gate{ch: ch}
+	t.Cleanup(g.open)
+	return g
+}

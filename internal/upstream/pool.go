@@ -53,6 +53,8 @@ type conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	// abortFn is c.abort, bound once: a method value per request allocates.
+	abortFn func()
 }
 
 // abort closes the connection; it runs when the request context ends.
@@ -170,7 +172,9 @@ func (p *pool) dial(ctx context.Context) (*conn, bool, error) {
 		return nil, false, fmt.Errorf("upstream %s: connect: %w", p.host, err)
 	}
 	p.dialSucceeded()
-	return &conn{p: p, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, false, nil
+	c := &conn{p: p, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	c.abortFn = c.abort
+	return c, false, nil
 }
 
 // releaseSlot gives up one open-connection slot, handing it to the oldest

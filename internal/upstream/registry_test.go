@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,16 +55,19 @@ func TestPruneClosesRemovedTargets(t *testing.T) {
 	})
 	a := newCountingServer(t, handler)
 	b := newCountingServer(t, handler)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // runs before the servers' Close
 	r := testRegistry(t)
 	old := mustService(t, r, svcConfig(a.URL))
-	get(t, old, "/") // one idle connection to a
 
-	// A request in flight on a when the swap happens.
+	// A request in flight on a when the swap happens...
 	tg, _ := old.Pick("")
 	resp, err := tg.RoundTrip(newReq(context.Background(), tg, "GET", "/slow", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
+	get(t, old, "/") // ...and one idle connection to a
 
 	next := mustService(t, r, svcConfig(b.URL))
 	r.Prune([]*Service{next})
@@ -72,7 +76,7 @@ func TestPruneClosesRemovedTargets(t *testing.T) {
 		t.Fatalf("pruned pool keeps %d idle connections", n)
 	}
 
-	close(release)
+	unblock()
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	tg.Release()
@@ -121,19 +125,19 @@ func TestServiceConfigErrors(t *testing.T) {
 		cfg  config.Service
 		want string
 	}{
-		"no name":      {config.Service{Targets: []config.Target{{URL: "http://a"}}}, "without a name"},
-		"no targets":   {config.Service{Name: "s"}, "no targets"},
-		"scheme":       {svcConfig("ftp://a"), "scheme"},
-		"path":         {svcConfig("http://a/base"), "without path"},
-		"no host":      {svcConfig("http://"), "missing host"},
-		"bad url":      {svcConfig("http://a b:%zz"), "invalid URL"},
-		"credentials":  {svcConfig("http://user:s3cret@a"), "credentials"},
-		"algorithm":    {withLB(svcConfig("http://a"), config.LoadBalancing{Algorithm: "random"}), "algorithm"},
-		"hash header":  {withLB(svcConfig("http://a"), config.LoadBalancing{Algorithm: "consistent_hash", HashOn: "header"}), "hash_header"},
-		"hash on":      {withLB(svcConfig("http://a"), config.LoadBalancing{Algorithm: "consistent_hash", HashOn: "cookie"}), "hash_on"},
-		"weight":       {config.Service{Name: "s", Targets: []config.Target{{URL: "http://a", Weight: -1}}}, "weight"},
-		"ca missing":   {withTLS(svcConfig("https://a"), "/nonexistent/ca.pem"), "ca_file"},
-		"max conns":    {config.Service{Name: "s", Targets: []config.Target{{URL: "http://a"}}, MaxConnsPerTarget: -1}, "negative"},
+		"no name":     {config.Service{Targets: []config.Target{{URL: "http://a"}}}, "without a name"},
+		"no targets":  {config.Service{Name: "s"}, "no targets"},
+		"scheme":      {svcConfig("ftp://a"), "scheme"},
+		"path":        {svcConfig("http://a/base"), "without path"},
+		"no host":     {svcConfig("http://"), "missing host"},
+		"bad url":     {svcConfig("http://a b:%zz"), "invalid URL"},
+		"credentials": {svcConfig("http://user:s3cret@a"), "credentials"},
+		"algorithm":   {withLB(svcConfig("http://a"), config.LoadBalancing{Algorithm: "random"}), "algorithm"},
+		"hash header": {withLB(svcConfig("http://a"), config.LoadBalancing{Algorithm: "consistent_hash", HashOn: "header"}), "hash_header"},
+		"hash on":     {withLB(svcConfig("http://a"), config.LoadBalancing{Algorithm: "consistent_hash", HashOn: "cookie"}), "hash_on"},
+		"weight":      {config.Service{Name: "s", Targets: []config.Target{{URL: "http://a", Weight: -1}}}, "weight"},
+		"ca missing":  {withTLS(svcConfig("https://a"), "/nonexistent/ca.pem"), "ca_file"},
+		"max conns":   {config.Service{Name: "s", Targets: []config.Target{{URL: "http://a"}}, MaxConnsPerTarget: -1}, "negative"},
 	}
 	for name, tc := range cases {
 		_, err := r.Service(tc.cfg)

@@ -1,0 +1,119 @@
+package upstream
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+func writePEM(t *testing.T, der []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// otherCA returns a self-signed CA certificate unrelated to httptest's.
+func otherCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "other test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func TestHTTPSTarget(t *testing.T) {
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ua := r.Header["User-Agent"]
+		w.Header().Set("X-Proto", r.Proto)
+		w.Header().Set("X-Had-UA", map[bool]string{true: "yes", false: "no"}[ua])
+		io.WriteString(w, "secure "+r.Host)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	t.Cleanup(up.Close)
+
+	r := testRegistry(t)
+	good := withTLS(svcConfig(up.URL), writePEM(t, up.Certificate().Raw))
+	s := mustService(t, r, good)
+	tg, _ := s.Pick("")
+	defer tg.Release()
+	if tg.Scheme() != "https" {
+		t.Fatalf("scheme %q", tg.Scheme())
+	}
+	req := newReq(context.Background(), tg, "GET", "/", nil)
+	req.Host = "api.example.com"
+	resp, err := tg.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "secure api.example.com" {
+		t.Fatalf("body %q", body)
+	}
+	if resp.Header.Get("X-Proto") != "HTTP/2.0" {
+		t.Errorf("proto %q, want HTTP/2.0", resp.Header.Get("X-Proto"))
+	}
+	if resp.Header.Get("X-Had-UA") != "no" {
+		t.Error("a default User-Agent was sent")
+	}
+
+	// server_name: httptest's certificate is valid for example.com.
+	named := withTLS(svcConfig(up.URL), writePEM(t, up.Certificate().Raw))
+	named.TLS.ServerName = "example.com"
+	if code, body := get(t, mustService(t, r, named), "/"); code != 200 || body == "" {
+		t.Fatalf("server_name: %d %q", code, body)
+	}
+	named.TLS.ServerName = "wrong.example.org"
+	s3 := mustService(t, r, named)
+	tg3, _ := s3.Pick("")
+	defer tg3.Release()
+	if _, err := tg3.RoundTrip(newReq(context.Background(), tg3, "GET", "/", nil)); err == nil {
+		t.Fatal("a name the certificate does not cover was accepted")
+	}
+
+	// The wrong CA fails verification, and so do the system roots.
+	for _, cfg := range []config.Service{withTLS(svcConfig(up.URL), writePEM(t, otherCA(t))), svcConfig(up.URL)} {
+		bad := mustService(t, r, cfg)
+		btg, _ := bad.Pick("")
+		_, err := btg.RoundTrip(newReq(context.Background(), btg, "GET", "/", nil))
+		btg.Release()
+		if err == nil {
+			t.Fatal("a certificate from an untrusted CA was accepted")
+		}
+		if IsTimeout(err) {
+			t.Fatalf("verification failure reported as timeout: %v", err)
+		}
+	}
+}
