@@ -21,14 +21,17 @@ const certPollInterval = 2 * time.Second
 func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := g.Start(); err != nil {
-		return err
-	}
+	// Signals and the file watcher are in place before Start reports
+	// ready: a SIGHUP or a config write right after /readyz turns 200 must
+	// reload, not kill the process or go unnoticed.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
 	changes := g.watchConfig(ctx)
+	if err := g.Start(); err != nil {
+		return err
+	}
 	certTick := time.NewTicker(certPollInterval)
 	defer certTick.Stop()
 

@@ -187,13 +187,28 @@ func (h *hashRing) pick(key string) *Target {
 		}
 		return 0
 	})
-	// Walk clockwise past ejected targets.
+	if t := h.points[i%len(h.points)].target; t.p.available() {
+		return t
+	}
+	// Walk clockwise past ejected targets, unless all are ejected.
+	if !anyAvailable(h.rr.targets) {
+		return nil
+	}
 	for j := range h.points {
 		if t := h.points[(i+j)%len(h.points)].target; t.p.available() {
 			return t
 		}
 	}
 	return nil
+}
+
+func anyAvailable(ts []*Target) bool {
+	for _, t := range ts {
+		if t.p.available() {
+			return true
+		}
+	}
+	return false
 }
 
 // hashString is FNV-1a 64 with a murmur3 finalizer (FNV alone clusters

@@ -191,3 +191,15 @@ func TestConsistentHash(t *testing.T) {
 		t.Fatalf("weight 1 of 4 got %d of 2000 keys", light)
 	}
 }
+
+func TestConsistentHashAllEjected(t *testing.T) {
+	s := weighted(t, testRegistry(t), "consistent_hash", 1, 2)
+	eject(s.targets[0])
+	eject(s.targets[1])
+	if _, err := s.Pick("key"); err != ErrNoHealthyTarget {
+		t.Fatalf("all ejected: %v", err)
+	}
+	if _, err := s.Pick(""); err != ErrNoHealthyTarget {
+		t.Fatalf("all ejected, no key: %v", err)
+	}
+}

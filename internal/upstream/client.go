@@ -25,6 +25,12 @@ func (p *pool) roundTripHTTP(req *http.Request) (*http.Response, error) {
 	// A zero ContentLength means no body, whatever Body holds: the gateway
 	// passes server requests, whose bodiless form has ContentLength 0.
 	hasBody := body != nil && body != http.NoBody && req.ContentLength != 0
+	if err := ctx.Err(); err != nil { // do not spend a pooled connection on it
+		if body != nil {
+			_ = body.Close()
+		}
+		return nil, p.wrapErr(ctx, "send", err)
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := p.get(ctx, attempt > 0)
 		if err != nil {
@@ -105,7 +111,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		resp.Body = &upgradedConn{c: c, stop: stop}
 		return resp, false, nil
 	}
-	reuse := werr == nil
+	reuse := werr == nil && !resp.Close && !wantsClose(req)
 	if resp.Body == http.NoBody {
 		c.finish(stop, reuse)
 		return resp, false, nil

@@ -663,3 +663,101 @@ func TestEarlyResponseWhileSendingBody(t *testing.T) {
 		t.Fatalf("%d %q", resp.StatusCode, b)
 	}
 }
+
+func TestRequestTrailersAndURIs(t *testing.T) {
+	type got struct {
+		uri     string
+		body    string
+		trailer http.Header
+	}
+	seen := make(chan got, 1)
+	up := newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen <- got{r.RequestURI, string(b), r.Trailer}
+	}))
+	s := mustService(t, testRegistry(t), svcConfig(up.URL))
+	tg, _ := s.Pick("")
+	defer tg.Release()
+
+	req := newReq(context.Background(), tg, "POST", "/t", io.MultiReader(strings.NewReader("abc"), strings.NewReader("def")))
+	req.ContentLength = -1
+	req.Trailer = http.Header{"X-Checksum": nil}
+	req.Body = &trailerSetter{r: req.Body, set: func() { req.Trailer.Set("X-Checksum", "42") }}
+	resp, err := tg.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	g := <-seen
+	if g.body != "abcdef" || g.trailer.Get("X-Checksum") != "42" {
+		t.Fatalf("body %q trailer %v", g.body, g.trailer)
+	}
+
+	for _, uri := range []string{"/a%2Fb/c%20d?x=1&y=%2F", "/?", "/only"} {
+		req := newReq(context.Background(), tg, "GET", uri, nil)
+		if uri == "/?" {
+			req.URL.ForceQuery = true
+		}
+		resp, err := tg.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if g := <-seen; g.uri != uri {
+			t.Errorf("request URI %q, want %q", g.uri, uri)
+		}
+	}
+	bad := newReq(context.Background(), tg, "GET", "/", nil)
+	bad.URL.RawQuery = "a b"
+	if _, err := tg.RoundTrip(bad); err == nil {
+		t.Fatal("a query with a space was sent")
+	}
+}
+
+// trailerSetter fills the trailer when the body ends, as a server request
+// body does.
+type trailerSetter struct {
+	r   io.ReadCloser
+	set func()
+}
+
+func (ts *trailerSetter) Read(p []byte) (int, error) {
+	n, err := ts.r.Read(p)
+	if err == io.EOF {
+		ts.set()
+	}
+	return n, err
+}
+
+func (ts *trailerSetter) Close() error { return ts.r.Close() }
+
+type failingBody struct{ n int }
+
+func (f *failingBody) Read(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errors.New("client went away")
+	}
+	f.n--
+	return copy(p, "x"), nil
+}
+
+func TestClientBodyErrorNotRetried(t *testing.T) {
+	up := newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	s := mustService(t, testRegistry(t), svcConfig(up.URL))
+	get(t, s, "/") // an idle connection to reuse
+	tg, _ := s.Pick("")
+	defer tg.Release()
+	req := newReq(context.Background(), tg, "POST", "/", &failingBody{n: 3})
+	req.ContentLength = 10
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("0123456789")), nil }
+	_, err := tg.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "client went away") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := up.accepted.Load(); n != 1 {
+		t.Fatalf("a client body failure was retried (%d connections)", n)
+	}
+	up.waitClosed(t, 1) // the half-written connection is closed
+}

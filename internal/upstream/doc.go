@@ -12,6 +12,9 @@
 // writer goroutine per connection and pays for features a reverse proxy does
 // not use; writing the request on the caller's goroutine and reading the
 // response with http.ReadResponse is markedly faster on the request path.
+// The request body is written before the response is read (no full-duplex
+// HTTP/1.1); a response the upstream sends early while refusing the body
+// (413, 401) is still returned.
 // https:// targets use a tuned *http.Transport (tls.go), which brings TLS
 // session reuse and HTTP/2.
 package upstream
