@@ -74,55 +74,63 @@ func ClientAddr(r *http.Request, trusted trustedProxies) netip.Addr {
 
 // setForwardingHeaders writes X-Forwarded-For/-Proto/-Host and Forwarded on
 // the outgoing header h. From an untrusted peer, whatever the client sent is
-// replaced; from a trusted proxy, the chain is extended.
+// replaced; from a trusted proxy, the chain is extended. The values share
+// one backing array: this runs on every request.
 func setForwardingHeaders(h http.Header, r *http.Request, peerTrusted bool, peer netip.Addr, tls bool) {
 	proto := "http"
 	if tls {
 		proto = "https"
 	}
-	peerStr := peer.String()
+	var ab [64]byte
+	peerStr := string(peer.AppendTo(ab[:0]))
+	elem := forwardedElement(peer, proto, r.Host)
+	vals := make([]string, 4)
+	set := func(i int, k, v string) {
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+	}
 	if peerTrusted {
 		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
-			h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peerStr)
+			set(0, "X-Forwarded-For", strings.Join(prior, ", ")+", "+peerStr)
 		} else {
-			h.Set("X-Forwarded-For", peerStr)
+			set(0, "X-Forwarded-For", peerStr)
 		}
 		if h.Get("X-Forwarded-Proto") == "" {
-			h.Set("X-Forwarded-Proto", proto)
+			set(1, "X-Forwarded-Proto", proto)
 		}
 		if h.Get("X-Forwarded-Host") == "" {
-			h.Set("X-Forwarded-Host", r.Host)
+			set(2, "X-Forwarded-Host", r.Host)
+		}
+		if prior := h.Values("Forwarded"); len(prior) > 0 {
+			elem = strings.Join(prior, ", ") + ", " + elem
 		}
 	} else {
-		h["X-Forwarded-For"] = []string{peerStr}
-		h["X-Forwarded-Proto"] = []string{proto}
-		h["X-Forwarded-Host"] = []string{r.Host}
+		set(0, "X-Forwarded-For", peerStr)
+		set(1, "X-Forwarded-Proto", proto)
+		set(2, "X-Forwarded-Host", r.Host)
 	}
-	elem := forwardedElement(peer, proto, r.Host)
-	if prior := h.Values("Forwarded"); peerTrusted && len(prior) > 0 {
-		h.Set("Forwarded", strings.Join(prior, ", ")+", "+elem)
-	} else {
-		h["Forwarded"] = []string{elem}
-	}
+	set(3, "Forwarded", elem)
 }
 
 // forwardedElement is one RFC 7239 element: IPv6 addresses are bracketed
-// and quoted, the host is quoted when it holds characters outside a token.
+// and quoted, the host is a quoted string.
 func forwardedElement(peer netip.Addr, proto, host string) string {
-	var b strings.Builder
-	b.WriteString("for=")
+	var sb [256]byte
+	b := append(sb[:0], "for="...)
 	if peer.Is6() {
-		b.WriteString(`"[` + peer.String() + `]"`)
+		b = append(b, `"[`...)
+		b = peer.AppendTo(b)
+		b = append(b, `]"`...)
 	} else {
-		b.WriteString(peer.String())
+		b = peer.AppendTo(b)
 	}
-	b.WriteString(";proto=")
-	b.WriteString(proto)
+	b = append(b, ";proto="...)
+	b = append(b, proto...)
 	if host != "" {
-		b.WriteString(";host=")
-		b.WriteString(strconv.Quote(host))
+		b = append(b, ";host="...)
+		b = strconv.AppendQuote(b, host)
 	}
-	return b.String()
+	return string(b)
 }
 
 // requestIDs generates X-Request-Id values: a random per-process prefix

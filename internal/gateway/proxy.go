@@ -53,8 +53,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rid == "" {
 		rid = h.gw.ids.next()
 	}
+	ridVal := []string{rid} // shared by the response and the upstream request
 	wh := w.Header()
-	wh["X-Request-Id"] = []string{rid}
+	wh["X-Request-Id"] = ridVal
 	if h.hsts != "" {
 		wh["Strict-Transport-Security"] = []string{h.hsts}
 	}
@@ -216,7 +217,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	trailers := wantsTrailers(hdr)
 	removeHopHeaders(hdr)
 	setForwardingHeaders(hdr, r, peerTrusted, peer, r.TLS != nil)
-	hdr["X-Request-Id"] = []string{rid}
+	hdr["X-Request-Id"] = w.Header()["X-Request-Id"]
 	if upgrade != "" {
 		hdr["Connection"] = []string{"Upgrade"}
 		hdr["Upgrade"] = []string{upgrade}

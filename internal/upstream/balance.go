@@ -86,7 +86,7 @@ func (r *roundRobin) pick(string) *Target {
 	if avail == 0 {
 		return nil
 	}
-	k := int(n % uint64(avail))
+	k := int(n % uint64(avail)) // #nosec G115 -- below avail, an int
 	for _, t := range r.targets {
 		if t.p.available() {
 			if k == 0 {
@@ -108,7 +108,7 @@ type leastConn struct {
 
 func (l *leastConn) pick(string) *Target {
 	n := len(l.targets)
-	start := int(l.next.Add(1) % uint64(n))
+	start := int(l.next.Add(1) % uint64(n)) // #nosec G115 -- below n, an int
 	var best *Target
 	var bestLoad int64
 	for i := range n {
