@@ -104,6 +104,8 @@ func StartGateway(t testing.TB, yaml GatewayConfig) *Gateway {
 	g.WriteConfig(yaml)
 	g.cmd = exec.Command(binPath, "run", "--config", g.ConfigPath, "--log-level", "debug")
 	g.cmd.Stdout, g.cmd.Stderr = g.Stdout, g.Stderr
+	// A -race binary otherwise sleeps a second before exiting.
+	g.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
