@@ -274,3 +274,29 @@ func dumpRoutes(routes []Route) string {
 	}
 	return b.String()
 }
+
+// FuzzMatch checks arbitrary hosts and paths against the reference over a
+// fixed route set that uses every kind of host and path.
+func FuzzMatch(f *testing.F) {
+	routes := []Route{
+		{ID: 0, Paths: []PathSpec{prefix("/")}, Methods: []string{"GET"}},
+		{ID: 1, Hosts: []string{"a.com"}, Paths: []PathSpec{prefix("/a"), exact("/b/c")}},
+		{ID: 2, Hosts: []string{"*.a.com"}, Paths: []PathSpec{prefix("/a/"), regex("/r/[^/]+")}},
+		{ID: 3, Hosts: []string{"*.b.a.com", ""}, Paths: []PathSpec{prefix("/a/b"), exact("/")}, Priority: 1},
+		{ID: 4, Paths: []PathSpec{regex(".*x"), prefix("//")}, Methods: []string{"POST"}},
+	}
+	r, err := New(routes)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range [][2]string{{"a.com", "/a/b"}, {"X.B.A.COM.", "/a/b/c"}, {"y.a.com", "/r/1"}, {"", "*"}, {".a.com", "//x"}, {"a.com", ""}} {
+		f.Add(s[0], s[1], "GET")
+	}
+	f.Fuzz(func(t *testing.T, host, path, method string) {
+		got, res, allow := r.Match(host, path, method, nil, nil)
+		wantM, wantRes, wantAllow := refMatch(routes, host, path, method, nil)
+		if res != wantRes || got != wantM || !slices.Equal(allow, wantAllow) {
+			t.Fatalf("%q %q %q: got %+v %v %v, want %+v %v %v", method, host, path, got, res, allow, wantM, wantRes, wantAllow)
+		}
+	})
+}

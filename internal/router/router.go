@@ -161,12 +161,13 @@ func (r *Router) add(index int, in *Route) error {
 // creating them as needed. Duplicates are harmless but skipped.
 func (r *Router) tablesFor(hosts []string) ([]*table, error) {
 	var out []*table
-	seen := map[*table]bool{}
 	addTable := func(t *table) {
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
+		for _, o := range out { // a route lists few hosts
+			if o == t {
+				return
+			}
 		}
+		out = append(out, t)
 	}
 	if len(hosts) == 0 {
 		hosts = []string{""}

@@ -408,3 +408,40 @@ func TestStrings(t *testing.T) {
 		t.Errorf("Result strings: %v %v", MethodNotAllowed, Result(9))
 	}
 }
+
+// TestMatchConcurrent shares one Router between goroutines, as the gateway
+// does; run with -race it proves Match only reads.
+func TestMatchConcurrent(t *testing.T) {
+	r, err := New([]Route{
+		{ID: 1, Hosts: []string{"*.a.com"}, Paths: []PathSpec{prefix("/x")}, Methods: []string{"GET"}},
+		{ID: 2, Paths: []PathSpec{regex("/r/[0-9]+")}, Headers: []HeaderSpec{{Name: "X-V", Regex: "v[0-9]"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 4)
+	for range 4 {
+		go func() {
+			for range 200 {
+				if _, res, _ := r.Match("B.a.com", "/x/1", "GET", nil, nil); res != Matched {
+					errs <- "wildcard: " + res.String()
+					return
+				}
+				if m, res, _ := r.Match("z", "/r/1", "GET", http.Header{"X-V": {"v1"}}, nil); res != Matched || m.ID != 2 {
+					errs <- "regex: " + res.String()
+					return
+				}
+				if _, res, allow := r.Match("b.a.com", "/x", "PUT", nil, nil); res != MethodNotAllowed || len(allow) != 1 {
+					errs <- "405: " + res.String()
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range 4 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}
