@@ -34,8 +34,8 @@ lint: tools ## gofmt, go vet, staticcheck, gosec
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
-	# G104 (unchecked errors) is off: it flags writes to bufio.Writers whose
-	# error is checked once at Flush; go vet and staticcheck cover the rest.
+	@# G104 (unchecked errors) is off: it flags writes to bufio.Writers whose
+	@# error is checked once at Flush; go vet and staticcheck cover the rest.
 	$(TOOLS)/gosec -quiet -exclude-generated -exclude=G104 -exclude-dir=bench -exclude-dir=test ./...
 
 bench: build ## Go benchmarks of the hot paths, then the load harness against nginx and a plain Go proxy
