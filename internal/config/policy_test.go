@@ -7,14 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/pipeline"
 	"go.yaml.in/yaml/v3"
-)
-
-// NodeDecoder is what policy compilers receive.
-var (
-	_ pipeline.Decoder = NodeDecoder{}
-	_ pipeline.Decoder = &NodeDecoder{}
 )
 
 type jwksConf struct {

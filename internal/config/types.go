@@ -21,6 +21,11 @@ type Config struct {
 	Ops            Ops        `yaml:"ops,omitempty"`
 	AccessLog      AccessLog  `yaml:"access_log,omitempty"`
 	Shutdown       Shutdown   `yaml:"shutdown,omitempty"`
+	// Consumers are the clients of the APIs and their credentials.
+	Consumers []Consumer `yaml:"consumers,omitempty"`
+	// IdentityHeaders names the headers the gateway sets toward upstreams
+	// for an authenticated request (and always strips from clients).
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers,omitempty"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
@@ -66,6 +71,21 @@ type ListenerTLS struct {
 	// MinVersion is "1.2" (default) or "1.3".
 	MinVersion string `yaml:"min_version,omitempty"`
 	HSTS       *HSTS  `yaml:"hsts,omitempty"`
+	// ClientAuth asks clients for certificates (mTLS).
+	ClientAuth *ClientAuth `yaml:"client_auth,omitempty"`
+}
+
+// ClientAuth configures client certificate checks on an HTTPS listener.
+type ClientAuth struct {
+	// Mode: "request" (verify a certificate when one is sent) or "require"
+	// (refuse the handshake without a valid one).
+	Mode string `yaml:"mode"`
+	// CAFile is the PEM bundle that client certificates must chain to.
+	CAFile string `yaml:"ca_file"`
+	// Hosts lists the SNI names this check applies to; empty means all.
+	// A request whose Host names a host that requires certificates on a
+	// connection whose SNI did not is refused with 421.
+	Hosts []string `yaml:"hosts,omitempty"`
 }
 
 // Certificate is a certificate and key pair; the first one is the default
@@ -151,6 +171,10 @@ type Route struct {
 	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes,omitempty"`
 	// Policies run in the gateway's fixed phases, whatever order they are listed in.
 	Policies []PolicySpec `yaml:"policies,omitempty"`
+	// Auth: "none" says explicitly that the route needs no authentication.
+	// A route that lists a policy needing an identity must have an auth
+	// policy instead.
+	Auth string `yaml:"auth,omitempty"`
 }
 
 // PathMatch is exactly one of Exact, Prefix or Regex.
@@ -195,4 +219,68 @@ type AccessLog struct {
 // Shutdown configures graceful shutdown on SIGTERM.
 type Shutdown struct {
 	DrainTimeout Duration `yaml:"drain_timeout,omitempty"` // default 30s
+}
+
+// Consumer is a client of the APIs: an app, a partner, another service.
+type Consumer struct {
+	Name        string            `yaml:"name"`
+	Groups      []string          `yaml:"groups,omitempty"`
+	Metadata    map[string]string `yaml:"metadata,omitempty"`
+	Credentials Credentials       `yaml:"credentials,omitempty"`
+}
+
+// Credentials are the ways a consumer can prove who it is. Secrets are
+// hashes or ${env:...}/${file:...} references, never required inline.
+type Credentials struct {
+	JWT     []JWTCredential    `yaml:"jwt,omitempty"`
+	APIKeys []APIKeyCredential `yaml:"api_keys,omitempty"`
+	Basic   []BasicCredential  `yaml:"basic,omitempty"`
+	MTLS    []MTLSCredential   `yaml:"mtls,omitempty"`
+}
+
+// JWTCredential verifies tokens whose key id (the kid header, or the claim
+// a route's jwt method names) equals Key, Kong-style.
+type JWTCredential struct {
+	Key string `yaml:"key"`
+	// Algorithm: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// Secret is the HMAC secret (HS*), usually ${env:NAME}.
+	Secret string `yaml:"secret,omitempty"`
+	// PublicKey is a PEM public key (RS*, PS*, ES*, EdDSA), usually ${file:/path}.
+	PublicKey string `yaml:"public_key,omitempty"`
+}
+
+// APIKeyCredential is one API key, stored only as its hash.
+type APIKeyCredential struct {
+	// ID names the key in logs, usage counters and X-Credential-Id.
+	ID string `yaml:"id"`
+	// Hash is "sha256:<64 hex digits>" as printed by `portcullis keys generate`.
+	Hash string `yaml:"hash"`
+	// ExpiresAt (RFC 3339) ends the key's life.
+	ExpiresAt string `yaml:"expires_at,omitempty"`
+	// NotAfter (RFC 3339) is the rotation grace deadline of a key being
+	// replaced: after it, the old key is refused.
+	NotAfter string `yaml:"not_after,omitempty"`
+}
+
+// BasicCredential is a username and a bcrypt or argon2id password hash.
+type BasicCredential struct {
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// MTLSCredential maps a verified client certificate to the consumer, by
+// exactly one of subject, SAN or SHA-256 fingerprint.
+type MTLSCredential struct {
+	Subject           string `yaml:"subject,omitempty"`
+	SAN               string `yaml:"san,omitempty"`
+	FingerprintSHA256 string `yaml:"fingerprint_sha256,omitempty"`
+}
+
+// IdentityHeaders names the identity headers sent upstream.
+type IdentityHeaders struct {
+	Consumer   string `yaml:"consumer,omitempty"`   // default X-Consumer-Name
+	Groups     string `yaml:"groups,omitempty"`     // default X-Consumer-Groups
+	Credential string `yaml:"credential,omitempty"` // default X-Credential-Id
+	Method     string `yaml:"method,omitempty"`     // default X-Auth-Method
 }

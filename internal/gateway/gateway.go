@@ -21,6 +21,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/normalize"
+	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/telemetry"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -38,6 +39,7 @@ type Gateway struct {
 	log       *slog.Logger
 	snap      atomic.Pointer[Snapshot]
 	reg       *upstream.Registry
+	state     *pipeline.Memo // policy state that outlives snapshots
 	ids       *requestIDs
 	accessLog *telemetry.AccessLog
 
@@ -77,8 +79,8 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), ids: newRequestIDs(), bound: map[string]string{}}
-	s, err := Compile(cfg, g.reg)
+	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), state: pipeline.NewMemo(), ids: newRequestIDs(), bound: map[string]string{}}
+	s, err := CompileWith(cfg, g.reg, g.state)
 	if err != nil {
 		g.reg.Close()
 		return nil, err
@@ -124,8 +126,20 @@ func (g *Gateway) Start() error {
 	}
 
 	errLog := log.New(&slogWriter{log: g.log}, "", 0)
+	servers := make([]*http.Server, len(cfg.Listeners))
 	for i, lc := range cfg.Listeners {
-		srv := g.newServer(lc, errLog)
+		srv, err := g.newServer(lc, errLog)
+		if err != nil {
+			closeAll()
+			if opsLn != nil {
+				_ = opsLn.Close()
+			}
+			return err
+		}
+		servers[i] = srv
+	}
+	for i, lc := range cfg.Listeners {
+		srv := servers[i]
 		g.servers = append(g.servers, srv)
 		ln := lns[i]
 		g.wg.Add(1)
@@ -158,7 +172,7 @@ func (g *Gateway) Start() error {
 	return nil
 }
 
-func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) *http.Server {
+func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Server, error) {
 	srv := &http.Server{
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.Or(10 * time.Second),
 		ReadTimeout:       lc.ReadTimeout.Or(60 * time.Second),
@@ -171,7 +185,7 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) *http.Server
 	if lc.RedirectToHTTPS != nil {
 		handler = redirectHandler(lc.RedirectToHTTPS.Port)
 	} else {
-		ph := &proxyHandler{gw: g}
+		ph := &proxyHandler{gw: g, listener: lc.Name}
 		if lc.TLS != nil && lc.TLS.HSTS != nil {
 			ph.hsts = hstsValue(lc.TLS.HSTS)
 		}
@@ -193,6 +207,17 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) *http.Server
 				return cs.get(hello), nil
 			},
 		}
+		// Set explicitly: per-SNI configs (client auth) are clones made
+		// before net/http would add its own protocols.
+		srv.TLSConfig.NextProtos = []string{"http/1.1"}
+		if !lc.HTTP2.Disable {
+			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		}
+		if ca := lc.TLS.ClientAuth; ca != nil {
+			if err := setClientAuth(srv.TLSConfig, ca); err != nil {
+				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			}
+		}
 		if !lc.HTTP2.Disable {
 			protocols.SetHTTP2(true)
 			srv.HTTP2 = &http.HTTP2Config{
@@ -209,7 +234,7 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) *http.Server
 		}
 	}
 	srv.Protocols = protocols
-	return srv
+	return srv, nil
 }
 
 func nonZero(v, def uint32) uint32 {
@@ -277,7 +302,7 @@ func (g *Gateway) reload() error {
 	if cfg.Ops != g.snap.Load().cfg.Ops {
 		return errors.New("ops listener changed: restart to apply")
 	}
-	s, err := Compile(cfg, g.reg)
+	s, err := CompileWith(cfg, g.reg, g.state)
 	if err != nil {
 		return err
 	}

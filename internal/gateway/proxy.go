@@ -22,8 +22,9 @@ import (
 // proxyHandler serves one public listener: every request goes through
 // normalization, routing, the route's phases and the upstream pool.
 type proxyHandler struct {
-	gw   *Gateway
-	hsts string // Strict-Transport-Security value, "" when off
+	gw       *Gateway
+	listener string
+	hsts     string // Strict-Transport-Security value, "" when off
 }
 
 // outcome is what the access log needs to know about a finished request.
@@ -151,6 +152,18 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	for _, name := range spoofableHeaders {
 		delete(r.Header, name)
 	}
+	for _, name := range snap.owned {
+		delete(r.Header, name)
+	}
+
+	// The TLS policy chosen by SNI and the route chosen by Host must
+	// agree: a connection set up for a host without client certificates
+	// cannot be used to reach a host that requires them.
+	if hosts := snap.mtlsHosts[h.listener]; hosts != nil && r.TLS != nil {
+		if hosts[strings.ToLower(hostOnly(r.Host))] && !hosts[strings.ToLower(r.TLS.ServerName)] {
+			return refuse(w, rid, http.StatusMisdirectedRequest, "The request was sent on a connection that cannot serve this host.", "host requires client certificates; SNI did not")
+		}
+	}
 
 	host := hostOnly(r.Host)
 	var allowBuf [8]string
@@ -186,6 +199,10 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 				return withRoute(outcome{status: prob.Status, reason: pipeline.Phase(ph).String() + ": " + prob.Reason})
 			}
 		}
+	}
+
+	if id := c.Identity; id != nil {
+		setIdentityHeaders(r.Header, snap.identity, id)
 	}
 
 	upPath := np.Canonical
@@ -516,3 +533,20 @@ const tunnelGrace = 5 * time.Second
 type connKey struct{}
 
 var _ net.Conn = (*normalize.Conn)(nil)
+
+// setIdentityHeaders tells the upstream who the caller is. The same names
+// were stripped from the client's request before any policy ran.
+func setIdentityHeaders(h http.Header, names identityHeaders, id *pipeline.Identity) {
+	if id.Consumer != "" {
+		h[names.consumer] = []string{id.Consumer}
+	}
+	if len(id.Groups) > 0 {
+		h[names.groups] = []string{strings.Join(id.Groups, ",")}
+	}
+	if id.CredentialID != "" {
+		h[names.credential] = []string{id.CredentialID}
+	}
+	if id.Method != "" {
+		h[names.method] = []string{id.Method}
+	}
+}

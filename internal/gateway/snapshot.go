@@ -3,6 +3,8 @@ package gateway
 import (
 	"fmt"
 	"net/netip"
+	"net/textproto"
+	"sort"
 	"strings"
 
 	"github.com/portcullis/portcullis/internal/config"
@@ -20,6 +22,20 @@ type Snapshot struct {
 	services []*upstream.Service
 	trusted  trustedProxies
 	certs    map[string]*certSet // by listener name, HTTPS listeners only
+	// identity is the header names of the identity sent upstream.
+	identity identityHeaders
+	// owned lists every header name the gateway alone may send upstream:
+	// the identity headers and those policies declare; stripped from
+	// every client request.
+	owned []string
+	// mtlsHosts, per HTTPS listener, are the hosts that need client
+	// certificates (nil: every host, or no client auth).
+	mtlsHosts map[string]map[string]bool
+}
+
+// identityHeaders are the canonical names of the identity headers.
+type identityHeaders struct {
+	consumer, groups, credential, method string
 }
 
 // route is a compiled route: everything the request path needs, decided
@@ -38,11 +54,26 @@ type route struct {
 	response    []pipeline.ResponsePolicy
 }
 
-// Compile turns a validated config into a Snapshot. Connection pools come
-// from reg, so targets kept across a reload keep their connections.
+// Compile turns a validated config into a Snapshot with fresh policy
+// state. Connection pools come from reg, so targets kept across a reload
+// keep their connections.
 func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
+	return CompileWith(cfg, reg, pipeline.NewMemo())
+}
+
+// CompileWith is Compile with the policy state that outlives snapshots
+// (caches, counters), which a running gateway keeps across reloads.
+func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Memo) (*Snapshot, error) {
 	var errs config.Errors
-	s := &Snapshot{cfg: cfg, certs: map[string]*certSet{}}
+	s := &Snapshot{cfg: cfg, certs: map[string]*certSet{}, mtlsHosts: map[string]map[string]bool{}}
+	s.identity = identityHeaders{
+		consumer:   canonicalOr(cfg.IdentityHeaders.Consumer, "X-Consumer-Name"),
+		groups:     canonicalOr(cfg.IdentityHeaders.Groups, "X-Consumer-Groups"),
+		credential: canonicalOr(cfg.IdentityHeaders.Credential, "X-Credential-Id"),
+		method:     canonicalOr(cfg.IdentityHeaders.Method, "X-Auth-Method"),
+	}
+	owned := map[string]bool{s.identity.consumer: true, s.identity.groups: true, s.identity.credential: true, s.identity.method: true}
+	snapMemo := pipeline.NewMemo()
 
 	for _, p := range cfg.TrustedProxies {
 		pfx, err := parsePrefix(p)
@@ -85,10 +116,32 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 				}
 			}
 		}
+		hasAuth, needsIdentity := false, false
 		for j, ps := range rc.Policies {
-			if err := compilePolicy(cfg, rc.Name, ps, rt); err != nil {
-				errs = append(errs, cfg.ErrorsAt(ps.Node, fmt.Sprintf("routes[%d].policies[%d]", i, j), err)...)
+			path := fmt.Sprintf("routes[%d].policies[%d]", i, j)
+			env := pipeline.CompileEnv{Route: rc.Name, Path: path, Config: cfg, Snapshot: snapMemo, State: state}
+			v, err := compilePolicy(cfg, ps, env, rt)
+			if err != nil {
+				errs = append(errs, cfg.ErrorsAt(ps.Node, path, err)...)
+				continue
 			}
+			if a, ok := v.(pipeline.Authenticator); ok && a.Authenticates() {
+				hasAuth = true
+			}
+			if u, ok := v.(pipeline.IdentityUser); ok && u.NeedsIdentity() {
+				needsIdentity = true
+			}
+			if o, ok := v.(pipeline.HeaderOwner); ok {
+				for _, h := range o.OwnedHeaders() {
+					owned[textproto.CanonicalMIMEHeaderKey(h)] = true
+				}
+			}
+		}
+		switch {
+		case hasAuth && rc.Auth == "none":
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("routes[%d].auth", i), `"none" contradicts the route's authentication policy`))
+		case needsIdentity && !hasAuth:
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("routes[%d].policies", i), "a policy needs an authenticated identity, but the route has no authentication policy"))
 		}
 		s.routes = append(s.routes, rt)
 		rr = append(rr, toRouterRoute(i, rc))
@@ -109,7 +162,18 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 			continue
 		}
 		s.certs[l.Name] = cs
+		if ca := l.TLS.ClientAuth; ca != nil && len(ca.Hosts) > 0 {
+			hosts := map[string]bool{}
+			for _, h := range ca.Hosts {
+				hosts[strings.ToLower(h)] = true
+			}
+			s.mtlsHosts[l.Name] = hosts
+		}
 	}
+	for h := range owned {
+		s.owned = append(s.owned, h)
+	}
+	sort.Strings(s.owned)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -118,20 +182,20 @@ func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
 
 const defaultMaxBody = 10 << 20
 
-func compilePolicy(cfg *config.Config, routeName string, ps config.PolicySpec, rt *route) error {
+func compilePolicy(cfg *config.Config, ps config.PolicySpec, env pipeline.CompileEnv, rt *route) (any, error) {
 	compile, ok := pipeline.Lookup(ps.Kind)
 	if !ok {
-		return fmt.Errorf("unknown policy kind %q (known: %s)", ps.Kind, strings.Join(pipeline.Kinds(), ", "))
+		return nil, fmt.Errorf("unknown policy kind %q (known: %s)", ps.Kind, strings.Join(pipeline.Kinds(), ", "))
 	}
-	v, err := compile(cfg.PolicyDecoder(ps), pipeline.CompileEnv{Route: routeName})
+	v, err := compile(cfg.PolicyDecoder(ps), env)
 	if err != nil {
-		return fmt.Errorf("%s: %w", ps.Kind, err)
+		return nil, fmt.Errorf("%s: %w", ps.Kind, err)
 	}
 	used := false
 	if rp, ok := v.(pipeline.RequestPolicy); ok {
 		ph := rp.Phase()
 		if ph < 0 || ph >= pipeline.NumPhases {
-			return fmt.Errorf("%s: policy reports an invalid phase %d", ps.Kind, ph)
+			return nil, fmt.Errorf("%s: policy reports an invalid phase %d", ps.Kind, ph)
 		}
 		rt.phases[ph] = append(rt.phases[ph], rp)
 		used = true
@@ -141,9 +205,16 @@ func compilePolicy(cfg *config.Config, routeName string, ps config.PolicySpec, r
 		used = true
 	}
 	if !used {
-		return fmt.Errorf("%s: compiler returned %T, which is neither a request nor a response policy", ps.Kind, v)
+		return nil, fmt.Errorf("%s: compiler returned %T, which is neither a request nor a response policy", ps.Kind, v)
 	}
-	return nil
+	return v, nil
+}
+
+func canonicalOr(name, def string) string {
+	if name == "" {
+		name = def
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
 }
 
 func toRouterRoute(id int, rc *config.Route) router.Route {
@@ -179,3 +250,6 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// Policy YAML is decoded by config.NodeDecoder through the pipeline's interface.
+var _ pipeline.Decoder = config.NodeDecoder{}

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // Phase is a step of the request's way through the gateway. Phases run in
@@ -94,6 +96,69 @@ type Decoder interface {
 type CompileEnv struct {
 	// Route is the name of the route the policy belongs to.
 	Route string
+	// Path is the policy's field path in the config (routes[2].policies[0]).
+	Path string
+	// Config is the whole configuration being compiled.
+	Config *config.Config
+	// Snapshot holds values built once per compile and shared by every
+	// policy of that snapshot (an index of consumers, say).
+	Snapshot *Memo
+	// State holds values that outlive snapshots: caches and counters keyed
+	// by stable names, which a reload must not reset.
+	State *Memo
+}
+
+// IdentityUser is implemented by policies that need an authenticated
+// identity; a route with one must have an authentication policy.
+type IdentityUser interface {
+	NeedsIdentity() bool
+}
+
+// HeaderOwner is implemented by policies that set headers toward the
+// upstream which the upstream trusts (identity, claims): the gateway strips
+// these names from every client request on every route, so a client can
+// never send them itself.
+type HeaderOwner interface {
+	OwnedHeaders() []string
+}
+
+// Authenticator is implemented by authentication policies.
+type Authenticator interface {
+	Authenticates() bool
+}
+
+// Memo is a concurrency-safe map of lazily built values.
+type Memo struct {
+	mu sync.Mutex
+	m  map[string]any
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo { return &Memo{m: map[string]any{}} }
+
+// Get returns the value under key, building it with create the first time.
+// A failed create stores nothing.
+func (m *Memo) Get(key string, create func() (any, error)) (any, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.m[key]; ok {
+		return v, nil
+	}
+	v, err := create()
+	if err != nil {
+		return nil, err
+	}
+	m.m[key] = v
+	return v, nil
+}
+
+// Range calls f for every stored value (for shutdown and pruning).
+func (m *Memo) Range(f func(key string, v any)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, v := range m.m {
+		f(k, v)
+	}
 }
 
 // Compiler compiles one policy entry into a RequestPolicy, a
