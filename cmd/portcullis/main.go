@@ -30,6 +30,10 @@ Commands:
   run        serve with a config file
   validate   check a config file and exit 0 (valid) or 1 (invalid)
   version    print the version
+  token      mint a test JWT (HS256/RS256)
+  keys       generate an API key and the hash for the config
+  hash-password
+             hash a password for a basic credential
 
 Run "portcullis <command> --help" for a command's flags.
 `
@@ -50,6 +54,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(args[1:], stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
