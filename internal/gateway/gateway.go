@@ -345,6 +345,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.wg.Wait()
 	g.reg.Close()
+	// Long-lived policy state (JWKS refreshers, caches) stops here.
+	g.state.Range(func(_ string, v any) {
+		if c, ok := v.(interface{ Close() }); ok {
+			c.Close()
+		}
+	})
 	_ = g.accessLog.Close()
 	return errors.Join(errs...)
 }
