@@ -320,23 +320,8 @@ func rawRequest(t testing.TB, addr, raw string) RawResponse {
 	return RawResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 }
 
-// simpleConfig is a gateway with one prefix route to up.
+// simpleConfig is a gateway with one prefix route to up (serviceConfig
+// is in errors_test.go).
 func simpleConfig(up *Upstream, routeExtra string) GatewayConfig {
-	return GatewayConfig(fmt.Sprintf(`version: 1
-listeners:
-  - name: public
-    address: "{{public}}"
-services:
-  - name: svc
-    targets:
-      - url: %s
-routes:
-  - name: all
-    paths:
-      - prefix: /
-    service: svc
-%s
-ops:
-  address: "{{ops}}"
-`, up.URL, routeExtra))
+	return serviceConfig(up.URL, "", routeExtra)
 }
