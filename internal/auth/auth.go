@@ -253,11 +253,14 @@ func (p *policy) refuse(reason string, f *Failure) *pipeline.Problem {
 		status = f.Status
 	}
 	prob := pipeline.NewProblem(status, "Invalid or missing credentials.", reason)
-	if status == 401 {
+	switch {
+	case f != nil && f.Challenge != "":
+		// A method's own challenge is sent whatever the status: RFC 6750
+		// answers insufficient_scope with 403 and a Bearer challenge.
+		prob.Header = map[string][]string{"Www-Authenticate": {f.Challenge}}
+	case status == 401:
 		prob.Header = map[string][]string{}
-		if f != nil && f.Challenge != "" {
-			prob.Header["Www-Authenticate"] = []string{f.Challenge}
-		} else if len(p.challenge) > 0 {
+		if len(p.challenge) > 0 {
 			prob.Header["Www-Authenticate"] = p.challenge
 		}
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestLoadFullConfig(t *testing.T) {
+	t.Setenv("ORDERS_APP_JWT_SECRET", strings.Repeat("s", 32))
 	dir := tlsFiles(t)
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	if err := os.WriteFile(path, []byte(fullConfig(t, dir)), 0o600); err != nil {
@@ -65,7 +66,7 @@ func TestLoadFullConfig(t *testing.T) {
 	if len(r.Policies) != 2 || r.Policies[1].Kind != "rate_limit" || r.Policies[1].Path != "routes[0].policies[1]" {
 		t.Fatalf("policies = %+v", r.Policies)
 	}
-	if n := r.Policies[0].Node; n == nil || n.Line != 76 || n.Column != 9 || n.Kind != yaml.MappingNode {
+	if n := r.Policies[0].Node; n == nil || n.Line != 80 || n.Column != 9 || n.Kind != yaml.MappingNode {
 		t.Errorf("policy node = %+v", n)
 	}
 	if c.Routes[1].Paths[0].AnchoredRegex() != `^(?:/v1/billing/[0-9]+/report)$` {
@@ -74,7 +75,40 @@ func TestLoadFullConfig(t *testing.T) {
 	if c.Shutdown.DrainTimeout.D() != 45*time.Second || c.AccessLog.Output != "stdout" || c.Ops.Address != "127.0.0.1:9901" {
 		t.Errorf("ops/log/shutdown = %+v %+v %+v", c.Ops, c.AccessLog, c.Shutdown)
 	}
-	if line, col, ok := c.Position("routes[0].service"); !ok || line != 69 || col != 14 {
+	if ca := https.TLS.ClientAuth; ca == nil || ca.Mode != ClientAuthRequest || ca.CAFile != filepath.Join(dir, "clients-ca.pem") || len(ca.Hosts) != 1 {
+		t.Errorf("client_auth = %+v", ca)
+	}
+	if c.Routes[1].Auth != RouteAuthNone || c.Routes[0].Auth != "" {
+		t.Errorf("route auth = %q %q", c.Routes[0].Auth, c.Routes[1].Auth)
+	}
+	if len(c.Consumers) != 2 {
+		t.Fatalf("consumers = %+v", c.Consumers)
+	}
+	app, acme := c.Consumers[0], c.Consumers[1]
+	if app.Name != "orders-app" || app.Groups[1] != "orders-writers" || app.Metadata["team"] != "commerce" {
+		t.Errorf("consumer = %+v", app)
+	}
+	if j := app.Credentials.JWT[0]; j.Algorithm != "HS256" || j.Secret != strings.Repeat("s", 32) || !c.IsSecret("consumers[0].credentials.jwt[0].secret") {
+		t.Errorf("jwt credential = %+v", j)
+	}
+	if k := app.Credentials.APIKeys[1]; k.ID != "orders-app-1" || k.NotAfter != "2026-03-01T00:00:00Z" || len(k.Hash) != 71 {
+		t.Errorf("api key = %+v", k)
+	}
+	if j := acme.Credentials.JWT[0]; j.Algorithm != "RS256" || j.PublicKey != "placeholder" {
+		t.Errorf("jwt credential = %+v", j)
+	}
+	if b := acme.Credentials.Basic[0]; b.Username != "acme-reports" || !strings.HasPrefix(b.PasswordHash, "$2b$12$") {
+		t.Errorf("basic = %+v", b)
+	}
+	// The fingerprint is normalized to lower-case hex without colons.
+	if m := acme.Credentials.MTLS; len(m) != 3 || m[0].Subject != "CN=gateway,O=Acme Corp" ||
+		m[2].FingerprintSHA256 != "96d19be611eca84ff4c6b45dedcb8b806cb0fe299c8426869354a7c4d93ec967" {
+		t.Errorf("mtls = %+v", m)
+	}
+	if h := c.IdentityHeaders; h.Consumer != "X-Portcullis-Consumer" || h.Method != "X-Portcullis-Auth-Method" {
+		t.Errorf("identity headers = %+v", h)
+	}
+	if line, col, ok := c.Position("routes[0].service"); !ok || line != 73 || col != 14 {
 		t.Errorf("Position(routes[0].service) = %d:%d %v", line, col, ok)
 	}
 }
@@ -105,6 +139,10 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Ops.Address != "127.0.0.1:9901" || c.AccessLog.Output != "stdout" || c.Shutdown.DrainTimeout.D() != 30*time.Second {
 		t.Errorf("ops/log/shutdown = %+v %+v %+v", c.Ops, c.AccessLog, c.Shutdown)
+	}
+	want := IdentityHeaders{Consumer: "X-Consumer-Name", Groups: "X-Consumer-Groups", Credential: "X-Credential-Id", Method: "X-Auth-Method"}
+	if c.IdentityHeaders != want || len(c.Consumers) != 0 || c.Routes[0].Auth != "" {
+		t.Errorf("identity headers = %+v", c.IdentityHeaders)
 	}
 
 	tlsSrc := strings.Replace(minimal, `    address: ":8080"`, `    address: ":8443"

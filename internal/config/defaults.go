@@ -25,6 +25,11 @@ const (
 	DefaultOpsAddress      = "127.0.0.1:9901"
 	DefaultAccessLogOutput = "stdout"
 	DefaultDrainTimeout    = 30 * time.Second
+
+	DefaultConsumerHeader   = "X-Consumer-Name"
+	DefaultGroupsHeader     = "X-Consumer-Groups"
+	DefaultCredentialHeader = "X-Credential-Id"
+	DefaultMethodHeader     = "X-Auth-Method"
 )
 
 // Load balancing algorithms and hash sources.
@@ -89,6 +94,26 @@ func (c *Config) ApplyDefaults() {
 		c.AccessLog.Output = DefaultAccessLogOutput
 	}
 	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
+	setStr(&c.IdentityHeaders.Consumer, DefaultConsumerHeader)
+	setStr(&c.IdentityHeaders.Groups, DefaultGroupsHeader)
+	setStr(&c.IdentityHeaders.Credential, DefaultCredentialHeader)
+	setStr(&c.IdentityHeaders.Method, DefaultMethodHeader)
+	// Fingerprints are compared as 64 lower-case hex digits; a malformed
+	// one is left as written for Validate to report.
+	for i := range c.Consumers {
+		for j := range c.Consumers[i].Credentials.MTLS {
+			m := &c.Consumers[i].Credentials.MTLS[j]
+			if fp, ok := NormalizeFingerprint(m.FingerprintSHA256); ok {
+				m.FingerprintSHA256 = fp
+			}
+		}
+	}
+}
+
+func setStr(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
 }
 
 func setDur(d *Duration, def time.Duration) {

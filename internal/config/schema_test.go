@@ -158,20 +158,38 @@ func TestSchemaValidatesExamples(t *testing.T) {
 		"full":    string(full),
 		"minimal": minimal,
 		"secrets": withService("        weight: ${env:W}\n    timeouts: {connect: \"${file:/run/t}\"}\n"),
+		"auth secrets": withConsumers("  - name: a\n    credentials:\n      jwt: [{key: k, algorithm: \"${env:ALG}\", secret: \"${env:S}\"}]\n" +
+			"      basic: [{username: u, password_hash: \"${file:/run/h}\"}]\n      api_keys: [{id: k, hash: \"${env:H}\", not_after: \"${env:T}\"}]\n"),
+		"mtls":   withConsumers("  - name: a\n    credentials: {mtls: [{fingerprint_sha256: " + fpPlain + "}, {fingerprint_sha256: \"" + fpColon + "\"}, {san: x}]}\n"),
+		"argon2": withConsumers("  - name: a\n    credentials: {basic: [{username: u, password_hash: \"$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\"}]}\n"),
 	} {
 		if err := sch.Validate(instance(src)); err != nil {
 			t.Errorf("%s: schema rejects a valid config: %v", name, err)
 		}
 	}
 	for name, src := range map[string]string{
-		"unknown field":  minimal + "acces_log: {}\n",
-		"nested unknown": withService("        wieght: 2\n"),
-		"bad duration":   withListener("    read_timeout: 10\n"),
-		"bad size":       withRoute("    max_body_size: 12XB\n"),
-		"bad algorithm":  withService("    load_balancing: {algorithm: random}\n"),
-		"two path kinds": withPath("      - {exact: /a, prefix: /b}\n"),
-		"policy no kind": withRoute("    policies: [{issuer: x}]\n"),
-		"bad version":    strings.Replace(minimal, "version: 1", "version: 2", 1),
+		"unknown field":   minimal + "acces_log: {}\n",
+		"nested unknown":  withService("        wieght: 2\n"),
+		"bad duration":    withListener("    read_timeout: 10\n"),
+		"bad size":        withRoute("    max_body_size: 12XB\n"),
+		"bad algorithm":   withService("    load_balancing: {algorithm: random}\n"),
+		"two path kinds":  withPath("      - {exact: /a, prefix: /b}\n"),
+		"policy no kind":  withRoute("    policies: [{issuer: x}]\n"),
+		"bad version":     strings.Replace(minimal, "version: 1", "version: 2", 1),
+		"jwt algorithm":   withConsumers("  - name: a\n    credentials: {jwt: [{key: k, algorithm: none, secret: s}]}\n"),
+		"hmac with pem":   withConsumers("  - name: a\n    credentials: {jwt: [{key: k, algorithm: HS256, secret: s, public_key: p}]}\n"),
+		"rsa with secret": withConsumers("  - name: a\n    credentials: {jwt: [{key: k, algorithm: RS256, secret: s}]}\n"),
+		"key hash":        withConsumers("  - name: a\n    credentials: {api_keys: [{id: k, hash: plain-key}]}\n"),
+		"key expiry":      withConsumers("  - name: a\n    credentials: {api_keys: [{id: k, hash: " + hash1 + ", expires_at: tomorrow}]}\n"),
+		"plain password":  withConsumers("  - name: a\n    credentials: {basic: [{username: u, password_hash: hunter2}]}\n"),
+		"two mtls kinds":  withConsumers("  - name: a\n    credentials: {mtls: [{subject: CN=a, san: a.example}]}\n"),
+		"fingerprint":     withConsumers("  - name: a\n    credentials: {mtls: [{fingerprint_sha256: abc}]}\n"),
+		"group comma":     withConsumers("  - name: a\n    groups: [\"a,b\"]\n"),
+		"consumer field":  withConsumers("  - name: a\n    credential: {}\n"),
+		"header name":     minimal + "identity_headers: {consumer: \"X Who\"}\n",
+		"route auth":      withRoute("    auth: jwt\n"),
+		"client auth":     withListener("    tls:\n      certificates: [{cert_file: a, key_file: b}]\n      client_auth: {mode: optional, ca_file: c}\n"),
+		"client auth ca":  withListener("    tls:\n      certificates: [{cert_file: a, key_file: b}]\n      client_auth: {mode: require}\n"),
 	} {
 		if err := sch.Validate(instance(src)); err == nil {
 			t.Errorf("%s: schema accepts an invalid config", name)

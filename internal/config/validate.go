@@ -73,6 +73,8 @@ func (c *Config) validate() Errors {
 	v.listeners()
 	services := v.services()
 	v.routes(services)
+	v.consumers()
+	v.identityHeaders()
 	if !c.Ops.Disable {
 		if err := checkHostPort(c.Ops.Address); err != nil {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)
@@ -186,6 +188,9 @@ func (v *validator) listenerTLS(p string, t *ListenerTLS) {
 	}
 	if t.HSTS != nil && v.c.meta != nil && !v.c.isSet(p+".hsts.max_age") {
 		v.add(p+".hsts.max_age", "is required")
+	}
+	if t.ClientAuth != nil {
+		v.clientAuth(p+".client_auth", t.ClientAuth)
 	}
 }
 
@@ -326,6 +331,7 @@ func (v *validator) routes(services map[string]int) {
 		if r.MaxBodySize < 0 || r.MaxBodySize > MaxBodySizeLimit {
 			v.add(p+".max_body_size", "must not exceed 1GiB")
 		}
+		v.routeAuth(p, r.Auth)
 	}
 }
 

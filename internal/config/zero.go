@@ -34,5 +34,14 @@ func (c *Config) explicitZeros() Errors {
 		zero(indexPath("routes", i)+".max_body_size", r.MaxBodySize == 0, positive)
 	}
 	zero("shutdown.drain_timeout", c.Shutdown.DrainTimeout == 0, positive)
+	h := c.IdentityHeaders
+	for _, f := range []struct{ name, val, def string }{
+		{"consumer", h.Consumer, DefaultConsumerHeader},
+		{"groups", h.Groups, DefaultGroupsHeader},
+		{"credential", h.Credential, DefaultCredentialHeader},
+		{"method", h.Method, DefaultMethodHeader},
+	} {
+		zero("identity_headers."+f.name, f.val == "", "must not be empty (leave it out for the default "+f.def+")")
+	}
 	return v.errs
 }
