@@ -4,14 +4,14 @@
 //
 // A key reads as <prefix><payload><checksum>, for example
 //
-//	pcl_3TqVxF0...(43 characters)...kD81Zq
+//		pcl_3TqVxF0...(43 characters)...kD81Zq
 //
-//   - prefix: letters, digits and underscores ending in "_" (default
-//     "pcl_"), so people and secret scanners can tell what a string is;
-//   - payload: 256 bits from crypto/rand as exactly 43 base62 digits;
-//   - checksum: the CRC-32 (IEEE) of prefix+payload as exactly 6 base62
-//     digits, so a scanner can confirm a find without calling home and the
-//     gateway can refuse a mistyped or made-up key without a lookup.
+//	  - prefix: letters, digits and underscores ending in "_" (default
+//	    "pcl_"), so people and secret scanners can tell what a string is;
+//	  - payload: 256 bits from crypto/rand as exactly 43 base62 digits;
+//	  - checksum: the CRC-32 (IEEE) of prefix+payload as exactly 6 base62
+//	    digits, so a scanner can confirm a find without calling home and the
+//	    gateway can refuse a mistyped or made-up key without a lookup.
 //
 // Keys are stored only as their SHA-256 digest ("sha256:<hex>"). A keyed
 // hash (HMAC with a server secret) buys nothing for a key with 256 bits of

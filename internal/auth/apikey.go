@@ -44,11 +44,11 @@ type apiKeyConfig struct {
 
 // Reasons of the api_key method (metrics labels: a fixed set).
 const (
-	keyReasonMalformed = "malformed key"
-	keyReasonMultiple = "multiple keys"
-	keyReasonUnknown   = "unknown key"
-	keyReasonExpired   = "expired key"
-	keyReasonRotatedOut   = "rotated-out key"
+	keyReasonMalformed  = "malformed key"
+	keyReasonMultiple   = "multiple keys"
+	keyReasonUnknown    = "unknown key"
+	keyReasonExpired    = "expired key"
+	keyReasonRotatedOut = "rotated-out key"
 )
 
 // minLegacyKeyLen refuses legacy keys too short to have real entropy: an
@@ -57,15 +57,15 @@ const minLegacyKeyLen = 20
 
 // apiKeyMethod is the compiled method of one route.
 type apiKeyMethod struct {
-	header     string // canonical, "" when off
-	scheme     string // "" when off
-	query      string // "" when off
-	legacy     bool
-	forward    bool
-	challenge  string
-	index      *keyIndex
-	consumers  *Consumers
-	now        func() time.Time // for tests; nil means the request's start
+	header    string // canonical, "" when off
+	scheme    string // "" when off
+	query     string // "" when off
+	legacy    bool
+	forward   bool
+	challenge string
+	index     *keyIndex
+	consumers *Consumers
+	now       func() time.Time // for tests; nil means the request's start
 }
 
 // keyIndex maps key digests to credentials; built once per snapshot.

@@ -104,7 +104,8 @@ func (k *keyCounter) touch(now time.Time, client netip.Addr) {
 		k.lastUsed.Store(sec)
 	}
 	if p := k.lastClient.Load(); p == nil || *p != client {
-		k.lastClient.Store(&client)
+		a := client // allocated only when the client changes
+		k.lastClient.Store(&a)
 	}
 }
 

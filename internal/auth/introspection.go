@@ -49,6 +49,9 @@ type introspectionConfig struct {
 	// CAFile is a PEM bundle to verify the endpoint's certificate with
 	// (default: the system roots).
 	CAFile string `yaml:"ca_file,omitempty"`
+	// ForwardToken sends the Authorization header on to the upstream; by
+	// default it is removed once the token is accepted.
+	ForwardToken bool `yaml:"forward_token,omitempty"`
 }
 
 const (
@@ -69,6 +72,7 @@ type introspectionMethod struct {
 	byClientID   bool // consumer_claim: client_id
 	consumers    *Consumers
 	scopeDenied  string // the insufficient_scope challenge
+	forward      bool
 	now          func() time.Time
 }
 
@@ -103,6 +107,7 @@ func compileIntrospection(d pipeline.Decoder, env Env) (Method, error) {
 		cacheTTL:     cfg.CacheTTL.Or(introspectionDefaultCacheTTL),
 		audience:     cfg.Audience,
 		consumers:    env.Consumers,
+		forward:      cfg.ForwardToken,
 		now:          time.Now,
 	}
 	if m.timeout <= 0 || m.timeout > time.Minute {
@@ -207,6 +212,11 @@ func (m *introspectionMethod) Authenticate(c *pipeline.Context) (*pipeline.Ident
 	e := m.state.cache.get(key, now, m.cacheTTL)
 	if e == nil {
 		e, err = m.state.flights.do(key, func() (*introspectionEntry, error) {
+			// A flight that just finished may have filled the cache
+			// between our miss and this call.
+			if e := m.state.cache.get(key, m.now(), m.cacheTTL); e != nil {
+				return e, nil
+			}
 			return m.fetch(key, tok)
 		}, func(done <-chan struct{}) bool {
 			select {
@@ -221,7 +231,11 @@ func (m *introspectionMethod) Authenticate(c *pipeline.Context) (*pipeline.Ident
 		}
 		now = m.now()
 	}
-	return m.decide(e, now)
+	id, err := m.decide(e, now)
+	if err == nil && !m.forward {
+		delete(c.Request.Header, "Authorization")
+	}
+	return id, err
 }
 
 // fetch calls the endpoint and caches the result. The call is not tied to

@@ -131,6 +131,14 @@ func (s *cacheShard) evictOne(nowNs int64) {
 	delete(s.m, victim)
 }
 
+// evict removes a token's entry.
+func (c *tokenCache) evict(sum *[32]byte) {
+	s := c.shard(sum)
+	s.mu.Lock()
+	delete(s.m, *sum)
+	s.mu.Unlock()
+}
+
 // len is the number of entries (tests).
 func (c *tokenCache) len() int {
 	n := 0

@@ -160,7 +160,9 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	// agree: a connection set up for a host without client certificates
 	// cannot be used to reach a host that requires them.
 	if hosts := snap.mtlsHosts[h.listener]; hosts != nil && r.TLS != nil {
-		if hosts[strings.ToLower(hostOnly(r.Host))] && !hosts[strings.ToLower(r.TLS.ServerName)] {
+		// Compared as the router and setClientAuth see names: without a
+		// trailing dot, lower-case ("secure.example." must not slip by).
+		if hosts[sniName(hostOnly(r.Host))] && !hosts[sniName(r.TLS.ServerName)] {
 			return refuse(w, rid, http.StatusMisdirectedRequest, "The request was sent on a connection that cannot serve this host.", "host requires client certificates; SNI did not")
 		}
 	}
@@ -514,6 +516,12 @@ func closeWrite(c any) {
 }
 
 // hostOnly strips the port from a Host header value.
+// sniName is a host name as the client-auth hosts are keyed: lower-case,
+// without a trailing dot.
+func sniName(h string) string {
+	return strings.ToLower(strings.TrimSuffix(h, "."))
+}
+
 func hostOnly(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		return h[:i]
