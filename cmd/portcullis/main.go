@@ -114,6 +114,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := telemetry.NewLogger(stderr, lvl)
+	slog.SetDefault(logger) // policies that log without a logger of their own write JSON too
 	gw, err := gateway.New(gateway.Options{ConfigPath: *cfgPath, Logger: logger, Version: version})
 	if err != nil {
 		printConfigError(stderr, err)

@@ -159,4 +159,3 @@ func signingKey(alg, secretEnv, secretFile, keyFile string) (any, error) {
 	}
 	return key, nil
 }
-

@@ -62,6 +62,9 @@ type jwtConfig struct {
 
 	// ClaimsToHeaders sends claims upstream: {sub: X-User-Id}.
 	ClaimsToHeaders map[string]string `yaml:"claims_to_headers,omitempty"`
+	// ForwardToken sends the token on to the upstream (default false: the
+	// header or cookie that carried it is removed once it is accepted).
+	ForwardToken bool `yaml:"forward_token,omitempty"`
 }
 
 const (
@@ -116,6 +119,7 @@ type jwtMethod struct {
 	cookie    string
 	toHeaders []claimHeader
 	owned     []string
+	forward   bool
 	consumers *Consumers
 	cache     *tokenCache
 	parser    *jwt.Parser
@@ -265,6 +269,7 @@ func (m *jwtMethod) compileTransport(cfg *jwtConfig) error {
 		m.header = "Authorization"
 	}
 	m.bearer = m.header == "Authorization"
+	m.forward = cfg.ForwardToken
 	if cfg.Cookie != "" {
 		if !validHeaderName(cfg.Cookie) { // cookie names are tokens too (RFC 6265)
 			return fmt.Errorf("cookie: %q is not a valid cookie name", cfg.Cookie)
@@ -326,7 +331,7 @@ func fail(reason string) *Failure {
 
 // Authenticate reads, verifies and checks the token.
 func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error) {
-	tok, reason := m.token(c.Request)
+	tok, fromCookie, reason := m.token(c.Request)
 	if reason != "" {
 		return nil, fail(reason)
 	}
@@ -370,18 +375,20 @@ func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error
 	if fresh && key.algs&algsHMAC == 0 {
 		m.cache.put(&sum, v, key.fp, now)
 	}
+	if !m.forward {
+		m.removeToken(c.Request.Header, fromCookie)
+	}
 	m.setClaimHeaders(c.Request.Header, v.claims)
 	return id, nil
 }
 
 // token reads the token: from the header (Bearer scheme for
-// Authorization), else from the cookie. ("", "") means none; a second
-// bearer token is refused rather than guessed between.
-func (m *jwtMethod) token(r *http.Request) (string, string) {
+// Authorization), else from the cookie. An empty token and no reason means
+// none; a second bearer token is refused rather than guessed between.
+func (m *jwtMethod) token(r *http.Request) (tok string, fromCookie bool, reason string) {
 	if m.header != "" {
-		vals := r.Header[m.header]
-		tok, found := "", false
-		for _, v := range vals {
+		found := false
+		for _, v := range r.Header[m.header] {
 			t, ok := v, true
 			if m.bearer {
 				t, ok = bearerToken(v)
@@ -392,23 +399,46 @@ func (m *jwtMethod) token(r *http.Request) (string, string) {
 				continue // another scheme, for another method
 			}
 			if found {
-				return "", reasonMultipleTokens
+				return "", false, reasonMultipleTokens
 			}
 			tok, found = strings.TrimSpace(t), true
 		}
 		if found {
 			if tok == "" {
-				return "", reasonMalformed
+				return "", false, reasonMalformed
 			}
-			return tok, ""
+			return tok, false, ""
 		}
 	}
 	if m.cookie != "" {
 		if ck, err := r.Cookie(m.cookie); err == nil && ck.Value != "" {
-			return ck.Value, ""
+			return ck.Value, true, ""
 		}
 	}
-	return "", ""
+	return "", false, ""
+}
+
+// removeToken keeps an accepted token from the upstream: the upstream
+// gets the identity instead, and a token it never sees cannot leak from it.
+func (m *jwtMethod) removeToken(h http.Header, fromCookie bool) {
+	if !fromCookie {
+		delete(h, m.header)
+		return
+	}
+	var kept []string
+	for _, line := range h["Cookie"] {
+		for _, part := range strings.Split(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if name != m.cookie && strings.TrimSpace(part) != "" {
+				kept = append(kept, strings.TrimSpace(part))
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
 // bearerToken returns the credentials of a "Bearer" Authorization value.

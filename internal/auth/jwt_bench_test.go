@@ -10,7 +10,7 @@ import (
 )
 
 // benchRequest is a context whose request carries tok; the method changes
-// nothing in it when no claims are mapped to headers.
+// nothing in it with forward_token and no claims mapped to headers.
 func benchRequest(tok string) *pipeline.Context {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
@@ -24,7 +24,7 @@ func benchToken(b testing.TB, alg, kid string, key any) string {
 	})
 }
 
-const benchMethod = `{algorithms: [HS256, RS256, ES256], issuer: "https://idp.example.com", audience: [orders]}`
+const benchMethod = `{algorithms: [HS256, RS256, ES256], issuer: "https://idp.example.com", audience: [orders], forward_token: true}`
 
 func benchAuth(b *testing.B, m *jwtMethod, c *pipeline.Context, after func()) {
 	b.ReportAllocs()

@@ -41,6 +41,13 @@ func TestJWTHS256KongStyle(t *testing.T) {
 	if h := c.Request.Header.Get("X-User-Id"); h != "u-1" {
 		t.Errorf("X-User-Id = %q", h)
 	}
+	if _, ok := c.Request.Header["Authorization"]; ok {
+		t.Error("the accepted token would be forwarded upstream")
+	}
+	fwd, _ := newJWT(t, `{algorithms: [HS256], forward_token: true}`)
+	if _, c, err := authenticate(fwd, "Bearer "+tok); err != nil || c.Request.Header.Get("Authorization") != "Bearer "+tok {
+		t.Errorf("forward_token: %v %q", err, c.Request.Header.Get("Authorization"))
+	}
 	if m.cache.len() != 0 {
 		t.Error("an HMAC token was cached")
 	}
@@ -245,6 +252,20 @@ func TestJWTHeaderAndCookie(t *testing.T) {
 	// Authorization is not read when another header is configured.
 	if _, _, err := authenticate(m, "Bearer "+tok); !errors.Is(err, ErrNoCredentials) {
 		t.Errorf("Authorization read: %v", err)
+	}
+	// The accepted token does not go upstream; other cookies do.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "a=1; session="+tok+"; b=2")
+	if _, err := m.Authenticate(&pipeline.Context{Request: r}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Header.Values("Cookie"); len(got) != 1 || got[0] != "a=1; b=2" {
+		t.Errorf("Cookie after = %q", got)
+	}
+	r = httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Token", tok)
+	if _, err := m.Authenticate(&pipeline.Context{Request: r}); err != nil || r.Header.Get("X-Token") != "" {
+		t.Errorf("X-Token after = %q (%v)", r.Header.Get("X-Token"), err)
 	}
 	cookieOnly, _ := newJWT(t, `{algorithms: [HS256], cookie: session}`)
 	if _, _, err := authenticate(cookieOnly, "Bearer "+tok); !errors.Is(err, ErrNoCredentials) {

@@ -3,8 +3,10 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
@@ -38,6 +40,11 @@ func compileMTLS(d pipeline.Decoder, env Env) (Method, error) {
 	if err := d.Decode(&cfg); err != nil {
 		return nil, err
 	}
+	if !mtlsListenerAsks(env.Config.Listeners) {
+		// Without client_auth no connection carries a verified
+		// certificate: the route could never be reached this way.
+		return nil, errors.New("no HTTPS listener asks for client certificates: set listeners[].tls.client_auth")
+	}
 	idx, err := mtlsIndexOf(env)
 	if err != nil {
 		return nil, err
@@ -47,6 +54,15 @@ func compileMTLS(d pipeline.Decoder, env Env) (Method, error) {
 		m.require = *cfg.Require
 	}
 	return m, nil
+}
+
+func mtlsListenerAsks(ls []config.Listener) bool {
+	for _, l := range ls {
+		if l.TLS != nil && l.TLS.ClientAuth != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *mtlsMethod) Name() string { return "mtls" }

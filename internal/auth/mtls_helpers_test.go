@@ -19,11 +19,14 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
+// miListener is the plain listener of miConfig.
+const miListener = `listeners: [{name: public, address: "127.0.0.1:0"}]`
+
 // miConfig is a whole config with one route whose policies are policyYAML
 // (indented for the route) and the given consumers block.
 func miConfig(consumersYAML, policyYAML string) string {
 	return `version: 1
-listeners: [{name: public, address: "127.0.0.1:0"}]
+` + miListener + `
 services: [{name: svc, targets: [{url: "http://127.0.0.1:1"}]}]
 ` + consumersYAML + `
 routes:

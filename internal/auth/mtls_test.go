@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,14 +27,24 @@ func fingerprintHex(c *x509.Certificate) string {
 // mtlsFixture is a set of certificates and a policy whose consumers map
 // them in every supported way.
 type mtlsFixture struct {
-	ca                                           *testCA
+	ca *testCA
+	// listener is an HTTPS listener with client_auth (its files are
+	// placeholders: the auth policy does not load them).
+	listener                                     string
 	alice, bob, carol, dave, erin, nobody, ambig *x509.Certificate
 }
 
 func newMTLSFixture(t testing.TB) *mtlsFixture {
 	t.Helper()
 	ca := newTestCA(t)
-	f := &mtlsFixture{ca: ca}
+	dir := t.TempDir()
+	for _, n := range []string{"s.crt", "s.key", "ca.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("placeholder"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &mtlsFixture{ca: ca, listener: fmt.Sprintf(`listeners: [{name: public, address: "127.0.0.1:0", tls: {certificates: [{cert_file: %q, key_file: %q}], client_auth: {mode: request, ca_file: %q}}}]`,
+		filepath.Join(dir, "s.crt"), filepath.Join(dir, "s.key"), filepath.Join(dir, "ca.pem"))}
 	f.alice = ca.clientCert(t, func(c *x509.Certificate) {
 		c.Subject = pkix.Name{CommonName: "alice", Organization: []string{"Example"}}
 	})
@@ -76,7 +88,12 @@ func colonHex(h string) string {
 
 func (f *mtlsFixture) policy(t testing.TB, methodYAML, extra string) *policy {
 	t.Helper()
-	return miMustCompile(t, miConfig(f.consumersYAML(), "      - kind: auth\n        methods: ["+methodYAML+"]\n"+extra), nil)
+	return miMustCompile(t, f.config("      - kind: auth\n        methods: ["+methodYAML+"]\n"+extra), nil)
+}
+
+// config is miConfig with the fixture's consumers and HTTPS listener.
+func (f *mtlsFixture) config(policyYAML string) string {
+	return strings.Replace(miConfig(f.consumersYAML(), policyYAML), miListener, f.listener, 1)
 }
 
 // verifiedRequest is a request on a connection whose handshake verified
@@ -262,9 +279,15 @@ func TestMTLSIndexRefusesBadCredentials(t *testing.T) {
 
 func TestMTLSConfigErrors(t *testing.T) {
 	f := newMTLSFixture(t)
-	_, err := miCompile(t, miConfig(f.consumersYAML(), "      - kind: auth\n        methods: [{mtls: {required: true}}]\n"), nil)
+	_, err := miCompile(t, f.config("      - kind: auth\n        methods: [{mtls: {required: true}}]\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "required") {
 		t.Fatalf("unknown option: %v", err)
+	}
+	// Without a listener that asks for certificates the method could
+	// never succeed: refused at load time.
+	_, err = miCompile(t, miConfig(f.consumersYAML(), "      - kind: auth\n        methods: [{mtls: {}}]\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "client_auth") {
+		t.Fatalf("no client_auth listener: %v", err)
 	}
 }
 
