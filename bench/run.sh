@@ -12,7 +12,7 @@
 # Knobs (environment):
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
-#   TARGETS ("direct goproxy nginx portcullis-plain")
+#   TARGETS ("direct goproxy nginx portcullis-plain"; also known: portcullis-jwt)
 #   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
 #   GO (go)         the Go command used to build goproxy and Portcullis
 #
@@ -38,6 +38,12 @@ THREADS=${THREADS:-2}
 TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
+
+# The HMAC secret of the bench consumer's JWT credential (conf/portcullis.yaml
+# reads it as ${env:PORTCULLIS_BENCH_JWT_SECRET}): fresh for every run, never
+# written to disk.
+PORTCULLIS_BENCH_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export PORTCULLIS_BENCH_JWT_SECRET
 
 # Loopback ports, away from the quickstart's 8080/9000/9901 so that the demo
 # and the benchmark can run side by side.
@@ -145,6 +151,9 @@ start_portcullis() {
 	"$RUN/portcullis" validate --config "$CONF/portcullis.yaml" >&2
 	start_bg portcullis "$RUN/portcullis" run --config "$CONF/portcullis.yaml"
 	wait_200 portcullis "http://127.0.0.1:$PORTCULLIS_OPS_PORT/readyz"
+	# A valid token for target portcullis-jwt, minted as a user would.
+	"$RUN/portcullis" token --alg HS256 --kid bench-hs256 --secret-env PORTCULLIS_BENCH_JWT_SECRET \
+		--sub bench --exp 24h >"$RUN/jwt.token"
 }
 
 # ---- targets: target_NAME sets T_URL, T_SERVER and T_WRK_ARGS --------------------
@@ -164,6 +173,15 @@ target_nginx() {
 }
 target_portcullis_plain() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/ok T_SERVER=portcullis T_WRK_ARGS=()
+}
+# Route jwt: the plain route behind HS256 JWT authentication. The token is
+# minted by start_portcullis; before that (when the script only asks which
+# server a target needs) there is no header yet.
+target_portcullis_jwt() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/jwt/ok T_SERVER=portcullis T_WRK_ARGS=()
+	if [[ -s $RUN/jwt.token ]]; then
+		T_WRK_ARGS=(-H "Authorization: Bearer $(<"$RUN/jwt.token")")
+	fi
 }
 
 # ---- measurement -----------------------------------------------------------------
