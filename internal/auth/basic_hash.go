@@ -106,7 +106,7 @@ type argon2Verifier struct {
 }
 
 func (v argon2Verifier) verify(pw []byte) bool {
-	got := argon2.IDKey(pw, v.salt, v.time, v.memory, v.threads, uint32(len(v.key)))
+	got := argon2.IDKey(pw, v.salt, v.time, v.memory, v.threads, uint32(len(v.key))) // #nosec G115 -- the key length is at most 128 (checked at parse)
 	return subtle.ConstantTimeCompare(got, v.key) == 1
 }
 
@@ -162,7 +162,7 @@ func parseArgon2id(s string) (argon2Verifier, error) {
 	if len(salt) < 8 || len(salt) > 64 || len(key) < 16 || len(key) > 128 {
 		return v, errors.New("argon2id hash: the salt must be 8 to 64 bytes and the hash 16 to 128 bytes")
 	}
-	return argon2Verifier{memory: uint32(m), time: uint32(t), threads: uint8(p), salt: salt, key: key}, nil
+	return argon2Verifier{memory: uint32(m), time: uint32(t), threads: uint8(p), salt: salt, key: key}, nil // #nosec G115 -- phcUint parsed each within its bit size
 }
 
 func phcUint(s, name string, bits int) (uint64, bool) {

@@ -372,7 +372,7 @@ func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error
 	if r != "" {
 		return nil, fail(r)
 	}
-	if fresh && key.algs&algsHMAC == 0 {
+	if fresh {
 		m.cache.put(&sum, v, key.fp, now)
 	}
 	if !m.forward {

@@ -7,8 +7,10 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-// The verified-token cache spares a repeated RSA, ECDSA or EdDSA
-// verification: a token seen before is found by the SHA-256 of its text.
+// The verified-token cache spares a token seen before its parsing (JSON
+// decoding is most of an HMAC token's cost) and its signature check (most
+// of an RSA, ECDSA or EdDSA token's cost): it is found by the SHA-256 of
+// its text.
 //
 // Design choices:
 //   - It lives in the gateway's long-lived state (one for all routes), so a
@@ -23,9 +25,6 @@ import (
 //     still runs the route's claim checks (time, issuer, audience, required
 //     claims) and maps the consumer through the current snapshot.
 //   - An entry never outlives the token's exp, nor jwtCacheMaxTTL.
-//   - HMAC tokens are not cached: their verification costs about what a
-//     lookup does, and keeping them out leaves the room to the expensive
-//     ones.
 //   - Bounded: jwtCacheEntries in all, split over shards (less lock
 //     contention); a full shard evicts an expired entry or a random one.
 //     Memory is bounded by entries x max_token_bytes.

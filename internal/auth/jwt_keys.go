@@ -4,6 +4,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -71,6 +73,11 @@ type verifyKey struct {
 	consumer string
 }
 
+var fingerprintKey = func() (k [32]byte) {
+	_, _ = rand.Read(k[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return k
+}()
+
 func newVerifyKey(algs algSet, key any, id, consumer string) (*verifyKey, error) {
 	var material []byte
 	switch k := key.(type) {
@@ -83,7 +90,10 @@ func newVerifyKey(algs algSet, key any, id, consumer string) (*verifyKey, error)
 		}
 		material = der
 	}
-	h := sha256.New()
+	// Keyed with a per-process random key: the fingerprint of an HMAC
+	// secret says nothing about the secret, even to someone who reads
+	// the process's memory.
+	h := hmac.New(sha256.New, fingerprintKey[:])
 	h.Write([]byte{byte(algs), byte(algs >> 8)})
 	h.Write(material)
 	vk := &verifyKey{algs: algs, key: key, id: id, consumer: consumer}

@@ -48,8 +48,8 @@ func TestJWTHS256KongStyle(t *testing.T) {
 	if _, c, err := authenticate(fwd, "Bearer "+tok); err != nil || c.Request.Header.Get("Authorization") != "Bearer "+tok {
 		t.Errorf("forward_token: %v %q", err, c.Request.Header.Get("Authorization"))
 	}
-	if m.cache.len() != 0 {
-		t.Error("an HMAC token was cached")
+	if m.cache.len() != 1 {
+		t.Errorf("cache holds %d tokens, want 1", m.cache.len())
 	}
 }
 
@@ -393,39 +393,45 @@ func TestJWTCacheBoundToKey(t *testing.T) {
 	k := keys(t)
 	state := pipeline.NewMemo()
 	cs := defaultConsumers(t)
-	p, err := compileWith(t, testConfig(t, `{algorithms: [RS256]}`, cs), state)
-	if err != nil {
-		t.Fatal(err)
+	const route = `{algorithms: [HS256, RS256]}`
+	compile := func() *jwtMethod {
+		t.Helper()
+		p, err := compileWith(t, testConfig(t, route, cs), state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.methods[0].(*jwtMethod)
 	}
-	m := p.methods[0].(*jwtMethod)
+	m := compile()
 	tok := sign(t, "RS256", "bob-rs", k.rsa, nil)
-	if _, _, err := authenticate(m, "Bearer "+tok); err != nil {
-		t.Fatal(err)
+	hsTok := sign(t, "HS256", "alice-hs", []byte(hmacSecret), nil)
+	for _, tk := range []string{tok, hsTok} {
+		if _, _, err := authenticate(m, "Bearer "+tk); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if m.cache.len() != 1 {
+	if m.cache.len() != 2 {
 		t.Fatalf("cache len %d", m.cache.len())
 	}
-	// Reload with the same key: the cache survives and still serves.
-	p2, err := compileWith(t, testConfig(t, `{algorithms: [RS256]}`, cs), state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2 := p2.methods[0].(*jwtMethod)
+	// Reload with the same keys: the cache survives and still serves.
+	m2 := compile()
 	if m2.cache != m.cache {
 		t.Fatal("the token cache did not survive the reload")
 	}
-	if e := m2.cache.get(sumOf(tok), time.Now()); e == nil || m2.cachedKey(e) == nil {
-		t.Fatal("the cached token is not usable after a reload with the same key")
+	for _, tk := range []string{tok, hsTok} {
+		if e := m2.cache.get(sumOf(tk), time.Now()); e == nil || m2.cachedKey(e) == nil {
+			t.Fatal("a cached token is not usable after a reload with the same keys")
+		}
 	}
-	// Reload with bob-rs rotated to another key: the cached token is refused.
+	// Reload with bob-rs rotated to another key and alice's secret
+	// changed: the cached tokens are refused.
 	cs[1].Credentials.JWT[0].PublicKey = k.rsa2PEM
-	p3, err := compileWith(t, testConfig(t, `{algorithms: [RS256]}`, cs), state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m3 := p3.methods[0].(*jwtMethod)
-	if _, _, err := authenticate(m3, "Bearer "+tok); reasonOf(err) != reasonBadSignature {
-		t.Fatalf("token of a rotated-out key: %v", err)
+	cs[0].Credentials.JWT[0].Secret = strings.Repeat("n", 40)
+	m3 := compile()
+	for _, tk := range []string{tok, hsTok} {
+		if _, _, err := authenticate(m3, "Bearer "+tk); reasonOf(err) != reasonBadSignature {
+			t.Fatalf("token of a rotated-out key: %v", err)
+		}
 	}
 	// Another route's checks still apply to a cached token.
 	p4, err := compileWith(t, testConfig(t, `{algorithms: [RS256], audience: [other]}`, defaultConsumers(t)), state)

@@ -28,7 +28,7 @@ const (
 
 	DefaultConsumerHeader   = "X-Consumer-Name"
 	DefaultGroupsHeader     = "X-Consumer-Groups"
-	DefaultCredentialHeader = "X-Credential-Id"
+	DefaultCredentialHeader = "X-Credential-Id" // #nosec G101 -- a header name, not a credential
 	DefaultMethodHeader     = "X-Auth-Method"
 )
 
