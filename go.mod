@@ -13,6 +13,7 @@ require (
 )
 
 require (
+	github.com/google/cel-go v0.31.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

@@ -66,6 +66,19 @@ mkdir -p bin
 "$GO" build -o bin/portcullis ./cmd/portcullis
 "$GO" build -o bin/demo-upstream ./cmd/demo-upstream
 
+# Fresh demo credentials at every start: an HMAC secret for the JWT route,
+# an API key (only its hash goes to the gateway), and a token signed with it.
+DEMO_JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+export DEMO_JWT_SECRET
+KEYGEN=$(bin/portcullis keys generate --id demo-key)
+API_KEY=$(printf '%s\n' "$KEYGEN" | sed -n 's/^key: //p')
+DEMO_API_KEY_HASH=$(printf '%s\n' "$KEYGEN" | sed -n 's/^hash: //p' | head -1)
+export DEMO_API_KEY_HASH
+TOKEN=$(bin/portcullis token --alg HS256 --kid demo-app --secret-env DEMO_JWT_SECRET --sub alice --exp 8h)
+# A token for an unknown kid, and the same token with its last character changed.
+BAD_TOKEN=$(bin/portcullis token --alg HS256 --kid nobody --secret-env DEMO_JWT_SECRET --sub mallory)
+TAMPERED=${TOKEN%?}$([[ ${TOKEN: -1} == A ]] && echo B || echo A)
+
 bin/demo-upstream -addr "$UPSTREAM_ADDR" -name demo >"$RUN/upstream.log" 2>&1 &
 PIDS+=("$!")
 UPSTREAM_PID=$!
@@ -134,6 +147,16 @@ Try these in another terminal (the upstream answers with JSON describing what it
   # 6. The upstream redirects to its own address; see which Location the client gets
   curl -i '$GW/api/redirect'
 
+  # 7. JWT: a valid token (the upstream sees X-Consumer-Name: demo-app), then none, a tampered one, an unknown kid: 401
+  curl -i -H 'Authorization: Bearer $TOKEN' '$GW/jwt/hello'
+  curl -i '$GW/jwt/hello'
+  curl -i -H 'Authorization: Bearer $TAMPERED' '$GW/jwt/hello'
+  curl -i -H 'Authorization: Bearer $BAD_TOKEN' '$GW/jwt/hello'
+
+  # 8. API key: the right key, then a wrong one (401); a spoofed identity header is replaced
+  curl -i -H 'X-API-Key: $API_KEY' -H 'X-Consumer-Name: admin' '$GW/key/hello'
+  curl -i -H 'X-API-Key: pcl_wrong' '$GW/key/hello'
+
   # Readiness, on the ops listener
   curl -i '$OPS/readyz'
 
@@ -195,6 +218,19 @@ if fetch notfound 404 "$GW/nope"; then
 	if [[ $ct == application/problem+json* ]]; then pass "notfound: 404 as $ct"
 	else fail "notfound: Content-Type '$ct', want application/problem+json"; fi
 fi
+
+if fetch jwt-ok 200 "$GW/jwt/hello" -H "Authorization: Bearer $TOKEN"; then
+	if tr -d ' \n' <"$RUN/jwt-ok.body" | grep -qF '"X-Consumer-Name":["demo-app"]'; then pass "jwt: a valid token reached the upstream as demo-app"
+	else fail "jwt: the upstream did not receive X-Consumer-Name: demo-app"; fi
+fi
+fetch jwt-missing 401 "$GW/jwt/hello" && pass "jwt: no token refused with 401"
+fetch jwt-tampered 401 "$GW/jwt/hello" -H "Authorization: Bearer $TAMPERED" && pass "jwt: tampered token refused with 401"
+fetch jwt-unknown 401 "$GW/jwt/hello" -H "Authorization: Bearer $BAD_TOKEN" && pass "jwt: unknown kid refused with 401"
+if fetch key-ok 200 "$GW/key/hello" -H "X-API-Key: $API_KEY" -H "X-Consumer-Name: admin"; then
+	if ! tr -d ' \n' <"$RUN/key-ok.body" | grep -qF '"X-Consumer-Name":["demo-app"]'; then fail "apikey: the upstream did not receive X-Consumer-Name: demo-app (or got the spoofed one)"
+	else pass "apikey: the right key reached the upstream; the spoofed identity header was replaced"; fi
+fi
+fetch key-wrong 401 "$GW/key/hello" -H "X-API-Key: pcl_wrong" && pass "apikey: a wrong key refused with 401"
 
 if fetch traversal 400 "$GW/api/%2e%2e/secret" --path-as-is; then
 	pass "traversal: /api/%2e%2e/secret refused with 400"
