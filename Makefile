@@ -42,10 +42,8 @@ bench: build ## Go benchmarks of the hot paths, then the load harness against ng
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./internal/router ./internal/normalize ./internal/upstream ./internal/gateway
 	./bench/run.sh
 
-fuzz: ## each fuzz target for FUZZTIME
-	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME) ./internal/normalize
-	$(GO) test -run '^$$' -fuzz '^FuzzConnParser$$' -fuzztime $(FUZZTIME) ./internal/normalize
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config
+fuzz: ## every fuzz target in the module, FUZZTIME each (default 30s)
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 clean:
 	rm -rf $(BIN)

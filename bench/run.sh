@@ -35,7 +35,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain"}
+TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain portcullis-jwt"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -94,7 +95,9 @@ func newVerifyKey(algs algSet, key any, id, consumer string) (*verifyKey, error)
 	// secret says nothing about the secret, even to someone who reads
 	// the process's memory.
 	h := hmac.New(sha256.New, fingerprintKey[:])
-	h.Write([]byte{byte(algs), byte(algs >> 8)})
+	var algBytes [2]byte
+	binary.BigEndian.PutUint16(algBytes[:], uint16(algs))
+	h.Write(algBytes[:])
 	h.Write(material)
 	vk := &verifyKey{algs: algs, key: key, id: id, consumer: consumer}
 	h.Sum(vk.fp[:0])

@@ -26,6 +26,9 @@ type Config struct {
 	// IdentityHeaders names the headers the gateway sets toward upstreams
 	// for an authenticated request (and always strips from clients).
 	IdentityHeaders IdentityHeaders `yaml:"identity_headers,omitempty"`
+	// IPFilter is the global allow and deny list of client addresses,
+	// checked on every request before routing.
+	IPFilter *IPFilter `yaml:"ip_filter,omitempty"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
@@ -283,4 +286,17 @@ type IdentityHeaders struct {
 	Groups     string `yaml:"groups,omitempty"`     // default X-Consumer-Groups
 	Credential string `yaml:"credential,omitempty"` // default X-Credential-Id
 	Method     string `yaml:"method,omitempty"`     // default X-Auth-Method
+}
+
+// IPFilter is an allow and deny list of client addresses (IPv4, IPv6,
+// CIDRs), checked against the address computed with TrustedProxies. Deny
+// wins; an empty allow list allows every address not denied. The same
+// shape is the ip_filter policy of a route.
+type IPFilter struct {
+	Allow []string `yaml:"allow,omitempty"`
+	Deny  []string `yaml:"deny,omitempty"`
+	// AllowFile and DenyFile name files with one CIDR or address per
+	// line (# starts a comment), for large lists; read at every load.
+	AllowFile string `yaml:"allow_file,omitempty"`
+	DenyFile  string `yaml:"deny_file,omitempty"`
 }

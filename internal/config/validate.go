@@ -75,6 +75,9 @@ func (c *Config) validate() Errors {
 	v.routes(services)
 	v.consumers()
 	v.identityHeaders()
+	if c.IPFilter != nil {
+		v.ipFilter("ip_filter", c.IPFilter)
+	}
 	if !c.Ops.Disable {
 		if err := checkHostPort(c.Ops.Address); err != nil {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)

@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -84,6 +85,18 @@ type RequestPolicy interface {
 // sent to the client.
 type ResponsePolicy interface {
 	Respond(c *Context, status int, header http.Header)
+}
+
+// ResponseBodyFilter is implemented by response policies that must see or
+// replace the upstream's response body (field filtering, error hiding). The
+// gateway calls FilterResponse, only on routes that have such a policy,
+// after the ResponsePolicy header changes and before the status line is
+// written. It returns the body to send: body itself when unchanged, or a
+// new reader (the gateway then drops Content-Length, or sets it when the
+// reader has a Len() int method). h may be changed. An error refuses the
+// response with a 502 problem: the unfiltered body is never sent.
+type ResponseBodyFilter interface {
+	FilterResponse(c *Context, status int, h http.Header, body io.Reader) (io.Reader, error)
 }
 
 // Decoder decodes a policy's YAML mapping strictly into v (unknown fields

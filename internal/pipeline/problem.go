@@ -20,6 +20,9 @@ type Problem struct {
 	Header http.Header
 	// Reason is the precise cause, for logs and metrics only.
 	Reason string
+	// Bare answers with the status and headers only, no body (a CORS
+	// preflight's 204).
+	Bare bool
 }
 
 // NewProblem returns a Problem with the standard title for status.
@@ -37,6 +40,15 @@ type problemBody struct {
 
 // Write sends the problem as application/problem+json.
 func (p *Problem) Write(w http.ResponseWriter, requestID string) {
+	if p.Bare {
+		h := w.Header()
+		for k, vs := range p.Header {
+			h[k] = vs
+		}
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(p.Status)
+		return
+	}
 	title := p.Title
 	if title == "" {
 		title = http.StatusText(p.Status)

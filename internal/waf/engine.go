@@ -1,0 +1,96 @@
+package waf
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
+	"github.com/corazawaf/coraza/v3"
+)
+
+// settings is everything that changes the compiled rule set. Two policies
+// with equal settings share one coraza.WAF.
+type settings struct {
+	blocking    bool
+	paranoia    int
+	threshold   int
+	exclusions  []int // sorted, unique
+	inspectBody bool
+	bodyLimit   int64
+}
+
+// key identifies the compiled WAF in the long-lived state memo.
+func (s settings) key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "waf:blocking=%t;pl=%d;threshold=%d;body=%t;limit=%d;exclude=", s.blocking, s.paranoia, s.threshold, s.inspectBody, s.bodyLimit)
+	for i, id := range s.exclusions {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(id))
+	}
+	return b.String()
+}
+
+// allowedMethods widens CRS's default (GET HEAD POST OPTIONS) to what a
+// REST API uses; which methods a route accepts is the router's business.
+const allowedMethods = "GET HEAD POST OPTIONS PUT PATCH DELETE"
+
+// directives is the SecLang configuration for s: Coraza's recommended
+// base, then the gateway's overrides, then the CRS setup with the
+// policy's paranoia level and threshold, the request rules, and the
+// exclusions (which must come after the rules they remove).
+func (s settings) directives() string {
+	engine := "DetectionOnly"
+	if s.blocking {
+		engine = "On"
+	}
+	bodyAccess := "Off"
+	if s.inspectBody {
+		bodyAccess = "On"
+	}
+	var b strings.Builder
+	b.WriteString("Include @coraza.conf-recommended\n")
+	fmt.Fprintf(&b, "SecRuleEngine %s\n", engine)
+	fmt.Fprintf(&b, "SecRequestBodyAccess %s\n", bodyAccess)
+	// The policy never hands Coraza more than bodyLimit bytes, and keeps
+	// them in memory (no temporary files).
+	fmt.Fprintf(&b, "SecRequestBodyLimit %d\n", s.bodyLimit)
+	fmt.Fprintf(&b, "SecRequestBodyInMemoryLimit %d\n", s.bodyLimit)
+	b.WriteString("SecRequestBodyLimitAction ProcessPartial\n")
+	// Responses are not inspected, and the gateway logs matches itself.
+	b.WriteString("SecResponseBodyAccess Off\n")
+	b.WriteString("SecAuditEngine Off\n")
+	b.WriteString("Include @crs-setup.conf.example\n")
+	fmt.Fprintf(&b, `SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"`+"\n", s.paranoia)
+	fmt.Fprintf(&b, `SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=4"`+"\n", s.threshold)
+	fmt.Fprintf(&b, `SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=%s'"`+"\n", allowedMethods)
+	b.WriteString("Include @owasp_crs/REQUEST-*.conf\n")
+	for _, id := range s.exclusions {
+		fmt.Fprintf(&b, "SecRuleRemoveById %d\n", id)
+	}
+	return b.String()
+}
+
+// build compiles the CRS for s. It takes hundreds of milliseconds, which
+// is why policies share the result through the state memo.
+func (s settings) build() (coraza.WAF, time.Duration, error) {
+	start := time.Now()
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().
+		WithRootFS(coreruleset.FS).
+		WithDirectives(s.directives()))
+	if err != nil {
+		return nil, 0, fmt.Errorf("building the rule set: %w", err)
+	}
+	return w, time.Since(start), nil
+}
+
+// normalizeExclusions sorts and de-duplicates rule ids.
+func normalizeExclusions(ids []int) []int {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
