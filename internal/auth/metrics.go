@@ -82,3 +82,13 @@ func (m *Metrics) Counts() []Count {
 	})
 	return out
 }
+
+// CountsOf returns the authentication counters kept in a gateway's
+// long-lived state (none when no auth policy was ever compiled).
+func CountsOf(state *pipeline.Memo) []Count {
+	m, err := MetricsOf(pipeline.CompileEnv{State: state})
+	if err != nil {
+		return nil
+	}
+	return m.Counts()
+}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/portcullis/portcullis/internal/auth"
 )
 
 // opsHandler serves the operations listener. Nothing here is ever served
@@ -21,6 +23,15 @@ func (g *Gateway) opsHandler() http.Handler {
 			"status":          "ready",
 			"reloads":         g.reloads.Load(),
 			"reload_failures": g.failures.Load(),
+		})
+	})
+	// What authentication saw, for operators: outcomes per route, method
+	// and reason, and API key usage (ids only, never keys). Metrics and the
+	// admin API will expose the same data in their own formats.
+	mux.HandleFunc("GET /stats/auth", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"authentication": auth.CountsOf(g.state),
+			"api_keys":       auth.UsageOf(g.state),
 		})
 	})
 	return mux

@@ -89,3 +89,72 @@ ops: {address: "{{ops}}"}
 		t.Fatalf("upstream saw %d requests", up.Count())
 	}
 }
+
+// TestOpsAuthStats checks that authentication outcomes and API key usage are
+// visible on the ops listener, and that no key material is.
+func TestOpsAuthStats(t *testing.T) {
+	up := NewUpstream(t, nil)
+	key, hash := akGenerate(t)
+	gw := StartGateway(t, GatewayConfig(`version: 1
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: svc, targets: [{url: "`+up.URL+`"}]}]
+routes:
+  - name: keyed
+    paths: [{prefix: /}]
+    service: svc
+    policies:
+      - kind: auth
+        methods: [{api_key: {}}]
+consumers:
+  - name: stats-app
+    credentials:
+      api_keys: [{id: stats-key, hash: "`+hash+`"}]
+ops: {address: "{{ops}}"}
+`))
+	for _, k := range []string{key, key, "pcl_wrong"} {
+		req, _ := http.NewRequest("GET", gw.URL("/x"), nil)
+		req.Header.Set("X-API-Key", k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + gw.OpsAddr + "/stats/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var stats struct {
+		Authentication []struct {
+			Route, Method, Outcome, Reason string
+			Value                          uint64
+		}
+		APIKeys []struct {
+			ID       string
+			Requests uint64
+		} `json:"api_keys"`
+	}
+	if err := json.Unmarshal(body, &stats); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	var ok, bad uint64
+	for _, c := range stats.Authentication {
+		if c.Route == "keyed" && c.Method == "api_key" && c.Outcome == "success" {
+			ok = c.Value
+		}
+		if c.Route == "keyed" && c.Outcome == "failure" {
+			bad += c.Value
+		}
+	}
+	if ok != 2 || bad != 1 {
+		t.Errorf("auth counters: success %d failure %d, want 2 and 1: %s", ok, bad, body)
+	}
+	if len(stats.APIKeys) != 1 || stats.APIKeys[0].ID != "stats-key" || stats.APIKeys[0].Requests != 2 {
+		t.Errorf("api key usage: %+v", stats.APIKeys)
+	}
+	if strings.Contains(string(body), key) || strings.Contains(string(body), hash) {
+		t.Error("stats leak key material")
+	}
+}
