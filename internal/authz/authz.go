@@ -47,8 +47,6 @@ type refuser struct {
 	hide    bool
 	detail  string // the 403 detail; detailForbidden unless configured
 	metrics *Metrics
-	// header is added to 403 answers (an RFC 6750 challenge); nil for none.
-	header http.Header
 }
 
 func newRefuser(env pipeline.CompileEnv, kind string, hide bool) (*refuser, error) {
@@ -66,9 +64,5 @@ func (r *refuser) refuse(reason string) *pipeline.Problem {
 	if r.hide {
 		return pipeline.NewProblem(http.StatusNotFound, detailNotFound, r.kind+": "+reason)
 	}
-	p := pipeline.NewProblem(http.StatusForbidden, r.detail, r.kind+": "+reason)
-	if r.header != nil {
-		p.Header = r.header.Clone()
-	}
-	return p
+	return pipeline.NewProblem(http.StatusForbidden, r.detail, r.kind+": "+reason)
 }

@@ -12,6 +12,8 @@ import (
 
 func TestLoadFullConfig(t *testing.T) {
 	t.Setenv("ORDERS_APP_JWT_SECRET", strings.Repeat("s", 32))
+	t.Setenv("REDIS_PASSWORD", "redis-pass")
+	t.Setenv("ALERT_WEBHOOK_SECRET", "hook-secret")
 	dir := tlsFiles(t)
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	if err := os.WriteFile(path, []byte(fullConfig(t, dir)), 0o600); err != nil {
@@ -66,7 +68,7 @@ func TestLoadFullConfig(t *testing.T) {
 	if len(r.Policies) != 2 || r.Policies[1].Kind != "rate_limit" || r.Policies[1].Path != "routes[0].policies[1]" {
 		t.Fatalf("policies = %+v", r.Policies)
 	}
-	if n := r.Policies[0].Node; n == nil || n.Line != 80 || n.Column != 9 || n.Kind != yaml.MappingNode {
+	if n := r.Policies[0].Node; n == nil || n.Line != 86 || n.Column != 9 || n.Kind != yaml.MappingNode {
 		t.Errorf("policy node = %+v", n)
 	}
 	if c.Routes[1].Paths[0].AnchoredRegex() != `^(?:/v1/billing/[0-9]+/report)$` {
@@ -108,8 +110,14 @@ func TestLoadFullConfig(t *testing.T) {
 	if h := c.IdentityHeaders; h.Consumer != "X-Portcullis-Consumer" || h.Method != "X-Portcullis-Auth-Method" {
 		t.Errorf("identity headers = %+v", h)
 	}
-	if line, col, ok := c.Position("routes[0].service"); !ok || line != 73 || col != 14 {
+	if line, col, ok := c.Position("routes[0].service"); !ok || line != 79 || col != 14 {
 		t.Errorf("Position(routes[0].service) = %d:%d %v", line, col, ok)
+	}
+	if l := c.Listeners[0]; l.MaxConnections != 10000 || l.MaxConnectionsPerClient != 200 {
+		t.Errorf("connection limits = %d %d", l.MaxConnections, l.MaxConnectionsPerClient)
+	}
+	if d := c.IntrusionDetection; d == nil || len(d.Rules) != 2 || d.Redis.Password != "redis-pass" || d.Alerts.Webhooks[0].Secret != "hook-secret" || d.Alerts.Retries != 5 {
+		t.Errorf("intrusion_detection = %+v", d)
 	}
 }
 

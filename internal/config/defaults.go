@@ -81,6 +81,7 @@ func (c *Config) ApplyDefaults() {
 		if s.LoadBalancing.HashOn == "" {
 			s.LoadBalancing.HashOn = DefaultHashOn
 		}
+		s.applyResilienceDefaults()
 	}
 	for i := range c.Routes {
 		if c.Routes[i].MaxBodySize == 0 {

@@ -29,6 +29,9 @@ type Config struct {
 	// IPFilter is the global allow and deny list of client addresses,
 	// checked on every request before routing.
 	IPFilter *IPFilter `yaml:"ip_filter,omitempty"`
+	// IntrusionDetection counts security events per client and bans the
+	// clients that cross a threshold.
+	IntrusionDetection *IntrusionDetection `yaml:"intrusion_detection,omitempty"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
@@ -54,6 +57,10 @@ type Listener struct {
 	IdleTimeout       Duration `yaml:"idle_timeout,omitempty"`        // default 120s
 	MaxHeaderBytes    Size     `yaml:"max_header_bytes,omitempty"`    // default 64KiB
 	HTTP2             HTTP2    `yaml:"http2,omitempty"`
+	// MaxConnections bounds the open client connections on this listener
+	// (0: unlimited); MaxConnectionsPerClient bounds them per peer address.
+	MaxConnections          int `yaml:"max_connections,omitempty"`
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client,omitempty"`
 }
 
 // RedirectToHTTPS configures the plain-HTTP redirect listener.
@@ -116,6 +123,69 @@ type Service struct {
 	// MaxConnsPerTarget bounds open connections per target (0: unlimited).
 	MaxConnsPerTarget int          `yaml:"max_conns_per_target,omitempty"`
 	TLS               *UpstreamTLS `yaml:"tls,omitempty"`
+	// HealthCheck probes each target actively; unhealthy targets are skipped.
+	HealthCheck *HealthCheck `yaml:"health_check,omitempty"`
+	// Passive ejects a target after failures seen on real requests.
+	Passive *PassiveHealth `yaml:"passive_health,omitempty"`
+	// CircuitBreaker stops sending to a failing target (fast 503 instead).
+	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker,omitempty"`
+	// Retries retries failed requests when it is safe, within a budget.
+	Retries *Retries `yaml:"retries,omitempty"`
+}
+
+// HealthCheck is an active HTTP health check run against every target.
+type HealthCheck struct {
+	// Path is requested with GET, e.g. /healthz.
+	Path     string   `yaml:"path"`
+	Interval Duration `yaml:"interval,omitempty"` // default 10s
+	Timeout  Duration `yaml:"timeout,omitempty"`  // default 2s
+	// HealthyThreshold consecutive successes mark a target healthy (default 2).
+	HealthyThreshold int `yaml:"healthy_threshold,omitempty"`
+	// UnhealthyThreshold consecutive failures mark it unhealthy (default 3).
+	UnhealthyThreshold int `yaml:"unhealthy_threshold,omitempty"`
+	// ExpectedStatuses are the statuses that count as healthy (default 200-399).
+	ExpectedStatuses []int `yaml:"expected_statuses,omitempty"`
+}
+
+// PassiveHealth ejects a target after failures (connection failures,
+// timeouts, 5xx responses) on real requests, for CoolOff.
+type PassiveHealth struct {
+	// ConsecutiveFailures in a row eject the target (default 5).
+	ConsecutiveFailures int `yaml:"consecutive_failures,omitempty"`
+	// FailureRatio (0 to 1; 0: off) ejects the target when that share of
+	// requests within Window failed, once MinRequests were seen.
+	FailureRatio float64  `yaml:"failure_ratio,omitempty"`
+	Window       Duration `yaml:"window,omitempty"`       // default 10s
+	MinRequests  int      `yaml:"min_requests,omitempty"` // default 10
+	CoolOff      Duration `yaml:"cool_off,omitempty"`     // default 30s
+}
+
+// CircuitBreaker is a per-target breaker: closed, open after
+// FailureThreshold consecutive failures, half-open after OpenDuration with
+// HalfOpenRequests trial requests, closed again when they all succeed.
+type CircuitBreaker struct {
+	FailureThreshold int      `yaml:"failure_threshold,omitempty"`  // default 5
+	OpenDuration     Duration `yaml:"open_duration,omitempty"`      // default 30s
+	HalfOpenRequests int      `yaml:"half_open_requests,omitempty"` // default 1
+}
+
+// Retries retries a failed request on another pick of target, only when
+// it is safe: a connection failure before any byte was sent (any method),
+// or an idempotent method whose body is absent or small enough to replay.
+type Retries struct {
+	// Attempts is the total number of tries, the first included (default 2).
+	Attempts int `yaml:"attempts,omitempty"`
+	// PerTryTimeout bounds each try until response headers (0: timeouts.response).
+	PerTryTimeout Duration `yaml:"per_try_timeout,omitempty"`
+	// Timeout bounds all tries together until response headers (0: none).
+	Timeout Duration `yaml:"timeout,omitempty"`
+	// BudgetRatio caps retries at this share of requests over 10 s (default 0.2).
+	BudgetRatio float64 `yaml:"budget_ratio,omitempty"`
+	// MinRetriesPerSecond are allowed whatever the ratio (default 3).
+	MinRetriesPerSecond int `yaml:"min_retries_per_second,omitempty"`
+	// RetryOn lists the conditions: connect_failure, timeout, 502, 503, 504
+	// (default connect_failure, 502, 503, 504).
+	RetryOn []string `yaml:"retry_on,omitempty"`
 }
 
 // Target is one upstream address, as a URL: http://host:port or https://host:port.
@@ -299,4 +369,58 @@ type IPFilter struct {
 	// line (# starts a comment), for large lists; read at every load.
 	AllowFile string `yaml:"allow_file,omitempty"`
 	DenyFile  string `yaml:"deny_file,omitempty"`
+}
+
+// IntrusionDetection counts security events (authentication failures,
+// refusals, WAF hits, rate-limit hits, 404 scans, malformed requests) per
+// client address in sliding windows, and bans a client that crosses a
+// rule's threshold.
+type IntrusionDetection struct {
+	Rules []IntrusionRule `yaml:"rules"`
+	// Allow lists CIDRs or addresses that are never banned.
+	Allow []string `yaml:"allow,omitempty"`
+	// Store: "local" (default; bans held by this node) or "redis" (bans
+	// shared by every node using the same Redis and prefix).
+	Store  string           `yaml:"store,omitempty"`
+	Redis  *IntrusionRedis  `yaml:"redis,omitempty"`
+	Alerts *IntrusionAlerts `yaml:"alerts,omitempty"`
+}
+
+// IntrusionRule bans a client after Threshold events of one kind within
+// Window. A zero Ban only alerts.
+type IntrusionRule struct {
+	// Event: auth_failure, forbidden, not_found, rate_limited, malformed or waf.
+	Event     string   `yaml:"event"`
+	Threshold int      `yaml:"threshold"`
+	Window    Duration `yaml:"window"`
+	Ban       Duration `yaml:"ban,omitempty"`
+}
+
+// IntrusionRedis is the Redis server that shares bans between nodes.
+type IntrusionRedis struct {
+	Address  string `yaml:"address"`
+	Username string `yaml:"username,omitempty"`
+	// Password is usually ${env:NAME} or ${file:/path}.
+	Password string `yaml:"password,omitempty"`
+	DB       int    `yaml:"db,omitempty"`
+	// Prefix starts every key (default "portcullis:ids:").
+	Prefix  string   `yaml:"prefix,omitempty"`
+	Timeout Duration `yaml:"timeout,omitempty"` // default 500ms
+	// SyncInterval is how often a node reads the shared bans (default 1s).
+	SyncInterval Duration `yaml:"sync_interval,omitempty"`
+}
+
+// IntrusionAlerts sends threshold crossings and bans to webhooks.
+type IntrusionAlerts struct {
+	Webhooks []AlertWebhook `yaml:"webhooks"`
+	Timeout  Duration       `yaml:"timeout,omitempty"` // per attempt, default 2s
+	Retries  int            `yaml:"retries,omitempty"` // after the first attempt, default 3
+}
+
+// AlertWebhook is one alert receiver.
+type AlertWebhook struct {
+	URL string `yaml:"url"`
+	// Secret keys the HMAC-SHA256 signature of each delivery; usually
+	// ${env:NAME}.
+	Secret string `yaml:"secret,omitempty"`
 }

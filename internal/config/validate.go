@@ -78,6 +78,9 @@ func (c *Config) validate() Errors {
 	if c.IPFilter != nil {
 		v.ipFilter("ip_filter", c.IPFilter)
 	}
+	if c.IntrusionDetection != nil {
+		v.intrusion("intrusion_detection", c.IntrusionDetection)
+	}
 	if !c.Ops.Disable {
 		if err := checkHostPort(c.Ops.Address); err != nil {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)
@@ -174,6 +177,7 @@ func (v *validator) listeners() {
 		if l.TLS != nil {
 			v.listenerTLS(p+".tls", l.TLS)
 		}
+		v.connectionLimits(p, l)
 	}
 }
 
@@ -269,6 +273,7 @@ func (v *validator) services() map[string]int {
 		if s.TLS != nil && s.TLS.CAFile != "" {
 			v.readable(p+".tls.ca_file", s.TLS.CAFile)
 		}
+		v.resilience(p, s)
 	}
 	return names
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/telemetry"
@@ -42,6 +43,9 @@ type Gateway struct {
 	state     *pipeline.Memo // policy state that outlives snapshots
 	ids       *requestIDs
 	accessLog *telemetry.AccessLog
+	// detector is the intrusion detector (nil when not configured); it
+	// lives beside the snapshots and hands its bans over on reload.
+	detector atomic.Pointer[guard.Detector]
 
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
@@ -88,6 +92,11 @@ func New(opts Options) (*Gateway, error) {
 	g.accessLog, err = telemetry.OpenAccessLog(cfg.AccessLog.Output)
 	if err != nil {
 		g.reg.Close()
+		return nil, err
+	}
+	if err := g.swapDetector(cfg); err != nil {
+		g.reg.Close()
+		_ = g.accessLog.Close()
 		return nil, err
 	}
 	g.snap.Store(s)
@@ -146,10 +155,13 @@ func (g *Gateway) Start() error {
 		go func() {
 			defer g.wg.Done()
 			var err error
+			// Connection limits come first: a refused connection costs no
+			// TLS handshake and no HTTP parsing.
+			lim := guard.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil}
 			if lc.TLS != nil {
-				err = srv.ServeTLS(ln, "", "")
+				err = srv.ServeTLS(guard.NewListener(ln, lim), "", "")
 			} else {
-				err = srv.Serve(normalize.Listener(ln))
+				err = srv.Serve(normalize.Listener(guard.NewListener(ln, lim)))
 			}
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				g.log.Error("listener stopped", "listener", lc.Name, "error", err)
@@ -306,8 +318,30 @@ func (g *Gateway) reload() error {
 	if err != nil {
 		return err
 	}
+	if err := g.swapDetector(cfg); err != nil {
+		return err
+	}
 	g.snap.Store(s)
 	g.reg.Prune(s.services)
+	return nil
+}
+
+// swapDetector builds the intrusion detector of cfg (taking over the bans
+// of the current one) and retires the old one.
+func (g *Gateway) swapDetector(cfg *config.Config) error {
+	old := g.detector.Load()
+	if cfg.IntrusionDetection == nil {
+		g.detector.Store(nil)
+	} else {
+		d, err := guard.NewDetector(cfg.IntrusionDetection, g.log, old)
+		if err != nil {
+			return err
+		}
+		g.detector.Store(d)
+	}
+	if old != nil {
+		old.Close()
+	}
 	return nil
 }
 
@@ -351,6 +385,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			c.Close()
 		}
 	})
+	if d := g.detector.Load(); d != nil {
+		d.Close()
+	}
 	_ = g.accessLog.Close()
 	return errors.Join(errs...)
 }

@@ -4,5 +4,11 @@ package gateway
 // init functions; adding a kind to one of these packages is one new file.
 import (
 	_ "github.com/portcullis/portcullis/internal/auth"
+	_ "github.com/portcullis/portcullis/internal/authz"
+	_ "github.com/portcullis/portcullis/internal/exposure"
+	_ "github.com/portcullis/portcullis/internal/guard"
+	_ "github.com/portcullis/portcullis/internal/protect"
+	_ "github.com/portcullis/portcullis/internal/ratelimit"
 	_ "github.com/portcullis/portcullis/internal/transform"
+	_ "github.com/portcullis/portcullis/internal/waf"
 )

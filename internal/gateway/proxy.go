@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/telemetry"
 	"github.com/portcullis/portcullis/internal/upstream"
@@ -68,7 +71,20 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Start:      start,
 		TLS:        r.TLS != nil,
 	}
-	out := h.serve(w, r, snap, c, peer, peerTrusted)
+	// Policies that hold something for the request (a concurrency slot)
+	// give it back when the request is over, whatever happened.
+	defer c.Finish()
+	var out outcome
+	det := h.gw.detector.Load()
+	if det != nil && det.Banned(c.ClientAddr) {
+		// A banned client costs one map lookup; nothing reaches the upstream.
+		out = refuse(w, rid, http.StatusForbidden, "The client is blocked.", "banned")
+	} else {
+		out = h.serve(w, r, snap, c, peer, peerTrusted)
+		if det != nil {
+			recordEvent(det, c, out)
+		}
+	}
 
 	if al := h.gw.accessLog; al.Enabled() {
 		bytesIn := r.ContentLength
@@ -128,6 +144,16 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 		if err := sc.NextFor(r.Method, r.RequestURI); err != nil {
 			w.Header().Set("Connection", "close")
 			return refuse(w, rid, http.StatusBadRequest, "The request is malformed.", "framing: "+err.Error())
+		}
+	}
+
+	// The global IP guest list, on the address from the trusted-proxy
+	// logic, before anything is routed or parsed further.
+	if f := snap.ipFilter; f != nil {
+		if d := f.Check(c.ClientAddr); d != protect.Allowed {
+			prob := f.Problem(d)
+			prob.Write(w, rid)
+			return outcome{status: prob.Status, reason: prob.Reason}
 		}
 	}
 
@@ -221,13 +247,6 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	} else if rt.hashClient {
 		hashKey = c.ClientAddr.String()
 	}
-	t, err := rt.service.Pick(hashKey)
-	if err != nil {
-		return withRoute(refuse(w, rid, http.StatusServiceUnavailable, "The service is unavailable.", "pick: "+err.Error()))
-	}
-	defer t.Release()
-	out.upstream = t.Host()
-
 	// The outgoing header: hop-by-hop headers go first, then the
 	// gateway's own headers are set, so nothing the client names in
 	// Connection can remove them.
@@ -249,24 +268,31 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	}
 
 	outreq := r.WithContext(r.Context())
-	outreq.URL = &url.URL{Scheme: t.Scheme(), Host: t.Host(), Opaque: upPath, RawQuery: r.URL.RawQuery}
+	// Forward sets the scheme, the host and (unless preserve) Host for
+	// each target it tries.
+	outreq.URL = &url.URL{Opaque: upPath, RawQuery: r.URL.RawQuery}
 	outreq.RequestURI = ""
 	outreq.Proto, outreq.ProtoMajor, outreq.ProtoMinor = "HTTP/1.1", 1, 1
 	outreq.Close = false
 	outreq.TransferEncoding = nil
-	if !rt.preserve {
-		outreq.Host = t.Host()
-	}
 	if outreq.ContentLength == 0 {
 		outreq.Body = nil
 	}
 
 	upStart := time.Now()
-	resp, err := t.RoundTrip(outreq)
+	resp, t, err := rt.service.Forward(outreq, hashKey, rt.preserve)
 	out.upLatency = time.Since(upStart)
+	if t != nil {
+		defer t.Release()
+		out.upstream = t.Host()
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
+		case t == nil && errors.Is(err, upstream.ErrNoHealthyTarget):
+			// Every target is unhealthy, ejected or behind an open breaker.
+			o := refuse(w, rid, http.StatusServiceUnavailable, "The service is unavailable.", "pick: "+err.Error())
+			out.status, out.reason = o.status, o.reason
 		case errors.As(err, &mbe):
 			w.Header().Set("Connection", "close")
 			o := refuse(w, rid, http.StatusRequestEntityTooLarge, "The request body is too large.", "body larger than max_body_size")
@@ -299,11 +325,36 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	for _, p := range rt.response {
 		p.Respond(c, resp.StatusCode, rh)
 	}
+	// Body filters (filter_fields, hide_errors) run before the status line
+	// is written: one that fails refuses the response rather than let the
+	// unfiltered body through.
+	var body io.Reader = resp.Body
+	for _, p := range rt.response {
+		bf, ok := p.(pipeline.ResponseBodyFilter)
+		if !ok {
+			continue
+		}
+		nb, ferr := bf.FilterResponse(c, resp.StatusCode, rh, body)
+		if ferr != nil {
+			o := refuse(w, rid, http.StatusBadGateway, "The service's response could not be delivered.", "response filter: "+ferr.Error())
+			out.status, out.reason = o.status, o.reason
+			return out
+		}
+		if nb != body {
+			body = nb
+			if l, ok := nb.(interface{ Len() int }); ok && r.Method != http.MethodHead {
+				rh["Content-Length"] = []string{strconv.Itoa(l.Len())}
+			} else {
+				delete(rh, "Content-Length")
+			}
+		}
+	}
 	dst := w.Header()
 	for k, vs := range rh {
 		// The gateway's HSTS policy replaces the upstream's; over plain
 		// HTTP the header must never be sent (RFC 6797 section 7.2).
-		if k == "X-Request-Id" || k == "Strict-Transport-Security" && (h.hsts != "" || r.TLS == nil) {
+		// Server and X-Powered-By name the upstream's software: never sent.
+		if k == "X-Request-Id" || k == "Strict-Transport-Security" && (h.hsts != "" || r.TLS == nil) || k == "Server" || k == "X-Powered-By" {
 			continue
 		}
 		dst[k] = vs
@@ -319,7 +370,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	out.status = resp.StatusCode
 
 	flush := resp.ContentLength < 0 || strings.HasPrefix(rh.Get("Content-Type"), "text/event-stream")
-	n, err := copyBody(w, resp.Body, flush)
+	n, err := copyBody(w, body, flush)
 	out.bytesOut = n
 	if err != nil {
 		// Headers are gone: the only honest signal left is to abort the
@@ -557,4 +608,17 @@ func setIdentityHeaders(h http.Header, names identityHeaders, id *pipeline.Ident
 	if id.Method != "" {
 		h[names.method] = []string{id.Method}
 	}
+}
+
+// recordEvent counts a finished request as a security event when it is one.
+func recordEvent(det *guard.Detector, c *pipeline.Context, out outcome) {
+	ev := guard.Classify(out.status, out.reason, out.upstream == "")
+	if ev == guard.EventNone {
+		return
+	}
+	in := guard.Info{Client: c.ClientAddr, Route: out.route, RequestID: c.RequestID}
+	if c.Identity != nil {
+		in.Consumer = c.Identity.Consumer
+	}
+	det.Record(ev, in)
 }

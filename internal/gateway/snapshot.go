@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -31,6 +32,8 @@ type Snapshot struct {
 	// mtlsHosts, per HTTPS listener, are the hosts that need client
 	// certificates (nil: every host, or no client auth).
 	mtlsHosts map[string]map[string]bool
+	// ipFilter is the global ip_filter, checked before routing (nil: none).
+	ipFilter *protect.IPFilter
 }
 
 // identityHeaders are the canonical names of the identity headers.
@@ -82,6 +85,14 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			continue
 		}
 		s.trusted = append(s.trusted, pfx)
+	}
+
+	if cfg.IPFilter != nil {
+		f, err := protect.CompileIPFilter(cfg.IPFilter, protect.MemoFileReader(snapMemo))
+		if err != nil {
+			errs = append(errs, cfg.ErrorAtPath("ip_filter", err.Error()))
+		}
+		s.ipFilter = f
 	}
 
 	services := map[string]*upstream.Service{}

@@ -72,6 +72,11 @@ type Context struct {
 	Start time.Time
 	// TLS reports whether the client connection is TLS.
 	TLS bool
+
+	// finishers run once the response is done (see OnFinish).
+	finishers []Finisher
+	// values carries per-request data between a policy's methods (see SetValue).
+	values []ctxValue
 }
 
 // RequestPolicy runs in one request phase. Handle returns nil to let the

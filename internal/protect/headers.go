@@ -99,7 +99,7 @@ func validHeaderName(s string) bool {
 
 func (p *requireHeaders) Phase() pipeline.Phase { return pipeline.PhaseValidate }
 
-var errBadHeaders = "A required header is missing or invalid."
+const errBadHeaders = "A required header is missing or invalid."
 
 func (p *requireHeaders) Handle(c *pipeline.Context) *pipeline.Problem {
 	h := c.Request.Header

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Passive health: after ejectAfter consecutive dial failures a target is
-// skipped by Pick for the registry's ejection period.
+// Passive health without passive_health: after ejectAfter consecutive dial
+// failures a target is skipped by Pick for the registry's ejection period.
 const ejectAfter = 3
 
 // pool is everything the gateway keeps per target: idle keep-alive
@@ -39,6 +39,13 @@ type pool struct {
 	fails        atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when healthy
 
+	// Resilience (health.go, breaker.go); nil or zero when not configured.
+	unhealthy atomic.Bool // active health checks failed
+	passive   *passive    // passive_health: replaces the dial-failure ejection
+	br        *breaker
+	hcStop    context.CancelFunc
+	hcDone    chan struct{}
+
 	mu      sync.Mutex
 	idle    []*conn // LIFO: the newest idle connection is last
 	open    int     // connections counted against maxConns (dialing, busy, idle)
@@ -60,20 +67,29 @@ type conn struct {
 // abort closes the connection; it runs when the request context ends.
 func (c *conn) abort() { _ = c.nc.Close() }
 
-// available reports whether the target is not ejected.
+// available reports whether Pick may choose the target: healthy for the
+// active checks, not ejected by passive health, breaker not open. Healthy
+// targets cost three atomic loads and no clock read.
 func (p *pool) available() bool {
-	u := p.ejectedUntil.Load()
-	if u == 0 {
-		return true
+	if p.unhealthy.Load() {
+		return false
 	}
-	if time.Now().UnixNano() >= u {
+	if u := p.ejectedUntil.Load(); u != 0 {
+		if time.Now().UnixNano() < u {
+			return false
+		}
 		p.ejectedUntil.CompareAndSwap(u, 0)
-		return true
 	}
-	return false
+	if b := p.br; b != nil && b.state.Load() != breakerClosed {
+		return b.allows(time.Now().UnixNano())
+	}
+	return true
 }
 
 func (p *pool) dialFailed() {
+	if p.passive != nil { // passive_health counts every failure itself
+		return
+	}
 	if p.fails.Add(1) >= ejectAfter {
 		p.fails.Store(0)
 		p.ejectedUntil.Store(time.Now().Add(p.ejectFor).UnixNano())
@@ -259,6 +275,7 @@ func (p *pool) idleCount() int {
 // close marks the pool pruned and closes its idle connections. Requests in
 // flight finish; their connections are closed when returned.
 func (p *pool) close() {
+	p.stopChecks()
 	p.mu.Lock()
 	p.closed = true
 	stale := p.takeIdle(len(p.idle))

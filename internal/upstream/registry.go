@@ -33,11 +33,12 @@ const (
 type Registry struct {
 	ejectFor time.Duration
 
-	mu     sync.Mutex
-	pools  map[string]*pool
-	closed bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	pools   map[string]*pool
+	budgets map[string]*retryBudget // by service name
+	closed  bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // NewRegistry returns an empty registry with its idle-connection reaper
@@ -45,7 +46,7 @@ type Registry struct {
 func NewRegistry() *Registry { return newRegistry(defaultReapEvery, defaultEjectFor) }
 
 func newRegistry(reapEvery, ejectFor time.Duration) *Registry {
-	r := &Registry{ejectFor: ejectFor, pools: make(map[string]*pool), stop: make(chan struct{})}
+	r := &Registry{ejectFor: ejectFor, pools: make(map[string]*pool), budgets: make(map[string]*retryBudget), stop: make(chan struct{})}
 	r.wg.Add(1)
 	go r.reapLoop(reapEvery)
 	return r
@@ -81,10 +82,12 @@ func (r *Registry) reapLoop(every time.Duration) {
 // pruned pool finish normally; their connections are closed afterwards.
 func (r *Registry) Prune(keep []*Service) {
 	used := make(map[*pool]bool)
+	names := make(map[string]bool)
 	for _, s := range keep {
 		if s == nil {
 			continue
 		}
+		names[s.name] = true
 		for _, t := range s.targets {
 			used[t.p] = true
 		}
@@ -95,6 +98,11 @@ func (r *Registry) Prune(keep []*Service) {
 		if !used[p] {
 			drop = append(drop, p)
 			delete(r.pools, k)
+		}
+	}
+	for name := range r.budgets {
+		if !names[name] {
+			delete(r.budgets, name)
 		}
 	}
 	r.mu.Unlock()
@@ -129,6 +137,11 @@ type poolSettings struct {
 	caPEM                   []byte // nil: system roots
 	caSum                   string
 	serverName              string
+	// Resilience settings (health.go); nil when not configured.
+	health  *healthSettings
+	passive *passiveSettings
+	breaker *breakerSettings
+	resKey  string
 }
 
 func settingsOf(cfg config.Service) (poolSettings, error) {
@@ -147,6 +160,9 @@ func settingsOf(cfg config.Service) (poolSettings, error) {
 	}
 	if s.maxIdle < 0 || s.maxConns < 0 {
 		return s, errors.New("max_idle_conns_per_target and max_conns_per_target must not be negative")
+	}
+	if err := resilienceOf(cfg, &s); err != nil {
+		return s, err
 	}
 	if cfg.TLS != nil {
 		s.serverName = cfg.TLS.ServerName
@@ -199,7 +215,7 @@ func parseTarget(raw string) (targetURL, error) {
 // pool returns the pool for a target, creating it when no pool has the key.
 func (r *Registry) pool(tu targetURL, s poolSettings) (*pool, error) {
 	key := fmt.Sprintf("%s://%s|c=%s|r=%s|i=%s|mi=%d|mc=%d", tu.scheme, tu.host,
-		s.connect, s.response, s.idle, s.maxIdle, s.maxConns)
+		s.connect, s.response, s.idle, s.maxIdle, s.maxConns) + s.resKey
 	if tu.scheme == "https" { // TLS settings do not concern plain targets
 		key += "|ca=" + s.caSum + "|sn=" + s.serverName
 	}
@@ -230,6 +246,28 @@ func (r *Registry) pool(tu targetURL, s poolSettings) (*pool, error) {
 		}
 		p.tr = tr
 	}
+	if s.passive != nil {
+		p.passive = &passive{s: *s.passive}
+	}
+	if s.breaker != nil {
+		p.br = newBreaker(s.breaker.threshold, s.breaker.openFor, s.breaker.trials)
+	}
+	if s.health != nil {
+		p.startChecks(s.health)
+	}
 	r.pools[key] = p
 	return p, nil
+}
+
+// budgetFor returns the retry budget of a service, shared by the
+// snapshots that name it so that a reload does not refill it.
+func (r *Registry) budgetFor(name string) *retryBudget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.budgets[name]
+	if b == nil {
+		b = &retryBudget{}
+		r.budgets[name] = b
+	}
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
 
 	"github.com/portcullis/portcullis/internal/config"
 )
@@ -17,6 +18,8 @@ type Service struct {
 	bal      balancer
 	onHeader bool
 	header   string
+	retry    *retryPolicy // nil: one try
+	budget   *retryBudget // with retry
 }
 
 // Target is one upstream address of a Service.
@@ -87,6 +90,13 @@ func (r *Registry) compile(cfg config.Service) (*Service, error) {
 	default:
 		return nil, fmt.Errorf("load_balancing.algorithm %q: want round_robin, least_connections or consistent_hash", lb.Algorithm)
 	}
+	if cfg.Retries != nil {
+		rp, err := retryPolicyOf(cfg.Retries)
+		if err != nil {
+			return nil, err
+		}
+		s.retry, s.budget = rp, r.budgetFor(cfg.Name)
+	}
 	return s, nil
 }
 
@@ -100,16 +110,49 @@ func (s *Service) Targets() []*Target { return s.targets }
 // header when onHeader, else the client address. Other algorithms ignore it.
 func (s *Service) HashOn() (onHeader bool, header string) { return s.onHeader, s.header }
 
-// Pick chooses a target, skipping ejected ones. hashKey feeds
-// consistent_hash ("" falls back to round robin). It counts the request
-// as in flight on the target: the caller must call Target.Release once.
+// Pick chooses a target, skipping those that are unhealthy, ejected or
+// whose breaker is open. hashKey feeds consistent_hash ("" falls back to
+// round robin). It counts the request as in flight on the target: the
+// caller must call Target.Release once. Forward, which also reports the
+// outcome to passive health and the breaker, is what the gateway uses.
 func (s *Service) Pick(hashKey string) (*Target, error) {
-	t := s.bal.pick(hashKey)
-	if t == nil {
-		return nil, ErrNoHealthyTarget
+	t, _, err := s.pick(hashKey, nil)
+	return t, err
+}
+
+// pick is Pick avoiding the targets in avoid while another is available,
+// and taking a breaker trial permit when the target is half-open (trial).
+func (s *Service) pick(hashKey string, avoid []*Target) (t *Target, trial bool, err error) {
+	var fallback *Target
+	for range len(s.targets) + 1 {
+		t = s.bal.pick(hashKey)
+		if t == nil {
+			break
+		}
+		if slices.Contains(avoid, t) {
+			fallback = t
+			continue
+		}
+		if trial, ok := t.acquire(); ok {
+			t.p.inflight.Add(1)
+			return t, trial, nil
+		}
 	}
-	t.p.inflight.Add(1)
-	return t, nil
+	if fallback != nil && fallback.p.available() {
+		if trial, ok := fallback.acquire(); ok {
+			fallback.p.inflight.Add(1)
+			return fallback, trial, nil
+		}
+	}
+	return nil, false, ErrNoHealthyTarget
+}
+
+// acquire takes a breaker trial permit when the target's breaker needs one.
+func (t *Target) acquire() (trial, ok bool) {
+	if t.p.br == nil {
+		return false, true
+	}
+	return t.p.br.acquire()
 }
 
 // Scheme returns "http" or "https".

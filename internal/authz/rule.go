@@ -1,0 +1,225 @@
+package authz
+
+// The "rule" kind: a boolean CEL expression over the request and the
+// identity (RBAC and ABAC), type-checked at load.
+//
+//	- kind: rule
+//	  path_template: /v1/accounts/{id}
+//	  expr: request.path_params.id == identity.claims.account_id
+//	  message: You may only read your own account.   # optional 403 detail
+//	  cost_limit: 10000                                # optional
+//	  hide: false
+//
+// The request passes only when the expression evaluates to true. False,
+// and any evaluation error (division by zero, a missing map key, a claim
+// of an unexpected type, the cost limit), refuses it: rules fail closed.
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline"
+)
+
+func init() { pipeline.Register("rule", compileRule) }
+
+const (
+	defaultCostLimit = 10_000
+	maxCostLimit     = 1_000_000
+	maxMessageBytes  = 256
+)
+
+type ruleConfig struct {
+	Expr         exprSource `yaml:"expr"`
+	Message      string     `yaml:"message,omitempty"`
+	PathTemplate string     `yaml:"path_template,omitempty"`
+	CostLimit    uint64     `yaml:"cost_limit,omitempty"`
+	Hide         bool       `yaml:"hide,omitempty"`
+}
+
+// exprSource is the expression text with where it stands in the file, so
+// a CEL error can name its line.
+type exprSource struct {
+	text string
+	node *yaml.Node
+}
+
+func (e *exprSource) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("expr must be a string")
+	}
+	e.text, e.node = n.Value, n
+	return nil
+}
+
+type rulePolicy struct {
+	prg  cel.Program
+	tmpl *pathTemplate
+	ref  *refuser
+	pool sync.Pool // *evalState
+}
+
+// evalState is the per-evaluation state, reused through the pool.
+type evalState struct {
+	req requestVars
+	act activation
+}
+
+// activation resolves the two variables without a map.
+type activation struct {
+	req *requestVars
+	id  *pipeline.Identity
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "request":
+		return a.req, true
+	case "identity":
+		return a.id, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func compileRule(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
+	var cfg ruleConfig
+	if err := d.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(cfg.Expr.text) == "" {
+		return nil, errors.New("expr: an expression is required")
+	}
+	p := &rulePolicy{}
+	if cfg.PathTemplate != "" {
+		t, err := parseTemplate(cfg.PathTemplate)
+		if err != nil {
+			return nil, err
+		}
+		p.tmpl = t
+	}
+	limit := cfg.CostLimit
+	switch {
+	case limit == 0:
+		limit = defaultCostLimit
+	case limit > maxCostLimit:
+		return nil, fmt.Errorf("cost_limit: must be at most %d", maxCostLimit)
+	}
+	if len(cfg.Message) > maxMessageBytes || strings.ContainsAny(cfg.Message, "\r\n\x00") {
+		return nil, fmt.Errorf("message: must be one line of at most %d bytes", maxMessageBytes)
+	}
+	prg, err := compileExpr(cfg.Expr.text, limit)
+	if err != nil {
+		return nil, exprError(env, cfg.Expr, err)
+	}
+	p.prg = prg
+	if p.ref, err = newRefuser(env, "rule", cfg.Hide); err != nil {
+		return nil, err
+	}
+	if cfg.Message != "" {
+		p.ref.detail = cfg.Message
+	}
+	return p, nil
+}
+
+// celError is a CEL parse or check error at a position inside the
+// expression (1-based line, 0-based column as CEL counts them).
+type celError struct {
+	line, col int
+	msg       string
+}
+
+func (e *celError) Error() string { return e.msg }
+
+// compileExpr parses and type-checks text and plans its program.
+func compileExpr(text string, costLimit uint64) (cel.Program, error) {
+	env, err := ruleEnv()
+	if err != nil {
+		return nil, fmt.Errorf("rule environment: %w", err)
+	}
+	ast, iss := env.Compile(text)
+	if iss != nil && iss.Err() != nil {
+		e := iss.Errors()[0]
+		return nil, &celError{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message}
+	}
+	if !ast.OutputType().IsExactType(types.BoolType) {
+		return nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a bool, not %s", ast.OutputType())}
+	}
+	return env.Program(ast, cel.CostLimit(costLimit))
+}
+
+// exprError places a CEL error at its line in the config file: the line
+// of the expr value plus the line inside the expression (a block scalar's
+// text starts on the line after its indicator).
+func exprError(env pipeline.CompileEnv, src exprSource, err error) error {
+	path := env.Path + ".expr"
+	var ce *celError
+	if env.Config == nil || src.node == nil || !errors.As(err, &ce) {
+		if env.Config == nil {
+			return fmt.Errorf("expr: %w", err)
+		}
+		return env.Config.ErrorAt(src.node, path, err)
+	}
+	fe := &config.FieldError{File: env.Config.File, Path: path, Msg: "invalid expression: " + oneLine(ce.msg),
+		Line: src.node.Line, Column: src.node.Column}
+	switch src.node.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		fe.Line += ce.line
+	default:
+		if ce.line > 1 {
+			fe.Line += ce.line - 1
+		} else if src.node.Style == 0 {
+			fe.Column += ce.col // a plain one-line scalar: the column is exact
+		}
+	}
+	return fe
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func (p *rulePolicy) Phase() pipeline.Phase { return pipeline.PhaseAuthz }
+func (p *rulePolicy) NeedsIdentity() bool   { return true }
+
+// Handle evaluates the rule. Only a true result lets the request on.
+func (p *rulePolicy) Handle(c *pipeline.Context) *pipeline.Problem {
+	if c.Identity == nil {
+		return p.ref.refuse(reasonNoIdentity)
+	}
+	st, _ := p.pool.Get().(*evalState)
+	if st == nil {
+		st = &evalState{}
+	}
+	st.req = requestVars{c: c, tmpl: p.tmpl}
+	st.act = activation{req: &st.req, id: c.Identity}
+	out, _, err := p.prg.Eval(&st.act)
+	st.req, st.act = requestVars{}, activation{} // drop references before pooling
+	p.pool.Put(st)
+	switch {
+	case err != nil && costExceeded(err):
+		return p.ref.refuse(reasonRuleCostExceeded)
+	case err != nil:
+		return p.ref.refuse(reasonRuleError)
+	case out != types.True:
+		return p.ref.refuse(reasonRuleFalse)
+	}
+	return nil
+}
+
+func costExceeded(err error) bool {
+	var ec interpreter.EvalCancelledError
+	return errors.As(err, &ec) && ec.Cause == interpreter.CostLimitExceeded
+}

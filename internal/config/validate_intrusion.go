@@ -1,0 +1,117 @@
+package config
+
+import (
+	"net/url"
+	"time"
+)
+
+// Intrusion detection events, stores and bounds.
+const (
+	EventAuthFailure = "auth_failure"
+	EventForbidden   = "forbidden"
+	EventNotFound    = "not_found"
+	EventRateLimited = "rate_limited"
+	EventMalformed   = "malformed"
+	EventWAF         = "waf"
+
+	StoreLocal = "local"
+	StoreRedis = "redis"
+
+	MaxIntrusionThreshold = 10000
+	MaxIntrusionWindow    = 24 * time.Hour
+	MaxBanDuration        = 30 * 24 * time.Hour
+	MaxAlertRetries       = 10
+)
+
+// IntrusionEvents lists the event names a rule may count.
+var IntrusionEvents = []string{EventAuthFailure, EventForbidden, EventNotFound, EventRateLimited, EventMalformed, EventWAF}
+
+func (v *validator) intrusion(p string, d *IntrusionDetection) {
+	if len(d.Rules) == 0 {
+		v.add(p+".rules", "at least one rule is required")
+	}
+	for i, r := range d.Rules {
+		rp := indexPath(p+".rules", i)
+		known := false
+		for _, e := range IntrusionEvents {
+			known = known || r.Event == e
+		}
+		if !known {
+			v.add(rp+".event", "unknown event %s (one of auth_failure, forbidden, not_found, rate_limited, malformed, waf)", v.q(rp+".event", r.Event))
+		}
+		if r.Threshold < 1 || r.Threshold > MaxIntrusionThreshold {
+			v.add(rp+".threshold", "must be from 1 to %d", MaxIntrusionThreshold)
+		}
+		if r.Window.D() <= 0 || r.Window.D() > MaxIntrusionWindow {
+			v.add(rp+".window", "must be more than 0 and at most 24h")
+		}
+		if r.Ban.D() < 0 || r.Ban.D() > MaxBanDuration {
+			v.add(rp+".ban", "must be from 0 (alert only) to 720h")
+		}
+	}
+	for i, s := range d.Allow {
+		ap := indexPath(p+".allow", i)
+		if _, err := parseCIDROrIP(s); err != nil {
+			v.add(ap, "%s is not a CIDR or IP address", v.q(ap, s))
+		}
+	}
+	switch d.Store {
+	case "", StoreLocal:
+		if d.Redis != nil {
+			v.add(p+".redis", "is only used with store: redis")
+		}
+	case StoreRedis:
+		if d.Redis == nil {
+			v.add(p+".redis", "is required with store: redis")
+		} else {
+			v.intrusionRedis(p+".redis", d.Redis)
+		}
+	default:
+		v.add(p+".store", "must be local or redis, not %s", v.q(p+".store", d.Store))
+	}
+	if a := d.Alerts; a != nil {
+		if len(a.Webhooks) == 0 {
+			v.add(p+".alerts.webhooks", "at least one webhook is required")
+		}
+		for i, w := range a.Webhooks {
+			wp := indexPath(p+".alerts.webhooks", i)
+			if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				v.add(wp+".url", "must be an http or https URL without credentials")
+			}
+		}
+		if a.Timeout.D() < 0 || a.Timeout.D() > time.Minute {
+			v.add(p+".alerts.timeout", "must be from 0 (default 2s) to 1m")
+		}
+		if a.Retries < 0 || a.Retries > MaxAlertRetries {
+			v.add(p+".alerts.retries", "must be from 0 (default 3) to %d", MaxAlertRetries)
+		}
+	}
+}
+
+func (v *validator) intrusionRedis(p string, r *IntrusionRedis) {
+	if err := checkHostPort(r.Address); err != nil {
+		v.add(p+".address", "%s: %v", v.q(p+".address", r.Address), err)
+	}
+	if r.DB < 0 || r.DB > 15 {
+		v.add(p+".db", "must be from 0 to 15")
+	}
+	if r.Timeout.D() < 0 || r.Timeout.D() > 10*time.Second {
+		v.add(p+".timeout", "must be from 0 (default 500ms) to 10s")
+	}
+	if s := r.SyncInterval.D(); s != 0 && (s < 100*time.Millisecond || s > time.Minute) {
+		v.add(p+".sync_interval", "must be from 100ms to 1m (0: 1s)")
+	}
+}
+
+// connectionLimits checks a listener's max_connections fields.
+func (v *validator) connectionLimits(p string, l *Listener) {
+	if l.MaxConnections < 0 {
+		v.add(p+".max_connections", "must not be negative (0: unlimited)")
+	}
+	if l.MaxConnectionsPerClient < 0 {
+		v.add(p+".max_connections_per_client", "must not be negative (0: unlimited)")
+	}
+	if l.MaxConnections > 0 && l.MaxConnectionsPerClient > l.MaxConnections {
+		v.add(p+".max_connections_per_client", "must not exceed max_connections")
+	}
+}

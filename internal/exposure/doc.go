@@ -1,0 +1,9 @@
+// Package exposure holds the response-side policies that limit what leaves
+// the gateway: security_headers (strip headers that reveal internals, add
+// the ones browsers need), filter_fields (allow or deny lists of JSON
+// fields, with a size cap beyond which a response is refused, not leaked),
+// hide_errors (generic problem bodies instead of upstream error pages),
+// cors (preflights answered at the edge, CORS headers only for allowed
+// origins) and deprecation (Deprecation, Sunset and Link headers). Each
+// kind lives in its own file and registers itself.
+package exposure

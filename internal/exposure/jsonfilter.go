@@ -1,0 +1,504 @@
+package exposure
+
+import (
+	"bytes"
+	"errors"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The filter makes one pass over a JSON document held in memory and
+// writes what may pass: members and values it keeps are copied byte for
+// byte, so the output is valid JSON whenever the input is, and nothing is
+// decoded into Go values. The whole input is validated: a document that is
+// not well-formed is refused, never passed on half-understood.
+
+var (
+	errSyntax = errors.New("response body is not valid JSON")
+	errDepth  = errors.New("response body nests too deeply")
+	errShape  = errors.New("response body does not have the shape the allow list describes")
+)
+
+// maxDepth bounds nesting, so a hostile body cannot exhaust the stack.
+const maxDepth = 512
+
+type filter struct {
+	in    []byte
+	pos   int
+	out   []byte
+	depth int
+	key   []byte // scratch for member names with escapes
+}
+
+// filterJSON appends to out the document in with the members named by
+// root kept (allow) or removed (deny).
+func filterJSON(in, out []byte, root *node, deny bool) ([]byte, error) {
+	f := filter{in: in, out: out}
+	f.skipWS()
+	if f.pos == len(in) {
+		return append(out, in...), nil // no document at all: nothing to filter
+	}
+	var err error
+	kept := true
+	if deny {
+		err = f.denyValue(root)
+	} else {
+		kept, err = f.allowValue(root)
+	}
+	if err != nil {
+		return out, err
+	}
+	f.skipWS()
+	if f.pos != len(in) {
+		return out, errSyntax
+	}
+	if !kept {
+		return out, errShape
+	}
+	return f.out, nil
+}
+
+func (f *filter) skipWS() {
+	for f.pos < len(f.in) {
+		switch f.in[f.pos] {
+		case ' ', '\t', '\n', '\r':
+			f.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (f *filter) peek() byte {
+	if f.pos < len(f.in) {
+		return f.in[f.pos]
+	}
+	return 0
+}
+
+// denyValue copies the value at pos, removing the members n names.
+func (f *filter) denyValue(n *node) error {
+	f.skipWS()
+	switch f.peek() {
+	case '{':
+		if len(n.keys) > 0 {
+			return f.object(n, true)
+		}
+	case '[':
+		if n.elem != nil {
+			return f.array(n.elem, true)
+		}
+	}
+	return f.copyValue()
+}
+
+// allowValue copies the value at pos keeping only what n names. kept is
+// false when the value has another shape than n describes (a string where
+// an object is named): such a value is dropped, since the allow list does
+// not say it may pass. null is kept; it reveals nothing.
+func (f *filter) allowValue(n *node) (kept bool, err error) {
+	f.skipWS()
+	if n.leaf {
+		return true, f.copyValue()
+	}
+	switch f.peek() {
+	case '{':
+		if len(n.keys) > 0 {
+			return true, f.object(n, false)
+		}
+	case '[':
+		if n.elem != nil {
+			return true, f.array(n.elem, false)
+		}
+	case 'n':
+		return true, f.copyValue()
+	}
+	return false, f.scanValue()
+}
+
+func (f *filter) enter() error {
+	f.depth++
+	if f.depth > maxDepth {
+		return errDepth
+	}
+	return nil
+}
+
+// object filters the object at pos with n.
+func (f *filter) object(n *node, deny bool) error {
+	if err := f.enter(); err != nil {
+		return err
+	}
+	f.pos++ // '{'
+	f.out = append(f.out, '{')
+	first := true
+	f.skipWS()
+	if f.peek() == '}' {
+		f.pos++
+	} else {
+		for {
+			f.skipWS()
+			if f.peek() != '"' {
+				return errSyntax
+			}
+			ks := f.pos
+			esc, err := f.scanString()
+			if err != nil {
+				return err
+			}
+			ke := f.pos
+			f.skipWS()
+			if f.peek() != ':' {
+				return errSyntax
+			}
+			f.pos++
+			c := f.lookup(n, f.in[ks+1:ke-1], esc, deny)
+			switch {
+			case deny && c != nil && c.leaf, !deny && c == nil:
+				if err := f.scanValue(); err != nil {
+					return err
+				}
+			default:
+				mark := len(f.out)
+				if !first {
+					f.out = append(f.out, ',')
+				}
+				f.out = append(f.out, f.in[ks:ke]...)
+				f.out = append(f.out, ':')
+				kept := true
+				switch {
+				case c == nil:
+					err = f.copyValue()
+				case deny:
+					err = f.denyValue(c)
+				default:
+					kept, err = f.allowValue(c)
+				}
+				if err != nil {
+					return err
+				}
+				if kept {
+					first = false
+				} else {
+					f.out = f.out[:mark]
+				}
+			}
+			f.skipWS()
+			if f.peek() == ',' {
+				f.pos++
+				continue
+			}
+			if f.peek() == '}' {
+				f.pos++
+				break
+			}
+			return errSyntax
+		}
+	}
+	f.out = append(f.out, '}')
+	f.depth--
+	return nil
+}
+
+// array filters every element of the array at pos with elem.
+func (f *filter) array(elem *node, deny bool) error {
+	if err := f.enter(); err != nil {
+		return err
+	}
+	f.pos++ // '['
+	f.out = append(f.out, '[')
+	first := true
+	f.skipWS()
+	if f.peek() == ']' {
+		f.pos++
+	} else {
+		for {
+			var err error
+			if deny && elem.leaf {
+				err = f.scanValue()
+			} else {
+				mark := len(f.out)
+				if !first {
+					f.out = append(f.out, ',')
+				}
+				kept := true
+				if deny {
+					err = f.denyValue(elem)
+				} else {
+					kept, err = f.allowValue(elem)
+				}
+				if kept {
+					first = false
+				} else {
+					f.out = f.out[:mark]
+				}
+			}
+			if err != nil {
+				return err
+			}
+			f.skipWS()
+			if f.peek() == ',' {
+				f.pos++
+				continue
+			}
+			if f.peek() == ']' {
+				f.pos++
+				break
+			}
+			return errSyntax
+		}
+	}
+	f.out = append(f.out, ']')
+	f.depth--
+	return nil
+}
+
+// lookup finds the child of n named by the raw member name. A deny list
+// matches names without regard to case (it errs toward removing, and some
+// clients match fields that way); an allow list matches them exactly.
+func (f *filter) lookup(n *node, raw []byte, esc, deny bool) *node {
+	name := raw
+	if esc {
+		f.key = unescape(f.key[:0], raw)
+		name = f.key
+	}
+	for i := range n.keys {
+		c := &n.keys[i]
+		if deny && bytes.EqualFold(c.name, name) || !deny && bytes.Equal(c.name, name) {
+			return c.n
+		}
+	}
+	return nil
+}
+
+// copyValue copies the value at pos unchanged.
+func (f *filter) copyValue() error {
+	f.skipWS()
+	start := f.pos
+	if err := f.scanValue(); err != nil {
+		return err
+	}
+	f.out = append(f.out, f.in[start:f.pos]...)
+	return nil
+}
+
+// scanValue validates the value at pos and moves past it.
+func (f *filter) scanValue() error {
+	f.skipWS()
+	switch c := f.peek(); {
+	case c == '"':
+		_, err := f.scanString()
+		return err
+	case c == '{' || c == '[':
+		return f.scanContainer()
+	case c == 't':
+		return f.literal("true")
+	case c == 'f':
+		return f.literal("false")
+	case c == 'n':
+		return f.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return f.scanNumber()
+	}
+	return errSyntax
+}
+
+func (f *filter) scanContainer() error {
+	if err := f.enter(); err != nil {
+		return err
+	}
+	obj := f.in[f.pos] == '{'
+	end := byte(']')
+	if obj {
+		end = '}'
+	}
+	f.pos++
+	f.skipWS()
+	if f.peek() == end {
+		f.pos++
+		f.depth--
+		return nil
+	}
+	for {
+		if obj {
+			f.skipWS()
+			if f.peek() != '"' {
+				return errSyntax
+			}
+			if _, err := f.scanString(); err != nil {
+				return err
+			}
+			f.skipWS()
+			if f.peek() != ':' {
+				return errSyntax
+			}
+			f.pos++
+		}
+		if err := f.scanValue(); err != nil {
+			return err
+		}
+		f.skipWS()
+		switch f.peek() {
+		case ',':
+			f.pos++
+		case end:
+			f.pos++
+			f.depth--
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+func (f *filter) literal(lit string) error {
+	if len(f.in)-f.pos < len(lit) || string(f.in[f.pos:f.pos+len(lit)]) != lit {
+		return errSyntax
+	}
+	f.pos += len(lit)
+	return nil
+}
+
+// scanNumber follows the JSON number grammar exactly.
+func (f *filter) scanNumber() error {
+	in, i := f.in, f.pos
+	if i < len(in) && in[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(in) && in[i] == '0':
+		i++
+	case i < len(in) && in[i] >= '1' && in[i] <= '9':
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+	default:
+		return errSyntax
+	}
+	if i < len(in) && in[i] == '.' {
+		i++
+		d := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return errSyntax
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		i++
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return errSyntax
+		}
+	}
+	f.pos = i
+	return nil
+}
+
+// scanString validates the string at pos (which is '"') and moves past
+// its closing quote. esc reports whether it holds escapes.
+func (f *filter) scanString() (esc bool, err error) {
+	in := f.in
+	i := f.pos + 1
+	for i < len(in) {
+		c := in[i]
+		switch {
+		case c == '"':
+			f.pos = i + 1
+			return esc, nil
+		case c == '\\':
+			esc = true
+			if i+1 >= len(in) {
+				return esc, errSyntax
+			}
+			switch in[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(in) {
+					return esc, errSyntax
+				}
+				for _, h := range in[i+2 : i+6] {
+					if hexVal(h) < 0 {
+						return esc, errSyntax
+					}
+				}
+				i += 6
+			default:
+				return esc, errSyntax
+			}
+		case c < 0x20:
+			return esc, errSyntax
+		default:
+			i++
+		}
+	}
+	return esc, errSyntax
+}
+
+func hexVal(c byte) rune {
+	switch {
+	case c >= '0' && c <= '9':
+		return rune(c - '0')
+	case c >= 'a' && c <= 'f':
+		return rune(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return rune(c-'A') + 10
+	}
+	return -1
+}
+
+// unescape appends the decoded form of a validated string's content to
+// dst, as encoding/json decodes it (a lone surrogate becomes U+FFFD).
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(s[i+2:])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if d := utf16.DecodeRune(r, hex4(s[i+2:])); d != utf8.RuneError {
+						r2 = d
+						i += 6
+					}
+				}
+				r = r2
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default: // '"', '\\', '/'
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+func hex4(b []byte) rune {
+	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
+}

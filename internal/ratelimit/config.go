@@ -1,0 +1,158 @@
+package ratelimit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/textproto"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+// policyConfig is the "rate_limit" policy entry.
+type policyConfig struct {
+	Limits []limitConfig `yaml:"limits"`
+	// Key: consumer, credential, client_address, route or header:NAME.
+	// Default: the consumer when the request is authenticated, else the
+	// client address.
+	Key string `yaml:"key,omitempty"`
+	// Bucket names the counters; routes that name the same bucket share
+	// them (a global limit). Default: the route's name.
+	Bucket string `yaml:"bucket,omitempty"`
+	// Store: local (default) or redis.
+	Store string       `yaml:"store,omitempty"`
+	Redis *redisConfig `yaml:"redis,omitempty"`
+	// Fail: what a request meets when Redis is slow or down. open
+	// (default): the local limiter decides; closed: 503.
+	Fail string `yaml:"fail,omitempty"`
+	// Plans replace the limits for consumers whose metadata says
+	// "plan: NAME".
+	Plans map[string][]limitConfig `yaml:"plans,omitempty"`
+	// MaxKeys bounds the local store (default DefaultMaxKeys); routes
+	// with the same value share one store.
+	MaxKeys int `yaml:"max_keys,omitempty"`
+}
+
+type limitConfig struct {
+	Name  string          `yaml:"name,omitempty"`
+	Rate  int64           `yaml:"rate"`
+	Per   config.Duration `yaml:"per"`
+	Burst *int64          `yaml:"burst,omitempty"`
+}
+
+type redisConfig struct {
+	Address  string          `yaml:"address"`
+	Password string          `yaml:"password,omitempty"`
+	DB       int             `yaml:"db,omitempty"`
+	Timeout  config.Duration `yaml:"timeout,omitempty"`
+	Prefix   string          `yaml:"prefix,omitempty"`
+	Probe    config.Duration `yaml:"probe,omitempty"`
+}
+
+// keyKind is what a request is counted by.
+type keyKind int
+
+const (
+	keyDefault keyKind = iota // consumer when authenticated, else client address
+	keyConsumer
+	keyCredential
+	keyClient
+	keyRoute
+	keyHeader
+)
+
+var keyNames = map[string]keyKind{
+	"consumer": keyConsumer, "credential": keyCredential,
+	"client_address": keyClient, "route": keyRoute,
+}
+
+func parseKey(s string) (keyKind, string, error) {
+	if s == "" {
+		return keyDefault, "", nil
+	}
+	if k, ok := keyNames[s]; ok {
+		return k, "", nil
+	}
+	if h, ok := strings.CutPrefix(s, "header:"); ok {
+		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
+			return 0, "", fmt.Errorf("key %q: invalid header name", s)
+		}
+		return keyHeader, textproto.CanonicalMIMEHeaderKey(h), nil
+	}
+	return 0, "", fmt.Errorf("key %q: use consumer, credential, client_address, route or header:NAME", s)
+}
+
+// nameRE keeps limit names valid sf-strings that need no escaping, and
+// plan and bucket names safe inside store keys.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+
+// limitSet is one list of limits, compiled: the route default or a plan.
+type limitSet struct {
+	plan  string // "" for the route default
+	ps    []param
+	names []string
+	// policyHeader is the RateLimit-Policy value, built once.
+	policyHeader string
+}
+
+func compileSet(plan string, lcs []limitConfig) (*limitSet, error) {
+	if len(lcs) == 0 {
+		return nil, fmt.Errorf("limits: at least one limit is required")
+	}
+	if len(lcs) > MaxLimits {
+		return nil, fmt.Errorf("limits: at most %d limits", MaxLimits)
+	}
+	s := &limitSet{plan: plan}
+	seen := map[string]bool{}
+	var hdr strings.Builder
+	for i, lc := range lcs {
+		name := lc.Name
+		if name == "" {
+			name = defaultName(lc, len(lcs))
+		}
+		if !nameRE.MatchString(name) {
+			return nil, fmt.Errorf("limits[%d].name %q: use 1-32 characters a-z, 0-9, '.', '_', '-'", i, name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("limits[%d]: two limits named %q", i, name)
+		}
+		seen[name] = true
+		l := Limit{Name: name, Rate: lc.Rate, Per: lc.Per.D(), Burst: lc.Rate}
+		if lc.Burst != nil {
+			l.Burst = *lc.Burst
+		}
+		p, err := l.param()
+		if err != nil {
+			return nil, fmt.Errorf("limits[%d]: %w", i, err)
+		}
+		s.ps = append(s.ps, p)
+		s.names = append(s.names, name)
+		if i > 0 {
+			hdr.WriteString(", ")
+		}
+		fmt.Fprintf(&hdr, "%q;q=%d;w=%d", name, l.Rate, int64(l.Per/time.Second))
+	}
+	s.policyHeader = hdr.String()
+	return s, nil
+}
+
+// defaultName is "default" for a lone limit, else rate and window
+// ("10-per-1s", "10000-per-86400s").
+func defaultName(lc limitConfig, n int) string {
+	if n == 1 {
+		return "default"
+	}
+	return strconv.FormatInt(lc.Rate, 10) + "-per-" + strconv.FormatInt(int64(lc.Per.D()/time.Second), 10) + "s"
+}
+
+// redisStateKey names the shared Redis client in the gateway's state:
+// one client per address, database and credentials (hashed, so the
+// password appears nowhere in memory it need not be).
+func redisStateKey(rc *redisConfig) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%s\x00%d\x00%d", rc.Address, rc.DB, rc.Password, rc.Timeout, rc.Probe)))
+	return "ratelimit.redis." + hex.EncodeToString(h[:16])
+}

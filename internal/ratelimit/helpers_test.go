@@ -1,0 +1,71 @@
+package ratelimit
+
+import (
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline"
+)
+
+// compileYAML compiles one rate_limit mapping as the gateway would, with
+// consumers (for plans) and a state shared across calls when state is set.
+func compileYAML(t testing.TB, src string, consumers []config.Consumer, state *pipeline.Memo) (*Policy, error) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if state == nil {
+		state = pipeline.NewMemo()
+	}
+	cfg := &config.Config{File: "t.yaml", Consumers: consumers}
+	env := pipeline.CompileEnv{Route: "r", Path: "routes[0].policies[0]", Config: cfg, Snapshot: pipeline.NewMemo(), State: state}
+	v, err := compile(config.NodeDecoder{File: "t.yaml", Node: doc.Content[0], Path: env.Path}, env)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Policy), nil
+}
+
+func mustPolicy(t testing.TB, src string) *Policy {
+	t.Helper()
+	p, err := compileYAML(t, src, nil, nil)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return p
+}
+
+// fakeClock is a settable clock for the local store, in microseconds.
+type fakeClock struct{ now int64 }
+
+func (f *fakeClock) advance(d time.Duration) { f.now += d.Microseconds() }
+
+// withClock makes p's local store use a fake clock starting at a fixed time.
+func withClock(p *Policy) *fakeClock {
+	fc := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()}
+	p.now = func() int64 { return fc.now }
+	return fc
+}
+
+// reqCtx is a pipeline context from client, optionally authenticated.
+func reqCtx(client string, id *pipeline.Identity) *pipeline.Context {
+	r := httptest.NewRequest("GET", "/x", nil)
+	return &pipeline.Context{Request: r, RequestID: "rid", Route: "r", ClientAddr: netip.MustParseAddr(client), Identity: id}
+}
+
+// count sends n requests and returns how many were admitted.
+func count(p *Policy, n int, mk func() *pipeline.Context) int {
+	ok := 0
+	for range n {
+		if p.Handle(mk()) == nil {
+			ok++
+		}
+	}
+	return ok
+}

@@ -1,0 +1,278 @@
+// Package ratelimit provides the "rate_limit" policy kind (limit phase):
+// exact GCRA rate limits and quotas per consumer, credential, client
+// address, route or header, with several limits per route, per-consumer
+// plans, and two stores with the same semantics: Local (in memory,
+// sharded, bounded) and Redis (shared by every gateway node, one atomic
+// round trip per check). Refused requests get 429 with Retry-After and the
+// IETF RateLimit-Policy and RateLimit headers; admitted ones carry the
+// remaining quota. docs/traffic.md explains the algorithm and the cluster
+// behaviour.
+package ratelimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/pipeline"
+)
+
+func init() {
+	pipeline.Register("rate_limit", compile)
+}
+
+// Reasons, for the log only.
+const (
+	ReasonExceeded    = "rate limit exceeded"
+	ReasonUnavailable = "rate limit store unavailable"
+)
+
+// maxKeyValue bounds the part of a store key that comes from the request:
+// longer values (a huge header) are replaced by their hash.
+const maxKeyValue = 96
+
+// Policy is a compiled rate_limit policy.
+type Policy struct {
+	bucket   string
+	key      keyKind
+	header   string
+	def      *limitSet
+	byPlan   map[string]*limitSet // consumer name -> its plan's limits
+	local    *Local
+	redis    *Redis // nil for the local store
+	prefix   string
+	failOpen bool
+	// now is the clock of the local store (microseconds); tests replace it.
+	now func() int64
+}
+
+func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
+	var cfg policyConfig
+	if err := d.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	p := &Policy{bucket: cfg.Bucket, now: func() int64 { return time.Now().UnixMicro() }}
+	if p.bucket == "" {
+		p.bucket = env.Route
+	} else if !nameRE.MatchString(p.bucket) {
+		return nil, fmt.Errorf("bucket %q: use 1-32 characters a-z, 0-9, '.', '_', '-'", cfg.Bucket)
+	}
+	var err error
+	if p.key, p.header, err = parseKey(cfg.Key); err != nil {
+		return nil, err
+	}
+	if p.def, err = compileSet("", cfg.Limits); err != nil {
+		return nil, err
+	}
+	plans := map[string]*limitSet{}
+	for name, lcs := range cfg.Plans {
+		if !nameRE.MatchString(name) {
+			return nil, fmt.Errorf("plans: name %q: use 1-32 characters a-z, 0-9, '.', '_', '-'", name)
+		}
+		s, err := compileSet(name, lcs)
+		if err != nil {
+			return nil, fmt.Errorf("plans.%s.%w", name, err)
+		}
+		plans[name] = s
+	}
+	if env.Config != nil && len(plans) > 0 {
+		p.byPlan = map[string]*limitSet{}
+		for _, c := range env.Config.Consumers {
+			if s, ok := plans[c.Metadata["plan"]]; ok {
+				p.byPlan[c.Name] = s
+			}
+		}
+	}
+	if cfg.MaxKeys < 0 {
+		return nil, fmt.Errorf("max_keys must not be negative")
+	}
+	lv, err := env.State.Get("ratelimit.local."+strconv.Itoa(cfg.MaxKeys), func() (any, error) {
+		return NewLocal(cfg.MaxKeys), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.local = lv.(*Local)
+
+	switch cfg.Fail {
+	case "", "open":
+		p.failOpen = true
+	case "closed":
+	default:
+		return nil, fmt.Errorf("fail %q: use open or closed", cfg.Fail)
+	}
+	switch cfg.Store {
+	case "", "local":
+		if cfg.Redis != nil {
+			return nil, fmt.Errorf("redis is set but store is not redis")
+		}
+	case "redis":
+		rc := cfg.Redis
+		if rc == nil || rc.Address == "" {
+			return nil, fmt.Errorf("store redis needs redis.address")
+		}
+		if rc.DB < 0 || rc.Timeout < 0 || rc.Probe < 0 {
+			return nil, fmt.Errorf("redis: db, timeout and probe must not be negative")
+		}
+		if rc.Timeout.D() > 5*time.Second {
+			return nil, fmt.Errorf("redis.timeout %s: a request waits this long when Redis hangs; keep it under 5s", rc.Timeout.D())
+		}
+		p.prefix = rc.Prefix
+		if p.prefix == "" {
+			p.prefix = "pcl:rl:"
+		}
+		rv, err := env.State.Get(redisStateKey(rc), func() (any, error) {
+			return NewRedis(RedisOptions{Address: rc.Address, Password: rc.Password, DB: rc.DB, Timeout: rc.Timeout.D(), Probe: rc.Probe.D()}, slog.Default()), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.redis = rv.(*Redis)
+	default:
+		return nil, fmt.Errorf("store %q: use local or redis", cfg.Store)
+	}
+	return p, nil
+}
+
+// Phase implements pipeline.RequestPolicy.
+func (p *Policy) Phase() pipeline.Phase { return pipeline.PhaseLimit }
+
+// NeedsIdentity implements pipeline.IdentityUser: counting by consumer or
+// credential needs authentication on the route.
+func (p *Policy) NeedsIdentity() bool { return p.key == keyConsumer || p.key == keyCredential }
+
+// decision is what Handle passes to Respond through the Context.
+type decision struct {
+	set *limitSet
+	res Result
+}
+
+// Handle implements pipeline.RequestPolicy.
+func (p *Policy) Handle(c *pipeline.Context) *pipeline.Problem {
+	set := p.def
+	if c.Identity != nil && p.byPlan != nil {
+		if s, ok := p.byPlan[c.Identity.Consumer]; ok {
+			set = s
+		}
+	}
+	var buf [192]byte
+	key := p.appendKey(buf[:0], c, set)
+	res, prob := p.decide(c.Request.Context(), key, set)
+	if prob != nil {
+		return prob
+	}
+	if !res.Allowed {
+		prob := pipeline.NewProblem(http.StatusTooManyRequests, "Too many requests; retry later.", ReasonExceeded)
+		secs := (res.Wait + 999_999) / 1_000_000
+		prob.Header = http.Header{
+			"Retry-After":      {strconv.FormatInt(max(secs, 1), 10)},
+			"Ratelimit-Policy": {set.policyHeader},
+			"Ratelimit":        {rateLimitHeader(set, &res)},
+		}
+		return prob
+	}
+	c.SetValue(p, &decision{set: set, res: res})
+	return nil
+}
+
+// Respond implements pipeline.ResponsePolicy: an admitted request's
+// response tells the client its remaining quota.
+func (p *Policy) Respond(c *pipeline.Context, _ int, h http.Header) {
+	d, _ := c.Value(p).(*decision)
+	if d == nil {
+		return
+	}
+	h["Ratelimit-Policy"] = []string{d.set.policyHeader}
+	h["Ratelimit"] = []string{rateLimitHeader(d.set, &d.res)}
+}
+
+// decide asks the store. With Redis failing, fail open asks the local
+// store instead; fail closed answers 503.
+func (p *Policy) decide(ctx context.Context, key []byte, set *limitSet) (Result, *pipeline.Problem) {
+	if p.redis == nil {
+		return p.local.allow(p.now(), key, set.ps), nil
+	}
+	var kbuf [MaxLimits]string
+	keys := redisKeys(p.prefix, key, set.names, kbuf[:0])
+	res, err := p.redis.allow(ctx, keys, set.ps)
+	if err == nil {
+		return res, nil
+	}
+	if p.failOpen && ctx.Err() == nil {
+		return p.local.allow(p.now(), key, set.ps), nil
+	}
+	prob := pipeline.NewProblem(http.StatusServiceUnavailable, "The service is temporarily unavailable.", ReasonUnavailable)
+	prob.Header = http.Header{"Retry-After": {"1"}}
+	return Result{}, prob
+}
+
+// appendKey builds the request's store key: bucket, plan, then what the
+// policy counts by. Parts from the request that are too long are hashed,
+// so a client cannot make keys arbitrarily large.
+func (p *Policy) appendKey(b []byte, c *pipeline.Context, set *limitSet) []byte {
+	b = append(b, p.bucket...)
+	b = append(b, ':')
+	b = append(b, set.plan...)
+	b = append(b, ':')
+	kind := p.key
+	id := c.Identity
+	if kind == keyDefault {
+		kind = keyClient
+		if id != nil && id.Consumer != "" {
+			kind = keyConsumer
+		}
+	}
+	if kind == keyCredential && (id == nil || id.CredentialID == "") {
+		kind = keyConsumer // a method without credential ids (mtls by subject, say)
+	}
+	if kind == keyConsumer && (id == nil || id.Consumer == "") {
+		kind = keyClient
+	}
+	var v string
+	switch kind {
+	case keyConsumer:
+		b = append(b, "c:"...)
+		v = id.Consumer
+	case keyCredential:
+		b = append(b, "k:"...)
+		v = id.CredentialID
+	case keyRoute:
+		b = append(b, "r:"...)
+		v = c.Route
+	case keyHeader:
+		b = append(b, "h:"...)
+		v = c.Request.Header.Get(p.header)
+	default:
+		b = append(b, "a:"...)
+		return c.ClientAddr.AppendTo(b)
+	}
+	if len(v) > maxKeyValue {
+		sum := sha256.Sum256([]byte(v))
+		b = append(b, '#')
+		return hex.AppendEncode(b, sum[:16])
+	}
+	return append(b, v...)
+}
+
+// rateLimitHeader is the RateLimit value: for each limit, what remains
+// now (r) and when it resets (t, seconds; see reset).
+func rateLimitHeader(set *limitSet, res *Result) string {
+	b := make([]byte, 0, 48*len(set.ps))
+	for i, ps := range set.ps {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, '"')
+		b = append(b, set.names[i]...)
+		b = append(b, `";r=`...)
+		b = strconv.AppendInt(b, remaining(res.Now, ps, res.TAT[i]), 10)
+		b = append(b, ";t="...)
+		b = strconv.AppendInt(b, (reset(res.Now, ps, res.TAT[i])+999_999)/1_000_000, 10)
+	}
+	return string(b)
+}

@@ -1,0 +1,48 @@
+package waf
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// BenchmarkCleanGET is the WAF's cost for an ordinary GET with a query.
+func BenchmarkCleanGET(b *testing.B) {
+	p, _ := mustPolicy(b, "        mode: blocking")
+	c := request(b, "GET", "/v1/users?name="+q("O'Brien")+"&page=2&sort=-created_at", nil, "")
+	b.ReportAllocs()
+	for b.Loop() {
+		if prob := p.Handle(c); prob != nil {
+			b.Fatal(prob.Reason)
+		}
+	}
+}
+
+// BenchmarkCleanJSONPost is the cost for a small JSON body (body
+// inspection on), including buffering and restoring the body.
+func BenchmarkCleanJSONPost(b *testing.B) {
+	p, _ := mustPolicy(b, "        mode: blocking")
+	body := `{"name":"Seán O'Brien","email":"sean@example.ie","tags":["a","b"],"address":{"city":"Dublin","zip":"D02"}}`
+	c := request(b, "POST", "/v1/users", http.Header{"Content-Type": {jsonCT}}, body)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Request.Body = io.NopCloser(strings.NewReader(body))
+		c.Request.ContentLength = int64(len(body))
+		if prob := p.Handle(c); prob != nil {
+			b.Fatal(prob.Reason)
+		}
+	}
+}
+
+// BenchmarkBuild is what compiling one rule set costs (done once per
+// distinct configuration, not per request or reload).
+func BenchmarkBuild(b *testing.B) {
+	s := settings{blocking: true, paranoia: 1, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.build(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

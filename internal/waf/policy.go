@@ -1,0 +1,247 @@
+package waf
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline"
+)
+
+func init() {
+	pipeline.Register("waf", compile)
+}
+
+// Defaults and bounds of the policy's settings.
+const (
+	defaultParanoia  = 1
+	defaultThreshold = 5
+	defaultBodyLimit = 128 << 10
+	maxBodyLimit     = 64 << 20
+	maxThreshold     = 10000
+	// maxLoggedRules bounds the rule ids written per log line.
+	maxLoggedRules = 16
+)
+
+// policyConfig is the YAML of a "waf" policy.
+type policyConfig struct {
+	Mode             string      `yaml:"mode"`
+	ParanoiaLevel    int         `yaml:"paranoia_level"`
+	AnomalyThreshold int         `yaml:"anomaly_threshold"`
+	Exclusions       []int       `yaml:"exclusions"`
+	InspectBody      *bool       `yaml:"inspect_body"`
+	BodyLimit        config.Size `yaml:"body_limit"`
+}
+
+// settings checks the config and fills in defaults.
+func (pc policyConfig) settings() (settings, error) {
+	s := settings{
+		paranoia:    pc.ParanoiaLevel,
+		threshold:   pc.AnomalyThreshold,
+		inspectBody: pc.InspectBody == nil || *pc.InspectBody,
+		bodyLimit:   int64(pc.BodyLimit),
+	}
+	switch pc.Mode {
+	case "", "blocking":
+		s.blocking = true
+	case "detection":
+	default:
+		return s, fmt.Errorf("mode: must be \"blocking\" or \"detection\", not %q", pc.Mode)
+	}
+	if s.paranoia == 0 {
+		s.paranoia = defaultParanoia
+	}
+	if s.paranoia < 1 || s.paranoia > 4 {
+		return s, fmt.Errorf("paranoia_level: must be 1 to 4, not %d", pc.ParanoiaLevel)
+	}
+	if s.threshold == 0 {
+		s.threshold = defaultThreshold
+	}
+	if s.threshold < 1 || s.threshold > maxThreshold {
+		return s, fmt.Errorf("anomaly_threshold: must be 1 to %d, not %d", maxThreshold, pc.AnomalyThreshold)
+	}
+	if s.bodyLimit == 0 {
+		s.bodyLimit = defaultBodyLimit
+	}
+	if s.bodyLimit < 1 || s.bodyLimit > maxBodyLimit {
+		return s, fmt.Errorf("body_limit: must be 1 byte to %d MiB", maxBodyLimit>>20)
+	}
+	for _, id := range pc.Exclusions {
+		if id <= 0 {
+			return s, fmt.Errorf("exclusions: rule id %d is not a positive integer", id)
+		}
+	}
+	s.exclusions = normalizeExclusions(pc.Exclusions)
+	return s, nil
+}
+
+// policy is a compiled "waf" policy. The engine is shared; the policy
+// itself holds only what Handle needs.
+type policy struct {
+	waf       coraza.WAF
+	blocking  bool
+	inspect   bool
+	bodyLimit int64
+	log       *slog.Logger
+}
+
+// shared is the state memo's value: the engine and what building it cost.
+type shared struct {
+	waf       coraza.WAF
+	buildTime time.Duration
+}
+
+func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
+	var pc policyConfig
+	if err := d.Decode(&pc); err != nil {
+		return nil, err
+	}
+	s, err := pc.settings()
+	if err != nil {
+		return nil, err
+	}
+	state := env.State
+	if state == nil {
+		state = pipeline.NewMemo()
+	}
+	v, err := state.Get(s.key(), func() (any, error) {
+		w, took, err := s.build()
+		if err != nil {
+			return nil, err
+		}
+		slog.Default().Info("waf rule set compiled", "route", env.Route, "paranoia_level", s.paranoia,
+			"blocking", s.blocking, "rules", w.(interface{ RulesCount() int }).RulesCount(), "took", took.String())
+		return &shared{waf: w, buildTime: took}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &policy{waf: v.(*shared).waf, blocking: s.blocking, inspect: s.inspectBody, bodyLimit: s.bodyLimit, log: slog.Default()}, nil
+}
+
+func (p *policy) Phase() pipeline.Phase { return pipeline.PhaseValidate }
+
+// Refusal texts: generic for the client; the reason names only rule ids
+// and fixed words, never request data.
+const (
+	detailBlocked  = "The request was refused."
+	detailTooLarge = "The request body is too large."
+	detailUnread   = "The request body could not be read."
+)
+
+// Handle runs one transaction over the request and closes it.
+func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
+	r := c.Request
+	tx := p.waf.NewTransactionWithID(c.RequestID)
+	defer func() {
+		tx.ProcessLogging()
+		_ = tx.Close()
+	}()
+
+	it, prob := p.process(tx, c)
+	if prob != nil {
+		return prob
+	}
+	if it != nil {
+		ids := matchedIDs(tx)
+		p.log.Warn("waf blocked a request", "request_id", c.RequestID, "route", c.Route,
+			"rule", it.RuleID, "matched", ids)
+		return pipeline.NewProblem(http.StatusForbidden, detailBlocked, "waf: rule "+strconv.Itoa(it.RuleID))
+	}
+	if !p.blocking {
+		if ids := matchedIDs(tx); len(ids) > 0 {
+			p.log.Warn("waf detected a request (detection mode, let through)", "request_id", c.RequestID,
+				"route", c.Route, "matched", ids, "method", r.Method)
+		}
+	}
+	return nil
+}
+
+// process feeds the transaction phase by phase and stops at the first
+// interruption. A Problem is returned for refusals that are not a rule's
+// (body too large, unreadable).
+func (p *policy) process(tx types.Transaction, c *pipeline.Context) (*types.Interruption, *pipeline.Problem) {
+	r := c.Request
+	tx.ProcessConnection(c.ClientAddr.String(), 0, "", 0)
+	uri := c.Path
+	if uri == "" {
+		uri = r.URL.EscapedPath()
+	}
+	if r.URL.RawQuery != "" {
+		uri += "?" + r.URL.RawQuery
+	}
+	tx.ProcessURI(uri, r.Method, r.Proto)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			tx.AddRequestHeader(k, v)
+		}
+	}
+	if r.Host != "" {
+		tx.AddRequestHeader("Host", r.Host)
+		tx.SetServerName(hostOnly(r.Host))
+	}
+	// net/http moves these out of the header map; rules need them
+	// (smuggling checks, body presence).
+	for _, te := range r.TransferEncoding {
+		tx.AddRequestHeader("Transfer-Encoding", te)
+	}
+	if _, ok := r.Header["Content-Length"]; !ok && r.ContentLength > 0 {
+		tx.AddRequestHeader("Content-Length", strconv.FormatInt(r.ContentLength, 10))
+	}
+	if it := tx.ProcessRequestHeaders(); it != nil {
+		return it, nil
+	}
+	if p.inspect {
+		if prob := p.inspectBody(tx, r); prob != nil {
+			return nil, prob
+		}
+		if it := tx.Interruption(); it != nil {
+			return it, nil
+		}
+	}
+	it, err := tx.ProcessRequestBody()
+	if err != nil {
+		// Coraza could not evaluate the body rules: fail closed.
+		return nil, pipeline.NewProblem(http.StatusForbidden, detailBlocked, "waf: body evaluation failed")
+	}
+	return it, nil
+}
+
+// matchedIDs lists the ids of the matched rules that carry a message: the
+// detections and the scoring verdict, not the CRS's bookkeeping rules
+// (its setup and initialization, ids 900000-901999).
+func matchedIDs(tx types.Transaction) []int {
+	var ids []int
+	for _, m := range tx.MatchedRules() {
+		id := m.Rule().ID()
+		if m.Message() == "" || id >= 900000 && id <= 901999 {
+			continue
+		}
+		ids = append(ids, id)
+		if len(ids) == maxLoggedRules {
+			break
+		}
+	}
+	return ids
+}
+
+// hostOnly strips the port from a Host value.
+func hostOnly(h string) string {
+	if len(h) > 0 && h[0] == '[' {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[1:i]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i]
+	}
+	return h
+}
