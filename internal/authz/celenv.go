@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	// Rules may name time zones (request.time.getHours("Europe/Paris")):
+	// embed the zone database so they work on hosts without one.
+	_ "time/tzdata"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"

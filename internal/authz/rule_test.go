@@ -173,3 +173,28 @@ func TestRuleConfigErrors(t *testing.T) {
 	wantCompileError(t, "kind: rule\nexpr: 'true'\nexpression: x\n", "expression")
 	wantCompileError(t, "kind: rule\nexpr: '"+strings.Repeat("true && ", 3000)+"true'\n", "invalid expression")
 }
+
+// The examples of docs/authorization.md compile and decide as documented.
+func TestRuleDocExamples(t *testing.T) {
+	id := &pipeline.Identity{Consumer: "e", Method: "jwt", Groups: []string{"editors"},
+		Claims: map[string]any{"tenant": "t1"}}
+	for _, tc := range []struct {
+		expr   string
+		target string
+		allow  bool
+	}{
+		{`"admins" in identity.groups || ("editors" in identity.groups && request.path.startsWith("/v1/drafts/"))`, "/v1/drafts/1", true},
+		{`"admins" in identity.groups || ("editors" in identity.groups && request.path.startsWith("/v1/drafts/"))`, "/v1/posts/1", false},
+		{`request.headers["x-tenant"] == identity.claims.tenant`, "/x", true},
+		{`request.time.getHours("Europe/Paris") >= 8 && request.time.getHours("Europe/Paris") < 19 && cidr("192.0.2.0/24").containsIP(ip(request.client_ip))`, "/x", true},
+		{`!request.path.lowerAscii().startsWith("/v1/admin") || "admin" in identity.scopes`, "/v1/ADMIN/x", false},
+		{`!request.path.lowerAscii().startsWith("/v1/admin") || "admin" in identity.scopes`, "/v1/public", true},
+	} {
+		p := mustCompile(t, "kind: rule\nexpr: '"+strings.ReplaceAll(tc.expr, "'", "''")+"'\n")
+		c := reqCtx("GET", tc.target, id)
+		c.Request.Header.Set("X-Tenant", "t1")
+		if got := p.Handle(c) == nil; got != tc.allow {
+			t.Errorf("%s on %s: allowed %v, want %v", tc.expr, tc.target, got, tc.allow)
+		}
+	}
+}

@@ -17,11 +17,11 @@ func init() {
 
 // concurrencyConfig is the YAML of a concurrency policy:
 //
-//	- kind: concurrency
-//	  max: 100            # requests in flight
-//	  per: route          # route (default) or consumer
-//	  queue: 50           # waiting requests beyond max (default 0)
-//	  queue_timeout: 100ms
+//   - kind: concurrency
+//     max: 100            # requests in flight
+//     per: route          # route (default) or consumer
+//     queue: 50           # waiting requests beyond max (default 0)
+//     queue_timeout: 100ms
 type concurrencyConfig struct {
 	Max          int             `yaml:"max"`
 	Per          string          `yaml:"per,omitempty"`

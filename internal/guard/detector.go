@@ -69,10 +69,15 @@ type Stats struct {
 // of the config being replaced (or nil), hands over its bans, and its
 // counts when the rules are unchanged, so a reload forgives nobody.
 func NewDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detector) (*Detector, error) {
+	return newDetector(cfg, log, prev, time.Now)
+}
+
+// newDetector is NewDetector with a clock (tests).
+func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detector, now func() time.Time) (*Detector, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Detector{cfg: cfg, log: log, stop: make(chan struct{}), publish: make(chan banMsg, 1024), now: time.Now}
+	d := &Detector{cfg: cfg, log: log, stop: make(chan struct{}), publish: make(chan banMsg, 1024), now: now}
 	for i, rc := range cfg.Rules {
 		ev := parseEvent(rc.Event)
 		if ev == EventNone {

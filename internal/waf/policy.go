@@ -134,6 +134,7 @@ const (
 	detailBlocked  = "The request was refused."
 	detailTooLarge = "The request body is too large."
 	detailUnread   = "The request body could not be read."
+	detailEncoded  = "The request body encoding is not accepted."
 )
 
 // Handle runs one transaction over the request and closes it.
@@ -199,7 +200,7 @@ func (p *policy) process(tx types.Transaction, c *pipeline.Context) (*types.Inte
 		return it, nil
 	}
 	if p.inspect {
-		if prob := p.inspectBody(tx, r); prob != nil {
+		if prob := p.inspectBody(tx, c); prob != nil {
 			return nil, prob
 		}
 		if it := tx.Interruption(); it != nil {

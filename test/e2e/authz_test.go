@@ -329,7 +329,7 @@ routes:
 	}
 	wantErrorLine(t, r.stderr, p, "routes[0].policies", "needs an authenticated identity")
 	wantErrorLine(t, r.stderr, p, "routes[1].policies[1].expr", "undefined field 'grups'")
-	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(p) + `:19:\d+: routes\[1\]\.policies\[1\]\.expr`).MatchString(r.stderr) {
-		t.Errorf("the CEL error does not name line 19:\n%s", r.stderr)
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(p) + `:20:\d+: routes\[1\]\.policies\[1\]\.expr`).MatchString(r.stderr) {
+		t.Errorf("the CEL error does not name line 20:\n%s", r.stderr)
 	}
 }

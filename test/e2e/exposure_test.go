@@ -112,18 +112,27 @@ routes:
       - kind: auth
         methods:
           - api_key: {}
+  - name: v2
+    paths: [{prefix: /orders}]
+    service: svc
   - name: v1
     paths: [{prefix: /orders}]
     headers: [{name: X-Api-Version, value: "1"}]
+    priority: 10
     service: svc
     policies:
       - kind: deprecation
         deprecated: 2026-01-01T00:00:00Z
         sunset: 2027-01-01T00:00:00Z
         link: https://developer.example.com/v1-sunset
-  - name: v2
+  - name: v1-media
     paths: [{prefix: /orders}]
+    headers: [{name: Accept, regex: '.*\bapplication/vnd\.example\.v1\+json\b.*'}]
+    priority: 10
     service: svc
+    policies:
+      - kind: deprecation
+        deprecated: true
 ops:
   address: "{{ops}}"
 `, up.URL, consumers))
@@ -275,9 +284,15 @@ func TestExposureResponseFiltering(t *testing.T) {
 			resp.Header.Get("Link") != `<https://developer.example.com/v1-sunset>; rel="sunset"` {
 			t.Errorf("v1: %d %v", resp.StatusCode, resp.Header)
 		}
-		resp, _ = exGet(t, gw.URL("/orders/1"), nil)
-		if resp.StatusCode != 200 || resp.Header.Get("Deprecation") != "" || resp.Header.Get("Sunset") != "" {
-			t.Errorf("v2: %d %v", resp.StatusCode, resp.Header)
+		resp, _ = exGet(t, gw.URL("/orders/1"), map[string]string{"Accept": "application/vnd.example.v1+json; q=1, */*"})
+		if resp.StatusCode != 200 || resp.Header.Get("Deprecation") != "true" || resp.Header.Get("Sunset") != "" {
+			t.Errorf("v1 by media type: %d %v", resp.StatusCode, resp.Header)
+		}
+		for _, h := range []map[string]string{nil, {"X-Api-Version": "2"}, {"Accept": "application/vnd.example.v2+json"}} {
+			resp, _ = exGet(t, gw.URL("/orders/1"), h)
+			if resp.StatusCode != 200 || resp.Header.Get("Deprecation") != "" || resp.Header.Get("Sunset") != "" {
+				t.Errorf("v2 %v: %d %v", h, resp.StatusCode, resp.Header)
+			}
 		}
 	})
 
