@@ -105,7 +105,7 @@ func isJSON(ct string) bool {
 
 // hasBody reports whether a response to this request can carry a body.
 func hasBody(method string, status int) bool {
-	return false && method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
 // encoded reports whether the body has a content coding other than identity.

@@ -12,6 +12,7 @@ func BenchmarkCleanGET(b *testing.B) {
 	p, _ := mustPolicy(b, "        mode: blocking")
 	c := request(b, "GET", "/v1/users?name="+q("O'Brien")+"&page=2&sort=-created_at", nil, "")
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if prob := p.Handle(c); prob != nil {
 			b.Fatal(prob.Reason)
@@ -26,6 +27,7 @@ func BenchmarkCleanJSONPost(b *testing.B) {
 	body := `{"name":"Seán O'Brien","email":"sean@example.ie","tags":["a","b"],"address":{"city":"Dublin","zip":"D02"}}`
 	c := request(b, "POST", "/v1/users", http.Header{"Content-Type": {jsonCT}}, body)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		c.Request.Body = io.NopCloser(strings.NewReader(body))
 		c.Request.ContentLength = int64(len(body))
@@ -40,9 +42,20 @@ func BenchmarkCleanJSONPost(b *testing.B) {
 func BenchmarkBuild(b *testing.B) {
 	s := settings{blocking: true, paranoia: 1, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, _, err := s.build(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// reportCPU adds a cpu-ns/op metric; call as defer reportCPU(b)().
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 		}
 	}
 }

@@ -1,0 +1,392 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/internal/guard"
+)
+
+// guardClient is an HTTP client whose connections come from a given
+// loopback address, so tests can play several clients.
+func guardClient(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4}}
+}
+
+func guardGet(t *testing.T, c *http.Client, url, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if key != "" {
+		req.Header.Set("X-Api-Key", key)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+func guardBlocked(t *testing.T, name string, status int, body string) {
+	t.Helper()
+	var p map[string]any
+	if status != 403 || json.Unmarshal([]byte(body), &p) != nil || p["detail"] != "The client is blocked." {
+		t.Fatalf("%s: status %d body %s, want the 403 ban problem", name, status, body)
+	}
+}
+
+// guardConfig: an API-key route and intrusion detection (extra is
+// appended under intrusion_detection).
+func guardConfig(up *Upstream, hash, ids string) GatewayConfig {
+	return GatewayConfig(fmt.Sprintf(`version: 1
+listeners:
+  - name: public
+    address: "{{public}}"
+services:
+  - name: svc
+    targets:
+      - url: %s
+consumers:
+  - name: alice
+    credentials:
+      api_keys: [{id: alice-1, hash: "%s"}]
+routes:
+  - name: api
+    paths: [{prefix: /}]
+    service: svc
+    policies:
+      - kind: auth
+        methods: [{api_key: {header: X-Api-Key}}]
+intrusion_detection:
+%s
+ops:
+  address: "{{ops}}"
+`, up.URL, hash, ids))
+}
+
+type hookSink struct {
+	mu     sync.Mutex
+	alerts []guard.Alert
+	bad    int
+}
+
+func newHookSink(t *testing.T, secret string) (*hookSink, string) {
+	s := &hookSink{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if r.Header.Get(guard.SignatureHeader) != guard.Sign([]byte(secret), r.Header.Get(guard.TimestampHeader), b) {
+			s.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var a guard.Alert
+		if json.Unmarshal(b, &a) == nil {
+			s.alerts = append(s.alerts, a)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return s, srv.URL
+}
+
+func TestGuardBanAfterFailedLogins(t *testing.T) {
+	up := NewUpstream(t, nil)
+	key, hash := akGenerate(t)
+	sink, hookURL := newHookSink(t, "hook-secret")
+	gw := StartGateway(t, guardConfig(up, hash, fmt.Sprintf(`  rules: [{event: auth_failure, threshold: 3, window: 1m, ban: 2s}]
+  allow: [127.0.0.3]
+  alerts:
+    webhooks: [{url: "%s", secret: hook-secret}]
+`, hookURL)))
+	attacker, friend, monitor := guardClient("127.0.0.2"), guardClient("127.0.0.1"), guardClient("127.0.0.3")
+
+	for i := 0; i < 3; i++ {
+		if st, body := guardGet(t, attacker, gw.URL("/login"), "wrong-key"); st != 401 {
+			t.Fatalf("failed login %d: %d %s", i, st, body)
+		}
+	}
+	// Banned now, even with the right key; the upstream sees nothing.
+	st, body := guardGet(t, attacker, gw.URL("/orders"), key)
+	guardBlocked(t, "banned client", st, body)
+	if up.Count() != 0 {
+		t.Fatalf("the upstream received %d requests from a banned client", up.Count())
+	}
+	// Another client is served.
+	if st, _ := guardGet(t, friend, gw.URL("/orders"), key); st != 200 || up.Count() != 1 {
+		t.Fatalf("another client: %d, upstream %d", st, up.Count())
+	}
+	// The allow-listed monitor is never banned.
+	for i := 0; i < 6; i++ {
+		if st, _ := guardGet(t, monitor, gw.URL("/x"), "wrong-key"); st != 401 {
+			t.Fatalf("allow-listed client got %d on failure %d", st, i)
+		}
+	}
+	if st, _ := guardGet(t, monitor, gw.URL("/orders"), key); st != 200 {
+		t.Fatalf("allow-listed client refused: %d", st)
+	}
+	// The webhook got the ban, signed.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sink.mu.Lock()
+		n, bad := len(sink.alerts), sink.bad
+		var a guard.Alert
+		if n > 0 {
+			a = sink.alerts[0]
+		}
+		sink.mu.Unlock()
+		if bad > 0 {
+			t.Fatal("a webhook delivery had an invalid signature")
+		}
+		if n > 0 {
+			if a.Type != "ban" || a.Event != "auth_failure" || a.Client != "127.0.0.2" || a.Count != 3 || a.RequestID == "" || a.BanUntil.IsZero() {
+				t.Fatalf("alert = %+v", a)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook received no alert")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(gw.Stderr.String(), `"security alert"`) {
+		t.Error("the ban is not in the process log")
+	}
+	// The ban ends on its own.
+	time.Sleep(2100 * time.Millisecond) // the ban's own duration: nothing to wait on
+	if st, body := guardGet(t, attacker, gw.URL("/orders"), key); st != 200 {
+		t.Fatalf("after the ban: %d %s", st, body)
+	}
+}
+
+func guardRedis(t *testing.T) string {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialTimeout: time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		if os.Getenv("PORTCULLIS_SKIP_REDIS") == "1" {
+			t.Skip("Redis unreachable and PORTCULLIS_SKIP_REDIS=1")
+		}
+		t.Fatalf("Redis at 127.0.0.1:6379 is unreachable (start it, or set PORTCULLIS_SKIP_REDIS=1 outside CI): %v", err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "e2e:ids:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+		defer c.Close()
+		c.Del(context.Background(), prefix+"bans")
+	})
+	return prefix
+}
+
+func TestGuardBanSharedThroughRedis(t *testing.T) {
+	prefix := guardRedis(t)
+	up := NewUpstream(t, nil)
+	key, hash := akGenerate(t)
+	cfg := guardConfig(up, hash, fmt.Sprintf(`  rules: [{event: auth_failure, threshold: 2, window: 1m, ban: 1m}]
+  store: redis
+  redis: {address: "127.0.0.1:6379", prefix: "%s", sync_interval: 100ms}
+`, prefix))
+	a, b := StartGateway(t, cfg), StartGateway(t, cfg)
+	attacker, friend := guardClient("127.0.0.2"), guardClient("127.0.0.1")
+	for i := 0; i < 2; i++ {
+		if st, _ := guardGet(t, attacker, a.URL("/login"), "wrong"); st != 401 {
+			t.Fatalf("failed login on node A: %d", st)
+		}
+	}
+	st, body := guardGet(t, attacker, a.URL("/orders"), key)
+	guardBlocked(t, "node A", st, body)
+	// Node B never saw a failure, but holds the ban within its sync interval.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		st, body := guardGet(t, attacker, b.URL("/orders"), key)
+		if st == 403 {
+			guardBlocked(t, "node B", st, body)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B still serves the banned client: %d", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	upBefore := up.Count()
+	if st, _ := guardGet(t, friend, b.URL("/orders"), key); st != 200 || up.Count() != upBefore+1 {
+		t.Fatalf("another client on node B: %d", st)
+	}
+}
+
+func TestGuardConcurrencyLimit(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		w.WriteHeader(200)
+	})
+	gw := StartGateway(t, simpleConfig(up, `    auth: none
+    policies:
+      - {kind: concurrency, max: 1, queue: 1, queue_timeout: 2s}
+`))
+	results := make(chan int, 2)
+	go func() { st, _ := guardGet(t, guardClient("127.0.0.1"), gw.URL("/slow"), ""); results <- st }()
+	waitUp := time.Now().Add(5 * time.Second)
+	for up.Count() < 1 {
+		if time.Now().After(waitUp) {
+			t.Fatal("the first request never reached the upstream")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The second waits in the queue.
+	go func() { st, _ := guardGet(t, guardClient("127.0.0.1"), gw.URL("/queued"), ""); results <- st }()
+	time.Sleep(200 * time.Millisecond) // let it queue; it cannot be observed from outside
+	// The third finds the slot and the queue full: 503 at once.
+	start := time.Now()
+	resp, err := guardClient("127.0.0.1").Get(gw.URL("/third"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("third request: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("a full queue must refuse at once")
+	}
+	for _, s := range up.Requests() {
+		if s.RequestURI == "/third" || s.RequestURI == "/queued" {
+			t.Fatalf("the upstream received %s while the slot was held", s.RequestURI)
+		}
+	}
+	once.Do(func() { close(release) })
+	for i := 0; i < 2; i++ {
+		if st := <-results; st != 200 {
+			t.Fatalf("held or queued request: %d", st)
+		}
+	}
+	// The slots were given back: a new request passes.
+	if st, _ := guardGet(t, guardClient("127.0.0.1"), gw.URL("/after"), ""); st != 200 {
+		t.Fatalf("after release: %d", st)
+	}
+}
+
+// TestGuardFloodsDoNotStarveOthers: one address opens hundreds of
+// connections, holds slowloris connections and floods requests; another
+// address is still served promptly.
+func TestGuardFloodsDoNotStarveOthers(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, GatewayConfig(fmt.Sprintf(`version: 1
+listeners:
+  - name: public
+    address: "{{public}}"
+    read_header_timeout: 1s
+    max_connections: 400
+    max_connections_per_client: 20
+services:
+  - name: svc
+    targets: [{url: %s}]
+routes:
+  - name: all
+    paths: [{prefix: /}]
+    service: svc
+    auth: none
+ops:
+  address: "{{ops}}"
+`, up.URL)))
+	attackerDial := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 2 * time.Second}
+
+	// Hundreds of connections, each a slowloris: a partial request line
+	// and then silence.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 300; i++ {
+		c, err := attackerDial.Dial("tcp", gw.Addr)
+		if err != nil {
+			continue // the kernel backlog may refuse some: fine
+		}
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+		conns = append(conns, c)
+	}
+	// A request flood from the same address, over the connections it may have.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	flood := guardClient("127.0.0.2")
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, gw.URL("/flood"), nil)
+				if resp, err := flood.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	// The other client: every request answered, promptly.
+	victim := guardClient("127.0.0.3")
+	for i := 0; i < 20; i++ {
+		start := time.Now()
+		st, _ := guardGet(t, victim, gw.URL(fmt.Sprintf("/victim/%d", i)), "")
+		if st != 200 {
+			t.Fatalf("victim request %d: %d", i, st)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("victim request %d took %v", i, d)
+		}
+	}
+	stop()
+	wg.Wait()
+	// The attacker's slowloris connections were closed by the gateway:
+	// refused over the per-client limit, or timed out reading headers.
+	open := 0
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		// EOF or a reset (closed with unread bytes) both mean closed; only
+		// the read deadline means the gateway still holds it open.
+		if _, err := io.ReadAll(c); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++
+			}
+		}
+	}
+	if open > 0 {
+		t.Fatalf("%d slowloris connections still open after read_header_timeout", open)
+	}
+	seen := 0
+	for _, s := range up.Requests() {
+		if strings.HasPrefix(s.RequestURI, "/victim/") {
+			seen++
+		}
+	}
+	if seen != 20 {
+		t.Fatalf("the upstream saw %d victim requests, want 20", seen)
+	}
+}
