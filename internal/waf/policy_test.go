@@ -71,6 +71,11 @@ func TestCleanRequestsPass(t *testing.T) {
 			t.Errorf("%s %s %s: refused: %s", r.method, r.target, r.body, prob.Reason)
 		}
 	}
+	// curl sends Expect: 100-continue with larger uploads.
+	c := request(t, "POST", "/v1/upload", http.Header{"Content-Type": {jsonCT}, "Expect": {"100-continue"}}, `{"a":"b"}`)
+	if prob := p.Handle(c); prob != nil {
+		t.Errorf("Expect: 100-continue refused: %s", prob.Reason)
+	}
 	if logs.String() != "" {
 		t.Errorf("clean requests logged: %s", logs.String())
 	}

@@ -73,7 +73,7 @@ func isGatewayUnavailable(r resResult) bool {
 func TestResilienceFailoverWhenTargetDies(t *testing.T) {
 	a, b := NewUpstream(t, nil), NewUpstream(t, nil)
 	gw := StartGateway(t, resilienceConfig([]*Upstream{a, b}, `    passive_health: {consecutive_failures: 1, cool_off: 1h}
-    retries: {attempts: 2, retry_on: [connect_failure]}`))
+    retries: {attempts: 2, retry_on: [connect_failure], min_retries_per_second: 100}`))
 	for range 10 {
 		if r := resDo(t, "GET", gw.URL("/x"), ""); r.status != 200 {
 			t.Fatalf("status %d", r.status)
@@ -212,7 +212,7 @@ func TestResilienceHungTargetPerTryTimeout(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) })
 	live := NewUpstream(t, nil)
-	gw := StartGateway(t, resilienceConfig([]*Upstream{hung, live}, `    retries: {attempts: 2, per_try_timeout: 200ms, timeout: 2s, retry_on: [timeout]}`))
+	gw := StartGateway(t, resilienceConfig([]*Upstream{hung, live}, `    retries: {attempts: 2, per_try_timeout: 200ms, timeout: 2s, retry_on: [timeout], min_retries_per_second: 100}`))
 	for range 4 {
 		start := time.Now()
 		if r := resDo(t, "GET", gw.URL("/x"), ""); r.status != 200 {

@@ -105,6 +105,7 @@ var wafCorpus = func() []wafReq {
 		post("POST", "/v1/search", `{"query":"select the best option","filters":{"from":"2024-01-01","to":"2024-02-01"}}`),
 		post("POST", "/v1/feedback", `{"subject":"Question about order #1234","body":"Hello,\nmy order hasn't arrived yet. Could you check?\nThanks, Bob"}`),
 		{"DELETE /v1/sessions/abc123", "DELETE", "/v1/sessions/abc123", nil, ""},
+		{"upload with Expect", "POST", "/v1/uploads", map[string]string{"Content-Type": "application/json", "Expect": "100-continue"}, `{"data":"` + strings.Repeat("abc", 500) + `"}`},
 		{"form login", "POST", "/v1/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=obrien&password=" + wq("p@ss w0rd!")},
 	}
 }()
