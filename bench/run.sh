@@ -12,7 +12,8 @@
 # Knobs (environment):
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
-#   TARGETS ("direct goproxy nginx portcullis-plain"; also known: portcullis-jwt)
+#   TARGETS ("direct goproxy nginx portcullis-plain"; also known: portcullis-jwt,
+#   portcullis-ratelimit-local, portcullis-ratelimit-redis)
 #   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
 #   GO (go)         the Go command used to build goproxy and Portcullis
 #
@@ -182,6 +183,16 @@ target_portcullis_jwt() {
 	if [[ -s $RUN/jwt.token ]]; then
 		T_WRK_ARGS=(-H "Authorization: Bearer $(<"$RUN/jwt.token")")
 	fi
+}
+
+# Routes ratelimit-local and ratelimit-redis: the plain route behind a
+# rate limit that never refuses, in memory and in Redis (127.0.0.1:6379,
+# which must be running: `redis-cli ping`).
+target_portcullis_ratelimit_local() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/rl-local/ok T_SERVER=portcullis T_WRK_ARGS=()
+}
+target_portcullis_ratelimit_redis() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/rl-redis/ok T_SERVER=portcullis T_WRK_ARGS=()
 }
 
 # ---- measurement -----------------------------------------------------------------

@@ -1,9 +1,15 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestResilienceDefaults(t *testing.T) {
@@ -96,5 +102,57 @@ func TestResilienceValidation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
+	}
+}
+
+// TestSchemaResilience runs the JSON schema on the resilience blocks: it
+// must accept what Parse accepts and refuse out-of-range values.
+func TestSchemaResilience(t *testing.T) {
+	b, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("config.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("config.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate := func(src string) error {
+		var v any
+		if err := yaml.Unmarshal([]byte(src), &v); err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(v)
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sch.Validate(inst)
+	}
+	good := withService("    health_check: {path: /healthz, expected_statuses: [200]}\n    passive_health: {failure_ratio: 0.5}\n" +
+		"    circuit_breaker: {open_duration: 5s}\n    retries: {retry_on: [connect_failure, 503, \"504\"], budget_ratio: 0.1}\n")
+	if err := validate(good); err != nil {
+		t.Errorf("schema rejects a valid config: %v", err)
+	}
+	mustParse(t, good)
+	for name, src := range map[string]string{
+		"no path":     withService("    health_check: {interval: 5s}\n"),
+		"ratio":       withService("    passive_health: {failure_ratio: 2}\n"),
+		"attempts":    withService("    retries: {attempts: 11}\n"),
+		"retry on":    withService("    retries: {retry_on: [500]}\n"),
+		"half open":   withService("    circuit_breaker: {half_open_requests: 0}\n"),
+		"bad field":   withService("    circuit_breaker: {threshold: 3}\n"),
+		"bad timeout": withService("    retries: {per_try_timeout: 5}\n"),
+	} {
+		if err := validate(src); err == nil {
+			t.Errorf("%s: schema accepts an invalid config", name)
+		}
 	}
 }

@@ -46,8 +46,13 @@ func (p *pool) roundTripHTTP(req *http.Request) (*http.Response, error) {
 		}
 		// Retry once, on a fresh connection, only when a reused connection
 		// failed before any byte of a response: the server most likely
-		// closed it while idle and never saw the request.
+		// closed it while idle and never saw the request. It may have seen
+		// it, though, so a non-idempotent request is sent again only when
+		// its caller made it replayable (GetBody), as net/http does.
 		if attempt > 0 || !reused || !noResponse || ctx.Err() != nil {
+			return nil, err
+		}
+		if !idempotent(req.Method) && req.GetBody == nil {
 			return nil, err
 		}
 		if hasBody {

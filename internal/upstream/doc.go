@@ -7,6 +7,14 @@
 // form of a config.Service: its targets and a balancer (round robin, least
 // connections or consistent hash) that Pick uses.
 //
+// Resilience (docs/traffic.md#resilience): the pool also holds the
+// target's active health (health.go, one checker goroutine per pool, ended
+// when the pool is pruned or closed), passive ejection and circuit breaker
+// (breaker.go); Pick skips targets any of them rules out. Service.Forward
+// (retry.go) is Pick plus RoundTrip plus outcome reporting, with retries
+// only when safe, within a per-service budget, under per-try and total
+// timeouts.
+//
 // For http:// targets the package has its own HTTP/1.1 keep-alive client
 // (client.go, wire.go, body.go). net/http's Transport runs a reader and a
 // writer goroutine per connection and pays for features a reverse proxy does

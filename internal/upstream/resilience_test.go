@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -443,7 +444,11 @@ func TestRetryHungTargetPerTryTimeout(t *testing.T) {
 	// A POST to the hung target times out and is not retried.
 	hung2 := newBackend(t)
 	hung2.hangOn.Store(true)
-	s = mustService(t, r, func() config.Service { c := cfg; c.Targets = []config.Target{{URL: hung2.URL}, {URL: live.URL}}; return c }())
+	s = mustService(t, r, func() config.Service {
+		c := cfg
+		c.Targets = []config.Target{{URL: hung2.URL}, {URL: live.URL}}
+		return c
+	}())
 	_, _, err := forward(t, s, "POST", "x")
 	if !IsTimeout(err) {
 		t.Fatalf("POST to a hung target: %v, want a timeout", err)
@@ -504,5 +509,32 @@ func TestRetryBudgetCapsRetries(t *testing.T) {
 	max := int64(n) + n/5 + secs + 4
 	if got := up.hits.Load(); got > max || got <= n {
 		t.Fatalf("upstream received %d requests for %d client requests; want between %d and %d", got, n, n+1, max)
+	}
+}
+
+func TestStaleConnBodilessPostNotResent(t *testing.T) {
+	// One request per connection, then a silent close: pooled connections
+	// go stale. A bodiless POST on one is not sent again (the server may
+	// have processed it); a GET is.
+	rs := newRawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	r := testRegistry(t)
+	s := mustService(t, r, svcConfig(rs.URL()))
+	if st, _, err := forward(t, s, "GET", ""); err != nil || st != 200 {
+		t.Fatal(st, err)
+	}
+	if _, _, err := forward(t, s, "POST", ""); err == nil {
+		t.Fatal("bodiless POST on a stale connection succeeded: it was sent twice")
+	}
+	if n := rs.accepted.Load(); n != 1 {
+		t.Fatalf("accepted %d connections, want 1 (no resend)", n)
+	}
+	if st, _, err := forward(t, s, "GET", ""); err != nil || st != 200 {
+		t.Fatalf("GET after a fresh dial: %d %v", st, err)
 	}
 }

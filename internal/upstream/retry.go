@@ -213,8 +213,8 @@ func retryCondition(resp *http.Response, err error) uint8 {
 		switch {
 		case errors.Is(err, errTotalTimeout):
 			return 0
-		case errors.As(err, &op) && op.Op == "dial" && !IsTimeout(err):
-			return retryConnect
+		case errors.As(err, &op) && op.Op == "dial":
+			return retryConnect // refused, unreachable or connect timeout: nothing sent
 		case IsTimeout(err):
 			return retryTimeout
 		}

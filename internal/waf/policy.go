@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/types"
@@ -92,12 +91,6 @@ type policy struct {
 	log       *slog.Logger
 }
 
-// shared is the state memo's value: the engine and what building it cost.
-type shared struct {
-	waf       coraza.WAF
-	buildTime time.Duration
-}
-
 func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	var pc policyConfig
 	if err := d.Decode(&pc); err != nil {
@@ -116,14 +109,22 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		rules := -1
+		if rc, ok := w.(interface{ RulesCount() int }); ok {
+			rules = rc.RulesCount()
+		}
 		slog.Default().Info("waf rule set compiled", "route", env.Route, "paranoia_level", s.paranoia,
-			"blocking", s.blocking, "rules", w.(interface{ RulesCount() int }).RulesCount(), "took", took.String())
-		return &shared{waf: w, buildTime: took}, nil
+			"blocking", s.blocking, "rules", rules, "took", took.String())
+		return w, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &policy{waf: v.(*shared).waf, blocking: s.blocking, inspect: s.inspectBody, bodyLimit: s.bodyLimit, log: slog.Default()}, nil
+	w, ok := v.(coraza.WAF)
+	if !ok {
+		return nil, fmt.Errorf("state key %q holds a %T, not a WAF", s.key(), v)
+	}
+	return &policy{waf: w, blocking: s.blocking, inspect: s.inspectBody, bodyLimit: s.bodyLimit, log: slog.Default()}, nil
 }
 
 func (p *policy) Phase() pipeline.Phase { return pipeline.PhaseValidate }

@@ -129,16 +129,17 @@ func TestRateLimitRedisFailClosed(t *testing.T) {
 func TestRateLimitClusterThroughRedis(t *testing.T) {
 	rlNeedRedis(t)
 	up := NewUpstream(t, nil)
-	// 50 per 2s is one request per 40ms; burst 10 absorbs client-side
-	// gaps so that no earned slot is lost to scheduling jitter.
-	const burst, interval = 10, 40 * time.Millisecond
+	// 50 per 2s is one request per 40ms; the default burst (50) lets the
+	// bucket bank up to 2s of earned slots, so a loaded machine stalling
+	// the clients for a moment loses none (the allowance stays exact).
+	const burst, interval = 50, 40 * time.Millisecond
 	route := fmt.Sprintf(`    policies:
       - kind: rate_limit
         key: route
-        limits: [{rate: 50, per: 2s, burst: %d}]
+        limits: [{rate: 50, per: 2s}]
         store: redis
-        redis: {address: "127.0.0.1:6379", prefix: "%s", timeout: 500ms}
-        fail: closed`, burst, rlPrefix())
+        redis: {address: "127.0.0.1:6379", prefix: "%s", timeout: 2s}
+        fail: closed`, rlPrefix())
 	gws := []*Gateway{StartGateway(t, simpleConfig(up, route)), StartGateway(t, simpleConfig(up, route)), StartGateway(t, simpleConfig(up, route))}
 
 	const duration = 4 * time.Second
@@ -185,10 +186,6 @@ func TestRateLimitClusterThroughRedis(t *testing.T) {
 	allowed := burst + int64(elapsed/interval) // exact GCRA allowance over the whole span
 	t.Logf("admitted %d (%d/%d/%d) in %s; allowance %d", total, admitted[0].Load(), admitted[1].Load(), admitted[2].Load(), elapsed, allowed)
 	if other.Load() != 0 {
-		for _, g := range gws {
-			g.Stop()
-			t.Log(g.Stdout.String()[:min(2000, len(g.Stdout.String()))], g.Stderr.String()[:min(2000, len(g.Stderr.String()))])
-		}
 		t.Fatalf("%d requests failed or were answered unexpectedly", other.Load())
 	}
 	for i := range admitted {
