@@ -77,7 +77,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out outcome
 	det := h.gw.detector.Load()
 	if det != nil && det.Banned(c.ClientAddr) {
-		// A banned client costs one map lookup; nothing reaches the upstream.
+		// A banned client costs one map lookup; nothing reaches the upstream,
+		// and the connection ends (its framing verdicts are not consumed).
+		w.Header().Set("Connection", "close")
 		out = refuse(w, rid, http.StatusForbidden, "The client is blocked.", "banned")
 	} else {
 		out = h.serve(w, r, snap, c, peer, peerTrusted)
