@@ -74,4 +74,3 @@ func BenchmarkRedisCheck(b *testing.B) {
 	}
 	b.ReportMetric(float64(h.n.Load())/float64(b.N), "roundtrips/op")
 }
-

@@ -31,7 +31,7 @@ type Local struct {
 type shard struct {
 	mu sync.Mutex
 	m  map[string]*entry // pointers: updating a known key allocates nothing
-	_  [40]byte // keep shards on separate cache lines
+	_  [40]byte          // keep shards on separate cache lines
 }
 
 // entry is one key's state: a TAT per limit and the latest of them, after

@@ -148,22 +148,22 @@ func TestPolicyStateSurvivesReload(t *testing.T) {
 
 func TestPolicyConfigErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		"limits: []":                                            "at least one limit",
-		"limits: [{rate: 1, per: 1s, burst: 0}]":                "burst must be at least 1",
-		"limits: [{rate: 1, per: 100ms}]":                       "whole number of seconds",
-		"limits: [{rate: 1, per: 1s}, {rate: 1, per: 1s}]":      "two limits named",
-		"limits: [{name: 'A b', rate: 1, per: 1s}]":             "name",
-		"limits: [{rate: 1, per: 1s}]\nkey: cookie":             "key \"cookie\"",
-		"limits: [{rate: 1, per: 1s}]\nkey: 'header:'":          "invalid header name",
-		"limits: [{rate: 1, per: 1s}]\nstore: memcached":        "store",
-		"limits: [{rate: 1, per: 1s}]\nstore: redis":            "redis.address",
-		"limits: [{rate: 1, per: 1s}]\nfail: maybe":             "fail",
-		"limits: [{rate: 1, per: 1s}]\nredis: {address: x}":     "store is not redis",
-		"limits: [{rate: 1, per: 1s}]\nplans: {gold: []}":       "plans.gold",
-		"limits: [{rate: 1, per: 1s}]\nrate: 5":                 "rate",
-		"limits: [{rate: 1, per: 1s}]\nbucket: 'no spaces'":     "bucket",
+		"limits: []":                                        "at least one limit",
+		"limits: [{rate: 1, per: 1s, burst: 0}]":            "burst must be at least 1",
+		"limits: [{rate: 1, per: 100ms}]":                   "whole number of seconds",
+		"limits: [{rate: 1, per: 1s}, {rate: 1, per: 1s}]":  "two limits named",
+		"limits: [{name: 'A b', rate: 1, per: 1s}]":         "name",
+		"limits: [{rate: 1, per: 1s}]\nkey: cookie":         "key \"cookie\"",
+		"limits: [{rate: 1, per: 1s}]\nkey: 'header:'":      "invalid header name",
+		"limits: [{rate: 1, per: 1s}]\nstore: memcached":    "store",
+		"limits: [{rate: 1, per: 1s}]\nstore: redis":        "redis.address",
+		"limits: [{rate: 1, per: 1s}]\nfail: maybe":         "fail",
+		"limits: [{rate: 1, per: 1s}]\nredis: {address: x}": "store is not redis",
+		"limits: [{rate: 1, per: 1s}]\nplans: {gold: []}":   "plans.gold",
+		"limits: [{rate: 1, per: 1s}]\nrate: 5":             "rate",
+		"limits: [{rate: 1, per: 1s}]\nbucket: 'no spaces'": "bucket",
 		"limits: [{rate: 1, per: 1s}, {rate: 2, per: 1s}, {rate: 3, per: 1s}, {rate: 4, per: 1s}, {rate: 5, per: 1s}]": "at most 4",
-		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', timeout: 1m}": "under 5s",
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', timeout: 1m}":                             "under 5s",
 	} {
 		_, err := compileYAML(t, "kind: rate_limit\n"+src+"\n", nil, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

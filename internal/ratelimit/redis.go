@@ -192,4 +192,3 @@ func redisKeys(prefix string, base []byte, names []string, dst []string) []strin
 	}
 	return dst
 }
-

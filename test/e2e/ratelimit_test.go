@@ -200,4 +200,3 @@ func TestRateLimitClusterThroughRedis(t *testing.T) {
 		t.Fatalf("upstream saw %d, gateways admitted %d", n, total)
 	}
 }
-
