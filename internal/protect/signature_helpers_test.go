@@ -48,14 +48,6 @@ func sigRFCRequest(t testing.TB) *http.Request {
 	return r
 }
 
-func rfcSecret(t testing.TB) []byte {
-	b, err := base64.StdEncoding.DecodeString(rfcSharedSecretB64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func rfcPrivate(t testing.TB) ed25519.PrivateKey {
 	blk, _ := pem.Decode([]byte(rfcEd25519Private))
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)

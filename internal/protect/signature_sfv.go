@@ -44,16 +44,6 @@ type sfParam struct {
 
 type sfParams []sfParam
 
-// get returns the value of a parameter.
-func (ps sfParams) get(key string) (sfItem, bool) {
-	for _, p := range ps {
-		if p.Key == key {
-			return p.Value, true
-		}
-	}
-	return sfItem{}, false
-}
-
 // sfMember is a dictionary member: an item or an inner list, with parameters.
 type sfMember struct {
 	Key    string
