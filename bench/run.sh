@@ -36,7 +36,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain portcullis-jwt"}
+TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -154,7 +154,7 @@ start_portcullis() {
 	wait_200 portcullis "http://127.0.0.1:$PORTCULLIS_OPS_PORT/readyz"
 	# A valid token for target portcullis-jwt, minted as a user would.
 	"$RUN/portcullis" token --alg HS256 --kid bench-hs256 --secret-env PORTCULLIS_BENCH_JWT_SECRET \
-		--sub bench --exp 24h >"$RUN/jwt.token"
+		--sub bench --scope "orders:read" --exp 24h >"$RUN/jwt.token"
 }
 
 # ---- targets: target_NAME sets T_URL, T_SERVER and T_WRK_ARGS --------------------
@@ -193,6 +193,18 @@ target_portcullis_ratelimit_local() {
 }
 target_portcullis_ratelimit_redis() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/rl-redis/ok T_SERVER=portcullis T_WRK_ARGS=()
+}
+
+# Routes chain and chain-waf: the policy chain a real API runs (an IP
+# allow list, JWT, a scope, a CEL rule, input limits), then the same with the
+# OWASP CRS WAF added. Same token as portcullis-jwt.
+target_portcullis_chain() {
+	target_portcullis_jwt
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain/ok
+}
+target_portcullis_waf() {
+	target_portcullis_jwt
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain-waf/ok?q=hello
 }
 
 # ---- measurement -----------------------------------------------------------------
