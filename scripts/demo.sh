@@ -157,6 +157,12 @@ Try these in another terminal (the upstream answers with JSON describing what it
   curl -i -H 'X-API-Key: $API_KEY' -H 'X-Consumer-Name: admin' '$GW/key/hello'
   curl -i -H 'X-API-Key: pcl_wrong' '$GW/key/hello'
 
+  # 9. Rate limit: 5 requests per 10 s per client; the 6th gets 429 with Retry-After and RateLimit headers
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -D - '$GW/limited/hello' | grep -iE '^HTTP|^ratelimit|^retry-after'; done
+
+  # What authentication saw (outcomes per route and reason, API key usage), on the ops listener
+  curl -s '$OPS/stats/auth'
+
   # Readiness, on the ops listener
   curl -i '$OPS/readyz'
 
@@ -231,6 +237,16 @@ if fetch key-ok 200 "$GW/key/hello" -H "X-API-Key: $API_KEY" -H "X-Consumer-Name
 	else pass "apikey: the right key reached the upstream; the spoofed identity header was replaced"; fi
 fi
 fetch key-wrong 401 "$GW/key/hello" -H "X-API-Key: pcl_wrong" && pass "apikey: a wrong key refused with 401"
+
+limited_ok=1
+for i in 1 2 3 4 5; do
+	fetch "limited-$i" 200 "$GW/limited/hello" || limited_ok=0
+done
+if [[ $limited_ok == 1 ]] && fetch limited-6 429 "$GW/limited/hello"; then
+	if [[ -n $(header limited-6 Retry-After) && -n $(header limited-6 RateLimit) && -n $(header limited-1 RateLimit-Policy) ]]; then
+		pass "ratelimit: 5 admitted, the 6th refused with 429, Retry-After and RateLimit headers"
+	else fail "ratelimit: 429 without Retry-After / RateLimit / RateLimit-Policy headers"; fi
+fi
 
 if fetch traversal 400 "$GW/api/%2e%2e/secret" --path-as-is; then
 	pass "traversal: /api/%2e%2e/secret refused with 400"
