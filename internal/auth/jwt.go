@@ -27,6 +27,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"golang.org/x/net/http/httpguts"
 )
 
 func init() { RegisterMethod("jwt", compileJWT) }
@@ -261,7 +262,7 @@ var reservedClaimHeaders = map[string]bool{
 func (m *jwtMethod) compileTransport(cfg *jwtConfig) error {
 	switch {
 	case cfg.Header != "":
-		if !validHeaderName(cfg.Header) {
+		if !httpguts.ValidHeaderFieldName(cfg.Header) {
 			return fmt.Errorf("header: %q is not a valid header name", cfg.Header)
 		}
 		m.header = textproto.CanonicalMIMEHeaderKey(cfg.Header)
@@ -271,7 +272,7 @@ func (m *jwtMethod) compileTransport(cfg *jwtConfig) error {
 	m.bearer = m.header == "Authorization"
 	m.forward = cfg.ForwardToken
 	if cfg.Cookie != "" {
-		if !validHeaderName(cfg.Cookie) { // cookie names are tokens too (RFC 6265)
+		if !httpguts.ValidHeaderFieldName(cfg.Cookie) { // cookie names are tokens too (RFC 6265)
 			return fmt.Errorf("cookie: %q is not a valid cookie name", cfg.Cookie)
 		}
 		m.cookie = cfg.Cookie
@@ -284,7 +285,7 @@ func (m *jwtMethod) compileTransport(cfg *jwtConfig) error {
 	seen := map[string]bool{}
 	for _, c := range claims {
 		h := cfg.ClaimsToHeaders[c]
-		if c == "" || !validHeaderName(h) {
+		if c == "" || !httpguts.ValidHeaderFieldName(h) {
 			return fmt.Errorf("claims_to_headers: %q -> %q: need a claim name and a valid header name", c, h)
 		}
 		h = textproto.CanonicalMIMEHeaderKey(h)
@@ -299,21 +300,6 @@ func (m *jwtMethod) compileTransport(cfg *jwtConfig) error {
 		m.owned = append(m.owned, h)
 	}
 	return nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func (m *jwtMethod) Name() string { return "jwt" }

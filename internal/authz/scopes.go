@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"golang.org/x/net/http/httpguts"
 )
 
 func init() { pipeline.Register("scopes", compileScopes) }
@@ -66,7 +67,7 @@ func compileScopes(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 			field := "per_method." + m
 			key := m
 			if m != "*" {
-				if !isToken(m) {
+				if !httpguts.ValidHeaderFieldName(m) {
 					return nil, fmt.Errorf("%s: %q is not an HTTP method", field, m)
 				}
 				key = strings.ToUpper(m)
@@ -107,21 +108,6 @@ func checkScopes(field string, list []string) error {
 		}
 	}
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token (a method name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func (p *scopesPolicy) Phase() pipeline.Phase { return pipeline.PhaseAuthz }

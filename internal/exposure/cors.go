@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"golang.org/x/net/http/httpguts"
 )
 
 func init() { pipeline.Register("cors", compileCORS) }
@@ -85,21 +86,21 @@ func compileCORS(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		methods = defaultCORSMethods
 	}
 	for _, m := range methods {
-		if !isToken(m) {
+		if m == "*" || !httpguts.ValidHeaderFieldName(m) {
 			return nil, fmt.Errorf("methods: %q is not a method", m)
 		}
 		p.methods[m] = true
 	}
 	p.allowMethods = strings.Join(methods, ", ")
 	for _, h := range cfg.Headers {
-		if !isToken(h) {
+		if h == "*" || !httpguts.ValidHeaderFieldName(h) {
 			return nil, fmt.Errorf("headers: %q is not a header name (\"*\" is not accepted: list the headers)", h)
 		}
 		p.headers[strings.ToLower(h)] = true
 	}
 	p.allowHeaders = strings.Join(cfg.Headers, ", ")
 	for _, h := range cfg.ExposeHeaders {
-		if !isToken(h) {
+		if h == "*" || !httpguts.ValidHeaderFieldName(h) {
 			return nil, fmt.Errorf("expose_headers: %q is not a header name (\"*\" is not accepted: list the headers)", h)
 		}
 	}
@@ -128,20 +129,6 @@ func checkRouteMethods(env pipeline.CompileEnv) error {
 		}
 	}
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token (method, header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}*", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *cors) Phase() pipeline.Phase { return pipeline.PhaseAccess }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"net/netip"
 	"net/textproto"
 	"sort"
 	"strings"
@@ -79,7 +78,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 	snapMemo := pipeline.NewMemo()
 
 	for _, p := range cfg.TrustedProxies {
-		pfx, err := parsePrefix(p)
+		pfx, err := protect.ParsePrefix(p)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath("trusted_proxies", err.Error()))
 			continue
@@ -244,22 +243,6 @@ func toRouterRoute(id int, rc *config.Route) router.Route {
 		r.Headers = append(r.Headers, router.HeaderSpec{Name: h.Name, Value: h.Value, Regex: h.Regex})
 	}
 	return r
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid address %q", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Policy YAML is decoded by config.NodeDecoder through the pipeline's interface.

@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/protect"
 )
 
 // Detector counts security events per client address (and per consumer
@@ -90,7 +90,7 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 		d.byEv[ev] = append(d.byEv[ev], i)
 	}
 	for i, s := range cfg.Allow {
-		p, err := parsePrefix(s)
+		p, err := protect.ParsePrefix(s)
 		if err != nil {
 			return nil, fmt.Errorf("intrusion_detection.allow[%d]: %w", i, err)
 		}
@@ -112,22 +112,6 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 	d.wg.Add(1)
 	go d.loop(interval)
 	return d, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid address %q", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Banned reports whether a is banned now.

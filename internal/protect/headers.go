@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"net/textproto"
 	"regexp"
-	"strings"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"golang.org/x/net/http/httpguts"
 )
 
 func init() {
@@ -60,7 +60,7 @@ func compileRequireHeaders(d pipeline.Decoder, _ pipeline.CompileEnv) (any, erro
 	p := &requireHeaders{}
 	seen := map[string]bool{}
 	for i, h := range cfg.Headers {
-		if h.Name == "" || !validHeaderName(h.Name) {
+		if h.Name == "" || !httpguts.ValidHeaderFieldName(h.Name) {
 			return nil, fmt.Errorf("headers[%d].name: %q is not a valid header name", i, h.Name)
 		}
 		name := textproto.CanonicalMIMEHeaderKey(h.Name)
@@ -85,16 +85,6 @@ func compileRequireHeaders(d pipeline.Decoder, _ pipeline.CompileEnv) (any, erro
 		p.rules = append(p.rules, r)
 	}
 	return p, nil
-}
-
-func validHeaderName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *requireHeaders) Phase() pipeline.Phase { return pipeline.PhaseValidate }
