@@ -208,7 +208,7 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		if c == nil {
 			return nil, fmt.Errorf("anonymous: consumer %q is not defined", cfg.Anonymous)
 		}
-		p.anonymous = &pipeline.Identity{Consumer: c.Name, Groups: c.Groups, Method: "anonymous"}
+		p.anonymous = &pipeline.Identity{Consumer: c.Name, Groups: c.Groups, Scopes: c.Scopes, Method: "anonymous"}
 	}
 	return p, nil
 }

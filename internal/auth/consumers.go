@@ -9,8 +9,13 @@ import (
 
 // Consumer is a client of the APIs as authentication sees it.
 type Consumer struct {
-	Name     string
-	Groups   []string
+	Name   string
+	Groups []string
+	// Scopes are the consumer's standing grants. They reach the identity
+	// for api_key, basic, mtls and anonymous; jwt and introspection carry
+	// the token's scopes only, so a token never gains what it was not
+	// issued for.
+	Scopes   []string
 	Metadata map[string]string
 }
 
@@ -41,7 +46,7 @@ func NewConsumers(cfgs []config.Consumer) (*Consumers, error) {
 		if _, dup := cs.byName[c.Name]; dup {
 			return nil, fmt.Errorf("consumer %q is defined twice", c.Name)
 		}
-		cs.byName[c.Name] = &Consumer{Name: c.Name, Groups: c.Groups, Metadata: c.Metadata}
+		cs.byName[c.Name] = &Consumer{Name: c.Name, Groups: c.Groups, Scopes: c.Scopes, Metadata: c.Metadata}
 	}
 	return cs, nil
 }
@@ -53,11 +58,12 @@ func (cs *Consumers) ByName(name string) *Consumer { return cs.byName[name] }
 // methods to build their indexes from.
 func (cs *Consumers) Configs() []config.Consumer { return cs.cfgs }
 
-// Identity returns a fresh identity for consumer name.
+// Identity returns a fresh identity for consumer name, with the consumer's
+// scopes (for the credential methods that carry no scopes of their own).
 func (cs *Consumers) Identity(name, credentialID, method string) *pipeline.Identity {
 	c := cs.byName[name]
 	if c == nil {
 		return nil
 	}
-	return &pipeline.Identity{Consumer: c.Name, Groups: c.Groups, CredentialID: credentialID, Method: method}
+	return &pipeline.Identity{Consumer: c.Name, Groups: c.Groups, Scopes: c.Scopes, CredentialID: credentialID, Method: method}
 }

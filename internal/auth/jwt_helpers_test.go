@@ -93,6 +93,7 @@ type cred struct {
 type consumer struct {
 	Name        string   `json:"name"`
 	Groups      []string `json:"groups,omitempty"`
+	Scopes      []string `json:"scopes,omitempty"`
 	Credentials struct {
 		JWT []cred `json:"jwt,omitempty"`
 	} `json:"credentials"`

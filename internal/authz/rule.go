@@ -161,7 +161,11 @@ func compileExpr(text string, costLimit uint64) (cel.Program, error) {
 // of the expr value plus the line inside the expression (a block scalar's
 // text starts on the line after its indicator).
 func exprError(env pipeline.CompileEnv, src exprSource, err error) error {
-	path := env.Path + ".expr"
+	return exprErrorAt(env, env.Path+".expr", src, err)
+}
+
+// exprErrorAt is exprError for the expression at field path.
+func exprErrorAt(env pipeline.CompileEnv, path string, src exprSource, err error) error {
 	var ce *celError
 	if env.Config == nil || src.node == nil || !errors.As(err, &ce) {
 		if env.Config == nil {

@@ -296,8 +296,12 @@ type Shutdown struct {
 
 // Consumer is a client of the APIs: an app, a partner, another service.
 type Consumer struct {
-	Name        string            `yaml:"name"`
-	Groups      []string          `yaml:"groups,omitempty"`
+	Name   string   `yaml:"name"`
+	Groups []string `yaml:"groups,omitempty"`
+	// Scopes are granted to the consumer's identity when it authenticates
+	// with api_key, basic, mtls or as anonymous; for jwt and introspection
+	// the token's own scopes stay authoritative.
+	Scopes      []string          `yaml:"scopes,omitempty"`
 	Metadata    map[string]string `yaml:"metadata,omitempty"`
 	Credentials Credentials       `yaml:"credentials,omitempty"`
 }

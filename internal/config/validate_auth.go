@@ -125,6 +125,7 @@ func (v *validator) consumers() {
 			cc.names[cs.Name] = i
 		}
 		v.groups(p, cs.Groups)
+		v.scopes(p, cs.Scopes)
 		cp := p + ".credentials"
 		for j := range cs.Credentials.JWT {
 			v.jwtCredential(indexPath(cp+".jwt", j), &cs.Credentials.JWT[j], cc)
@@ -161,6 +162,28 @@ func (v *validator) groups(p string, groups []string) {
 		seen[g] = true
 	}
 }
+
+// scopes follow OAuth scope-token syntax (RFC 6749 section 3.3): visible
+// ASCII without spaces, since tokens carry them space-separated.
+func (v *validator) scopes(p string, scopes []string) {
+	seen := map[string]bool{}
+	for j, s := range scopes {
+		sp := indexPath(p+".scopes", j)
+		switch {
+		case s == "":
+			v.add(sp, "must not be empty")
+		case strings.IndexFunc(s, notScopeChar) >= 0:
+			v.add(sp, "scope %s must be visible ASCII without spaces or quotes", v.q(sp, s))
+		case seen[s]:
+			v.add(sp, "scope %s is listed twice", v.q(sp, s))
+		}
+		seen[s] = true
+	}
+}
+
+// notScopeChar is true outside RFC 6749's scope-token characters
+// (%x21 / %x23-5B / %x5D-7E).
+func notScopeChar(r rune) bool { return r <= 0x20 || r >= 0x7f || r == '"' || r == '\\' }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 

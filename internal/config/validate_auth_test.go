@@ -53,6 +53,14 @@ func TestConsumerValidationRules(t *testing.T) {
 			`gw.yaml:16:14: consumers[0].groups[0]: group " a" must not start or end with spaces`},
 		{"group twice", withConsumers("  - name: app\n    groups: [a, a]\n"),
 			`gw.yaml:16:17: consumers[0].groups[1]: group "a" is listed twice`},
+		{"scope empty", withConsumers("  - name: app\n    scopes: [a, \"\"]\n"),
+			`gw.yaml:16:17: consumers[0].scopes[1]: must not be empty`},
+		{"scope with space", withConsumers("  - name: app\n    scopes: [\"a b\"]\n"),
+			`gw.yaml:16:14: consumers[0].scopes[0]: scope "a b" must be visible ASCII without spaces or quotes`},
+		{"scope with quote", withConsumers("  - name: app\n    scopes: ['a\"b']\n"),
+			`gw.yaml:16:14: consumers[0].scopes[0]: scope "a\"b" must be visible ASCII without spaces or quotes`},
+		{"scope twice", withConsumers("  - name: app\n    scopes: [orders:read, orders:read]\n"),
+			`gw.yaml:16:27: consumers[0].scopes[1]: scope "orders:read" is listed twice`},
 
 		// jwt
 		{"jwt key missing", jwt("{algorithm: HS256, secret: " + secret32 + "}"),

@@ -105,6 +105,13 @@ func setForwardingHeaders(h http.Header, r *http.Request, peerTrusted bool, peer
 			elem = strings.Join(prior, ", ") + ", " + elem
 		}
 	} else {
+		// Every other X-Forwarded-* (Prefix, Port, Ssl...) from a client
+		// would be read by the upstream as the gateway's word.
+		for k := range h {
+			if len(k) > 12 && strings.EqualFold(strings.ReplaceAll(k[:12], "_", "-"), "X-Forwarded-") {
+				delete(h, k)
+			}
+		}
 		set(0, "X-Forwarded-For", peerStr)
 		set(1, "X-Forwarded-Proto", proto)
 		set(2, "X-Forwarded-Host", r.Host)

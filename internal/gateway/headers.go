@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 )
 
@@ -17,15 +18,22 @@ var hopHeaders = []string{
 	"Trailer",
 	"Transfer-Encoding",
 	"Upgrade",
+	"Http2-Settings", // connection-specific (RFC 7540 section 3.2.1)
 }
 
 // removeHopHeaders deletes hop-by-hop headers and every header named in
 // Connection. It runs before the gateway sets its own headers, so a
 // client's Connection header can never remove one of them.
 func removeHopHeaders(h http.Header) {
+	removeHopHeadersKeep(h, nil)
+}
+
+// removeHopHeadersKeep is removeHopHeaders that never removes the headers
+// in keep (canonical names) because the client named them in Connection.
+func removeHopHeadersKeep(h http.Header, keep []string) {
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {
-			if name = textproto.TrimString(name); name != "" {
+			if name = textproto.TrimString(name); name != "" && !slices.Contains(keep, textproto.CanonicalMIMEHeaderKey(name)) {
 				h.Del(name)
 			}
 		}
@@ -36,12 +44,20 @@ func removeHopHeaders(h http.Header) {
 }
 
 // upgradeType returns the protocol a request or response asks to switch
-// to, or "" when it is not an upgrade.
+// to, or "" when it is not an upgrade. An h2c upgrade is never one: an
+// upstream that accepted it would carry the client's later requests past
+// every policy (h2c smuggling; RFC 9113 deprecated it).
 func upgradeType(h http.Header) string {
 	for _, v := range h["Connection"] {
 		for _, tok := range strings.Split(v, ",") {
 			if strings.EqualFold(textproto.TrimString(tok), "upgrade") {
-				return h.Get("Upgrade")
+				up := h.Get("Upgrade")
+				for _, p := range strings.Split(up, ",") {
+					if strings.EqualFold(textproto.TrimString(p), "h2c") {
+						return ""
+					}
+				}
+				return up
 			}
 		}
 	}
@@ -71,3 +87,22 @@ var spoofableHeaders = []string{
 	"X-Rewrite-Url",
 	"X-Original-Uri",
 }
+
+// dropUnderscoreAliases deletes client headers whose name, with '_' read as
+// '-', is a header the gateway owns (X_Consumer_Name for X-Consumer-Name):
+// nginx with underscores_in_headers, CGI, WSGI and PHP read them as the same.
+func dropUnderscoreAliases(h http.Header, owned []string) {
+	for k := range h {
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
+		if slices.Contains(owned, alias) || slices.Contains(spoofableHeaders, alias) || slices.Contains(forwardingHeaders, alias) {
+			delete(h, k)
+		}
+	}
+}
+
+// forwardingHeaders are the headers setForwardingHeaders and the request id
+// logic write toward the upstream.
+var forwardingHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Request-Id"}

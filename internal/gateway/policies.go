@@ -7,6 +7,7 @@ import (
 	_ "github.com/portcullis/portcullis/internal/authz"
 	_ "github.com/portcullis/portcullis/internal/exposure"
 	_ "github.com/portcullis/portcullis/internal/guard"
+	_ "github.com/portcullis/portcullis/internal/openapi"
 	_ "github.com/portcullis/portcullis/internal/protect"
 	_ "github.com/portcullis/portcullis/internal/ratelimit"
 	_ "github.com/portcullis/portcullis/internal/transform"

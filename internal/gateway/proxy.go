@@ -167,6 +167,11 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	if strings.IndexByte(target, '#') >= 0 {
 		return refuse(w, rid, http.StatusBadRequest, "The request target is not accepted.", "fragment in request target")
 	}
+	// HTTP/2 carries the target as a header value, which may hold a space:
+	// the client's error, not one to fail upstream and count against a target.
+	if strings.ContainsFunc(target, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+		return refuse(w, rid, http.StatusBadRequest, "The request target is not accepted.", "invalid character in request target")
+	}
 	rawPath := target
 	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
 		rawPath = rawPath[:i]
@@ -183,6 +188,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	for _, name := range snap.owned {
 		delete(r.Header, name)
 	}
+	dropUnderscoreAliases(r.Header, snap.owned)
 
 	// The TLS policy chosen by SNI and the route chosen by Host must
 	// agree: a connection set up for a host without client certificates
@@ -255,7 +261,9 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	hdr := r.Header
 	upgrade := upgradeType(hdr)
 	trailers := wantsTrailers(hdr)
-	removeHopHeaders(hdr)
+	// The identity and claims headers were set by the gateway (the client's
+	// were stripped above): a client's Connection list cannot remove them.
+	removeHopHeadersKeep(hdr, snap.owned)
 	setForwardingHeaders(hdr, r, peerTrusted, peer, r.TLS != nil)
 	hdr["X-Request-Id"] = w.Header()["X-Request-Id"]
 	if upgrade != "" {

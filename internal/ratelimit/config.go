@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/config"
 )
 
@@ -20,6 +21,9 @@ type policyConfig struct {
 	// Default: the consumer when the request is authenticated, else the
 	// client address.
 	Key string `yaml:"key,omitempty"`
+	// KeyExpr counts by the string a CEL expression over request and
+	// identity returns (the authz rule environment); excludes Key.
+	KeyExpr *authz.ExprSource `yaml:"key_expr,omitempty"`
 	// Bucket names the counters; routes that name the same bucket share
 	// them (a global limit). Default: the route's name.
 	Bucket string `yaml:"bucket,omitempty"`
@@ -63,6 +67,7 @@ const (
 	keyClient
 	keyRoute
 	keyHeader
+	keyExpr // key_expr
 )
 
 var keyNames = map[string]keyKind{

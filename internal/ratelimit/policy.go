@@ -1,6 +1,6 @@
 // Package ratelimit provides the "rate_limit" policy kind (limit phase):
 // exact GCRA rate limits and quotas per consumer, credential, client
-// address, route or header, with several limits per route, per-consumer
+// address, route, header or a CEL expression (key_expr), with several limits per route, per-consumer
 // plans, and two stores with the same semantics: Local (in memory,
 // sharded, bounded) and Redis (shared by every gateway node, one atomic
 // round trip per check). Refused requests get 429 with Retry-After and the
@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
@@ -30,6 +31,9 @@ func init() {
 const (
 	ReasonExceeded    = "rate limit exceeded"
 	ReasonUnavailable = "rate limit store unavailable"
+	// ReasonKeyError: key_expr failed to evaluate; the request is refused
+	// (403) rather than counted under a key it might share with others.
+	ReasonKeyError = "ratelimit: key error"
 )
 
 // maxKeyValue bounds the part of a store key that comes from the request:
@@ -41,6 +45,7 @@ type Policy struct {
 	bucket   string
 	key      keyKind
 	header   string
+	expr     *authz.StringExpr // key_expr; nil otherwise
 	def      *limitSet
 	byPlan   map[string]*limitSet // consumer name -> its plan's limits
 	local    *Local
@@ -65,6 +70,15 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	var err error
 	if p.key, p.header, err = parseKey(cfg.Key); err != nil {
 		return nil, err
+	}
+	if cfg.KeyExpr != nil {
+		if cfg.Key != "" {
+			return nil, fmt.Errorf("key and key_expr: set one, not both")
+		}
+		if p.expr, err = authz.CompileStringExpr(env, env.Path+".key_expr", cfg.KeyExpr); err != nil {
+			return nil, err
+		}
+		p.key = keyExpr
 	}
 	if p.def, err = compileSet("", cfg.Limits); err != nil {
 		return nil, err
@@ -143,8 +157,11 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 func (p *Policy) Phase() pipeline.Phase { return pipeline.PhaseLimit }
 
 // NeedsIdentity implements pipeline.IdentityUser: counting by consumer or
-// credential needs authentication on the route.
-func (p *Policy) NeedsIdentity() bool { return p.key == keyConsumer || p.key == keyCredential }
+// credential, or by an expression that reads identity, needs
+// authentication on the route.
+func (p *Policy) NeedsIdentity() bool {
+	return p.key == keyConsumer || p.key == keyCredential || (p.expr != nil && p.expr.UsesIdentity())
+}
 
 // decision is what Handle passes to Respond through the Context.
 type decision struct {
@@ -161,7 +178,16 @@ func (p *Policy) Handle(c *pipeline.Context) *pipeline.Problem {
 		}
 	}
 	var buf [192]byte
-	key := p.appendKey(buf[:0], c, set)
+	var key []byte
+	if p.expr != nil {
+		v, err := p.expr.Eval(c)
+		if err != nil {
+			return pipeline.NewProblem(http.StatusForbidden, "The request is not allowed.", ReasonKeyError)
+		}
+		key = appendValue(p.appendPrefix(buf[:0], set), "x:", v)
+	} else {
+		key = p.appendKey(buf[:0], c, set)
+	}
 	res, prob := p.decide(c.Request.Context(), key, set)
 	if prob != nil {
 		return prob
@@ -215,10 +241,7 @@ func (p *Policy) decide(ctx context.Context, key []byte, set *limitSet) (Result,
 // policy counts by. Parts from the request that are too long are hashed,
 // so a client cannot make keys arbitrarily large.
 func (p *Policy) appendKey(b []byte, c *pipeline.Context, set *limitSet) []byte {
-	b = append(b, p.bucket...)
-	b = append(b, ':')
-	b = append(b, set.plan...)
-	b = append(b, ':')
+	b = p.appendPrefix(b, set)
 	kind := p.key
 	id := c.Identity
 	if kind == keyDefault {
@@ -233,24 +256,33 @@ func (p *Policy) appendKey(b []byte, c *pipeline.Context, set *limitSet) []byte 
 	if kind == keyConsumer && (id == nil || id.Consumer == "") {
 		kind = keyClient
 	}
-	var v string
 	switch kind {
 	case keyConsumer:
-		b = append(b, "c:"...)
-		v = id.Consumer
+		return appendValue(b, "c:", id.Consumer)
 	case keyCredential:
-		b = append(b, "k:"...)
-		v = id.CredentialID
+		return appendValue(b, "k:", id.CredentialID)
 	case keyRoute:
-		b = append(b, "r:"...)
-		v = c.Route
+		return appendValue(b, "r:", c.Route)
 	case keyHeader:
-		b = append(b, "h:"...)
-		v = c.Request.Header.Get(p.header)
+		return appendValue(b, "h:", c.Request.Header.Get(p.header))
 	default:
 		b = append(b, "a:"...)
 		return c.ClientAddr.AppendTo(b)
 	}
+}
+
+// appendPrefix starts a store key: the bucket and the plan.
+func (p *Policy) appendPrefix(b []byte, set *limitSet) []byte {
+	b = append(b, p.bucket...)
+	b = append(b, ':')
+	b = append(b, set.plan...)
+	return append(b, ':')
+}
+
+// appendValue appends the key kind's tag and a value from the request,
+// hashed when it is long.
+func appendValue(b []byte, tag, v string) []byte {
+	b = append(b, tag...)
 	if len(v) > maxKeyValue {
 		sum := sha256.Sum256([]byte(v))
 		b = append(b, '#')

@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"testing"
+)
+
+// gatewayOwned are headers only the gateway may send upstream.
+var reviewGatewayOwned = []string{
+	"X-Consumer-Name", "X-Consumer-Groups", "X-Credential-Id", "X-Auth-Method",
+	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
+	"X-Request-Id", "X-Real-Ip",
+}
+
+// TestReviewUnderscoreAliasesOfGatewayHeadersDropped: nginx (with
+// underscores_in_headers), CGI, WSGI and PHP read X_Consumer_Name as
+// X-Consumer-Name; a client must not get such an alias to the upstream.
+func TestReviewUnderscoreAliasesOfGatewayHeadersDropped(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, simpleConfig(up, ""))
+	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\n"+
+		"X_Consumer_Name: admin\r\nx_consumer_groups: admins\r\nX_Auth_Method: mtls\r\n"+
+		"X_Forwarded_For: 10.0.0.1\r\nX_Request_Id: forged\r\nX_Real_IP: 10.0.0.2\r\n"+
+		"X_Custom_Thing: kept\r\nConnection: close\r\n\r\n")
+	if resp.Status != 200 {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	s := up.Last(t)
+	for k, v := range s.Header {
+		alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
+		for _, owned := range reviewGatewayOwned {
+			if alias == owned && k != owned {
+				t.Errorf("upstream received %s: %q, an alias of %s", k, v, owned)
+			}
+		}
+	}
+	if s.Header.Get("X_Custom_Thing") != "kept" {
+		t.Errorf("an unrelated underscore header was dropped: %v", s.Header)
+	}
+}
+
+// TestReviewConnectionCannotRemoveIdentityHeaders: headers a client names
+// in Connection are removed before forwarding, but never the identity the
+// gateway set.
+func TestReviewConnectionCannotRemoveIdentityHeaders(t *testing.T) {
+	bh := bhHash(t, "correct horse", "--algorithm", "bcrypt", "--cost", "4")
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, akGatewayConfig(up, fmt.Sprintf(`  - name: carol
+    groups: [finance]
+    credentials:
+      basic:
+        - {username: carol, password_hash: %q}
+`, bh), `          - basic: {realm: "orders"}`))
+	auth := bhAuth("carol", "correct horse")["Authorization"]
+	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\nAuthorization: "+auth+
+		"\r\nConnection: close, X-Consumer-Name, x-consumer-groups, X-Auth-Method, X-Credential-Id, X-Request-Id\r\n\r\n")
+	if resp.Status != 200 {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	h := up.Last(t).Header
+	for k, want := range map[string]string{"X-Consumer-Name": "carol", "X-Consumer-Groups": "finance", "X-Auth-Method": "basic"} {
+		if got := h.Get(k); got != want {
+			t.Errorf("upstream %s = %q, want %q", k, got, want)
+		}
+	}
+	if h.Get("X-Credential-Id") == "" || h.Get("X-Request-Id") == "" {
+		t.Errorf("gateway headers removed: %v", h)
+	}
+}
+
+// TestReviewUntrustedClientCannotSendOtherForwardedHeaders: from a peer
+// that is not a trusted proxy, every X-Forwarded-* header the upstream sees
+// is the gateway's (frameworks honour X-Forwarded-Prefix/-Port/-Ssl from
+// their proxy).
+func TestReviewUntrustedClientCannotSendOtherForwardedHeaders(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, simpleConfig(up, ""))
+	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\n"+
+		"X-Forwarded-Prefix: /admin\r\nX-Forwarded-Port: 443\r\nX-Forwarded-Ssl: on\r\n"+
+		"x-forwarded-scheme: https\r\nX_Forwarded_Server: evil\r\nConnection: close\r\n\r\n")
+	if resp.Status != 200 {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	h := up.Last(t).Header
+	for k, v := range h {
+		alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
+		if !strings.HasPrefix(alias, "X-Forwarded-") {
+			continue
+		}
+		switch k {
+		case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+			continue
+		}
+		t.Errorf("upstream received the client's %s: %q", k, v)
+	}
+	if h.Get("X-Forwarded-Proto") != "http" || h.Get("X-Forwarded-Host") != "api.example" {
+		t.Errorf("gateway forwarding headers wrong: %v", h)
+	}
+}
+
+// TestReviewHTTP2QueryWithSpaceRefused: HTTP/2 carries :path as a header
+// value, so a space in the query reaches the handler; it must be refused
+// as the client's error (400), not sent on to fail as the upstream's (502,
+// counted against the target's health).
+func TestReviewHTTP2QueryWithSpaceRefused(t *testing.T) {
+	f := getTLSFixture(t)
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, tlsGatewayConfig(up.URL, f.listenerCerts(t), "", "", ""))
+	req, err := http.NewRequest(http.MethodGet, "https://"+gw.Addr+"/h2/path", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.URL.RawQuery = "a=b c"
+	resp, err := f.httpsClient("a.example.test", true).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("proto %s, want HTTP/2", resp.Proto)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("status %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if n := up.Count(); n != 0 {
+		t.Fatalf("upstream received %d requests", n)
+	}
+}
+
+// TestReviewH2CUpgradeNotForwarded: an h2c upgrade accepted by the upstream
+// would turn the connection into a raw HTTP/2 tunnel to it, past every
+// per-request policy ("h2c smuggling"); the gateway must not ask for it.
+func TestReviewH2CUpgradeNotForwarded(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, simpleConfig(up, ""))
+	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\n"+
+		"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	if resp.Status != 200 || resp.Body != "ok" {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	h := up.Last(t).Header
+	if v := h.Values("Upgrade"); len(v) != 0 {
+		t.Errorf("upstream was asked to upgrade to %q", v)
+	}
+	if v := h.Values("Http2-Settings"); len(v) != 0 {
+		t.Errorf("upstream received HTTP2-Settings %q", v)
+	}
+	// Without Connection: HTTP2-Settings the header is not hop-by-hop by name.
+	resp = rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\n"+
+		"Connection: Upgrade\r\nUpgrade: H2C\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	if resp.Status != 200 {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	h = up.Last(t).Header
+	if len(h.Values("Upgrade")) != 0 || len(h.Values("Http2-Settings")) != 0 {
+		t.Errorf("upstream was asked to upgrade to h2c: %v", h)
+	}
+}
