@@ -447,6 +447,9 @@ func publicPath(up string, m router.Match, rt *route) (string, bool) {
 // leaking through Location and Content-Location.
 func (h *proxyHandler) rewriteLocations(rh http.Header, r *http.Request, t *upstream.Target, m router.Match, rt *route) {
 	for _, name := range [...]string{"Location", "Content-Location"} {
+		if vs := rh[name]; len(vs) > 1 {
+			rh[name] = vs[:1] // one URI by definition; only the first is checked
+		}
 		v := rh.Get(name)
 		if v == "" {
 			continue

@@ -161,3 +161,30 @@ func TestReviewH2CUpgradeNotForwarded(t *testing.T) {
 		t.Errorf("upstream was asked to upgrade to h2c: %v", h)
 	}
 }
+
+// TestReviewSecondLocationValueDoesNotLeakUpstream: every Location value is
+// checked, not only the first.
+func TestReviewSecondLocationValueDoesNotLeakUpstream(t *testing.T) {
+	var upAddr string
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Location"] = []string{"/next", "http://" + upAddr + "/internal"}
+		w.Header()["Content-Location"] = []string{"", "http://" + upAddr + "/c"}
+		w.WriteHeader(http.StatusFound)
+	})
+	upAddr = up.Addr
+	gw := StartGateway(t, simpleConfig(up, ""))
+	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\nConnection: close\r\n\r\n")
+	if resp.Status != http.StatusFound {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
+	}
+	for _, name := range []string{"Location", "Content-Location"} {
+		for _, v := range resp.Header.Values(name) {
+			if strings.Contains(v, upAddr) {
+				t.Errorf("%s leaks the upstream address: %q", name, resp.Header.Values(name))
+			}
+		}
+	}
+	if got := resp.Header.Get("Location"); got != "/next" {
+		t.Errorf("Location = %q, want /next", got)
+	}
+}
