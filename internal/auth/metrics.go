@@ -2,17 +2,15 @@ package auth
 
 import (
 	"sort"
-	"sync"
-	"sync/atomic"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
 // Metrics counts authentication outcomes per route, method and reason. It
 // lives in the gateway's long-lived state, so reloads do not reset it.
 type Metrics struct {
-	mu       sync.RWMutex
-	counters map[metricKey]*atomic.Uint64
+	counters *telemetry.Counters[metricKey]
 }
 
 type metricKey struct {
@@ -22,7 +20,7 @@ type metricKey struct {
 // MetricsOf returns the gateway's authentication metrics.
 func MetricsOf(env pipeline.CompileEnv) (*Metrics, error) {
 	v, err := env.State.Get("auth.metrics", func() (any, error) {
-		return &Metrics{counters: map[metricKey]*atomic.Uint64{}}, nil
+		return &Metrics{counters: telemetry.NewCounters[metricKey]()}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -30,20 +28,7 @@ func MetricsOf(env pipeline.CompileEnv) (*Metrics, error) {
 	return v.(*Metrics), nil
 }
 
-func (m *Metrics) inc(k metricKey) {
-	m.mu.RLock()
-	c := m.counters[k]
-	m.mu.RUnlock()
-	if c == nil {
-		m.mu.Lock()
-		if c = m.counters[k]; c == nil {
-			c = new(atomic.Uint64)
-			m.counters[k] = c
-		}
-		m.mu.Unlock()
-	}
-	c.Add(1)
-}
+func (m *Metrics) inc(k metricKey) { m.counters.Inc(k) }
 
 func (m *Metrics) success(route, method string) {
 	m.inc(metricKey{Route: route, Method: method, Outcome: "success"})
@@ -61,12 +46,10 @@ type Count struct {
 
 // Counts returns every counter, sorted, for the metrics endpoint and tests.
 func (m *Metrics) Counts() []Count {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]Count, 0, len(m.counters))
-	for k, c := range m.counters {
-		out = append(out, Count{k.Route, k.Method, k.Outcome, k.Reason, c.Load()})
-	}
+	out := []Count{}
+	m.counters.Each(func(k metricKey, v uint64) {
+		out = append(out, Count{k.Route, k.Method, k.Outcome, k.Reason, v})
+	})
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Route != b.Route {
