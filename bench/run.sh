@@ -12,8 +12,10 @@
 # Knobs (environment):
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
-#   TARGETS ("direct goproxy nginx portcullis-plain"; also known: portcullis-jwt,
-#   portcullis-ratelimit-local, portcullis-ratelimit-redis)
+#   TARGETS (all: "direct goproxy nginx ceiling portcullis-plain portcullis-jwt
+#   portcullis-chain portcullis-waf portcullis-ratelimit-local
+#   portcullis-ratelimit-redis"; ceiling is bench/ceiling, the bare
+#   net/http-server-plus-pooled-client upper bound of Portcullis's design)
 #   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
 #   GO (go)         the Go command used to build goproxy and Portcullis
 #
@@ -36,7 +38,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx portcullis-plain portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
+TARGETS=${TARGETS:-"direct goproxy nginx ceiling portcullis-plain portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -51,6 +53,7 @@ export PORTCULLIS_BENCH_JWT_SECRET
 UPSTREAM_PORT=19000
 GOPROXY_PORT=19101
 NGINX_PORT=19102
+CEILING_PORT=19104
 PORTCULLIS_PORT=19103
 PORTCULLIS_OPS_PORT=19901
 
@@ -141,6 +144,11 @@ start_goproxy() {
 		-upstream "http://127.0.0.1:$UPSTREAM_PORT"
 	wait_200 goproxy "http://127.0.0.1:$GOPROXY_PORT/ok"
 }
+start_ceiling() {
+	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling" ./bench/ceiling)
+	start_bg ceiling "$RUN/ceiling" -listen "127.0.0.1:$CEILING_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
+	wait_200 ceiling "http://127.0.0.1:$CEILING_PORT/ok"
+}
 start_nginx() {
 	mkdir -p "$RUN/nginx-proxy/tmp"
 	start_bg nginx /usr/sbin/nginx -e stderr -p "$RUN/nginx-proxy" \
@@ -168,6 +176,12 @@ target_direct() {
 }
 target_goproxy() {
 	T_URL=http://127.0.0.1:$GOPROXY_PORT/ok T_SERVER=goproxy T_WRK_ARGS=()
+}
+# The architecture's ceiling (bench/ceiling): net/http server + a bare
+# pooled HTTP/1.1 client doing nothing else. Portcullis cannot beat it
+# without replacing net/http as the server.
+target_ceiling() {
+	T_URL=http://127.0.0.1:$CEILING_PORT/ok T_SERVER=ceiling T_WRK_ARGS=()
 }
 target_nginx() {
 	T_URL=http://127.0.0.1:$NGINX_PORT/ok T_SERVER=nginx T_WRK_ARGS=()
@@ -259,7 +273,7 @@ for t in $TARGETS; do
 done
 
 declare -A SERVER_PORTS=(
-	[upstream]="$UPSTREAM_PORT" [goproxy]="$GOPROXY_PORT" [nginx]="$NGINX_PORT"
+	[upstream]="$UPSTREAM_PORT" [goproxy]="$GOPROXY_PORT" [nginx]="$NGINX_PORT" [ceiling]="$CEILING_PORT"
 	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
 )
 for s in "${servers[@]}"; do
@@ -313,14 +327,16 @@ report=$(
 	echo "- machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc), kernel $(uname -r)"
 	echo "- load: wrk -t$THREADS -c$CONNS -d${DUR}s --latency after ${WARM}s warm-up; $RUNS interleaved round(s); upstream nginx returning \"ok\""
 	echo
-	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | errors |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | vs ceiling | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 	for t in $TARGETS; do
-		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
-			"$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" "$(ratio "${RPS[$t]}" "${RPS[goproxy]:-}")" "${ERRS[$t]}"
+		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
+			"$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" "$(ratio "${RPS[$t]}" "${RPS[goproxy]:-}")" \
+			"$(ratio "${RPS[$t]}" "${RPS[ceiling]:-}")" "${ERRS[$t]}"
 	done
 	echo
 	echo "Medians over runs. vs = req/s ratio. errors = non-2xx/3xx answers plus socket errors, summed."
+	echo "ceiling = net/http server + bare pooled client (bench/ceiling), the upper bound of this design."
 	echo
 	echo "Per run, in the order measured, to see drift:"
 	echo

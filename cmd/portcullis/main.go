@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/runtimetune"
 	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
@@ -115,6 +116,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := telemetry.NewLogger(stderr, lvl)
 	slog.SetDefault(logger) // policies that log without a logger of their own write JSON too
+	rt := runtimetune.Apply(runtimetune.OS())
+	logger.Info("garbage collector", "gc_percent", rt.GCPercent, "gc_percent_from", rt.GCPercentSource,
+		"memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.MemoryLimitFrom)
 	gw, err := gateway.New(gateway.Options{ConfigPath: *cfgPath, Logger: logger, Version: version})
 	if err != nil {
 		printConfigError(stderr, err)
