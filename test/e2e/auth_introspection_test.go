@@ -217,6 +217,11 @@ func TestAuthIntrospection(t *testing.T) {
 		if !gw.WaitLog("introspection endpoint unavailable", 5*time.Second) {
 			t.Error("the cause was not logged")
 		}
+		// The request's access line must be written before its absence of
+		// secrets means anything.
+		if rid := resp.Header.Get("X-Request-Id"); rid == "" || !gw.WaitAccessLog(`"request_id":"`+rid+`"`, 5*time.Second) {
+			t.Fatalf("no access line for request %q", rid)
+		}
 		if ls := gw.Stderr.String() + gw.Stdout.String(); strings.Contains(ls, introClientSecret) || strings.Contains(ls, "tok-alice") {
 			t.Error("the log holds the client secret or the token")
 		}

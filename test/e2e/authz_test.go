@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -295,7 +296,7 @@ func TestAuthzEndToEnd(t *testing.T) {
 	// The reasons reach the access log, never the client.
 	for _, reason := range []string{`authz: acl: group denied`, `authz: scopes: missing scope`, `authz: scopes: method has no scope rule`,
 		`authz: rule: rule denied`, `authz: rule: rule error`, `authz: acl: group not allowed`} {
-		if !strings.Contains(g.Stdout.String(), reason) {
+		if !g.WaitAccessLog(reason, 5*time.Second) {
 			t.Errorf("access log has no %q", reason)
 		}
 	}

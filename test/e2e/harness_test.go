@@ -196,9 +196,21 @@ func (g *Gateway) Readyz() (int, string) {
 
 // WaitLog waits until the process log contains s.
 func (g *Gateway) WaitLog(s string, timeout time.Duration) bool {
+	return waitContains(g.Stderr, s, timeout)
+}
+
+// WaitAccessLog waits until the access log contains s. A background writer
+// writes access lines, so a line can appear just after the client has its
+// response: read the access log only after waiting for a line that must be
+// there.
+func (g *Gateway) WaitAccessLog(s string, timeout time.Duration) bool {
+	return waitContains(g.Stdout, s, timeout)
+}
+
+func waitContains(b *syncBuffer, s string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if strings.Contains(g.Stderr.String(), s) {
+		if strings.Contains(b.String(), s) {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
