@@ -12,7 +12,7 @@
 # Knobs (environment):
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
-#   TARGETS (all: "direct goproxy nginx ceiling portcullis-plain portcullis-jwt
+#   TARGETS (all: "direct goproxy nginx ceiling portcullis-plain portcullis-log portcullis-jwt
 #   portcullis-chain portcullis-waf portcullis-ratelimit-local
 #   portcullis-ratelimit-redis"; ceiling is bench/ceiling, the bare
 #   net/http-server-plus-pooled-client upper bound of Portcullis's design)
@@ -38,7 +38,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx ceiling portcullis-plain portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
+TARGETS=${TARGETS:-"direct goproxy nginx ceiling portcullis-plain portcullis-log portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -54,6 +54,8 @@ UPSTREAM_PORT=19000
 GOPROXY_PORT=19101
 NGINX_PORT=19102
 CEILING_PORT=19104
+PORTCULLIS_LOG_PORT=19105
+PORTCULLIS_LOG_OPS_PORT=19905
 PORTCULLIS_PORT=19103
 PORTCULLIS_OPS_PORT=19901
 
@@ -144,6 +146,17 @@ start_goproxy() {
 		-upstream "http://127.0.0.1:$UPSTREAM_PORT"
 	wait_200 goproxy "http://127.0.0.1:$GOPROXY_PORT/ok"
 }
+# The same gateway and config in a second process, logging every request
+# to a file (group-commit writer): what the access log costs.
+start_portcullis_log() {
+	[[ -x $RUN/portcullis ]] || (cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
+	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$PORTCULLIS_LOG_PORT/" \
+		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$PORTCULLIS_LOG_OPS_PORT/" \
+		-e "s#output: \"off\"#output: $RUN/access.log#" "$CONF/portcullis.yaml" >"$RUN/portcullis-log.yaml"
+	grep -q "output: $RUN/access.log" "$RUN/portcullis-log.yaml" || { log "portcullis-log: could not turn the access log on"; exit 1; }
+	start_bg portcullis-log "$RUN/portcullis" run --config "$RUN/portcullis-log.yaml"
+	wait_200 portcullis-log "http://127.0.0.1:$PORTCULLIS_LOG_OPS_PORT/readyz"
+}
 start_ceiling() {
 	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling" ./bench/ceiling)
 	start_bg ceiling "$RUN/ceiling" -listen "127.0.0.1:$CEILING_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
@@ -188,6 +201,9 @@ target_nginx() {
 }
 target_portcullis_plain() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/ok T_SERVER=portcullis T_WRK_ARGS=()
+}
+target_portcullis_log() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_LOG_PORT/ok T_SERVER=portcullis_log T_WRK_ARGS=()
 }
 # Route jwt: the plain route behind HS256 JWT authentication. The token is
 # minted by start_portcullis; before that (when the script only asks which
@@ -274,6 +290,7 @@ done
 
 declare -A SERVER_PORTS=(
 	[upstream]="$UPSTREAM_PORT" [goproxy]="$GOPROXY_PORT" [nginx]="$NGINX_PORT" [ceiling]="$CEILING_PORT"
+	[portcullis_log]="$PORTCULLIS_LOG_PORT $PORTCULLIS_LOG_OPS_PORT"
 	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
 )
 for s in "${servers[@]}"; do
