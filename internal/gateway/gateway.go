@@ -159,7 +159,11 @@ func (g *Gateway) Start() error {
 			// TLS handshake and no HTTP parsing.
 			lim := guard.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil}
 			if lc.TLS != nil {
-				err = srv.ServeTLS(guard.NewListener(ln, lim), "", "")
+				// Terminated by tlsListener, not ServeTLS: HTTP/1.1 over TLS
+				// then passes the framing checker as plain HTTP/1.1 does.
+				tl := newTLSListener(guard.NewListener(ln, lim), srv.TLSConfig,
+					handshakeTimeout(srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout), g.log)
+				err = srv.Serve(tl)
 			} else {
 				err = srv.Serve(normalize.Listener(guard.NewListener(ln, lim)))
 			}
@@ -197,7 +201,7 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 	if lc.RedirectToHTTPS != nil {
 		handler = redirectHandler(lc.RedirectToHTTPS.Port)
 	} else {
-		ph := &proxyHandler{gw: g, listener: lc.Name}
+		ph := &proxyHandler{gw: g, listener: lc.Name, tls: lc.TLS != nil}
 		if lc.TLS != nil && lc.TLS.HSTS != nil {
 			ph.hsts = hstsValue(lc.TLS.HSTS)
 		}
@@ -237,13 +241,19 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 				MaxReadFrameSize:     int(nonZero(lc.HTTP2.MaxReadFrameSize, 1<<20)),
 			}
 		}
-	} else {
-		srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-			if sc, ok := normalize.FromConn(c); ok {
-				return context.WithValue(ctx, connKey{}, sc)
+	}
+	// HTTP/1.x connections, plain or terminated by tlsListener, come
+	// through the framing checker; the handler finds it, and the TLS state
+	// net/http cannot see through it, in the request context.
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if sc, ok := normalize.FromConn(c); ok {
+			ctx = context.WithValue(ctx, connKey{}, sc)
+			if tc, ok := sc.NetConn().(*tls.Conn); ok {
+				st := tc.ConnectionState()
+				ctx = context.WithValue(ctx, tlsStateKey{}, &st)
 			}
-			return ctx
 		}
+		return ctx
 	}
 	srv.Protocols = protocols
 	return srv, nil

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -28,6 +29,7 @@ type proxyHandler struct {
 	gw       *Gateway
 	listener string
 	hsts     string // Strict-Transport-Security value, "" when off
+	tls      bool   // a TLS listener (see tlsListener)
 }
 
 // outcome is what the access log needs to know about a finished request.
@@ -44,6 +46,13 @@ type outcome struct {
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if h.tls && r.TLS == nil {
+		// HTTP/1.1 over tlsListener: net/http saw a *normalize.Conn, not
+		// the *tls.Conn under it. Every later check reads r.TLS.
+		if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+			r.TLS = st
+		}
+	}
 	snap := h.gw.snap.Load()
 	peer := peerAddr(r.RemoteAddr)
 	peerTrusted := snap.trusted.contains(peer)

@@ -6,14 +6,16 @@ import (
 	"sync"
 )
 
-// Conn wraps a plain HTTP/1.x connection. Read passes bytes through
-// unchanged and parses them on the side; Next hands out one framing verdict
-// per request head, in order.
+// Conn wraps an HTTP/1.x connection. Read passes bytes through unchanged
+// and parses them on the side; Next hands out one framing verdict per
+// request head, in order.
 //
-// Use it only where net/http reads HTTP/1.x in clear text: wrapping a TLS
-// listener's raw TCP conns would parse ciphertext, and wrapping the
-// *tls.Conn hides it from net/http (no ALPN, no HTTP/2). HTTP/2 requests
-// have no verdict; do not call Next for them.
+// Wrap the connection net/http reads HTTP/1.x from in clear text: a plain
+// TCP connection, or a *tls.Conn whose handshake is complete and which
+// negotiated HTTP/1.1 (net/http then no longer sees the TLS state, which
+// the caller must carry itself; the gateway's tlsListener does). Wrapping a
+// TLS listener's raw TCP connections would parse ciphertext. HTTP/2
+// requests have no verdict; do not call Next for them.
 type Conn struct {
 	net.Conn
 
