@@ -241,6 +241,15 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	for ph := range rt.phases {
 		for _, p := range rt.phases[ph] {
 			if prob := p.Handle(c); prob != nil {
+				if pipeline.Phase(ph) > pipeline.PhaseAccess {
+					// A refusal after the access phase (401, 403, 429, ...)
+					// gets the route's response headers too: without CORS
+					// headers a browser page could not read its own 401. The
+					// access phase keeps its own (a CORS preflight, an IP ban).
+					for _, rp := range rt.response {
+						rp.Respond(c, prob.Status, w.Header())
+					}
+				}
 				prob.Write(w, rid)
 				return withRoute(outcome{status: prob.Status, reason: pipeline.Phase(ph).String() + ": " + prob.Reason})
 			}

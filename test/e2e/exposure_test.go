@@ -338,9 +338,24 @@ func TestExposureResponseFiltering(t *testing.T) {
 		if up.Count() != 2 {
 			t.Errorf("upstream saw %d actual requests, want 2", up.Count())
 		}
-		// A preflight carries no credentials; the actual request still needs them.
+		// A preflight carries no credentials; the actual request still needs
+		// them. The 401 carries the CORS headers for an allowed origin, so
+		// the page can read it, and none for another origin; the upstream
+		// sees neither.
+		up.Reset()
 		resp, body = exGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://app.example.com"})
 		exProblem(t, resp, body, http.StatusUnauthorized)
+		if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+			resp.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+			!strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
+			t.Errorf("401 for an allowed origin lacks CORS headers: %v", resp.Header)
+		}
+		resp, body = exGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://evil.example.com", "X-Api-Key": "pcl_forged"})
+		exProblem(t, resp, body, http.StatusUnauthorized)
+		exNoCORS(t, "401 for a disallowed origin", resp)
+		if n := up.Count(); n != 0 {
+			t.Errorf("refused requests reached the upstream %d times", n)
+		}
 	})
 }
 
