@@ -207,7 +207,7 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 		}
 		handler = ph
 	}
-	srv.Handler = handler
+	srv.Handler = trackResponses(handler)
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if lc.TLS != nil {
@@ -247,6 +247,7 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 	// net/http cannot see through it, in the request context.
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if sc, ok := normalize.FromConn(c); ok {
+			sc.SetErrorRewriter(g.protocolErrorRewriter(c))
 			ctx = context.WithValue(ctx, connKey{}, sc)
 			if tc, ok := sc.NetConn().(*tls.Conn); ok {
 				st := tc.ConnectionState()
@@ -254,6 +255,13 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 			}
 		}
 		return ctx
+	}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateIdle {
+			if sc, ok := normalize.FromConn(c); ok {
+				sc.ResponseDone()
+			}
+		}
 	}
 	srv.Protocols = protocols
 	return srv, nil

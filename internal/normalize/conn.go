@@ -21,6 +21,10 @@ type Conn struct {
 
 	mu sync.Mutex // Read runs on the server's goroutine, Next on the handler's
 	p  parser
+
+	rewrite ErrorRewriter // see errorrewrite.go; set before serving
+	begun   int           // handlers started (BeginResponse), under mu
+	done    int           // responses finished (ResponseDone), under mu
 }
 
 // WrapConn wraps c.

@@ -38,17 +38,9 @@ type problemBody struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// Write sends the problem as application/problem+json.
-func (p *Problem) Write(w http.ResponseWriter, requestID string) {
-	if p.Bare {
-		h := w.Header()
-		for k, vs := range p.Header {
-			h[k] = vs
-		}
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(p.Status)
-		return
-	}
+// Body is the problem as an application/problem+json document, with a
+// final newline.
+func (p *Problem) Body(requestID string) []byte {
 	title := p.Title
 	if title == "" {
 		title = http.StatusText(p.Status)
@@ -60,7 +52,21 @@ func (p *Problem) Write(w http.ResponseWriter, requestID string) {
 		Detail:    p.Detail,
 		RequestID: requestID,
 	})
-	body = append(body, '\n')
+	return append(body, '\n')
+}
+
+// Write sends the problem as application/problem+json.
+func (p *Problem) Write(w http.ResponseWriter, requestID string) {
+	if p.Bare {
+		h := w.Header()
+		for k, vs := range p.Header {
+			h[k] = vs
+		}
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(p.Status)
+		return
+	}
+	body := p.Body(requestID)
 	h := w.Header()
 	for k, vs := range p.Header {
 		h[k] = vs
