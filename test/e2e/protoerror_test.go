@@ -95,3 +95,24 @@ func TestProtocolErrorsAnsweredAndLogged(t *testing.T) {
 		}
 	})
 }
+
+// TestProtocolErrorsCountAsMalformed: requests net/http cannot parse count
+// as malformed-request events, so a client sending them gets banned.
+func TestProtocolErrorsCountAsMalformed(t *testing.T) {
+	up := NewUpstream(t, nil)
+	_, hash := akGenerate(t)
+	gw := StartGateway(t, guardConfig(up, hash, `  rules: [{event: malformed, threshold: 3, window: 1m, ban: 1m}]
+`))
+	for i := range 3 {
+		if resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\n\r\n"); resp.Status != 400 {
+			t.Fatalf("malformed request %d: status %d", i, resp.Status)
+		}
+	}
+	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: a.example.test\r\n\r\n")
+	if resp.Status != 403 {
+		t.Fatalf("well-formed request after 3 malformed ones: status %d, want 403 (banned); body %q", resp.Status, resp.Body)
+	}
+	if n := up.Count(); n != 0 {
+		t.Errorf("upstream saw %d requests from a banned client", n)
+	}
+}
