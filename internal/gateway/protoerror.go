@@ -45,7 +45,10 @@ func (g *Gateway) protocolErrorRewriter(c net.Conn) normalize.ErrorRewriter {
 
 		client := peerAddr(c.RemoteAddr().String())
 		why := "malformed request: " + reason
-		if det := g.detector.Load(); det != nil {
+		// Behind a trusted proxy the peer is the proxy, and with no header
+		// parsed the real client is unknown: counting the event against the
+		// proxy could ban every client behind it.
+		if det := g.detector.Load(); det != nil && !g.snap.Load().trusted.contains(client) {
 			det.Record(guard.EventMalformed, guard.Info{Client: client, RequestID: rid})
 		}
 		if al := g.accessLog; al.Enabled() {

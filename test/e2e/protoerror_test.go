@@ -116,3 +116,27 @@ func TestProtocolErrorsCountAsMalformed(t *testing.T) {
 		t.Errorf("upstream saw %d requests from a banned client", n)
 	}
 }
+
+// TestProtocolErrorsFromTrustedProxyNotCounted: behind a trusted proxy the
+// peer of an unparseable request is the proxy; counting it could ban every
+// client behind it, so it is not counted.
+func TestProtocolErrorsFromTrustedProxyNotCounted(t *testing.T) {
+	up := NewUpstream(t, nil)
+	key, hash := akGenerate(t)
+	gw := StartGateway(t, guardConfig(up, hash, `  rules: [{event: malformed, threshold: 3, window: 1m, ban: 1m}]
+trusted_proxies: [127.0.0.1/32]
+`))
+	for i := range 5 {
+		if resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\n\r\n"); resp.Status != 400 {
+			t.Fatalf("malformed request %d: status %d", i, resp.Status)
+		}
+	}
+	// The proxy's own request (a health check, no X-Forwarded-For) and a
+	// client's through it are both served.
+	for _, xff := range []string{"", "X-Forwarded-For: 198.51.100.7\r\n"} {
+		resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: a.example.test\r\n"+xff+"X-Api-Key: "+key+"\r\n\r\n")
+		if resp.Status != 200 {
+			t.Fatalf("request from the trusted proxy (%q): status %d, want 200; body %q", xff, resp.Status, resp.Body)
+		}
+	}
+}
