@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"sync"
@@ -157,7 +158,8 @@ func (g *Gateway) Start() error {
 			var err error
 			// Connection limits come first: a refused connection costs no
 			// TLS handshake and no HTTP parsing.
-			lim := guard.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil}
+			lim := guard.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil,
+				Exempt: func(a netip.Addr) bool { return g.snap.Load().trusted.contains(a) }}
 			if lc.TLS != nil {
 				// Terminated by tlsListener, not ServeTLS: HTTP/1.1 over TLS
 				// then passes the framing checker as plain HTTP/1.1 does.

@@ -15,6 +15,11 @@ type ConnLimits struct {
 	// RefuseHTTP writes a minimal HTTP 503 before closing a refused
 	// connection (plain HTTP listeners; a TLS listener just closes).
 	RefuseHTTP bool
+	// Exempt, when set, names peers that PerClient does not apply to: the
+	// trusted proxies, whose connections carry many clients (counting
+	// them as one client would cap every client behind them). Max still
+	// counts them.
+	Exempt func(netip.Addr) bool
 }
 
 // Listener bounds the connections a net.Listener hands out. A connection
@@ -48,8 +53,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := peerIP(c.RemoteAddr())
-		if l.admit(addr) {
-			return &limitedConn{Conn: c, l: l, addr: addr}, nil
+		perClient := l.lim.PerClient > 0 && (l.lim.Exempt == nil || !l.lim.Exempt(addr))
+		if l.admit(addr, perClient) {
+			return &limitedConn{Conn: c, l: l, addr: addr, perClient: perClient}, nil
 		}
 		l.refused.Add(1)
 		if l.lim.RefuseHTTP {
@@ -68,14 +74,14 @@ func (l *Listener) Refused() uint64 { return l.refused.Load() }
 // Open is the number of connections currently open.
 func (l *Listener) Open() int64 { return l.total.Load() }
 
-func (l *Listener) admit(a netip.Addr) bool {
+func (l *Listener) admit(a netip.Addr, perClient bool) bool {
 	if l.lim.Max > 0 && l.total.Add(1) > int64(l.lim.Max) {
 		l.total.Add(-1)
 		return false
 	} else if l.lim.Max <= 0 {
 		l.total.Add(1)
 	}
-	if l.lim.PerClient > 0 {
+	if perClient {
 		l.mu.Lock()
 		n := l.perKey[a]
 		if n >= l.lim.PerClient {
@@ -89,9 +95,9 @@ func (l *Listener) admit(a netip.Addr) bool {
 	return true
 }
 
-func (l *Listener) release(a netip.Addr) {
+func (l *Listener) release(a netip.Addr, perClient bool) {
 	l.total.Add(-1)
-	if l.lim.PerClient > 0 {
+	if perClient {
 		l.mu.Lock()
 		if n := l.perKey[a]; n <= 1 {
 			delete(l.perKey, a) // the map holds only clients with open connections
@@ -105,14 +111,15 @@ func (l *Listener) release(a netip.Addr) {
 // limitedConn gives its slot back when closed, once.
 type limitedConn struct {
 	net.Conn
-	l    *Listener
-	addr netip.Addr
-	once sync.Once
+	l         *Listener
+	addr      netip.Addr
+	perClient bool // counted in perKey (not an exempt peer)
+	once      sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.addr) })
+	c.once.Do(func() { c.l.release(c.addr, c.perClient) })
 	return err
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -388,5 +389,62 @@ ops:
 	}
 	if seen != 20 {
 		t.Fatalf("the upstream saw %d victim requests, want 20", seen)
+	}
+}
+
+// TestGuardPerClientLimitExemptsTrustedProxies: a trusted proxy's
+// connections carry many clients, so the per-client connection limit does
+// not apply to it; any other peer is held to it.
+func TestGuardPerClientLimitExemptsTrustedProxies(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, GatewayConfig(fmt.Sprintf(`version: 1
+listeners:
+  - name: public
+    address: "{{public}}"
+    max_connections_per_client: 2
+trusted_proxies: [127.0.0.2/32]
+services:
+  - name: svc
+    targets: [{url: %s}]
+routes:
+  - name: all
+    paths: [{prefix: /}]
+    service: svc
+ops:
+  address: "{{ops}}"
+`, up.URL)))
+	// openServed opens n connections from ip, keeps them open, and reports
+	// how many of them got a 200 to a request.
+	openServed := func(ip string, n int) int {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
+		served := 0
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for i := 0; i < n; i++ {
+			c, err := d.Dial("tcp", gw.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+			if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: gw.test\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n"); err != nil {
+				continue
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err == nil && resp.StatusCode == 200 {
+				served++
+			}
+		}
+		return served
+	}
+	if got := openServed("127.0.0.2", 5); got != 5 {
+		t.Errorf("trusted proxy: %d of 5 connections served, want all", got)
+	}
+	if got := openServed("127.0.0.3", 5); got != 2 {
+		t.Errorf("other peer: %d of 5 connections served, want 2 (the per-client limit)", got)
 	}
 }
