@@ -128,3 +128,22 @@ func TestErrorRewriteOnlyOutsideHandlers(t *testing.T) {
 		t.Fatalf("untracked handler: %q (the test no longer exercises the guard)", got)
 	}
 }
+
+// FuzzParseCanned: never panics, and what it accepts has net/http's exact
+// shape (so no handler response can be taken for it).
+func FuzzParseCanned(f *testing.F) {
+	f.Add([]byte(canned400))
+	f.Add([]byte("HTTP/1.1 501 Not Implemented" + cannedHeaders + "Unsupported transfer encoding"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nDate: x\r\n\r\nok"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		status, _, ok := parseCanned(b)
+		if !ok {
+			return
+		}
+		i := strings.Index(string(b), cannedHeaders)
+		if status < 400 || status > 599 || !strings.HasPrefix(string(b), "HTTP/1.1 ") || i < 0 ||
+			strings.ContainsAny(string(b[:i]), "\r\n") || strings.ContainsAny(string(b[i+len(cannedHeaders):]), "\r\n") {
+			t.Fatalf("accepted %q", b)
+		}
+	})
+}
