@@ -318,6 +318,11 @@ func rawRequest(t testing.TB, addr, raw string) RawResponse {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawExchange(c, raw)
+}
+
+// rawExchange writes raw on c, reads one response and closes c.
+func rawExchange(c net.Conn, raw string) RawResponse {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/tls"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -22,21 +20,11 @@ func rawTLSRequest(t *testing.T, addr string, cfg *tls.Config, raw string) RawRe
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		c.Close()
 		t.Fatalf("negotiated %q, want http/1.1", p)
 	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		return RawResponse{}
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return RawResponse{}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return RawResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+	return rawExchange(c, raw)
 }
 
 // TestTLSFramingChecked: HTTP/1.1 over TLS goes through the same framing
