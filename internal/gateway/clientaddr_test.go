@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"net/http"
+	"net/netip"
+	"testing"
+
+	"github.com/portcullis/portcullis/internal/protect"
+)
+
+// The trusted proxies of the ClientAddr table: an IPv4 range, an IPv6
+// range and one single address, as trusted_proxies would list them.
+var clientAddrTrusted = []string{"10.0.0.0/8", "fd00::/8", "192.0.2.1"}
+
+func trustedOf(t *testing.T, list []string) trustedProxies {
+	t.Helper()
+	var tp trustedProxies
+	for _, s := range list {
+		p, err := protect.ParsePrefix(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp = append(tp, p)
+	}
+	return tp
+}
+
+// TestClientAddr is one row per rule of gateway.ClientAddr. Each row's
+// header lines are sent as separate X-Forwarded-For field lines, in order,
+// the way several proxies (or a client and a proxy) would write them.
+func TestClientAddr(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		trusted []string // nil: clientAddrTrusted
+		peer    string   // RemoteAddr as net/http sets it
+		xff     []string // X-Forwarded-For field lines, in order
+		want    string
+	}{
+		// Who may speak for the client.
+		{desc: "an untrusted peer is the client whatever it sends",
+			peer: "203.0.113.50:40000", xff: []string{"198.51.100.1"}, want: "203.0.113.50"},
+		{desc: "no trusted proxies configured: the peer is the client",
+			trusted: []string{}, peer: "10.0.0.1:40000", xff: []string{"198.51.100.1"}, want: "10.0.0.1"},
+		{desc: "a trusted peer without X-Forwarded-For is the client",
+			peer: "10.0.0.1:40000", want: "10.0.0.1"},
+		{desc: "a trusted peer with an empty X-Forwarded-For line is the client",
+			peer: "10.0.0.1:40000", xff: []string{""}, want: "10.0.0.1"},
+		{desc: "a trusted single address (not a range) is a proxy",
+			peer: "192.0.2.1:40000", xff: []string{"198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "an address next to a trusted single address is not trusted",
+			peer: "192.0.2.2:40000", xff: []string{"198.51.100.1"}, want: "192.0.2.2"},
+
+		// Right to left.
+		{desc: "one line is read right to left: the entry the proxy appended wins over the client's own",
+			peer: "10.0.0.1:40000", xff: []string{"6.6.6.6, 198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "several lines are one list, the last line last: a client-written first line is never taken for the proxy's",
+			peer: "10.0.0.1:40000", xff: []string{"6.6.6.6", "198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "several lines with several entries each are one list",
+			peer: "10.0.0.1:40000", xff: []string{"6.6.6.6, 7.7.7.7", "198.51.100.1, 10.0.0.9"}, want: "198.51.100.1"},
+		{desc: "trusted hops continue across lines into the earlier line",
+			peer: "10.0.0.1:40000", xff: []string{"6.6.6.6, 198.51.100.1", "10.0.0.3", "10.0.0.2"}, want: "198.51.100.1"},
+		{desc: "an empty line between lines is skipped",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1", "", "10.0.0.2"}, want: "198.51.100.1"},
+
+		// Chains of trusted proxies.
+		{desc: "a chain of trusted proxies is skipped to the first untrusted address",
+			peer: "10.0.0.1:40000", xff: []string{"6.6.6.6, 198.51.100.1, 10.0.0.4, 10.0.0.3, 10.0.0.2"}, want: "198.51.100.1"},
+		{desc: "a chain mixing IPv4 and IPv6 proxies is skipped",
+			peer: "[fd00::1]:40000", xff: []string{"198.51.100.1, 10.0.0.3, fd00::2"}, want: "198.51.100.1"},
+		{desc: "when every entry is a trusted proxy the leftmost one is the client",
+			peer: "10.0.0.1:40000", xff: []string{"10.0.0.3, 10.0.0.2"}, want: "10.0.0.3"},
+		{desc: "an untrusted hop in the middle of the chain is the client, not the entries left of it",
+			peer: "10.0.0.1:40000", xff: []string{"10.0.0.5, 198.51.100.7, 10.0.0.2"}, want: "198.51.100.7"},
+
+		// Malformed entries stop the walk at the last trusted hop.
+		{desc: "a malformed entry stops the walk at the last trusted hop",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, bogus, 10.0.0.2"}, want: "10.0.0.2"},
+		{desc: "a malformed rightmost entry leaves the peer as the client",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, not-an-ip"}, want: "10.0.0.1"},
+		{desc: "a malformed last line stops the walk before the earlier lines",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1", "bogus"}, want: "10.0.0.1"},
+		{desc: "a malformed entry left of the client is never reached",
+			peer: "10.0.0.1:40000", xff: []string{"bogus, 198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "an empty list element is malformed and stops the walk",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1,, 10.0.0.2"}, want: "10.0.0.2"},
+		{desc: "an address with a CIDR suffix is malformed",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, 10.0.0.0/8"}, want: "10.0.0.1"},
+		{desc: "spaces and tabs around entries are allowed",
+			peer: "10.0.0.1:40000", xff: []string{" 198.51.100.1 ,\t10.0.0.2\t"}, want: "198.51.100.1"},
+
+		// Address forms.
+		{desc: "an IPv6 client behind an IPv4 proxy",
+			peer: "10.0.0.1:40000", xff: []string{"2001:db8::7"}, want: "2001:db8::7"},
+		{desc: "an IPv4 client behind an IPv6 proxy",
+			peer: "[fd00::1]:40000", xff: []string{"198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "an IPv4-mapped client is its IPv4 address",
+			peer: "10.0.0.1:40000", xff: []string{"::ffff:198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "an IPv4-mapped entry of a trusted IPv4 proxy is trusted",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, ::ffff:10.0.0.2"}, want: "198.51.100.1"},
+		{desc: "an IPv4-mapped peer inside a trusted IPv4 range is trusted",
+			peer: "[::ffff:10.0.0.1]:40000", xff: []string{"198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "an IPv4-mapped untrusted peer is its IPv4 address",
+			peer: "[::ffff:203.0.113.50]:40000", xff: []string{"198.51.100.1"}, want: "203.0.113.50"},
+		{desc: "an IPv6 address is compared as an address, not as text",
+			peer: "[fd00:0:0::1]:40000", xff: []string{"2001:DB8:0:0::7"}, want: "2001:db8::7"},
+
+		// Ports and brackets: X-Forwarded-For holds bare addresses; any
+		// other form is malformed and stops the walk.
+		{desc: "an IPv4 entry with a port is malformed",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1:5555"}, want: "10.0.0.1"},
+		{desc: "a bracketed IPv6 entry is malformed",
+			peer: "10.0.0.1:40000", xff: []string{"[2001:db8::7]"}, want: "10.0.0.1"},
+		{desc: "a bracketed IPv6 entry with a port is malformed",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, [2001:db8::7]:443"}, want: "10.0.0.1"},
+		{desc: "a bare IPv6 entry whose last group looks like a port is an address",
+			peer: "10.0.0.1:40000", xff: []string{"2001:db8::7:443"}, want: "2001:db8::7:443"},
+		{desc: "the peer's own port and brackets are not part of its address",
+			peer: "[2001:db8::50]:443", want: "2001:db8::50"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			trusted := tc.trusted
+			if trusted == nil {
+				trusted = clientAddrTrusted
+			}
+			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
+			for _, line := range tc.xff {
+				r.Header.Add("X-Forwarded-For", line)
+			}
+			got := ClientAddr(r, trustedOf(t, trusted))
+			if want := netip.MustParseAddr(tc.want); got != want {
+				t.Fatalf("ClientAddr(peer %s, X-Forwarded-For %q) = %v, want %v", tc.peer, tc.xff, got, want)
+			}
+		})
+	}
+}
