@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/guard/webhooktest"
 )
 
 // guardClient is an HTTP client whose connections come from a given
@@ -81,10 +82,15 @@ ops:
 `, up.URL, hash, ids))
 }
 
+// hookSink is a webhook receiver that accepts only deliveries that verify
+// the way docs/traffic.md tells a receiver to (webhooktest: HMAC-SHA256
+// over "<timestamp>.<body>", a fresh unix-seconds timestamp), not by
+// calling the gateway's own guard.Sign.
 type hookSink struct {
 	mu     sync.Mutex
 	alerts []guard.Alert
 	bad    int
+	errs   []error
 }
 
 func newHookSink(t *testing.T, secret string) (*hookSink, string) {
@@ -93,8 +99,9 @@ func newHookSink(t *testing.T, secret string) (*hookSink, string) {
 		b, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if r.Header.Get(guard.SignatureHeader) != guard.Sign([]byte(secret), r.Header.Get(guard.TimestampHeader), b) {
+		if err := webhooktest.Verify([]byte(secret), r.Header, b, time.Now()); err != nil {
 			s.bad++
+			s.errs = append(s.errs, err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -153,7 +160,9 @@ func TestGuardBanAfterFailedLogins(t *testing.T) {
 		}
 		sink.mu.Unlock()
 		if bad > 0 {
-			t.Fatal("a webhook delivery had an invalid signature")
+			sink.mu.Lock()
+			defer sink.mu.Unlock()
+			t.Fatalf("a webhook delivery did not verify: %v", sink.errs)
 		}
 		if n > 0 {
 			if a.Type != "ban" || a.Event != "auth_failure" || a.Client != "127.0.0.2" || a.Count != 3 || a.RequestID == "" || a.BanUntil.IsZero() {
