@@ -1,0 +1,30 @@
+// Package store keeps what operators change at run time, through the admin
+// API, while the gateway serves: consumers, their credentials, admin
+// tokens, manual bans and API key usage. One interface (Store), two
+// implementations sharing one SQL layer: an embedded single-file SQLite
+// (modernc.org/sqlite, pure Go, the default) and PostgreSQL (pgx) for
+// several nodes.
+//
+// The threats this package answers:
+//
+//   - A stolen database file or dump must not hand out credentials. API
+//     keys and admin tokens are stored only as SHA-256 digests (they carry
+//     256 bits of entropy, so a digest cannot be reversed). Secrets the
+//     gateway must be able to read back (HMAC secrets of JWT credentials)
+//     are sealed with AES-256-GCM under a master key that never enters the
+//     store; the record's identity is the additional data, so a ciphertext
+//     copied into another record does not open.
+//   - Two operators editing one record must not silently overwrite each
+//     other: every record has a version, and a write that names a stale
+//     version fails with ErrVersion (the admin API answers 412).
+//   - A binary older than its store must not run against it: migrations
+//     are numbered, applied at open, and a store whose schema is newer than
+//     the binary is refused.
+//   - Every write goes through Store.Write, one transaction that bumps the
+//     store's revision (and, on PostgreSQL, notifies every node). It is the
+//     one place where an audit trail can be recorded later.
+//
+// The request path never reads the store: the gateway loads the whole
+// State into memory and compiles it into its snapshot, so a store outage
+// stops writes, not traffic.
+package store

@@ -1,0 +1,538 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dialect is what differs between the two databases.
+type dialect struct {
+	name string
+	// numbered placeholders ($1) instead of ?
+	numbered bool
+	// isUnique reports a unique-constraint violation.
+	isUnique func(error) bool
+	// lockWrite serializes writers inside a write transaction; both
+	// databases get it from the UPDATE of the revision row, this adds what
+	// one needs beyond that (nothing today).
+	afterBump func(tx *sql.Tx, ctx context.Context, rev int64) error
+}
+
+// rebind turns ? placeholders into $1, $2... for PostgreSQL.
+func (d dialect) rebind(q string) string {
+	if !d.numbered {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// sqlStore is the SQL layer both implementations share.
+type sqlStore struct {
+	db      *sql.DB
+	d       dialect
+	keys    *Keyring
+	changes chan struct{}
+	closeFn func() error
+	// hook, when set, runs inside every write (issue 15's audit trail).
+	hook func(ctx context.Context, actor Actor, rev int64) error
+}
+
+func nowMS() int64 { return time.Now().UnixMilli() }
+
+func fromMS(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func toMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func (s *sqlStore) Driver() string                                      { return s.d.name }
+func (s *sqlStore) Changes() <-chan struct{}                            { return s.changes }
+func (s *sqlStore) SetKeyring(kr *Keyring)                              { s.keys = kr }
+func (s *sqlStore) q(query string) string                               { return s.d.rebind(query) }
+func (s *sqlStore) Close() error                                        { return s.closeFn() }
+func (s *sqlStore) keyring() *Keyring                                   { return s.keys }
+func (s *sqlStore) setHook(h func(context.Context, Actor, int64) error) { s.hook = h }
+
+func (s *sqlStore) Revision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.db.QueryRowContext(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("store: read revision: %w", err)
+	}
+	return rev, nil
+}
+
+// State reads every table the gateway keeps in memory in one read
+// transaction, so consumers and credentials agree with the revision.
+func (s *sqlStore) State(ctx context.Context) (*State, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.readIsolation()})
+	if err != nil {
+		return nil, fmt.Errorf("store: read state: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	st := &State{}
+	if err := tx.QueryRowContext(ctx, `SELECT revision FROM meta WHERE id = 1`).Scan(&st.Revision); err != nil {
+		return nil, fmt.Errorf("store: read revision: %w", err)
+	}
+	if st.Consumers, err = readConsumers(ctx, tx); err != nil {
+		return nil, err
+	}
+	creds, err := readCredentials(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range creds {
+		c := &creds[i]
+		if c.sealed != "" {
+			plain, _, err := s.keys.Open(credentialAAD(c.ID, c.Kind, c.Consumer), c.sealed)
+			if err != nil {
+				st.Problems = append(st.Problems, fmt.Sprintf("credential %q of consumer %q left out: %v", c.ID, c.Consumer, err))
+				continue
+			}
+			c.Secret = plain
+		}
+		st.Credentials = append(st.Credentials, c.Credential)
+	}
+	if st.Tokens, err = readTokens(ctx, tx); err != nil {
+		return nil, err
+	}
+	if st.Bans, err = readBans(ctx, tx); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (s *sqlStore) readIsolation() sql.IsolationLevel {
+	if s.d.name == "postgres" {
+		return sql.LevelRepeatableRead
+	}
+	return sql.LevelDefault
+}
+
+type sealedCredential struct {
+	Credential
+	sealed string
+}
+
+func readConsumers(ctx context.Context, tx *sql.Tx) ([]Consumer, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, groups_json, scopes_json, metadata_json, version, created_at, updated_at FROM consumers ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read consumers: %w", err)
+	}
+	defer rows.Close()
+	var out []Consumer
+	for rows.Next() {
+		var c Consumer
+		var g, sc, md string
+		var ca, ua int64
+		if err := rows.Scan(&c.Name, &g, &sc, &md, &c.Version, &ca, &ua); err != nil {
+			return nil, fmt.Errorf("store: read consumers: %w", err)
+		}
+		if err := errors.Join(json.Unmarshal([]byte(g), &c.Groups), json.Unmarshal([]byte(sc), &c.Scopes), json.Unmarshal([]byte(md), &c.Metadata)); err != nil {
+			return nil, fmt.Errorf("store: consumer %q: %w", c.Name, err)
+		}
+		c.CreatedAt, c.UpdatedAt = fromMS(ca), fromMS(ua)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func readCredentials(ctx context.Context, tx *sql.Tx) ([]sealedCredential, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, consumer, kind, lookup, data_json, secret, version, created_at, updated_at FROM credentials ORDER BY consumer, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read credentials: %w", err)
+	}
+	defer rows.Close()
+	var out []sealedCredential
+	for rows.Next() {
+		var c sealedCredential
+		var data string
+		var ca, ua int64
+		if err := rows.Scan(&c.ID, &c.Consumer, &c.Kind, &c.Lookup, &data, &c.sealed, &c.Version, &ca, &ua); err != nil {
+			return nil, fmt.Errorf("store: read credentials: %w", err)
+		}
+		if err := json.Unmarshal([]byte(data), &c.Data); err != nil {
+			return nil, fmt.Errorf("store: credential %q: %w", c.ID, err)
+		}
+		c.CreatedAt, c.UpdatedAt = fromMS(ca), fromMS(ua)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, role, hash, version, created_at, expires_at FROM admin_tokens ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read admin tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var t Token
+		var ca, ea int64
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.Version, &ca, &ea); err != nil {
+			return nil, fmt.Errorf("store: read admin tokens: %w", err)
+		}
+		t.CreatedAt, t.ExpiresAt = fromMS(ca), fromMS(ea)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func readBans(ctx context.Context, tx *sql.Tx) ([]Ban, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT address, until_ms, reason, created_by, created_at, lifted, version, rev FROM bans ORDER BY address`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read bans: %w", err)
+	}
+	defer rows.Close()
+	var out []Ban
+	for rows.Next() {
+		var b Ban
+		var until, ca int64
+		var lifted int
+		if err := rows.Scan(&b.Address, &until, &b.Reason, &b.CreatedBy, &ca, &lifted, &b.Version, &b.Rev); err != nil {
+			return nil, fmt.Errorf("store: read bans: %w", err)
+		}
+		b.Until, b.CreatedAt, b.Lifted = fromMS(until), fromMS(ca), lifted != 0
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Usage reads the usage table.
+func (s *sqlStore) Usage(ctx context.Context) ([]Usage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key_id, consumer, requests, refused, last_used, last_client FROM key_usage ORDER BY key_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read usage: %w", err)
+	}
+	defer rows.Close()
+	var out []Usage
+	for rows.Next() {
+		var u Usage
+		var req, ref, lu int64
+		if err := rows.Scan(&u.KeyID, &u.Consumer, &req, &ref, &lu, &u.LastClient); err != nil {
+			return nil, fmt.Errorf("store: read usage: %w", err)
+		}
+		u.Requests, u.Refused, u.LastUsed = uint64(max(req, 0)), uint64(max(ref, 0)), fromMS(lu) // #nosec G115 -- clamped at 0
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// Write runs fn in one transaction. The first statement bumps the
+// revision, which takes the write lock on both databases: writers are
+// serialized, and the revision is the order of changes.
+func (s *sqlStore) Write(ctx context.Context, actor Actor, fn func(Tx) error) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var rev int64
+	if err := tx.QueryRowContext(ctx, `UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("store: bump revision: %w", err)
+	}
+	w := &writeTx{s: s, tx: tx, ctx: ctx, rev: rev, now: nowMS()}
+	if err := fn(w); err != nil {
+		return 0, err
+	}
+	if s.hook != nil {
+		if err := s.hook(ctx, actor, rev); err != nil {
+			return 0, err
+		}
+	}
+	if s.d.afterBump != nil {
+		if err := s.d.afterBump(tx, ctx, rev); err != nil {
+			return 0, fmt.Errorf("store: notify: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: commit: %w", err)
+	}
+	return rev, nil
+}
+
+// writeTx implements Tx on one SQL transaction.
+type writeTx struct {
+	s   *sqlStore
+	tx  *sql.Tx
+	ctx context.Context
+	rev int64
+	now int64
+}
+
+func (w *writeTx) Revision() int64 { return w.rev }
+
+func (w *writeTx) exec(query string, args ...any) (int64, error) {
+	res, err := w.tx.ExecContext(w.ctx, w.s.q(query), args...)
+	if err != nil {
+		if w.s.d.isUnique(err) {
+			return 0, ErrExists
+		}
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// versionCheck explains a write that changed no row: the record is gone
+// (ErrNotFound) or has another version (ErrVersion).
+func (w *writeTx) versionCheck(table, keyCol string, key string) error {
+	var v int64
+	err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT version FROM `+table+` WHERE `+keyCol+` = ?`), key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return ErrVersion
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (w *writeTx) CreateConsumer(c *Consumer) error {
+	c.Groups, c.Scopes = nonNil(c.Groups), nonNil(c.Scopes)
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	c.Version = 1
+	c.CreatedAt, c.UpdatedAt = fromMS(w.now), fromMS(w.now)
+	_, err := w.exec(`INSERT INTO consumers (name, groups_json, scopes_json, metadata_json, version, rev, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)`,
+		c.Name, jsonText(c.Groups), jsonText(c.Scopes), jsonText(c.Metadata), w.rev, w.now, w.now)
+	return err
+}
+
+func (w *writeTx) UpdateConsumer(c *Consumer, ifVersion int64) error {
+	c.Groups, c.Scopes = nonNil(c.Groups), nonNil(c.Scopes)
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	n, err := w.exec(`UPDATE consumers SET groups_json = ?, scopes_json = ?, metadata_json = ?, version = version + 1, rev = ?, updated_at = ? WHERE name = ? AND (? = 0 OR version = ?)`,
+		jsonText(c.Groups), jsonText(c.Scopes), jsonText(c.Metadata), w.rev, w.now, c.Name, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return w.versionCheck("consumers", "name", c.Name)
+	}
+	return w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT version, created_at FROM consumers WHERE name = ?`), c.Name).Scan(&c.Version, new(int64))
+}
+
+func (w *writeTx) DeleteConsumer(name string, ifVersion int64) error {
+	n, err := w.exec(`DELETE FROM consumers WHERE name = ? AND (? = 0 OR version = ?)`, name, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return w.versionCheck("consumers", "name", name)
+	}
+	_, err = w.exec(`DELETE FROM credentials WHERE consumer = ?`, name)
+	return err
+}
+
+// sealFor seals a credential's secret ("" when it has none).
+func (w *writeTx) sealFor(c *Credential) (string, error) {
+	if len(c.Secret) == 0 {
+		return "", nil
+	}
+	return w.s.keys.Seal(credentialAAD(c.ID, c.Kind, c.Consumer), c.Secret)
+}
+
+func (w *writeTx) CreateCredential(c *Credential) error {
+	var one int
+	err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT 1 FROM consumers WHERE name = ?`), c.Consumer).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	sealed, err := w.sealFor(c)
+	if err != nil {
+		return err
+	}
+	c.Version = 1
+	c.CreatedAt, c.UpdatedAt = fromMS(w.now), fromMS(w.now)
+	_, err = w.exec(`INSERT INTO credentials (id, consumer, kind, lookup, data_json, secret, version, rev, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
+		c.ID, c.Consumer, c.Kind, c.Lookup, jsonText(c.Data), sealed, w.rev, w.now, w.now)
+	return err
+}
+
+func (w *writeTx) UpdateCredential(c *Credential, ifVersion int64) error {
+	sealed, err := w.sealFor(c)
+	if err != nil {
+		return err
+	}
+	n, err := w.exec(`UPDATE credentials SET lookup = ?, data_json = ?, secret = ?, version = version + 1, rev = ?, updated_at = ? WHERE id = ? AND consumer = ? AND kind = ? AND (? = 0 OR version = ?)`,
+		c.Lookup, jsonText(c.Data), sealed, w.rev, w.now, c.ID, c.Consumer, c.Kind, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return w.versionCheck("credentials", "id", c.ID)
+	}
+	return w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT version FROM credentials WHERE id = ?`), c.ID).Scan(&c.Version)
+}
+
+func (w *writeTx) DeleteCredential(consumer, id string, ifVersion int64) error {
+	n, err := w.exec(`DELETE FROM credentials WHERE id = ? AND consumer = ? AND (? = 0 OR version = ?)`, id, consumer, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		var owner string
+		err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT consumer FROM credentials WHERE id = ?`), id).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != consumer) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return ErrVersion
+	}
+	return nil
+}
+
+func (w *writeTx) CreateToken(t *Token) error {
+	t.Version = 1
+	t.CreatedAt = fromMS(w.now)
+	_, err := w.exec(`INSERT INTO admin_tokens (id, name, role, hash, version, created_at, expires_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+		t.ID, t.Name, t.Role, t.Hash, w.now, toMS(t.ExpiresAt))
+	return err
+}
+
+func (w *writeTx) DeleteToken(id string, ifVersion int64) error {
+	n, err := w.exec(`DELETE FROM admin_tokens WHERE id = ? AND (? = 0 OR version = ?)`, id, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return w.versionCheck("admin_tokens", "id", id)
+	}
+	return nil
+}
+
+func (w *writeTx) CountTokens() (int, error) {
+	var n int
+	err := w.tx.QueryRowContext(w.ctx, `SELECT COUNT(*) FROM admin_tokens`).Scan(&n)
+	return n, err
+}
+
+// PutBan records a manual ban (a later end wins over an earlier one).
+func (w *writeTx) PutBan(b *Ban) error {
+	b.CreatedAt = fromMS(w.now)
+	_, err := w.exec(`INSERT INTO bans (address, until_ms, reason, created_by, created_at, lifted, version, rev) VALUES (?, ?, ?, ?, ?, 0, 1, ?)
+ON CONFLICT (address) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason, created_by = excluded.created_by,
+	created_at = excluded.created_at, lifted = 0, version = bans.version + 1, rev = excluded.rev`,
+		b.Address, toMS(b.Until), b.Reason, b.CreatedBy, w.now, w.rev)
+	return err
+}
+
+// LiftBan records that address is no longer banned, whoever banned it.
+func (w *writeTx) LiftBan(address string) error {
+	_, err := w.exec(`INSERT INTO bans (address, until_ms, reason, created_by, created_at, lifted, version, rev) VALUES (?, 0, '', '', ?, 1, 1, ?)
+ON CONFLICT (address) DO UPDATE SET until_ms = 0, lifted = 1, version = bans.version + 1, rev = excluded.rev`,
+		address, w.now, w.rev)
+	if err != nil {
+		return err
+	}
+	// Lifts older than the longest ban have done their work everywhere.
+	_, err = w.exec(`DELETE FROM bans WHERE lifted = 1 AND created_at < ?`, w.now-int64(7*24*time.Hour/time.Millisecond))
+	return err
+}
+
+// AddUsage adds each node's deltas; the last use and client are those of
+// the latest use seen by any node.
+func (w *writeTx) AddUsage(us []Usage) error {
+	sort.Slice(us, func(i, j int) bool { return us[i].KeyID < us[j].KeyID }) // one lock order for every node
+	for _, u := range us {
+		_, err := w.exec(`INSERT INTO key_usage (key_id, consumer, requests, refused, last_used, last_client) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (key_id) DO UPDATE SET consumer = excluded.consumer,
+	requests = key_usage.requests + excluded.requests, refused = key_usage.refused + excluded.refused,
+	last_client = CASE WHEN excluded.last_used >= key_usage.last_used THEN excluded.last_client ELSE key_usage.last_client END,
+	last_used = CASE WHEN excluded.last_used > key_usage.last_used THEN excluded.last_used ELSE key_usage.last_used END`,
+			u.KeyID, u.Consumer, int64(min(u.Requests, 1<<62)), int64(min(u.Refused, 1<<62)), toMS(u.LastUsed), u.LastClient) // #nosec G115 -- clamped
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rekey opens every sealed secret with whichever configured key sealed it
+// and seals it again under the current key.
+func (w *writeTx) Rekey() (int, error) {
+	if w.s.keys.CurrentID() == "" {
+		return 0, ErrNoMasterKey
+	}
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, consumer, kind, secret FROM credentials WHERE secret <> ''`)
+	if err != nil {
+		return 0, err
+	}
+	type item struct{ id, consumer, kind, sealed string }
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.id, &it.consumer, &it.kind, &it.sealed); err != nil {
+			_ = rows.Close()
+			return 0, err
+		}
+		items = append(items, it)
+	}
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		aad := credentialAAD(it.id, it.kind, it.consumer)
+		plain, _, err := w.s.keys.Open(aad, it.sealed)
+		if err != nil {
+			return n, fmt.Errorf("credential %q: %w", it.id, err)
+		}
+		sealed, err := w.s.keys.Seal(aad, plain)
+		if err != nil {
+			return n, err
+		}
+		if _, err := w.exec(`UPDATE credentials SET secret = ?, rev = ? WHERE id = ?`, sealed, w.rev, it.id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
