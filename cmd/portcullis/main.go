@@ -35,6 +35,8 @@ Commands:
   keys       generate an API key and the hash for the config
   hash-password
              hash a password for a basic credential
+  admin      manage consumers, keys, bans and tokens through the admin API;
+             "admin bootstrap" creates the first admin token
 
 Run "portcullis <command> --help" for a command's flags.
 `
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(args[1:], stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

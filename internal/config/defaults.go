@@ -95,6 +95,7 @@ func (c *Config) ApplyDefaults() {
 		c.AccessLog.Output = DefaultAccessLogOutput
 	}
 	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
+	c.applyAdminDefaults()
 	setStr(&c.IdentityHeaders.Consumer, DefaultConsumerHeader)
 	setStr(&c.IdentityHeaders.Groups, DefaultGroupsHeader)
 	setStr(&c.IdentityHeaders.Credential, DefaultCredentialHeader)

@@ -140,6 +140,9 @@ func (c *Config) Position(path string) (line, col int, ok bool) {
 // ErrorAtPath makes a FieldError for the field at path, positioned as
 // Position says.
 func (c *Config) ErrorAtPath(path, msg string) *FieldError {
+	if e := c.storeError(path, msg); e != nil {
+		return e
+	}
 	e := &FieldError{File: c.File, Path: path, Msg: msg}
 	e.Line, e.Column, _ = c.Position(path)
 	return e

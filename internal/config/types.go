@@ -32,6 +32,8 @@ type Config struct {
 	// IntrusionDetection counts security events per client and bans the
 	// clients that cross a threshold.
 	IntrusionDetection *IntrusionDetection `yaml:"intrusion_detection,omitempty"`
+	// Admin is the control plane: the admin API and its store (admin.go).
+	Admin *Admin `yaml:"admin,omitempty"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
@@ -39,6 +41,8 @@ type Config struct {
 	// meta holds what decoding learned about the file: node positions by
 	// field path and which values came from secret references.
 	meta *meta
+	// store is set on a config merged with the store's consumers (merge.go).
+	store *storeConsumers
 }
 
 // Listener is one public proxy listener, plain HTTP or HTTPS.

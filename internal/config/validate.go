@@ -75,6 +75,7 @@ func (c *Config) validate() Errors {
 	v.routes(services)
 	v.consumers()
 	v.identityHeaders()
+	v.admin()
 	if c.IPFilter != nil {
 		v.ipFilter("ip_filter", c.IPFilter)
 	}

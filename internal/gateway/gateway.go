@@ -47,6 +47,8 @@ type Gateway struct {
 	// detector is the intrusion detector (nil when not configured); it
 	// lives beside the snapshots and hands its bans over on reload.
 	detector atomic.Pointer[guard.Detector]
+	// control is the admin API and its store (nil without an admin block).
+	control *controlPlane
 
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
@@ -85,9 +87,14 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), state: pipeline.NewMemo(), ids: newRequestIDs(), bound: map[string]string{}}
-	s, err := CompileWith(cfg, g.reg, g.state)
+	if err := g.openControl(cfg); err != nil {
+		g.reg.Close()
+		return nil, err
+	}
+	s, err := g.compile(cfg)
 	if err != nil {
 		g.reg.Close()
+		g.closeControl()
 		return nil, err
 	}
 	g.accessLog, err = telemetry.OpenAccessLog(cfg.AccessLog.Output)
@@ -133,6 +140,13 @@ func (g *Gateway) Start() error {
 			return fmt.Errorf("ops listener: %w", err)
 		}
 		g.opsAddr = opsLn.Addr().String()
+	}
+	if err := g.bindAdmin(); err != nil {
+		closeAll()
+		if opsLn != nil {
+			_ = opsLn.Close()
+		}
+		return err
 	}
 
 	errLog := log.New(&slogWriter{log: g.log}, "", 0)
@@ -186,6 +200,7 @@ func (g *Gateway) Start() error {
 		}()
 		g.log.Info("ops listening", "address", g.opsAddr)
 	}
+	g.startControl(errLog)
 	g.ready.Store(true)
 	return nil
 }
@@ -334,7 +349,7 @@ func (g *Gateway) reload() error {
 	if cfg.Ops != g.snap.Load().cfg.Ops {
 		return errors.New("ops listener changed: restart to apply")
 	}
-	s, err := CompileWith(cfg, g.reg, g.state)
+	s, err := g.compile(cfg)
 	if err != nil {
 		return err
 	}
@@ -350,10 +365,14 @@ func (g *Gateway) reload() error {
 // of the current one) and retires the old one.
 func (g *Gateway) swapDetector(cfg *config.Config) error {
 	old := g.detector.Load()
-	if cfg.IntrusionDetection == nil {
+	idc := cfg.IntrusionDetection
+	if idc == nil && cfg.Admin != nil {
+		idc = &config.IntrusionDetection{} // no rules: it holds the bans made through the admin API
+	}
+	if idc == nil {
 		g.detector.Store(nil)
 	} else {
-		d, err := guard.NewDetector(cfg.IntrusionDetection, g.log, old)
+		d, err := guard.NewDetector(idc, g.log, old)
 		if err != nil {
 			return err
 		}
@@ -397,6 +416,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.ops != nil {
 		_ = g.ops.Shutdown(ctx)
 	}
+	g.stopControl(ctx)
 	g.wg.Wait()
 	g.reg.Close()
 	// Long-lived policy state (JWKS refreshers, caches) stops here.

@@ -19,11 +19,17 @@ func (g *Gateway) opsHandler() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{
+		body := map[string]any{
 			"status":          "ready",
 			"reloads":         g.reloads.Load(),
 			"reload_failures": g.failures.Load(),
-		})
+		}
+		// A store outage does not make the node unready: it serves what
+		// it holds. It shows here, for operators and alerting.
+		if g.control != nil {
+			body["store"] = g.control.storeStatus()
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	// What authentication saw, for operators: outcomes per route, method
 	// and reason, and API key usage (ids only, never keys). Metrics and the

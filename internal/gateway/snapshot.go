@@ -33,6 +33,10 @@ type Snapshot struct {
 	mtlsHosts map[string]map[string]bool
 	// ipFilter is the global ip_filter, checked before routing (nil: none).
 	ipFilter *protect.IPFilter
+	// file is the config file as loaded (cfg adds the store's consumers);
+	// version identifies its content (control.go).
+	file    *config.Config
+	version string
 }
 
 // identityHeaders are the canonical names of the identity headers.

@@ -66,7 +66,8 @@ func OpenPostgres(ctx context.Context, o PostgresOptions, keys *Keyring) (Store,
 	lctx, cancel := context.WithCancel(context.Background())
 	l := &listener{cfg: cfg, channel: channel, out: make(chan struct{}, 1), log: o.Logger, done: make(chan struct{})}
 	go l.run(lctx)
-	s := &sqlStore{db: db, keys: keys, d: d, changes: l.out}
+	s := &sqlStore{db: db, d: d, changes: l.out}
+	s.keys.Store(keys)
 	s.closeFn = func() error {
 		cancel()
 		<-l.done
@@ -147,7 +148,9 @@ func pgMigrate(ctx context.Context, db *sql.DB, d dialect, schema string) error 
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, lockKey); err != nil {
 		return fmt.Errorf("store: PostgreSQL: %w", err)
 	}
-	defer func() { _, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext($1))`, lockKey) }()
+	defer func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext($1))`, lockKey)
+	}()
 	if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+schema); err != nil {
 		return fmt.Errorf("store: PostgreSQL: %w", err)
 	}

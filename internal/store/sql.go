@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,7 +49,7 @@ func (d dialect) rebind(q string) string {
 type sqlStore struct {
 	db      *sql.DB
 	d       dialect
-	keys    *Keyring
+	keys    atomic.Pointer[Keyring]
 	changes chan struct{}
 	closeFn func() error
 	// hook, when set, runs inside every write (issue 15's audit trail).
@@ -73,10 +74,11 @@ func toMS(t time.Time) int64 {
 
 func (s *sqlStore) Driver() string                                      { return s.d.name }
 func (s *sqlStore) Changes() <-chan struct{}                            { return s.changes }
-func (s *sqlStore) SetKeyring(kr *Keyring)                              { s.keys = kr }
+func (s *sqlStore) SetKeyring(kr *Keyring)                              { s.keys.Store(kr) }
 func (s *sqlStore) q(query string) string                               { return s.d.rebind(query) }
 func (s *sqlStore) Close() error                                        { return s.closeFn() }
-func (s *sqlStore) keyring() *Keyring                                   { return s.keys }
+func (s *sqlStore) KeyID() string                                       { return s.kr().CurrentID() }
+func (s *sqlStore) kr() *Keyring                                        { return s.keys.Load() }
 func (s *sqlStore) setHook(h func(context.Context, Actor, int64) error) { s.hook = h }
 
 func (s *sqlStore) Revision(ctx context.Context) (int64, error) {
@@ -109,7 +111,7 @@ func (s *sqlStore) State(ctx context.Context) (*State, error) {
 	for i := range creds {
 		c := &creds[i]
 		if c.sealed != "" {
-			plain, _, err := s.keys.Open(credentialAAD(c.ID, c.Kind, c.Consumer), c.sealed)
+			plain, _, err := s.kr().Open(credentialAAD(c.ID, c.Kind, c.Consumer), c.sealed)
 			if err != nil {
 				st.Problems = append(st.Problems, fmt.Sprintf("credential %q of consumer %q left out: %v", c.ID, c.Consumer, err))
 				continue
@@ -370,7 +372,7 @@ func (w *writeTx) sealFor(c *Credential) (string, error) {
 	if len(c.Secret) == 0 {
 		return "", nil
 	}
-	return w.s.keys.Seal(credentialAAD(c.ID, c.Kind, c.Consumer), c.Secret)
+	return w.s.kr().Seal(credentialAAD(c.ID, c.Kind, c.Consumer), c.Secret)
 }
 
 func (w *writeTx) CreateCredential(c *Credential) error {
@@ -478,18 +480,29 @@ ON CONFLICT (address) DO UPDATE SET until_ms = 0, lifted = 1, version = bans.ver
 
 // AddUsage adds each node's deltas; the last use and client are those of
 // the latest use seen by any node.
-func (w *writeTx) AddUsage(us []Usage) error {
+func (s *sqlStore) AddUsage(ctx context.Context, us []Usage) error {
+	if len(us) == 0 {
+		return nil
+	}
 	sort.Slice(us, func(i, j int) bool { return us[i].KeyID < us[j].KeyID }) // one lock order for every node
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: usage: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
 	for _, u := range us {
-		_, err := w.exec(`INSERT INTO key_usage (key_id, consumer, requests, refused, last_used, last_client) VALUES (?, ?, ?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_usage (key_id, consumer, requests, refused, last_used, last_client) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (key_id) DO UPDATE SET consumer = excluded.consumer,
 	requests = key_usage.requests + excluded.requests, refused = key_usage.refused + excluded.refused,
 	last_client = CASE WHEN excluded.last_used >= key_usage.last_used THEN excluded.last_client ELSE key_usage.last_client END,
-	last_used = CASE WHEN excluded.last_used > key_usage.last_used THEN excluded.last_used ELSE key_usage.last_used END`,
+	last_used = CASE WHEN excluded.last_used > key_usage.last_used THEN excluded.last_used ELSE key_usage.last_used END`),
 			u.KeyID, u.Consumer, int64(min(u.Requests, 1<<62)), int64(min(u.Refused, 1<<62)), toMS(u.LastUsed), u.LastClient) // #nosec G115 -- clamped
 		if err != nil {
-			return err
+			return fmt.Errorf("store: usage: %w", err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: usage: %w", err)
 	}
 	return nil
 }
@@ -497,7 +510,7 @@ ON CONFLICT (key_id) DO UPDATE SET consumer = excluded.consumer,
 // Rekey opens every sealed secret with whichever configured key sealed it
 // and seals it again under the current key.
 func (w *writeTx) Rekey() (int, error) {
-	if w.s.keys.CurrentID() == "" {
+	if w.s.kr().CurrentID() == "" {
 		return 0, ErrNoMasterKey
 	}
 	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, consumer, kind, secret FROM credentials WHERE secret <> ''`)
@@ -521,11 +534,11 @@ func (w *writeTx) Rekey() (int, error) {
 	n := 0
 	for _, it := range items {
 		aad := credentialAAD(it.id, it.kind, it.consumer)
-		plain, _, err := w.s.keys.Open(aad, it.sealed)
+		plain, _, err := w.s.kr().Open(aad, it.sealed)
 		if err != nil {
 			return n, fmt.Errorf("credential %q: %w", it.id, err)
 		}
-		sealed, err := w.s.keys.Seal(aad, plain)
+		sealed, err := w.s.kr().Seal(aad, plain)
 		if err != nil {
 			return n, err
 		}

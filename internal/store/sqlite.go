@@ -45,7 +45,8 @@ func OpenSQLite(ctx context.Context, path string, keys *Keyring) (Store, error) 
 	// One connection: SQLite has one writer anyway, and a single
 	// connection never sees SQLITE_BUSY from itself.
 	db.SetMaxOpenConns(1)
-	s := &sqlStore{db: db, keys: keys, closeFn: db.Close, d: dialect{name: "sqlite", isUnique: sqliteUnique}}
+	s := &sqlStore{db: db, closeFn: db.Close, d: dialect{name: "sqlite", isUnique: sqliteUnique}}
+	s.keys.Store(keys)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -166,9 +166,6 @@ type Tx interface {
 	PutBan(b *Ban) error
 	LiftBan(address string) error
 
-	// AddUsage adds deltas to the usage of keys.
-	AddUsage(u []Usage) error
-
 	// Rekey seals every secret again under the current master key and
 	// returns how many it sealed.
 	Rekey() (int, error)
@@ -187,6 +184,9 @@ type Store interface {
 	Revision(ctx context.Context) (int64, error)
 	// Usage reads API key usage summed over every node.
 	Usage(ctx context.Context) ([]Usage, error)
+	// AddUsage adds one node's deltas. It is not a change of what the
+	// gateway serves: it does not bump the revision or notify nodes.
+	AddUsage(ctx context.Context, u []Usage) error
 	// Write runs fn in one transaction that bumps the revision. It is the
 	// only way to change the store: the place an audit trail goes.
 	Write(ctx context.Context, actor Actor, fn func(Tx) error) (revision int64, err error)
@@ -194,6 +194,10 @@ type Store interface {
 	// store (PostgreSQL NOTIFY; reconnections too). Nil when the store
 	// has no notifications (SQLite): poll Revision instead.
 	Changes() <-chan struct{}
+	// SetKeyring replaces the master keys (a reload during a rotation).
+	SetKeyring(kr *Keyring)
+	// KeyID names the current master key ("" without one).
+	KeyID() string
 	// Driver is "sqlite" or "postgres".
 	Driver() string
 	Close() error

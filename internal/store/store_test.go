@@ -429,12 +429,18 @@ func TestNotifyReachesOtherNode(t *testing.T) {
 func TestUsageAddsOverNodes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s Store, _ string, _ *Keyring) {
 		t1 := time.UnixMilli(1_800_000_000_000).UTC()
-		mustWrite(t, s, func(tx Tx) error {
-			return tx.AddUsage([]Usage{{KeyID: "k", Consumer: "c", Requests: 3, Refused: 1, LastUsed: t1, LastClient: "10.0.0.1"}})
-		})
-		mustWrite(t, s, func(tx Tx) error { // another node, an older last use
-			return tx.AddUsage([]Usage{{KeyID: "k", Consumer: "c", Requests: 2, LastUsed: t1.Add(-time.Minute), LastClient: "10.0.0.2"}})
-		})
+		ctx := context.Background()
+		r0, _ := s.Revision(ctx)
+		if err := s.AddUsage(ctx, []Usage{{KeyID: "k", Consumer: "c", Requests: 3, Refused: 1, LastUsed: t1, LastClient: "10.0.0.1"}}); err != nil {
+			t.Fatal(err)
+		}
+		// Another node, with an older last use.
+		if err := s.AddUsage(ctx, []Usage{{KeyID: "k", Consumer: "c", Requests: 2, LastUsed: t1.Add(-time.Minute), LastClient: "10.0.0.2"}}); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := s.Revision(ctx); r != r0 {
+			t.Fatalf("usage bumped the revision %d -> %d (every node would reload)", r0, r)
+		}
 		us, err := s.Usage(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -448,7 +454,9 @@ func TestUsageAddsOverNodes(t *testing.T) {
 func TestBansAndLifts(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s Store, _ string, _ *Keyring) {
 		until := time.Now().Add(time.Hour).Truncate(time.Millisecond).UTC()
-		mustWrite(t, s, func(tx Tx) error { return tx.PutBan(&Ban{Address: "192.0.2.1", Until: until, Reason: "abuse", CreatedBy: "t"}) })
+		mustWrite(t, s, func(tx Tx) error {
+			return tx.PutBan(&Ban{Address: "192.0.2.1", Until: until, Reason: "abuse", CreatedBy: "t"})
+		})
 		rev := mustWrite(t, s, func(tx Tx) error { return tx.LiftBan("192.0.2.1") })
 		st, _ := s.State(context.Background())
 		if len(st.Bans) != 1 || !st.Bans[0].Lifted || st.Bans[0].Rev != rev {

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/admin"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/store"
+)
+
+const adminUsage = `Usage:
+  portcullis admin bootstrap --config FILE [--name NAME]
+  portcullis admin [connection flags] <command> [args]
+
+bootstrap creates the first admin token in an empty store, on the machine
+that holds the config (it opens the store directly), and prints it once.
+
+Every other command talks to the admin API. The token comes from
+$PORTCULLIS_ADMIN_TOKEN or --token-file, never from a flag's value.
+
+Commands:
+  status                                   the node, its store and revision
+  consumers list [--group G] [--prefix P]
+  consumers get NAME
+  consumers create NAME [--group G]... [--scope S]... [--meta K=V]...
+  consumers delete NAME
+  keys list CONSUMER
+  keys issue CONSUMER [--id ID] [--prefix P] [--expires-at RFC3339]
+  keys rotate CONSUMER ID [--grace 24h] [--id NEWID]
+  keys revoke CONSUMER ID
+  credentials add CONSUMER --json BODY     any credential kind (see docs/admin-api.md)
+  usage [--consumer NAME]                  per key; "usage consumers" per consumer
+  bans list | bans add ADDRESS --duration 1h [--reason R] | bans lift ADDRESS
+  tokens list | tokens create --name N --role viewer|operator|admin | tokens delete ID
+  routes | services | reload | rekey
+
+Connection flags:
+`
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdAdmin(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "bootstrap" {
+		return cmdAdminBootstrap(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), adminUsage); fs.PrintDefaults() }
+	base := fs.String("url", envOr("PORTCULLIS_ADMIN_URL", "http://127.0.0.1:9902"), "admin API base URL ($PORTCULLIS_ADMIN_URL)")
+	tokenFile := fs.String("token-file", "", "read the admin token from this file (else $PORTCULLIS_ADMIN_TOKEN)")
+	caFile := fs.String("ca-file", "", "PEM bundle that verifies the admin listener's certificate")
+	certFile := fs.String("cert", "", "client certificate (PEM) for certificate authentication")
+	keyFile := fs.String("key", "", "client certificate key (PEM)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	c := &adminClient{base: strings.TrimRight(*base, "/"), stdout: stdout, stderr: stderr}
+	tok, err := adminToken(*tokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis admin: %v\n", err)
+		return 2
+	}
+	c.token = tok
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis admin: %v\n", err)
+			return 2
+		}
+		tc.RootCAs = x509.NewCertPool()
+		tc.RootCAs.AppendCertsFromPEM(pem)
+	}
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis admin: %v\n", err)
+			return 2
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	c.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: nil}}
+	if c.token == "" && *certFile == "" {
+		fmt.Fprintln(stderr, "portcullis admin: no credentials: set $PORTCULLIS_ADMIN_TOKEN, or use --token-file or --cert")
+		return 2
+	}
+	return c.run(fs.Args())
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// adminToken reads the token from a file or the environment; a flag never
+// carries it (shell history, ps).
+func adminToken(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file) // #nosec G304 -- the operator names the token file
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return strings.TrimSpace(os.Getenv("PORTCULLIS_ADMIN_TOKEN")), nil
+}
+
+func cmdAdminBootstrap(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("admin bootstrap", "Create the first admin token in an empty store and print it once.", stderr)
+	cfgPath := fs.String("config", "", "path to the gateway's YAML config (required)")
+	name := fs.String("name", "bootstrap", "a name for the token")
+	if rc := parse(fs, args, stdout); rc >= 0 {
+		return rc
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "portcullis admin bootstrap: --config is required")
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	if cfg.Admin == nil {
+		fmt.Fprintln(stderr, "portcullis admin bootstrap: the config has no admin block")
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var st store.Store
+	kr, _ := store.NewKeyring(nil)
+	if cfg.Admin.Store.Driver == config.StorePostgres {
+		st, err = store.OpenPostgres(ctx, store.PostgresOptions{DSN: cfg.Admin.Store.DSN, Schema: cfg.Admin.Store.Schema}, kr)
+	} else {
+		st, err = store.OpenSQLite(ctx, cfg.Admin.Store.Path, kr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis admin bootstrap: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	tok, t, err := admin.Bootstrap(ctx, st, *name)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis admin bootstrap: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "token: %s\nid: %s\nrole: %s\n\nThe token is shown only this once; the store keeps only its hash.\nUse it with: export PORTCULLIS_ADMIN_TOKEN=...\n", tok, t.ID, t.Role)
+	return 0
+}
+
+type adminClient struct {
+	base, token    string
+	http           *http.Client
+	stdout, stderr io.Writer
+}
+
+// call sends one request and prints the JSON answer; a problem goes to
+// stderr and exit status 1.
+func (c *adminClient) call(method, path string, body any) int {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "portcullis admin: %v\n", err)
+			return 2
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "portcullis admin: %v\n", err)
+		return 2
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "portcullis admin: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode >= 400 {
+		var p struct {
+			Title, Detail, Field string
+		}
+		_ = json.Unmarshal(b, &p)
+		msg := p.Title
+		if p.Detail != "" {
+			msg += ": " + p.Detail
+		}
+		if p.Field != "" {
+			msg += " (field " + p.Field + ")"
+		}
+		fmt.Fprintf(c.stderr, "portcullis admin: %d %s\n", resp.StatusCode, msg)
+		return 1
+	}
+	if len(b) > 0 {
+		_, _ = c.stdout.Write(b)
+	}
+	return 0
+}
+
+func (c *adminClient) run(args []string) int {
+	fail := func(msg string) int { fmt.Fprintf(c.stderr, "portcullis admin: %s\n\n%s", msg, adminUsage); return 2 }
+	p := url.PathEscape
+	cmd, rest := args[0], args[1:]
+	verb := ""
+	if len(rest) > 0 {
+		verb, rest = rest[0], rest[1:]
+	}
+	switch cmd {
+	case "status", "routes", "services":
+		return c.call("GET", "/admin/"+cmd, nil)
+	case "reload", "rekey":
+		return c.call("POST", "/admin/"+cmd, nil)
+	case "consumers":
+		fs := flag.NewFlagSet("consumers", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		var groups, scopes, metas multi
+		fs.Var(&groups, "group", "a group (repeatable)")
+		fs.Var(&scopes, "scope", "a scope (repeatable)")
+		fs.Var(&metas, "meta", "metadata key=value (repeatable)")
+		prefix := fs.String("prefix", "", "names starting with this")
+		name, err := positional(fs, rest, verb != "list")
+		if err != nil {
+			return fail(err.Error())
+		}
+		switch verb {
+		case "list":
+			q := url.Values{}
+			if len(groups) > 0 {
+				q.Set("group", groups[0])
+			}
+			if *prefix != "" {
+				q.Set("prefix", *prefix)
+			}
+			return c.call("GET", "/admin/consumers?"+q.Encode(), nil)
+		case "get":
+			return c.call("GET", "/admin/consumers/"+p(name), nil)
+		case "delete":
+			return c.call("DELETE", "/admin/consumers/"+p(name), nil)
+		case "create":
+			md := map[string]string{}
+			for _, m := range metas {
+				k, v, ok := strings.Cut(m, "=")
+				if !ok {
+					return fail("--meta takes key=value")
+				}
+				md[k] = v
+			}
+			return c.call("POST", "/admin/consumers", map[string]any{"name": name, "groups": []string(groups), "scopes": []string(scopes), "metadata": md})
+		}
+	case "keys":
+		fs := flag.NewFlagSet("keys", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		id := fs.String("id", "", "the key's id")
+		prefix := fs.String("prefix", "", "key prefix (default pcl_)")
+		expires := fs.String("expires-at", "", "RFC 3339 end of the key's life")
+		grace := fs.String("grace", "24h", "how long the old key keeps working after a rotation")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		a := fs.Args()
+		switch {
+		case verb == "list" && len(a) == 1:
+			return c.call("GET", "/admin/consumers/"+p(a[0])+"/credentials?kind=api_key", nil)
+		case verb == "issue" && len(a) == 1:
+			body := map[string]any{"kind": "api_key"}
+			for k, v := range map[string]string{"id": *id, "prefix": *prefix, "expires_at": *expires} {
+				if v != "" {
+					body[k] = v
+				}
+			}
+			return c.call("POST", "/admin/consumers/"+p(a[0])+"/credentials", body)
+		case verb == "rotate" && len(a) == 2:
+			body := map[string]any{"grace": *grace}
+			if *id != "" {
+				body["id"] = *id
+			}
+			return c.call("POST", "/admin/consumers/"+p(a[0])+"/credentials/"+p(a[1])+"/rotate", body)
+		case verb == "revoke" && len(a) == 2:
+			return c.call("DELETE", "/admin/consumers/"+p(a[0])+"/credentials/"+p(a[1]), nil)
+		}
+	case "credentials":
+		fs := flag.NewFlagSet("credentials", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		body := fs.String("json", "", "the credential as a JSON object")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		a := fs.Args()
+		switch {
+		case verb == "list" && len(a) == 1:
+			return c.call("GET", "/admin/consumers/"+p(a[0])+"/credentials", nil)
+		case verb == "add" && len(a) == 1:
+			var v map[string]any
+			if err := json.Unmarshal([]byte(*body), &v); err != nil {
+				return fail("--json must be a JSON object")
+			}
+			return c.call("POST", "/admin/consumers/"+p(a[0])+"/credentials", v)
+		case verb == "delete" && len(a) == 2:
+			return c.call("DELETE", "/admin/consumers/"+p(a[0])+"/credentials/"+p(a[1]), nil)
+		}
+	case "usage":
+		if verb == "consumers" {
+			return c.call("GET", "/admin/usage/consumers", nil)
+		}
+		fs := flag.NewFlagSet("usage", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		consumer := fs.String("consumer", "", "only this consumer's keys")
+		all := rest
+		if verb != "" {
+			all = append([]string{verb}, rest...)
+		}
+		if err := fs.Parse(all); err != nil {
+			return 2
+		}
+		q := url.Values{}
+		if *consumer != "" {
+			q.Set("consumer", *consumer)
+		}
+		return c.call("GET", "/admin/usage/keys?"+q.Encode(), nil)
+	case "bans":
+		fs := flag.NewFlagSet("bans", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		dur := fs.String("duration", "1h", "how long")
+		reason := fs.String("reason", "", "why (kept with the ban)")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		a := fs.Args()
+		switch {
+		case verb == "list":
+			return c.call("GET", "/admin/bans", nil)
+		case verb == "add" && len(a) == 1:
+			return c.call("POST", "/admin/bans", map[string]any{"address": a[0], "duration": *dur, "reason": *reason})
+		case verb == "lift" && len(a) == 1:
+			return c.call("DELETE", "/admin/bans/"+p(a[0]), nil)
+		}
+	case "tokens":
+		fs := flag.NewFlagSet("tokens", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		name := fs.String("name", "", "the token's name")
+		role := fs.String("role", "viewer", "viewer, operator or admin")
+		expires := fs.String("expires-in", "", "lifetime, such as 720h (default: none)")
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		a := fs.Args()
+		switch {
+		case verb == "list":
+			return c.call("GET", "/admin/tokens", nil)
+		case verb == "create":
+			body := map[string]any{"name": *name, "role": *role}
+			if *expires != "" {
+				body["expires_in"] = *expires
+			}
+			return c.call("POST", "/admin/tokens", body)
+		case verb == "delete" && len(a) == 1:
+			return c.call("DELETE", "/admin/tokens/"+p(a[0]), nil)
+		}
+	}
+	return fail("unknown command or wrong arguments: " + strings.Join(args, " "))
+}
+
+// positional parses flags around one positional argument (a name).
+func positional(fs *flag.FlagSet, args []string, need bool) (string, error) {
+	var name string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") && name == "" {
+			name = a
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := fs.Parse(rest); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if need && name == "" {
+		return "", errors.New("a name is required")
+	}
+	return name, nil
+}
