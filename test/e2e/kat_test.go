@@ -71,7 +71,7 @@ ops: {address: "{{ops}}"}
 
 	for _, tc := range []struct {
 		desc, path, header, value string
-		credential, method         string
+		credential, method        string
 	}{
 		{desc: "the literal API key", path: "/key/x", header: "X-Api-Key", value: katAPIKey, credential: "kat-key", method: "api_key"},
 		{desc: "the literal HS256 token", path: "/jwt/x", header: "Authorization", value: "Bearer " + katHS256Token, credential: "kat-hs", method: "jwt"},
