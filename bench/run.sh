@@ -12,10 +12,12 @@
 # Knobs (environment):
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
-#   TARGETS (all: "direct goproxy nginx ceiling portcullis-plain portcullis-log portcullis-jwt
+#   TARGETS (all: "direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt
 #   portcullis-chain portcullis-waf portcullis-ratelimit-local
 #   portcullis-ratelimit-redis"; ceiling is bench/ceiling, the bare
-#   net/http-server-plus-pooled-client upper bound of Portcullis's design)
+#   net/http-server-plus-pooled-client upper bound of Portcullis's design;
+#   ceiling-engine the same on Portcullis's own HTTP/1.1 engine; fasthttp a
+#   fasthttp server-and-client proxy, the reference for the engine)
 #   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
 #   GO (go)         the Go command used to build goproxy and Portcullis
 #
@@ -38,7 +40,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx ceiling portcullis-plain portcullis-log portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
+TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -54,6 +56,8 @@ UPSTREAM_PORT=19000
 GOPROXY_PORT=19101
 NGINX_PORT=19102
 CEILING_PORT=19104
+FASTHTTP_PORT=19106
+CEILING_ENGINE_PORT=19107
 PORTCULLIS_LOG_PORT=19105
 PORTCULLIS_LOG_OPS_PORT=19905
 PORTCULLIS_PORT=19103
@@ -162,6 +166,21 @@ start_ceiling() {
 	start_bg ceiling "$RUN/ceiling" -listen "127.0.0.1:$CEILING_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
 	wait_200 ceiling "http://127.0.0.1:$CEILING_PORT/ok"
 }
+# The same bare proxy on Portcullis's own HTTP/1.1 engine (internal/http1):
+# the engine's server plus a pooled client reading responses with the
+# engine's parser. The upper bound of the gateway once it runs on the engine.
+start_ceiling_engine() {
+	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling-engine" ./bench/ceiling-engine)
+	start_bg ceiling_engine "$RUN/ceiling-engine" -listen "127.0.0.1:$CEILING_ENGINE_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
+	wait_200 ceiling_engine "http://127.0.0.1:$CEILING_ENGINE_PORT/ok"
+}
+# A reference: a proxy on fasthttp's server and client (bench/fasthttpproxy,
+# a module of its own so the gateway never links fasthttp).
+start_fasthttp() {
+	(cd "$BENCH/fasthttpproxy" && "$GO" build -trimpath -o "$RUN/fasthttpproxy" .)
+	start_bg fasthttp "$RUN/fasthttpproxy" -listen "127.0.0.1:$FASTHTTP_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
+	wait_200 fasthttp "http://127.0.0.1:$FASTHTTP_PORT/ok"
+}
 start_nginx() {
 	mkdir -p "$RUN/nginx-proxy/tmp"
 	start_bg nginx /usr/sbin/nginx -e stderr -p "$RUN/nginx-proxy" \
@@ -195,6 +214,12 @@ target_goproxy() {
 # without replacing net/http as the server.
 target_ceiling() {
 	T_URL=http://127.0.0.1:$CEILING_PORT/ok T_SERVER=ceiling T_WRK_ARGS=()
+}
+target_ceiling_engine() {
+	T_URL=http://127.0.0.1:$CEILING_ENGINE_PORT/ok T_SERVER=ceiling_engine T_WRK_ARGS=()
+}
+target_fasthttp() {
+	T_URL=http://127.0.0.1:$FASTHTTP_PORT/ok T_SERVER=fasthttp T_WRK_ARGS=()
 }
 target_nginx() {
 	T_URL=http://127.0.0.1:$NGINX_PORT/ok T_SERVER=nginx T_WRK_ARGS=()
@@ -252,14 +277,50 @@ median() { # numbers on stdin, one a line -> their median
 		if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-# measure TARGET RUN: warm up, then one measured wrk run; appends a CSV row.
+# server_pid NAME: the PID start_bg recorded for server NAME (dashes and
+# underscores alike).
+server_pid() {
+	local pid
+	for pid in "${!PIDNAME[@]}"; do
+		if [[ ${PIDNAME[$pid]//-/_} == "${1//-/_}" ]]; then
+			echo "$pid"
+			return
+		fi
+	done
+}
+
+# cpu_ticks PID: user and system clock ticks of PID and its children (nginx's
+# workers), as "USER SYS".
+cpu_ticks() {
+	local p u=0 s=0 f
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		f=$(cut -d')' -f2 "/proc/$p/stat" 2>/dev/null) || continue
+		read -r _ _ _ _ _ _ _ _ _ _ _ ut st _ <<<"$f"
+		u=$((u + ut))
+		s=$((s + st))
+	done
+	echo "$u $s"
+}
+
+# measure TARGET RUN: warm up, then one measured wrk run; appends a CSV row
+# with the server's CPU time per request (user and kernel, microseconds)
+# over the measured run.
 measure() {
 	local t=$1 run=$2 out
 	"target_${t//-/_}"
 	out="$RUN/wrk-$t-$run.txt"
 	wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" --timeout 2s "${T_WRK_ARGS[@]}" "$T_URL" >/dev/null
+	local spid c0 c1
+	spid=$(server_pid "$T_SERVER")
+	c0=$(cpu_ticks "$spid")
 	wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 2s --latency "${T_WRK_ARGS[@]}" "$T_URL" >"$out"
-	local rps p50 p99 errs
+	c1=$(cpu_ticks "$spid")
+	local rps p50 p99 errs reqs ucpu scpu
+	reqs=$(awk '/requests in/ { print $1 }' "$out")
+	read -r ucpu scpu < <(awk -v a="$c0" -v b="$c1" -v n="${reqs:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		if (n == 0) { print "nan nan"; exit }
+		printf "%.1f %.1f\n", (y[1] - x[1]) / hz / n * 1e6, (y[2] - x[2]) / hz / n * 1e6 }')
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
 	p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
 	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -272,8 +333,8 @@ measure() {
 		cat "$out" >&2
 		exit 1
 	fi
-	echo "$t,$run,$rps,$p50,$p99,$errs" >>"$RUN/runs.csv"
-	log "$t run $run: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs"
+	echo "$t,$run,$rps,$p50,$p99,$errs,$ucpu,$scpu" >>"$RUN/runs.csv"
+	log "$t run $run: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs, CPU/req user ${ucpu} us sys ${scpu} us"
 }
 
 # ---- main --------------------------------------------------------------------------
@@ -290,6 +351,7 @@ done
 
 declare -A SERVER_PORTS=(
 	[upstream]="$UPSTREAM_PORT" [goproxy]="$GOPROXY_PORT" [nginx]="$NGINX_PORT" [ceiling]="$CEILING_PORT"
+	[ceiling_engine]="$CEILING_ENGINE_PORT" [fasthttp]="$FASTHTTP_PORT"
 	[portcullis_log]="$PORTCULLIS_LOG_PORT $PORTCULLIS_LOG_OPS_PORT"
 	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
 )
@@ -307,7 +369,7 @@ for s in "${servers[@]}"; do
 	"start_$s"
 done
 
-echo "target,run,rps,p50_ms,p99_ms,errors" >"$RUN/runs.csv"
+echo "target,run,rps,p50_ms,p99_ms,errors,user_us_req,sys_us_req" >"$RUN/runs.csv"
 log "measuring: $RUNS round(s) of [$TARGETS], wrk -t$THREADS -c$CONNS -d${DUR}s after ${WARM}s warm-up"
 for run in $(seq "$RUNS"); do
 	for t in $TARGETS; do
@@ -326,11 +388,13 @@ ratio() { # A B -> A/B as "0.42x", or "-" when B is missing
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'
 }
 
-declare -A RPS P50 P99 ERRS
+declare -A RPS P50 P99 ERRS UCPU SCPU
 for t in $TARGETS; do
 	RPS[$t]=$(column_median "$t" 3)
 	P50[$t]=$(column_median "$t" 4)
 	P99[$t]=$(column_median "$t" 5)
+	UCPU[$t]=$(column_median "$t" 7)
+	SCPU[$t]=$(column_median "$t" 8)
 	ERRS[$t]=$(awk -F, -v t="$t" 'NR > 1 && $1 == t { e += $6 } END { print e + 0 }' "$RUN/runs.csv")
 done
 
@@ -344,16 +408,19 @@ report=$(
 	echo "- machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc), kernel $(uname -r)"
 	echo "- load: wrk -t$THREADS -c$CONNS -d${DUR}s --latency after ${WARM}s warm-up; $RUNS interleaved round(s); upstream nginx returning \"ok\""
 	echo
-	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | vs ceiling | errors |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | vs ceiling | vs fasthttp | CPU µs/req user + sys | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for t in $TARGETS; do
-		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
+		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s + %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
 			"$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" "$(ratio "${RPS[$t]}" "${RPS[goproxy]:-}")" \
-			"$(ratio "${RPS[$t]}" "${RPS[ceiling]:-}")" "${ERRS[$t]}"
+			"$(ratio "${RPS[$t]}" "${RPS[ceiling]:-}")" "$(ratio "${RPS[$t]}" "${RPS[fasthttp]:-}")" \
+			"${UCPU[$t]}" "${SCPU[$t]}" "${ERRS[$t]}"
 	done
 	echo
 	echo "Medians over runs. vs = req/s ratio. errors = non-2xx/3xx answers plus socket errors, summed."
+	echo "CPU µs/req = the server process's (and its children's) user and kernel CPU time over the measured run, per request."
 	echo "ceiling = net/http server + bare pooled client (bench/ceiling), the upper bound of this design."
+	echo "ceiling-engine = the same on internal/http1 (bench/ceiling-engine); fasthttp = fasthttp server + HostClient (bench/fasthttpproxy)."
 	echo
 	echo "Per run, in the order measured, to see drift:"
 	echo

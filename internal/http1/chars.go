@@ -1,0 +1,200 @@
+package http1
+
+import (
+	"net/textproto"
+)
+
+// tchar: RFC 9110 section 5.6.2, token = 1*tchar.
+var isTchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return
+}()
+
+// isValueByte: RFC 9110 section 5.5, field-value bytes are VCHAR, obs-text,
+// SP and HTAB. Every other control byte (NUL, CR, LF, DEL...) is refused:
+// a bare CR or LF is how a value forges a header line downstream.
+var isValueByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	for c := 0x80; c <= 0xff; c++ {
+		t[c] = true
+	}
+	t['\t'] = true
+	return
+}()
+
+// isTargetByte: the bytes a request-target may hold raw (RFC 9112 section
+// 3.2, RFC 3986 section 2): visible ASCII. A fragment ("#") is never sent
+// by a client (RFC 9110 section 7.1) and is refused too.
+var isTargetByte = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = true
+	}
+	t['#'] = false
+	return
+}()
+
+// plainPathByte: bytes net/url leaves alone in a path (neither escaped on
+// output nor decoded on input). A target made only of these parses to
+// Path == the raw path and RawPath == "", with no allocation.
+var plainPathByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return
+}()
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// trimOWS drops optional whitespace (SP, HTAB) around a field value
+// (RFC 9110 section 5.6.3).
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// equalFold compares s with the lower-case ASCII string lower.
+func equalFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasToken reports whether the comma-separated list v holds tok (lower
+// case), ignoring case and OWS.
+func hasToken(v, tok string) bool {
+	for v != "" {
+		var item string
+		if i := indexByte(v, ','); i >= 0 {
+			item, v = v[:i], v[i+1:]
+		} else {
+			item, v = v, ""
+		}
+		if equalFold(trimOWS(item), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// commonKeys maps the lower-case spelling of frequent field names to their
+// canonical form, so a client that sends them in lower case (curl with -H,
+// HTTP/2-minded clients) costs no allocation.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Type", "Cookie", "Date", "Etag", "Expect", "Expires", "Forwarded",
+		"Host", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
+		"Keep-Alive", "Last-Modified", "Location", "Origin", "Pragma", "Range", "Referer",
+		"Server", "Set-Cookie", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent",
+		"Vary", "Via", "X-Api-Key", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Real-Ip", "X-Request-Id", "Sec-Websocket-Key", "Sec-Websocket-Version",
+		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Sec-Websocket-Accept",
+		"Access-Control-Request-Method", "Access-Control-Request-Headers",
+		"Strict-Transport-Security", "Content-Security-Policy", "Traceparent", "Tracestate",
+	} {
+		if textproto.CanonicalMIMEHeaderKey(k) != k {
+			panic("http1: common key not canonical: " + k)
+		}
+		m[lowerASCII(k)] = k
+	}
+	return m
+}()
+
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// isCanonical reports whether name (a valid token) is already in the form
+// textproto.CanonicalMIMEHeaderKey gives it.
+func isCanonical(name string) bool {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// keyCanon returns the canonical map key for the field name (a valid
+// token), as net/http would: the name itself when it is already canonical,
+// a shared constant for common names in other spellings, a new string
+// otherwise. scratch is a reusable buffer for the lookup.
+func keyCanon(name string, scratch *[]byte) string {
+	if isCanonical(name) {
+		return name
+	}
+	b := append((*scratch)[:0], name...)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	*scratch = b
+	if k, ok := commonKeys[string(b)]; ok { // no allocation: map index by converted bytes
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
+}

@@ -1,0 +1,238 @@
+package http1
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+)
+
+// ClientConn is the client side of one HTTP/1.1 connection to an upstream:
+// a write buffer for requests and a strict response parser that reuses one
+// http.Response, its header map and its body reader between responses, so
+// reading a response allocates one string (its head) and nothing else.
+// Not safe for concurrent use; one exchange at a time.
+type ClientConn struct {
+	nc   net.Conn
+	rd   reader
+	bw   *bufio.Writer
+	resp http.Response
+	hdr  http.Header
+	f    fields
+	body body
+	te   []string
+	// reusable: the last response's framing lets another exchange follow
+	// once its body has been read to the end.
+	reusable bool
+	// MaxHeaderBytes bounds a response head (default DefaultMaxHeaderBytes).
+	MaxHeaderBytes int
+}
+
+// NewClientConn wraps nc (already connected).
+func NewClientConn(nc net.Conn) *ClientConn {
+	cc := &ClientConn{nc: nc, hdr: make(http.Header, 16), te: make([]string, 1)}
+	cc.rd.init(nc)
+	cc.bw = bufio.NewWriterSize(nc, 4096)
+	return cc
+}
+
+// Conn is the underlying connection.
+func (cc *ClientConn) Conn() net.Conn { return cc.nc }
+
+// Writer is the buffered writer requests are written to; Flush sends them.
+func (cc *ClientConn) Writer() *bufio.Writer { return cc.bw }
+
+// Reusable reports whether another request may be sent: the last response
+// allowed it and its body was read to the end.
+func (cc *ClientConn) Reusable() bool {
+	return cc.reusable && cc.body.eof && cc.body.err == nil
+}
+
+// Close closes the connection and releases its read buffer.
+func (cc *ClientConn) Close() error {
+	err := cc.nc.Close()
+	cc.rd.release()
+	return err
+}
+
+// Buffered reports bytes read from the upstream but not yet consumed.
+func (cc *ClientConn) Buffered() int { return cc.rd.buffered() }
+
+// ReadResponse reads the next response head for a request of method (HEAD
+// responses have no body). The returned Response, its Header and its Body
+// are reused by the next call: read the body to the end (or give up the
+// connection) before reading again.
+func (cc *ClientConn) ReadResponse(method string) (*http.Response, error) {
+	cc.reusable = false
+	limit := cc.MaxHeaderBytes
+	if limit <= 0 {
+		limit = DefaultMaxHeaderBytes
+	}
+	raw, _, err := cc.rd.readHead(limit)
+	if err != nil {
+		if err == ErrHeadTooLarge || err == ErrBareLF {
+			return nil, ErrResponseHead
+		}
+		if err == io.EOF {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	cc.f.reset(cc.hdr, 1<<16)
+	r := &cc.resp
+	*r = http.Response{Header: cc.hdr}
+	var h respHead
+	if err := parseResponseHead(string(raw), &h, &cc.f, r); err != nil {
+		return nil, err
+	}
+	cc.reusable = !h.close
+	noBody := method == http.MethodHead || !bodyAllowedFor(r.StatusCode)
+	switch {
+	case noBody:
+		cc.body.reset(&cc.rd, bodyNone, 0)
+		r.Body = http.NoBody
+		r.ContentLength = h.contentLength
+		if method != http.MethodHead && r.StatusCode != http.StatusNotModified {
+			r.ContentLength = 0
+		}
+		if r.StatusCode == http.StatusSwitchingProtocols {
+			cc.reusable = false
+		}
+		return r, nil
+	case h.chunked:
+		cc.te[0] = "chunked"
+		r.TransferEncoding = cc.te
+		r.ContentLength = -1
+		cc.body.reset(&cc.rd, bodyChunked, 0)
+		t, terr := takeTrailer(true, cc.hdr)
+		if terr != nil {
+			return nil, ErrResponseHead
+		}
+		r.Trailer, cc.body.trailer = t, t
+	case h.contentLength >= 0:
+		r.ContentLength = h.contentLength
+		cc.body.reset(&cc.rd, bodyLength, h.contentLength)
+	default:
+		// RFC 9112 section 6.3 (8): no framing, the body ends with the
+		// connection.
+		r.ContentLength = -1
+		cc.reusable = false
+		cc.body.reset(&cc.rd, bodyEOF, 0)
+	}
+	if cc.body.eof {
+		r.Body = http.NoBody
+	} else {
+		r.Body = &cc.body
+	}
+	return r, nil
+}
+
+type respHead struct {
+	contentLength int64
+	chunked       bool
+	close         bool
+}
+
+// parseResponseHead parses status-line and fields (RFC 9112 sections 4 and
+// 5) with the request parser's field rules. Framing is checked as for
+// requests: a response whose length two parsers could read differently
+// would desynchronise the pooled connection (response splitting), so it
+// is refused and the connection dropped.
+func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Error {
+	*h = respHead{contentLength: -1}
+	line, s, err := nextLine(s)
+	if err != nil {
+		return ErrStatusLine
+	}
+	// status-line = HTTP-version SP status-code SP [ reason-phrase ]
+	if len(line) < 12 || line[:7] != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+		!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) || (len(line) > 12 && line[12] != ' ') {
+		return ErrStatusLine
+	}
+	for i := 13; i < len(line); i++ {
+		if !isValueByte[line[i]] {
+			return ErrStatusLine
+		}
+	}
+	r.StatusCode = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+	if r.StatusCode < 100 {
+		return ErrStatusLine
+	}
+	r.Status = line[9:]
+	if len(line) == 12 {
+		r.Status = line[9:12]
+	}
+	r.ProtoMajor, r.ProtoMinor = 1, int(line[7]-'0')
+	r.Proto = line[:8]
+	if r.ProtoMinor == 1 {
+		r.Proto = "HTTP/1.1"
+	}
+	nTE, keepAlive := 0, false
+	for {
+		line, s, err = nextLine(s)
+		if err != nil {
+			return ErrResponseHead
+		}
+		if line == "" {
+			break
+		}
+		// RFC 9112 section 5.2: a proxy that receives obs-fold in a
+		// response MUST either discard the message (502) or replace it.
+		if line[0] == ' ' || line[0] == '\t' {
+			return ErrResponseHead
+		}
+		colon := indexByte(line, ':')
+		if colon < 0 || !validToken(line[:colon]) {
+			return ErrResponseHead
+		}
+		name, value := line[:colon], line[colon+1:]
+		for i := 0; i < len(value); i++ {
+			if !isValueByte[value[i]] {
+				return ErrResponseHead
+			}
+		}
+		value = trimOWS(value)
+		switch len(name) {
+		case 10:
+			if equalFold(name, "connection") {
+				if hasToken(value, "close") {
+					h.close = true
+				}
+				if hasToken(value, "keep-alive") {
+					keepAlive = true
+				}
+			}
+		case 14:
+			if equalFold(name, "content-length") {
+				n, ok := parseContentLength(value)
+				// RFC 9112 section 6.3 (5): differing or invalid lengths
+				// are unrecoverable; identical repeats are one length.
+				if !ok || h.contentLength >= 0 && n != h.contentLength {
+					return ErrResponseHead
+				}
+				h.contentLength = n
+			}
+		case 17:
+			if equalFold(name, "transfer-encoding") {
+				if nTE++; nTE > 1 || !equalFold(value, "chunked") {
+					return ErrResponseHead
+				}
+				h.chunked = true
+				continue // as net/http: in Response.TransferEncoding only
+			}
+		}
+		if err := f.add(name, value); err != nil {
+			return ErrResponseHead
+		}
+	}
+	// RFC 9112 section 6.3 (3): Transfer-Encoding with Content-Length
+	// "ought to be handled as an error" by a proxy.
+	if h.chunked && h.contentLength >= 0 {
+		return ErrResponseHead
+	}
+	if r.ProtoMinor == 0 && !keepAlive {
+		h.close = true
+	}
+	r.Close = h.close
+	return nil
+}

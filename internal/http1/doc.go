@@ -1,0 +1,60 @@
+// Package http1 is Portcullis's HTTP/1.0 and HTTP/1.1 engine: the server
+// that reads requests from client connections and writes the answers, and
+// the response parser of the upstream client. It exists because the
+// gateway's first job is that the request it checks is the request the
+// upstream gets, and that is decided by how the bytes are framed. One
+// parser, strict, run once, is the framing check: nothing reads the bytes
+// a second time, nothing rewrites another server's answer, and every
+// refusal is the gateway's own.
+//
+// # The parser is the framing check
+//
+// A request is smuggled when two HTTP processors disagree about where it
+// ends: the front one sees one request, the one behind it sees two. Every
+// such disagreement starts with bytes that RFC 9112 either forbids or lets
+// a recipient read more than one way, so the parser refuses them instead
+// of choosing a reading (each rule cites its section where it is enforced):
+//
+//   - Content-Length and Transfer-Encoding together, Content-Length twice
+//     (even equal), as a list, with a sign or anything but digits.
+//   - Transfer-Encoding other than exactly "chunked" (a list, an unknown
+//     coding: 501), twice (501), with a tab around it (an obfuscation some
+//     parsers strip), or on HTTP/1.0.
+//   - obs-fold continuation lines, a bare LF or CR as a line end, NUL and
+//     other control bytes in values, a header name that is not a token
+//     (whitespace before the colon included), a line without a colon.
+//   - Host missing on HTTP/1.1 or given twice.
+//   - Targets other than origin-form: absolute-form (its authority could
+//     disagree with Host), CONNECT (a tunnel), asterisk-form but for
+//     "OPTIONS *" (answered by the engine itself, never by a route).
+//   - Heads larger than the limit or with too many fields (431).
+//   - Chunked bodies: a size that is not hex digits, whitespace before an
+//     extension, an extension that is not token[=token/quoted-string],
+//     more extension bytes per message than maxChunkExtSum (a flood is
+//     work for every parser behind the gateway), data not followed by
+//     CRLF, trailers that are malformed or too large. Trailers are never
+//     merged into the header fields.
+//
+// The first framing error closes the connection after the refusal: once
+// two parsers could disagree about where a message ends, nothing after it
+// on the connection is trusted.
+//
+// # Serving
+//
+// A connection is served by one goroutine, with its buffers, request,
+// header map, URL and response writer reused from request to request, so
+// a plain request costs one allocation (the head as one string, which
+// every field and the target are slices of). Pipelined requests are
+// answered in order and their responses written together. Timeouts cover
+// each phase: the idle wait for a request, the head from its first byte
+// (a slowloris cannot stretch it by trickling), each body read (a body that
+// stops arriving gets 408), and each write (a client that stops reading).
+// Deadlines are moved only when they change by more than deadlineSlack, so
+// a busy connection does not reprogram timers per request.
+//
+// # Contract with handlers
+//
+// The *http.Request, its Header, URL and Body, and the http.ResponseWriter
+// are valid until ServeHTTP returns; the engine reuses them for the next
+// request on the connection. Strings taken from them stay valid.
+package http1

@@ -1,0 +1,500 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves HTTP/1.0 and HTTP/1.1 on connections it is given (Serve,
+// ServeConn). Its fields are read when a connection starts; set them
+// before serving.
+type Server struct {
+	// Handler answers every request the parser accepts.
+	Handler http.Handler
+	// Refuse answers a request the engine refuses (err says why; r holds
+	// what was parsed before the rule that failed: at least RemoteAddr and
+	// TLS). The connection is closed after the answer when err.Framing.
+	// When nil, a minimal problem+json body is written.
+	Refuse func(w http.ResponseWriter, r *http.Request, err *Error)
+
+	MaxHeaderBytes int   // whole head, request line included; default DefaultMaxHeaderBytes
+	MaxHeaders     int   // header fields; default DefaultMaxHeaders
+	MaxBodyBytes   int64 // request body; 0: no limit here (routes set their own)
+
+	// ReadHeaderTimeout bounds the time from the first byte of a head to
+	// its end; IdleTimeout the wait for the first byte of the next request;
+	// BodyReadTimeout each wait for body bytes (a body that stops arriving);
+	// WriteTimeout each wait to write (a client that stops reading). Zero:
+	// no limit.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	BodyReadTimeout   time.Duration
+	WriteTimeout      time.Duration
+
+	// BaseContext is the parent of every connection's context (cancelled
+	// when the connection ends). Default: context.Background().
+	BaseContext context.Context
+	// ErrorLog receives handler panics. Default: the log package's logger.
+	ErrorLog *log.Logger
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	wg       sync.WaitGroup
+}
+
+// Draining deadline slack: idle and write deadlines are moved only when
+// they would change by more than this, so a busy keep-alive connection
+// does not reprogram its timers on every request. A timeout thus fires
+// between its value minus the slack and its value.
+const deadlineSlack = 500 * time.Millisecond
+
+// maxDrain is how much unread request body the engine reads and discards
+// to keep a connection after the handler returned.
+const maxDrain = 256 << 10
+
+// conn is one client connection and everything reused between its
+// requests: buffers, the request, its header map and URL, the response.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	rd     reader
+	bw     *bufio.Writer
+	remote string
+	tls    *tls.ConnectionState
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	h      head
+	f      fields
+	hdr    http.Header
+	url    url.URL
+	req    http.Request
+	tmpl   http.Request // fields every request starts from (its context)
+	te     []string
+	body   body
+	w      response
+	minor  int
+	active atomic.Bool
+
+	// deadlines as last set, for the slack rule
+	rdl, wdl    time.Time
+	phase       uint8
+	headStarted bool
+	headDL      time.Time
+
+	hijacked     bool
+	beforeReadFn func()
+	continueFn   func() error
+	drainBuf     []byte
+}
+
+const (
+	phaseHead = iota
+	phaseBody
+)
+
+var connPool = sync.Pool{New: func() any {
+	c := &conn{hdr: make(http.Header, 16)}
+	c.w.hdr = make(http.Header, 16)
+	c.beforeReadFn = c.beforeRead
+	c.continueFn = c.sendContinue
+	c.body.mapErr = c.mapBodyErr
+	c.te = make([]string, 1)
+	return c
+}}
+
+var bwPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
+// Serve accepts connections on l and serves each on its own goroutine
+// until l fails or is closed.
+func (s *Server) Serve(l net.Listener) error {
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.ServeConn(nc)
+		}()
+	}
+}
+
+// ServeConn serves HTTP/1.x on nc until the client or a rule ends the
+// connection, then closes it (unless a handler hijacked it). A *tls.Conn
+// must have completed its handshake; its state is given to every request.
+func (s *Server) ServeConn(nc net.Conn) {
+	c := connPool.Get().(*conn)
+	c.start(s, nc)
+	s.track(c, true)
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			s.logf("http1: panic serving %s: %v\n%s", c.remote, p, buf)
+			c.hijacked = false
+		}
+		s.track(c, false)
+		c.end()
+	}()
+	c.serve()
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+func (s *Server) track(c *conn, add bool) {
+	s.mu.Lock()
+	if add {
+		if s.conns == nil {
+			s.conns = make(map[*conn]struct{})
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	s.mu.Unlock()
+}
+
+// Shutdown stops serving gracefully: idle connections are closed now,
+// busy ones after their current response (which says Connection: close).
+// It returns when every connection ended or ctx is done. The listener is
+// the caller's to close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		for c := range s.conns {
+			if !c.active.Load() {
+				// Wakes the blocked read; the connection ends without an answer.
+				_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes every connection at once.
+func (s *Server) Close() {
+	s.draining.Store(true)
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (c *conn) start(s *Server, nc net.Conn) {
+	c.srv, c.nc = s, nc
+	c.rd.init(nc)
+	c.rd.onRead = c.beforeReadFn
+	c.bw = bwPool.Get().(*bufio.Writer)
+	c.bw.Reset(nc)
+	c.remote = nc.RemoteAddr().String()
+	c.tls = nil
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
+	base := s.BaseContext
+	if base == nil {
+		base = context.Background()
+	}
+	c.ctx, c.cancel = context.WithCancel(base)
+	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
+	c.rdl, c.wdl = time.Time{}, time.Time{}
+	c.hijacked = false
+}
+
+func (c *conn) end() {
+	c.cancel()
+	if !c.hijacked {
+		_ = c.bw.Flush()
+		_ = c.nc.Close()
+	}
+	c.bw.Reset(nil)
+	bwPool.Put(c.bw)
+	c.bw = nil
+	c.rd.release()
+	c.req, c.tmpl = http.Request{}, http.Request{}
+	c.ctx, c.cancel, c.tls, c.srv, c.nc = nil, nil, nil, nil, nil
+	clear(c.hdr)
+	clear(c.w.hdr)
+	clear(c.f.vals)
+	c.body = body{mapErr: c.body.mapErr}
+	c.w.c = nil
+	if cap(c.w.pending) > pendingMax {
+		c.w.pending = nil
+	}
+	connPool.Put(c)
+}
+
+func (c *conn) maxHead() int {
+	if n := c.srv.MaxHeaderBytes; n > 0 {
+		return n
+	}
+	return DefaultMaxHeaderBytes
+}
+
+// serve is the request loop of one connection.
+func (c *conn) serve() {
+	s := c.srv
+	maxHeaders := s.MaxHeaders
+	if maxHeaders <= 0 {
+		maxHeaders = DefaultMaxHeaders
+	}
+	for {
+		c.phase, c.headStarted = phaseHead, false
+		c.active.Store(false)
+		if s.draining.Load() && c.rd.buffered() == 0 {
+			return
+		}
+		raw, started, err := c.rd.readHead(c.maxHead())
+		c.active.Store(true)
+		c.phase = phaseBody
+		if err != nil {
+			var e *Error
+			switch {
+			case errors.As(err, &e):
+				c.refuse(e)
+			case started && isTimeout(err):
+				c.refuse(ErrHeaderTimeout)
+			}
+			return
+		}
+		c.f.reset(c.hdr, maxHeaders)
+		perr := parseRequestHead(string(raw), &c.h, &c.f) // the one copy of the head
+		c.minor = c.h.minor
+		if perr == nil {
+			perr = setURL(&c.url, c.h.target)
+		}
+		var trailer http.Header
+		if perr == nil {
+			trailer, perr = takeTrailer(c.h.chunked, c.hdr)
+		}
+		if perr != nil {
+			c.refuse(perr)
+			return
+		}
+		c.fillRequest()
+		c.req.Trailer, c.body.trailer = trailer, trailer
+		if c.h.optionsStar {
+			c.w.reset(c, c.h.method, c.h.close)
+			c.w.hdr["Content-Length"] = []string{"0"}
+			c.w.WriteHeader(http.StatusOK)
+		} else {
+			c.w.reset(c, c.h.method, c.h.close)
+			s.Handler.ServeHTTP(&c.w, &c.req)
+			if c.hijacked {
+				return
+			}
+		}
+		keep := c.w.finish()
+		if keep && !c.body.eof {
+			if c.h.expectContinue && c.body.sendContinue != nil {
+				keep = false // the client may or may not send the body now
+			} else {
+				if c.drainBuf == nil {
+					c.drainBuf = make([]byte, 4096)
+				}
+				keep = c.body.drain(maxDrain, c.drainBuf)
+			}
+		}
+		if !keep || s.draining.Load() || c.rd.buffered() == 0 {
+			// Pipelined requests already buffered are answered before the
+			// responses are flushed, in one write.
+			c.armWrite()
+			if err := c.bw.Flush(); err != nil || !keep {
+				return
+			}
+		}
+	}
+}
+
+// fillRequest sets up the reused request from the parsed head.
+func (c *conn) fillRequest() {
+	h := &c.h
+	r := &c.req
+	*r = c.tmpl
+	r.Method = h.method
+	r.URL = &c.url
+	r.RequestURI = h.target
+	r.Proto, r.ProtoMajor, r.ProtoMinor = h.proto, 1, h.minor
+	r.Header = c.hdr
+	r.Host = h.host
+	r.RemoteAddr = c.remote
+	r.TLS = c.tls
+	r.Close = h.close
+	mode, n := bodyOf(h)
+	c.body.reset(&c.rd, mode, n)
+	switch mode {
+	case bodyChunked:
+		c.te[0] = "chunked"
+		r.TransferEncoding = c.te
+		r.ContentLength = -1
+		r.Body = &c.body
+	case bodyLength:
+		r.ContentLength = n
+		r.Body = &c.body
+	default:
+		r.Body = http.NoBody
+	}
+	c.body.limit = c.srv.MaxBodyBytes
+	if h.expectContinue && h.minor == 1 && !c.body.eof {
+		c.body.sendContinue = c.continueFn
+	}
+}
+
+func (c *conn) sendContinue() error {
+	c.armWrite()
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return c.bw.Flush()
+}
+
+// refuse answers a request the parser refused and leaves the connection
+// to be closed.
+func (c *conn) refuse(e *Error) {
+	r := &c.req
+	*r = c.tmpl
+	r.Method, r.RequestURI = c.h.method, c.h.target
+	r.URL = &c.url
+	c.url = url.URL{}
+	if c.h.target != "" && c.h.target[0] == '/' {
+		_ = setURL(&c.url, c.h.target)
+	}
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	if c.h.proto != "" {
+		r.Proto, r.ProtoMinor = c.h.proto, c.h.minor
+	}
+	r.Header = c.hdr
+	r.Host = c.h.host
+	r.RemoteAddr, r.TLS = c.remote, c.tls
+	r.Body = http.NoBody
+	r.Close = true
+	c.minor = 1
+	c.w.reset(c, r.Method, e.Framing || true)
+	if c.srv.Refuse != nil {
+		c.srv.Refuse(&c.w, r, e)
+	} else {
+		defaultRefuse(&c.w, e)
+	}
+	if !c.hijacked {
+		c.w.finish()
+		c.armWrite()
+		_ = c.bw.Flush()
+	}
+}
+
+func defaultRefuse(w http.ResponseWriter, e *Error) {
+	w.Header()["Content-Type"] = []string{"application/problem+json"}
+	w.WriteHeader(e.Status)
+	_, _ = io.WriteString(w, `{"type":"about:blank","title":"`+http.StatusText(e.Status)+
+		`","status":`+strconv.Itoa(e.Status)+`,"detail":"`+e.Reason+`"}`)
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// mapBodyErr turns a body read deadline into the engine's 408 verdict.
+func (c *conn) mapBodyErr(err error) error {
+	if isTimeout(err) {
+		return ErrBodyTimeout
+	}
+	return err
+}
+
+// beforeRead keeps the read deadline right for what is being read: the
+// idle timeout while no byte of the next head has come, the header timeout
+// from its first byte, the body timeout per body read.
+func (c *conn) beforeRead() {
+	s := c.srv
+	now := time.Now()
+	if c.phase == phaseHead && c.rd.buffered() > 0 || c.phase == phaseHead && c.headStarted {
+		if !c.headStarted {
+			c.headStarted = true
+			if s.ReadHeaderTimeout > 0 {
+				c.headDL = now.Add(s.ReadHeaderTimeout)
+			} else {
+				c.headDL = time.Time{}
+			}
+		}
+		c.setReadDeadline(c.headDL, true)
+		return
+	}
+	var d time.Duration
+	if c.phase == phaseHead {
+		d = s.IdleTimeout
+	} else {
+		d = s.BodyReadTimeout
+	}
+	if d <= 0 {
+		c.setReadDeadline(time.Time{}, true)
+		return
+	}
+	c.setReadDeadline(now.Add(d), false)
+}
+
+// setReadDeadline sets t unless (coarse) the current deadline is within
+// the slack below it.
+func (c *conn) setReadDeadline(t time.Time, exact bool) {
+	if t.Equal(c.rdl) {
+		return
+	}
+	if !exact && !c.rdl.IsZero() && !t.Before(c.rdl) && t.Sub(c.rdl) < deadlineSlack {
+		return
+	}
+	c.rdl = t
+	_ = c.nc.SetReadDeadline(t)
+}
+
+// armWrite moves the write deadline forward before writing (coarsely).
+func (c *conn) armWrite() {
+	d := c.srv.WriteTimeout
+	if d <= 0 {
+		return
+	}
+	t := time.Now().Add(d)
+	if !c.wdl.IsZero() && !t.Before(c.wdl) && t.Sub(c.wdl) < deadlineSlack {
+		return
+	}
+	c.wdl = t
+	_ = c.nc.SetWriteDeadline(t)
+}

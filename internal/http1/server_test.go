@@ -1,0 +1,440 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// serve starts s on a loopback listener and returns its address.
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		s.Close()
+	})
+	return ln.Addr().String()
+}
+
+// exchange writes raw on a new connection and reads responses until the
+// connection ends or n responses arrived.
+func exchange(t *testing.T, addr, raw string, n int) []*http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for len(out) < n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body = io.NopCloser(strings.NewReader(string(b)))
+		out = append(out, resp)
+	}
+	return out
+}
+
+func respBody(r *http.Response) string { b, _ := io.ReadAll(r.Body); return string(b) }
+
+// echo answers with the method, target and body it got.
+var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(499)
+		_, _ = io.WriteString(w, err.Error())
+		return
+	}
+	_, _ = fmt.Fprintf(w, "%s %s %s", r.Method, r.RequestURI, b)
+})
+
+func TestKeepAliveServesSeveralRequests(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	rs := exchange(t, addr, req("GET /1 HTTP/1.1", "Host: a")+req("GET /2 HTTP/1.1", "Host: a")+req("GET /3 HTTP/1.1", "Host: a", "Connection: close"), 4)
+	if len(rs) != 3 {
+		t.Fatalf("%d responses", len(rs))
+	}
+	for i, r := range rs {
+		if got, want := respBody(r), fmt.Sprintf("GET /%d ", i+1); got != want {
+			t.Errorf("response %d: %q, want %q", i, got, want)
+		}
+	}
+	if !rs[2].Close {
+		t.Error("Connection: close not answered with close")
+	}
+}
+
+func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	var b strings.Builder
+	for i := range 20 {
+		b.WriteString(fmt.Sprintf("POST /%d HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n%02d", i, i))
+	}
+	rs := exchange(t, addr, b.String(), 20)
+	if len(rs) != 20 {
+		t.Fatalf("%d responses", len(rs))
+	}
+	for i, r := range rs {
+		if got, want := respBody(r), fmt.Sprintf("POST /%d %02d", i, i); got != want {
+			t.Errorf("response %d: %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestChunkedBodyDecoded(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	rs := exchange(t, addr, req("POST /c HTTP/1.1", "Host: a", "Transfer-Encoding: chunked")+
+		"3;name=value;q=\"x y\"\r\nabc\r\n0A\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"+req("GET /after HTTP/1.1", "Host: a"), 2)
+	if len(rs) != 2 || respBody(rs[0]) != "POST /c abc0123456789" || respBody(rs[1]) != "GET /after " {
+		t.Fatalf("%d responses", len(rs))
+	}
+}
+
+// RFC 9112 section 7.1: the chunked coding is parsed strictly; any error
+// ends the connection, so nothing after it is read as a request.
+func TestMalformedChunkedRefused(t *testing.T) {
+	for _, tc := range []struct{ desc, chunks string }{
+		{"non-hex size", "zz\r\nabc\r\n0\r\n\r\n"},
+		{"0x prefix", "0x3\r\nabc\r\n0\r\n\r\n"},
+		{"bare LF after size", "3\nabc\r\n0\r\n\r\n"},
+		{"space before extension", "3 ;a=b\r\nabc\r\n0\r\n\r\n"},
+		{"extension without name", "3;\r\nabc\r\n0\r\n\r\n"},
+		{"unterminated quoted extension", "3;a=\"b\r\nabc\r\n0\r\n\r\n"},
+		{"data longer than its size", "3\r\nabcd\r\n0\r\n\r\n"},
+		{"no CRLF after data", "3\r\nabc0\r\n\r\n"},
+		{"size overflow", "10000000000000000\r\na\r\n0\r\n\r\n"},
+		{"negative size", "-1\r\na\r\n0\r\n\r\n"},
+		{"trailer obs-fold", "0\r\nX: a\r\n b\r\n\r\n"},
+		{"trailer without colon", "0\r\nX a\r\n\r\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var seen atomic.Int32
+			addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				echo(w, r)
+			})})
+			rs := exchange(t, addr, req("POST /c HTTP/1.1", "Host: a", "Transfer-Encoding: chunked")+tc.chunks+req("GET /smuggled HTTP/1.1", "Host: a"), 3)
+			if len(rs) != 1 || rs[0].StatusCode != 499 || !rs[0].Close {
+				t.Fatalf("%d responses (first %v)", len(rs), rs)
+			}
+			if n := seen.Load(); n != 1 {
+				t.Fatalf("handler ran %d times; the request after a bad body was served", n)
+			}
+		})
+	}
+}
+
+func TestChunkExtensionFloodRefused(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	ext := ";" + strings.Repeat("a", 4000)
+	var b strings.Builder
+	for range 10 {
+		b.WriteString("1" + ext + "\r\nx\r\n")
+	}
+	b.WriteString("0\r\n\r\n")
+	rs := exchange(t, addr, req("POST /c HTTP/1.1", "Host: a", "Transfer-Encoding: chunked")+b.String(), 2)
+	if len(rs) != 1 || !strings.Contains(respBody(rs[0]), ErrChunkExt.Reason) {
+		t.Fatalf("%v", rs)
+	}
+}
+
+func TestRefusalIsAProblemAndClosesTheConnection(t *testing.T) {
+	var seen atomic.Int32
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen.Add(1) })})
+	rs := exchange(t, addr, req("POST / HTTP/1.1", "Host: a", "Content-Length: 4", "Transfer-Encoding: chunked")+"0\r\n\r\n"+req("GET /smuggled HTTP/1.1", "Host: a"), 3)
+	if len(rs) != 1 || rs[0].StatusCode != 400 || !rs[0].Close || rs[0].Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("%v", rs)
+	}
+	if seen.Load() != 0 {
+		t.Fatal("handler ran")
+	}
+}
+
+func TestRefuseHookAnswers(t *testing.T) {
+	var got *Error
+	var remote string
+	addr := serve(t, &Server{Handler: echo, Refuse: func(w http.ResponseWriter, r *http.Request, e *Error) {
+		got, remote = e, r.RemoteAddr
+		w.Header().Set("X-Request-Id", "rid")
+		w.WriteHeader(e.Status)
+		_, _ = io.WriteString(w, "refused")
+	}})
+	rs := exchange(t, addr, req("GET / HTTP/1.1"), 1)
+	if len(rs) != 1 || rs[0].StatusCode != 400 || respBody(rs[0]) != "refused" || got != ErrNoHost || remote == "" {
+		t.Fatalf("%v %v %q", rs, got, remote)
+	}
+}
+
+func TestHeadTooLargeIs431(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo, MaxHeaderBytes: 1024})
+	rs := exchange(t, addr, req("GET / HTTP/1.1", "Host: a", "X-Big: "+strings.Repeat("a", 2000)), 1)
+	if len(rs) != 1 || rs[0].StatusCode != 431 {
+		t.Fatalf("%v", rs)
+	}
+}
+
+func TestExpect100Continue(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, req("POST /e HTTP/1.1", "Host: a", "Expect: 100-continue", "Content-Length: 3"))
+	br := bufio.NewReader(c)
+	line, _ := br.ReadString('\n')
+	if line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q before the body was sent", line)
+	}
+	_, _ = br.ReadString('\n')
+	_, _ = io.WriteString(c, "abc")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || respBody(resp) != "POST /e abc" {
+		t.Fatalf("%v %v", resp, err)
+	}
+}
+
+func TestExpectContinueNotSentWhenBodyUnread(t *testing.T) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	})})
+	rs := exchange(t, addr, req("POST /e HTTP/1.1", "Host: a", "Expect: 100-continue", "Content-Length: 3"), 2)
+	if len(rs) != 1 || rs[0].StatusCode != 401 || !rs[0].Close {
+		t.Fatalf("%v", rs)
+	}
+}
+
+func TestResponseFraming(t *testing.T) {
+	big := strings.Repeat("x", 10000)
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/short":
+			_, _ = io.WriteString(w, "hello")
+		case "/long":
+			_, _ = io.WriteString(w, big)
+		case "/declared":
+			w.Header().Set("Content-Length", "3")
+			_, _ = io.WriteString(w, "abc")
+		case "/204":
+			w.WriteHeader(204)
+		case "/flush":
+			_, _ = io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "b")
+		case "/forge":
+			w.Header().Set("X-Forge", "a\r\nSet-Cookie: evil=1")
+			w.Header()["Transfer-Encoding"] = []string{"identity"}
+		}
+	})})
+	for _, tc := range []struct {
+		desc, path, method string
+		cl                 int64
+		chunked            bool
+		body               string
+	}{
+		{"short body gets an exact length", "/short", "GET", 5, false, "hello"},
+		{"long body is chunked", "/long", "GET", -1, true, big},
+		{"declared length passed through", "/declared", "GET", 3, false, "abc"},
+		{"HEAD has the length and no body", "/short", "HEAD", 5, false, ""},
+		{"204 has no body and no length", "/204", "GET", 0, false, ""},
+		{"flush streams chunked", "/flush", "GET", -1, true, "ab"},
+		{"CR LF in a value cannot forge a field", "/forge", "GET", 0, false, ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(c, req(tc.method+" "+tc.path+" HTTP/1.1", "Host: a"))
+			resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: tc.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.ContentLength != tc.cl || (len(resp.TransferEncoding) > 0) != tc.chunked || string(b) != tc.body {
+				t.Fatalf("length %d chunked %v body %d bytes", resp.ContentLength, resp.TransferEncoding, len(b))
+			}
+			if resp.Header.Get("Date") == "" {
+				t.Error("no Date")
+			}
+			if resp.Header.Get("Set-Cookie") != "" {
+				t.Error("a header value forged a field")
+			}
+		})
+	}
+}
+
+func TestHeaderTimeoutIs408(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo, ReadHeaderTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 408 {
+		t.Fatalf("%v %v", resp, err)
+	}
+}
+
+func TestSlowHeaderTrickleStillTimesOut(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 5 * time.Second})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	go func() {
+		for _, b := range []byte("GET / HTTP/1.1\r\nHost: a\r\nX: aaaaaaaaaaaaaaaaaaaaa") {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 408 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("answered after %v", d)
+	}
+}
+
+func TestIdleConnectionClosedSilently(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo, IdleTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || len(b) != 0 {
+		t.Fatalf("%q %v", b, err)
+	}
+}
+
+func TestSlowBodyGets408FromTheBody(t *testing.T) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		if e, ok := err.(*Error); ok {
+			w.WriteHeader(e.Status)
+			return
+		}
+		w.WriteHeader(200)
+	}), BodyReadTimeout: 200 * time.Millisecond})
+	rs := exchange(t, addr, req("POST / HTTP/1.1", "Host: a", "Content-Length: 10")+"abc", 1)
+	if len(rs) != 1 || rs[0].StatusCode != 408 {
+		t.Fatalf("%v", rs)
+	}
+}
+
+func TestHijackHandsOverBufferedBytes(t *testing.T) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Upgrade", "echo")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		b := make([]byte, 5)
+		if _, err := io.ReadFull(brw, b); err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = nc.Write(append([]byte("got:"), b...))
+	})})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, req("GET /ws HTTP/1.1", "Host: a", "Connection: Upgrade", "Upgrade: echo")+"hello")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	b, _ := io.ReadAll(br)
+	if string(b) != "got:hello" {
+		t.Fatalf("%q", b)
+	}
+}
+
+func TestShutdownDrainsIdleAndBusyConnections(t *testing.T) {
+	release := make(chan struct{})
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "done")
+	})}
+	addr := serve(t, s)
+	idle, _ := net.Dial("tcp", addr)
+	defer idle.Close()
+	busy, _ := net.Dial("tcp", addr)
+	defer busy.Close()
+	_ = busy.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = idle.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(busy, req("GET /slow HTTP/1.1", "Host: a"))
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	if b, err := io.ReadAll(idle); err != nil || len(b) != 0 {
+		t.Fatalf("idle connection: %q %v", b, err)
+	}
+	close(release)
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil || respBody(resp) != "done" || !resp.Close {
+		t.Fatalf("busy connection: %v %v", resp, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		_, _ = io.WriteString(w, "ok")
+	}), ErrorLog: discardLog()})
+	if rs := exchange(t, addr, req("GET /panic HTTP/1.1", "Host: a"), 1); len(rs) != 0 {
+		t.Fatalf("%v", rs)
+	}
+	if rs := exchange(t, addr, req("GET /ok HTTP/1.1", "Host: a"), 1); len(rs) != 1 || respBody(rs[0]) != "ok" {
+		t.Fatalf("%v", rs)
+	}
+}
