@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -12,6 +13,7 @@ const (
 	EventNotFound    = "not_found"
 	EventRateLimited = "rate_limited"
 	EventMalformed   = "malformed"
+	EventTimeout     = "timeout"
 	EventWAF         = "waf"
 
 	StoreLocal = "local"
@@ -24,7 +26,7 @@ const (
 )
 
 // IntrusionEvents lists the event names a rule may count.
-var IntrusionEvents = []string{EventAuthFailure, EventForbidden, EventNotFound, EventRateLimited, EventMalformed, EventWAF}
+var IntrusionEvents = []string{EventAuthFailure, EventForbidden, EventNotFound, EventRateLimited, EventMalformed, EventWAF, EventTimeout}
 
 func (v *validator) intrusion(p string, d *IntrusionDetection) {
 	if len(d.Rules) == 0 {
@@ -37,7 +39,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 			known = known || r.Event == e
 		}
 		if !known {
-			v.add(rp+".event", "unknown event %s (one of auth_failure, forbidden, not_found, rate_limited, malformed, waf)", v.q(rp+".event", r.Event))
+			v.add(rp+".event", "unknown event %s (one of %s)", v.q(rp+".event", r.Event), strings.Join(IntrusionEvents, ", "))
 		}
 		if r.Threshold < 1 || r.Threshold > MaxIntrusionThreshold {
 			v.add(rp+".threshold", "must be from 1 to %d", MaxIntrusionThreshold)

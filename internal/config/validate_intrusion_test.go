@@ -9,7 +9,7 @@ func TestValidateIntrusionDetection(t *testing.T) {
 		{"no rules", ids("  allow: [10.0.0.0/8]\n"),
 			`gw.yaml:15:3: intrusion_detection.rules: at least one rule is required`},
 		{"unknown event", ids("  rules: [{event: login, threshold: 10, window: 1m}]\n"),
-			`gw.yaml:15:19: intrusion_detection.rules[0].event: unknown event "login" (one of auth_failure, forbidden, not_found, rate_limited, malformed, waf)`},
+			`gw.yaml:15:19: intrusion_detection.rules[0].event: unknown event "login" (one of auth_failure, forbidden, not_found, rate_limited, malformed, waf, timeout)`},
 		{"threshold", ids("  rules: [{event: waf, threshold: 0, window: 1m}]\n"),
 			`gw.yaml:15:35: intrusion_detection.rules[0].threshold: must be from 1 to 10000`},
 		{"window", ids("  rules: [{event: waf, threshold: 3, window: 0s}]\n"),

@@ -18,17 +18,25 @@ import (
 // problem body with a request id instead of net/http's plain text, an
 // access log line, and a malformed-request event for intrusion detection.
 // Those requests would otherwise be invisible, and request smuggling
-// attempts are often exactly such requests.
+// attempts are often exactly such requests. A request head that did not
+// arrive in time (normalize.Conn's 408) is answered here too, and counted
+// as a timeout event rather than a malformed request.
 func (g *Gateway) protocolErrorRewriter(c net.Conn) normalize.ErrorRewriter {
 	return func(status int, reason string) []byte {
 		start := time.Now()
 		rid := g.ids.next()
 		detail := "The request is malformed."
+		why, event := "malformed request: "+reason, guard.EventMalformed
 		switch status {
 		case http.StatusRequestHeaderFieldsTooLarge:
 			detail = "The request head is too large."
 		case http.StatusNotImplemented:
 			detail = "The request's transfer coding is not supported."
+		case http.StatusRequestTimeout:
+			// A slow network is not an attack: its own event, so that the
+			// malformed-request rule never bans a client on a bad link.
+			detail = "The request was not received in time."
+			why, event = "timeout: "+reason, guard.EventTimeout
 		}
 		body := pipeline.NewProblem(status, detail, "").Body(rid)
 		b := make([]byte, 0, 256+len(body))
@@ -44,12 +52,11 @@ func (g *Gateway) protocolErrorRewriter(c net.Conn) normalize.ErrorRewriter {
 		b = append(b, body...)
 
 		client := peerAddr(c.RemoteAddr().String())
-		why := "malformed request: " + reason
 		// Behind a trusted proxy the peer is the proxy, and with no header
 		// parsed the real client is unknown: counting the event against the
 		// proxy could ban every client behind it.
 		if det := g.detector.Load(); det != nil && !g.snap.Load().trusted.contains(client) {
-			det.Record(guard.EventMalformed, guard.Info{Client: client, RequestID: rid})
+			det.Record(event, guard.Info{Client: client, RequestID: rid})
 		}
 		if al := g.accessLog; al.Enabled() {
 			al.Log(&telemetry.AccessEntry{

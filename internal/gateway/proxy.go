@@ -73,6 +73,14 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wh["Strict-Transport-Security"] = []string{h.hsts}
 	}
 
+	// A request body is read through a tracker, so that a body that fails
+	// to arrive is told apart from an upstream failure and the access log
+	// counts the bytes that really arrived.
+	var body *bodyTracker
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &bodyTracker{rc: r.Body}
+		r.Body = body
+	}
 	c := &pipeline.Context{
 		Request:    r,
 		RequestID:  rid,
@@ -91,16 +99,16 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		out = refuse(w, rid, http.StatusForbidden, "The client is blocked.", "banned")
 	} else {
-		out = h.serve(w, r, snap, c, peer, peerTrusted)
+		out = h.serve(w, r, snap, c, peer, peerTrusted, body)
 		if det != nil {
 			recordEvent(det, c, out)
 		}
 	}
 
 	if al := h.gw.accessLog; al.Enabled() {
-		bytesIn := r.ContentLength
-		if bytesIn < 0 {
-			bytesIn = 0
+		var bytesIn int64 // the body bytes that arrived, not the declared length
+		if body != nil {
+			bytesIn = body.n
 		}
 		al.Log(&telemetry.AccessEntry{
 			Time:            start,
@@ -143,11 +151,27 @@ func logPath(canonical string, r *http.Request) string {
 }
 
 func refuse(w http.ResponseWriter, rid string, status int, detail, reason string) outcome {
-	pipeline.NewProblem(status, detail, reason).Write(w, rid)
-	return outcome{status: status, reason: reason}
+	n := pipeline.NewProblem(status, detail, reason).Write(w, rid)
+	return outcome{status: status, reason: reason, bytesOut: n}
 }
 
-func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snapshot, c *pipeline.Context, peer netip.Addr, peerTrusted bool) outcome {
+// refuseProblem writes a policy's problem answer.
+func refuseProblem(w http.ResponseWriter, rid string, prob *pipeline.Problem, reason string) outcome {
+	n := prob.Write(w, rid)
+	return outcome{status: prob.Status, reason: reason, bytesOut: n}
+}
+
+// bodyTimeout answers a request whose body did not arrive within the
+// listener's read_timeout. RFC 9110 section 15.5.9: 408 means the server
+// did not receive a complete request in the time it was prepared to wait,
+// and the server closes the connection (the rest of the body may still be
+// on its way, so nothing after it on the connection can be framed).
+func bodyTimeout(w http.ResponseWriter, rid string) outcome {
+	w.Header().Set("Connection", "close")
+	return refuse(w, rid, http.StatusRequestTimeout, "The request was not received in time.", "timeout: request body not received within read_timeout")
+}
+
+func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snapshot, c *pipeline.Context, peer netip.Addr, peerTrusted bool, body *bodyTracker) outcome {
 	rid := c.RequestID
 
 	// Framing the net/http server accepts but a hardened gateway must not.
@@ -163,8 +187,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	if f := snap.ipFilter; f != nil {
 		if d := f.Check(c.ClientAddr); d != protect.Allowed {
 			prob := f.Problem(d)
-			prob.Write(w, rid)
-			return outcome{status: prob.Status, reason: prob.Reason}
+			return refuseProblem(w, rid, prob, prob.Reason)
 		}
 	}
 
@@ -241,6 +264,12 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	for ph := range rt.phases {
 		for _, p := range rt.phases[ph] {
 			if prob := p.Handle(c); prob != nil {
+				if body.timedOut() {
+					// A policy that read the body (validate, waf,
+					// signature) saw it fail to arrive: that is the
+					// client's timeout, not the policy's refusal.
+					return withRoute(bodyTimeout(w, rid))
+				}
 				if pipeline.Phase(ph) > pipeline.PhaseAccess {
 					// A refusal after the access phase (401, 403, 429, ...)
 					// gets the route's response headers too: without CORS
@@ -250,8 +279,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 						rp.Respond(c, prob.Status, w.Header())
 					}
 				}
-				prob.Write(w, rid)
-				return withRoute(outcome{status: prob.Status, reason: pipeline.Phase(ph).String() + ": " + prob.Reason})
+				return withRoute(refuseProblem(w, rid, prob, pipeline.Phase(ph).String()+": "+prob.Reason))
 			}
 		}
 	}
@@ -317,24 +345,29 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
+		var o outcome
 		switch {
 		case t == nil && errors.Is(err, upstream.ErrNoHealthyTarget):
 			// Every target is unhealthy, ejected or behind an open breaker.
-			o := refuse(w, rid, http.StatusServiceUnavailable, "The service is unavailable.", "pick: "+err.Error())
-			out.status, out.reason = o.status, o.reason
+			o = refuse(w, rid, http.StatusServiceUnavailable, "The service is unavailable.", "pick: "+err.Error())
 		case errors.As(err, &mbe):
 			w.Header().Set("Connection", "close")
-			o := refuse(w, rid, http.StatusRequestEntityTooLarge, "The request body is too large.", "body larger than max_body_size")
-			out.status, out.reason = o.status, o.reason
-		case r.Context().Err() != nil:
-			out.status, out.reason = 499, "client went away"
+			o = refuse(w, rid, http.StatusRequestEntityTooLarge, "The request body is too large.", "body larger than max_body_size")
+		case body.timedOut():
+			// The client's body stopped arriving: its fault, not the
+			// upstream's, and never answered as a success.
+			o = bodyTimeout(w, rid)
+		case r.Context().Err() != nil || body.failed():
+			// The client is gone or its body broke off: there is no one to
+			// answer. Abort rather than return, or net/http would write a
+			// 200 with an empty body on a connection that may still be read.
+			o = outcome{status: 499, reason: "client went away", abort: true}
 		case upstream.IsTimeout(err):
-			o := refuse(w, rid, http.StatusGatewayTimeout, "The service did not answer in time.", "upstream: "+err.Error())
-			out.status, out.reason = o.status, o.reason
+			o = refuse(w, rid, http.StatusGatewayTimeout, "The service did not answer in time.", "upstream: "+err.Error())
 		default:
-			o := refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "upstream: "+err.Error())
-			out.status, out.reason = o.status, o.reason
+			o = refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "upstream: "+err.Error())
 		}
+		out.status, out.reason, out.bytesOut, out.abort = o.status, o.reason, o.bytesOut, o.abort
 		return out
 	}
 
@@ -357,20 +390,20 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	// Body filters (filter_fields, hide_errors) run before the status line
 	// is written: one that fails refuses the response rather than let the
 	// unfiltered body through.
-	var body io.Reader = resp.Body
+	var respBody io.Reader = resp.Body
 	for _, p := range rt.response {
 		bf, ok := p.(pipeline.ResponseBodyFilter)
 		if !ok {
 			continue
 		}
-		nb, ferr := bf.FilterResponse(c, resp.StatusCode, rh, body)
+		nb, ferr := bf.FilterResponse(c, resp.StatusCode, rh, respBody)
 		if ferr != nil {
 			o := refuse(w, rid, http.StatusBadGateway, "The service's response could not be delivered.", "response filter: "+ferr.Error())
-			out.status, out.reason = o.status, o.reason
+			out.status, out.reason, out.bytesOut = o.status, o.reason, o.bytesOut
 			return out
 		}
-		if nb != body {
-			body = nb
+		if nb != respBody {
+			respBody = nb
 			if l, ok := nb.(interface{ Len() int }); ok && r.Method != http.MethodHead {
 				rh["Content-Length"] = []string{strconv.Itoa(l.Len())}
 			} else {
@@ -399,7 +432,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	out.status = resp.StatusCode
 
 	flush := resp.ContentLength < 0 || strings.HasPrefix(rh.Get("Content-Type"), "text/event-stream")
-	n, err := copyBody(w, body, flush)
+	n, err := copyBody(w, respBody, flush)
 	out.bytesOut = n
 	if err != nil {
 		// Headers are gone: the only honest signal left is to abort the
@@ -548,14 +581,14 @@ func (h *proxyHandler) tunnel(w http.ResponseWriter, resp *http.Response, reques
 	if !ok || requested == "" || !strings.EqualFold(got, requested) {
 		resp.Body.Close()
 		o := refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "upstream switched to an unrequested protocol")
-		out.status, out.reason = o.status, o.reason
+		out.status, out.reason, out.bytesOut = o.status, o.reason, o.bytesOut
 		return out
 	}
 	defer up.Close()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		o := refuse(w, rid, http.StatusBadGateway, "The service could not be reached.", "hijack: "+err.Error())
-		out.status, out.reason = o.status, o.reason
+		out.status, out.reason, out.bytesOut = o.status, o.reason, o.bytesOut
 		return out
 	}
 	defer conn.Close()

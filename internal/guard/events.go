@@ -19,9 +19,14 @@ const (
 	EventRateLimited
 	EventMalformed
 	EventWAF
+	// EventTimeout is a request whose head or body did not arrive within
+	// the listener's read timeouts: a slow network or a slowloris, counted
+	// apart from malformed requests so that a client on a bad link is not
+	// banned as an attacker by the malformed-request rule.
+	EventTimeout
 )
 
-var eventNames = [...]string{"", config.EventAuthFailure, config.EventForbidden, config.EventNotFound, config.EventRateLimited, config.EventMalformed, config.EventWAF}
+var eventNames = [...]string{"", config.EventAuthFailure, config.EventForbidden, config.EventNotFound, config.EventRateLimited, config.EventMalformed, config.EventWAF, config.EventTimeout}
 
 func (e Event) String() string {
 	if int(e) < len(eventNames) {
@@ -56,6 +61,10 @@ func Classify(status int, reason string, byGateway bool) Event {
 		return EventNotFound
 	case http.StatusTooManyRequests:
 		return EventRateLimited
+	case http.StatusRequestTimeout:
+		if byGateway {
+			return EventTimeout
+		}
 	case http.StatusBadRequest:
 		if byGateway {
 			if strings.HasPrefix(reason, "validate: waf") {

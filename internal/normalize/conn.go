@@ -1,9 +1,13 @@
 package normalize
 
 import (
+	"errors"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"sync"
+	"time"
 )
 
 // Conn wraps an HTTP/1.x connection. Read passes bytes through unchanged
@@ -25,6 +29,8 @@ type Conn struct {
 	rewrite ErrorRewriter // see errorrewrite.go; set before serving
 	begun   int           // handlers started (BeginResponse), under mu
 	done    int           // responses finished (ResponseDone), under mu
+	// timedOut: a 408 was written for a head that did not arrive in time.
+	timedOut bool
 }
 
 // WrapConn wraps c.
@@ -38,7 +44,41 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.p.feed(b[:n])
 		c.mu.Unlock()
 	}
+	if err != nil && c.rewrite != nil && isTimeout(err) {
+		c.headTimeout()
+	}
 	return n, err
+}
+
+// headTimeout answers a request whose head started to arrive but did not
+// finish before the read deadline (read_header_timeout or read_timeout).
+// net/http closes such a connection without a word; RFC 9110 section
+// 15.5.9 gives the server 408 for it, so the client (and the access log)
+// learns why. An idle keep-alive connection that times out before any byte
+// of a new request is closed silently, as it should be, and nothing is
+// written while a handler's response is in flight.
+func (c *Conn) headTimeout() {
+	c.mu.Lock()
+	answer := !c.timedOut && c.p.inHead() && c.done >= c.begun
+	c.timedOut = c.timedOut || answer
+	c.mu.Unlock()
+	if !answer {
+		return
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Conn.Write(c.rewrite(http.StatusRequestTimeout, HeadTimeoutReason))
+}
+
+// HeadTimeoutReason is the reason an ErrorRewriter gets for a request head
+// that did not arrive in time.
+const HeadTimeoutReason = "request head not received in time"
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Next returns the verdict for the next request head on this connection:

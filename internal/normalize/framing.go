@@ -90,6 +90,12 @@ type parser struct {
 
 func (p *parser) pending() int { return len(p.q) - p.qh }
 
+// inHead reports whether part of a request head has arrived and the rest
+// has not: the request line is started, or header lines are being read.
+func (p *parser) inHead() bool {
+	return p.st == stHeader || p.st == stRequestLine && len(p.line) > 0
+}
+
 // push queues the verdict for the current head.
 func (p *parser) push(err error) {
 	p.pushed = true

@@ -55,8 +55,9 @@ func (p *Problem) Body(requestID string) []byte {
 	return append(body, '\n')
 }
 
-// Write sends the problem as application/problem+json.
-func (p *Problem) Write(w http.ResponseWriter, requestID string) {
+// Write sends the problem as application/problem+json and returns the
+// number of body bytes written (for the access log's bytes_out).
+func (p *Problem) Write(w http.ResponseWriter, requestID string) int64 {
 	if p.Bare {
 		h := w.Header()
 		for k, vs := range p.Header {
@@ -64,7 +65,7 @@ func (p *Problem) Write(w http.ResponseWriter, requestID string) {
 		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(p.Status)
-		return
+		return 0
 	}
 	body := p.Body(requestID)
 	h := w.Header()
@@ -76,5 +77,6 @@ func (p *Problem) Write(w http.ResponseWriter, requestID string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
-	_, _ = w.Write(body)
+	n, _ := w.Write(body)
+	return int64(n)
 }
