@@ -44,6 +44,9 @@ const (
 // ApplyDefaults fills every field the file left unset with its documented
 // default. Parse calls it before validating; it is idempotent.
 func (c *Config) ApplyDefaults() {
+	if c.ClientAddressHeader == "" {
+		c.ClientAddressHeader = ClientAddressAuto
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		setDur(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)

@@ -14,13 +14,16 @@ type Config struct {
 	Version int `yaml:"version"`
 	// TrustedProxies lists the CIDRs (or single addresses) whose forwarding
 	// headers (X-Forwarded-For, Forwarded, X-Request-Id) are believed.
-	TrustedProxies []string   `yaml:"trusted_proxies,omitempty"`
-	Listeners      []Listener `yaml:"listeners"`
-	Services       []Service  `yaml:"services"`
-	Routes         []Route    `yaml:"routes"`
-	Ops            Ops        `yaml:"ops,omitempty"`
-	AccessLog      AccessLog  `yaml:"access_log,omitempty"`
-	Shutdown       Shutdown   `yaml:"shutdown,omitempty"`
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// ClientAddressHeader says which forwarding header of a trusted proxy
+	// names the client: "auto" (default), "x-forwarded-for" or "forwarded".
+	ClientAddressHeader string     `yaml:"client_address_header,omitempty"`
+	Listeners           []Listener `yaml:"listeners"`
+	Services            []Service  `yaml:"services"`
+	Routes              []Route    `yaml:"routes"`
+	Ops                 Ops        `yaml:"ops,omitempty"`
+	AccessLog           AccessLog  `yaml:"access_log,omitempty"`
+	Shutdown            Shutdown   `yaml:"shutdown,omitempty"`
 	// Consumers are the clients of the APIs and their credentials.
 	Consumers []Consumer `yaml:"consumers,omitempty"`
 	// IdentityHeaders names the headers the gateway sets toward upstreams
@@ -65,6 +68,10 @@ type Listener struct {
 	// (0: unlimited); MaxConnectionsPerClient bounds them per peer address.
 	MaxConnections          int `yaml:"max_connections,omitempty"`
 	MaxConnectionsPerClient int `yaml:"max_connections_per_client,omitempty"`
+	// AllowUnderscoreAndDotHeaders keeps request header names that contain
+	// '_' or '.' (dropped by default: other servers read them as another
+	// header's name).
+	AllowUnderscoreAndDotHeaders bool `yaml:"allow_underscore_and_dot_headers,omitempty"`
 }
 
 // RedirectToHTTPS configures the plain-HTTP redirect listener.
@@ -87,6 +94,9 @@ type ListenerTLS struct {
 	HSTS       *HSTS  `yaml:"hsts,omitempty"`
 	// ClientAuth asks clients for certificates (mTLS).
 	ClientAuth *ClientAuth `yaml:"client_auth,omitempty"`
+	// AllowSNIHostMismatch serves requests whose Host is not the name the
+	// client asked for in SNI (refused with 421 by default).
+	AllowSNIHostMismatch bool `yaml:"allow_sni_host_mismatch,omitempty"`
 }
 
 // ClientAuth configures client certificate checks on an HTTPS listener.
@@ -246,6 +256,10 @@ type Route struct {
 	MaxBodySize Size `yaml:"max_body_size,omitempty"`
 	// AllowEncodedSlashes lets %2F stand inside a path segment.
 	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes,omitempty"`
+	// MethodOverride honours X-HTTP-Method-Override (and its variants) on
+	// POST requests: the gateway routes and authorizes by the overridden
+	// method. Without it those headers are dropped.
+	MethodOverride bool `yaml:"method_override,omitempty"`
 	// Policies run in the gateway's fixed phases, whatever order they are listed in.
 	Policies []PolicySpec `yaml:"policies,omitempty"`
 	// Auth: "none" says explicitly that the route needs no authentication.

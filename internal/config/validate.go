@@ -70,6 +70,11 @@ func (c *Config) validate() Errors {
 			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
 		}
 	}
+	switch c.ClientAddressHeader {
+	case "", ClientAddressAuto, ClientAddressXFF, ClientAddressForwarded:
+	default:
+		v.add("client_address_header", "%s is not one of auto, x-forwarded-for, forwarded", v.q("client_address_header", c.ClientAddressHeader))
+	}
 	v.listeners()
 	services := v.services()
 	v.routes(services)
@@ -92,6 +97,13 @@ func (c *Config) validate() Errors {
 	}
 	return v.errs
 }
+
+// The values of client_address_header.
+const (
+	ClientAddressAuto      = "auto"
+	ClientAddressXFF       = "x-forwarded-for"
+	ClientAddressForwarded = "forwarded"
+)
 
 // parseCIDROrIP accepts "10.0.0.0/8" or a single address.
 func parseCIDROrIP(s string) (netip.Prefix, error) {

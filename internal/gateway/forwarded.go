@@ -9,6 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // trustedProxies is the set of peers whose forwarding headers are believed.
@@ -38,20 +42,57 @@ func peerAddr(remoteAddr string) netip.Addr {
 	return a.Unmap()
 }
 
-// ClientAddr is the one place that decides who the client is. The direct
-// peer is the client unless it is a trusted proxy; then X-Forwarded-For is
-// read right to left, skipping trusted proxies, and the first untrusted
-// address is the client. A malformed entry stops the walk at the last
-// trusted hop, so a client cannot smuggle an address past a proxy.
+// ClientAddr is the one place that decides who the client is, reading
+// whichever forwarding header a trusted proxy sent (client_address_header:
+// auto). See ClientAddrFrom.
 func ClientAddr(r *http.Request, trusted trustedProxies) netip.Addr {
+	return ClientAddrFrom(r, trusted, config.ClientAddressAuto)
+}
+
+// ClientAddrFrom decides who the client is. The direct peer is the client
+// unless it is a trusted proxy; then the forwarding header named by header
+// (config.ClientAddress*) is read as one list, all its header lines
+// together, right to left: the rightmost entries were written by the
+// proxies nearest the gateway, everything left of the first untrusted
+// address by the client itself. Trusted proxies are skipped and the first
+// untrusted address is the client. A malformed entry (or RFC 7239's
+// "unknown" and obfuscated identifiers) stops the walk at the last trusted
+// hop, so a client cannot smuggle an address past a proxy.
+//
+// With header "auto", a request carrying only X-Forwarded-For or only
+// Forwarded is read by it; one carrying both is believed only when both
+// name the same client. Otherwise one of them was written by the client
+// (a proxy that appends to one header passes the other through), and the
+// client is the trusted peer itself.
+func ClientAddrFrom(r *http.Request, trusted trustedProxies, header string) netip.Addr {
 	peer := peerAddr(r.RemoteAddr)
 	if len(trusted) == 0 || !trusted.contains(peer) {
 		return peer
 	}
+	xff, fwd := r.Header["X-Forwarded-For"], r.Header["Forwarded"]
+	switch header {
+	case config.ClientAddressXFF:
+		return walkXFF(peer, xff, trusted)
+	case config.ClientAddressForwarded:
+		return walkForwarded(peer, fwd, trusted)
+	}
+	switch {
+	case len(fwd) == 0:
+		return walkXFF(peer, xff, trusted)
+	case len(xff) == 0:
+		return walkForwarded(peer, fwd, trusted)
+	}
+	if a, b := walkXFF(peer, xff, trusted), walkForwarded(peer, fwd, trusted); a == b {
+		return a
+	}
+	return peer
+}
+
+// walkXFF walks X-Forwarded-For lines right to left from the trusted peer.
+func walkXFF(peer netip.Addr, lines []string, trusted trustedProxies) netip.Addr {
 	client := peer
-	xff := r.Header.Values("X-Forwarded-For")
-	for i := len(xff) - 1; i >= 0; i-- {
-		list := xff[i]
+	for i := len(lines) - 1; i >= 0; i-- {
+		list := lines[i]
 		for list != "" {
 			var item string
 			if j := strings.LastIndexByte(list, ','); j >= 0 {
@@ -59,17 +100,215 @@ func ClientAddr(r *http.Request, trusted trustedProxies) netip.Addr {
 			} else {
 				item, list = list, ""
 			}
-			a, err := netip.ParseAddr(strings.TrimSpace(item))
-			if err != nil {
+			a, ok := parseXFFNode(strings.TrimSpace(item))
+			if !ok {
 				return client
 			}
-			client = a.Unmap()
+			client = a
 			if !trusted.contains(client) {
 				return client
 			}
 		}
 	}
 	return client
+}
+
+// walkForwarded walks the for= parameters of RFC 7239 Forwarded elements
+// right to left from the trusted peer.
+func walkForwarded(peer netip.Addr, lines []string, trusted trustedProxies) netip.Addr {
+	fors := forwardedFors(lines)
+	client := peer
+	for i := len(fors) - 1; i >= 0; i-- {
+		a, ok := parseForwardedNode(fors[i])
+		if !ok {
+			return client
+		}
+		client = a
+		if !trusted.contains(client) {
+			return client
+		}
+	}
+	return client
+}
+
+// parseXFFNode reads one X-Forwarded-For entry: an address, optionally
+// with a port ("192.0.2.1:4711", "[2001:db8::1]:4711") or in brackets.
+func parseXFFNode(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Zone() == "" {
+		return ap.Addr().Unmap(), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && a.Is6() && a.Zone() == "" {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// parseForwardedNode reads an RFC 7239 section 6 node (the value of for=,
+// unquoted): IPv4address [":" port], "[" IPv6address "]" [":" port].
+// "unknown" and obfuscated names ("_hidden") name no address.
+func parseForwardedNode(s string) (netip.Addr, bool) {
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return netip.Addr{}, false
+		}
+		host, port = s[1:end], s[end+1:]
+		if port != "" && port[0] != ':' {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is6() || a.Zone() != "" || !validNodePort(strings.TrimPrefix(port, ":"), port != "") {
+			return netip.Addr{}, false
+		}
+		return a.Unmap(), true
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		host, port = s[:i], s[i+1:]
+		if !validNodePort(port, true) {
+			return netip.Addr{}, false
+		}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, false // an IPv6 address must be bracketed
+	}
+	return a, true
+}
+
+// validNodePort: node-port = port / obfport (RFC 7239 section 6).
+func validNodePort(p string, present bool) bool {
+	if !present {
+		return true
+	}
+	if p == "" {
+		return false
+	}
+	if p[0] == '_' {
+		for i := 1; i < len(p); i++ {
+			if c := p[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				return false
+			}
+		}
+		return len(p) > 1
+	}
+	if len(p) > 5 {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535 && p[0] != '+' && p[0] != '-'
+}
+
+// forwardedFors parses Forwarded header lines (RFC 7239 section 4, one
+// list across lines) and returns each element's for= value, unquoted, or
+// "" (which names no address and stops a walk) for an element without one.
+// Where a line stops parsing, one "" stands for the rest of that line: its
+// elements cannot be told apart, so a walk from the right stops there.
+//
+//	Forwarded         = 1#forwarded-element
+//	forwarded-element = [ forwarded-pair ] *( ";" [ forwarded-pair ] )
+//	forwarded-pair    = token "=" value
+//	value             = token / quoted-string
+func forwardedFors(lines []string) []string {
+	var fors []string
+	for _, line := range lines {
+		fors = forwardedLine(fors, line)
+	}
+	return fors
+}
+
+func forwardedLine(fors []string, line string) []string {
+	i := 0
+	for {
+		// One element: pairs up to a ',' or the end of the line.
+		forVal, seen := "", false
+		for {
+			i = skipOWS(line, i)
+			if i < len(line) && line[i] != ';' && line[i] != ',' {
+				j := i
+				for j < len(line) && isTokenChar(line[j]) {
+					j++
+				}
+				name := line[i:j]
+				if name == "" || j >= len(line) || line[j] != '=' {
+					return append(fors, "")
+				}
+				v, next, ok := forwardedValue(line, j+1)
+				if !ok {
+					return append(fors, "")
+				}
+				if strings.EqualFold(name, "for") {
+					if seen {
+						return append(fors, "") // two for= in one element
+					}
+					forVal, seen = v, true
+				}
+				i = skipOWS(line, next)
+			}
+			if i < len(line) && line[i] == ';' {
+				i++
+				continue
+			}
+			break
+		}
+		fors = append(fors, forVal)
+		if i >= len(line) {
+			return fors
+		}
+		if line[i] != ',' {
+			return append(fors, "")
+		}
+		i++
+	}
+}
+
+// forwardedValue reads a token or a quoted-string starting at i.
+func forwardedValue(s string, i int) (string, int, bool) {
+	if i < len(s) && s[i] == '"' {
+		var b strings.Builder
+		for j := i + 1; j < len(s); j++ {
+			switch c := s[j]; {
+			case c == '"':
+				return b.String(), j + 1, true
+			case c == '\\':
+				if j+1 >= len(s) {
+					return "", 0, false
+				}
+				j++
+				b.WriteByte(s[j])
+			case c < ' ' && c != '\t' || c == 0x7f:
+				return "", 0, false
+			default:
+				b.WriteByte(c)
+			}
+		}
+		return "", 0, false
+	}
+	j := i
+	for j < len(s) && isTokenChar(s[j]) {
+		j++
+	}
+	if j == i {
+		return "", 0, false
+	}
+	return s[i:j], j, true
+}
+
+func skipOWS(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// isTokenChar: tchar of RFC 9110 section 5.6.2.
+func isTokenChar(c byte) bool {
+	return httpguts.IsTokenRune(rune(c))
 }
 
 // setForwardingHeaders writes X-Forwarded-For/-Proto/-Host and Forwarded on

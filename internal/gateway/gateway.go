@@ -218,9 +218,12 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 	if lc.RedirectToHTTPS != nil {
 		handler = redirectHandler(lc.RedirectToHTTPS.Port)
 	} else {
-		ph := &proxyHandler{gw: g, listener: lc.Name, tls: lc.TLS != nil}
+		ph := &proxyHandler{gw: g, listener: lc.Name, tls: lc.TLS != nil, keepSeparatorHeaders: lc.AllowUnderscoreAndDotHeaders}
 		if lc.TLS != nil && lc.TLS.HSTS != nil {
 			ph.hsts = hstsValue(lc.TLS.HSTS)
+		}
+		if lc.TLS != nil {
+			ph.allowSNIMismatch = lc.TLS.AllowSNIHostMismatch
 		}
 		handler = ph
 	}

@@ -30,6 +30,10 @@ type proxyHandler struct {
 	listener string
 	hsts     string // Strict-Transport-Security value, "" when off
 	tls      bool   // a TLS listener (see tlsListener)
+	// keepSeparatorHeaders: allow_underscore_and_dot_headers.
+	keepSeparatorHeaders bool
+	// allowSNIMismatch: tls.allow_sni_host_mismatch.
+	allowSNIMismatch bool
 }
 
 // outcome is what the access log needs to know about a finished request.
@@ -84,7 +88,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &pipeline.Context{
 		Request:    r,
 		RequestID:  rid,
-		ClientAddr: ClientAddr(r, snap.trusted),
+		ClientAddr: ClientAddrFrom(r, snap.trusted, snap.clientHeader),
 		Start:      start,
 		TLS:        r.TLS != nil,
 	}
@@ -150,6 +154,12 @@ func logPath(canonical string, r *http.Request) string {
 	return p
 }
 
+// withRouteOf names the route and service in a refusal's outcome.
+func withRouteOf(rt *route, o outcome) outcome {
+	o.route, o.service = rt.name, rt.service.Name()
+	return o
+}
+
 func refuse(w http.ResponseWriter, rid string, status int, detail, reason string) outcome {
 	n := pipeline.NewProblem(status, detail, reason).Write(w, rid)
 	return outcome{status: status, reason: reason, bytesOut: n}
@@ -213,6 +223,14 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 		return refuse(w, rid, http.StatusBadRequest, "The request path is not accepted.", "path: "+err.Error())
 	}
 	c.Path = np.Canonical
+	// Host (or :authority) must be an RFC 3986 authority before it is
+	// routed, compared with SNI or forwarded: a value another server
+	// parses differently ("a.com@b.com", "a.com:80x") could route here one
+	// way and be read upstream another.
+	host, err := normalize.CheckHost(r.Host)
+	if err != nil {
+		return refuse(w, rid, http.StatusBadRequest, "The request's host is not accepted.", err.Error())
+	}
 
 	for _, name := range spoofableHeaders {
 		delete(r.Header, name)
@@ -220,20 +238,34 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	for _, name := range snap.owned {
 		delete(r.Header, name)
 	}
-	dropUnderscoreAliases(r.Header, snap.owned)
+	if h.keepSeparatorHeaders {
+		dropAliases(r.Header, snap.aliasGuard)
+	} else {
+		dropSeparatorHeaders(r.Header)
+	}
+	// A method override header is never forwarded: read it (a route may
+	// honour it below), then drop it.
+	override, overrideErr := methodOverride(r.Header)
 
+	// SNI names the site the TLS session was set up for; Host names the
+	// site asked for. RFC 9110 section 15.5.20: a server answers 421 to a
+	// request it is not willing to serve on this connection. Unless the
+	// listener allows it, a client cannot open TLS for one name and ask for
+	// another (domain fronting past per-host certificates and policies).
+	if r.TLS != nil && !h.allowSNIMismatch && !snap.hostMatchesTLS(h.listener, host, r.TLS.ServerName) {
+		return refuse(w, rid, http.StatusMisdirectedRequest, "The request was sent on a connection that cannot serve this host.", "host does not match the TLS server name")
+	}
 	// The TLS policy chosen by SNI and the route chosen by Host must
 	// agree: a connection set up for a host without client certificates
 	// cannot be used to reach a host that requires them.
 	if hosts := snap.mtlsHosts[h.listener]; hosts != nil && r.TLS != nil {
 		// Compared as the router and setClientAuth see names: without a
 		// trailing dot, lower-case ("secure.example." must not slip by).
-		if hosts[sniName(hostOnly(r.Host))] && !hosts[sniName(r.TLS.ServerName)] {
+		if hosts[sniName(host)] && !hosts[sniName(r.TLS.ServerName)] {
 			return refuse(w, rid, http.StatusMisdirectedRequest, "The request was sent on a connection that cannot serve this host.", "host requires client certificates; SNI did not")
 		}
 	}
 
-	host := hostOnly(r.Host)
 	// allow is only filled for a 405; nil keeps the common case free of
 	// an escaping buffer.
 	m, res, allow := snap.router.Match(host, np.Canonical, r.Method, r.Header, nil)
@@ -245,6 +277,24 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 		return refuse(w, rid, http.StatusMethodNotAllowed, "The method is not allowed for this resource.", "method not allowed")
 	}
 	rt := snap.routes[m.ID]
+	if rt.methodOverride && r.Method == http.MethodPost && (override != "" || overrideErr != nil) {
+		// The route honours method overrides: route, authorize and
+		// forward the request as the method the client asked for, so that
+		// what the upstream framework executes is what was authorized.
+		if overrideErr != nil {
+			return withRouteOf(rt, refuse(w, rid, http.StatusBadRequest, "The method override is not accepted.", overrideErr.Error()))
+		}
+		m2, res2, allow2 := snap.router.Match(host, np.Canonical, override, r.Header, nil)
+		switch {
+		case res2 == router.MethodNotAllowed:
+			w.Header().Set("Allow", strings.Join(allow2, ", "))
+			return withRouteOf(rt, refuse(w, rid, http.StatusMethodNotAllowed, "The method is not allowed for this resource.", "method not allowed (override "+override+")"))
+		case res2 != router.Matched || !snap.routes[m2.ID].methodOverride:
+			return withRouteOf(rt, refuse(w, rid, http.StatusMethodNotAllowed, "The method is not allowed for this resource.", "method override to a route that does not accept overrides"))
+		}
+		m, rt = m2, snap.routes[m2.ID]
+		r.Method = override
+	}
 	c.Route = rt.name
 	c.Service = rt.service.Name()
 	out := outcome{route: rt.name, service: c.Service}

@@ -37,6 +37,13 @@ type Snapshot struct {
 	// version identifies its content (control.go).
 	file    *config.Config
 	version string
+	// clientHeader is client_address_header.
+	clientHeader string
+	// aliasGuard holds the canonical names whose '_'/'.' aliases are
+	// dropped even on listeners that keep such names: the gateway's own
+	// headers, framing, routing and identity headers, method overrides,
+	// and every header a route matches on or a policy reads.
+	aliasGuard map[string]bool
 }
 
 // identityHeaders are the canonical names of the identity headers.
@@ -56,8 +63,11 @@ type route struct {
 	preserve    bool
 	maxBody     int64
 	encodedOK   bool
-	phases      [pipeline.NumPhases][]pipeline.RequestPolicy
-	response    []pipeline.ResponsePolicy
+	// methodOverride: X-HTTP-Method-Override and its variants are honoured
+	// on POST (routed and authorized as the overridden method).
+	methodOverride bool
+	phases         [pipeline.NumPhases][]pipeline.RequestPolicy
+	response       []pipeline.ResponsePolicy
 }
 
 // Compile turns a validated config into a Snapshot with fresh policy
@@ -79,6 +89,13 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 		method:     canonicalOr(cfg.IdentityHeaders.Method, "X-Auth-Method"),
 	}
 	owned := map[string]bool{s.identity.consumer: true, s.identity.groups: true, s.identity.credential: true, s.identity.method: true}
+	guard := map[string]bool{}
+	for _, list := range [][]string{spoofableHeaders, forwardingHeaders, framingHeaders, methodOverrideHeaders} {
+		for _, h := range list {
+			guard[h] = true
+		}
+	}
+	s.clientHeader = cfg.ClientAddressHeader
 	snapMemo := pipeline.NewMemo()
 
 	for _, p := range cfg.TrustedProxies {
@@ -120,11 +137,17 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			preserve:    rc.PreserveHost,
 			maxBody:     rc.MaxBodySize.Or(defaultMaxBody),
 			encodedOK:   rc.AllowEncodedSlashes,
+
+			methodOverride: rc.MethodOverride,
+		}
+		for _, hm := range rc.Headers {
+			guard[textproto.CanonicalMIMEHeaderKey(hm.Name)] = true
 		}
 		for _, sc := range cfg.Services {
 			if sc.Name == rc.Service && sc.LoadBalancing.Algorithm == "consistent_hash" {
 				if sc.LoadBalancing.HashOn == "header" {
 					rt.hashHeader = sc.LoadBalancing.HashHeader
+					guard[textproto.CanonicalMIMEHeaderKey(rt.hashHeader)] = true
 				} else {
 					rt.hashClient = true
 				}
@@ -148,6 +171,11 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			if o, ok := v.(pipeline.HeaderOwner); ok {
 				for _, h := range o.OwnedHeaders() {
 					owned[textproto.CanonicalMIMEHeaderKey(h)] = true
+				}
+			}
+			if rd, ok := v.(pipeline.HeaderReader); ok {
+				for _, h := range rd.ReadHeaders() {
+					guard[textproto.CanonicalMIMEHeaderKey(h)] = true
 				}
 			}
 		}
@@ -186,7 +214,9 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 	}
 	for h := range owned {
 		s.owned = append(s.owned, h)
+		guard[h] = true
 	}
+	s.aliasGuard = guard
 	sort.Strings(s.owned)
 	if len(errs) > 0 {
 		return nil, errs

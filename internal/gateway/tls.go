@@ -192,3 +192,21 @@ func setClientAuth(tc *tls.Config, ca *config.ClientAuth) error {
 	}
 	return nil
 }
+
+// hostMatchesTLS reports whether a request's host (port stripped) is the
+// site its TLS connection was set up for: the SNI name the client sent, or
+// without SNI (a client that connected by address), a name or address of
+// the listener's default certificate. Names compare as DNS names do:
+// case-insensitive, without a trailing dot.
+func (s *Snapshot) hostMatchesTLS(listener, host, serverName string) bool {
+	h := sniName(host)
+	if serverName != "" {
+		return h == sniName(serverName)
+	}
+	cs := s.certs[listener]
+	if cs == nil || len(cs.certs) == 0 || h == "" {
+		return false
+	}
+	leaf := cs.certs[0].cur.Load().Leaf
+	return leaf != nil && leaf.VerifyHostname(h) == nil
+}

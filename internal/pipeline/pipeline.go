@@ -140,6 +140,14 @@ type HeaderOwner interface {
 	OwnedHeaders() []string
 }
 
+// HeaderReader is implemented by policies that decide something from
+// request headers (credentials, signatures, required headers, rules): the
+// gateway guards those names against aliases ("X_Tenant" for "X-Tenant")
+// that an upstream could read as the same header.
+type HeaderReader interface {
+	ReadHeaders() []string
+}
+
 // Authenticator is implemented by authentication policies.
 type Authenticator interface {
 	Authenticates() bool

@@ -115,3 +115,18 @@ func (p *requireHeaders) Handle(c *pipeline.Context) *pipeline.Problem {
 	}
 	return nil
 }
+
+// ReadHeaders names the headers this policy decides on: their '_'/'.'
+// aliases are dropped on listeners that keep such names.
+func (p *requireHeaders) ReadHeaders() []string {
+	names := make([]string, len(p.rules))
+	for i, r := range p.rules {
+		names[i] = r.name
+	}
+	return names
+}
+
+var (
+	_ pipeline.RequestPolicy = (*requireHeaders)(nil)
+	_ pipeline.HeaderReader  = (*requireHeaders)(nil)
+)

@@ -194,7 +194,7 @@ func (f *mtlsFixture) client(serverName string, cert *tls.Certificate, h2 bool) 
 	}
 }
 
-// mtlsDo sends GET path with Host host ("" keeps the URL's) and returns
+// mtlsDo sends GET path with Host host ("" means the client's SNI name) and returns
 // the response and its body, or the transport error.
 func mtlsDo(c *http.Client, addr, host, path string) (*http.Response, string, error) {
 	req, err := http.NewRequest("GET", "https://"+addr+path, nil)
@@ -203,6 +203,9 @@ func mtlsDo(c *http.Client, addr, host, path string) (*http.Response, string, er
 	}
 	if host != "" {
 		req.Host = host
+	} else if tr, ok := c.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		// The name the connection is set up for, as a browser would send.
+		req.Host = tr.TLSClientConfig.ServerName
 	}
 	req.Header.Set("X-Consumer-Name", "forged")
 	req.Header.Set("X-Auth-Method", "forged")

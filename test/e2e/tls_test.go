@@ -418,16 +418,29 @@ func TestTLSVersionsAndCipherSuites(t *testing.T) {
 }
 
 // httpsClient dials the gateway at 127.0.0.1 with serverName as SNI and
-// verified name.
+// verified name, and asks for serverName in Host as a browser would (the
+// gateway answers 421 to a Host the connection was not set up for).
 func (f *tlsFixture) httpsClient(serverName string, h2 bool) *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,
-		Transport: &http.Transport{
+		Transport: sniHost{host: serverName, Transport: &http.Transport{
 			TLSClientConfig:   f.client(serverName),
 			ForceAttemptHTTP2: h2,
-		},
+		}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// sniHost sends every request with Host set to the TLS server name.
+type sniHost struct {
+	*http.Transport
+	host string
+}
+
+func (s sniHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	r2.Host = s.host
+	return s.Transport.RoundTrip(r2)
 }
 
 func tlsGet(t testing.TB, c *http.Client, url string) (*http.Response, string) {
@@ -617,7 +630,7 @@ func TestTLSCertificateReload(t *testing.T) {
 	go func() {
 		defer close(done)
 		c := f.httpsClient("a.example.test", false)
-		c.Transport.(*http.Transport).DisableKeepAlives = true
+		c.Transport.(sniHost).DisableKeepAlives = true
 		for {
 			select {
 			case <-stop:
