@@ -104,14 +104,19 @@ func TestClientAddr(t *testing.T) {
 		{desc: "an IPv6 address is compared as an address, not as text",
 			peer: "[fd00:0:0::1]:40000", xff: []string{"2001:DB8:0:0::7"}, want: "2001:db8::7"},
 
-		// Ports and brackets: X-Forwarded-For holds bare addresses; any
-		// other form is malformed and stops the walk.
-		{desc: "an IPv4 entry with a port is malformed",
-			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1:5555"}, want: "10.0.0.1"},
-		{desc: "a bracketed IPv6 entry is malformed",
-			peer: "10.0.0.1:40000", xff: []string{"[2001:db8::7]"}, want: "10.0.0.1"},
-		{desc: "a bracketed IPv6 entry with a port is malformed",
-			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, [2001:db8::7]:443"}, want: "10.0.0.1"},
+		// Ports and brackets: some proxies (cloud load balancers) write
+		// "address:port" or a bracketed IPv6 address; the address is read
+		// without them. Anything else is malformed and stops the walk.
+		{desc: "an IPv4 entry with a port is read without it",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1:5555"}, want: "198.51.100.1"},
+		{desc: "a bracketed IPv6 entry is read without brackets",
+			peer: "10.0.0.1:40000", xff: []string{"[2001:db8::7]"}, want: "2001:db8::7"},
+		{desc: "a bracketed IPv6 entry with a port is read without them",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1, [2001:db8::7]:443"}, want: "2001:db8::7"},
+		{desc: "a port out of range is malformed",
+			peer: "10.0.0.1:40000", xff: []string{"198.51.100.1:70000"}, want: "10.0.0.1"},
+		{desc: "an IPv6 zone is malformed",
+			peer: "10.0.0.1:40000", xff: []string{"fe80::1%eth0"}, want: "10.0.0.1"},
 		{desc: "a bare IPv6 entry whose last group looks like a port is an address",
 			peer: "10.0.0.1:40000", xff: []string{"2001:db8::7:443"}, want: "2001:db8::7:443"},
 		{desc: "the peer's own port and brackets are not part of its address",
