@@ -74,3 +74,29 @@ func BenchmarkRedisCheck(b *testing.B) {
 	}
 	b.ReportMetric(float64(h.n.Load())/float64(b.N), "roundtrips/op")
 }
+
+// BenchmarkRedisCheckParallel: concurrent checks share round trips
+// (pipelined batches), so round trips per check fall below 1.
+func BenchmarkRedisCheckParallel(b *testing.B) {
+	needRedis(b)
+	p := redisPolicy(b, redisAddr, testPrefix(b), "fail: closed")
+	h := &countHook{}
+	p.redis.Client().AddHook(h)
+	c0 := reqCtx("192.0.2.1", nil)
+	p.Handle(c0) // loads the script
+	h.n.Store(0)
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			c := &pipeline.Context{Request: c0.Request, Route: "r", ClientAddr: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})}
+			if prob := p.Handle(c); prob != nil && prob.Status != 429 {
+				b.Errorf("status %d", prob.Status)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(h.n.Load())/float64(b.N), "roundtrips/op")
+}

@@ -30,7 +30,7 @@ type policyConfig struct {
 	// Store: local (default) or redis.
 	Store string       `yaml:"store,omitempty"`
 	Redis *redisConfig `yaml:"redis,omitempty"`
-	// Fail: what a request meets when Redis is slow or down. open
+	// Fail: what a request meets when Redis is down. open
 	// (default): the local limiter decides; closed: 503.
 	Fail string `yaml:"fail,omitempty"`
 	// Plans replace the limits for consumers whose metadata says

@@ -3,7 +3,8 @@
 // address, route, header or a CEL expression (key_expr), with several limits per route, per-consumer
 // plans, and two stores with the same semantics: Local (in memory,
 // sharded, bounded) and Redis (shared by every gateway node, one atomic
-// round trip per check). Refused requests get 429 with Retry-After and the
+// script run per check, concurrent checks pipelined into shared round
+// trips). Refused requests get 429 with Retry-After and the
 // IETF RateLimit-Policy and RateLimit headers; admitted ones carry the
 // remaining quota. docs/traffic.md explains the algorithm and the cluster
 // behaviour.

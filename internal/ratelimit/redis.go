@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // script decides one request against every limit of a set, atomically, in
@@ -21,7 +23,7 @@ import (
 // a 16-digit time to 14 significant digits.
 //
 // Returns {admitted (1|0), now, wait, tat_1 .. tat_n}.
-var script = redis.NewScript(`
+const scriptSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #KEYS
@@ -49,14 +51,17 @@ end
 local out = {ok, now, wait}
 for i = 1, n do out[3 + i] = tats[i] end
 return out
-`)
+`
+
+var script = redis.NewScript(scriptSrc)
 
 // RedisOptions configure the connection to the shared store.
 type RedisOptions struct {
 	Address  string
 	Password string
 	DB       int
-	// Timeout bounds every check, dial included (default 50ms).
+	// Timeout is how long Redis may take to answer one batch of checks,
+	// dial included, before it counts as down (DefaultRedisTimeout).
 	Timeout time.Duration
 	// Probe is how long after a failure Redis is left alone: during it,
 	// checks go straight to the failure mode, so a dead Redis costs one
@@ -64,28 +69,76 @@ type RedisOptions struct {
 	Probe time.Duration
 }
 
+// DefaultRedisTimeout is how long Redis may take to answer before it
+// counts as down. A healthy Redis answers in microseconds, but under load
+// its answer can take tens of milliseconds to be read (Redis, the gateway
+// and everything else share the CPUs): a timeout near that latency turns
+// load into "Redis is down", and the failure mode (each node's own limiter)
+// then admits up to N times the limit across N nodes. One second is far
+// above any load-induced delay and still short for a Redis that is gone.
+const DefaultRedisTimeout = time.Second
+
+// maxInflight is how many batches may be on the wire at once (each on its
+// own pooled connection), and maxBatch how many checks one batch carries.
+// Checks that arrive while every slot is busy wait for the next batch,
+// however many they are: under load, batches grow instead of round trips
+// multiplying. A check waits for at most the batch in flight on its slot
+// and its own, each bounded by Timeout.
+const (
+	maxInflight = 4
+	maxBatch    = 512
+)
+
 // Redis is the shared store: one client per Redis, with a short circuit
 // breaker. There is no permanent "down" state: once Probe has passed, the
 // next check tries Redis again, and a success closes the breaker.
+//
+// Concurrent checks are batched: each check is one EVALSHA, and every
+// check waiting when a connection is free goes out in one pipeline (one
+// write, one read of all the answers). A check is still exactly one script
+// run, atomic on its own; a batch only shares the round trip. Without
+// batching, a loaded gateway opened one round trip per request, waited for
+// pooled connections, and its checks timed out while Redis was healthy:
+// each timeout fell back to the node's own limiter and the cluster
+// admitted a multiple of its limit.
 type Redis struct {
 	client  *redis.Client
+	address string
 	timeout time.Duration
 	probe   time.Duration
 	log     *slog.Logger
 
 	downUntil atomic.Int64 // unix nanoseconds; 0 while Redis answers
+	downSince atomic.Int64 // unix nanoseconds of the failure that opened the breaker
+	// degradedAtDown is Failures+Skipped when the breaker opened: the
+	// recovery event reports how many checks the failure mode decided.
+	degradedAtDown atomic.Uint64
+
+	mu       sync.Mutex
+	queue    []*call
+	inflight int
 
 	// Counters: failed checks, checks answered by the failure mode
-	// without trying Redis, and recoveries.
+	// without trying Redis, recoveries, and batches sent.
 	Failures   atomic.Uint64
 	Skipped    atomic.Uint64
 	Recoveries atomic.Uint64
+	Batches    atomic.Uint64
+}
+
+// call is one check waiting for its batch.
+type call struct {
+	keys []string
+	args []any
+	vals []int64
+	err  error
+	done chan struct{}
 }
 
 // NewRedis returns a store for o. It does not connect: the first check does.
 func NewRedis(o RedisOptions, log *slog.Logger) *Redis {
 	if o.Timeout <= 0 {
-		o.Timeout = 50 * time.Millisecond
+		o.Timeout = DefaultRedisTimeout
 	}
 	if o.Probe <= 0 {
 		o.Probe = time.Second
@@ -101,12 +154,15 @@ func NewRedis(o RedisOptions, log *slog.Logger) *Redis {
 		ReadTimeout:           o.Timeout,
 		WriteTimeout:          o.Timeout,
 		PoolTimeout:           o.Timeout,
+		PipelinePoolSize:      maxInflight,
 		ContextTimeoutEnabled: true,
-		MaxRetries:            -1, // a retry would double the time a request waits
+		MaxRetries:            -1, // a retry would double the time a request waits, and run scripts twice
 		DialerRetries:         1,
 		DisableIdentity:       true, // no CLIENT SETINFO round trip on connect
+		// nor a CLIENT MAINT_NOTIFICATIONS one (a Redis Enterprise feature)
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
-	return &Redis{client: c, timeout: o.Timeout, probe: o.Probe, log: log}
+	return &Redis{client: c, address: o.Address, timeout: o.Timeout, probe: o.Probe, log: log}
 }
 
 // Client is the underlying client (for hooks in tests and benchmarks).
@@ -120,33 +176,138 @@ var errSkipped = errors.New("rate limit store unavailable (recently failed)")
 
 // allow decides one request. keys[i] is the Redis key of limit i.
 func (r *Redis) allow(ctx context.Context, keys []string, ps []param) (Result, error) {
-	now := time.Now().UnixNano()
-	if !r.available(now) {
-		r.Skipped.Add(1)
+	if r.downUntil.Load() > time.Now().UnixNano() {
+		r.Skipped.Add(1) // fast path while the breaker is open: no queueing
 		return Result{}, errSkipped
 	}
-	args := make([]any, 0, 2*len(ps))
+	c := &call{keys: keys, args: make([]any, 0, 2*len(ps)), done: make(chan struct{})}
 	for _, p := range ps {
-		args = append(args, p.T, p.B)
+		c.args = append(c.args, p.T, p.B)
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.timeout)
-	vals, err := script.Run(cctx, r.client, keys, args...).Int64Slice()
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("rate limit check: %w", ctx.Err()) // the client left: not Redis's fault
+	r.mu.Lock()
+	r.queue = append(r.queue, c)
+	lead := r.inflight < maxInflight
+	if lead {
+		r.inflight++
+	}
+	r.mu.Unlock()
+	if lead {
+		// This check's own goroutine sends the batch (it is in it): no
+		// hand-off when the store is idle. Batches that queued meanwhile
+		// go on in a goroutine that keeps this slot.
+		if r.flushOnce() {
+			go r.flush()
 		}
-		r.failed()
-		return Result{}, fmt.Errorf("rate limit store: %w", err)
 	}
-	if len(vals) != 3+len(ps) {
-		r.failed()
-		return Result{}, fmt.Errorf("rate limit store: script returned %d values, want %d", len(vals), 3+len(ps))
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		// The client left: its check may still run (and be counted), which
+		// errs on the side of admitting less.
+		return Result{}, fmt.Errorf("rate limit check: %w", ctx.Err())
+	}
+	if c.err != nil {
+		return Result{}, c.err
+	}
+	if len(c.vals) != 3+len(ps) {
+		return Result{}, fmt.Errorf("rate limit store: script returned %d values, want %d", len(c.vals), 3+len(ps))
+	}
+	res := Result{Allowed: c.vals[0] == 1, Now: c.vals[1], Wait: c.vals[2]}
+	copy(res.TAT[:len(ps)], c.vals[3:])
+	return res, nil
+}
+
+// flush sends batches until the queue is empty, then frees its slot.
+func (r *Redis) flush() {
+	for r.flushOnce() {
+	}
+}
+
+// flushOnce sends one batch from the queue; it reports whether checks are
+// still queued (the slot is kept for them) or not (the slot is freed).
+func (r *Redis) flushOnce() bool {
+	r.mu.Lock()
+	n := min(len(r.queue), maxBatch)
+	batch := make([]*call, n)
+	copy(batch, r.queue)
+	r.queue = append(r.queue[:0], r.queue[n:]...)
+	if n == 0 {
+		r.inflight--
+		r.mu.Unlock()
+		return false
+	}
+	r.mu.Unlock()
+	r.exec(batch)
+	r.mu.Lock()
+	more := len(r.queue) > 0
+	if !more {
+		r.inflight--
+	}
+	r.mu.Unlock()
+	return more
+}
+
+// exec runs one batch as one pipeline and wakes its checks.
+func (r *Redis) exec(batch []*call) {
+	defer func() {
+		for _, c := range batch {
+			close(c.done)
+		}
+	}()
+	if !r.available(time.Now().UnixNano()) {
+		r.Skipped.Add(uint64(len(batch)))
+		for _, c := range batch {
+			c.err = errSkipped
+		}
+		return
+	}
+	r.Batches.Add(1)
+	err := r.run(batch, false)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis restarted or its script cache was flushed: EVAL sends the
+		// source and caches it again.
+		err = r.run(batch, true)
+	}
+	if err != nil {
+		r.Failures.Add(uint64(len(batch)))
+		r.failed(err, uint64(len(batch)))
+		err = fmt.Errorf("rate limit store: %w", err)
+		for _, c := range batch {
+			c.err = err
+		}
+		return
 	}
 	r.succeeded()
-	res := Result{Allowed: vals[0] == 1, Now: vals[1], Wait: vals[2]}
-	copy(res.TAT[:len(ps)], vals[3:])
-	return res, nil
+}
+
+// run sends the batch's scripts in one round trip, bounded by the timeout,
+// and stores each check's answer. Its error is the first command's failure:
+// a network error fails them all, and a reply error (a script error, an
+// out-of-memory or read-only Redis) means Redis cannot keep the limits
+// either.
+func (r *Redis) run(batch []*call, eval bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		if eval {
+			cmds[i] = pipe.Eval(ctx, scriptSrc, c.keys, c.args...)
+		} else {
+			cmds[i] = pipe.EvalSha(ctx, script.Hash(), c.keys, c.args...)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	for i, c := range batch {
+		vals, err := cmds[i].Int64Slice()
+		if err != nil {
+			return err
+		}
+		c.vals = vals
+	}
+	return nil
 }
 
 // available reports whether a check may try Redis. While the breaker is
@@ -163,17 +324,29 @@ func (r *Redis) available(now int64) bool {
 	return r.downUntil.CompareAndSwap(d, now+r.probe.Nanoseconds())
 }
 
-func (r *Redis) failed() {
-	r.Failures.Add(1)
-	if r.downUntil.Swap(time.Now().Add(r.probe).UnixNano()) == 0 {
-		r.log.Warn("rate limit store unreachable; applying the routes' failure mode", "store", "redis", "retry_in", r.probe.String())
+// failed opens the breaker. The first failure of an outage is logged, once,
+// as an event with the store's address and the error; checks then go to
+// the routes' failure mode until a probe succeeds.
+func (r *Redis) failed(err error, n uint64) {
+	now := time.Now()
+	if r.downUntil.Swap(now.Add(r.probe).UnixNano()) == 0 {
+		r.downSince.Store(now.UnixNano())
+		r.degradedAtDown.Store(r.Failures.Load() + r.Skipped.Load() - n)
+		r.log.Warn("rate limit store unreachable; applying the routes' failure mode",
+			"event", "ratelimit_store_down", "store", "redis", "address", r.address,
+			"error", err.Error(), "retry_in", r.probe.String())
 	}
 }
 
+// succeeded closes the breaker; the recovery event says how long Redis was
+// away and how many checks the failure mode decided meanwhile.
 func (r *Redis) succeeded() {
 	if r.downUntil.Load() != 0 && r.downUntil.Swap(0) != 0 {
 		r.Recoveries.Add(1)
-		r.log.Info("rate limit store reachable again", "store", "redis")
+		r.log.Info("rate limit store reachable again",
+			"event", "ratelimit_store_up", "store", "redis", "address", r.address,
+			"down_for", time.Duration(time.Now().UnixNano()-r.downSince.Load()).Round(time.Millisecond).String(),
+			"checks_in_failure_mode", r.Failures.Load()+r.Skipped.Load()-r.degradedAtDown.Load())
 	}
 }
 

@@ -265,3 +265,119 @@ func pipe(c net.Conn) {
 	go func() { _, _ = io.Copy(c, r); done <- struct{}{} }()
 	<-done
 }
+
+// TestRedisBatchesConcurrentChecks: concurrent checks share round trips
+// (pipelined batches), and each is still decided exactly once by the
+// script: the burst is admitted, no more.
+func TestRedisBatchesConcurrentChecks(t *testing.T) {
+	needRedis(t)
+	p, err := compileYAML(t, fmt.Sprintf(`
+kind: rate_limit
+limits: [{rate: 10, per: 1s, burst: 5}]
+store: redis
+redis: {address: "%s", prefix: "%s"}
+fail: closed`, redisAddr, testPrefix(t)), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range 4 {
+				prob := p.Handle(reqCtx("198.51.100.7", nil))
+				switch {
+				case prob == nil:
+					ok.Add(1)
+				case prob.Status == 429:
+					refused.Add(1)
+				default:
+					t.Errorf("status %d (%s)", prob.Status, prob.Reason)
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if ok.Load() < 5 || ok.Load() > 8 || ok.Load()+refused.Load() != 256 {
+		t.Fatalf("admitted %d, refused %d", ok.Load(), refused.Load())
+	}
+	if b := p.redis.Batches.Load(); b >= 256 {
+		t.Fatalf("%d batches for 256 concurrent checks: nothing was batched", b)
+	}
+	if f := p.redis.Failures.Load(); f != 0 {
+		t.Fatalf("%d failures", f)
+	}
+}
+
+// TestRedisSlowIsNotDown: a Redis whose answers take 100ms (a loaded
+// machine) is slow, not down: with the timeout above that, every check is
+// decided by Redis and nothing falls back.
+func TestRedisSlowIsNotDown(t *testing.T) {
+	needRedis(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go slowPipe(c, 100*time.Millisecond)
+		}
+	}()
+	p, err := compileYAML(t, fmt.Sprintf(`
+kind: rate_limit
+limits: [{rate: 3, per: 1m}]
+store: redis
+redis: {address: "%s", prefix: "%s"}`, l.Addr().String(), testPrefix(t)), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for range 5 {
+		prob := p.Handle(reqCtx("198.51.100.8", nil))
+		if prob == nil {
+			got = append(got, 200)
+		} else {
+			got = append(got, prob.Status)
+		}
+	}
+	if fmt.Sprint(got) != "[200 200 200 429 429]" {
+		t.Fatalf("got %v", got)
+	}
+	if f, s := p.redis.Failures.Load(), p.redis.Skipped.Load(); f != 0 || s != 0 {
+		t.Fatalf("a slow Redis counted as down: %d failures, %d skipped", f, s)
+	}
+}
+
+// slowPipe relays c to the local Redis, delaying every answer by d.
+func slowPipe(c net.Conn, d time.Duration) {
+	defer c.Close()
+	r, err := net.Dial("tcp", redisAddr)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	go func() { _, _ = io.Copy(r, c) }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			time.Sleep(d)
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
