@@ -190,8 +190,16 @@ func TestSyntaxAndDocumentErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"empty", "", "gw.yaml: the file is empty"},
 		{"syntax", "version: 1\nlisteners: [\n", "gw.yaml:2: did not find expected node content"},
+		// The YAML parser leaves the line out of errors on the first line
+		// and of errors about bytes it cannot read; the loader finds them.
+		{"syntax error on the first line", "version: 1: 2\n", "gw.yaml:1: mapping values are not allowed in this context"},
+		{"tab starting the first line", "\tversion: 1\n", "gw.yaml:1: found character that cannot start any token"},
+		{"control character", "version: 1\nlisteners:\n  - name: \x01\n", "gw.yaml:3:11: control characters are not allowed"},
+		{"invalid UTF-8", "version: 1\n# caf\xc3\n", "gw.yaml:2:6: invalid"},
 		{"two documents", minimal + "---\nversion: 1\n", "gw.yaml:14:1: only one YAML document is allowed"},
 		{"not a mapping", "- 1\n", "gw.yaml:1:1: expected a mapping, got a list"},
+		{"a null document keeps the file name", "~\n", "gw.yaml:1:1: version: is required"},
+		{"an empty tagged document keeps the file name", "!\n", "gw.yaml:1:1: version: is required"},
 		{"duplicate key", minimal + "version: 1\n", `gw.yaml:14:1: version: "version" is set twice (first on line 1)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

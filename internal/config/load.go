@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -43,6 +44,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	d := newDecoder(file, root)
 	d.nodes = map[string]*yaml.Node{}
 	d.decode(root, "", reflect.ValueOf(c).Elem())
+	c.File = file // a null document ("~", "!") decodes to the zero Config
 	top := root
 	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
 		top = top.Content[0]
@@ -88,27 +90,67 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{File: file, Msg: "the file is empty"}}
 		}
-		return nil, syntaxError(file, err)
+		return nil, syntaxError(file, data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, syntaxError(file, err)
+		return nil, syntaxError(file, data, err)
 	default:
 		return nil, Errors{{File: file, Line: extra.Line, Column: extra.Column, Msg: "only one YAML document is allowed"}}
 	}
 	return &root, nil
 }
 
-func syntaxError(file string, err error) error {
+// syntaxError positions a YAML syntax error. The parser says "line N"
+// for most errors, but it leaves the line out for an error on the first
+// line, and for the bytes its reader refuses (control characters, invalid
+// UTF-8) wherever they are; those are found here, so every syntax error
+// names its line.
+func syntaxError(file string, data []byte, err error) error {
 	msg := err.Error()
 	e := &FieldError{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = m[2]
+		return Errors{e}
+	}
+	if line, col, ok := firstUnreadable(data); ok {
+		e.Line, e.Column = line, col
+	} else {
+		e.Line = 1
 	}
 	return Errors{e}
+}
+
+// firstUnreadable finds the first byte YAML's reader refuses: invalid
+// UTF-8, or a character outside YAML's printable set (YAML 1.2 section
+// 5.1: tab, line breaks, printable ASCII, NEL and the Unicode ranges
+// from U+00A0 without surrogates, U+FFFE and U+FFFF). Line and column are
+// 1-based; the column counts characters.
+func firstUnreadable(data []byte) (line, col int, ok bool) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		printable := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) || (r >= 0x10000 && r <= 0x10ffff)
+		if (r == utf8.RuneError && n <= 1) || !printable {
+			return line, col, true
+		}
+		i += n
+		// Line breaks as YAML reads them: LF, CR LF, a lone CR, and (as the
+		// parser does) NEL, LS and PS.
+		switch {
+		case r == '\r' && i < len(data) && data[i] == '\n':
+			col++ // the LF that follows ends the line
+		case r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			line, col = line+1, 1
+		default:
+			col++
+		}
+	}
+	return 0, 0, false
 }
 
 // Node returns the YAML node that set the field at path (such as
