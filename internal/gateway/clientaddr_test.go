@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/protect"
 )
 
@@ -134,6 +135,113 @@ func TestClientAddr(t *testing.T) {
 			got := ClientAddr(r, trustedOf(t, trusted))
 			if want := netip.MustParseAddr(tc.want); got != want {
 				t.Fatalf("ClientAddr(peer %s, X-Forwarded-For %q) = %v, want %v", tc.peer, tc.xff, got, want)
+			}
+		})
+	}
+}
+
+// TestClientAddrForwarded is one row per rule of reading RFC 7239
+// Forwarded from a trusted proxy, and of choosing between it and
+// X-Forwarded-For (client_address_header). Each row's lines are separate
+// field lines, in order.
+func TestClientAddrForwarded(t *testing.T) {
+	for _, tc := range []struct {
+		desc   string
+		header string   // client_address_header; "" is auto
+		peer   string   // RemoteAddr
+		fwd    []string // Forwarded field lines, in order
+		xff    []string // X-Forwarded-For field lines, in order
+		want   string
+	}{
+		// Who may speak for the client.
+		{desc: "an untrusted peer's Forwarded is ignored",
+			peer: "203.0.113.50:40000", fwd: []string{"for=198.51.100.1"}, want: "203.0.113.50"},
+		{desc: "a trusted peer's for= names the client",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1"}, want: "198.51.100.1"},
+
+		// Right to left, one list across lines.
+		{desc: "elements are read right to left: the element the proxy appended wins",
+			peer: "10.0.0.1:40000", fwd: []string{"for=6.6.6.6, for=198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "several lines are one list, the last line last: a client-written first line is never taken for the proxy's",
+			peer: "10.0.0.1:40000", fwd: []string{"for=6.6.6.6", "for=198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "a chain of trusted proxies is skipped, across lines",
+			peer: "10.0.0.1:40000", fwd: []string{"for=6.6.6.6, for=198.51.100.1", "for=10.0.0.3", "for=\"[fd00::2]\""}, want: "198.51.100.1"},
+		{desc: "when every element is a trusted proxy the leftmost one is the client",
+			peer: "10.0.0.1:40000", fwd: []string{"for=10.0.0.3, for=10.0.0.2"}, want: "10.0.0.3"},
+
+		// Pairs and values (RFC 7239 section 4).
+		{desc: "other parameters of an element are ignored",
+			peer: "10.0.0.1:40000", fwd: []string{`for=198.51.100.1;proto=https;by=10.0.0.1;host="api.example.com"`}, want: "198.51.100.1"},
+		{desc: "parameter names are case-insensitive",
+			peer: "10.0.0.1:40000", fwd: []string{"For=6.6.6.6, FOR=198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "for= may come after other parameters",
+			peer: "10.0.0.1:40000", fwd: []string{"proto=https;for=198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "spaces around elements and pairs are allowed",
+			peer: "10.0.0.1:40000", fwd: []string{"for=6.6.6.6 ,  for=198.51.100.1 ; proto=http"}, want: "198.51.100.1"},
+		{desc: "a quoted IPv4 address is read",
+			peer: "10.0.0.1:40000", fwd: []string{`for="198.51.100.1"`}, want: "198.51.100.1"},
+		{desc: "a quoted-pair inside a quoted value is unescaped",
+			peer: "10.0.0.1:40000", fwd: []string{`for="198.51.100.\1"`}, want: "198.51.100.1"},
+
+		// Nodes (RFC 7239 section 6).
+		{desc: "an IPv4 node with a port is read without it",
+			peer: "10.0.0.1:40000", fwd: []string{`for="198.51.100.1:4711"`}, want: "198.51.100.1"},
+		{desc: "a bracketed, quoted IPv6 node with a port is read",
+			peer: "10.0.0.1:40000", fwd: []string{`for="[2001:db8::7]:4711"`}, want: "2001:db8::7"},
+		{desc: "an obfuscated port is allowed",
+			peer: "10.0.0.1:40000", fwd: []string{`for="198.51.100.1:_p0rt"`}, want: "198.51.100.1"},
+		{desc: "an IPv4-mapped node of a trusted IPv4 proxy is trusted",
+			peer: "10.0.0.1:40000", fwd: []string{`for=198.51.100.1, for="[::ffff:10.0.0.2]"`}, want: "198.51.100.1"},
+
+		// What stops the walk at the last trusted hop.
+		{desc: "unknown stops the walk",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1, for=unknown, for=10.0.0.2"}, want: "10.0.0.2"},
+		{desc: "an obfuscated identifier stops the walk",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1, for=_hidden"}, want: "10.0.0.1"},
+		{desc: "an element without for= stops the walk",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1, proto=https"}, want: "10.0.0.1"},
+		{desc: "an unbracketed IPv6 node is malformed",
+			peer: "10.0.0.1:40000", fwd: []string{`for="2001:db8::7"`}, want: "10.0.0.1"},
+		{desc: "an unquoted bracketed IPv6 node is malformed (brackets are not token characters)",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1, for=[2001:db8::7]"}, want: "10.0.0.1"},
+		{desc: "a port out of range is malformed",
+			peer: "10.0.0.1:40000", fwd: []string{`for="198.51.100.1:65536"`}, want: "10.0.0.1"},
+		{desc: "an unterminated quoted string is malformed",
+			peer: "10.0.0.1:40000", fwd: []string{`for=198.51.100.1, for="[2001:db8::1`}, want: "10.0.0.1"},
+		{desc: "two for= in one element are malformed",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1;for=198.51.100.2"}, want: "10.0.0.1"},
+		{desc: "a malformed last line stops the walk before the earlier lines",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1", "for"}, want: "10.0.0.1"},
+
+		// Which header: client_address_header.
+		{desc: "auto: both headers naming the same client are believed",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1"}, xff: []string{"198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "auto: headers naming different clients are both disbelieved: the trusted peer is the client",
+			peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1"}, xff: []string{"203.0.113.9"}, want: "10.0.0.1"},
+		{desc: "x-forwarded-for: Forwarded is not read",
+			header: config.ClientAddressXFF, peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1"}, want: "10.0.0.1"},
+		{desc: "x-forwarded-for: a client-written Forwarded does not veto the proxy's X-Forwarded-For",
+			header: config.ClientAddressXFF, peer: "10.0.0.1:40000", fwd: []string{"for=6.6.6.6"}, xff: []string{"198.51.100.1"}, want: "198.51.100.1"},
+		{desc: "forwarded: X-Forwarded-For is not read",
+			header: config.ClientAddressForwarded, peer: "10.0.0.1:40000", xff: []string{"198.51.100.1"}, want: "10.0.0.1"},
+		{desc: "forwarded: a client-written X-Forwarded-For does not veto the proxy's Forwarded",
+			header: config.ClientAddressForwarded, peer: "10.0.0.1:40000", fwd: []string{"for=198.51.100.1"}, xff: []string{"6.6.6.6"}, want: "198.51.100.1"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
+			for _, line := range tc.fwd {
+				r.Header.Add("Forwarded", line)
+			}
+			for _, line := range tc.xff {
+				r.Header.Add("X-Forwarded-For", line)
+			}
+			header := tc.header
+			if header == "" {
+				header = config.ClientAddressAuto
+			}
+			got := ClientAddrFrom(r, trustedOf(t, clientAddrTrusted), header)
+			if want := netip.MustParseAddr(tc.want); got != want {
+				t.Fatalf("ClientAddrFrom(peer %s, Forwarded %q, X-Forwarded-For %q, %s) = %v, want %v", tc.peer, tc.fwd, tc.xff, header, got, want)
 			}
 		})
 	}
