@@ -433,7 +433,20 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 		// upgrade ends the connection rather than trusting what follows.
 		rh["Connection"] = []string{"close"}
 	}
-	h.rewriteLocations(rh, r, t, m, rt)
+	if !h.rewriteResponseURIs(rh, resp.StatusCode, r, t, m, rt, upPath) {
+		o := refuse(w, rid, http.StatusBadGateway, "The service's response could not be delivered.", "response: redirect to an internal URI with no public form")
+		out.status, out.reason, out.bytesOut = o.status, o.reason, o.bytesOut
+		return out
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.StatusCode != http.StatusNotModified {
+		// A redirect's body is the upstream's page about its own URL:
+		// replaced with nothing (the Location header is what clients use).
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainedRedirect) // lets the connection be reused
+		resp.Body = http.NoBody
+		rh["Content-Length"] = []string{"0"}
+		delete(rh, "Content-Type")
+		delete(rh, "Content-Encoding")
+	}
 	for _, p := range rt.response {
 		p.Respond(c, resp.StatusCode, rh)
 	}
@@ -543,50 +556,6 @@ func publicPath(up string, m router.Match, rt *route) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// rewriteLocations keeps the upstream's address and internal paths from
-// leaking through Location and Content-Location.
-func (h *proxyHandler) rewriteLocations(rh http.Header, r *http.Request, t *upstream.Target, m router.Match, rt *route) {
-	for _, name := range [...]string{"Location", "Content-Location"} {
-		if vs := rh[name]; len(vs) > 1 {
-			rh[name] = vs[:1] // one URI by definition; only the first is checked
-		}
-		v := rh.Get(name)
-		if v == "" {
-			continue
-		}
-		u, err := url.Parse(v)
-		if err != nil {
-			delete(rh, name) // an unparseable value cannot be checked for leaks
-			continue
-		}
-		changed := false
-		if u.Host != "" {
-			if !strings.EqualFold(u.Host, t.Host()) && !(rt.preserve && strings.EqualFold(u.Host, r.Host)) {
-				continue // points elsewhere: not ours to change
-			}
-			u.Host = r.Host
-			u.Scheme = "http"
-			if r.TLS != nil {
-				u.Scheme = "https"
-			}
-			changed = true
-		}
-		if (rt.stripPrefix || rt.rewrite != "") && strings.HasPrefix(u.Path, "/") {
-			if pub, ok := publicPath(u.EscapedPath(), m, rt); ok {
-				u.RawPath = ""
-				if pp, err := url.PathUnescape(pub); err == nil {
-					u.Path = pp
-					u.RawPath = pub
-				}
-				changed = true
-			}
-		}
-		if changed {
-			rh.Set(name, u.String())
-		}
-	}
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -701,6 +670,10 @@ func hostOnly(h string) string {
 // emptyUserAgent is shared by every request without a User-Agent: header
 // values are never modified in place once the policies have run.
 var emptyUserAgent = []string{""}
+
+// maxDrainedRedirect is how much of a redirect's body is read and thrown
+// away so that its connection can be reused; a longer body closes it.
+const maxDrainedRedirect = 64 << 10
 
 // tunnelGrace is how long an upgraded connection's second direction may
 // go on after the first has ended.

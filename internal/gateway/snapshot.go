@@ -66,6 +66,9 @@ type route struct {
 	// methodOverride: X-HTTP-Method-Override and its variants are honoured
 	// on POST (routed and authorized as the overridden method).
 	methodOverride bool
+	// siblings are the other routes to the same service whose paths are
+	// rewritten, for mapping upstream URIs in responses back (respuris.go).
+	siblings []sibling
 	phases         [pipeline.NumPhases][]pipeline.RequestPolicy
 	response       []pipeline.ResponsePolicy
 }
@@ -188,6 +191,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 		s.routes = append(s.routes, rt)
 		rr = append(rr, toRouterRoute(i, rc))
 	}
+	linkSiblings(cfg, s.routes)
 	r, err := router.New(rr)
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
@@ -225,6 +229,39 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 }
 
 const defaultMaxBody = 10 << 20
+
+// linkSiblings gives each route the other routes to its service that
+// rewrite paths (strip_prefix or rewrite), with their first exact or
+// prefix path as the public form.
+func linkSiblings(cfg *config.Config, routes []*route) {
+	for i, rt := range routes {
+		for j, other := range routes {
+			if i == j || other.service != rt.service || !(other.stripPrefix || other.rewrite != "") {
+				continue
+			}
+			rc := &cfg.Routes[j]
+			var m router.Match
+			for _, p := range rc.Paths {
+				if p.Exact != "" {
+					m = router.Match{Kind: router.PathExact, Matched: p.Exact}
+					break
+				}
+				if p.Prefix != "" {
+					m = router.Match{Kind: router.PathPrefix, Matched: p.Prefix}
+					break
+				}
+			}
+			if m.Matched == "" {
+				continue
+			}
+			sb := sibling{rt: other, match: m}
+			for _, h := range rc.Hosts {
+				sb.hosts = append(sb.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+			}
+			rt.siblings = append(rt.siblings, sb)
+		}
+	}
+}
 
 func compilePolicy(cfg *config.Config, ps config.PolicySpec, env pipeline.CompileEnv, rt *route) (any, error) {
 	compile, ok := pipeline.Lookup(ps.Kind)
