@@ -69,8 +69,8 @@ type route struct {
 	// siblings are the other routes to the same service whose paths are
 	// rewritten, for mapping upstream URIs in responses back (respuris.go).
 	siblings []sibling
-	phases         [pipeline.NumPhases][]pipeline.RequestPolicy
-	response       []pipeline.ResponsePolicy
+	phases   [pipeline.NumPhases][]pipeline.RequestPolicy
+	response []pipeline.ResponsePolicy
 }
 
 // Compile turns a validated config into a Snapshot with fresh policy
