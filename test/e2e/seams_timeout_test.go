@@ -78,15 +78,19 @@ func trickle(t *testing.T, addr, head, body string, interval time.Duration) (Raw
 // read_timeout is answered 408 with Connection: close, never a success, and
 // the access line says 408 with the bytes that did arrive.
 func TestSlowBodyIs408NotSuccess(t *testing.T) {
+	const validated = `    policies:
+      - kind: validate
+        json: true`
 	for _, tc := range []struct {
-		desc, head, body string
+		desc, head, body, route string
 	}{
-		{"content-length", "POST /slow HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 100\r\n\r\n", strings.Repeat("a", 100)},
-		{"chunked", "POST /slow HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n", "64\r\n" + strings.Repeat("a", 100) + "\r\n0\r\n\r\n"},
+		{"content-length", "POST /slow HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 100\r\n\r\n", strings.Repeat("a", 100), ""},
+		{"chunked", "POST /slow HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n", "64\r\n" + strings.Repeat("a", 100) + "\r\n0\r\n\r\n", ""},
+		{"read by a policy", "POST /slow HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", `{"a":"` + strings.Repeat("a", 92) + `"}`, validated},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			up := NewUpstream(t, nil)
-			gw := StartGateway(t, timeoutConfig(up, "", ""))
+			gw := StartGateway(t, timeoutConfig(up, "", tc.route))
 			resp, c := trickle(t, gw.Addr, tc.head, tc.body, 300*time.Millisecond)
 			defer c.Close()
 			if resp.Status != 0 && resp.Status != http.StatusRequestTimeout {
