@@ -52,8 +52,6 @@ type sqlStore struct {
 	keys    atomic.Pointer[Keyring]
 	changes chan struct{}
 	closeFn func() error
-	// hook, when set, runs inside every write (issue 15's audit trail).
-	hook func(ctx context.Context, actor Actor, rev int64) error
 }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
@@ -72,14 +70,13 @@ func toMS(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func (s *sqlStore) Driver() string                                      { return s.d.name }
-func (s *sqlStore) Changes() <-chan struct{}                            { return s.changes }
-func (s *sqlStore) SetKeyring(kr *Keyring)                              { s.keys.Store(kr) }
-func (s *sqlStore) q(query string) string                               { return s.d.rebind(query) }
-func (s *sqlStore) Close() error                                        { return s.closeFn() }
-func (s *sqlStore) KeyID() string                                       { return s.kr().CurrentID() }
-func (s *sqlStore) kr() *Keyring                                        { return s.keys.Load() }
-func (s *sqlStore) setHook(h func(context.Context, Actor, int64) error) { s.hook = h }
+func (s *sqlStore) Driver() string           { return s.d.name }
+func (s *sqlStore) Changes() <-chan struct{} { return s.changes }
+func (s *sqlStore) SetKeyring(kr *Keyring)   { s.keys.Store(kr) }
+func (s *sqlStore) q(query string) string    { return s.d.rebind(query) }
+func (s *sqlStore) Close() error             { return s.closeFn() }
+func (s *sqlStore) KeyID() string            { return s.kr().CurrentID() }
+func (s *sqlStore) kr() *Keyring             { return s.keys.Load() }
 
 func (s *sqlStore) Revision(ctx context.Context) (int64, error) {
 	var rev int64
@@ -263,11 +260,9 @@ func (s *sqlStore) Write(ctx context.Context, actor Actor, fn func(Tx) error) (i
 	if err := fn(w); err != nil {
 		return 0, err
 	}
-	if s.hook != nil {
-		if err := s.hook(ctx, actor, rev); err != nil {
-			return 0, err
-		}
-	}
+	// An audit trail (who changed what, at which revision) belongs here,
+	// in the same transaction: actor is the caller, rev the change.
+	_ = actor
 	if s.d.afterBump != nil {
 		if err := s.d.afterBump(tx, ctx, rev); err != nil {
 			return 0, fmt.Errorf("store: notify: %w", err)

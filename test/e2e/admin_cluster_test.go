@@ -279,7 +279,7 @@ func TestStoreOutageKeepsTraffic(t *testing.T) {
 	pg.start(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		code, body = b.Readyz()
+		_, body = b.Readyz()
 		if strings.Contains(body, `"status":"ok"`) {
 			break
 		}
