@@ -17,7 +17,9 @@
 #   portcullis-ratelimit-redis"; ceiling is bench/ceiling, the bare
 #   net/http-server-plus-pooled-client upper bound of Portcullis's design;
 #   ceiling-engine the same on Portcullis's own HTTP/1.1 engine; fasthttp a
-#   fasthttp server-and-client proxy, the reference for the engine)
+#   fasthttp server-and-client proxy, the reference for the engine; also
+#   portcullis-admin-plain and portcullis-admin-chain, the plain and chain
+#   routes on a process with the control plane on)
 #   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
 #   GO (go)         the Go command used to build goproxy and Portcullis
 #
@@ -62,6 +64,9 @@ PORTCULLIS_LOG_PORT=19105
 PORTCULLIS_LOG_OPS_PORT=19905
 PORTCULLIS_PORT=19103
 PORTCULLIS_OPS_PORT=19901
+PORTCULLIS_ADMIN_PORT=19106
+PORTCULLIS_ADMIN_OPS_PORT=19906
+PORTCULLIS_ADMIN_API_PORT=19907
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -161,6 +166,17 @@ start_portcullis_log() {
 	start_bg portcullis-log "$RUN/portcullis" run --config "$RUN/portcullis-log.yaml"
 	wait_200 portcullis-log "http://127.0.0.1:$PORTCULLIS_LOG_OPS_PORT/readyz"
 }
+# The same gateway and config in a third process with the control plane on
+# (admin API and a SQLite store): the request path must not pay for it.
+start_portcullis_admin() {
+	[[ -x $RUN/portcullis ]] || (cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
+	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$PORTCULLIS_ADMIN_PORT/" \
+		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$PORTCULLIS_ADMIN_OPS_PORT/" "$CONF/portcullis.yaml" >"$RUN/portcullis-admin.yaml"
+	printf '\nadmin:\n  address: 127.0.0.1:%s\n  store: {driver: sqlite, path: %s/admin.db}\n' \
+		"$PORTCULLIS_ADMIN_API_PORT" "$RUN" >>"$RUN/portcullis-admin.yaml"
+	start_bg portcullis-admin "$RUN/portcullis" run --config "$RUN/portcullis-admin.yaml"
+	wait_200 portcullis-admin "http://127.0.0.1:$PORTCULLIS_ADMIN_OPS_PORT/readyz"
+}
 start_ceiling() {
 	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling" ./bench/ceiling)
 	start_bg ceiling "$RUN/ceiling" -listen "127.0.0.1:$CEILING_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
@@ -227,6 +243,9 @@ target_nginx() {
 target_portcullis_plain() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/ok T_SERVER=portcullis T_WRK_ARGS=()
 }
+target_portcullis_admin_plain() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_ADMIN_PORT/ok T_SERVER=portcullis_admin T_WRK_ARGS=()
+}
 target_portcullis_log() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_LOG_PORT/ok T_SERVER=portcullis_log T_WRK_ARGS=()
 }
@@ -256,6 +275,11 @@ target_portcullis_ratelimit_redis() {
 target_portcullis_chain() {
 	target_portcullis_jwt
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain/ok
+}
+# The chain on the process with the control plane on (same token).
+target_portcullis_admin_chain() {
+	target_portcullis_jwt
+	T_URL=http://127.0.0.1:$PORTCULLIS_ADMIN_PORT/chain/ok T_SERVER=portcullis_admin
 }
 target_portcullis_waf() {
 	target_portcullis_jwt
@@ -354,6 +378,7 @@ declare -A SERVER_PORTS=(
 	[ceiling_engine]="$CEILING_ENGINE_PORT" [fasthttp]="$FASTHTTP_PORT"
 	[portcullis_log]="$PORTCULLIS_LOG_PORT $PORTCULLIS_LOG_OPS_PORT"
 	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
+	[portcullis_admin]="$PORTCULLIS_ADMIN_PORT $PORTCULLIS_ADMIN_OPS_PORT $PORTCULLIS_ADMIN_API_PORT"
 )
 for s in "${servers[@]}"; do
 	for p in ${SERVER_PORTS[$s]:-}; do

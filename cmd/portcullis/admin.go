@@ -288,10 +288,10 @@ func (c *adminClient) run(args []string) int {
 		prefix := fs.String("prefix", "", "key prefix (default pcl_)")
 		expires := fs.String("expires-at", "", "RFC 3339 end of the key's life")
 		grace := fs.String("grace", "24h", "how long the old key keeps working after a rotation")
-		if err := fs.Parse(rest); err != nil {
+		a, err := interleaved(fs, rest)
+		if err != nil {
 			return 2
 		}
-		a := fs.Args()
 		switch {
 		case verb == "list" && len(a) == 1:
 			return c.call("GET", "/admin/consumers/"+p(a[0])+"/credentials?kind=api_key", nil)
@@ -316,10 +316,10 @@ func (c *adminClient) run(args []string) int {
 		fs := flag.NewFlagSet("credentials", flag.ContinueOnError)
 		fs.SetOutput(c.stderr)
 		body := fs.String("json", "", "the credential as a JSON object")
-		if err := fs.Parse(rest); err != nil {
+		a, err := interleaved(fs, rest)
+		if err != nil {
 			return 2
 		}
-		a := fs.Args()
 		switch {
 		case verb == "list" && len(a) == 1:
 			return c.call("GET", "/admin/consumers/"+p(a[0])+"/credentials", nil)
@@ -356,10 +356,10 @@ func (c *adminClient) run(args []string) int {
 		fs.SetOutput(c.stderr)
 		dur := fs.String("duration", "1h", "how long")
 		reason := fs.String("reason", "", "why (kept with the ban)")
-		if err := fs.Parse(rest); err != nil {
+		a, err := interleaved(fs, rest)
+		if err != nil {
 			return 2
 		}
-		a := fs.Args()
 		switch {
 		case verb == "list":
 			return c.call("GET", "/admin/bans", nil)
@@ -374,10 +374,10 @@ func (c *adminClient) run(args []string) int {
 		name := fs.String("name", "", "the token's name")
 		role := fs.String("role", "viewer", "viewer, operator or admin")
 		expires := fs.String("expires-in", "", "lifetime, such as 720h (default: none)")
-		if err := fs.Parse(rest); err != nil {
+		a, err := interleaved(fs, rest)
+		if err != nil {
 			return 2
 		}
-		a := fs.Args()
 		switch {
 		case verb == "list":
 			return c.call("GET", "/admin/tokens", nil)
@@ -396,24 +396,34 @@ func (c *adminClient) run(args []string) int {
 
 // positional parses flags around one positional argument (a name).
 func positional(fs *flag.FlagSet, args []string, need bool) (string, error) {
-	var name string
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") && name == "" {
-			name = a
-			continue
-		}
-		rest = append(rest, a)
-	}
-	if err := fs.Parse(rest); err != nil {
+	pos, err := interleaved(fs, args)
+	if err != nil {
 		return "", err
 	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if len(pos) > 1 {
+		return "", fmt.Errorf("unexpected argument %q", pos[1])
 	}
-	if need && name == "" {
+	if need && len(pos) == 0 {
 		return "", errors.New("a name is required")
 	}
-	return name, nil
+	if len(pos) == 0 {
+		return "", nil
+	}
+	return pos[0], nil
+}
+
+// interleaved parses flags wherever they stand among the positional
+// arguments ("keys issue acme --id k1") and returns the positionals.
+func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

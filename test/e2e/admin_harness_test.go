@@ -32,7 +32,7 @@ type adminOpts struct {
 	// routes is the routes block; default: one route with api_key and
 	// jwt authentication.
 	routes string
-	// extra is appended at the top level.
+	// extra is appended inside the admin block (indented two spaces).
 	extra string
 	// consumers is the file's consumers block.
 	consumers string
