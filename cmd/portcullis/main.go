@@ -103,14 +103,21 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) int {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "Serve with a config file; reload on SIGHUP or when the file changes; drain on SIGTERM.", stderr)
+	fs := newFlags("run", "Serve with a config file; reload on SIGHUP or when the file is replaced; drain on SIGTERM.", stderr)
 	cfgPath := fs.String("config", "", "path to the YAML config file (required)")
 	level := fs.String("log-level", "info", "process log level: debug, info, warn, error")
+	watch := fs.String("watch", gateway.WatchReplace, "reload when the config file is: replace (renamed over or swapped, never written in place), content (also written in place, 1s after the last write), off (SIGHUP only)")
 	if rc := parse(fs, args, stdout); rc >= 0 {
 		return rc
 	}
 	if *cfgPath == "" {
 		fmt.Fprintln(stderr, "portcullis run: --config is required")
+		return 2
+	}
+	switch *watch {
+	case gateway.WatchReplace, gateway.WatchContent, gateway.WatchOff:
+	default:
+		fmt.Fprintf(stderr, "portcullis run: invalid --watch %q: use replace, content or off\n", *watch)
 		return 2
 	}
 	var lvl slog.Level
@@ -123,7 +130,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	rt := runtimetune.Apply(runtimetune.OS())
 	logger.Info("garbage collector", "gc_percent", rt.GCPercent, "gc_percent_from", rt.GCPercentSource,
 		"memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.MemoryLimitFrom)
-	gw, err := gateway.New(gateway.Options{ConfigPath: *cfgPath, Logger: logger, Version: version})
+	gw, err := gateway.New(gateway.Options{ConfigPath: *cfgPath, Logger: logger, Version: version, Watch: *watch})
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1

@@ -40,6 +40,9 @@ type Config struct {
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
+	// SHA256 is the hex SHA-256 of the bytes the config was parsed from
+	// (not part of the YAML): which file content is live.
+	SHA256 string `yaml:"-"`
 
 	// meta holds what decoding learned about the file: node positions by
 	// field path and which values came from secret references.

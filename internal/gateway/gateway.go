@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"reflect"
 	"strconv"
 	"sync"
@@ -33,6 +34,9 @@ type Options struct {
 	ConfigPath string
 	Logger     *slog.Logger
 	Version    string
+	// Watch is when the config file reloads by itself: WatchReplace
+	// (default), WatchContent or WatchOff (see configfile.go).
+	Watch string
 }
 
 // Gateway is a running Portcullis instance.
@@ -59,7 +63,11 @@ type Gateway struct {
 	ready     atomic.Bool
 	reloads   atomic.Uint64
 	failures  atomic.Uint64
+	lastFail  reloadStatus
 	wg        sync.WaitGroup
+
+	seenMu sync.Mutex
+	seen   os.FileInfo // the config file last read, to recognise a replacement
 }
 
 // Load reads and validates a config file and compiles it against a
@@ -82,7 +90,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	cfg, err := config.Load(opts.ConfigPath)
+	cfg, _, fi, err := loadConfigFile(opts.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +117,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.snap.Store(s)
 	g.listeners = cfg.Listeners
+	g.setSeen(fi)
 	return g, nil
 }
 
@@ -333,29 +342,54 @@ func (g *Gateway) Reload() error {
 	err := g.reload()
 	if err != nil {
 		g.failures.Add(1)
-		g.log.Error("reload failed; the previous config keeps serving", "config", g.opts.ConfigPath, "error", err)
+		g.lastFail.set(err)
+		g.log.Error("reload failed; the previous config keeps serving", "event", "config_reload_failed", "config", g.opts.ConfigPath, "error", err)
 		return err
 	}
 	g.reloads.Add(1)
-	g.log.Info("config reloaded", "config", g.opts.ConfigPath)
+	g.log.Info("config reloaded", "event", "config_reloaded", "config", g.opts.ConfigPath, "sha256", g.snap.Load().file.SHA256)
 	return nil
 }
 
+// reload loads the config file and swaps it in, unless the file changed
+// while it was loaded: a file that grew from what was read is still being
+// written and is not applied; one replaced meanwhile is loaded again.
 func (g *Gateway) reload() error {
-	cfg, err := config.Load(g.opts.ConfigPath)
-	if err != nil {
-		return err
+	for range 3 {
+		cfg, data, fi, err := loadConfigFile(g.opts.ConfigPath)
+		if err != nil {
+			return err
+		}
+		g.setSeen(fi)
+		s, err := g.check(cfg)
+		if err != nil {
+			return err
+		}
+		changed, err := changedSince(g.opts.ConfigPath, data)
+		if !changed {
+			return g.apply(cfg, s)
+		}
+		g.reg.Prune(g.snap.Load().services) // the pools only s would have used
+		if err != nil {
+			return err
+		}
 	}
+	return errors.New("the config file kept changing while it was loaded: not applied")
+}
+
+// check compiles cfg for a reload, refusing what needs a restart.
+func (g *Gateway) check(cfg *config.Config) (*Snapshot, error) {
 	if !reflect.DeepEqual(listenerShape(cfg.Listeners), listenerShape(g.listeners)) {
-		return errors.New("listeners changed (addresses, timeouts or TLS settings other than certificates): restart to apply")
+		return nil, errors.New("listeners changed (addresses, timeouts or TLS settings other than certificates): restart to apply")
 	}
 	if cfg.Ops != g.snap.Load().cfg.Ops {
-		return errors.New("ops listener changed: restart to apply")
+		return nil, errors.New("ops listener changed: restart to apply")
 	}
-	s, err := g.compile(cfg)
-	if err != nil {
-		return err
-	}
+	return g.compile(cfg)
+}
+
+// apply makes s, compiled from cfg, the live snapshot.
+func (g *Gateway) apply(cfg *config.Config, s *Snapshot) error {
 	if err := g.swapDetector(cfg); err != nil {
 		return err
 	}

@@ -23,6 +23,10 @@ func (g *Gateway) opsHandler() http.Handler {
 			"status":          "ready",
 			"reloads":         g.reloads.Load(),
 			"reload_failures": g.failures.Load(),
+			"config_sha256":   g.snap.Load().file.SHA256, // which content of the file is live
+		}
+		if last := g.lastFail.view(); last != nil {
+			body["last_reload_error"] = last // the old config still serves
 		}
 		// A store outage does not make the node unready: it serves what
 		// it holds. It shows here, for operators and alerting.

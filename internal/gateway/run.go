@@ -4,11 +4,8 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
 // certPollInterval is how often certificate files are checked for
@@ -17,7 +14,8 @@ import (
 const certPollInterval = 2 * time.Second
 
 // Run starts the gateway and serves until SIGTERM or SIGINT, reloading on
-// SIGHUP and when the config file changes. It returns after draining.
+// SIGHUP and when the config file is replaced (see configfile.go). It
+// returns after draining.
 func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -28,7 +26,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	changes := g.watchConfig(ctx)
+	changes := g.watchConfig(ctx, g.opts.Watch)
 	if err := g.Start(); err != nil {
 		return err
 	}
@@ -64,58 +62,4 @@ func (g *Gateway) drain() error {
 		g.log.Info("stopped")
 	}
 	return nil
-}
-
-// watchConfig reports changes to the config file. It watches the directory,
-// because editors and deploy tools replace files by renaming, and debounces
-// bursts of events into one reload.
-func (g *Gateway) watchConfig(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{}, 1)
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		g.log.Warn("config file watching unavailable; reload with SIGHUP", "error", err)
-		return out
-	}
-	abs, _ := filepath.Abs(g.opts.ConfigPath)
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		g.log.Warn("config file watching unavailable; reload with SIGHUP", "error", err)
-		_ = w.Close()
-		return out
-	}
-	go func() {
-		defer w.Close()
-		var timer *time.Timer
-		var fire <-chan time.Time
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if filepath.Clean(ev.Name) != abs || ev.Op == fsnotify.Chmod {
-					continue
-				}
-				if timer == nil {
-					timer = time.NewTimer(200 * time.Millisecond)
-				} else {
-					timer.Reset(200 * time.Millisecond)
-				}
-				fire = timer.C
-			case <-fire:
-				fire = nil
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				g.log.Warn("config watcher", "error", err)
-			}
-		}
-	}()
-	return out
 }

@@ -99,10 +99,16 @@ type GatewayConfig string
 // /readyz answers 200.
 func StartGateway(t testing.TB, yaml GatewayConfig) *Gateway {
 	t.Helper()
+	return StartGatewayArgs(t, yaml)
+}
+
+// StartGatewayArgs is StartGateway with extra arguments for `portcullis run`.
+func StartGatewayArgs(t testing.TB, yaml GatewayConfig, args ...string) *Gateway {
+	t.Helper()
 	g := &Gateway{t: t, Addr: freeAddr(t), OpsAddr: freeAddr(t), Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
 	g.ConfigPath = filepath.Join(t.TempDir(), "portcullis.yaml")
 	g.WriteConfig(yaml)
-	g.cmd = exec.Command(binPath, "run", "--config", g.ConfigPath, "--log-level", "debug")
+	g.cmd = exec.Command(binPath, append([]string{"run", "--config", g.ConfigPath, "--log-level", "debug"}, args...)...) // #nosec G204 -- the test's own binary
 	g.cmd.Stdout, g.cmd.Stderr = g.Stdout, g.Stderr
 	// A -race binary otherwise sleeps a second before exiting.
 	g.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
