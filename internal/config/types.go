@@ -228,12 +228,24 @@ type Timeouts struct {
 	Idle     Duration `yaml:"idle,omitempty"`     // idle keep-alive connection lifetime, default 90s
 }
 
-// UpstreamTLS configures verification of HTTPS targets.
+// UpstreamTLS configures verification of HTTPS targets and the client
+// certificate the gateway presents to them (mTLS toward services).
 type UpstreamTLS struct {
 	// CAFile is a PEM bundle; the system roots are used when empty.
 	CAFile string `yaml:"ca_file,omitempty"`
 	// ServerName overrides the name verified in the target's certificate.
 	ServerName string `yaml:"server_name,omitempty"`
+	// CertFile and KeyFile are the client certificate and key the gateway
+	// presents, so a service can refuse any caller that is not the
+	// gateway; reloaded when the files change.
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+	// ExpectedIdentity is the identity the target's certificate must
+	// carry: a DNS name, or a SPIFFE ID (spiffe://trust-domain/path)
+	// matched against the certificate's URI SAN.
+	ExpectedIdentity string `yaml:"expected_identity,omitempty"`
+	// MinVersion is "1.2" or "1.3" (default).
+	MinVersion string `yaml:"min_version,omitempty"`
 }
 
 // Route maps matching requests to a service.

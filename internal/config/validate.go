@@ -283,8 +283,8 @@ func (v *validator) services() map[string]int {
 		if s.MaxConnsPerTarget < 0 {
 			v.add(p+".max_conns_per_target", "must not be negative (0 means unlimited)")
 		}
-		if s.TLS != nil && s.TLS.CAFile != "" {
-			v.readable(p+".tls.ca_file", s.TLS.CAFile)
+		if s.TLS != nil {
+			v.upstreamTLS(p+".tls", s)
 		}
 		v.resilience(p, s)
 	}

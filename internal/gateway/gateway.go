@@ -95,6 +95,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), state: pipeline.NewMemo(), ids: newRequestIDs(), bound: map[string]string{}}
+	g.reg.SetLogger(opts.Logger) // upstream TLS files reloaded or failing to
 	if err := g.openControl(cfg); err != nil {
 		g.reg.Close()
 		return nil, err

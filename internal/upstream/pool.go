@@ -33,7 +33,8 @@ type pool struct {
 	maxConns    int // 0: unlimited
 	ejectFor    time.Duration
 
-	tr *http.Transport // https targets only
+	tr   *http.Transport // https targets only
+	tlsm *tlsMaterial    // https targets only: CA, client certificate, identity
 
 	inflight     atomic.Int64
 	fails        atomic.Int32

@@ -1,13 +1,11 @@
 package upstream
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,9 +34,13 @@ type Registry struct {
 	mu      sync.Mutex
 	pools   map[string]*pool
 	budgets map[string]*retryBudget // by service name
-	closed  bool
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// materials are the TLS client settings of https targets, by
+	// materialKey, reloaded from disk by the reaper loop (tls.go).
+	materials map[string]*tlsMaterial
+	log       *slog.Logger
+	closed    bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // NewRegistry returns an empty registry with its idle-connection reaper
@@ -46,7 +48,8 @@ type Registry struct {
 func NewRegistry() *Registry { return newRegistry(defaultReapEvery, defaultEjectFor) }
 
 func newRegistry(reapEvery, ejectFor time.Duration) *Registry {
-	r := &Registry{ejectFor: ejectFor, pools: make(map[string]*pool), budgets: make(map[string]*retryBudget), stop: make(chan struct{})}
+	r := &Registry{ejectFor: ejectFor, pools: make(map[string]*pool), budgets: make(map[string]*retryBudget),
+		materials: make(map[string]*tlsMaterial), stop: make(chan struct{})}
 	r.wg.Add(1)
 	go r.reapLoop(reapEvery)
 	return r
@@ -74,6 +77,7 @@ func (r *Registry) reapLoop(every time.Duration) {
 			for _, p := range ps {
 				p.reap(now)
 			}
+			r.refreshTLS()
 		}
 	}
 }
@@ -105,6 +109,15 @@ func (r *Registry) Prune(keep []*Service) {
 			delete(r.budgets, name)
 		}
 	}
+	usedTLS := make(map[*tlsMaterial]bool)
+	for _, p := range r.pools {
+		usedTLS[p.tlsm] = true
+	}
+	for k, m := range r.materials {
+		if !usedTLS[m] {
+			delete(r.materials, k)
+		}
+	}
 	r.mu.Unlock()
 	for _, p := range drop {
 		p.close()
@@ -134,9 +147,7 @@ func (r *Registry) Close() {
 type poolSettings struct {
 	connect, response, idle time.Duration
 	maxIdle, maxConns       int
-	caPEM                   []byte // nil: system roots
-	caSum                   string
-	serverName              string
+	tls                     *config.UpstreamTLS // nil: system roots, no client certificate
 	// Resilience settings (health.go); nil when not configured.
 	health  *healthSettings
 	passive *passiveSettings
@@ -164,17 +175,7 @@ func settingsOf(cfg config.Service) (poolSettings, error) {
 	if err := resilienceOf(cfg, &s); err != nil {
 		return s, err
 	}
-	if cfg.TLS != nil {
-		s.serverName = cfg.TLS.ServerName
-		if cfg.TLS.CAFile != "" {
-			pem, err := os.ReadFile(cfg.TLS.CAFile)
-			if err != nil {
-				return s, fmt.Errorf("tls.ca_file: %w", err)
-			}
-			sum := sha256.Sum256(pem)
-			s.caPEM, s.caSum = pem, hex.EncodeToString(sum[:])
-		}
-	}
+	s.tls = cfg.TLS
 	return s, nil
 }
 
@@ -216,8 +217,13 @@ func parseTarget(raw string) (targetURL, error) {
 func (r *Registry) pool(tu targetURL, s poolSettings) (*pool, error) {
 	key := fmt.Sprintf("%s://%s|c=%s|r=%s|i=%s|mi=%d|mc=%d", tu.scheme, tu.host,
 		s.connect, s.response, s.idle, s.maxIdle, s.maxConns) + s.resKey
+	var tlsm *tlsMaterial
 	if tu.scheme == "https" { // TLS settings do not concern plain targets
-		key += "|ca=" + s.caSum + "|sn=" + s.serverName
+		key += "|" + materialKey(s.tls)
+		var err error
+		if tlsm, err = r.material(s.tls); err != nil {
+			return nil, err
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -239,12 +245,9 @@ func (r *Registry) pool(tu targetURL, s poolSettings) (*pool, error) {
 		maxConns:    s.maxConns,
 		ejectFor:    r.ejectFor,
 	}
-	if tu.scheme == "https" {
-		tr, err := newTransport(p, s.caPEM, s.serverName)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		p.tr = tr
+	if tlsm != nil {
+		p.tlsm = tlsm
+		p.tr = newTransport(p)
 	}
 	if s.passive != nil {
 		p.passive = &passive{s: *s.passive}

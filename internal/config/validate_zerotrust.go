@@ -1,0 +1,70 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// upstreamTLS checks services[].tls: the trust anchors, the client
+// certificate the gateway presents, the identity expected of the target,
+// and the protocol floor.
+func (v *validator) upstreamTLS(p string, s *Service) {
+	t := s.TLS
+	if t.CAFile != "" {
+		v.readable(p+".ca_file", t.CAFile)
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		v.add(p+".key_file", "is required with cert_file")
+	case t.KeyFile != "" && t.CertFile == "":
+		v.add(p+".cert_file", "is required with key_file")
+	case t.CertFile != "":
+		v.readable(p+".cert_file", t.CertFile)
+		v.readable(p+".key_file", t.KeyFile)
+	}
+	switch t.MinVersion {
+	case "", TLSVersion12, TLSVersion13:
+	default:
+		v.add(p+".min_version", "must be \"1.2\" or \"1.3\", not %s", v.q(p+".min_version", t.MinVersion))
+	}
+	if id := t.ExpectedIdentity; id != "" {
+		ip := p + ".expected_identity"
+		if msg := checkExpectedIdentity(id); msg != "" {
+			v.add(ip, "%s %s", v.q(ip, id), msg)
+		} else if strings.HasPrefix(id, "spiffe://") && t.CAFile == "" {
+			// A SPIFFE ID means something only within its trust domain's
+			// bundle; the public roots never issue SVIDs.
+			v.add(p+".ca_file", "is required with a SPIFFE expected_identity (the trust domain's bundle)")
+		}
+	}
+	// Settings that only an https:// target uses would silently do
+	// nothing on a plain one: an operator who wrote cert_file believes the
+	// traffic is mutually authenticated.
+	if t.CertFile != "" || t.ExpectedIdentity != "" {
+		for _, tg := range s.Targets {
+			if !strings.HasPrefix(strings.ToLower(tg.URL), "https://") {
+				v.add(p, "applies to https:// targets only, and target %s is not one", v.q(p, tg.URL))
+				break
+			}
+		}
+	}
+}
+
+// checkExpectedIdentity returns what is wrong with an expected identity,
+// or "": a SPIFFE ID (checked by go-spiffe) or a DNS name.
+func checkExpectedIdentity(id string) string {
+	if strings.Contains(id, "://") {
+		if !strings.HasPrefix(id, "spiffe://") {
+			return "is neither a DNS name nor a SPIFFE ID (spiffe://trust-domain/path)"
+		}
+		if _, err := spiffeid.FromString(id); err != nil {
+			return "is not a valid SPIFFE ID: " + err.Error()
+		}
+		return ""
+	}
+	if err := CheckHost(id); err != nil || strings.HasPrefix(id, "*.") {
+		return "is not a DNS name (lower-case, no wildcard, no port)"
+	}
+	return ""
+}
