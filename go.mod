@@ -29,7 +29,7 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-require github.com/go-jose/go-jose/v4 v4.1.9 // indirect
+require github.com/go-jose/go-jose/v4 v4.1.9
 
 require (
 	github.com/getkin/kin-openapi v0.153.0

@@ -37,6 +37,9 @@ type Config struct {
 	IntrusionDetection *IntrusionDetection `yaml:"intrusion_detection,omitempty"`
 	// Admin is the control plane: the admin API and its store (admin.go).
 	Admin *Admin `yaml:"admin,omitempty"`
+	// IdentityAssertion holds the keys that sign the identity assertions
+	// services verify (services[].identity_assertion turns them on).
+	IdentityAssertion *IdentityAssertion `yaml:"identity_assertion,omitempty"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
@@ -148,6 +151,49 @@ type Service struct {
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker,omitempty"`
 	// Retries retries failed requests when it is safe, within a budget.
 	Retries *Retries `yaml:"retries,omitempty"`
+	// IdentityAssertion adds a signed, short-lived statement of who the
+	// caller is (and an optional HMAC gateway signature) to every request
+	// sent to this service.
+	IdentityAssertion *ServiceAssertion `yaml:"identity_assertion,omitempty"`
+}
+
+// IdentityAssertion is the gateway's assertion signing keys.
+type IdentityAssertion struct {
+	// Issuer is the iss claim (default "portcullis").
+	Issuer string `yaml:"issuer,omitempty"`
+	// Keys are published as a JWKS on the ops listener; the first one
+	// signs. Listing the next key second before promoting it, and the old
+	// one second after, makes rotation seamless.
+	Keys []AssertionKey `yaml:"keys"`
+}
+
+// AssertionKey is one signing key: an Ed25519 (EdDSA) or P-256 (ES256)
+// private key in a PEM file.
+type AssertionKey struct {
+	ID             string `yaml:"id"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+}
+
+// ServiceAssertion configures the assertion sent to one service.
+type ServiceAssertion struct {
+	// Header carries the JWT (default X-Portcullis-Assertion).
+	Header string `yaml:"header,omitempty"`
+	// TTL is the assertion's lifetime (default 60s, 1s to 1h).
+	TTL Duration `yaml:"ttl,omitempty"`
+	// BindRequest signs one assertion per request with the request id,
+	// method and path in it (no reuse; costs a signature per request).
+	BindRequest bool `yaml:"bind_request,omitempty"`
+	// GatewaySignature adds an HMAC over method, path, timestamp and
+	// request id, for services that cannot verify a JWT.
+	GatewaySignature *GatewaySignature `yaml:"gateway_signature,omitempty"`
+}
+
+// GatewaySignature is the HMAC-SHA256 gateway signature of a service.
+type GatewaySignature struct {
+	// Header carries the signature (default X-Portcullis-Signature).
+	Header string `yaml:"header,omitempty"`
+	// Secret is the HMAC key (at least 32 bytes), usually ${env:NAME}.
+	Secret string `yaml:"secret"`
 }
 
 // HealthCheck is an active HTTP health check run against every target.

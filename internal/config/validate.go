@@ -87,6 +87,7 @@ func (c *Config) validate() Errors {
 	if c.IntrusionDetection != nil {
 		v.intrusion("intrusion_detection", c.IntrusionDetection)
 	}
+	v.identityAssertion()
 	if !c.Ops.Disable {
 		if err := checkHostPort(c.Ops.Address); err != nil {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)

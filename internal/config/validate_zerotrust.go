@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -67,4 +68,62 @@ func checkExpectedIdentity(id string) string {
 		return "is not a DNS name (lower-case, no wildcard, no port)"
 	}
 	return ""
+}
+
+// Limits of the identity assertion.
+const (
+	MinAssertionTTL        = time.Second
+	MaxAssertionTTL        = time.Hour
+	MinGatewaySignatureKey = 32
+	DefaultAssertionTTL    = 60 * time.Second
+	DefaultAssertionHeader = "X-Portcullis-Assertion"
+	DefaultSignatureHeader = "X-Portcullis-Signature"
+	DefaultAssertionIssuer = "portcullis"
+)
+
+// identityAssertion checks the signing keys and every service's assertion.
+func (v *validator) identityAssertion() {
+	c := v.c
+	if ia := c.IdentityAssertion; ia != nil {
+		if len(ia.Keys) == 0 {
+			v.add("identity_assertion.keys", "at least one key is required (the first one signs)")
+		}
+		ids := map[string]int{}
+		for i, k := range ia.Keys {
+			kp := indexPath("identity_assertion.keys", i)
+			v.name(kp+".id", "key", k.ID, ids, "identity_assertion.keys")
+			if _, dup := ids[k.ID]; !dup && k.ID != "" {
+				ids[k.ID] = i
+			}
+			v.readable(kp+".private_key_file", k.PrivateKeyFile)
+		}
+	}
+	for i, s := range c.Services {
+		a := s.IdentityAssertion
+		if a == nil {
+			continue
+		}
+		p := indexPath("services", i) + ".identity_assertion"
+		if c.IdentityAssertion == nil {
+			v.add(p, "needs the top-level identity_assertion with the signing keys")
+		}
+		if a.Header != "" && !tokenRE.MatchString(a.Header) {
+			v.add(p+".header", "%s is not a valid header name", v.q(p+".header", a.Header))
+		}
+		if a.TTL != 0 && (a.TTL.D() < MinAssertionTTL || a.TTL.D() > MaxAssertionTTL) {
+			v.add(p+".ttl", "must be between 1s and 1h")
+		}
+		if gs := a.GatewaySignature; gs != nil {
+			gp := p + ".gateway_signature"
+			if gs.Header != "" && !tokenRE.MatchString(gs.Header) {
+				v.add(gp+".header", "%s is not a valid header name", v.q(gp+".header", gs.Header))
+			}
+			if len(gs.Secret) < MinGatewaySignatureKey {
+				v.add(gp+".secret", "must be at least %d bytes (use ${env:NAME} or ${file:/path})", MinGatewaySignatureKey)
+			}
+			if strings.EqualFold(gs.Header, a.Header) && gs.Header != "" {
+				v.add(gp+".header", "must differ from the assertion's header")
+			}
+		}
+	}
 }

@@ -44,6 +44,8 @@ func (g *Gateway) opsHandler() http.Handler {
 			"api_keys":       auth.UsageOf(g.state),
 		})
 	})
+	// The identity assertion's public keys, for services (verify package).
+	mux.HandleFunc("GET "+jwksPath, g.jwksHandler)
 	return mux
 }
 

@@ -363,6 +363,10 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	removeHopHeadersKeep(hdr, snap.owned)
 	setForwardingHeaders(hdr, r, peerTrusted, peer, r.TLS != nil)
 	hdr["X-Request-Id"] = w.Header()["X-Request-Id"]
+	if prob := applyAssertion(rt, hdr, c, r.Method, upPath, r.URL.RawQuery); prob != nil {
+		prob.Write(w, rid)
+		return withRoute(outcome{status: prob.Status, reason: prob.Reason})
+	}
 	if upgrade != "" {
 		hdr["Connection"] = []string{"Upgrade"}
 		hdr["Upgrade"] = []string{upgrade}

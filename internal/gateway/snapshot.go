@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/protect"
@@ -44,6 +45,8 @@ type Snapshot struct {
 	// headers, framing, routing and identity headers, method overrides,
 	// and every header a route matches on or a policy reads.
 	aliasGuard map[string]bool
+	// assertKeys signs identity assertions and serves the JWKS (nil: none).
+	assertKeys *assertion.Set
 }
 
 // identityHeaders are the canonical names of the identity headers.
@@ -71,6 +74,7 @@ type route struct {
 	siblings []sibling
 	phases   [pipeline.NumPhases][]pipeline.RequestPolicy
 	response []pipeline.ResponsePolicy
+	assert   *assertion.Asserter // the service's identity assertion, or nil
 }
 
 // Compile turns a validated config into a Snapshot with fresh policy
@@ -129,6 +133,15 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 		s.services = append(s.services, svc)
 	}
 
+	assertKeys, asserters, aerrs := compileAssertions(cfg, state)
+	errs = append(errs, aerrs...)
+	s.assertKeys = assertKeys
+	for _, a := range asserters {
+		for _, h := range a.Headers() {
+			owned[h] = true
+		}
+	}
+
 	rr := make([]router.Route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
@@ -142,6 +155,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			encodedOK:   rc.AllowEncodedSlashes,
 
 			methodOverride: rc.MethodOverride,
+			assert:         asserters[rc.Service],
 		}
 		for _, hm := range rc.Headers {
 			guard[textproto.CanonicalMIMEHeaderKey(hm.Name)] = true
