@@ -116,6 +116,24 @@ type ClientAuth struct {
 	// A request whose Host names a host that requires certificates on a
 	// connection whose SNI did not is refused with 421.
 	Hosts []string `yaml:"hosts,omitempty"`
+	// CRLFiles are certificate revocation lists (PEM or DER), each signed
+	// by a CA of CAFile; reloaded when they change. A revoked certificate
+	// fails the handshake.
+	CRLFiles []string `yaml:"crl_files,omitempty"`
+	// OCSP asks the responder named in each client certificate.
+	OCSP *OCSP `yaml:"ocsp,omitempty"`
+}
+
+// OCSP configures online revocation checks of client certificates.
+type OCSP struct {
+	// Failure: "closed" (default; a certificate whose status cannot be
+	// learned is refused) or "open" (accepted, and logged).
+	Failure string `yaml:"failure,omitempty"`
+	// Timeout bounds one responder request (default 2s).
+	Timeout Duration `yaml:"timeout,omitempty"`
+	// MaxCache bounds how long an answer is reused (default 1h; never
+	// past the answer's own next update).
+	MaxCache Duration `yaml:"max_cache,omitempty"`
 }
 
 // Certificate is a certificate and key pair; the first one is the default

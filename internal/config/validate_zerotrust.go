@@ -127,3 +127,29 @@ func (v *validator) identityAssertion() {
 		}
 	}
 }
+
+// revocation checks client_auth.crl_files and client_auth.ocsp.
+func (v *validator) revocation(p string, ca *ClientAuth) {
+	for i, f := range ca.CRLFiles {
+		v.readable(indexPath(p+".crl_files", i), f)
+	}
+	if o := ca.OCSP; o != nil {
+		switch o.Failure {
+		case "", OCSPFailClosed, OCSPFailOpen:
+		default:
+			v.add(p+".ocsp.failure", "must be closed or open, not %s", v.q(p+".ocsp.failure", o.Failure))
+		}
+		if o.Timeout < 0 || o.Timeout.D() > 30*time.Second {
+			v.add(p+".ocsp.timeout", "must be between 0s (default 2s) and 30s")
+		}
+		if o.MaxCache < 0 || o.MaxCache.D() > 24*time.Hour {
+			v.add(p+".ocsp.max_cache", "must be between 0s (default 1h) and 24h")
+		}
+	}
+}
+
+// OCSP failure modes.
+const (
+	OCSPFailClosed = "closed"
+	OCSPFailOpen   = "open"
+)

@@ -260,6 +260,10 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 		}
 		if ca := lc.TLS.ClientAuth; ca != nil {
+			// Before setClientAuth, whose per-SNI clones must carry it.
+			if err := g.setRevocation(srv.TLSConfig, ca); err != nil {
+				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			}
 			if err := setClientAuth(srv.TLSConfig, ca); err != nil {
 				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 			}

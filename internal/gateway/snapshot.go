@@ -135,6 +135,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 
 	assertKeys, asserters, aerrs := compileAssertions(cfg, state)
 	errs = append(errs, aerrs...)
+	errs = append(errs, checkRevocation(cfg)...)
 	s.assertKeys = assertKeys
 	for _, a := range asserters {
 		for _, h := range a.Headers() {

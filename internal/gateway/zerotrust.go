@@ -1,11 +1,18 @@
 package gateway
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/revocation"
 	"github.com/portcullis/portcullis/verify"
 )
 
@@ -58,3 +65,50 @@ func (g *Gateway) jwksHandler(w http.ResponseWriter, _ *http.Request) {
 
 // jwksPath is where the ops listener serves the key set.
 const jwksPath = verify.JWKSPath
+
+// setRevocation makes a listener with client_auth refuse revoked client
+// certificates at the handshake (CRLs, OCSP).
+func (g *Gateway) setRevocation(tc *tls.Config, ca *config.ClientAuth) error {
+	rc, err := revocationChecker(ca, g.log)
+	if err != nil || rc == nil {
+		return err
+	}
+	tc.VerifyConnection = rc.VerifyConnection
+	return nil
+}
+
+func revocationChecker(ca *config.ClientAuth, log *slog.Logger) (*revocation.Checker, error) {
+	if len(ca.CRLFiles) == 0 && ca.OCSP == nil {
+		return nil, nil
+	}
+	data, err := os.ReadFile(ca.CAFile) // #nosec G304 -- the operator's client_auth.ca_file
+	if err != nil {
+		return nil, fmt.Errorf("client_auth.ca_file: %w", err)
+	}
+	var cas []*x509.Certificate
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && b.Type == "CERTIFICATE" {
+			cas = append(cas, c)
+		}
+	}
+	return revocation.New(ca, cas, log)
+}
+
+// checkRevocation loads the revocation settings of every listener, so
+// that `portcullis validate` and a reload report a broken CRL.
+func checkRevocation(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for i, l := range cfg.Listeners {
+		if l.TLS == nil || l.TLS.ClientAuth == nil {
+			continue
+		}
+		if _, err := revocationChecker(l.TLS.ClientAuth, nil); err != nil {
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("listeners[%d].tls.client_auth", i), err.Error()))
+		}
+	}
+	return errs
+}
