@@ -35,6 +35,7 @@ Commands:
   keys       generate an API key and the hash for the config
   hash-password
              hash a password for a basic credential
+  certs dev  create a local CA and certificates for trying TLS and mTLS
   admin      manage consumers, keys, bans and tokens through the admin API;
              "admin bootstrap" creates the first admin token
 
@@ -65,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdHashPassword(args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdmin(args[1:], stdout, stderr)
+	case "certs":
+		return cmdCerts(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
