@@ -78,7 +78,7 @@ type crlSet struct {
 
 type crl struct {
 	file       string
-	issuerKey  []byte // the signing CA's RawSubjectPublicKeyInfo
+	issuerKey  []byte         // the signing CA's RawSubjectPublicKeyInfo
 	revoked    map[string]int // serial (hex) -> reason code
 	nextUpdate time.Time
 }
