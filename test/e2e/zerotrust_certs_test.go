@@ -83,7 +83,10 @@ ops: {address: "{{ops}}"}
 
 	cert := load("client.pem", "client.key")
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{cert}}}}
-	resp, err := c.Get("https://" + gw.Addr + "/hello")
+	// Host and SNI agree (the gateway refuses a Host its TLS name does not cover).
+	req, _ := http.NewRequest(http.MethodGet, "https://"+gw.Addr+"/hello", nil)
+	req.Host = "localhost"
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,9 @@ ops: {address: "{{ops}}"}
 	}
 	// Without the client certificate the edge refuses.
 	c2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
-	if _, err := c2.Get("https://" + gw.Addr + "/hello"); err == nil {
+	req2, _ := http.NewRequest(http.MethodGet, "https://"+gw.Addr+"/hello", nil)
+	req2.Host = "localhost"
+	if _, err := c2.Do(req2); err == nil {
 		t.Fatal("no client certificate, yet admitted")
 	}
 }
