@@ -18,6 +18,12 @@ import (
 // upstream round trip.
 func benchGateway(b *testing.B, accessLog string) *proxyHandler {
 	b.Helper()
+	return benchGatewayWith(b, accessLog, "")
+}
+
+// benchGatewayWith is benchGateway with extra top-level config lines.
+func benchGatewayWith(b *testing.B, accessLog, extra string) *proxyHandler {
+	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -38,7 +44,8 @@ routes:
     service: svc
 ops: {disable: true}
 access_log: {output: %q}
-`, l.Addr(), accessLog)
+%s
+`, l.Addr(), accessLog, extra)
 	path := filepath.Join(b.TempDir(), "gw.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
