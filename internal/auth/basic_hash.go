@@ -196,8 +196,10 @@ func HashPassword(algorithm string, password []byte, bcryptCost int) (string, er
 		if bcryptCost == 0 {
 			bcryptCost = bcrypt.DefaultCost
 		}
-		if bcryptCost < bcrypt.MinCost || bcryptCost > bcrypt.MaxCost {
-			return "", fmt.Errorf("bcrypt cost must be from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+		// The loader refuses a cost above maxBcryptCost (parsePasswordHash):
+		// never print a hash it would refuse.
+		if bcryptCost < bcrypt.MinCost || bcryptCost > maxBcryptCost {
+			return "", fmt.Errorf("bcrypt cost must be from %d to %d", bcrypt.MinCost, maxBcryptCost)
 		}
 		h, err := bcrypt.GenerateFromPassword(password, bcryptCost)
 		if err != nil {

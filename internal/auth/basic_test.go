@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,7 +312,7 @@ func TestHashPassword(t *testing.T) {
 		alg  string
 		pw   string
 		cost int
-	}{{AlgorithmBcrypt, strings.Repeat("x", 73), 4}, {AlgorithmBcrypt, "pw", 3}, {"md5", "pw", 0}, {AlgorithmArgon2id, "", 0}} {
+	}{{AlgorithmBcrypt, strings.Repeat("x", 73), 4}, {AlgorithmBcrypt, "pw", 3}, {AlgorithmBcrypt, "pw", maxBcryptCost + 1}, {"md5", "pw", 0}, {AlgorithmArgon2id, "", 0}} {
 		if _, err := HashPassword(tc.alg, []byte(tc.pw), tc.cost); err == nil {
 			t.Errorf("HashPassword(%s, len %d, cost %d) accepted", tc.alg, len(tc.pw), tc.cost)
 		}
@@ -337,6 +338,64 @@ func FuzzParseBasicAuth(f *testing.F) {
 			t.Fatal("over the size limit")
 		}
 	})
+}
+
+// FuzzPasswordHashRoundTrip: what HashPassword (and so `portcullis
+// hash-password`) prints, the loader accepts, and the verifier it builds
+// accepts exactly that password: not a longer, shorter or changed one, and
+// the dummy verifier of the same cost accepts nothing. A refusal is for a
+// documented reason only. bcrypt costs 0 (the default, 10) and 6 to 15
+// are folded to 4 and 5 so that each input costs milliseconds; costs
+// above 15 are refused before any hashing. argon2id always runs with the
+// parameters HashPassword prints (19 MiB, 2 passes): its inputs are slow. The seed corpus is in testdata/fuzz/FuzzPasswordHashRoundTrip.
+func FuzzPasswordHashRoundTrip(f *testing.F) {
+	f.Fuzz(func(t *testing.T, password []byte, useBcrypt bool, cost uint8) {
+		alg, c := AlgorithmArgon2id, 0
+		if useBcrypt {
+			alg, c = AlgorithmBcrypt, int(cost)
+			if c == 0 || c >= 6 && c <= maxBcryptCost {
+				c = 4 + c%2
+			}
+		}
+		h, err := HashPassword(alg, password, c)
+		if err != nil {
+			tooLong := useBcrypt && len(password) > bcryptMaxPassword
+			badCost := useBcrypt && c != 0 && (c < bcrypt.MinCost || c > maxBcryptCost)
+			if len(password) != 0 && !tooLong && !badCost {
+				t.Fatalf("HashPassword(%s, %d bytes, cost %d) refused: %v", alg, len(password), c, err)
+			}
+			return
+		}
+		v, err := parsePasswordHash(h)
+		if err != nil {
+			t.Fatalf("the loader refuses what HashPassword printed (%s): %v", h, err)
+		}
+		if !v.verify(password) {
+			t.Fatalf("the hash does not verify its own password (%s)", h)
+		}
+		others := [][]byte{xorFirst(password)}
+		if useBcrypt { // bcrypt reads at most 72 bytes: a longer or shorter password must not pass
+			others = append(others, append(slices.Clip(password), 'x'), password[:len(password)-1])
+		}
+		for _, other := range others {
+			if v.verify(other) {
+				t.Fatalf("the hash of %q verifies %q", password, other)
+			}
+		}
+		d, err := v.dummy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.verify(password) || d.params() != v.params() {
+			t.Fatalf("dummy verifier %s (of %s) accepts the password or costs differently", d.params(), v.params())
+		}
+	})
+}
+
+func xorFirst(b []byte) []byte {
+	c := slices.Clone(b)
+	c[0] ^= 1
+	return c
 }
 
 func FuzzParsePasswordHash(f *testing.F) {
