@@ -506,6 +506,13 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 		// stream, so the client sees a truncated response, not a complete one.
 		out.reason = "response body copy: " + err.Error()
 		out.abort = !errors.Is(err, context.Canceled) && r.Context().Err() == nil
+		if out.abort {
+			// A response with a known length is buffered: aborting now
+			// would close the connection before its head left, and the
+			// client would get no answer at all. Send what was written, so
+			// it sees the head and a body cut short.
+			_ = http.NewResponseController(w).Flush()
+		}
 		return out
 	}
 	if len(resp.Trailer) > 0 {
