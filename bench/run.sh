@@ -13,7 +13,7 @@
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
 #   TARGETS (all: "direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt
-#   portcullis-chain portcullis-waf portcullis-ratelimit-local
+#   portcullis-chain portcullis-chain-assert portcullis-waf portcullis-ratelimit-local
 #   portcullis-ratelimit-redis"; ceiling is bench/ceiling, the bare
 #   net/http-server-plus-pooled-client upper bound of Portcullis's design;
 #   ceiling-engine the same on Portcullis's own HTTP/1.1 engine; fasthttp a
@@ -42,7 +42,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt portcullis-chain portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
+TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt portcullis-chain portcullis-chain-assert portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -90,6 +90,11 @@ fi
 
 RUN=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 chmod 755 "$RUN" # nginx workers run as nobody when started by root
+# The identity assertion's signing key (conf/portcullis.yaml reads its path
+# as ${env:PORTCULLIS_BENCH_ASSERTION_KEY}): fresh for every run.
+PORTCULLIS_BENCH_ASSERTION_KEY=$RUN/assertion.key
+export PORTCULLIS_BENCH_ASSERTION_KEY
+(umask 077 && openssl genpkey -algorithm ed25519 -out "$PORTCULLIS_BENCH_ASSERTION_KEY")
 PIDS=()
 declare -A PIDNAME=()
 
@@ -280,6 +285,13 @@ target_portcullis_chain() {
 target_portcullis_admin_chain() {
 	target_portcullis_jwt
 	T_URL=http://127.0.0.1:$PORTCULLIS_ADMIN_PORT/chain/ok T_SERVER=portcullis_admin
+}
+# The chain toward a service that gets the gateway's signed identity
+# assertion (cached per identity; route chain-assert): what zero trust
+# toward services costs on top of the chain.
+target_portcullis_chain_assert() {
+	target_portcullis_jwt
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain-assert/ok
 }
 target_portcullis_waf() {
 	target_portcullis_jwt

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -29,7 +30,9 @@ type keySource struct {
 	fetchedAt time.Time
 	lastTry   time.Time
 	inflight  chan struct{} // closed when the running fetch ends
-	lastErr   error
+	// refreshing is set while a background refresh runs.
+	refreshing atomic.Bool
+	lastErr    error
 }
 
 // maxJWKSBytes bounds the JWKS document read from the gateway.
@@ -66,9 +69,14 @@ func (s *keySource) key(ctx context.Context, kid string) (jose.JSONWebKey, error
 	stale := s.url != "" && s.now().Sub(s.fetchedAt) > s.refreshEvery
 	s.mu.Unlock()
 	if ok {
-		if stale {
+		// One background refresh at a time: requests arriving meanwhile
+		// keep using the cached keys without starting their own.
+		if stale && s.refreshing.CompareAndSwap(false, true) {
 			// #nosec G118 -- a background refresh must outlive the request that noticed the keys were stale
-			go func() { _ = s.fetch(context.Background()) }() // keep serving the cached keys meanwhile
+			go func() {
+				defer s.refreshing.Store(false)
+				_ = s.fetch(context.Background())
+			}()
 		}
 		return k, nil
 	}
