@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 GOSEC_VERSION       := v2.30.0
 FUZZTIME  ?= 30s
 
-.PHONY: build run demo test test-short lint tools bench fuzz clean
+.PHONY: build run demo test lint tools bench fuzz clean
 
 build: ## the gateway and the demo upstream, static binaries
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/portcullis ./cmd/portcullis
@@ -21,9 +21,6 @@ demo: ## the gateway with examples/quickstart.yaml in front of the demo upstream
 
 test: ## unit and end-to-end tests, with the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
-
-test-short:
-	$(GO) test -count=1 -short ./...
 
 tools:
 	@mkdir -p $(TOOLS)

@@ -98,9 +98,6 @@ func TestClusterKeyPropagation(t *testing.T) {
 // The median and maximum are logged (run with -v); every change must be
 // in force within one second.
 func TestClusterPropagationLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("100 changes through three processes")
-	}
 	up := NewUpstream(t, nil)
 	nodes := startCluster(t, up, pgDSN(), 3, "")
 	a := nodes[0]

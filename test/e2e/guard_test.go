@@ -258,7 +258,7 @@ func TestGuardConcurrencyLimit(t *testing.T) {
     policies:
       - {kind: concurrency, max: 1, queue: 1, queue_timeout: 2s}
 `))
-	results := make(chan int, 2)
+	results := make(chan int, 1)
 	go func() { st, _ := guardGet(t, guardClient("127.0.0.1"), gw.URL("/slow"), ""); results <- st }()
 	waitUp := time.Now().Add(5 * time.Second)
 	for up.Count() < 1 {
@@ -267,32 +267,53 @@ func TestGuardConcurrencyLimit(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// The second waits in the queue.
-	go func() { st, _ := guardGet(t, guardClient("127.0.0.1"), gw.URL("/queued"), ""); results <- st }()
-	time.Sleep(200 * time.Millisecond) // let it queue; it cannot be observed from outside
-	// The third finds the slot and the queue full: 503 at once.
+	// Two more arrive together while the slot is held: whichever comes
+	// first takes the one queue place and waits; the other finds the slot
+	// and the queue full and gets 503 at once. The refusal itself is the
+	// signal: no sleep decides which one queued.
+	type answer struct {
+		path   string
+		status int
+		header http.Header
+		body   string
+		after  time.Duration
+	}
+	answers := make(chan answer, 2)
 	start := time.Now()
-	resp, err := guardClient("127.0.0.1").Get(gw.URL("/third"))
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range []string{"/second", "/third"} {
+		go func() {
+			resp, err := guardClient("127.0.0.1").Get(gw.URL(path))
+			if err != nil {
+				answers <- answer{path: path, body: err.Error()}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers <- answer{path, resp.StatusCode, resp.Header, string(b), time.Since(start)}
+		}()
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || resp.Header.Get("Content-Type") != "application/problem+json" {
-		t.Fatalf("third request: %d %v %s", resp.StatusCode, resp.Header, b)
+	refused := <-answers
+	if refused.status != 503 || refused.header.Get("Retry-After") != "1" || refused.header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("%s: %d %v %s, want the 503 of a full queue while the slot is held", refused.path, refused.status, refused.header, refused.body)
 	}
-	if time.Since(start) > time.Second {
-		t.Fatal("a full queue must refuse at once")
+	if refused.after > time.Second {
+		t.Fatalf("%s was refused after %s: a full queue must refuse at once", refused.path, refused.after)
 	}
 	for _, s := range up.Requests() {
-		if s.RequestURI == "/third" || s.RequestURI == "/queued" {
+		if s.RequestURI == "/second" || s.RequestURI == "/third" {
 			t.Fatalf("the upstream received %s while the slot was held", s.RequestURI)
 		}
 	}
 	once.Do(func() { close(release) })
-	for i := 0; i < 2; i++ {
-		if st := <-results; st != 200 {
-			t.Fatalf("held or queued request: %d", st)
+	if st := <-results; st != 200 {
+		t.Fatalf("the request holding the slot: %d", st)
+	}
+	if queued := <-answers; queued.status != 200 {
+		t.Fatalf("the queued request %s: %d %s", queued.path, queued.status, queued.body)
+	}
+	for _, s := range up.Requests() {
+		if s.RequestURI == refused.path {
+			t.Fatalf("the upstream received the refused %s", s.RequestURI)
 		}
 	}
 	// The slots were given back: a new request passes.

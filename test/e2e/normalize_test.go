@@ -539,15 +539,37 @@ ops: {address: "{{ops}}"}
 		if resp.Status != 413 && resp.Status != 0 {
 			t.Fatalf("status %d, want 413 or a cut connection", resp.Status)
 		}
-		// If the upstream started reading, its read must end in an error
-		// (the stream was cut), never in a clean end of a shorter body.
+		// The access line says whether the gateway sent the request on
+		// (its upstream field). If it did, the upstream's read must end in
+		// an error (the stream was cut), never in a clean end of a shorter
+		// body; if it did not, the upstream must have nothing.
+		var line map[string]any
+		if !waitFor(5*time.Second, func() bool {
+			for _, l := range accessLines(t, gw) {
+				if l["path"] == "/stream/upload" && l["status"] != float64(200) {
+					line = l
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Fatalf("no access line for the refused request:\n%s", gw.Stdout.String())
+		}
+		if line["upstream"] == "" {
+			select {
+			case r := <-results:
+				t.Fatalf("the access line says the request was not sent on, but the upstream read %d bytes (err %v)", r.n, r.err)
+			default:
+			}
+			return
+		}
 		select {
 		case r := <-results:
 			if r.err == nil || r.end || r.n >= len(body) {
 				t.Fatalf("upstream read %d bytes cleanly (end %v, err %v): a truncated body looked complete", r.n, r.end, r.err)
 			}
-		case <-time.After(2 * time.Second):
-			// Never reached the upstream's handler: also correct.
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the request was sent on (%v) but the upstream's read never ended", line["upstream"])
 		}
 	})
 }

@@ -147,8 +147,16 @@ func TestHalfWrittenConfigNeverServes(t *testing.T) {
 	full := strings.NewReplacer("{{public}}", gw.Addr, "{{ops}}", gw.OpsAddr).Replace(restrictedAdminConfig(up.URL, true))
 	first := cutBeforePolicy(t, full)
 	writeInTwoSteps(t, gw.ConfigPath, first, full[len(first):], 1500*time.Millisecond)
-	time.Sleep(700 * time.Millisecond)
+	// The gateway looks at each write (a check after each settles) and says
+	// so: once it has logged its decision about the second write too, the
+	// probe has covered every moment it could have reloaded.
+	reported := waitFor(5*time.Second, func() bool {
+		return strings.Count(gw.Stderr.String(), `"event":"config_changed_in_place"`) >= 2
+	})
 	probe.finish(t)
+	if !reported {
+		t.Fatalf("the gateway did not report both in-place writes:\n%s", gw.Stderr.String())
+	}
 	for _, s := range up.Requests() {
 		if strings.HasPrefix(s.RequestURI, "/admin/") {
 			t.Fatalf("the upstream saw %s", s.RequestURI)
