@@ -4,7 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
+
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
 // bodyTracker wraps a client's request body. It counts the bytes that
@@ -37,6 +40,9 @@ func (b *bodyTracker) timedOut() bool {
 	}
 	if errors.Is(b.err, os.ErrDeadlineExceeded) {
 		return true
+	}
+	if he := (*http1.Error)(nil); errors.As(b.err, &he) {
+		return he.Status == http.StatusRequestTimeout // the engine's read_timeout
 	}
 	var ne net.Error
 	return errors.As(b.err, &ne) && ne.Timeout()

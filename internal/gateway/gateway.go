@@ -21,9 +21,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/guard"
-	"github.com/portcullis/portcullis/internal/normalize"
+	"github.com/portcullis/portcullis/internal/http1"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/telemetry"
 	"github.com/portcullis/portcullis/internal/upstream"
@@ -56,7 +58,7 @@ type Gateway struct {
 
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
-	servers   []*http.Server
+	servers   []*publicServer
 	bound     map[string]string // listener name -> bound address
 	ops       *http.Server
 	opsAddr   string
@@ -160,7 +162,7 @@ func (g *Gateway) Start() error {
 	}
 
 	errLog := log.New(&slogWriter{log: g.log}, "", 0)
-	servers := make([]*http.Server, len(cfg.Listeners))
+	servers := make([]*publicServer, len(cfg.Listeners))
 	for i, lc := range cfg.Listeners {
 		srv, err := g.newServer(lc, errLog)
 		if err != nil {
@@ -179,21 +181,11 @@ func (g *Gateway) Start() error {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			var err error
 			// Connection limits come first: a refused connection costs no
 			// TLS handshake and no HTTP parsing.
 			lim := guard.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil,
 				Exempt: func(a netip.Addr) bool { return g.snap.Load().trusted.contains(a) }}
-			if lc.TLS != nil {
-				// Terminated by tlsListener, not ServeTLS: HTTP/1.1 over TLS
-				// then passes the framing checker as plain HTTP/1.1 does.
-				tl := newTLSListener(guard.NewListener(ln, lim), srv.TLSConfig,
-					handshakeTimeout(srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout), g.log)
-				err = srv.Serve(tl)
-			} else {
-				err = srv.Serve(normalize.Listener(guard.NewListener(ln, lim)))
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.serve(guard.NewListener(ln, lim)); err != nil {
 				g.log.Error("listener stopped", "listener", lc.Name, "error", err)
 			}
 		}()
@@ -215,15 +207,7 @@ func (g *Gateway) Start() error {
 	return nil
 }
 
-func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Server, error) {
-	srv := &http.Server{
-		ReadHeaderTimeout: lc.ReadHeaderTimeout.Or(10 * time.Second),
-		ReadTimeout:       lc.ReadTimeout.Or(60 * time.Second),
-		WriteTimeout:      lc.WriteTimeout.D(),
-		IdleTimeout:       lc.IdleTimeout.Or(120 * time.Second),
-		MaxHeaderBytes:    int(lc.MaxHeaderBytes.Or(64 << 10)),
-		ErrorLog:          errLog,
-	}
+func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*publicServer, error) {
 	var handler http.Handler
 	if lc.RedirectToHTTPS != nil {
 		handler = redirectHandler(lc.RedirectToHTTPS.Port)
@@ -237,68 +221,78 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*http.Serve
 		}
 		handler = ph
 	}
-	srv.Handler = trackResponses(handler)
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	if lc.TLS != nil {
-		name := lc.Name
-		srv.TLSConfig = &tls.Config{
-			MinVersion:   tlsMinVersion(lc.TLS.MinVersion),
-			CipherSuites: modernCipherSuites,
-			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-				cs := g.snap.Load().certs[name]
-				if cs == nil {
-					return nil, errors.New("no certificate")
-				}
-				return cs.get(hello), nil
-			},
-		}
-		// Set explicitly: per-SNI configs (client auth) are clones made
-		// before net/http would add its own protocols.
-		srv.TLSConfig.NextProtos = []string{"http/1.1"}
-		if !lc.HTTP2.Disable {
-			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
-		}
-		if ca := lc.TLS.ClientAuth; ca != nil {
-			// Before setClientAuth, whose per-SNI clones must carry it.
-			if err := g.setRevocation(srv.TLSConfig, ca); err != nil {
-				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+	readHeader := lc.ReadHeaderTimeout.Or(10 * time.Second)
+	read := lc.ReadTimeout.Or(60 * time.Second)
+	write := lc.WriteTimeout.D()
+	idle := lc.IdleTimeout.Or(120 * time.Second)
+	maxHeader := int(lc.MaxHeaderBytes.Or(64 << 10))
+	ps := &publicServer{
+		name:    lc.Name,
+		handler: handler,
+		h1: &http1.Server{
+			Handler:           handler,
+			Refuse:            g.refuseMalformed,
+			MaxHeaderBytes:    maxHeader,
+			ReadHeaderTimeout: readHeader,
+			ReadTimeout:       read,
+			WriteTimeout:      write,
+			IdleTimeout:       idle,
+			ErrorLog:          errLog,
+		},
+		log: g.log,
+	}
+	if lc.TLS == nil {
+		return ps, nil
+	}
+	name := lc.Name
+	ps.tlsConfig = &tls.Config{
+		MinVersion:   tlsMinVersion(lc.TLS.MinVersion),
+		CipherSuites: modernCipherSuites,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			cs := g.snap.Load().certs[name]
+			if cs == nil {
+				return nil, errors.New("no certificate")
 			}
-			if err := setClientAuth(srv.TLSConfig, ca); err != nil {
-				return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
-			}
+			return cs.get(hello), nil
+		},
+	}
+	// Set explicitly: per-SNI configs (client auth) are clones made from it.
+	ps.tlsConfig.NextProtos = []string{"http/1.1"}
+	if !lc.HTTP2.Disable {
+		ps.tlsConfig.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if ca := lc.TLS.ClientAuth; ca != nil {
+		// Before setClientAuth, whose per-SNI clones must carry it.
+		if err := g.setRevocation(ps.tlsConfig, ca); err != nil {
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
-		if !lc.HTTP2.Disable {
-			protocols.SetHTTP2(true)
-			srv.HTTP2 = &http.HTTP2Config{
-				MaxConcurrentStreams: int(nonZero(lc.HTTP2.MaxConcurrentStreams, 250)),
-				MaxReadFrameSize:     int(nonZero(lc.HTTP2.MaxReadFrameSize, 1<<20)),
-			}
+		if err := setClientAuth(ps.tlsConfig, ca); err != nil {
+			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
 	}
-	// HTTP/1.x connections, plain or terminated by tlsListener, come
-	// through the framing checker; the handler finds it, and the TLS state
-	// net/http cannot see through it, in the request context.
-	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if sc, ok := normalize.FromConn(c); ok {
-			sc.SetErrorRewriter(g.protocolErrorRewriter(c))
-			ctx = context.WithValue(ctx, connKey{}, sc)
-			if tc, ok := sc.NetConn().(*tls.Conn); ok {
-				st := tc.ConnectionState()
-				ctx = context.WithValue(ctx, tlsStateKey{}, &st)
-			}
+	ps.handshake = handshakeTimeout(readHeader, read, write)
+	if !lc.HTTP2.Disable {
+		ps.h2 = &http2.Server{
+			MaxConcurrentStreams: nonZero(lc.HTTP2.MaxConcurrentStreams, 250),
+			MaxReadFrameSize:     nonZero(lc.HTTP2.MaxReadFrameSize, 1<<20),
 		}
-		return ctx
-	}
-	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateIdle {
-			if sc, ok := normalize.FromConn(c); ok {
-				sc.ResponseDone()
-			}
+		// HTTP/2 takes its timeouts and header limit from a base server,
+		// which also carries its graceful shutdown (GOAWAY); it never serves.
+		ps.h2base = &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: readHeader,
+			ReadTimeout:       read,
+			WriteTimeout:      write,
+			IdleTimeout:       idle,
+			MaxHeaderBytes:    maxHeader,
+			ErrorLog:          errLog,
+			TLSConfig:         ps.tlsConfig.Clone(),
+		}
+		if err := http2.ConfigureServer(ps.h2base, ps.h2); err != nil {
+			return nil, fmt.Errorf("listener %q: http2: %w", lc.Name, err)
 		}
 	}
-	srv.Protocols = protocols
-	return srv, nil
+	return ps, nil
 }
 
 func nonZero(v, def uint32) uint32 {
@@ -451,7 +445,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = srv.Shutdown(ctx)
+			errs[i] = srv.shutdown(ctx)
 		}()
 	}
 	wg.Wait()

@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/http1"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/protect"
@@ -50,13 +49,6 @@ type outcome struct {
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if h.tls && r.TLS == nil {
-		// HTTP/1.1 over tlsListener: net/http saw a *normalize.Conn, not
-		// the *tls.Conn under it. Every later check reads r.TLS.
-		if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
-			r.TLS = st
-		}
-	}
 	snap := h.gw.snap.Load()
 	peer := peerAddr(r.RemoteAddr)
 	peerTrusted := snap.trusted.contains(peer)
@@ -183,14 +175,6 @@ func bodyTimeout(w http.ResponseWriter, rid string) outcome {
 
 func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snapshot, c *pipeline.Context, peer netip.Addr, peerTrusted bool, body *bodyTracker) outcome {
 	rid := c.RequestID
-
-	// Framing the net/http server accepts but a hardened gateway must not.
-	if sc, ok := r.Context().Value(connKey{}).(*normalize.Conn); ok && r.ProtoMajor == 1 {
-		if err := sc.NextFor(r.Method, r.RequestURI); err != nil {
-			w.Header().Set("Connection", "close")
-			return refuse(w, rid, http.StatusBadRequest, "The request is malformed.", "framing: "+err.Error())
-		}
-	}
 
 	// The global IP guest list, on the address from the trusted-proxy
 	// logic, before anything is routed or parsed further.
@@ -400,17 +384,24 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	if err != nil {
 		var mbe *http.MaxBytesError
 		var o outcome
+		var he *http1.Error
 		switch {
+		case body.timedOut():
+			// The client's body stopped arriving: its fault, not the
+			// upstream's, and never answered as a success.
+			o = bodyTimeout(w, rid)
+		case errors.As(err, &he):
+			// The client's body broke a framing rule while it was being
+			// sent upstream (internal/http1): the client's fault, not the
+			// upstream's, and the engine closes the connection.
+			w.Header().Set("Connection", "close")
+			o = refuse(w, rid, he.Status, malformedDetail(he.Status), "request body: "+he.Reason)
 		case t == nil && errors.Is(err, upstream.ErrNoHealthyTarget):
 			// Every target is unhealthy, ejected or behind an open breaker.
 			o = refuse(w, rid, http.StatusServiceUnavailable, "The service is unavailable.", "pick: "+err.Error())
 		case errors.As(err, &mbe):
 			w.Header().Set("Connection", "close")
 			o = refuse(w, rid, http.StatusRequestEntityTooLarge, "The request body is too large.", "body larger than max_body_size")
-		case body.timedOut():
-			// The client's body stopped arriving: its fault, not the
-			// upstream's, and never answered as a success.
-			o = bodyTimeout(w, rid)
 		case r.Context().Err() != nil || body.failed():
 			// The client is gone or its body broke off: there is no one to
 			// answer. Abort rather than return, or net/http would write a
@@ -689,12 +680,6 @@ const maxDrainedRedirect = 64 << 10
 // tunnelGrace is how long an upgraded connection's second direction may
 // go on after the first has ended.
 const tunnelGrace = 5 * time.Second
-
-// connKey is the context key under which ConnContext stores the
-// framing-checking connection.
-type connKey struct{}
-
-var _ net.Conn = (*normalize.Conn)(nil)
 
 // setIdentityHeaders tells the upstream who the caller is. The same names
 // were stripped from the client's request before any policy ran.

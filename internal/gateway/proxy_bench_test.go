@@ -34,7 +34,12 @@ func benchGatewayWith(b *testing.B, accessLog, extra string) *proxyHandler {
 	})}
 	go func() { _ = up.Serve(l) }()
 	b.Cleanup(func() { _ = up.Close() })
+	return benchGatewayTo(b, l.Addr().String(), accessLog, extra)
+}
 
+// benchGatewayTo is benchGatewayWith in front of the upstream at addr.
+func benchGatewayTo(b *testing.B, addr, accessLog, extra string) *proxyHandler {
+	b.Helper()
 	cfg := fmt.Sprintf(`version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 services: [{name: svc, targets: [{url: "http://%s"}]}]
@@ -45,7 +50,7 @@ routes:
 ops: {disable: true}
 access_log: {output: %q}
 %s
-`, l.Addr(), accessLog, extra)
+`, addr, accessLog, extra)
 	path := filepath.Join(b.TempDir(), "gw.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)

@@ -8,23 +8,16 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/portcullis/portcullis/internal/normalize"
 )
 
-// tlsListener terminates TLS itself instead of leaving it to
-// http.Server.ServeTLS, so that HTTP/1.1 over TLS reaches the server
-// through the framing checker (normalize.Conn) exactly like plain HTTP/1.1:
-// net/http accepts Content-Length beside Transfer-Encoding and repeated
-// identical Content-Length values, and forgets that it saw them, so only
-// the bytes can tell. Connections that negotiated HTTP/2 are handed over
-// as the *tls.Conn that net/http's HTTP/2 server expects; HTTP/2 framing
-// leaves no such ambiguity.
+// tlsListener terminates TLS itself instead of leaving it to a server, so
+// that the gateway can hand each connection to the protocol ALPN chose:
+// HTTP/1.x (ALPN http/1.1 or none) to its own engine, whose parser is the
+// framing check, HTTP/2 to golang.org/x/net/http2 (see publicServer).
 //
 // Handshakes run in their own goroutines with a deadline, so a client that
-// stalls its handshake never holds up Accept. An HTTP/1.1 connection is a
-// *normalize.Conn to net/http, which therefore leaves Request.TLS nil: the
-// proxy handler restores it from the connection (see tlsStateKey).
+// stalls its handshake never holds up Accept. Accept returns *tls.Conn
+// values whose handshake is complete.
 type tlsListener struct {
 	inner   net.Listener
 	config  *tls.Config
@@ -40,8 +33,7 @@ type tlsListener struct {
 }
 
 // newTLSListener wraps inner. config must not change once Accept has been
-// called (http.Server.Serve finishes its HTTP/2 setup of the config before
-// its first Accept, which is when the accept loop starts).
+// called.
 func newTLSListener(inner net.Listener, config *tls.Config, handshakeTimeout time.Duration, log *slog.Logger) *tlsListener {
 	return &tlsListener{
 		inner:   inner,
@@ -118,20 +110,12 @@ func (l *tlsListener) handshake(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	var out net.Conn = tc
-	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		out = normalize.WrapConn(tc)
-	}
 	select {
-	case l.conns <- out:
+	case l.conns <- tc:
 	case <-l.done:
 		_ = tc.Close()
 	}
 }
-
-// tlsStateKey is the context key under which ConnContext stores the TLS
-// state of an HTTP/1.1 connection that tlsListener terminated.
-type tlsStateKey struct{}
 
 // handshakeTimeout is what http.Server would allow a TLS handshake: the
 // smallest of the read-header, read and write timeouts that is set.

@@ -15,8 +15,6 @@ import (
 	"os"
 	"testing"
 	"time"
-
-	"github.com/portcullis/portcullis/internal/normalize"
 )
 
 func testServerTLS(t *testing.T, protos ...string) *tls.Config {
@@ -40,9 +38,10 @@ func dialTLS(t *testing.T, addr string, protos ...string) (*tls.Conn, error) {
 		&tls.Config{InsecureSkipVerify: true, NextProtos: protos}) // #nosec G402 -- test against its own self-signed cert
 }
 
-// HTTP/1.1 connections come out wrapped by the framing checker, HTTP/2 ones
-// as the bare *tls.Conn; a stalled handshake times out without holding up
-// others; Close ends Accept.
+// Every connection comes out as a handshaken *tls.Conn carrying the
+// protocol ALPN chose (the caller hands h2 to HTTP/2, the rest to the
+// engine); a stalled handshake times out without holding up others; Close
+// ends Accept.
 func TestTLSListener(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,9 +68,8 @@ func TestTLSListener(t *testing.T) {
 	defer stalled.Close()
 
 	for _, tc := range []struct {
-		proto   string
-		wrapped bool
-	}{{"http/1.1", true}, {"h2", false}, {"", true}} {
+		proto string
+	}{{"http/1.1"}, {"h2"}, {""}} {
 		var protos []string
 		if tc.proto != "" {
 			protos = []string{tc.proto}
@@ -83,10 +81,12 @@ func TestTLSListener(t *testing.T) {
 		defer c.Close()
 		select {
 		case sc := <-accepted:
-			_, isWrapped := normalize.FromConn(sc)
-			_, isTLS := sc.(*tls.Conn)
-			if isWrapped != tc.wrapped || isTLS == tc.wrapped {
-				t.Errorf("ALPN %q: got %T, want wrapped=%v", tc.proto, sc, tc.wrapped)
+			tc2, isTLS := sc.(*tls.Conn)
+			if !isTLS {
+				t.Fatalf("ALPN %q: got %T, want *tls.Conn", tc.proto, sc)
+			}
+			if st := tc2.ConnectionState(); !st.HandshakeComplete || st.NegotiatedProtocol != tc.proto {
+				t.Errorf("ALPN %q: handshake complete %v, negotiated %q", tc.proto, st.HandshakeComplete, st.NegotiatedProtocol)
 			}
 			sc.Close()
 		case <-time.After(2 * time.Second):

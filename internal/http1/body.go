@@ -433,3 +433,28 @@ func (b *body) drain(max int64, buf []byte) bool {
 	}
 	return false
 }
+
+// checkBuffered runs the chunked decoder over the body bytes already read
+// with the head, without consuming them: a body whose first bytes are
+// malformed is refused before any handler (and so any upstream) sees the
+// request. Bytes that have not arrived yet are checked as they are read.
+func checkBuffered(rd *reader, scratch []byte) *Error {
+	n := rd.buffered()
+	if n == 0 {
+		return nil
+	}
+	view := reader{buf: rd.buf[rd.r:rd.w:rd.w], w: n} // no source: ends where the buffer does
+	var b body
+	b.reset(&view, bodyChunked, 0)
+	for {
+		_, err := b.Read(scratch)
+		var e *Error
+		switch {
+		case err == nil:
+		case errors.As(err, &e) && e != ErrUnexpectedEOF:
+			return e
+		default:
+			return nil // the end of the body, or of what has arrived so far
+		}
+	}
+}

@@ -31,7 +31,7 @@ var (
 	ErrVersionUnknown = status(505, "unsupported protocol version")
 	ErrBareLF         = bad("line not ended by CRLF")
 	ErrObsFold        = bad("obs-fold continuation line")
-	ErrHeaderLine     = bad("malformed MIME header line")
+	ErrHeaderLine     = bad("Bad Request: header line without a colon")
 	ErrHeaderName     = bad("invalid header name")
 	ErrHeaderValue    = bad("invalid header value")
 	ErrHeadTooLarge   = status(431, "Request Header Fields Too Large")

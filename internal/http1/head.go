@@ -345,6 +345,11 @@ func checkTE(raw string) int {
 	if equalFold(v, "chunked") {
 		return teChunked
 	}
+	// An empty value (often the first line of an obs-fold) names no coding
+	// at all: malformed, not merely unsupported.
+	if trimOWS(raw) == "" {
+		return teObfuscated
+	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] == '\t' {
 			return teObfuscated

@@ -200,7 +200,8 @@ func TestTransferEncodingOnlyChunked(t *testing.T) {
 		{"tab before chunked", req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding:\tchunked"), ErrTEObfuscated},
 		{"tab after chunked", req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked\t"), ErrTEObfuscated},
 		{"vertical tab", req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: \vchunked"), ErrHeaderValue},
-		{"empty", req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: "), ErrTEUnsupported},
+		{"empty", req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: "), ErrTEObfuscated},
+		{"empty, folded onto the next line", req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding:", " chunked"), ErrTEObfuscated},
 	})
 	if err, h, _ := parse(req("POST / HTTP/1.1", "Host: a", "transfer-encoding:  CHUNKED ")); err != nil || !h.chunked {
 		t.Fatalf("%v %+v", err, h)

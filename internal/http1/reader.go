@@ -51,6 +51,9 @@ func (b *reader) fill(limit int) error {
 	if b.err != nil {
 		return b.err
 	}
+	if b.src == nil {
+		return io.EOF // a view of bytes already read (checkBuffered): nothing more
+	}
 	if b.w == len(b.buf) {
 		if b.r > 0 {
 			n := copy(b.buf, b.buf[b.r:b.w])

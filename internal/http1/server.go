@@ -35,11 +35,12 @@ type Server struct {
 	MaxBodyBytes   int64 // request body; 0: no limit here (routes set their own)
 
 	// ReadHeaderTimeout bounds the time from the first byte of a head to
-	// its end; IdleTimeout the wait for the first byte of the next request;
+	// its end; ReadTimeout the head and the body together; IdleTimeout the wait for the first byte of the next request;
 	// BodyReadTimeout each wait for body bytes (a body that stops arriving);
 	// WriteTimeout each wait to write (a client that stops reading). Zero:
 	// no limit.
 	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration // the whole request, head and body, from its first read
 	IdleTimeout       time.Duration
 	BodyReadTimeout   time.Duration
 	WriteTimeout      time.Duration
@@ -95,8 +96,10 @@ type conn struct {
 	phase       uint8
 	headStarted bool
 	headDL      time.Time
+	bodyDL      time.Time // ReadTimeout's end for the current request, once a body read set it
 
 	hijacked     bool
+	aborted      bool // a handler panicked (http.ErrAbortHandler included)
 	beforeReadFn func()
 	continueFn   func() error
 	drainBuf     []byte
@@ -151,11 +154,15 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c.start(s, nc)
 	s.track(c, true)
 	defer func() {
-		if p := recover(); p != nil && p != http.ErrAbortHandler {
-			buf := make([]byte, 16<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			s.logf("http1: panic serving %s: %v\n%s", c.remote, p, buf)
-			c.hijacked = false
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				s.logf("http1: panic serving %s: %v\n%s", c.remote, p, buf)
+			}
+			// The response is cut short: nothing more is flushed, the
+			// client sees the connection end.
+			c.hijacked, c.aborted = false, true
 		}
 		s.track(c, false)
 		c.end()
@@ -242,13 +249,15 @@ func (c *conn) start(s *Server, nc net.Conn) {
 	c.ctx, c.cancel = context.WithCancel(base)
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
 	c.rdl, c.wdl = time.Time{}, time.Time{}
-	c.hijacked = false
+	c.hijacked, c.aborted = false, false
 }
 
 func (c *conn) end() {
 	c.cancel()
 	if !c.hijacked {
-		_ = c.bw.Flush()
+		if !c.aborted {
+			_ = c.bw.Flush()
+		}
 		_ = c.nc.Close()
 	}
 	c.bw.Reset(nil)
@@ -283,7 +292,7 @@ func (c *conn) serve() {
 		maxHeaders = DefaultMaxHeaders
 	}
 	for {
-		c.phase, c.headStarted = phaseHead, false
+		c.phase, c.headStarted, c.bodyDL = phaseHead, false, time.Time{}
 		c.active.Store(false)
 		if s.draining.Load() && c.rd.buffered() == 0 {
 			return
@@ -317,6 +326,15 @@ func (c *conn) serve() {
 		}
 		c.fillRequest()
 		c.req.Trailer, c.body.trailer = trailer, trailer
+		if c.h.chunked {
+			if c.drainBuf == nil {
+				c.drainBuf = make([]byte, 4096)
+			}
+			if e := checkBuffered(&c.rd, c.drainBuf); e != nil {
+				c.refuse(e)
+				return
+			}
+		}
 		if c.h.optionsStar {
 			c.w.reset(c, c.h.method, c.h.close)
 			c.w.hdr["Content-Length"] = []string{"0"}
@@ -447,29 +465,51 @@ func (c *conn) mapBodyErr(err error) error {
 func (c *conn) beforeRead() {
 	s := c.srv
 	now := time.Now()
-	if c.phase == phaseHead && c.rd.buffered() > 0 || c.phase == phaseHead && c.headStarted {
+	if c.phase == phaseHead && (c.headStarted || c.rd.buffered() > 0) {
 		if !c.headStarted {
 			c.headStarted = true
-			if s.ReadHeaderTimeout > 0 {
-				c.headDL = now.Add(s.ReadHeaderTimeout)
-			} else {
-				c.headDL = time.Time{}
+			c.headDL = earliest(now, s.ReadHeaderTimeout, s.ReadTimeout)
+			c.bodyDL = c.headDL
+			if s.ReadTimeout > 0 {
+				c.bodyDL = now.Add(s.ReadTimeout)
 			}
 		}
 		c.setReadDeadline(c.headDL, true)
 		return
 	}
-	var d time.Duration
 	if c.phase == phaseHead {
-		d = s.IdleTimeout
-	} else {
-		d = s.BodyReadTimeout
-	}
-	if d <= 0 {
-		c.setReadDeadline(time.Time{}, true)
+		if s.IdleTimeout <= 0 {
+			c.setReadDeadline(time.Time{}, true)
+			return
+		}
+		c.setReadDeadline(now.Add(s.IdleTimeout), false)
 		return
 	}
-	c.setReadDeadline(now.Add(d), false)
+	// A body read: the request's ReadTimeout (counted from the first body
+	// read when the head came in one piece) and the per-read timeout.
+	if c.bodyDL.IsZero() && s.ReadTimeout > 0 {
+		c.bodyDL = now.Add(s.ReadTimeout)
+	}
+	dl := c.bodyDL
+	if d := s.BodyReadTimeout; d > 0 && (dl.IsZero() || now.Add(d).Before(dl)) {
+		dl = now.Add(d)
+	}
+	c.setReadDeadline(dl, true)
+}
+
+// earliest is now plus the smallest positive duration of ds (zero time
+// when none is positive).
+func earliest(now time.Time, ds ...time.Duration) time.Time {
+	var m time.Duration
+	for _, d := range ds {
+		if d > 0 && (m == 0 || d < m) {
+			m = d
+		}
+	}
+	if m == 0 {
+		return time.Time{}
+	}
+	return now.Add(m)
 }
 
 // setReadDeadline sets t unless (coarse) the current deadline is within

@@ -127,15 +127,46 @@ func TestMalformedChunkedRefused(t *testing.T) {
 		{"trailer obs-fold", "0\r\nX: a\r\n b\r\n\r\n"},
 		{"trailer without colon", "0\r\nX a\r\n\r\n"},
 	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			var seen atomic.Int32
-			addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				seen.Add(1)
-				echo(w, r)
-			})})
-			rs := exchange(t, addr, req("POST /c HTTP/1.1", "Host: a", "Transfer-Encoding: chunked")+tc.chunks+req("GET /smuggled HTTP/1.1", "Host: a"), 3)
-			if len(rs) != 1 || rs[0].StatusCode != 499 || !rs[0].Close {
+		var seen atomic.Int32
+		addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen.Add(1)
+			echo(w, r)
+		})})
+		head := req("POST /c HTTP/1.1", "Host: a", "Transfer-Encoding: chunked")
+		rest := tc.chunks + req("GET /smuggled HTTP/1.1", "Host: a")
+		// Body bytes that came with the head are checked before the
+		// handler runs: refused, and no handler (no upstream) sees it.
+		t.Run(tc.desc+"/with the head", func(t *testing.T) {
+			seen.Store(0)
+			rs := exchange(t, addr, head+rest, 3)
+			if len(rs) != 1 || rs[0].StatusCode != 400 || !rs[0].Close {
 				t.Fatalf("%d responses (first %v)", len(rs), rs)
+			}
+			if n := seen.Load(); n != 0 {
+				t.Fatalf("handler ran %d times", n)
+			}
+		})
+		// Body bytes that arrive later fail the handler's read; nothing
+		// after them is served.
+		t.Run(tc.desc+"/later", func(t *testing.T) {
+			seen.Store(0)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(c, head)
+			time.Sleep(50 * time.Millisecond)
+			_, _ = io.WriteString(c, rest)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 499 || !resp.Close {
+				t.Fatalf("%v %v", resp, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			if _, err := http.ReadResponse(br, nil); err == nil {
+				t.Fatal("a second response after a bad body")
 			}
 			if n := seen.Load(); n != 1 {
 				t.Fatalf("handler ran %d times; the request after a bad body was served", n)

@@ -1,7 +1,5 @@
-// Package normalize is the gateway's first line on the request path: it
-// turns the request target into one canonical path, and it watches the raw
-// bytes of each plain HTTP/1.x connection for ambiguous message framing.
-// Both exist because a gateway is bypassed most often not by breaking a
+// Package normalize turns the request target into one canonical path. It
+// exists because a gateway is bypassed most often not by breaking a
 // policy but by making the gateway and the upstream disagree about what the
 // request is.
 //
@@ -51,17 +49,9 @@
 //
 // # Framing (request smuggling)
 //
-// net/http accepts a request carrying both Content-Length and
-// "Transfer-Encoding: chunked" (it silently drops Content-Length), merges
-// identical duplicate Content-Length headers, ignores Transfer-Encoding on
-// HTTP/1.0 and joins obs-fold continuation lines. A handler cannot see any
-// of that, yet a front proxy that frames the body the other way lets a
-// second, hidden request ride inside the first. Conn wraps a plain HTTP/1.x
-// connection, parses the bytes the server reads on the side (without
-// changing them), and records one verdict per request head; the handler
-// asks for it with Next or NextFor. The first framing problem poisons the
-// connection: that request and every later one on it get an error, because
-// after a disagreement about where one message ends nothing after it can be
-// trusted. After an Upgrade or CONNECT the bytes are a tunnel and parsing
-// stops.
+// Message framing is not checked here any more: the gateway's own HTTP/1.x
+// engine (internal/http1) parses every request once, strictly, and its
+// parser is the framing check (Content-Length beside Transfer-Encoding,
+// duplicate lengths, obfuscated codings, obs-fold, bare CR or LF...). See
+// that package's documentation for the rules and the threat behind them.
 package normalize
