@@ -174,6 +174,9 @@ func (b *reader) read(p []byte) (int, error) {
 		if b.err != nil {
 			return 0, b.err
 		}
+		if b.src == nil {
+			return 0, io.EOF // a view of bytes already read: nothing more
+		}
 		if len(p) >= len(b.buf) {
 			if b.onRead != nil {
 				b.onRead()

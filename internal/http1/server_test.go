@@ -175,6 +175,26 @@ func TestMalformedChunkedRefused(t *testing.T) {
 	}
 }
 
+// A chunked body whose first bytes came with the head is checked in place
+// before the handler runs; a chunk larger than what has arrived is read on.
+func TestChunkedBodyPartlyBufferedWithTheHead(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	data := strings.Repeat("x", 20000)
+	_, _ = io.WriteString(c, req("POST /p HTTP/1.1", "Host: a", "Transfer-Encoding: chunked")+fmt.Sprintf("%x\r\n", len(data))+data[:100])
+	time.Sleep(50 * time.Millisecond)
+	_, _ = io.WriteString(c, data[100:]+"\r\n0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || respBody(resp) != "POST /p "+data {
+		t.Fatalf("%v %v", resp, err)
+	}
+}
+
 func TestChunkExtensionFloodRefused(t *testing.T) {
 	addr := serve(t, &Server{Handler: echo})
 	ext := ";" + strings.Repeat("a", 4000)
