@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/http1"
@@ -272,13 +270,11 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*publicServ
 	}
 	ps.handshake = handshakeTimeout(readHeader, read, write)
 	if !lc.HTTP2.Disable {
-		ps.h2 = &http2.Server{
-			MaxConcurrentStreams: nonZero(lc.HTTP2.MaxConcurrentStreams, 250),
-			MaxReadFrameSize:     nonZero(lc.HTTP2.MaxReadFrameSize, 1<<20),
-		}
-		// HTTP/2 takes its timeouts and header limit from a base server,
-		// which also carries its graceful shutdown (GOAWAY); it never serves.
-		ps.h2base = &http.Server{
+		// Only connections that negotiated h2 reach it (publicServer.serveTLS).
+		protocols := new(http.Protocols)
+		protocols.SetHTTP1(true)
+		protocols.SetHTTP2(true)
+		ps.h2 = &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: readHeader,
 			ReadTimeout:       read,
@@ -286,10 +282,12 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*publicServ
 			IdleTimeout:       idle,
 			MaxHeaderBytes:    maxHeader,
 			ErrorLog:          errLog,
-			TLSConfig:         ps.tlsConfig.Clone(),
-		}
-		if err := http2.ConfigureServer(ps.h2base, ps.h2); err != nil {
-			return nil, fmt.Errorf("listener %q: http2: %w", lc.Name, err)
+			TLSConfig:         ps.tlsConfig,
+			Protocols:         protocols,
+			HTTP2: &http.HTTP2Config{
+				MaxConcurrentStreams: int(nonZero(lc.HTTP2.MaxConcurrentStreams, 250)),
+				MaxReadFrameSize:     int(nonZero(lc.HTTP2.MaxReadFrameSize, 1<<20)),
+			},
 		}
 	}
 	return ps, nil
