@@ -13,7 +13,7 @@ import (
 // tlsListener terminates TLS itself instead of leaving it to a server, so
 // that the gateway can hand each connection to the protocol ALPN chose:
 // HTTP/1.x (ALPN http/1.1 or none) to its own engine, whose parser is the
-// framing check, HTTP/2 to golang.org/x/net/http2 (see publicServer).
+// framing check, HTTP/2 to net/http's HTTP/2 server (see publicServer).
 //
 // Handshakes run in their own goroutines with a deadline, so a client that
 // stalls its handshake never holds up Accept. Accept returns *tls.Conn

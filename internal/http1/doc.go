@@ -52,6 +52,16 @@
 // Deadlines are moved only when they change by more than deadlineSlack, so
 // a busy connection does not reprogram timers per request.
 //
+// # Memory per connection
+//
+// A connection holds a 4 KiB read buffer (grown only for a head larger
+// than that, up to MaxHeaderBytes, and dropped afterwards rather than
+// pooled), a 4 KiB write buffer, its reused request, header maps and
+// response writer (about 2 KiB), and one goroutine. Buffers and structs go
+// back to pools when the connection ends. An idle keep-alive connection
+// keeps its buffers while it waits: about 10 KiB plus the goroutine's
+// stack.
+//
 // # Contract with handlers
 //
 // The *http.Request, its Header, URL and Body, and the http.ResponseWriter
