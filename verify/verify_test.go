@@ -1,6 +1,9 @@
 package verify
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -52,5 +55,25 @@ func TestGatewaySignatureRules(t *testing.T) {
 		if err := CheckGatewaySignature(r, "", secret, 30*time.Second, tc.at); err != tc.want {
 			t.Errorf("%s: %v, want %v", tc.desc, err, tc.want)
 		}
+	}
+}
+
+// TestGatewaySignatureFormat recomputes the header as docs/zero-trust.md
+// tells a non-Go service to: HMAC-SHA256 over "v1\n" t "\n" method "\n"
+// path?query "\n" request id, base64url without padding.
+func TestGatewaySignatureFormat(t *testing.T) {
+	secret := []byte(strings.Repeat("k", 32))
+	at := time.Unix(1_800_000_123, 0)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("v1\n1800000123\nPOST\n/a/b?c=d\nrid-7"))
+	want := "t=1800000123,v1=" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	s := NewGatewaySigner(secret)
+	for range 3 { // the pooled state gives the same answer every time
+		if got := s.Sign(at, "POST", "/a/b?c=d", "rid-7"); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	if got := GatewaySignature(secret, at, "POST", "/a/b?c=d", "rid-7"); got != want {
+		t.Fatalf("GatewaySignature: %s", got)
 	}
 }

@@ -76,7 +76,7 @@ func Compile(cfg *config.Config, ring *Keyring) (*Set, map[string]*Asserter, con
 		}
 		if gs := a.GatewaySignature; gs != nil {
 			as.sigHeader = textproto.CanonicalMIMEHeaderKey(orDefault(gs.Header, verify.DefaultSignatureHeader))
-			as.secret = []byte(gs.Secret)
+			as.signer = verify.NewGatewaySigner([]byte(gs.Secret))
 		}
 		hold = max(hold, as.ttl+time.Minute)
 		out[sc.Name] = as
@@ -112,7 +112,7 @@ type Asserter struct {
 	ttl       time.Duration
 	bind      bool
 	sigHeader string // "" without a gateway signature
-	secret    []byte
+	signer    *verify.GatewaySigner
 	cache     *cache
 }
 
@@ -148,7 +148,7 @@ func (a *Asserter) Apply(h http.Header, c *pipeline.Context, method, pathQuery s
 		h[a.header] = hdr
 	}
 	if a.sigHeader != "" {
-		h[a.sigHeader] = []string{verify.GatewaySignature(a.secret, now, method, pathQuery, c.RequestID)}
+		h[a.sigHeader] = []string{a.signer.Sign(now, method, pathQuery, c.RequestID)}
 	}
 	return nil
 }
