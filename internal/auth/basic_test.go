@@ -319,12 +319,8 @@ func TestHashPassword(t *testing.T) {
 	}
 }
 
+// FuzzParseBasicAuth: its seed corpus is in testdata/fuzz/FuzzParseBasicAuth.
 func FuzzParseBasicAuth(f *testing.F) {
-	f.Add("Basic " + base64.StdEncoding.EncodeToString([]byte("carol:pw")))
-	f.Add("basic Y2Fyb2w6")
-	f.Add("Basic ")
-	f.Add("Bearer x")
-	f.Add("Basic " + base64.RawStdEncoding.EncodeToString([]byte("ü:\x00")))
 	f.Fuzz(func(t *testing.T, v string) {
 		var buf [basicMaxCredentials + 3]byte
 		user, pass, err := parseBasicAuth(http.Header{"Authorization": {v}}, &buf)
@@ -398,9 +394,8 @@ func xorFirst(b []byte) []byte {
 	return c
 }
 
+// FuzzParsePasswordHash: its seed corpus is in testdata/fuzz/FuzzParsePasswordHash.
 func FuzzParsePasswordHash(f *testing.F) {
-	f.Add("$argon2id$v=19$m=16,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
-	f.Add("$2a$04$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui")
 	f.Fuzz(func(t *testing.T, s string) {
 		v, err := parsePasswordHash(s)
 		if err != nil {

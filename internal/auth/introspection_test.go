@@ -585,13 +585,8 @@ func TestParseIntrospection(t *testing.T) {
 
 // FuzzParseIntrospection: any body parses or fails cleanly; an accepted
 // result keeps its invariants.
+// The seed corpus is in testdata/fuzz/FuzzParseIntrospection.
 func FuzzParseIntrospection(f *testing.F) {
-	for _, s := range []string{
-		`{"active":true,"scope":"a b","sub":"s","aud":["x"],"exp":1700000000}`,
-		`{"active":false}`, `{"active":true,"aud":"x"}`, `{"active":"yes"}`, `[]`, ``, `{"exp":1e309}`,
-	} {
-		f.Add([]byte(s))
-	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, err := parseIntrospection(body)
 		if err != nil {

@@ -58,11 +58,8 @@ func TestTemplateErrors(t *testing.T) {
 
 // FuzzTemplate checks that parsing and matching never panic and that a
 // match gives back the path when its values are put into the template.
+// The seed corpus is in testdata/fuzz/FuzzTemplate.
 func FuzzTemplate(f *testing.F) {
-	f.Add("/v1/accounts/{id}", "/v1/accounts/42")
-	f.Add("/{a}/{b}/", "/x/y/")
-	f.Add("/", "/")
-	f.Add("/a/{b}", "/a//")
 	f.Fuzz(func(t *testing.T, tmpl, path string) {
 		tm, err := parseTemplate(tmpl)
 		if err != nil {

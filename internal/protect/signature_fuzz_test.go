@@ -10,15 +10,8 @@ import (
 
 // Parsing never panics, and what parses re-serializes to text that
 // parses to the same canonical form.
+// The seed corpus is in testdata/fuzz/FuzzParseSFDictionary.
 func FuzzParseSFDictionary(f *testing.F) {
-	for _, s := range []string{
-		`sig1=("@method" "@path");created=1618884473;keyid="k";nonce="n"`,
-		`sig1=:pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=:`,
-		`sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:, sha-512=:AAAA:`,
-		`a=1.5, b=?0, c, d=tok;p="x\"y"`, `a=("x";bs "y");z`,
-	} {
-		f.Add(s)
-	}
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := parseSFDictionary(s)
 		if err != nil {
@@ -37,10 +30,8 @@ func FuzzParseSFDictionary(f *testing.F) {
 
 // Any Signature-Input / Signature pair is refused or accepted without a
 // panic; a random pair is never accepted.
+// The seed corpus is in testdata/fuzz/FuzzSignatureHeaders.
 func FuzzSignatureHeaders(f *testing.F) {
-	f.Add(`sig1=("@method" "@path" "@query" "@authority" "@target-uri" "@request-target" "@scheme" "date" "x";bs);created=1800000000;keyid="hk";nonce="n"`, `sig1=:AAAA:`)
-	f.Add(`sig1=();created=1800000000;keyid="ek";alg="ed25519"`, `sig1=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9EDgwUPiu4A0w6vuQv5lIp5WPpBKRCw==:`)
-	f.Add(`a=("@method";req);created=1800000000;keyid="hk", b=1`, `a=:AA==:, b=2`)
 	const secret = "0123456789abcdef0123456789abcdef"
 	p, err := sigCompile(f, `{kind: signature, keys: [{id: hk, algorithm: hmac-sha256, secret: "`+secret+`"}, {id: ek, algorithm: ed25519, public_key: "JrQLj5P/89iXES9+vFgrIy29clF9CC/oPPsw3c5D0bs="}], required_components: ["@method"], nonce_required: false}`, nil, nil)
 	if err != nil {
@@ -59,9 +50,8 @@ func FuzzSignatureHeaders(f *testing.F) {
 	})
 }
 
+// FuzzContentDigest: its seed corpus is in testdata/fuzz/FuzzContentDigest.
 func FuzzContentDigest(f *testing.F) {
-	f.Add("sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:", []byte(`{"hello": "world"}`))
-	f.Add("sha-512=:AAAA:, md5=?1", []byte("x"))
 	f.Fuzz(func(t *testing.T, field string, body []byte) {
 		err := verifyContentDigest(field, body)
 		if err != nil {

@@ -277,6 +277,7 @@ func dumpRoutes(routes []Route) string {
 
 // FuzzMatch checks arbitrary hosts and paths against the reference over a
 // fixed route set that uses every kind of host and path.
+// The seed corpus is in testdata/fuzz/FuzzMatch.
 func FuzzMatch(f *testing.F) {
 	routes := []Route{
 		{ID: 0, Paths: []PathSpec{prefix("/")}, Methods: []string{"GET"}},
@@ -288,9 +289,6 @@ func FuzzMatch(f *testing.F) {
 	r, err := New(routes)
 	if err != nil {
 		f.Fatal(err)
-	}
-	for _, s := range [][2]string{{"a.com", "/a/b"}, {"X.B.A.COM.", "/a/b/c"}, {"y.a.com", "/r/1"}, {"", "*"}, {".a.com", "//x"}, {"a.com", ""}} {
-		f.Add(s[0], s[1], "GET")
 	}
 	f.Fuzz(func(t *testing.T, host, path, method string) {
 		got, res, allow := r.Match(host, path, method, nil, nil)
