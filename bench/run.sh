@@ -42,7 +42,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt portcullis-chain portcullis-chain-assert portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
+TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-plain-nometrics portcullis-log portcullis-jwt portcullis-chain portcullis-chain-nometrics portcullis-chain-assert portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -60,6 +60,8 @@ NGINX_PORT=19102
 CEILING_PORT=19104
 FASTHTTP_PORT=19106
 CEILING_ENGINE_PORT=19107
+PORTCULLIS_NOMETRICS_PORT=19108
+PORTCULLIS_NOMETRICS_OPS_PORT=19908
 PORTCULLIS_LOG_PORT=19105
 PORTCULLIS_LOG_OPS_PORT=19905
 PORTCULLIS_PORT=19103
@@ -182,6 +184,19 @@ start_portcullis_admin() {
 	start_bg portcullis-admin "$RUN/portcullis" run --config "$RUN/portcullis-admin.yaml"
 	wait_200 portcullis-admin "http://127.0.0.1:$PORTCULLIS_ADMIN_OPS_PORT/readyz"
 }
+# The same gateway and config in another process with metrics off: what
+# per-request metrics cost (targets portcullis-plain-nometrics and
+# portcullis-chain-nometrics against portcullis-plain and portcullis-chain).
+start_portcullis_nometrics() {
+	[[ -x $RUN/portcullis ]] || (cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
+	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$PORTCULLIS_NOMETRICS_PORT/" \
+		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$PORTCULLIS_NOMETRICS_OPS_PORT/" "$CONF/portcullis.yaml" >"$RUN/portcullis-nometrics.yaml"
+	printf '\nobservability: {metrics: {disable: true}}\n' >>"$RUN/portcullis-nometrics.yaml"
+	start_bg portcullis-nometrics "$RUN/portcullis" run --config "$RUN/portcullis-nometrics.yaml"
+	wait_200 portcullis-nometrics "http://127.0.0.1:$PORTCULLIS_NOMETRICS_OPS_PORT/readyz"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORTCULLIS_NOMETRICS_OPS_PORT/metrics")
+	[[ $code == 404 ]] || { log "portcullis-nometrics: /metrics answered $code, metrics are not off"; exit 1; }
+}
 start_ceiling() {
 	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling" ./bench/ceiling)
 	start_bg ceiling "$RUN/ceiling" -listen "127.0.0.1:$CEILING_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
@@ -250,6 +265,13 @@ target_portcullis_plain() {
 }
 target_portcullis_admin_plain() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_ADMIN_PORT/ok T_SERVER=portcullis_admin T_WRK_ARGS=()
+}
+target_portcullis_plain_nometrics() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_NOMETRICS_PORT/ok T_SERVER=portcullis_nometrics T_WRK_ARGS=()
+}
+target_portcullis_chain_nometrics() {
+	target_portcullis_jwt
+	T_URL=http://127.0.0.1:$PORTCULLIS_NOMETRICS_PORT/chain/ok T_SERVER=portcullis_nometrics
 }
 target_portcullis_log() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_LOG_PORT/ok T_SERVER=portcullis_log T_WRK_ARGS=()
@@ -452,6 +474,12 @@ report=$(
 			"$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" "$(ratio "${RPS[$t]}" "${RPS[goproxy]:-}")" \
 			"$(ratio "${RPS[$t]}" "${RPS[ceiling]:-}")" "$(ratio "${RPS[$t]}" "${RPS[fasthttp]:-}")" \
 			"${UCPU[$t]}" "${SCPU[$t]}" "${ERRS[$t]}"
+	done
+	echo
+	for pair in plain chain; do
+		if [[ -n ${RPS[portcullis-$pair]:-} && -n ${RPS[portcullis-$pair-nometrics]:-} ]]; then
+			echo "- metrics on vs off, $pair route: $(ratio "${RPS[portcullis-$pair]}" "${RPS[portcullis-$pair-nometrics]}") req/s"
+		fi
 	done
 	echo
 	echo "Medians over runs. vs = req/s ratio. errors = non-2xx/3xx answers plus socket errors, summed."

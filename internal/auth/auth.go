@@ -145,7 +145,7 @@ type policy struct {
 	anonymous *pipeline.Identity
 	challenge []string
 	owned     []string
-	metrics   *Metrics
+	metrics   *policyMetrics
 }
 
 func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
@@ -164,7 +164,7 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &policy{route: env.Route, metrics: metrics}
+	p := &policy{route: env.Route}
 	seen := map[string]bool{}
 	for i, ms := range cfg.Methods {
 		path := fmt.Sprintf("%s.methods[%d].%s", env.Path, i, ms.name)
@@ -210,6 +210,11 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		}
 		p.anonymous = &pipeline.Identity{Consumer: c.Name, Groups: c.Groups, Scopes: c.Scopes, Method: "anonymous"}
 	}
+	names := make([]string, len(p.methods))
+	for i, m := range p.methods {
+		names[i] = m.Name()
+	}
+	p.metrics = metrics.forPolicy(env.Route, names)
 	return p, nil
 }
 
@@ -225,7 +230,7 @@ func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
 		id, err := m.Authenticate(c)
 		if err == nil && id != nil {
 			c.Identity = id
-			p.metrics.success(p.route, m.Name())
+			p.metrics.success(m.Name())
 			return nil
 		}
 		if err == nil || errors.Is(err, ErrNoCredentials) {
@@ -235,15 +240,15 @@ func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
 		if !errors.As(err, &f) {
 			f = &Failure{Reason: err.Error()}
 		}
-		p.metrics.failure(p.route, m.Name(), f.Reason)
+		p.metrics.failure(m.Name(), f.Reason)
 		return p.refuse(m.Name()+": "+f.Reason, f)
 	}
 	if p.anonymous != nil {
 		c.Identity = p.anonymous
-		p.metrics.success(p.route, "anonymous")
+		p.metrics.success("anonymous")
 		return nil
 	}
-	p.metrics.failure(p.route, "none", "missing credentials")
+	p.metrics.failure("none", "missing credentials")
 	return p.refuse("missing credentials", nil)
 }
 

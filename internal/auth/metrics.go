@@ -3,40 +3,59 @@ package auth
 import (
 	"sort"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
-	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
-// Metrics counts authentication outcomes per route, method and reason. It
-// lives in the gateway's long-lived state, so reloads do not reset it.
+// Metrics counts authentication outcomes per route, method and reason, on
+// the gateway's Prometheus counter portcullis_auth_total: /metrics and
+// /stats/auth read the same counters. It lives in the gateway's long-lived
+// state, so reloads do not reset it.
 type Metrics struct {
-	counters *telemetry.Counters[metricKey]
-}
-
-type metricKey struct {
-	Route, Method, Outcome, Reason string
+	reg *metrics.Registry
 }
 
 // MetricsOf returns the gateway's authentication metrics.
 func MetricsOf(env pipeline.CompileEnv) (*Metrics, error) {
-	v, err := env.State.Get("auth.metrics", func() (any, error) {
-		return &Metrics{counters: telemetry.NewCounters[metricKey]()}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*Metrics), nil
+	return &Metrics{reg: metrics.Of(env.State)}, nil
 }
 
-func (m *Metrics) inc(k metricKey) { m.counters.Inc(k) }
-
 func (m *Metrics) success(route, method string) {
-	m.inc(metricKey{Route: route, Method: method, Outcome: "success"})
+	m.reg.AuthCounter(route, method, "success", "").Inc()
 }
 
 func (m *Metrics) failure(route, method, reason string) {
-	m.inc(metricKey{Route: route, Method: method, Outcome: "failure", Reason: reason})
+	m.reg.AuthCounter(route, method, "failure", reason).Inc()
 }
+
+// policyMetrics are one policy's success counters, resolved when the
+// policy is compiled: a successful authentication hashes no label.
+type policyMetrics struct {
+	m     *Metrics
+	route string
+	ok    map[string]prometheus.Counter // by method name, read-only after compile
+}
+
+func (m *Metrics) forPolicy(route string, methods []string) *policyMetrics {
+	pm := &policyMetrics{m: m, route: route, ok: map[string]prometheus.Counter{}}
+	for _, name := range append(methods, "anonymous") {
+		pm.ok[name] = m.reg.AuthCounter(route, name, "success", "")
+	}
+	return pm
+}
+
+func (pm *policyMetrics) success(method string) {
+	if c := pm.ok[method]; c != nil {
+		c.Inc()
+		return
+	}
+	pm.m.success(pm.route, method)
+}
+
+func (pm *policyMetrics) failure(method, reason string) { pm.m.failure(pm.route, method, reason) }
 
 // Count is one counter's value.
 type Count struct {
@@ -44,12 +63,34 @@ type Count struct {
 	Value                          uint64
 }
 
-// Counts returns every counter, sorted, for the metrics endpoint and tests.
+// Counts returns every counter, sorted, for /stats/auth and tests.
 func (m *Metrics) Counts() []Count {
 	out := []Count{}
-	m.counters.Each(func(k metricKey, v uint64) {
-		out = append(out, Count{k.Route, k.Method, k.Outcome, k.Reason, v})
-	})
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.reg.Auth.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil {
+			continue
+		}
+		var c Count
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				c.Route = l.GetValue()
+			case "method":
+				c.Method = l.GetValue()
+			case "outcome":
+				c.Outcome = l.GetValue()
+			case "reason":
+				c.Reason = l.GetValue()
+			}
+		}
+		c.Value = uint64(d.GetCounter().GetValue())
+		if c.Value > 0 {
+			out = append(out, c)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Route != b.Route {

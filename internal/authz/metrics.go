@@ -3,34 +3,27 @@ package authz
 import (
 	"sort"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
-	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
-// Metrics counts authorization refusals per route, policy kind and reason.
-// It lives in the gateway's long-lived state, so reloads do not reset it.
+// Metrics counts authorization refusals per route, policy kind and reason
+// on the gateway's Prometheus counter portcullis_authz_refusals_total. It
+// lives in the gateway's long-lived state, so reloads do not reset it.
 type Metrics struct {
-	counters *telemetry.Counters[metricKey]
+	reg *metrics.Registry
 }
-
-type metricKey struct{ Route, Kind, Reason string }
 
 // MetricsOf returns the gateway's authorization metrics.
 func MetricsOf(env pipeline.CompileEnv) (*Metrics, error) {
-	if env.State == nil {
-		return &Metrics{counters: telemetry.NewCounters[metricKey]()}, nil
-	}
-	v, err := env.State.Get("authz.metrics", func() (any, error) {
-		return &Metrics{counters: telemetry.NewCounters[metricKey]()}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*Metrics), nil
+	return &Metrics{reg: metrics.Of(env.State)}, nil
 }
 
 func (m *Metrics) refused(route, kind, reason string) {
-	m.counters.Inc(metricKey{route, kind, reason})
+	m.reg.AuthzCounter(route, kind, reason).Inc()
 }
 
 // Count is one refusal counter's value.
@@ -39,13 +32,31 @@ type Count struct {
 	Value               uint64
 }
 
-// Counts returns every refusal counter, sorted, for the metrics endpoint
-// and tests.
+// Counts returns every refusal counter, sorted, for tests and reports.
 func (m *Metrics) Counts() []Count {
 	out := []Count{}
-	m.counters.Each(func(k metricKey, v uint64) {
-		out = append(out, Count{k.Route, k.Kind, k.Reason, v})
-	})
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.reg.Authz.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil {
+			continue
+		}
+		var c Count
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				c.Route = l.GetValue()
+			case "kind":
+				c.Kind = l.GetValue()
+			case "reason":
+				c.Reason = l.GetValue()
+			}
+		}
+		if c.Value = uint64(d.GetCounter().GetValue()); c.Value > 0 {
+			out = append(out, c)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Route != b.Route {

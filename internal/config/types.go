@@ -40,6 +40,9 @@ type Config struct {
 	// IdentityAssertion holds the keys that sign the identity assertions
 	// services verify (services[].identity_assertion turns them on).
 	IdentityAssertion *IdentityAssertion `yaml:"identity_assertion,omitempty"`
+	// Observability configures metrics, tracing, the security event
+	// stream and threshold alerts (observability.go).
+	Observability Observability `yaml:"observability,omitempty"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`

@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/http1"
+	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/telemetry"
 	"github.com/portcullis/portcullis/internal/upstream"
@@ -53,6 +54,10 @@ type Gateway struct {
 	detector atomic.Pointer[guard.Detector]
 	// control is the admin API and its store (nil without an admin block).
 	control *controlPlane
+	// obs records metrics of each request (observe.go); detTotals keeps
+	// intrusion detection's counters across reloads (metrics.go).
+	obs       *observer
+	detTotals detectorTotals
 
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
@@ -96,6 +101,8 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), state: pipeline.NewMemo(), ids: newRequestIDs(), bound: map[string]string{}}
 	g.reg.SetLogger(opts.Logger) // upstream TLS files reloaded or failing to
+	g.obs = newObserver(metrics.Of(g.state))
+	g.obs.reg.MustRegister(newStateCollector(g))
 	if err := g.openControl(cfg); err != nil {
 		g.reg.Close()
 		return nil, err
@@ -403,15 +410,14 @@ func (g *Gateway) swapDetector(cfg *config.Config) error {
 	if idc == nil && cfg.Admin != nil {
 		idc = &config.IntrusionDetection{} // no rules: it holds the bans made through the admin API
 	}
-	if idc == nil {
-		g.detector.Store(nil)
-	} else {
-		d, err := guard.NewDetector(idc, g.log, old)
-		if err != nil {
+	var d *guard.Detector
+	if idc != nil {
+		var err error
+		if d, err = guard.NewDetector(idc, g.log, old); err != nil {
 			return err
 		}
-		g.detector.Store(d)
 	}
+	g.detTotals.swap(&g.detector, d, old)
 	if old != nil {
 		old.Close()
 	}

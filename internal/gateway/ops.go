@@ -46,6 +46,9 @@ func (g *Gateway) opsHandler() http.Handler {
 	})
 	// The identity assertion's public keys, for services (verify package).
 	mux.HandleFunc("GET "+jwksPath, g.jwksHandler)
+	// Prometheus metrics (metrics.go); every label value is a configured
+	// name or one of a fixed set.
+	mux.Handle("GET /metrics", g.metricsHandler())
 	return mux
 }
 

@@ -45,6 +45,11 @@ type outcome struct {
 	upLatency time.Duration
 	bytesOut  int64
 	abort     bool // the response was cut short: abort the client stream
+	// rt is the matched route (nil: none); by names the policy that
+	// refused the request, rule its rule (observe.go).
+	rt   *route
+	by   policyRef
+	rule string
 }
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -101,11 +106,12 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	var bytesIn int64 // the body bytes that arrived, not the declared length
+	if body != nil {
+		bytesIn = body.n
+	}
+	dur := time.Since(start)
 	if al := h.gw.accessLog; al.Enabled() {
-		var bytesIn int64 // the body bytes that arrived, not the declared length
-		if body != nil {
-			bytesIn = body.n
-		}
 		al.Log(&telemetry.AccessEntry{
 			Time:            start,
 			RequestID:       rid,
@@ -120,11 +126,12 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Status:          out.status,
 			BytesIn:         bytesIn,
 			BytesOut:        out.bytesOut,
-			Duration:        time.Since(start),
+			Duration:        dur,
 			UpstreamLatency: out.upLatency,
 			Reason:          out.reason,
 		})
 	}
+	h.gw.observe(snap, r.Method, c, &out, dur, bytesIn)
 	if out.abort {
 		panic(http.ErrAbortHandler)
 	}
@@ -148,7 +155,7 @@ func logPath(canonical string, r *http.Request) string {
 
 // withRouteOf names the route and service in a refusal's outcome.
 func withRouteOf(rt *route, o outcome) outcome {
-	o.route, o.service = rt.name, rt.service.Name()
+	o.route, o.service, o.rt = rt.name, rt.service.Name(), rt
 	return o
 }
 
@@ -281,8 +288,8 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	}
 	c.Route = rt.name
 	c.Service = rt.service.Name()
-	out := outcome{route: rt.name, service: c.Service}
-	withRoute := func(o outcome) outcome { o.route, o.service = out.route, out.service; return o }
+	out := outcome{route: rt.name, service: c.Service, rt: rt}
+	withRoute := func(o outcome) outcome { o.route, o.service, o.rt = out.route, out.service, rt; return o }
 
 	if np.HasEncodedSlash && !rt.encodedOK {
 		return withRoute(refuse(w, rid, http.StatusBadRequest, "The request path is not accepted.", "path: encoded slash"))
@@ -296,7 +303,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 	}
 
 	for ph := range rt.phases {
-		for _, p := range rt.phases[ph] {
+		for i, p := range rt.phases[ph] {
 			if prob := p.Handle(c); prob != nil {
 				if body.timedOut() {
 					// A policy that read the body (validate, waf,
@@ -313,7 +320,9 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request, snap *Snaps
 						rp.Respond(c, prob.Status, w.Header())
 					}
 				}
-				return withRoute(refuseProblem(w, rid, prob, pipeline.Phase(ph).String()+": "+prob.Reason))
+				o := refuseProblem(w, rid, prob, pipeline.Phase(ph).String()+": "+prob.Reason)
+				o.by, o.rule = policyRef{ok: true, phase: ph, index: i}, prob.Rule
+				return withRoute(o)
 			}
 		}
 	}

@@ -85,3 +85,27 @@ func BenchmarkProxyHandler(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProxyMetrics compares the request path with per-request metrics
+// on (the default) and off; run with -count and compare the two with
+// benchstat or by ratio.
+func BenchmarkProxyMetrics(b *testing.B) {
+	for _, tc := range []struct{ name, extra string }{{"on", ""}, {"off", "observability: {metrics: {disable: true}}\n"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := benchGatewayWith(b, "off", tc.extra)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("GET", "/ok", nil)
+					req.RemoteAddr = "127.0.0.1:40000"
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != 200 {
+						b.Fatalf("status %d", w.Code)
+					}
+				}
+			})
+		})
+	}
+}

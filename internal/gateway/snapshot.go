@@ -8,6 +8,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/router"
@@ -47,6 +48,8 @@ type Snapshot struct {
 	aliasGuard map[string]bool
 	// assertKeys signs identity assertions and serves the JWKS (nil: none).
 	assertKeys *assertion.Set
+	// metricsOn records per-request metrics (observe.go).
+	metricsOn bool
 }
 
 // identityHeaders are the canonical names of the identity headers.
@@ -75,6 +78,10 @@ type route struct {
 	phases   [pipeline.NumPhases][]pipeline.RequestPolicy
 	response []pipeline.ResponsePolicy
 	assert   *assertion.Asserter // the service's identity assertion, or nil
+	// kinds names each request policy's kind, parallel to phases.
+	kinds [pipeline.NumPhases][]string
+	// metrics are the route's metric handles (observe.go).
+	metrics *metrics.Route
 }
 
 // Compile turns a validated config into a Snapshot with fresh policy
@@ -103,6 +110,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 		}
 	}
 	s.clientHeader = cfg.ClientAddressHeader
+	s.metricsOn = !cfg.Observability.Metrics.Disable
 	snapMemo := pipeline.NewMemo()
 
 	for _, p := range cfg.TrustedProxies {
@@ -203,6 +211,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 		case needsIdentity && !hasAuth:
 			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("routes[%d].policies", i), "a policy needs an authenticated identity, but the route has no authentication policy"))
 		}
+		rt.metrics = metrics.Of(state).Route(rc.Name, rc.Service, &rt.kinds)
 		s.routes = append(s.routes, rt)
 		rr = append(rr, toRouterRoute(i, rc))
 	}
@@ -294,6 +303,7 @@ func compilePolicy(cfg *config.Config, ps config.PolicySpec, env pipeline.Compil
 			return nil, fmt.Errorf("%s: policy reports an invalid phase %d", ps.Kind, ph)
 		}
 		rt.phases[ph] = append(rt.phases[ph], rp)
+		rt.kinds[ph] = append(rt.kinds[ph], ps.Kind)
 		used = true
 	}
 	if rp, ok := v.(pipeline.ResponsePolicy); ok {

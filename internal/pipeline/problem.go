@@ -20,6 +20,10 @@ type Problem struct {
 	Header http.Header
 	// Reason is the precise cause, for logs and metrics only.
 	Reason string
+	// Rule identifies the rule that refused, when the policy has rules
+	// (a WAF rule id, an authorization rule's name): for the security
+	// event stream and metrics, never sent to the client.
+	Rule string
 	// Bare answers with the status and headers only, no body (a CORS
 	// preflight's 204).
 	Bare bool

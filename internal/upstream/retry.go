@@ -198,6 +198,7 @@ func (s *Service) forwardRetrying(req *http.Request, hashKey string, preserveHos
 		if !s.budget.allowRetry(time.Now().Unix(), rp.ratio, rp.minPerSecond) {
 			return resp, t, err
 		}
+		s.budget.total.Add(1)
 		if resp != nil {
 			resp.Body.Close()
 		}
@@ -291,6 +292,8 @@ const budgetSeconds = 10
 // the Registry, keyed by service name, so it outlives snapshots.
 type retryBudget struct {
 	buckets [budgetSeconds]budgetBucket
+	// total counts every retry sent, for metrics.
+	total atomic.Uint64
 }
 
 type budgetBucket struct {

@@ -175,6 +175,23 @@ func (t *Target) InFlight() int64 { return t.p.inflight.Load() }
 // Available reports whether passive health currently lets Pick choose it.
 func (t *Target) Available() bool { return t.p.available() }
 
+// Conns returns the target pool's open connections (dialing, busy and
+// idle) and its idle ones, for metrics.
+func (t *Target) Conns() (open, idle int) {
+	t.p.mu.Lock()
+	defer t.p.mu.Unlock()
+	return t.p.open, len(t.p.idle)
+}
+
+// Retries returns how many retries the service has sent since the process
+// started (kept across reloads with the retry budget; 0 without retries).
+func (s *Service) Retries() uint64 {
+	if s.budget == nil {
+		return 0
+	}
+	return s.budget.total.Load()
+}
+
 // Release ends the in-flight count that Pick started.
 func (t *Target) Release() { t.p.inflight.Add(-1) }
 

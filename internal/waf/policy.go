@@ -155,7 +155,11 @@ func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
 		ids := matchedIDs(tx)
 		p.log.Warn("waf blocked a request", "request_id", c.RequestID, "route", c.Route,
 			"rule", it.RuleID, "matched", ids)
-		return pipeline.NewProblem(http.StatusForbidden, detailBlocked, "waf: rule "+strconv.Itoa(it.RuleID))
+		prob := pipeline.NewProblem(http.StatusForbidden, detailBlocked, "waf: rule "+strconv.Itoa(it.RuleID))
+		// The interrupting rule is usually the anomaly score's (949110):
+		// the event names the first attack rule that matched.
+		prob.Rule = strconv.Itoa(attackRule(ids, it.RuleID))
+		return prob
 	}
 	if !p.blocking {
 		if ids := matchedIDs(tx); len(ids) > 0 {
@@ -238,6 +242,17 @@ func matchedIDs(tx types.Transaction) []int {
 		}
 	}
 	return ids
+}
+
+// attackRule is the first matched rule outside the CRS's scoring and
+// blocking-evaluation files (949xxx, 959xxx, 98xxxx), or blocking when none.
+func attackRule(ids []int, blocking int) int {
+	for _, id := range ids {
+		if g := id / 1000; g != 949 && g != 959 && id < 980000 {
+			return id
+		}
+	}
+	return blocking
 }
 
 // hostOnly strips the port from a Host value.
