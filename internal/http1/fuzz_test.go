@@ -8,54 +8,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 )
-
-// e2eSeeds are the raw requests of the end-to-end normalization and
-// smuggling tests (test/e2e/normalize_test.go, protoerror_test.go), plus
-// well-formed requests of every body kind.
-func e2eSeeds() []string {
-	smuggled := "GET /admin/smuggled HTTP/1.1\r\nHost: gw.test\r\n\r\n"
-	raw := func(line, body string, headers ...string) string {
-		return line + "\r\n" + strings.Join(append(headers, ""), "\r\n") + "\r\n" + body
-	}
-	return []string{
-		"GET /public/a/../b HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n",
-		"GET /public/%2e%2e/admin/x HTTP/1.1\r\nHost: gw.test\r\n\r\n",
-		"GET /public/a%2Fb?x=1&y=%zz HTTP/1.1\r\nHost: gw.test\r\n\r\n",
-		"GET http://evil/public/x HTTP/1.1\r\nHost: gw.test\r\n\r\n",
-		"GET * HTTP/1.1\r\nHost: gw.test\r\n\r\n",
-		"OPTIONS * HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n",
-		"CONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n",
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n"+smuggled, "Host: gw.test", "Content-Length: 52", "Transfer-Encoding: chunked"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n"+smuggled, "Host: gw.test", "Transfer-Encoding: chunked", "Content-Length: 52"),
-		raw("POST /public/x HTTP/1.1", "abcd", "Host: gw.test", "Content-Length: 4", "Content-Length: 4"),
-		raw("POST /public/x HTTP/1.1", "abcd", "Host: gw.test", "Content-Length: 4, 4"),
-		raw("POST /public/x HTTP/1.1", "abcd", "Host: gw.test", "Content-Length: +4"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n", "Host: gw.test", "Transfer-Encoding: chunked, identity"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n", "Host: gw.test", "Transfer-Encoding: xchunked"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n", "Host: gw.test", "Transfer-Encoding:\tchunked"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n", "Host: gw.test", "Transfer-Encoding: \vchunked"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n", "Host: gw.test", "Transfer-Encoding:", " chunked"),
-		raw("POST /public/x HTTP/1.1", "0\r\n\r\n", "Host: gw.test", "Transfer-Encoding : chunked", "Content-Length: 52"),
-		raw("POST /public/x HTTP/1.0", "0\r\n\r\n"+smuggled, "Host: gw.test", "Transfer-Encoding: chunked"),
-		raw("POST /public/x HTTP/1.1", "zz\r\nabc\r\n0\r\n\r\n", "Host: gw.test", "Transfer-Encoding: chunked"),
-		raw("POST /public/x HTTP/1.1", "0x3\r\nabc\r\n0\r\n\r\n", "Host: gw.test", "Transfer-Encoding: chunked"),
-		raw("POST /public/x HTTP/1.1", "3\nabc\r\n0\r\n\r\n", "Host: gw.test", "Transfer-Encoding: chunked"),
-		raw("POST /public/x HTTP/1.1", "3;ext=\"q v\"\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", "Host: gw.test", "Transfer-Encoding: chunked", "Trailer: X-T"),
-		raw("POST /public/x HTTP/1.1", "hello", "Host: gw.test", "Content-Length: 5", "Expect: 100-continue"),
-		raw("GET /public/x HTTP/1.1", "", "Host: gw.test", "Host: evil.test"),
-		raw("GET /public/x HTTP/1.1", ""),
-		raw("GET /public/x HTTP/1.1", "", "Host: gw.test", "X-Note: a", " folded"),
-		raw("GET /public/x HTTP/1.1", "", "Host: gw.test", "X-Note : a"),
-		raw("GET /public/x HTTP/2.0", "", "Host: gw.test"),
-		raw("GET /public/c HTTP/1.1", "", "Host: gw.test", "Connection: close, X-Request-Id", "x-custom: a", "Pragma: no-cache"),
-		raw("GET /ws HTTP/1.1", "", "Host: gw.test", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Key: x"),
-		raw("GET /x HTTP/1.0", "", "Connection: keep-alive"),
-		"GET /x HTTP/1.1\r\nHost: a.example.test\r\nTransfer-Encoding: gzip\r\n\r\n",
-	}
-}
 
 // engineRequest parses one request from data as the server does: head,
 // framing, URL, then the whole body.
@@ -123,11 +77,11 @@ func (r *stepReader) Read(p []byte) (int, error) {
 // fields, length and body bytes. Where they differ, the engine refuses.
 // Whether a request is accepted, and as what, does not depend on how its
 // bytes arrive (whole, or step bytes per read).
+// The seed corpus is in testdata/fuzz/FuzzRequestAgainstNetHTTP: the raw
+// requests of the end-to-end normalization and smuggling tests
+// (test/e2e/normalize_test.go, protoerror_test.go) and well-formed requests
+// of every body kind, each whole and fed in 3-byte steps.
 func FuzzRequestAgainstNetHTTP(f *testing.F) {
-	for _, s := range e2eSeeds() {
-		f.Add([]byte(s), uint8(0))
-		f.Add([]byte(s), uint8(3))
-	}
 	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
 		er, err := parseWithEngine(data, 0)
 		if step > 0 {
@@ -201,14 +155,8 @@ func equalHeader(a, b http.Header) bool {
 // (httputil.NewChunkedReader): whatever the engine decodes, net/http
 // decodes to the same bytes; and the decoder never reads past the end of
 // the body (what follows is the next request).
+// The seed corpus is in testdata/fuzz/FuzzChunkedDecoder.
 func FuzzChunkedDecoder(f *testing.F) {
-	for _, s := range []string{
-		"3\r\nabc\r\n0\r\n\r\n", "3;a=b;c=\"d e\"\r\nabc\r\n0\r\nX: y\r\n\r\n", "0\r\n\r\n",
-		"A\r\n0123456789\r\n00000\r\n\r\n", "3\nabc\r\n0\r\n\r\n", "3 \r\nabc\r\n0\r\n\r\n",
-		"1\r\na\r\n1\r\nb\r\n0\r\n\r\nGET / HTTP/1.1\r\n",
-	} {
-		f.Add([]byte(s))
-	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rd reader
 		rd.init(bytes.NewReader(data))
@@ -240,20 +188,8 @@ func remaining(rd *reader) int {
 
 // FuzzResponseAgainstNetHTTP: the response parser on its own. Whatever it
 // accepts, http.ReadResponse accepts with the same status, fields and body.
+// The seed corpus is in testdata/fuzz/FuzzResponseAgainstNetHTTP.
 func FuzzResponseAgainstNetHTTP(f *testing.F) {
-	for _, s := range []string{
-		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
-		"HTTP/1.1 204 No Content\r\nX: y\r\n\r\n",
-		"HTTP/1.0 200 OK\r\n\r\nuntil close",
-		"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
-		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
-		"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
-		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
-	} {
-		f.Add([]byte(s), false)
-	}
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
 		method := http.MethodGet
 		if head {
