@@ -2,8 +2,8 @@ package devpki
 
 import (
 	"crypto/tls"
-	"encoding/pem"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
