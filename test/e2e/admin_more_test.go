@@ -213,3 +213,60 @@ func TestAdminFileAndStoreConsumers(t *testing.T) {
 	}
 	auth.mustAPI(t, 200, "GET", "/admin/consumers/filec/credentials", nil)
 }
+
+// TestAdminRevocationEveryKind: basic and JWT credentials made through
+// the API work, and once deleted are refused at once, although both
+// methods cache successful checks (the caches are tied to the credential
+// that verified).
+func TestAdminRevocationEveryKind(t *testing.T) {
+	up := NewUpstream(t, nil)
+	dir := t.TempDir()
+	mk := filepath.Join(dir, "mk")
+	if err := os.WriteFile(mk, []byte(strings.Repeat("7f", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startAdminNode(t, up, adminOpts{store: `{path: "` + filepath.Join(dir, "s.db") + `", master_key: "${file:` + mk + `}"}`, routes: `
+  - name: keyed
+    paths: [{prefix: /key}]
+    service: app
+    policies:
+      - kind: auth
+        methods: [{basic: {cache_ttl: 1h}}, {jwt: {algorithms: [HS256]}}]`})
+	n.mustAPI(t, 201, "POST", "/admin/consumers", map[string]any{"name": "app"})
+	n.mustAPI(t, 201, "POST", "/admin/consumers/app/credentials", map[string]any{"kind": "basic", "id": "b1", "username": "app-user", "password": "correct horse battery"})
+	secret := n.mustAPI(t, 201, "POST", "/admin/consumers/app/credentials", map[string]any{"kind": "jwt", "id": "j1", "algorithm": "HS256", "secret": strings.Repeat("s", 40)}).Str(t, "secret")
+	if secret != "" {
+		t.Fatal("a given secret was echoed back")
+	}
+	res := runCLI(t, []string{"PCL_S=" + strings.Repeat("s", 40)}, "token", "--alg", "HS256", "--kid", "j1", "--secret-env", "PCL_S", "--sub", "u")
+	tok := strings.TrimSpace(res.stdout)
+	get := func(set func(*http.Request)) int {
+		req, _ := http.NewRequest("GET", n.URL("/key/x"), nil)
+		set(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	basic := func(r *http.Request) { r.SetBasicAuth("app-user", "correct horse battery") }
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	for range 2 { // the second request of each is served from the method's cache
+		if get(basic) != 200 || get(bearer) != 200 {
+			t.Fatal("credentials made through the API are refused")
+		}
+	}
+	n.mustAPI(t, 204, "DELETE", "/admin/consumers/app/credentials/b1", nil)
+	n.mustAPI(t, 204, "DELETE", "/admin/consumers/app/credentials/j1", nil)
+	before := up.Count()
+	if got := get(basic); got != 401 {
+		t.Errorf("revoked basic credential: %d", got)
+	}
+	if got := get(bearer); got != 401 {
+		t.Errorf("revoked jwt credential: %d", got)
+	}
+	if up.Count() != before {
+		t.Error("a revoked credential reached the upstream")
+	}
+}
