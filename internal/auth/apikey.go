@@ -71,7 +71,7 @@ type apiKeyMethod struct {
 // keyIndex maps key digests to credentials; built once per snapshot.
 type keyIndex struct {
 	byDigest map[apikey.Digest]*keyEntry
-	err      error       // the first credential error, reported once
+	err      error       // every credential error, reported once
 	reported atomic.Bool // whether a method compiler returned err
 }
 
@@ -140,13 +140,12 @@ func compileAPIKey(d pipeline.Decoder, env Env) (Method, error) {
 }
 
 // buildKeyIndex indexes every consumer's api_keys. Bad entries are left
-// out and the first problem is kept, to be reported by one route only.
+// out and every problem is kept, to be reported by one route only.
 func buildKeyIndex(cfg *config.Config, consumers []config.Consumer, usage *keyUsageStore) *keyIndex {
 	idx := &keyIndex{byDigest: map[apikey.Digest]*keyEntry{}}
+	var errs config.Errors // every problem, so that one run lists them all
 	fail := func(path, msg string) {
-		if idx.err == nil {
-			idx.err = cfg.ErrorAtPath(path, msg)
-		}
+		errs = append(errs, cfg.ErrorAtPath(path, msg))
 	}
 	ids := map[string]bool{}
 	for i, c := range consumers {
@@ -183,6 +182,7 @@ func buildKeyIndex(cfg *config.Config, consumers []config.Consumer, usage *keyUs
 			idx.byDigest[d] = e
 		}
 	}
+	idx.err = errs.Err()
 	return idx
 }
 

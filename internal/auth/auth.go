@@ -166,17 +166,20 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	}
 	p := &policy{route: env.Route}
 	seen := map[string]bool{}
+	var errs config.Errors // every method's problems, not only the first
 	for i, ms := range cfg.Methods {
 		path := fmt.Sprintf("%s.methods[%d].%s", env.Path, i, ms.name)
 		methodsMu.RLock()
 		mc, ok := methods[ms.name]
 		methodsMu.RUnlock()
 		if !ok {
-			return nil, env.Config.ErrorAt(ms.at, fmt.Sprintf("%s.methods[%d]", env.Path, i),
-				fmt.Errorf("unknown authentication method %q (known: %s)", ms.name, strings.Join(methodNames(), ", ")))
+			errs = append(errs, env.Config.ErrorAt(ms.at, fmt.Sprintf("%s.methods[%d]", env.Path, i),
+				fmt.Errorf("unknown authentication method %q (known: %s)", ms.name, strings.Join(methodNames(), ", "))))
+			continue
 		}
 		if seen[ms.name] {
-			return nil, env.Config.ErrorAt(ms.at, fmt.Sprintf("%s.methods[%d]", env.Path, i), fmt.Errorf("method %q is listed twice", ms.name))
+			errs = append(errs, env.Config.ErrorAt(ms.at, fmt.Sprintf("%s.methods[%d]", env.Path, i), fmt.Errorf("method %q is listed twice", ms.name)))
+			continue
 		}
 		seen[ms.name] = true
 		node := ms.node
@@ -193,7 +196,8 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		}
 		m, err := mc(config.NodeDecoder{File: env.Config.File, Node: node, Path: path}, menv)
 		if err != nil {
-			return nil, env.Config.ErrorAt(node, path, err)
+			errs = append(errs, env.Config.ErrorsAt(node, path, err)...)
+			continue
 		}
 		p.methods = append(p.methods, m)
 		if ch := m.Challenge(); ch != "" {
@@ -202,6 +206,9 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		if o, ok := m.(pipeline.HeaderOwner); ok {
 			p.owned = append(p.owned, o.OwnedHeaders()...)
 		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	if cfg.Anonymous != "" {
 		c := consumers.ByName(cfg.Anonymous)

@@ -124,13 +124,12 @@ func compileBasic(d pipeline.Decoder, env Env) (Method, error) {
 }
 
 // buildBasicIndex indexes every consumer's basic credentials. Bad entries
-// are left out and the first problem is kept, to be reported once.
+// are left out and every problem is kept, to be reported once.
 func buildBasicIndex(cfg *config.Config, consumers []config.Consumer) (*basicIndex, error) {
 	idx := &basicIndex{byUser: map[string]*basicEntry{}}
+	var errs config.Errors // every problem, so that one run lists them all
 	fail := func(path, msg string) {
-		if idx.err == nil {
-			idx.err = cfg.ErrorAtPath(path, msg)
-		}
+		errs = append(errs, cfg.ErrorAtPath(path, msg))
 	}
 	costs := map[string]int{}
 	var common passwordVerifier
@@ -174,6 +173,7 @@ func buildBasicIndex(cfg *config.Config, consumers []config.Consumer) (*basicInd
 		return nil, fmt.Errorf("basic: %w", err)
 	}
 	idx.dummy = dummy
+	idx.err = errs.Err()
 	return idx, nil
 }
 

@@ -141,26 +141,26 @@ func compileJWT(d pipeline.Decoder, env Env) (Method, error) {
 		// the verified bytes agree.
 		parser: jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
 	}
+	// Every problem is reported, each at its field: one validate run
+	// lists them all.
+	var errs []error
 	if len(cfg.Algorithms) == 0 {
-		return nil, errors.New("algorithms: list the algorithms this route accepts (e.g. [RS256])")
+		errs = append(errs, errors.New("algorithms: list the algorithms this route accepts (e.g. [RS256])"))
 	}
-	for _, a := range cfg.Algorithms {
+	for i, a := range cfg.Algorithms {
 		if strings.EqualFold(a, "none") {
-			return nil, errors.New(`algorithms: "none" is never accepted`)
+			errs = append(errs, config.FieldErrorf(fmt.Sprintf("algorithms[%d]", i), `"none" is never accepted`))
+			continue
 		}
 		b := algBit(a)
 		if b == 0 {
-			return nil, fmt.Errorf("algorithms: unsupported algorithm %q (supported: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)", a)
+			errs = append(errs, config.FieldErrorf(fmt.Sprintf("algorithms[%d]", i), "unsupported algorithm %q (supported: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)", a))
+			continue
 		}
 		m.allowed |= b
 	}
-	if err := m.compileKeySources(&cfg, env); err != nil {
-		return nil, err
-	}
-	if err := m.compileChecks(&cfg); err != nil {
-		return nil, err
-	}
-	if err := m.compileTransport(&cfg); err != nil {
+	errs = append(errs, m.compileKeySources(&cfg, env), m.compileChecks(&cfg), m.compileTransport(&cfg))
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	cache, err := jwtTokenCache(env.State)

@@ -207,20 +207,28 @@ func jwtCredentialIndex(env Env) (credentialIndex, error) {
 	return v.(credentialIndex), nil
 }
 
+// buildCredentialIndex indexes every consumer's jwt credentials; it
+// reports every bad one, not only the first.
 func buildCredentialIndex(cfg *config.Config, consumers []config.Consumer) (credentialIndex, error) {
 	idx := credentialIndex{}
+	var errs config.Errors
 	for i, c := range consumers {
 		for j, cred := range c.Credentials.JWT {
 			path := fmt.Sprintf("consumers[%d].credentials.jwt[%d]", i, j)
 			if _, dup := idx[cred.Key]; dup {
-				return nil, cfg.ErrorAtPath(path+".key", "this jwt credential key is already used by another credential")
+				errs = append(errs, cfg.ErrorAtPath(path+".key", "this jwt credential key is already used by another credential"))
+				continue
 			}
 			k, err := credentialKey(cred, c.Name)
 			if err != nil {
-				return nil, errAtCredential(cfg, path, err)
+				errs = append(errs, errAtCredential(cfg, path, err))
+				continue
 			}
 			idx[cred.Key] = k
 		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return idx, nil
 }
@@ -235,7 +243,7 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 // errAtCredential positions a credential error at its field.
-func errAtCredential(cfg *config.Config, path string, err error) error {
+func errAtCredential(cfg *config.Config, path string, err error) *config.FieldError {
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		return cfg.ErrorAtPath(path+"."+fe.field, fe.msg)

@@ -38,6 +38,19 @@ func Load(path string) (*Config, error) {
 // It decodes strictly, expands secret references, applies defaults and
 // validates; every problem found is returned as one Errors, sorted by line.
 func Parse(file string, data []byte) (*Config, error) {
+	c, err := ParseAll(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ParseAll is Parse that also returns the decoded config when it has
+// errors (nil only when the YAML itself does not parse), for a tool that
+// looks for more problems in it: portcullis validate compiles the policies
+// of a config with errors too, so that one run lists every problem. A
+// config returned with an error must never serve.
+func ParseAll(file string, data []byte) (*Config, error) {
 	root, err := parseYAML(file, data)
 	if err != nil {
 		return nil, err
@@ -64,10 +77,20 @@ func Parse(file string, data []byte) (*Config, error) {
 			errs = append(errs, e)
 		}
 	}
-	if err := errs.Err(); err != nil {
-		return nil, err
+	return c, errs.Err()
+}
+
+// WithMore adds the errors of more that are not at or below a path es
+// already reports (a consequence of a problem already listed), sorted,
+// each once.
+func (es Errors) WithMore(more Errors) error {
+	out := append(Errors(nil), es...)
+	for _, e := range more {
+		if !underAny(e.Path, es) {
+			out = append(out, e)
+		}
 	}
-	return c, nil
+	return out.Err()
 }
 
 // underAny reports whether path is at or below the path of an error

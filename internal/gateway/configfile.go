@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/upstream"
 )
 
 // A config file is applied only when it is complete. A file is complete
@@ -75,11 +76,45 @@ func loadConfigFile(path string) (*config.Config, []byte, os.FileInfo, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg, err := config.Parse(path, data)
+	cfg, err := parseConfig(path, data)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return cfg, data, fi, nil
+}
+
+// parseConfig parses a config file's bytes. When the file has errors, the
+// policies and credentials of what did decode are compiled anyway and
+// their errors added (except those below a field already in error): one
+// run of validate, one failed start or reload lists every problem.
+func parseConfig(path string, data []byte) (*config.Config, error) {
+	cfg, err := config.ParseAll(path, data)
+	if err == nil {
+		return cfg, nil
+	}
+	var es config.Errors
+	if cfg == nil || !errors.As(err, &es) {
+		return nil, err
+	}
+	return nil, es.WithMore(compileErrors(cfg))
+}
+
+// compileErrors compiles a config that failed validation, for its policy
+// and credential errors only. Such a config may break what compiling
+// relies on (a reference validation refused); if compiling it panics,
+// nothing is added: the config's own errors are listed, and the next run,
+// with them fixed, compiles normally.
+func compileErrors(cfg *config.Config) (out config.Errors) {
+	defer func() {
+		if recover() != nil {
+			out = nil
+		}
+	}()
+	reg := upstream.NewRegistry()
+	defer reg.Close()
+	_, err := Compile(cfg, reg)
+	errors.As(err, &out)
+	return out
 }
 
 // changedSince reports whether the file at path now holds something other
@@ -100,20 +135,26 @@ func changedSince(path string, loaded []byte) (changed bool, err error) {
 	return true, nil
 }
 
-// reloadStatus is what /readyz says about reloads beyond the counters.
+// reloadStatus is what /readyz says about reloads beyond the counters:
+// why the last one failed, when it did (the old config still serves).
 type reloadStatus struct {
 	mu      sync.Mutex
 	lastErr string
 	lastAt  time.Time
 }
 
+// set records the outcome of a reload: its error, or nil for a success,
+// which clears it.
 func (r *reloadStatus) set(err error) {
 	r.mu.Lock()
-	r.lastErr, r.lastAt = err.Error(), time.Now().UTC()
+	r.lastErr, r.lastAt = "", time.Time{}
+	if err != nil {
+		r.lastErr, r.lastAt = err.Error(), time.Now().UTC()
+	}
 	r.mu.Unlock()
 }
 
-// view is the last failed reload, or nil when none failed.
+// view is the error of the last reload when it failed, or nil.
 func (r *reloadStatus) view() map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -224,7 +265,14 @@ func (g *Gateway) fileReplaced() (os.FileInfo, bool) {
 	}
 	g.seenMu.Lock()
 	defer g.seenMu.Unlock()
-	return fi, g.seen == nil || !os.SameFile(g.seen, fi)
+	return fi, g.seen == nil || !sameFile(g.seen, fi)
+}
+
+// sameFile reports whether a and b are one file, unchanged. An inode
+// number alone is not enough: the number of a replaced file is free for
+// the next one, so two quick replacements can bring it back.
+func sameFile(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
 // setSeen records the file last read.

@@ -78,7 +78,7 @@ type Gateway struct {
 // Load reads and validates a config file and compiles it against a
 // throwaway registry: what `portcullis validate` runs.
 func Load(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, _, _, err := loadConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -351,6 +351,7 @@ func (g *Gateway) Reload() error {
 		return err
 	}
 	g.reloads.Add(1)
+	g.lastFail.set(nil)
 	g.log.Info("config reloaded", "event", "config_reloaded", "config", g.opts.ConfigPath, "sha256", g.snap.Load().file.SHA256)
 	return nil
 }
@@ -360,11 +361,15 @@ func (g *Gateway) Reload() error {
 // written and is not applied; one replaced meanwhile is loaded again.
 func (g *Gateway) reload() error {
 	for range 3 {
-		cfg, data, fi, err := loadConfigFile(g.opts.ConfigPath)
+		data, fi, err := readConfigFile(g.opts.ConfigPath)
 		if err != nil {
 			return err
 		}
-		g.setSeen(fi)
+		g.setSeen(fi) // tried, whatever it holds: only a new file is tried again
+		cfg, err := parseConfig(g.opts.ConfigPath, data)
+		if err != nil {
+			return err
+		}
 		s, err := g.check(cfg)
 		if err != nil {
 			return err

@@ -185,7 +185,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			env := pipeline.CompileEnv{Route: rc.Name, Path: path, Config: cfg, Snapshot: snapMemo, State: state}
 			v, err := compilePolicy(cfg, ps, env, rt)
 			if err != nil {
-				errs = append(errs, cfg.ErrorsAt(ps.Node, path, err)...)
+				errs = append(errs, policyErrors(cfg, ps, path, err)...)
 				continue
 			}
 			if a, ok := v.(pipeline.Authenticator); ok && a.Authenticates() {
@@ -246,8 +246,8 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 	}
 	s.aliasGuard = guard
 	sort.Strings(s.owned)
-	if len(errs) > 0 {
-		return nil, errs
+	if err := errs.Err(); err != nil { // sorted by line, each problem once
+		return nil, err
 	}
 	return s, nil
 }
@@ -294,7 +294,7 @@ func compilePolicy(cfg *config.Config, ps config.PolicySpec, env pipeline.Compil
 	}
 	v, err := compile(cfg.PolicyDecoder(ps), env)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ps.Kind, err)
+		return nil, err
 	}
 	used := false
 	if rp, ok := v.(pipeline.RequestPolicy); ok {
@@ -314,6 +314,22 @@ func compilePolicy(cfg *config.Config, ps config.PolicySpec, env pipeline.Compil
 		return nil, fmt.Errorf("%s: compiler returned %T, which is neither a request nor a response policy", ps.Kind, v)
 	}
 	return v, nil
+}
+
+// policyErrors positions every problem a policy's compiler reported: at
+// the field it names when it names one (so that validate points at the
+// line to fix, not at "- kind: ..."), else at the policy, prefixed with
+// its kind.
+func policyErrors(cfg *config.Config, ps config.PolicySpec, path string, err error) config.Errors {
+	es := cfg.ErrorsAt(ps.Node, path, err)
+	for i, e := range es {
+		if e.Path == path && !strings.HasPrefix(e.Msg, ps.Kind+": ") {
+			c := *e
+			c.Msg = ps.Kind + ": " + c.Msg
+			es[i] = &c
+		}
+	}
+	return es
 }
 
 func canonicalOr(name, def string) string {
