@@ -81,6 +81,7 @@ func TestRedisAtomicUnderConcurrency(t *testing.T) {
 	p := redisPolicy(t, redisAddr, testPrefix(t), "fail: closed")
 	var ok, refused atomic.Int64
 	var wg sync.WaitGroup
+	start := time.Now()
 	for range 8 {
 		wg.Add(1)
 		go func() {
@@ -99,9 +100,11 @@ func TestRedisAtomicUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// 200 requests within well under 100ms... or a little more under -race:
-	// the burst of 5 plus what the 10/s rate earned meanwhile.
-	if ok.Load() < 5 || ok.Load() > 8 || ok.Load()+refused.Load() != 200 {
+	// The burst of 5 plus what the 10/s rate earned while the 200 requests
+	// ran (well under 100ms on a quiet machine; more under -race or load):
+	// never more, whatever the interleaving.
+	earned := int64(time.Since(start).Seconds()*10) + 1
+	if ok.Load() < 5 || ok.Load() > 5+earned || ok.Load()+refused.Load() != 200 {
 		t.Fatalf("admitted %d, refused %d", ok.Load(), refused.Load())
 	}
 	// The slow limit saw exactly the admitted requests: refused ones took nothing.
