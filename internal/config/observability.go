@@ -5,6 +5,8 @@ package config
 // event stream and threshold alerts. See docs/observability.md.
 type Observability struct {
 	Metrics Metrics `yaml:"metrics,omitempty"`
+	// SecurityEvents is the security event stream.
+	SecurityEvents SecurityEvents `yaml:"security_events,omitempty"`
 }
 
 // Metrics configures the Prometheus metrics served at /metrics on the
@@ -12,4 +14,40 @@ type Observability struct {
 type Metrics struct {
 	// Disable stops recording per-request metrics and serving /metrics.
 	Disable bool `yaml:"disable,omitempty"`
+}
+
+// SecurityEvents configures the security event stream: one JSON event per
+// refusal with a security reason (and per threshold alert), to its own
+// output and to webhooks and syslog.
+type SecurityEvents struct {
+	// Output: off (default), stdout, stderr, or a file path.
+	Output string `yaml:"output,omitempty"`
+	// Sample is the fraction of refusal events kept, in (0, 1] (default 1).
+	Sample *float64 `yaml:"sample,omitempty"`
+	// MaxPerSecond caps the events of each category per second (default 100).
+	MaxPerSecond int `yaml:"max_per_second,omitempty"`
+	// Webhooks receive events in signed batches (a JSON array).
+	Webhooks []AlertWebhook `yaml:"webhooks,omitempty"`
+	// WebhookBatchSize is the most events in one delivery (default 100).
+	WebhookBatchSize int `yaml:"webhook_batch_size,omitempty"`
+	// WebhookBatchInterval is how long a batch waits to fill (default 1s).
+	WebhookBatchInterval Duration `yaml:"webhook_batch_interval,omitempty"`
+	// WebhookTimeout bounds each delivery attempt (default 2s).
+	WebhookTimeout Duration `yaml:"webhook_timeout,omitempty"`
+	// WebhookRetries are the attempts after the first (default 3).
+	WebhookRetries int `yaml:"webhook_retries,omitempty"`
+	// Syslog sends each event as an RFC 5424 message.
+	Syslog *Syslog `yaml:"syslog,omitempty"`
+}
+
+// Syslog is an RFC 5424 syslog receiver.
+type Syslog struct {
+	// Network: udp (default) or tcp (octet-counted framing, RFC 6587).
+	Network string `yaml:"network,omitempty"`
+	// Address is host:port.
+	Address string `yaml:"address"`
+	// Facility: local0 (default) to local7, auth, authpriv, daemon, user, ...
+	Facility string `yaml:"facility,omitempty"`
+	// AppName is the APP-NAME field (default portcullis).
+	AppName string `yaml:"app_name,omitempty"`
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/events"
 	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/http1"
 	"github.com/portcullis/portcullis/internal/metrics"
@@ -58,6 +59,11 @@ type Gateway struct {
 	// intrusion detection's counters across reloads (metrics.go).
 	obs       *observer
 	detTotals detectorTotals
+	// stream is the security event stream (nil: off; events.go).
+	stream      atomic.Pointer[events.Stream]
+	evFam       *events.Families
+	streamCfg   config.SecurityEvents
+	streamBuilt bool
 
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
@@ -103,6 +109,7 @@ func New(opts Options) (*Gateway, error) {
 	g.reg.SetLogger(opts.Logger) // upstream TLS files reloaded or failing to
 	g.obs = newObserver(metrics.Of(g.state))
 	g.obs.reg.MustRegister(newStateCollector(g))
+	g.evFam = events.NewFamilies(g.obs.reg)
 	if err := g.openControl(cfg); err != nil {
 		g.reg.Close()
 		return nil, err
@@ -118,9 +125,15 @@ func New(opts Options) (*Gateway, error) {
 		g.reg.Close()
 		return nil, err
 	}
+	if err := g.swapStream(cfg); err != nil {
+		g.reg.Close()
+		_ = g.accessLog.Close()
+		return nil, err
+	}
 	if err := g.swapDetector(cfg); err != nil {
 		g.reg.Close()
 		_ = g.accessLog.Close()
+		g.stream.Load().Close()
 		return nil, err
 	}
 	g.snap.Store(s)
@@ -399,6 +412,9 @@ func (g *Gateway) check(cfg *config.Config) (*Snapshot, error) {
 
 // apply makes s, compiled from cfg, the live snapshot.
 func (g *Gateway) apply(cfg *config.Config, s *Snapshot) error {
+	if err := g.swapStream(cfg); err != nil {
+		return err
+	}
 	if err := g.swapDetector(cfg); err != nil {
 		return err
 	}
@@ -470,6 +486,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			c.Close()
 		}
 	})
+	g.stream.Load().Close() // after the drain: the last refusals' events are written
 	if d := g.detector.Load(); d != nil {
 		d.Close()
 	}

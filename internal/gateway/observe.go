@@ -44,6 +44,9 @@ func newObserver(reg *metrics.Registry) *observer {
 // observe records one finished request. It is the only per-request hook of
 // the observability features; proxy.go calls it once, after the access log.
 func (g *Gateway) observe(snap *Snapshot, method string, c *pipeline.Context, out *outcome, dur time.Duration, bytesIn int64) {
+	if out.status >= 400 {
+		g.emitRefusal(method, c, out)
+	}
 	if !snap.metricsOn {
 		return
 	}

@@ -43,7 +43,7 @@ func (g *Gateway) refuseMalformed(w http.ResponseWriter, r *http.Request, e *htt
 			RequestID:  rid,
 			ClientAddr: client.String(),
 			Method:     r.Method,
-			Host:       r.Host,
+			Host:       withoutUserinfo(r.Host),
 			Path:       logPath("", r),
 			Proto:      "HTTP/1.1",
 			Status:     e.Status,
@@ -52,6 +52,9 @@ func (g *Gateway) refuseMalformed(w http.ResponseWriter, r *http.Request, e *htt
 			Reason:     why,
 		})
 	}
+	// Metrics and the security event stream (observe.go).
+	g.observe(g.snap.Load(), r.Method, &pipeline.Context{RequestID: rid, ClientAddr: client},
+		&outcome{status: e.Status, reason: why, bytesOut: n}, time.Since(start), 0)
 }
 
 // malformedDetail is the client-facing text of a refusal by the HTTP/1.1

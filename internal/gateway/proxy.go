@@ -117,7 +117,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			RequestID:       rid,
 			ClientAddr:      c.ClientAddr.String(),
 			Method:          r.Method,
-			Host:            r.Host,
+			Host:            withoutUserinfo(r.Host),
 			Path:            logPath(c.Path, r),
 			Proto:           r.Proto,
 			Route:           out.route,
@@ -150,7 +150,28 @@ func logPath(canonical string, r *http.Request) string {
 	if len(p) > 256 {
 		p = p[:256]
 	}
+	if p != "" && p[0] != '/' {
+		// An absolute-form target may carry userinfo (a password):
+		// refused, and logged without it.
+		if i := strings.Index(p, "://"); i >= 0 {
+			rest := p[i+3:]
+			auth, tail := rest, ""
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				auth, tail = rest[:j], rest[j:]
+			}
+			p = p[:i+3] + withoutUserinfo(auth) + tail
+		}
+	}
 	return p
+}
+
+// withoutUserinfo drops the userinfo of an authority ("user:pass@host"),
+// which a refused Host header or target may carry.
+func withoutUserinfo(authority string) string {
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		return authority[i+1:]
+	}
+	return authority
 }
 
 // withRouteOf names the route and service in a refusal's outcome.

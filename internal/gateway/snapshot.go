@@ -8,6 +8,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/events"
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/protect"
@@ -111,6 +112,9 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 	}
 	s.clientHeader = cfg.ClientAddressHeader
 	s.metricsOn = !cfg.Observability.Metrics.Disable
+	if err := events.Validate(cfg.Observability.SecurityEvents); err != nil {
+		errs = append(errs, cfg.ErrorAtPath("observability.security_events", err.Error()))
+	}
 	snapMemo := pipeline.NewMemo()
 
 	for _, p := range cfg.TrustedProxies {

@@ -1,0 +1,185 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/guard"
+)
+
+// webhookSink posts events in batches (a JSON array) to each configured
+// URL, signed as intrusion alerts are (guard.Sign), retried with
+// exponential backoff. One queue and one worker per URL: a slow receiver
+// delays only itself.
+type webhookSink struct {
+	s        *Stream
+	hooks    []*eventHook
+	client   *http.Client
+	batch    int
+	interval time.Duration
+	retries  int
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+type eventHook struct {
+	url    string
+	secret []byte
+	queue  chan []byte
+}
+
+const (
+	defaultBatch    = 100
+	defaultInterval = time.Second
+	backoffBase     = 200 * time.Millisecond
+	backoffMax      = 5 * time.Second
+)
+
+func newWebhookSink(cfg config.SecurityEvents, s *Stream) *webhookSink {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &webhookSink{s: s, batch: cfg.WebhookBatchSize, interval: cfg.WebhookBatchInterval.Or(defaultInterval),
+		retries: cfg.WebhookRetries, ctx: ctx, cancel: cancel}
+	if w.batch <= 0 {
+		w.batch = defaultBatch
+	}
+	if w.retries <= 0 {
+		w.retries = 3
+	}
+	w.client = &http.Client{
+		Timeout: cfg.WebhookTimeout.Or(2 * time.Second),
+		// A receiver's redirect is not followed: signed events go only
+		// where the config says.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	for _, wc := range cfg.Webhooks {
+		h := &eventHook{url: wc.URL, secret: []byte(wc.Secret), queue: make(chan []byte, queueSize)}
+		w.hooks = append(w.hooks, h)
+		w.wg.Add(1)
+		go w.run(h)
+	}
+	return w
+}
+
+func (w *webhookSink) name() string { return "webhook" }
+
+func (w *webhookSink) send(_ *Event, line []byte) {
+	body := bytes.TrimSuffix(line, []byte{'\n'})
+	for _, h := range w.hooks {
+		select {
+		case h.queue <- body:
+		default:
+			w.s.dropped.WithLabelValues("webhook").Inc()
+		}
+	}
+}
+
+// run collects up to batch events, or what arrived within interval of the
+// first, and delivers them as one JSON array.
+func (w *webhookSink) run(h *eventHook) {
+	defer w.wg.Done()
+	var pending [][]byte
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		body := append([]byte{'['}, bytes.Join(pending, []byte{','})...)
+		body = append(body, ']')
+		pending = pending[:0]
+		w.deliver(h, body)
+	}
+	for {
+		select {
+		case <-w.ctx.Done():
+			// Drain what is queued, with one attempt each: shutdown is
+			// bounded by the delivery timeout.
+			for {
+				select {
+				case ev := <-h.queue:
+					pending = append(pending, ev)
+					if len(pending) >= w.batch {
+						flush()
+					}
+				default:
+					flush()
+					return
+				}
+			}
+		case ev := <-h.queue:
+			if len(pending) == 0 {
+				timer.Reset(w.interval)
+			}
+			pending = append(pending, ev)
+			if len(pending) >= w.batch {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
+}
+
+func (w *webhookSink) deliver(h *eventHook, body []byte) {
+	delay := backoffBase
+	for attempt := 0; ; attempt++ {
+		err := w.post(h, body)
+		if err == nil {
+			w.s.delivered.WithLabelValues("webhook", "sent").Inc()
+			return
+		}
+		if attempt >= w.retries || w.ctx.Err() != nil {
+			w.s.delivered.WithLabelValues("webhook", "failed").Inc()
+			// The URL may carry a token in its path; it is not logged.
+			w.s.log.Warn("security events not delivered to a webhook", "attempts", attempt+1, "error", err)
+			return
+		}
+		select {
+		case <-w.ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, backoffMax)
+	}
+}
+
+func (w *webhookSink) post(h *eventHook, body []byte) error {
+	// Shutdown drains with its own short deadline, not the closed context.
+	ctx, cancel := context.WithTimeout(context.Background(), w.client.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("bad webhook URL")
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "portcullis-events")
+	req.Header.Set(guard.TimestampHeader, ts)
+	if len(h.secret) > 0 {
+		req.Header.Set(guard.SignatureHeader, guard.Sign(h.secret, ts, body))
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return errors.New("webhook unreachable")
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func (w *webhookSink) close() {
+	w.cancel()
+	w.wg.Wait()
+}
