@@ -222,7 +222,7 @@ func (x *respURIs) publicPath(up string) (string, bool) {
 		return p, true
 	}
 	for _, alt := range x.rt.siblings {
-		if !alt.servesHost(hostOnly(x.r.Host)) {
+		if alt.rt == x.rt || !alt.servesHost(hostOnly(x.r.Host)) {
 			continue
 		}
 		if p, ok := publicPath(up, alt.match, alt.rt); ok {

@@ -73,8 +73,9 @@ type route struct {
 	// methodOverride: X-HTTP-Method-Override and its variants are honoured
 	// on POST (routed and authorized as the overridden method).
 	methodOverride bool
-	// siblings are the other routes to the same service whose paths are
-	// rewritten, for mapping upstream URIs in responses back (respuris.go).
+	// siblings are the routes to the same service whose paths are
+	// rewritten (this one included), for mapping upstream URIs in
+	// responses back (respuris.go).
 	siblings []sibling
 	phases   [pipeline.NumPhases][]pipeline.RequestPolicy
 	response []pipeline.ResponsePolicy
@@ -258,35 +259,41 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 
 const defaultMaxBody = 10 << 20
 
-// linkSiblings gives each route the other routes to its service that
-// rewrite paths (strip_prefix or rewrite), with their first exact or
-// prefix path as the public form.
+// linkSiblings gives each route the routes to its service that rewrite
+// paths (strip_prefix or rewrite), with their first exact or prefix path
+// as the public form. The routes of one service share one slice (the
+// route itself is in it and is skipped where it is read), so this is
+// linear in the number of routes.
 func linkSiblings(cfg *config.Config, routes []*route) {
-	for i, rt := range routes {
-		for j, other := range routes {
-			if i == j || other.service != rt.service || !(other.stripPrefix || other.rewrite != "") {
-				continue
+	bySvc := map[*upstream.Service][]sibling{}
+	for j, other := range routes {
+		if other.service == nil || !(other.stripPrefix || other.rewrite != "") {
+			continue
+		}
+		rc := &cfg.Routes[j]
+		var m router.Match
+		for _, p := range rc.Paths {
+			if p.Exact != "" {
+				m = router.Match{Kind: router.PathExact, Matched: p.Exact}
+				break
 			}
-			rc := &cfg.Routes[j]
-			var m router.Match
-			for _, p := range rc.Paths {
-				if p.Exact != "" {
-					m = router.Match{Kind: router.PathExact, Matched: p.Exact}
-					break
-				}
-				if p.Prefix != "" {
-					m = router.Match{Kind: router.PathPrefix, Matched: p.Prefix}
-					break
-				}
+			if p.Prefix != "" {
+				m = router.Match{Kind: router.PathPrefix, Matched: p.Prefix}
+				break
 			}
-			if m.Matched == "" {
-				continue
-			}
-			sb := sibling{rt: other, match: m}
-			for _, h := range rc.Hosts {
-				sb.hosts = append(sb.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
-			}
-			rt.siblings = append(rt.siblings, sb)
+		}
+		if m.Matched == "" {
+			continue
+		}
+		sb := sibling{rt: other, match: m}
+		for _, h := range rc.Hosts {
+			sb.hosts = append(sb.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+		}
+		bySvc[other.service] = append(bySvc[other.service], sb)
+	}
+	for _, rt := range routes {
+		if rt.service != nil {
+			rt.siblings = bySvc[rt.service]
 		}
 	}
 }
