@@ -7,6 +7,32 @@ type Observability struct {
 	Metrics Metrics `yaml:"metrics,omitempty"`
 	// SecurityEvents is the security event stream.
 	SecurityEvents SecurityEvents `yaml:"security_events,omitempty"`
+	// Alerts are threshold alerts sent on the event stream's sinks.
+	Alerts Alerts `yaml:"alerts,omitempty"`
+}
+
+// Alerts configures threshold alerts.
+type Alerts struct {
+	// EvaluateEvery is how often the rules are evaluated (default 10s).
+	EvaluateEvery Duration    `yaml:"evaluate_every,omitempty"`
+	Rules         []AlertRule `yaml:"rules,omitempty"`
+}
+
+// AlertRule fires when Metric rises above Above over Window, and resolves
+// when it falls below Below.
+type AlertRule struct {
+	Name string `yaml:"name"`
+	// Metric: error_rate, latency_p99, auth_failures or bans.
+	Metric string `yaml:"metric"`
+	// Route limits the rule to one route ("" evaluates every route).
+	Route  string   `yaml:"route,omitempty"`
+	Window Duration `yaml:"window,omitempty"` // default 1m
+	Above  float64  `yaml:"above"`
+	// Below resolves the alert (default 0.8 x above).
+	Below *float64 `yaml:"below,omitempty"`
+	// MinRequests: with fewer requests in the window, error_rate and
+	// latency_p99 are not judged (default 10).
+	MinRequests int `yaml:"min_requests,omitempty"`
 }
 
 // Metrics configures the Prometheus metrics served at /metrics on the

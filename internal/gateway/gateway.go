@@ -64,6 +64,8 @@ type Gateway struct {
 	evFam       *events.Families
 	streamCfg   config.SecurityEvents
 	streamBuilt bool
+	// alerts evaluates threshold alerts (alerts.go).
+	alerts *alertLoop
 
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
@@ -110,6 +112,7 @@ func New(opts Options) (*Gateway, error) {
 	g.obs = newObserver(metrics.Of(g.state))
 	g.obs.reg.MustRegister(newStateCollector(g))
 	g.evFam = events.NewFamilies(g.obs.reg)
+	g.alerts = newAlertLoop(g)
 	if err := g.openControl(cfg); err != nil {
 		g.reg.Close()
 		return nil, err
@@ -221,6 +224,8 @@ func (g *Gateway) Start() error {
 		g.log.Info("ops listening", "address", g.opsAddr)
 	}
 	g.startControl(errLog)
+	g.wg.Add(1)
+	go g.alerts.run()
 	g.ready.Store(true)
 	return nil
 }
@@ -478,6 +483,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		_ = g.ops.Shutdown(ctx)
 	}
 	g.stopControl(ctx)
+	g.alerts.close()
 	g.wg.Wait()
 	g.reg.Close()
 	// Long-lived policy state (JWKS refreshers, caches) stops here.

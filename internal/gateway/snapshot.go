@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/alerts"
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/events"
@@ -51,6 +52,8 @@ type Snapshot struct {
 	assertKeys *assertion.Set
 	// metricsOn records per-request metrics (observe.go).
 	metricsOn bool
+	// alertRules are the threshold alerts (alerts.go).
+	alertRules []alerts.Rule
 }
 
 // identityHeaders are the canonical names of the identity headers.
@@ -115,6 +118,20 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 	s.metricsOn = !cfg.Observability.Metrics.Disable
 	if err := events.Validate(cfg.Observability.SecurityEvents); err != nil {
 		errs = append(errs, cfg.ErrorAtPath("observability.security_events", err.Error()))
+	}
+	if rules, err := alerts.Compile(cfg.Observability.Alerts); err != nil {
+		errs = append(errs, cfg.ErrorAtPath("observability.alerts", err.Error()))
+	} else {
+		s.alertRules = rules
+		for i, r := range rules {
+			found := r.Route == ""
+			for _, rc := range cfg.Routes {
+				found = found || rc.Name == r.Route
+			}
+			if !found {
+				errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("observability.alerts.rules[%d].route", i), fmt.Sprintf("no route is named %q", r.Route)))
+			}
+		}
 	}
 	snapMemo := pipeline.NewMemo()
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
@@ -170,4 +171,70 @@ func (m *Route) wafBlock(rule string) {
 		m.waf[g].Store(b)
 	}
 	b.c.Inc()
+}
+
+// Totals are a route's cumulative counts since the process started, read
+// by the threshold alerts (never on the request path).
+type Totals struct {
+	Requests, Errors uint64 // every request; those answered 5xx
+	// Bounds and Counts are the duration histogram's bucket upper bounds
+	// and cumulative counts.
+	Bounds []float64
+	Counts []uint64
+}
+
+// Totals reads the route's counters and duration histogram.
+func (m *Route) Totals() Totals {
+	var t Totals
+	for mi := range m.requests {
+		for si := range m.requests[mi] {
+			b := m.requests[mi][si].Load()
+			if b == nil {
+				continue
+			}
+			var d dto.Metric
+			if b.c.Write(&d) == nil {
+				n := uint64(d.GetCounter().GetValue())
+				t.Requests += n
+				if StatusClasses[si] == "5xx" {
+					t.Errors += n
+				}
+			}
+		}
+	}
+	var d dto.Metric
+	if h, ok := m.duration.(prometheus.Metric); ok && h.Write(&d) == nil {
+		for _, b := range d.GetHistogram().GetBucket() {
+			t.Bounds = append(t.Bounds, b.GetUpperBound())
+			t.Counts = append(t.Counts, b.GetCumulativeCount())
+		}
+	}
+	return t
+}
+
+// AuthFailures returns the authentication failures per route since the
+// process started.
+func (r *Registry) AuthFailures() map[string]uint64 {
+	out := map[string]uint64{}
+	ch := make(chan prometheus.Metric, 64)
+	go func() { r.Auth.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil {
+			continue
+		}
+		route, failure := "", false
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				route = l.GetValue()
+			case "outcome":
+				failure = l.GetValue() == "failure"
+			}
+		}
+		if failure {
+			out[route] += uint64(d.GetCounter().GetValue())
+		}
+	}
+	return out
 }
