@@ -341,7 +341,7 @@ func redirectHandler(port int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := hostOnly(r.Host)
 		if host == "" || r.URL.Path == "" || r.URL.Path[0] != '/' {
-			refuse(w, "", http.StatusBadRequest, "The request is malformed.", "redirect without host")
+			pipeline.NewProblem(http.StatusBadRequest, "The request is malformed.", "redirect without host").Write(w, "")
 			return
 		}
 		if port != 0 && port != 443 {
