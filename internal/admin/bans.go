@@ -76,7 +76,7 @@ func (s *Server) createBan(q *request) (int, any) {
 	if s.rt.Detector() == nil {
 		return 0, problem(http.StatusConflict, "bans are not enforced on this node", "")
 	}
-	b := &store.Ban{Address: a.String(), Until: time.Now().Add(d).UTC().Truncate(time.Millisecond), Reason: in.Reason, CreatedBy: q.who.kind + ":" + q.who.name}
+	b := &store.Ban{Address: a.String(), Until: time.Now().Add(d).UTC().Truncate(time.Millisecond), Reason: in.Reason, CreatedBy: q.who.label()}
 	if p := q.write(func(tx store.Tx) error { return tx.PutBan(b) }); p != nil {
 		return 0, p
 	}

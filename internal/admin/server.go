@@ -159,18 +159,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 var roleRank = map[string]int{store.RoleViewer: 1, store.RoleOperator: 2, store.RoleAdmin: 3}
 
-// principal is who calls.
-type principal struct {
-	kind, name, role string
-}
-
-func (p principal) actor() store.Actor { return store.Actor{Kind: p.kind, Name: p.name} }
-
 // authenticate finds the caller: a verified client certificate mapped to a
 // role, else a bearer admin token.
 func (s *Server) authenticate(r *http.Request) (principal, *Problem) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(s.certs) > 0 {
 		if p, ok := s.certPrincipal(r.TLS.VerifiedChains[0][0]); ok {
+			p.client = clientAddr(r)
 			return p, nil
 		}
 	}
@@ -194,7 +188,7 @@ func (s *Server) authenticate(r *http.Request) (principal, *Problem) {
 	if !t.ExpiresAt.IsZero() && !time.Now().Before(t.ExpiresAt) {
 		return principal{}, unauthorized("invalid admin token")
 	}
-	return principal{kind: "token", name: t.ID, role: t.Role}, nil
+	return principal{kind: KindToken, name: t.ID, role: t.Role, client: clientAddr(r)}, nil
 }
 
 // tokens is the index of admin tokens of the state this node holds,
@@ -227,15 +221,15 @@ func (s *Server) certPrincipal(c *x509.Certificate) (principal, bool) {
 		switch {
 		case m.FingerprintSHA256 != "":
 			if n, ok := config.NormalizeFingerprint(m.FingerprintSHA256); ok && subtle.ConstantTimeCompare([]byte(n), []byte(fph)) == 1 {
-				return principal{kind: "certificate", name: "sha256:" + fph[:16], role: m.Role}, true
+				return principal{kind: KindCertificate, name: "sha256:" + fph[:16], role: m.Role}, true
 			}
 		case m.Subject != "":
 			if m.Subject == subject {
-				return principal{kind: "certificate", name: subject, role: m.Role}, true
+				return principal{kind: KindCertificate, name: subject, role: m.Role}, true
 			}
 		case m.SAN != "":
 			if certHasSAN(c, m.SAN) {
-				return principal{kind: "certificate", name: m.SAN, role: m.Role}, true
+				return principal{kind: KindCertificate, name: m.SAN, role: m.Role}, true
 			}
 		}
 	}
@@ -279,6 +273,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeProblem(w, problem(http.StatusForbidden, "this needs the "+rt.role+" role; the caller has "+p.role, ""))
 			return
 		}
+		r = r.WithContext(withPrincipal(r.Context(), p))
 		req := &request{s: s, w: w, r: r, who: p}
 		status, v := rt.handler(req)
 		switch v := v.(type) {
@@ -294,7 +289,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeJSON(w, status, v)
 		}
 		if r.Method != http.MethodGet && status < 300 {
-			s.log.Info("admin change", "method", r.Method, "path", r.URL.Path, "status", status, "by", p.kind+":"+p.name)
+			s.log.Info("admin change", "method", r.Method, "path", r.URL.Path, "status", status, "by", p.label())
 		}
 	})
 }
