@@ -65,6 +65,46 @@ CREATE TABLE key_usage (
 	last_used BIGINT NOT NULL,
 	last_client TEXT NOT NULL
 );`,
+	// 2: administrators (people) with a second factor and their sessions;
+	// admin tokens gain client networks and a record of their last use.
+	`ALTER TABLE admin_tokens ADD COLUMN networks_json TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE admin_token_use (
+	token_id TEXT PRIMARY KEY,
+	last_used BIGINT NOT NULL,
+	last_client TEXT NOT NULL
+);
+CREATE TABLE admin_users (
+	name TEXT PRIMARY KEY,
+	role TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	totp_secret TEXT NOT NULL,
+	totp_last_step BIGINT NOT NULL,
+	version BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE admin_recovery_codes (
+	username TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	used_at BIGINT NOT NULL,
+	PRIMARY KEY (username, hash)
+);
+CREATE TABLE admin_sessions (
+	id_hash TEXT PRIMARY KEY,
+	username TEXT NOT NULL,
+	csrf_hash TEXT NOT NULL,
+	client TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	last_seen BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX admin_sessions_by_user ON admin_sessions (username);
+CREATE TABLE admin_login_failures (
+	subject TEXT PRIMARY KEY,
+	failures BIGINT NOT NULL,
+	first_at BIGINT NOT NULL,
+	last_at BIGINT NOT NULL
+);`,
 }
 
 // migrator is a *sql.DB or one *sql.Conn.

@@ -185,7 +185,7 @@ func readCredentials(ctx context.Context, tx *sql.Tx) ([]sealedCredential, error
 }
 
 func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, role, hash, version, created_at, expires_at FROM admin_tokens ORDER BY id`)
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, role, hash, version, created_at, expires_at, networks_json FROM admin_tokens ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: read admin tokens: %w", err)
 	}
@@ -194,8 +194,12 @@ func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
 	for rows.Next() {
 		var t Token
 		var ca, ea int64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.Version, &ca, &ea); err != nil {
+		var nets string
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.Version, &ca, &ea, &nets); err != nil {
 			return nil, fmt.Errorf("store: read admin tokens: %w", err)
+		}
+		if err := json.Unmarshal([]byte(nets), &t.Networks); err != nil {
+			return nil, fmt.Errorf("store: admin token %q: %w", t.ID, err)
 		}
 		t.CreatedAt, t.ExpiresAt = fromMS(ca), fromMS(ea)
 		out = append(out, t)
@@ -428,8 +432,9 @@ func (w *writeTx) DeleteCredential(consumer, id string, ifVersion int64) error {
 func (w *writeTx) CreateToken(t *Token) error {
 	t.Version = 1
 	t.CreatedAt = fromMS(w.now)
-	_, err := w.exec(`INSERT INTO admin_tokens (id, name, role, hash, version, created_at, expires_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
-		t.ID, t.Name, t.Role, t.Hash, w.now, toMS(t.ExpiresAt))
+	t.Networks = nonNil(t.Networks)
+	_, err := w.exec(`INSERT INTO admin_tokens (id, name, role, hash, version, created_at, expires_at, networks_json) VALUES (?, ?, ?, ?, 1, ?, ?, ?)`,
+		t.ID, t.Name, t.Role, t.Hash, w.now, toMS(t.ExpiresAt), jsonText(t.Networks))
 	return err
 }
 
@@ -526,7 +531,10 @@ func (w *writeTx) Rekey() (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	n := 0
+	n, err := w.rekeyUsers()
+	if err != nil {
+		return n, err
+	}
 	for _, it := range items {
 		aad := credentialAAD(it.id, it.kind, it.consumer)
 		plain, _, err := w.s.kr().Open(aad, it.sealed)

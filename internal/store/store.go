@@ -99,6 +99,9 @@ type Token struct {
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt is zero for a token that does not expire.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Networks are the client networks (CIDR prefixes) the token may be
+	// used from; empty means any.
+	Networks []string `json:"networks,omitempty"`
 }
 
 // Ban is a manual ban, or the lifting of one (Lifted): a lift is kept so
@@ -163,6 +166,8 @@ type Tx interface {
 	DeleteToken(id string, ifVersion int64) error
 	CountTokens() (int, error)
 
+	UserTx
+
 	PutBan(b *Ban) error
 	LiftBan(address string) error
 
@@ -198,6 +203,9 @@ type Store interface {
 	SetKeyring(kr *Keyring)
 	// KeyID names the current master key ("" without one).
 	KeyID() string
+	// Admins are the reads and writes of administrators' logins: sessions,
+	// second-factor use, failed logins and admin token use (users.go).
+	Admins
 	// Driver is "sqlite" or "postgres".
 	Driver() string
 	Close() error
