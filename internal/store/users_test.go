@@ -19,7 +19,9 @@ func TestAdminUserSecondFactorRules(t *testing.T) {
 		secret := []byte("totp-secret-0123456789-abcdefgh!")
 		u := &User{Name: "alice", Role: RoleAdmin, PasswordHash: "$argon2id$x", TOTPSecret: secret}
 		mustWrite(t, s, func(tx Tx) error { return tx.CreateUser(u, []string{"h1", "h2"}) })
-		if _, err := write(t, s, func(tx Tx) error { return tx.CreateUser(&User{Name: "alice", Role: RoleAdmin, TOTPSecret: secret}, nil) }); !errors.Is(err, ErrExists) {
+		if _, err := write(t, s, func(tx Tx) error {
+			return tx.CreateUser(&User{Name: "alice", Role: RoleAdmin, TOTPSecret: secret}, nil)
+		}); !errors.Is(err, ErrExists) {
 			t.Errorf("second alice: %v, want ErrExists", err)
 		}
 		got, err := s.User(ctx, "alice")
