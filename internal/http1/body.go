@@ -51,6 +51,9 @@ type body struct {
 	tf      fields
 	// onReadErr lets the server map a timeout to its own error.
 	mapErr func(error) error
+	// onEOF, when set, runs once when Read reaches the end of a body that
+	// ended cleanly (the server starts watching the client then).
+	onEOF func()
 }
 
 func (b *body) reset(rd *reader, mode bodyMode, n int64) {
@@ -94,6 +97,11 @@ func (b *body) Read(p []byte) (int, error) {
 			err = b.mapErr(err)
 		}
 		b.err = err
+	}
+	if b.eof && b.onEOF != nil && b.err == nil {
+		f := b.onEOF
+		b.onEOF = nil
+		f()
 	}
 	return n, err
 }

@@ -103,6 +103,14 @@ type conn struct {
 	beforeReadFn func()
 	continueFn   func() error
 	drainBuf     []byte
+
+	// The background read that watches the client while a handler runs
+	// (bgRun on its own goroutine, bgDone when it returned). bgOn is the
+	// serving goroutine's view: a read is running or finished unawaited.
+	bgRun     func()
+	bgStartFn func()
+	bgDone    chan struct{}
+	bgOn      bool
 }
 
 const (
@@ -117,6 +125,9 @@ var connPool = sync.Pool{New: func() any {
 	c.continueFn = c.sendContinue
 	c.body.mapErr = c.mapBodyErr
 	c.te = make([]string, 1)
+	c.bgRun = c.backgroundRead
+	c.bgStartFn = c.startBackgroundRead
+	c.bgDone = make(chan struct{}, 1)
 	return c
 }}
 
@@ -253,6 +264,7 @@ func (c *conn) start(s *Server, nc net.Conn) {
 }
 
 func (c *conn) end() {
+	c.stopBackgroundRead()
 	c.cancel()
 	if !c.hijacked {
 		if !c.aborted {
@@ -341,7 +353,14 @@ func (c *conn) serve() {
 			c.w.WriteHeader(http.StatusOK)
 		} else {
 			c.w.reset(c, c.h.method, c.h.close)
+			if c.body.eof {
+				c.startBackgroundRead()
+			} else {
+				c.body.onEOF = c.bgStartFn // once the handler has read it all
+			}
 			s.Handler.ServeHTTP(&c.w, &c.req)
+			c.body.onEOF = nil
+			c.stopBackgroundRead()
 			if c.hijacked {
 				return
 			}
@@ -366,6 +385,59 @@ func (c *conn) serve() {
 			}
 		}
 	}
+}
+
+// aLongTimeAgo is a read deadline that wakes a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// startBackgroundRead watches the connection while the handler runs, once
+// the request has been read to its end: when the client closes or resets
+// the connection, the connection's context (every request's parent) is
+// cancelled, so the work done for a client that is gone (the upstream
+// request above all) stops, as net/http's server does. The read goes into
+// the connection's read buffer: bytes that arrive (the next pipelined
+// request) are kept for the next head and end the watch. When bytes of a
+// pipelined request are already buffered, the client is still there and
+// nothing is watched. The serving goroutine does not touch the read buffer
+// until stopBackgroundRead has returned.
+func (c *conn) startBackgroundRead() {
+	rd := &c.rd
+	if c.bgOn || c.hijacked || rd.src == nil || rd.err != nil || rd.buffered() > 0 || len(rd.buf) == 0 {
+		return
+	}
+	rd.r, rd.w = 0, 0
+	c.setReadDeadline(time.Time{}, true) // the handler's time is the handler's (write and route timeouts bound it)
+	c.bgOn = true
+	go c.bgRun()
+}
+
+// backgroundRead is the watch itself, on its own goroutine.
+func (c *conn) backgroundRead() {
+	rd := &c.rd
+	n, err := rd.src.Read(rd.buf[rd.w:])
+	rd.w += n
+	if err != nil && !isTimeout(err) {
+		// Sticky: the next head read ends the connection (after the bytes
+		// that came with the error, if any).
+		rd.err = err
+		if n == 0 {
+			c.cancel() // the client is gone: nothing it sent is unanswered
+		}
+	}
+	c.bgDone <- struct{}{}
+}
+
+// stopBackgroundRead ends the watch (a deadline in the past wakes the read)
+// and waits for it, so that the read buffer is the serving goroutine's
+// again.
+func (c *conn) stopBackgroundRead() {
+	if !c.bgOn {
+		return
+	}
+	c.bgOn = false
+	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	<-c.bgDone
+	c.rdl = aLongTimeAgo // the next read sets its own deadline
 }
 
 // fillRequest sets up the reused request from the parsed head.

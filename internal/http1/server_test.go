@@ -489,3 +489,80 @@ func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
 		t.Fatalf("%v", rs)
 	}
 }
+
+// TestClientCloseCancelsRequestContext: once the request is read (its body
+// included), the engine watches the connection; the client closing it
+// cancels the request's context while the handler still runs.
+func TestClientCloseCancelsRequestContext(t *testing.T) {
+	for _, tc := range []struct{ desc, raw string }{
+		{desc: "no body", raw: req("GET /w HTTP/1.1", "Host: a")},
+		{desc: "Content-Length body read by the handler", raw: req("POST /w HTTP/1.1", "Host: a", "Content-Length: 3") + "abc"},
+		{desc: "chunked body read by the handler", raw: req("POST /w HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + "3\r\nabc\r\n0\r\n\r\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			started, done := make(chan struct{}), make(chan error, 1)
+			addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				close(started)
+				select {
+				case <-r.Context().Done():
+					done <- r.Context().Err()
+				case <-time.After(10 * time.Second):
+					done <- nil
+				}
+			})})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(c, tc.raw); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			_ = c.Close()
+			if err := <-done; err != context.Canceled {
+				t.Fatalf("request context: %v, want canceled", err)
+			}
+		})
+	}
+}
+
+// TestBytesDuringHandlerKeptForNextRequest: a request pipelined while the
+// handler of the one before still runs is read by the watch into the
+// connection's buffer and answered next, in order; the first request's
+// context is not cancelled by it.
+func TestBytesDuringHandlerKeptForNextRequest(t *testing.T) {
+	started, proceed := make(chan struct{}, 2), make(chan struct{})
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/1" {
+			started <- struct{}{}
+			<-proceed
+		}
+		_, _ = fmt.Fprintf(w, "%s %s ctx=%v", r.URL.Path, b, r.Context().Err())
+	})})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req("POST /1 HTTP/1.1", "Host: a", "Content-Length: 2")+"ab"); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if _, err := io.WriteString(c, req("POST /2 HTTP/1.1", "Host: a", "Content-Length: 2")+"cd"); err != nil {
+		t.Fatal(err)
+	}
+	close(proceed)
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/1 ab ctx=<nil>", "/2 cd ctx=<nil>"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := respBody(resp); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
