@@ -68,14 +68,25 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 	caFile := fs.String("ca-file", "", "PEM bundle that verifies the admin listener's certificate")
 	certFile := fs.String("cert", "", "client certificate (PEM) for certificate authentication")
 	keyFile := fs.String("key", "", "client certificate key (PEM)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	// -h or --help anywhere (before or after a command) prints the usage
+	// once, on stdout, before any credential is needed.
+	for i, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" || i == 0 && a == "help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return 0
 		}
+	}
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "\n%s", adminUsage)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		fmt.Fprint(stderr, adminUsage)
+		fs.PrintDefaults()
 		return 2
 	}
 	c := &adminClient{base: strings.TrimRight(*base, "/"), stdout: stdout, stderr: stderr}
@@ -140,6 +151,12 @@ func cmdAdminBootstrap(args []string, stdout, stderr io.Writer) int {
 	}
 	if *cfgPath == "" {
 		fmt.Fprintln(stderr, "portcullis admin bootstrap: --config is required")
+		return 2
+	}
+	// The admin API refuses such a name (tokens.go): never print a token
+	// that carries one.
+	if !config.ValidName(*name) {
+		fmt.Fprintf(stderr, "portcullis admin bootstrap: --name %q: a token name %s\n", *name, config.NameRule())
 		return 2
 	}
 	cfg, err := config.Load(*cfgPath)

@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/devpki"
 )
 
@@ -28,7 +31,7 @@ func cmdCerts(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, certsUsage)
 		return 2
 	}
-	fs := newFlags("certs dev", certsUsage, stderr)
+	fs := newFlags("certs dev", "Create a local CA and certificates for trying TLS and mTLS (development only; keys are\nwritten with 0600 permissions), and print the config that uses them.", stderr)
 	dir := fs.String("dir", "dev-pki", "directory to write to (created 0700)")
 	hosts := fs.String("hosts", "localhost,127.0.0.1,::1", "names and addresses of the server certificates")
 	client := fs.String("client", "dev-client", "common name of the edge client certificate")
@@ -36,8 +39,8 @@ func cmdCerts(args []string, stdout, stderr io.Writer) int {
 	td := fs.String("trust-domain", "dev.local", "SPIFFE trust domain")
 	days := fs.Int("days", 90, "validity in days")
 	force := fs.Bool("force", false, "replace existing files")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if rc := parse(fs, args[1:], stdout); rc >= 0 {
+		return rc
 	}
 	if *days < 1 || *days > 825 {
 		fmt.Fprintln(stderr, "portcullis certs dev: --days must be between 1 and 825")
@@ -48,6 +51,13 @@ func cmdCerts(args []string, stdout, stderr io.Writer) int {
 		if h = strings.TrimSpace(h); h != "" {
 			hs = append(hs, h)
 		}
+	}
+	// The tool never prints config material the loader then refuses: the
+	// service name and its expected SPIFFE ID are checked by the loader's
+	// own rules before anything is created.
+	if msg := checkCertsDev(hs, *client, *service, *td); msg != "" {
+		fmt.Fprintln(stderr, "portcullis certs dev:", msg)
+		return 2
 	}
 	files, err := devpki.Create(devpki.Options{Dir: *dir, Hosts: hs, Client: *client, Service: *service, TrustDomain: *td,
 		Validity: durationDays(*days), Force: *force})
@@ -79,6 +89,32 @@ services:
 curl --cacert %[1]s/ca.pem --cert %[1]s/client.pem --key %[1]s/client.key https://localhost:8443/
 `, *dir, *service, *td)
 	return 0
+}
+
+// checkCertsDev returns what is wrong with the names certs dev would put
+// in certificates and in the config it prints, or "".
+func checkCertsDev(hosts []string, client, service, trustDomain string) string {
+	if len(hosts) == 0 {
+		return "--hosts names no host"
+	}
+	for _, h := range hosts {
+		if _, err := netip.ParseAddr(h); err == nil {
+			continue
+		}
+		if config.CheckHost(h) != nil {
+			return fmt.Sprintf("--hosts: %q is neither an IP address nor a DNS name", h)
+		}
+	}
+	if strings.TrimSpace(client) == "" || strings.ContainsFunc(client, unicode.IsControl) {
+		return "--client must be a non-empty common name without control characters"
+	}
+	if !config.ValidName(service) {
+		return fmt.Sprintf("--service %q: a service name %s", service, config.NameRule())
+	}
+	if msg := config.CheckExpectedIdentity(devpki.SPIFFEID(trustDomain, service)); msg != "" {
+		return fmt.Sprintf("--trust-domain %q: the service's SPIFFE ID %s", trustDomain, msg)
+	}
+	return ""
 }
 
 func durationDays(d int) time.Duration { return time.Duration(d) * 24 * time.Hour }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/apikey"
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 const keysUsage = `Usage:
@@ -45,6 +46,12 @@ func cmdKeysGenerate(args []string, stdout, stderr io.Writer) int {
 	id := fs.String("id", "", "the key's id in the config (default key-<date>-<random>)")
 	if rc := parse(fs, args, stdout); rc >= 0 {
 		return rc
+	}
+	// Never print a key whose config entry the loader then refuses: the id
+	// is checked by the loader's own rule first.
+	if *id != "" && !config.ValidName(*id) {
+		fmt.Fprintf(stderr, "portcullis keys generate: --id %q: a key id %s\n", *id, config.NameRule())
+		return 2
 	}
 	key, err := apikey.Generate(*prefix)
 	if err != nil {

@@ -88,14 +88,23 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags; it returns -1 to go on, or the exit status.
+// parse parses flags; it returns -1 to go on, or the exit status. The
+// usage is printed exactly once: to stdout (exit 0) when asked for with -h
+// or --help, to stderr after the error for a bad flag (exit 2). The flag
+// package would print it itself before returning either error, so its
+// Usage is silenced while it parses.
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) int {
-	if err := fs.Parse(args); err != nil {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return 0
 		}
+		fs.Usage()
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -52,6 +52,10 @@ func (v *validator) upstreamTLS(p string, s *Service) {
 	}
 }
 
+// CheckExpectedIdentity is the loader's check of an expected_identity
+// (for tools that print one): what is wrong with id, or "".
+func CheckExpectedIdentity(id string) string { return checkExpectedIdentity(id) }
+
 // checkExpectedIdentity returns what is wrong with an expected identity,
 // or "": a SPIFFE ID (checked by go-spiffe) or a DNS name.
 func checkExpectedIdentity(id string) string {

@@ -50,6 +50,12 @@ type File struct {
 	Name, Path, What string
 }
 
+// SPIFFEID is the SPIFFE ID of the service certificate Create writes (and
+// the expected_identity of the config certs dev prints).
+func SPIFFEID(trustDomain, service string) string {
+	return fmt.Sprintf("spiffe://%s/ns/dev/sa/%s", trustDomain, service)
+}
+
 // Create writes the CA, the certificates and keys, and the assertion
 // signing key, and returns what it wrote.
 func Create(o Options) ([]File, error) {
@@ -68,7 +74,7 @@ func Create(o Options) ([]File, error) {
 	if o.TrustDomain == "" {
 		o.TrustDomain = "dev.local"
 	}
-	spiffeID, err := url.Parse(fmt.Sprintf("spiffe://%s/ns/dev/sa/%s", o.TrustDomain, o.Service))
+	spiffeID, err := url.Parse(SPIFFEID(o.TrustDomain, o.Service))
 	if err != nil {
 		return nil, fmt.Errorf("SPIFFE ID: %w", err)
 	}

@@ -24,6 +24,17 @@ type cliResult struct {
 // waits at most 20 s for it to exit.
 func runCLI(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
+	return runCLIInput(t, env, "", args...)
+}
+
+// runCLIStdin is runCLI with stdin as the standard input.
+func runCLIStdin(t *testing.T, stdin string, args ...string) cliResult {
+	t.Helper()
+	return runCLIInput(t, nil, stdin, args...)
+}
+
+func runCLIInput(t *testing.T, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
@@ -31,6 +42,7 @@ func runCLI(t *testing.T, env []string, args ...string) cliResult {
 	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
 	err := cmd.Run()
 	res := cliResult{stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
