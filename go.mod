@@ -36,7 +36,10 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-require github.com/go-jose/go-jose/v4 v4.1.9
+require (
+	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/go-json-experiment/json v1.27.2
+)
 
 require (
 	github.com/getkin/kin-openapi v0.153.0
