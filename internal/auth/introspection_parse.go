@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/ijson"
 )
 
 // introspected is what the gateway keeps of an RFC 7662 introspection
@@ -44,14 +46,29 @@ var errMalformedIntrospection = errors.New("malformed introspection response")
 // the gateway uses must have their RFC 7662 types, and "exp" must be a
 // plausible time. Errors never quote the body (it may hold personal data).
 func parseIntrospection(body []byte) (introspected, error) {
-	var w introspectionWire
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&w); err != nil {
+	// RFC 7493: the answer decides access, so it must read one way only:
+	// {"active":false,"active":true} is refused, not read as its last
+	// member (internal/ijson).
+	if err := ijson.Check(body); err != nil {
+		return introspected{}, fmt.Errorf("%w: %s", errMalformedIntrospection, ijson.LogReason(err))
+	}
+	// Members are looked up by their exact names: encoding/json matches
+	// struct fields case-insensitively, which would read "ACTIVE" as
+	// "active" (and the last of the two).
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil || members == nil {
 		return introspected{}, fmt.Errorf("%w: not a JSON object with the expected member types", errMalformedIntrospection)
 	}
-	if dec.More() {
-		return introspected{}, fmt.Errorf("%w: data after the JSON object", errMalformedIntrospection)
+	var w introspectionWire
+	for name, dst := range map[string]any{"active": &w.Active, "scope": &w.Scope, "client_id": &w.ClientID,
+		"sub": &w.Sub, "username": &w.Username, "iss": &w.Iss, "exp": &w.Exp} {
+		if raw, ok := members[name]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return introspected{}, fmt.Errorf("%w: not a JSON object with the expected member types", errMalformedIntrospection)
+			}
+		}
 	}
+	w.Aud = members["aud"]
 	if w.Active == nil {
 		return introspected{}, fmt.Errorf("%w: no boolean \"active\" member", errMalformedIntrospection)
 	}

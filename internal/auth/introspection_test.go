@@ -564,6 +564,8 @@ func TestParseIntrospection(t *testing.T) {
 		{`{"active":true,"aud":["x","y"],"other":{"n":[1]}}`, introspected{Active: true, Audience: []string{"x", "y"}}},
 		{`{"active":true,"aud":null,"exp":null,"scope":null}`, introspected{Active: true}},
 		{"{\"active\":true}\n ", introspected{Active: true}},
+		{`{"active":false,"ACTIVE":true}`, introspected{}},        // names are exact: ACTIVE is another member
+		{`{"active":true,"Sub":"mallory","sub":"alice"}`, introspected{Active: true, Subject: "alice"}},
 	}
 	for _, tc := range good {
 		got, err := parseIntrospection([]byte(tc.body))
@@ -575,6 +577,9 @@ func TestParseIntrospection(t *testing.T) {
 		`{"active":true}{"active":false}`, `{"active":1}`, `{"active":null}`, `{"active":"true"}`, `{}`, `null`, `[]`, ``,
 		`{"active":true,"scope":["a"]}`, `{"active":true,"sub":5}`, `{"active":true,"aud":[1]}`, `{"active":true,"aud":{}}`,
 		`{"active":true,"exp":"1700000000"}`, `{"active":true,"exp":-5}`, `{"active":true,"exp":0}`, `{"active":true,"exp":1e300}`,
+		// Not I-JSON (RFC 7493): read one way here, another elsewhere.
+		`{"active":false,"active":true}`, `{"active":true,"sub":"alice","sub":"admin"}`, `{"active":true,"sub":"\ud800"}`,
+		"{\"active\":true,\"sub\":\"\xff\"}", `{"active":true,"exp":1e400}`, `{"active":true,"exp":17000000000000001}`,
 	} {
 		_, err := parseIntrospection([]byte(body))
 		if err == nil || !errors.Is(err, errMalformedIntrospection) {

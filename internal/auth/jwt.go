@@ -14,6 +14,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ijson"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"golang.org/x/net/http/httpguts"
 )
@@ -103,6 +105,7 @@ const (
 	reasonNoConsumerClaim  = "missing consumer claim"
 	reasonTokenNotUsable   = "token not usable"
 	reasonUnsupportedToken = "unsupported token"
+	reasonAmbiguousJSON    = "ambiguous JSON"
 )
 
 // jwtMethod is the compiled method of one route.
@@ -476,6 +479,9 @@ func (m *jwtMethod) verify(ctx context.Context, tok string) (*verified, *verifyK
 		key    *verifyKey
 		reason string
 	)
+	if r := checkTokenJSON(tok); r != "" {
+		return nil, nil, fail(r)
+	}
 	claims := jwt.MapClaims{}
 	token, err := m.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
 		key, reason = m.findKey(ctx, t)
@@ -500,6 +506,37 @@ func (m *jwtMethod) verify(ctx context.Context, tok string) (*verified, *verifyK
 		return nil, nil, fail(r)
 	}
 	return v, key, nil
+}
+
+// checkTokenJSON checks the JOSE header and the claims set of a compact
+// token as I-JSON (RFC 7493, internal/ijson) before anything is read from
+// them. RFC 7515 section 4 and RFC 7519 section 4 let a parser either
+// refuse duplicate names or keep the last; keeping the last (as
+// encoding/json does) means a token that says "sub":"alice","sub":"admin"
+// is one identity here and another to a service that reads the forwarded
+// token with a first-wins parser, so duplicates are refused, with lone
+// surrogates, invalid UTF-8 and numbers a double cannot hold ("exp"
+// beyond 2^53). A part that is not base64url is left to the parser, which
+// refuses it as malformed.
+func checkTokenJSON(tok string) string {
+	head, rest, ok := strings.Cut(tok, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return ""
+	}
+	for _, part := range [2]string{head, payload} {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(part)
+		if err != nil {
+			return ""
+		}
+		if err := ijson.Check(b); err != nil {
+			if ijson.Ambiguous(err) {
+				return reasonAmbiguousJSON
+			}
+			return reasonMalformed
+		}
+	}
+	return ""
 }
 
 // findKey is the key function: it never reads jku, jwk, x5u or x5c, and

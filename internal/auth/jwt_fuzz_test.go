@@ -26,7 +26,7 @@ var jwtReasons = map[string]bool{
 	reasonCritical: true, reasonInvalidClaims: true, reasonExpired: true, reasonMissingExp: true,
 	reasonNotYetValid: true, reasonIssuedInFuture: true, reasonMissingIat: true, reasonTooOld: true,
 	reasonWrongIssuer: true, reasonWrongAudience: true, reasonRequiredClaim: true, reasonUnknownConsumer: true,
-	reasonJWKSUnavailable: true, reasonNoConsumerClaim: true, reasonUnsupportedToken: true,
+	reasonJWKSUnavailable: true, reasonNoConsumerClaim: true, reasonUnsupportedToken: true, reasonAmbiguousJSON: true,
 }
 
 // FuzzJWTAuthenticate: any Authorization value is answered without a

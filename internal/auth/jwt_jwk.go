@@ -4,10 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/portcullis/portcullis/internal/ijson"
 )
 
 // jwkSet is a parsed JSON Web Key Set (RFC 7517): verification keys by kid.
@@ -38,11 +42,20 @@ type jwk struct {
 // out rather than failing the whole set (an issuer may publish encryption
 // keys beside signing keys). Symmetric ("oct") keys are always left out:
 // a shared secret is never taken from the network.
+//
+// The document must be one I-JSON text (RFC 7493, internal/ijson): a key
+// set read one way here and another way by the issuer's other relying
+// parties ({"kid":"a","kid":"b"}, a lone surrogate in a kid) is refused as
+// a whole, a fetch error. Members are matched by their exact names (JSON
+// v2 semantics): encoding/json would read "KID" as "kid".
 func parseJWKS(data []byte) (*jwkSet, error) {
-	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
+	if err := ijson.Check(data); err != nil {
+		return nil, fmt.Errorf("invalid JWKS JSON: %s", ijson.LogReason(err))
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	var doc struct {
+		Keys []jsontext.Value `json:"keys"`
+	}
+	if err := jsonv2.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("invalid JWKS JSON: %w", err)
 	}
 	if doc.Keys == nil {
@@ -51,7 +64,7 @@ func parseJWKS(data []byte) (*jwkSet, error) {
 	set := &jwkSet{byKid: map[string][]*verifyKey{}}
 	for _, raw := range doc.Keys {
 		var k jwk
-		if err := json.Unmarshal(raw, &k); err != nil {
+		if err := jsonv2.Unmarshal(raw, &k); err != nil {
 			set.skipped++
 			continue
 		}

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ijson"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
@@ -373,7 +375,12 @@ func (s *jwksSource) discover(ctx context.Context) (string, error) {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
+	// One I-JSON text (RFC 7493), members by exact name: the issuer and
+	// jwks_uri read here are the ones every other party reads.
+	if err := ijson.Check(body); err != nil {
+		return "", errors.New("discovery: invalid JSON document: " + ijson.LogReason(err))
+	}
+	if err := jsonv2.Unmarshal(body, &doc); err != nil {
 		return "", errors.New("discovery: invalid JSON document")
 	}
 	if doc.Issuer != s.issuer {

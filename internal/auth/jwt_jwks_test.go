@@ -408,6 +408,27 @@ func TestParseJWKS(t *testing.T) {
 			t.Errorf("%q parsed", bad)
 		}
 	}
+	// Not I-JSON (RFC 7493): the whole set is refused, not read as its
+	// last duplicate.
+	n := rsaNoAlg["n"].(string)
+	for _, tc := range []struct{ desc, doc, reason string }{
+		{"keys twice", `{"keys":[],"keys":[{"kty":"RSA","kid":"a","n":"` + n + `","e":"AQAB"}]}`, "duplicate member name"},
+		{"kid twice", `{"keys":[{"kty":"RSA","kid":"a","kid":"b","n":"` + n + `","e":"AQAB"}]}`, "duplicate member name"},
+		{"lone surrogate in a kid", `{"keys":[{"kty":"RSA","kid":"\udc00","n":"` + n + `","e":"AQAB"}]}`, "lone surrogate escape"},
+		{"invalid UTF-8", "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"\xff\",\"n\":\"" + n + "\",\"e\":\"AQAB\"}]}", "invalid UTF-8"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := parseJWKS([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), "ambiguous JSON: "+tc.reason) {
+				t.Fatalf("error %v, want ambiguous JSON: %s", err, tc.reason)
+			}
+		})
+	}
+	// Members are read by their exact names: "KID" is not "kid".
+	set, err = parseJWKS([]byte(`{"keys":[{"kty":"RSA","kid":"a","KID":"b","n":"` + n + `","e":"AQAB"}]}`))
+	if err != nil || len(set.byKid["a"]) != 1 || len(set.byKid["b"]) != 0 {
+		t.Fatalf("case-folded member: %+v, %v", set, err)
+	}
 }
 
 func TestCheckFetchURL(t *testing.T) {

@@ -2,10 +2,13 @@ package auth
 
 import (
 	"crypto/ecdsa"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -498,4 +501,43 @@ func TestTokenCacheBounded(t *testing.T) {
 func sumOf(tok string) *[32]byte {
 	s := sha256Sum(tok)
 	return &s
+}
+
+// TestJWTAmbiguousJSONRefused: a correctly signed token whose header or
+// claims set is not I-JSON (RFC 7493) is refused before any claim is
+// read; the same token without the ambiguity is accepted.
+func TestJWTAmbiguousJSONRefused(t *testing.T) {
+	m, _ := newJWT(t, `{algorithms: [HS256], issuer: "https://idp.test"}`)
+	now := time.Now().Unix()
+	claims := fmt.Sprintf(`"iss":"https://idp.test","exp":%d,"iat":%d`, now+300, now)
+	signed := func(header, payload string) string {
+		in := b64url([]byte(header)) + "." + b64url([]byte(payload))
+		mac := hmac.New(sha256.New, []byte(hmacSecret))
+		mac.Write([]byte(in))
+		return "Bearer " + in + "." + b64url(mac.Sum(nil))
+	}
+	const hdr = `{"alg":"HS256","typ":"JWT","kid":"alice-hs"}`
+	if _, _, err := authenticate(m, signed(hdr, `{"sub":"alice",`+claims+`}`)); err != nil {
+		t.Fatalf("the unambiguous token is refused: %v", err)
+	}
+	for _, tc := range []struct{ desc, header, payload, reason string }{
+		{"sub twice", hdr, `{"sub":"alice","sub":"admin",` + claims + `}`, reasonAmbiguousJSON},
+		{"sub twice, one escaped", hdr, `{"sub":"alice","\u0073ub":"admin",` + claims + `}`, reasonAmbiguousJSON},
+		{"iss twice", hdr, `{"iss":"https://evil.test",` + claims + `}`, reasonAmbiguousJSON},
+		{"duplicate in a nested claim", hdr, `{"sub":"alice","ctx":{"role":"user","role":"admin"},` + claims + `}`, reasonAmbiguousJSON},
+		{"alg twice in the header", `{"alg":"none","alg":"HS256","kid":"alice-hs"}`, `{"sub":"alice",` + claims + `}`, reasonAmbiguousJSON},
+		{"kid twice in the header", `{"alg":"HS256","kid":"bob-hs","kid":"alice-hs"}`, `{"sub":"alice",` + claims + `}`, reasonAmbiguousJSON},
+		{"lone surrogate in sub", hdr, `{"sub":"\ud800",` + claims + `}`, reasonAmbiguousJSON},
+		{"invalid UTF-8 in sub", hdr, "{\"sub\":\"\xff\"," + claims + `}`, reasonAmbiguousJSON},
+		{"exp beyond 2^53", hdr, `{"sub":"alice","iss":"https://idp.test","exp":9007199254740993}`, reasonAmbiguousJSON},
+		{"exp beyond a double", hdr, `{"sub":"alice","iss":"https://idp.test","exp":1e400}`, reasonAmbiguousJSON},
+		{"trailing data after the claims", hdr, `{"sub":"alice",` + claims + `}{"sub":"admin"}`, reasonMalformed},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			id, _, err := authenticate(m, signed(tc.header, tc.payload))
+			if id != nil || reasonOf(err) != tc.reason {
+				t.Fatalf("got %v %q, want %q", id, reasonOf(err), tc.reason)
+			}
+		})
+	}
 }

@@ -89,6 +89,32 @@ func classify(data []byte, err error) error {
 	return &Error{Reason: ReasonSyntax, Offset: off}
 }
 
+// Ambiguous reports an error of Check for a text that parses as JSON but
+// is not I-JSON (as opposed to a syntax error).
+func Ambiguous(err error) bool {
+	r := Reason(err)
+	return r != "" && r != ReasonSyntax && r != ReasonDepth
+}
+
+// LogReason is the reason a refusal logs: "malformed JSON" for a syntax
+// error, "ambiguous JSON: <rule>" for a text that parses but is not
+// I-JSON. It is a fixed text, never input data.
+func LogReason(err error) string {
+	if Ambiguous(err) {
+		return "ambiguous JSON: " + Reason(err)
+	}
+	if Reason(err) == ReasonDepth {
+		return "malformed JSON: " + ReasonDepth
+	}
+	return "malformed JSON"
+}
+
+// Detail is the sentence a client is told about an ambiguous text: which
+// rule it breaks, never a piece of it.
+func Detail(err error) string {
+	return "It is not I-JSON (RFC 7493): " + Reason(err) + "."
+}
+
 // invalidUTF8At is the offset of the first invalid UTF-8 sequence.
 func invalidUTF8At(b []byte) int {
 	for i := 0; i < len(b); {

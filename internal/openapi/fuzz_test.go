@@ -25,7 +25,11 @@ var fuzzContentTypes = []string{"application/json", "", "text/plain", "applicati
 // operation that declares none is refused, and a trailing slash must
 // match the document's path. The two must agree on every request, and a
 // refusal carries only a fixed reason of the right kind and the generic
-// detail. The seed corpus is in testdata/fuzz/FuzzHandle.
+// detail. (kin-openapi's body decoders are one registry per process, so
+// the reference decodes JSON bodies through the policy's strict decoder
+// too: an ambiguous body is a body refusal to both, and the policy's own
+// refusal of it names the I-JSON rule.) The seed corpus is in
+// testdata/fuzz/FuzzHandle.
 func FuzzHandle(f *testing.F) {
 	p := specPolicy(f, "")
 	ref := newKinReference(f, testSpec)
@@ -54,6 +58,10 @@ func FuzzHandle(f *testing.F) {
 			return
 		case want == "":
 			t.Fatalf("%s %s?%s %q (%s): the policy refused (%s) what kin-openapi accepts", method, path, query, body, ct, prob.Reason)
+		case prob.Status == 400 && strings.HasPrefix(prob.Reason, ReasonBody+": ambiguous JSON: "):
+			if rule := strings.TrimPrefix(prob.Reason, ReasonBody+": ambiguous JSON: "); prob.Detail != detailMismatch+" It is not I-JSON (RFC 7493): "+rule+"." {
+				t.Fatalf("refusal %+v: want the generic detail and the I-JSON rule", prob)
+			}
 		case prob.Status != 400 || prob.Detail != detailMismatch:
 			t.Fatalf("refusal %+v: want a 400 with the generic detail", prob)
 		case want == ReasonPath && prob.Reason != ReasonPath, want != ReasonPath && prob.Reason == ReasonPath:

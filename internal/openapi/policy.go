@@ -8,14 +8,43 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ijson"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
 func init() {
 	pipeline.Register("openapi", compile)
+	// Every JSON request body the validator decodes is first checked by
+	// ijson (RFC 7493): encoding/json keeps the last of duplicate names and
+	// ignores what follows the first value, so the schema could judge
+	// {"qty":-5,"qty":1} by 1 while the upstream reads -5. kin-openapi
+	// keeps one registry of body decoders per process; a "+json" type
+	// without its own falls back to "application/json", multipart parts
+	// with a JSON type use the same registry.
+	for _, ct := range jsonMediaTypes {
+		openapi3filter.RegisterBodyDecoder(ct, strictJSONDecoder)
+	}
+}
+
+// jsonMediaTypes are the types kin-openapi decodes with its JSON decoder.
+var jsonMediaTypes = []string{"application/json", "application/json-patch+json", "application/merge-patch+json",
+	"application/ld+json", "application/hal+json", "application/vnd.api+json", "application/problem+json"}
+
+// strictJSONDecoder refuses a body that is not one I-JSON text, then
+// decodes it as kin-openapi's JSON decoder does.
+func strictJSONDecoder(body io.Reader, h http.Header, schema *openapi3.SchemaRef, enc openapi3filter.EncodingFn) (any, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
+	if err := ijson.Check(b); err != nil {
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
+	}
+	return openapi3filter.JSONBodyDecoder(bytes.NewReader(b), h, schema, enc)
 }
 
 // Reasons for logs and metrics: a fixed set, never input data. The
@@ -143,6 +172,9 @@ func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
 		Options:    p.opts,
 	}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		if ijson.Ambiguous(err) {
+			return pipeline.NewProblem(http.StatusBadRequest, detailMismatch+" "+ijson.Detail(err), ReasonBody+": "+ijson.LogReason(err))
+		}
 		return refuse(classify(err))
 	}
 	return nil

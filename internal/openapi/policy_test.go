@@ -61,6 +61,11 @@ func TestRefusals(t *testing.T) {
 		{"extra property", "POST", "/orders", `{"item":"a","qty":1,"` + secret + `":1}`, ReasonBody, 400},
 		{"malformed json", "POST", "/orders", `{"item":` + secret, ReasonBody, 400},
 		{"missing body", "POST", "/orders", "", ReasonBody, 400},
+		{"trailing data after the body", "POST", "/orders", `{"item":"a","qty":1} {"qty":-5}`, ReasonBody, 400},
+		{"duplicate name, last one valid", "POST", "/orders", `{"item":"a","qty":-5,"qty":1}`, ReasonBody + ": ambiguous JSON: duplicate member name", 400},
+		{"lone surrogate", "POST", "/orders", `{"item":"\udc00","qty":1}`, ReasonBody + ": ambiguous JSON: lone surrogate escape", 400},
+		{"invalid UTF-8", "POST", "/orders", "{\"item\":\"\xc0\xaf\",\"qty\":1}", ReasonBody + ": ambiguous JSON: invalid UTF-8", 400},
+		{"integer beyond 2^53", "POST", "/orders", `{"item":"a","qty":9007199254740993}`, ReasonBody + ": ambiguous JSON: integer not exactly a double (beyond 2^53)", 400},
 		{"body on GET", "GET", "/orders/1?fields=all", `{"a":1}`, ReasonBody, 400},
 		{"too large", "POST", "/orders", `{"item":"` + strings.Repeat("a", 2<<20) + `","qty":1}`, ReasonTooLarge, 413},
 	}

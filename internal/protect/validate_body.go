@@ -2,12 +2,12 @@ package protect
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
 
+	"github.com/portcullis/portcullis/internal/ijson"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
@@ -43,8 +43,12 @@ func (p *validatePolicy) checkBody(r *http.Request) *pipeline.Problem {
 	}
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
-	if !json.Valid(body) {
-		return pipeline.NewProblem(http.StatusBadRequest, errBodyInvalid, "validate: malformed JSON")
+	// RFC 7493: the body is checked and forwarded as one I-JSON text, so
+	// the schema below and the upstream's parser read the same values
+	// (no duplicate names one keeps first and the other last, no lone
+	// surrogates, no integers a double rounds). internal/ijson has the rules.
+	if err := ijson.Check(body); err != nil {
+		return pipeline.NewProblem(http.StatusBadRequest, bodyDetail(err), "validate: "+ijson.LogReason(err))
 	}
 	if p.schema != nil {
 		if ptr, ok := p.schema.validate(body); !ok {
@@ -82,4 +86,14 @@ func readBounded(r io.Reader, cl, limit int64) (b []byte, over bool, err error) 
 			return nil, false, rerr
 		}
 	}
+}
+
+// bodyDetail is the client-facing text: generic for a syntax error, and
+// naming the rule for an ambiguous text (the client may not know its
+// serializer emits duplicates), never quoting the body.
+func bodyDetail(err error) string {
+	if ijson.Ambiguous(err) {
+		return errBodyInvalid + " " + ijson.Detail(err)
+	}
+	return errBodyInvalid
 }

@@ -56,6 +56,11 @@ func TestValidateBody(t *testing.T) {
 		{"too large, chunked", "POST", "application/json", `{"name":"` + strings.Repeat("a", 2000) + `"}`, true, 413, "The request body is too large."},
 		{"schema: nested", "POST", "application/json", `{"name":"pen","items":[{"price":1},{"price":-7}]}`, false, 400, `The request body is not valid. Failing location: "/items/1/price".`},
 		{"schema: missing property", "POST", "application/json", `{"name":"pen"}`, false, 400, "The request body is not valid."},
+		{"duplicate name the schema would judge by its last value", "POST", "application/json", `{"name":"pen","items":[{"price":-7,"price":1}]}`, false, 400, "The request body is not valid. It is not I-JSON (RFC 7493): duplicate member name."},
+		{"duplicate top-level name", "POST", "application/json", `{"name":"pen","name":"ink","items":[]}`, false, 400, "The request body is not valid. It is not I-JSON (RFC 7493): duplicate member name."},
+		{"lone surrogate", "POST", "application/json", `{"name":"\ud800","items":[]}`, false, 400, "The request body is not valid. It is not I-JSON (RFC 7493): lone surrogate escape."},
+		{"invalid UTF-8", "POST", "application/json", "{\"name\":\"\xff\",\"items\":[]}", false, 400, "The request body is not valid. It is not I-JSON (RFC 7493): invalid UTF-8."},
+		{"integer beyond 2^53", "POST", "application/json", `{"name":"pen","items":[{"price":9007199254740993}]}`, false, 400, "The request body is not valid. It is not I-JSON (RFC 7493): integer not exactly a double (beyond 2^53)."},
 		{"schema: odd key is not echoed", "POST", "application/json", `{"name":"pen","items":[],"meta":{"<img src=x>":"secret-value"}}`, false, 400, `The request body is not valid. Failing location: "/meta".`},
 	}
 	for _, tc := range cases {
