@@ -564,7 +564,7 @@ func TestParseIntrospection(t *testing.T) {
 		{`{"active":true,"aud":["x","y"],"other":{"n":[1]}}`, introspected{Active: true, Audience: []string{"x", "y"}}},
 		{`{"active":true,"aud":null,"exp":null,"scope":null}`, introspected{Active: true}},
 		{"{\"active\":true}\n ", introspected{Active: true}},
-		{`{"active":false,"ACTIVE":true}`, introspected{}},        // names are exact: ACTIVE is another member
+		{`{"active":false,"ACTIVE":true}`, introspected{}}, // names are exact: ACTIVE is another member
 		{`{"active":true,"Sub":"mallory","sub":"alice"}`, introspected{Active: true, Subject: "alice"}},
 	}
 	for _, tc := range good {

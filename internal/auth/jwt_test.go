@@ -2,11 +2,11 @@ package auth
 
 import (
 	"crypto/ecdsa"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
