@@ -18,16 +18,19 @@ import (
 type KeyUsage struct {
 	// ID is the key's id from the config; Consumer its consumer at the
 	// last compile.
-	ID, Consumer string
+	// The JSON names are those of the admin API's usage view.
+	ID       string `json:"key_id"`
+	Consumer string `json:"consumer"`
 	// Requests counts accepted requests; Refused counts requests with
 	// this key refused because it had expired or was rotated out (a client
 	// still using an old key).
-	Requests, Refused uint64
+	Requests uint64 `json:"requests"`
+	Refused  uint64 `json:"refused"`
 	// LastUsed is when the key was last presented (accepted or refused),
 	// to the second; zero when never.
-	LastUsed time.Time
+	LastUsed time.Time `json:"last_used,omitzero"`
 	// LastClient is the client address of that request.
-	LastClient netip.Addr
+	LastClient netip.Addr `json:"last_client,omitzero"`
 }
 
 // UsageOf returns the usage of every key the gateway has known since it

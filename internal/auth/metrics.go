@@ -59,8 +59,11 @@ func (pm *policyMetrics) failure(method, reason string) { pm.m.failure(pm.route,
 
 // Count is one counter's value.
 type Count struct {
-	Route, Method, Outcome, Reason string
-	Value                          uint64
+	Route   string `json:"route"`
+	Method  string `json:"method"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Value   uint64 `json:"value"`
 }
 
 // Counts returns every counter, sorted, for /stats/auth and tests.

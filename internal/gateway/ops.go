@@ -36,8 +36,9 @@ func (g *Gateway) opsHandler() http.Handler {
 		writeJSON(w, http.StatusOK, body)
 	})
 	// What authentication saw, for operators: outcomes per route, method
-	// and reason, and API key usage (ids only, never keys). Metrics and the
-	// admin API will expose the same data in their own formats.
+	// and reason (the portcullis_auth_total counters), and API key usage
+	// (ids only, never keys), in snake_case like the rest of the JSON
+	// (docs/observability.md#operations-endpoints).
 	mux.HandleFunc("GET /stats/auth", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"authentication": auth.CountsOf(g.state),

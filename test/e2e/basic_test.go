@@ -132,7 +132,7 @@ ops: {address: "{{ops}}"}
 			Value                          uint64
 		}
 		APIKeys []struct {
-			ID       string
+			ID       string `json:"key_id"`
 			Requests uint64
 		} `json:"api_keys"`
 	}

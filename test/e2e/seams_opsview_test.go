@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestToolsNeverPrintWhatTheLoaderRefuses: every tool that prints config
@@ -116,5 +121,130 @@ func TestHelpPrintsOnce(t *testing.T) {
 	r := runCLI(t, nil, "run", "--no-such-flag")
 	if r.code != 2 || strings.Count(r.stderr, "Usage:") != 1 || r.stdout != "" {
 		t.Errorf("bad flag: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// snakeCase is a JSON field name as the gateway writes them.
+var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// jsonFieldNames collects every object member name in v, at every depth.
+func jsonFieldNames(v any, into map[string]bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			into[k] = true
+			jsonFieldNames(e, into)
+		}
+	case []any:
+		for _, e := range x {
+			jsonFieldNames(e, into)
+		}
+	}
+}
+
+// TestStatsAuthSnakeCaseAndDocumented: /stats/auth names every field in
+// snake_case (route, method, outcome, reason, value; key_id, consumer,
+// requests, refused, last_used, last_client) like /readyz and the admin
+// API, with the values of the traffic sent, and every field it writes is
+// documented in docs/observability.md.
+func TestStatsAuthSnakeCaseAndDocumented(t *testing.T) {
+	up := NewUpstream(t, nil)
+	key, hash := akGenerate(t)
+	gw := StartGateway(t, GatewayConfig(`version: 1
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: svc, targets: [{url: "`+up.URL+`"}]}]
+routes:
+  - name: keyed
+    paths: [{prefix: /}]
+    service: svc
+    policies:
+      - kind: auth
+        methods: [{api_key: {}}]
+consumers:
+  - name: stats-app
+    credentials:
+      api_keys: [{id: stats-key, hash: "`+hash+`"}]
+ops: {address: "{{ops}}"}
+`))
+	for _, k := range []string{key, key, "pcl_wrong", ""} {
+		req, _ := http.NewRequest("GET", gw.URL("/x"), nil)
+		if k != "" {
+			req.Header.Set("X-API-Key", k)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + gw.OpsAddr + "/stats/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	names := map[string]bool{}
+	jsonFieldNames(doc, names)
+	docs, err := os.ReadFile("../../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(docs)
+	if i := strings.Index(section, "## Operations endpoints"); i >= 0 {
+		section = section[i:]
+		if j := strings.Index(section[3:], "\n## "); j >= 0 {
+			section = section[:j+3]
+		}
+	} else {
+		t.Fatal("docs/observability.md has no Operations endpoints section")
+	}
+	for n := range names {
+		if !snakeCase.MatchString(n) {
+			t.Errorf("/stats/auth field %q is not snake_case: %s", n, body)
+		}
+		if !strings.Contains(section, "`"+n+"`") {
+			t.Errorf("/stats/auth field %q is not documented in docs/observability.md#operations-endpoints", n)
+		}
+	}
+	for _, n := range []string{"authentication", "api_keys", "route", "method", "outcome", "reason", "value", "key_id", "consumer", "requests", "refused", "last_used", "last_client"} {
+		if !names[n] {
+			t.Errorf("/stats/auth has no field %q: %s", n, body)
+		}
+	}
+	var stats struct {
+		Authentication []map[string]any `json:"authentication"`
+		APIKeys        []map[string]any `json:"api_keys"`
+	}
+	_ = json.Unmarshal(body, &stats)
+	var ok, bad float64
+	for _, c := range stats.Authentication {
+		if c["route"] == "keyed" && c["method"] == "api_key" && c["outcome"] == "success" {
+			ok += c["value"].(float64)
+		}
+		if c["route"] == "keyed" && c["outcome"] == "failure" {
+			bad += c["value"].(float64)
+		}
+	}
+	if ok != 2 || bad != 2 {
+		t.Errorf("success %v failure %v, want 2 and 2: %s", ok, bad, body)
+	}
+	if len(stats.APIKeys) != 1 {
+		t.Fatalf("api_keys %v, want one key", stats.APIKeys)
+	}
+	u := stats.APIKeys[0]
+	if u["key_id"] != "stats-key" || u["consumer"] != "stats-app" || u["requests"] != 2.0 || u["last_client"] != "127.0.0.1" {
+		t.Errorf("api_keys[0] = %v", u)
+	}
+	if s, _ := u["last_used"].(string); s == "" {
+		t.Errorf("api_keys[0].last_used = %v", u["last_used"])
+	} else if _, err := time.Parse(time.RFC3339, s); err != nil {
+		t.Errorf("api_keys[0].last_used: %v", err)
+	}
+	if strings.Contains(string(body), key) {
+		t.Error("/stats/auth shows the key")
 	}
 }
