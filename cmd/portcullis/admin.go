@@ -18,11 +18,11 @@ import (
 
 	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/store"
 )
 
 const adminUsage = `Usage:
   portcullis admin bootstrap --config FILE [--name NAME]
+  portcullis admin audit verify --config FILE
   portcullis admin [connection flags] <command> [args]
 
 bootstrap creates the first admin token in an empty store, on the machine
@@ -46,6 +46,9 @@ Commands:
   bans list | bans add ADDRESS --duration 1h [--reason R] | bans lift ADDRESS
   tokens list | tokens create --name N --role viewer|operator|admin | tokens delete ID
   routes | services | reload | rekey
+  audit [--actor A] [--resource R] [--action X] [--since T] [--until T]
+  config versions | config show V | config diff V1 V2
+  config dry-run FILE | config rollback V [--dry-run]
 
 Connection flags:
 `
@@ -59,6 +62,9 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "bootstrap" {
 		return cmdAdminBootstrap(args[1:], stdout, stderr)
+	}
+	if len(args) > 1 && args[0] == "audit" && args[1] == "verify" {
+		return cmdAuditVerify(args[2:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -170,13 +176,7 @@ func cmdAdminBootstrap(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var st store.Store
-	kr, _ := store.NewKeyring(nil)
-	if cfg.Admin.Store.Driver == config.StorePostgres {
-		st, err = store.OpenPostgres(ctx, store.PostgresOptions{DSN: cfg.Admin.Store.DSN, Schema: cfg.Admin.Store.Schema}, kr)
-	} else {
-		st, err = store.OpenSQLite(ctx, cfg.Admin.Store.Path, kr)
-	}
+	st, _, err := openConfigStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis admin bootstrap: %v\n", err)
 		return 1
@@ -261,6 +261,8 @@ func (c *adminClient) run(args []string) int {
 		return c.call("GET", "/admin/"+cmd, nil)
 	case "reload", "rekey":
 		return c.call("POST", "/admin/"+cmd, nil)
+	case "audit", "config":
+		return c.history(cmd, verb, rest)
 	case "consumers":
 		fs := flag.NewFlagSet("consumers", flag.ContinueOnError)
 		fs.SetOutput(c.stderr)

@@ -99,14 +99,17 @@ const maxBody = 64 << 10
 // decode reads the body into v strictly: one JSON object, no unknown
 // field, every type right, at most maxBody bytes. The problem names the
 // field at fault.
-func (q *request) decode(v any) *Problem {
+func (q *request) decode(v any) *Problem { return q.decodeLimit(v, maxBody) }
+
+// decodeLimit is decode with another bound (a config file's text).
+func (q *request) decodeLimit(v any, maxBody int) *Problem {
 	if ct := q.r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := strings.Cut(ct, ";")
 		if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
 			return badField("header.Content-Type", "the body must be application/json")
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(q.r.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(q.r.Body, int64(maxBody)+1))
 	if err != nil {
 		return badField("body", "the body could not be read")
 	}

@@ -42,6 +42,12 @@ func (s *Server) table() []route {
 		{"POST", "/admin/tokens", a, s.createToken},
 		{"DELETE", "/admin/tokens/{id}", a, s.deleteToken},
 		{"POST", "/admin/rekey", a, s.rekey},
+		{"GET", "/admin/audit", v, s.listAudit},
+		{"GET", "/admin/config/versions", v, s.listConfigVersions},
+		{"GET", "/admin/config/versions/{version}", v, s.getConfigVersion},
+		{"GET", "/admin/config/diff", v, s.diffConfigVersions},
+		{"POST", "/admin/config/dry-run", o, s.dryRun},
+		{"POST", "/admin/config/versions/{version}/rollback", a, s.rollback},
 	}
 }
 

@@ -77,6 +77,8 @@ type Runtime interface {
 	FlushUsage(ctx context.Context) error
 	// LocalUsage is this node's usage since it started.
 	LocalUsage() []auth.KeyUsage
+	// History serves the config history (history.go).
+	History
 }
 
 // RouteView is a route as the API shows it.
@@ -273,7 +275,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeProblem(w, problem(http.StatusForbidden, "this needs the "+rt.role+" role; the caller has "+p.role, ""))
 			return
 		}
-		r = r.WithContext(withPrincipal(r.Context(), p))
+		r = r.WithContext(auditContext(w, r.WithContext(withPrincipal(r.Context(), p)), p))
 		req := &request{s: s, w: w, r: r, who: p}
 		status, v := rt.handler(req)
 		switch v := v.(type) {

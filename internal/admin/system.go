@@ -59,7 +59,10 @@ type ReloadView struct {
 }
 
 func (s *Server) reload(q *request) (int, any) {
-	if err := s.rt.Reload(); err != nil {
+	if err := s.rt.StoreError(); err != nil {
+		return 0, unavailable()
+	}
+	if err := s.rt.ReloadBy(q.r.Context(), q.who.actor()); err != nil {
 		var errs config.Errors
 		detail := "the config did not load; the previous one keeps serving: " + err.Error()
 		if errors.As(err, &errs) && len(errs) > 0 {

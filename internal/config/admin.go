@@ -21,6 +21,17 @@ type Admin struct {
 	// FileAuthoritative makes the consumers of this file the only ones:
 	// the API can read consumers and credentials but not change them.
 	FileAuthoritative bool `yaml:"file_authoritative,omitempty"`
+	// Audit configures the audit trail of admin changes (docs/audit.md).
+	Audit *AdminAudit `yaml:"audit,omitempty"`
+}
+
+// AdminAudit configures the audit trail.
+type AdminAudit struct {
+	// SigningKey signs the head of the trail's hash chain (HMAC-SHA-256):
+	// 32 random bytes as 64 hex digits or base64, from ${env:} or
+	// ${file:} only, so that it is never in the store, in the config
+	// history, or in the file itself.
+	SigningKey string `yaml:"signing_key,omitempty"`
 }
 
 // AdminTLS serves the admin API over HTTPS, optionally authenticating
@@ -189,6 +200,12 @@ func (v *validator) admin() {
 		}
 	default:
 		v.add(sp+".driver", "must be sqlite or postgres, not %s", v.q(sp+".driver", s.Driver))
+	}
+	if a.Audit != nil && a.Audit.SigningKey != "" && !v.c.IsSecret(p+".audit.signing_key") {
+		// The key must live outside the store and outside the file, whose
+		// bytes the config history keeps: a key written inline would sit
+		// next to the chain it protects.
+		v.add(p+".audit.signing_key", "must be a secret reference (${env:NAME} or ${file:/path}), never the key itself")
 	}
 	if len(s.PreviousMasterKeys) > 0 && s.MasterKey == "" {
 		v.add(sp+".previous_master_keys", "need a master_key (the key that seals)")

@@ -87,6 +87,10 @@ func (g *Gateway) openControl(cfg *config.Config) error {
 	}
 	host, _ := os.Hostname()
 	cp := &controlPlane{g: g, cfg: a, st: st, node: host + "/" + a.Address, flushed: map[string]auth.KeyUsage{}}
+	if err := configureAudit(cfg, st, g.log); err != nil {
+		_ = st.Close()
+		return err
+	}
 	cur, err := st.State(ctx)
 	if err != nil {
 		_ = st.Close()

@@ -27,6 +27,7 @@ import (
 	"github.com/portcullis/portcullis/internal/http1"
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/store"
 	"github.com/portcullis/portcullis/internal/telemetry"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -103,7 +104,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	cfg, _, fi, err := loadConfigFile(opts.ConfigPath)
+	cfg, data, fi, err := loadConfigFile(opts.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +138,13 @@ func New(opts Options) (*Gateway, error) {
 		g.reg.Close()
 		_ = g.accessLog.Close()
 		g.stream.Load().Close()
+		return nil, err
+	}
+	if err := g.recordConfig(context.Background(), nil, "start", cfg, data); err != nil {
+		g.reg.Close()
+		_ = g.accessLog.Close()
+		g.stream.Load().Close()
+		g.closeControl()
 		return nil, err
 	}
 	g.snap.Store(s)
@@ -358,10 +366,15 @@ func redirectHandler(port int) http.Handler {
 
 // Reload compiles the config file again and swaps it in. A config that
 // fails to load or compile never goes live: the old snapshot keeps serving.
-func (g *Gateway) Reload() error {
+func (g *Gateway) Reload() error { return g.reloadAs(context.Background(), nil) }
+
+// reloadAs is Reload on behalf of an admin (nil: the file changed or a
+// signal asked): the new config is recorded in the config history, and
+// for an admin the record must succeed before it goes live.
+func (g *Gateway) reloadAs(ctx context.Context, actor *store.Actor) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	err := g.reload()
+	err := g.reload(ctx, actor)
 	if err != nil {
 		g.failures.Add(1)
 		g.lastFail.set(err)
@@ -377,7 +390,7 @@ func (g *Gateway) Reload() error {
 // reload loads the config file and swaps it in, unless the file changed
 // while it was loaded: a file that grew from what was read is still being
 // written and is not applied; one replaced meanwhile is loaded again.
-func (g *Gateway) reload() error {
+func (g *Gateway) reload(ctx context.Context, actor *store.Actor) error {
 	for range 3 {
 		data, fi, err := readConfigFile(g.opts.ConfigPath)
 		if err != nil {
@@ -394,6 +407,9 @@ func (g *Gateway) reload() error {
 		}
 		changed, err := changedSince(g.opts.ConfigPath, data)
 		if !changed {
+			if err := g.recordConfig(ctx, actor, "reload", cfg, data); err != nil {
+				return err
+			}
 			return g.apply(cfg, s)
 		}
 		g.reg.Prune(g.snap.Load().services) // the pools only s would have used

@@ -105,6 +105,38 @@ CREATE TABLE admin_login_failures (
 	first_at BIGINT NOT NULL,
 	last_at BIGINT NOT NULL
 );`,
+	// 3: the audit trail (a hash chain; its head row is signed with a key
+	// kept outside the store) and the history of live configurations.
+	`CREATE TABLE audit_log (
+	seq BIGINT PRIMARY KEY,
+	at BIGINT NOT NULL,
+	revision BIGINT NOT NULL,
+	actor_kind TEXT NOT NULL,
+	actor_name TEXT NOT NULL,
+	client TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	operation TEXT NOT NULL,
+	resource TEXT NOT NULL,
+	action TEXT NOT NULL,
+	before_json TEXT NOT NULL,
+	after_json TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_time ON audit_log (at);
+CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL);
+INSERT INTO audit_head (id, seq, hash, key_id, signature) VALUES (1, 0, '', '', '');
+CREATE TABLE config_versions (
+	version BIGINT PRIMARY KEY,
+	sha256 TEXT NOT NULL,
+	author_kind TEXT NOT NULL,
+	author_name TEXT NOT NULL,
+	source TEXT NOT NULL,
+	node TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	redacted TEXT NOT NULL,
+	sealed TEXT NOT NULL
+);`,
 }
 
 // migrator is a *sql.DB or one *sql.Conn.

@@ -52,6 +52,7 @@ type sqlStore struct {
 	keys    atomic.Pointer[Keyring]
 	changes chan struct{}
 	closeFn func() error
+	audit   auditState
 }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
@@ -143,6 +144,10 @@ func readConsumers(ctx context.Context, tx *sql.Tx) ([]Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read consumers: %w", err)
 	}
+	return scanConsumers(rows)
+}
+
+func scanConsumers(rows *sql.Rows) ([]Consumer, error) {
 	defer rows.Close()
 	var out []Consumer
 	for rows.Next() {
@@ -166,6 +171,10 @@ func readCredentials(ctx context.Context, tx *sql.Tx) ([]sealedCredential, error
 	if err != nil {
 		return nil, fmt.Errorf("store: read credentials: %w", err)
 	}
+	return scanCredentials(rows)
+}
+
+func scanCredentials(rows *sql.Rows) ([]sealedCredential, error) {
 	defer rows.Close()
 	var out []sealedCredential
 	for rows.Next() {
@@ -189,6 +198,10 @@ func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read admin tokens: %w", err)
 	}
+	return scanTokens(rows)
+}
+
+func scanTokens(rows *sql.Rows) ([]Token, error) {
 	defer rows.Close()
 	var out []Token
 	for rows.Next() {
@@ -212,6 +225,10 @@ func readBans(ctx context.Context, tx *sql.Tx) ([]Ban, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read bans: %w", err)
 	}
+	return scanBans(rows)
+}
+
+func scanBans(rows *sql.Rows) ([]Ban, error) {
 	defer rows.Close()
 	var out []Ban
 	for rows.Next() {
@@ -264,9 +281,12 @@ func (s *sqlStore) Write(ctx context.Context, actor Actor, fn func(Tx) error) (i
 	if err := fn(w); err != nil {
 		return 0, err
 	}
-	// An audit trail (who changed what, at which revision) belongs here,
-	// in the same transaction: actor is the caller, rev the change.
-	_ = actor
+	// The audit trail is appended in the same transaction: the change and
+	// its record commit together or not at all (audit.go).
+	entries, err := w.appendAudit(actor)
+	if err != nil {
+		return 0, err
+	}
 	if s.d.afterBump != nil {
 		if err := s.d.afterBump(tx, ctx, rev); err != nil {
 			return 0, fmt.Errorf("store: notify: %w", err)
@@ -275,6 +295,7 @@ func (s *sqlStore) Write(ctx context.Context, actor Actor, fn func(Tx) error) (i
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store: commit: %w", err)
 	}
+	s.logAudit(entries)
 	return rev, nil
 }
 
@@ -285,6 +306,8 @@ type writeTx struct {
 	ctx context.Context
 	rev int64
 	now int64
+	// changes are the audit entries this write appends (audit.go).
+	changes []auditChange
 }
 
 func (w *writeTx) Revision() int64 { return w.rev }
@@ -326,7 +349,7 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func (w *writeTx) CreateConsumer(c *Consumer) error {
+func (w *writeTx) createConsumer(c *Consumer) error {
 	c.Groups, c.Scopes = nonNil(c.Groups), nonNil(c.Scopes)
 	if c.Metadata == nil {
 		c.Metadata = map[string]string{}
@@ -338,7 +361,7 @@ func (w *writeTx) CreateConsumer(c *Consumer) error {
 	return err
 }
 
-func (w *writeTx) UpdateConsumer(c *Consumer, ifVersion int64) error {
+func (w *writeTx) updateConsumer(c *Consumer, ifVersion int64) error {
 	c.Groups, c.Scopes = nonNil(c.Groups), nonNil(c.Scopes)
 	if c.Metadata == nil {
 		c.Metadata = map[string]string{}
@@ -354,7 +377,7 @@ func (w *writeTx) UpdateConsumer(c *Consumer, ifVersion int64) error {
 	return w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT version, created_at FROM consumers WHERE name = ?`), c.Name).Scan(&c.Version, new(int64))
 }
 
-func (w *writeTx) DeleteConsumer(name string, ifVersion int64) error {
+func (w *writeTx) deleteConsumer(name string, ifVersion int64) error {
 	n, err := w.exec(`DELETE FROM consumers WHERE name = ? AND (? = 0 OR version = ?)`, name, ifVersion, ifVersion)
 	if err != nil {
 		return err
@@ -374,7 +397,7 @@ func (w *writeTx) sealFor(c *Credential) (string, error) {
 	return w.s.kr().Seal(credentialAAD(c.ID, c.Kind, c.Consumer), c.Secret)
 }
 
-func (w *writeTx) CreateCredential(c *Credential) error {
+func (w *writeTx) createCredential(c *Credential) error {
 	var one int
 	err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT 1 FROM consumers WHERE name = ?`), c.Consumer).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -394,7 +417,7 @@ func (w *writeTx) CreateCredential(c *Credential) error {
 	return err
 }
 
-func (w *writeTx) UpdateCredential(c *Credential, ifVersion int64) error {
+func (w *writeTx) updateCredential(c *Credential, ifVersion int64) error {
 	sealed, err := w.sealFor(c)
 	if err != nil {
 		return err
@@ -410,7 +433,7 @@ func (w *writeTx) UpdateCredential(c *Credential, ifVersion int64) error {
 	return w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT version FROM credentials WHERE id = ?`), c.ID).Scan(&c.Version)
 }
 
-func (w *writeTx) DeleteCredential(consumer, id string, ifVersion int64) error {
+func (w *writeTx) deleteCredential(consumer, id string, ifVersion int64) error {
 	n, err := w.exec(`DELETE FROM credentials WHERE id = ? AND consumer = ? AND (? = 0 OR version = ?)`, id, consumer, ifVersion, ifVersion)
 	if err != nil {
 		return err
@@ -429,7 +452,7 @@ func (w *writeTx) DeleteCredential(consumer, id string, ifVersion int64) error {
 	return nil
 }
 
-func (w *writeTx) CreateToken(t *Token) error {
+func (w *writeTx) createToken(t *Token) error {
 	t.Version = 1
 	t.CreatedAt = fromMS(w.now)
 	t.Networks = nonNil(t.Networks)
@@ -438,7 +461,7 @@ func (w *writeTx) CreateToken(t *Token) error {
 	return err
 }
 
-func (w *writeTx) DeleteToken(id string, ifVersion int64) error {
+func (w *writeTx) deleteToken(id string, ifVersion int64) error {
 	n, err := w.exec(`DELETE FROM admin_tokens WHERE id = ? AND (? = 0 OR version = ?)`, id, ifVersion, ifVersion)
 	if err != nil {
 		return err
@@ -456,7 +479,7 @@ func (w *writeTx) CountTokens() (int, error) {
 }
 
 // PutBan records a manual ban (a later end wins over an earlier one).
-func (w *writeTx) PutBan(b *Ban) error {
+func (w *writeTx) putBan(b *Ban) error {
 	b.CreatedAt = fromMS(w.now)
 	_, err := w.exec(`INSERT INTO bans (address, until_ms, reason, created_by, created_at, lifted, version, rev) VALUES (?, ?, ?, ?, ?, 0, 1, ?)
 ON CONFLICT (address) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason, created_by = excluded.created_by,
@@ -466,7 +489,7 @@ ON CONFLICT (address) DO UPDATE SET until_ms = excluded.until_ms, reason = exclu
 }
 
 // LiftBan records that address is no longer banned, whoever banned it.
-func (w *writeTx) LiftBan(address string) error {
+func (w *writeTx) liftBan(address string) error {
 	_, err := w.exec(`INSERT INTO bans (address, until_ms, reason, created_by, created_at, lifted, version, rev) VALUES (?, 0, '', '', ?, 1, 1, ?)
 ON CONFLICT (address) DO UPDATE SET until_ms = 0, lifted = 1, version = bans.version + 1, rev = excluded.rev`,
 		address, w.now, w.rev)
@@ -509,7 +532,7 @@ ON CONFLICT (key_id) DO UPDATE SET consumer = excluded.consumer,
 
 // Rekey opens every sealed secret with whichever configured key sealed it
 // and seals it again under the current key.
-func (w *writeTx) Rekey() (int, error) {
+func (w *writeTx) rekey() (int, error) {
 	if w.s.kr().CurrentID() == "" {
 		return 0, ErrNoMasterKey
 	}

@@ -175,6 +175,12 @@ type Tx interface {
 	// returns how many it sealed.
 	Rekey() (int, error)
 
+	// Audit records a change that is not a store record (audit.go); the
+	// methods above record their own.
+	Audit(resource, action string, before, after any) error
+	// RecordConfig keeps a configuration that went live (history.go).
+	RecordConfig(v *ConfigVersion) error
+
 	// Revision is the revision this write will commit as.
 	Revision() int64
 }
@@ -209,4 +215,11 @@ type Store interface {
 	// Driver is "sqlite" or "postgres".
 	Driver() string
 	Close() error
+
+	// The audit trail (audit.go) and the config history (history.go).
+	ConfigureAudit(o AuditOptions)
+	AuditTrail(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	VerifyAudit(ctx context.Context, key []byte) (*VerifyReport, error)
+	ConfigVersions(ctx context.Context, beforeVersion int64, limit int) ([]ConfigVersion, error)
+	GetConfigVersion(ctx context.Context, version int64) (*ConfigVersion, error)
 }

@@ -122,7 +122,7 @@ func (w *writeTx) insertRecoveryCodes(name string, hashes []string) error {
 	return nil
 }
 
-func (w *writeTx) CreateUser(u *User, recoveryHashes []string) error {
+func (w *writeTx) createUser(u *User, recoveryHashes []string) error {
 	sealed, err := w.s.kr().Seal(userAAD(u.Name), u.TOTPSecret)
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (w *writeTx) CreateUser(u *User, recoveryHashes []string) error {
 	return w.insertRecoveryCodes(u.Name, recoveryHashes)
 }
 
-func (w *writeTx) UpdateUser(u *User, ifVersion int64) error {
+func (w *writeTx) updateUser(u *User, ifVersion int64) error {
 	n, err := w.exec(`UPDATE admin_users SET role = ?, password_hash = CASE WHEN ? = '' THEN password_hash ELSE ? END, version = version + 1, updated_at = ? WHERE name = ? AND (? = 0 OR version = ?)`,
 		u.Role, u.PasswordHash, u.PasswordHash, w.now, u.Name, ifVersion, ifVersion)
 	if err != nil {
@@ -158,7 +158,7 @@ func (w *writeTx) UpdateUser(u *User, ifVersion int64) error {
 	return nil
 }
 
-func (w *writeTx) DeleteUser(name string, ifVersion int64) error {
+func (w *writeTx) deleteUser(name string, ifVersion int64) error {
 	n, err := w.exec(`DELETE FROM admin_users WHERE name = ? AND (? = 0 OR version = ?)`, name, ifVersion, ifVersion)
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func (w *writeTx) DeleteUser(name string, ifVersion int64) error {
 	return err
 }
 
-func (w *writeTx) EnrolTOTP(name string, secret []byte, recoveryHashes []string) error {
+func (w *writeTx) enrolTOTP(name string, secret []byte, recoveryHashes []string) error {
 	sealed, err := w.s.kr().Seal(userAAD(name), secret)
 	if err != nil {
 		return err

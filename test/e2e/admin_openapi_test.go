@@ -135,6 +135,15 @@ func TestAdminAnswersMatchOpenAPI(t *testing.T) {
 	o.call("DELETE", "/admin/tokens/{id}", "/admin/tokens/"+tok.Str(t, "id"), nil, 204)
 	o.call("POST", "/admin/rekey", "/admin/rekey", nil, 409) // no master key configured here
 	o.call("DELETE", "/admin/consumers/{name}", "/admin/consumers/acme", nil, 204)
+	o.call("GET", "/admin/audit", "/admin/audit?limit=3&action=create", nil, 200)
+	o.call("GET", "/admin/audit", "/admin/audit?since=soon", nil, 400)
+	o.call("GET", "/admin/config/versions", "/admin/config/versions", nil, 200)
+	o.call("GET", "/admin/config/versions/{version}", "/admin/config/versions/1", nil, 200)
+	o.call("GET", "/admin/config/versions/{version}", "/admin/config/versions/99", nil, 404)
+	o.call("GET", "/admin/config/diff", "/admin/config/diff?from=1&to=1", nil, 200)
+	o.call("POST", "/admin/config/dry-run", "/admin/config/dry-run", map[string]any{"yaml": string(mustRead(t, n.ConfigPath))}, 200)
+	o.call("POST", "/admin/config/dry-run", "/admin/config/dry-run", map[string]any{"yaml": "version: 2"}, 422)
+	o.call("POST", "/admin/config/versions/{version}/rollback", "/admin/config/versions/1/rollback", nil, 409) // not kept: no master key here
 
 	var missing []string
 	for path, ops := range o.doc["paths"].(map[string]any) {
@@ -145,8 +154,10 @@ func TestAdminAnswersMatchOpenAPI(t *testing.T) {
 		}
 	}
 	sort.Strings(missing)
-	// rekey succeeds only with a master key: TestAdminHMACSecretSealed covers it.
-	if len(missing) != 1 || missing[0] != "POST /admin/rekey" {
+	// rekey and rollback succeed only with a master key:
+	// TestAdminHMACSecretSealed and TestConfigRollbackRestoresEarlierBehaviour
+	// (which checks its answers against the document) cover them.
+	if len(missing) != 2 || missing[0] != "POST /admin/config/versions/{version}/rollback" || missing[1] != "POST /admin/rekey" {
 		t.Fatalf("operations never answered successfully here: %v", missing)
 	}
 }
