@@ -58,6 +58,23 @@ func (cc *ClientConn) Close() error {
 // Buffered reports bytes read from the upstream but not yet consumed.
 func (cc *ClientConn) Buffered() int { return cc.rd.buffered() }
 
+// Wait returns once at least one byte of the next response has arrived
+// (nil), or with the read error: a proxy tells a connection that failed
+// before any byte of a response (stale, so safe to retry) from one that
+// failed in the middle of one.
+func (cc *ClientConn) Wait() error {
+	for cc.rd.buffered() == 0 {
+		if err := cc.rd.fill(readBufSize); err != nil && cc.rd.buffered() == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read reads the raw stream after a 101 (Switching Protocols) response:
+// the bytes already buffered first, then the connection.
+func (cc *ClientConn) Read(p []byte) (int, error) { return cc.rd.read(p) }
+
 // ReadResponse reads the next response head for a request of method (HEAD
 // responses have no body). The returned Response, its Header and its Body
 // are reused by the next call: read the body to the end (or give up the

@@ -31,6 +31,9 @@ type response struct {
 	cl          int64 // Content-Length the handler declared, -1 when none
 	written     int64
 	pending     []byte // body held back until the head is committed
+	// vals holds the header values snapshotted at WriteHeader when the
+	// head waits for the body (reused between responses).
+	vals []string
 	err         error  // first write error
 	hijacked    bool
 }
@@ -43,7 +46,7 @@ var (
 
 func (w *response) reset(c *conn, method string, closeAfter bool) {
 	clear(w.hdr)
-	*w = response{c: c, hdr: w.hdr, pending: w.pending[:0], head: method == http.MethodHead,
+	*w = response{c: c, hdr: w.hdr, pending: w.pending[:0], vals: w.vals[:0], head: method == http.MethodHead,
 		closeAfter: closeAfter, cl: -1, status: http.StatusOK}
 }
 
@@ -79,6 +82,25 @@ func (w *response) WriteHeader(code int) {
 	// Content-Length, a long one is chunked.
 	if code == http.StatusSwitchingProtocols || w.cl >= 0 || !bodyAllowedFor(code) {
 		w.commit(false)
+		return
+	}
+	w.snapshot()
+}
+
+// snapshot makes the header values the response's own when WriteHeader
+// could not commit the head yet: as with net/http's servers, the fields
+// are those of the moment WriteHeader was called, and the handler may
+// reuse the slices it put in the map (a proxy's pooled upstream response)
+// once WriteHeader returned. The values go into a slab the connection
+// reuses; the strings themselves are immutable and are not copied.
+func (w *response) snapshot() {
+	for k, vv := range w.hdr {
+		if len(w.vals)+len(vv) > cap(w.vals) {
+			w.vals = make([]string, 0, max(32, 2*cap(w.vals)+len(vv)))
+		}
+		i := len(w.vals)
+		w.vals = append(w.vals, vv...)
+		w.hdr[k] = w.vals[i:len(w.vals):len(w.vals)]
 	}
 }
 

@@ -2,39 +2,48 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
-// bodyReader is a response body from an http:// target. Reading it to EOF
-// returns the connection to the pool when the response allows reuse;
-// closing it early closes the connection (draining an unknown remainder
-// could take arbitrarily long).
+// bodyReader is a response body from an http:// target. Closing it ends
+// the exchange: the connection goes back to the pool when the response
+// allowed reuse and was read to its end, and is closed otherwise (draining
+// an unknown remainder could take arbitrarily long). Reading to EOF does
+// not pool the connection by itself: the Response, its Header and its
+// values belong to the connection and are reused by its next response, so
+// they must stay the caller's until it closes the body.
 type bodyReader struct {
-	rc    io.ReadCloser // from http.ReadResponse; never closed, it only reads c.br
+	rc    io.ReadCloser // the connection's body reader; never closed, it only reads its buffer
 	c     *conn
 	ctx   context.Context
 	stop  func() bool
 	reuse bool
-	eof   bool // touched by the reading goroutine only
+	eof   atomic.Bool // read to the end (Close may run while a Read is blocked)
 	done  atomic.Bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.eof.Load() {
+		return 0, io.EOF
+	}
 	if b.done.Load() {
-		if b.eof {
-			return 0, io.EOF
-		}
 		return 0, http.ErrBodyReadAfterClose
 	}
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:
-		b.eof = true
-		b.finish(b.reuse)
+		b.eof.Store(true)
 	case err != nil:
+		var he *http1.Error
+		if errors.As(err, &he) {
+			err = errMalformedResponse // the upstream's framing, not the client's
+		}
 		b.finish(false)
 		err = b.c.p.wrapErr(b.ctx, "read response body", err)
 	}
@@ -43,7 +52,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 // Close ends the response; it may be called while a Read is blocked.
 func (b *bodyReader) Close() error {
-	b.finish(false)
+	b.finish(b.reuse && b.eof.Load())
 	return nil
 }
 
@@ -62,7 +71,7 @@ type upgradedConn struct {
 	once sync.Once
 }
 
-func (u *upgradedConn) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
+func (u *upgradedConn) Read(p []byte) (int, error)  { return u.c.cc.Read(p) }
 func (u *upgradedConn) Write(p []byte) (int, error) { return u.c.nc.Write(p) }
 
 // CloseWrite half-closes the connection when it is TCP.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
 const (
@@ -95,7 +97,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 	}
 
 	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
-	if _, err := c.br.Peek(1); err != nil {
+	if err := c.cc.Wait(); err != nil {
 		c.finish(stop, false)
 		if werr != nil {
 			return nil, true, p.wrapErr(ctx, "write request", werr)
@@ -117,20 +119,34 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		return resp, false, nil
 	}
 	reuse := werr == nil && !resp.Close && !wantsClose(req)
+	// Every response, a bodiless one too, goes back to the pool when its
+	// Body is closed, not before: the Response, its Header and the header
+	// values are the connection's, reused by its next response.
+	b := &bodyReader{rc: resp.Body, c: c, ctx: ctx, stop: stop, reuse: reuse}
 	if resp.Body == http.NoBody {
-		c.finish(stop, reuse)
-		return resp, false, nil
+		b.eof.Store(true)
 	}
-	resp.Body = &bodyReader{rc: resp.Body, c: c, ctx: ctx, stop: stop, reuse: reuse}
+	resp.Body = b
 	return resp, false, nil
 }
 
+// errMalformedResponse is an upstream answer the response parser refused
+// (internal/http1: its framing or fields break RFC 9112): the upstream's
+// fault, never mistaken for the client's framing errors, which are
+// *http1.Error too.
+var errMalformedResponse = errors.New("malformed HTTP response")
+
 // readResponse reads the final response head, skipping 1xx interim
-// responses other than 101.
+// responses other than 101. The response is the connection's own, reused
+// by its next response (see bodyReader).
 func readResponse(c *conn, req *http.Request) (*http.Response, error) {
 	for i := 0; ; i++ {
-		resp, err := http.ReadResponse(c.br, req)
+		resp, err := c.cc.ReadResponse(req.Method)
 		if err != nil {
+			var he *http1.Error
+			if errors.As(err, &he) {
+				return nil, errMalformedResponse
+			}
 			return nil, err
 		}
 		if resp.StatusCode < 100 || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {

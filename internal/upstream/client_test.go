@@ -148,8 +148,14 @@ func TestStreamingResponse(t *testing.T) {
 	if err != nil || string(rest) != "second" {
 		t.Fatalf("rest: %q %v", rest, err)
 	}
+	// The response (its header map and values) is the connection's until
+	// the body is closed: read to EOF, the connection is not pooled yet.
+	if n := tg.p.idleCount(); n != 0 {
+		t.Fatalf("chunked response read to EOF, body not closed: %d idle conns, want 0", n)
+	}
+	resp.Body.Close()
 	if n := tg.p.idleCount(); n != 1 {
-		t.Fatalf("chunked response read to EOF: %d idle conns, want 1", n)
+		t.Fatalf("chunked response read to EOF and closed: %d idle conns, want 1", n)
 	}
 }
 

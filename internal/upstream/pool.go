@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
 // Passive health without passive_health: after ejectAfter consecutive dial
@@ -58,8 +60,8 @@ type pool struct {
 type conn struct {
 	p      *pool
 	nc     net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	cc     *http1.ClientConn // the response parser and its buffers
+	bw     *bufio.Writer     // cc's request writer
 	idleAt time.Time
 	// abortFn is c.abort, bound once: a method value per request allocates.
 	abortFn func()
@@ -189,7 +191,8 @@ func (p *pool) dial(ctx context.Context) (*conn, bool, error) {
 		return nil, false, fmt.Errorf("upstream %s: connect: %w", p.host, err)
 	}
 	p.dialSucceeded()
-	c := &conn{p: p, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}
+	cc := http1.NewClientConn(nc)
+	c := &conn{p: p, nc: nc, cc: cc, bw: cc.Writer()}
 	c.abortFn = c.abort
 	return c, false, nil
 }
@@ -225,7 +228,7 @@ func (p *pool) discard(c *conn) {
 
 // put returns a connection whose last exchange ended cleanly.
 func (p *pool) put(c *conn) {
-	if c.br.Buffered() != 0 { // bytes beyond the response: the stream is not trustworthy
+	if c.cc.Buffered() != 0 { // bytes beyond the response: the stream is not trustworthy
 		p.discard(c)
 		return
 	}
