@@ -33,9 +33,9 @@ type response struct {
 	pending     []byte // body held back until the head is committed
 	// vals holds the header values snapshotted at WriteHeader when the
 	// head waits for the body (reused between responses).
-	vals []string
-	err         error  // first write error
-	hijacked    bool
+	vals     []string
+	err      error // first write error
+	hijacked bool
 }
 
 var (
