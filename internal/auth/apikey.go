@@ -203,7 +203,7 @@ func (m *apiKeyMethod) Challenge() string { return m.challenge }
 // Authenticate reads the key, rejects a malformed one without a lookup,
 // finds the credential by digest and enforces its deadlines.
 func (m *apiKeyMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error) {
-	key, src, err := m.read(c.Request)
+	key, err := m.read(c.Request)
 	if err != nil {
 		return nil, err
 	}
@@ -241,10 +241,23 @@ func (m *apiKeyMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, er
 		return nil, m.fail(keyReasonUnknown)
 	}
 	e.usage.use(now, c.ClientAddr)
-	if !m.forward {
-		m.remove(c.Request, src)
-	}
 	return id, nil
+}
+
+// credentials: the key's header, Authorization scheme and query
+// parameter (those turned on); the policy strips them (credentials.go).
+func (m *apiKeyMethod) credentials() ([]credentialLocation, bool) {
+	var locs []credentialLocation
+	if m.header != "" {
+		locs = append(locs, credentialLocation{header: m.header})
+	}
+	if m.scheme != "" {
+		locs = append(locs, credentialLocation{header: "Authorization", scheme: m.scheme})
+	}
+	if m.query != "" {
+		locs = append(locs, credentialLocation{query: m.query})
+	}
+	return locs, m.forward
 }
 
 func (m *apiKeyMethod) fail(reason string) *Failure {

@@ -6,21 +6,11 @@ import (
 	"strings"
 )
 
-// keySource says where a key was found, so that it can be removed before
-// the request goes upstream.
-type keySource uint8
-
-const (
-	keyFromHeader keySource = 1 << iota
-	keyFromAuthorization
-	keyFromQuery
-)
-
 // read finds the key in the enabled places. No key anywhere is
 // ErrNoCredentials; two different keys are refused, since the gateway and
 // the upstream could otherwise disagree about which one counts.
-func (m *apiKeyMethod) read(r *http.Request) (key string, src keySource, err error) {
-	take := func(v string, s keySource) {
+func (m *apiKeyMethod) read(r *http.Request) (key string, err error) {
+	take := func(v string) {
 		if v == "" {
 			return
 		}
@@ -28,30 +18,29 @@ func (m *apiKeyMethod) read(r *http.Request) (key string, src keySource, err err
 			err = m.fail(keyReasonMultiple)
 		}
 		key = v
-		src |= s
 	}
 	if m.header != "" {
 		for _, v := range r.Header[m.header] {
-			take(strings.TrimSpace(v), keyFromHeader)
+			take(strings.TrimSpace(v))
 		}
 	}
 	if m.scheme != "" {
 		for _, v := range r.Header["Authorization"] {
 			if k, ok := cutKeyScheme(v, m.scheme); ok {
-				take(k, keyFromAuthorization)
+				take(k)
 			}
 		}
 	}
 	if m.query != "" && r.URL != nil && r.URL.RawQuery != "" {
-		scanKeyQuery(r.URL.RawQuery, m.query, func(v string) { take(v, keyFromQuery) })
+		scanKeyQuery(r.URL.RawQuery, m.query, take)
 	}
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
 	if key == "" {
-		return "", 0, ErrNoCredentials
+		return "", ErrNoCredentials
 	}
-	return key, src, nil
+	return key, nil
 }
 
 // cutKeyScheme returns the credentials of an Authorization value whose
@@ -87,54 +76,6 @@ func scanKeyQuery(raw, name string, f func(string)) {
 		}
 		f(v)
 	}
-}
-
-// remove deletes the key from where it was found, so that the upstream
-// never sees it.
-func (m *apiKeyMethod) remove(r *http.Request, src keySource) {
-	if src&keyFromHeader != 0 {
-		delete(r.Header, m.header)
-	}
-	if src&keyFromAuthorization != 0 {
-		kept := r.Header["Authorization"][:0:0]
-		for _, v := range r.Header["Authorization"] {
-			if _, ok := cutKeyScheme(v, m.scheme); !ok {
-				kept = append(kept, v)
-			}
-		}
-		if len(kept) == 0 {
-			delete(r.Header, "Authorization")
-		} else {
-			r.Header["Authorization"] = kept
-		}
-	}
-	if src&keyFromQuery != 0 && r.URL != nil {
-		r.URL.RawQuery = dropKeyQueryParam(r.URL.RawQuery, m.query)
-	}
-}
-
-// dropKeyQueryParam removes every pair named name from a raw query, keeping
-// the others exactly as the client wrote them.
-func dropKeyQueryParam(raw, name string) string {
-	var b strings.Builder
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		k, _, _ := strings.Cut(pair, "=")
-		if strings.ContainsAny(k, "%+") {
-			if uk, err := url.QueryUnescape(k); err == nil {
-				k = uk
-			}
-		}
-		if k == name {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(pair)
-	}
-	return b.String()
 }
 
 // validKeyQueryName: a plain parameter name that needs no escaping.

@@ -145,8 +145,18 @@ type policy struct {
 	anonymous *pipeline.Identity
 	challenge []string
 	owned     []string
-	metrics   *policyMetrics
+	// plans[i] strips the credentials once methods[i] accepted the
+	// request; the last one once none did (anonymous). See credentials.go.
+	plans   []stripPlan
+	reads   []string
+	metrics *policyMetrics
 }
+
+var (
+	_ pipeline.RequestPolicy = (*policy)(nil)
+	_ pipeline.HeaderOwner   = (*policy)(nil)
+	_ pipeline.HeaderReader  = (*policy)(nil)
+)
 
 func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	var cfg policyConfig
@@ -217,6 +227,8 @@ func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		}
 		p.anonymous = &pipeline.Identity{Consumer: c.Name, Groups: c.Groups, Scopes: c.Scopes, Method: "anonymous"}
 	}
+	p.plans = credentialPlans(p.methods)
+	p.reads = credentialHeaders(p.methods)
 	names := make([]string, len(p.methods))
 	for i, m := range p.methods {
 		names[i] = m.Name()
@@ -229,14 +241,21 @@ func (p *policy) Phase() pipeline.Phase  { return pipeline.PhaseAuthn }
 func (p *policy) Authenticates() bool    { return true }
 func (p *policy) OwnedHeaders() []string { return p.owned }
 
+// ReadHeaders are the headers the methods read credentials from: the
+// gateway guards their aliases ("X_Api_Key").
+func (p *policy) ReadHeaders() []string { return p.reads }
+
 // Handle tries each method in order. A method that finds no credential
 // passes to the next; one that finds a bad credential refuses at once, so
 // a forged token cannot fall through to a weaker method or to anonymous.
+// Once a method (or anonymous) accepted the request, every credential any
+// method reads is removed unless it is forwarded (credentials.go).
 func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
-	for _, m := range p.methods {
+	for i, m := range p.methods {
 		id, err := m.Authenticate(c)
 		if err == nil && id != nil {
 			c.Identity = id
+			p.plans[i].strip(c.Request)
 			p.metrics.success(m.Name())
 			return nil
 		}
@@ -252,6 +271,7 @@ func (p *policy) Handle(c *pipeline.Context) *pipeline.Problem {
 	}
 	if p.anonymous != nil {
 		c.Identity = p.anonymous
+		p.plans[len(p.methods)].strip(c.Request)
 		p.metrics.success("anonymous")
 		return nil
 	}

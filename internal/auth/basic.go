@@ -242,10 +242,13 @@ func (m *basicMethod) accept(c *pipeline.Context, e *basicEntry) (*pipeline.Iden
 	if id == nil {
 		return nil, m.fail(basicReasonUnknownUser)
 	}
-	if !m.forward {
-		delete(c.Request.Header, "Authorization")
-	}
 	return id, nil
+}
+
+// credentials: "Authorization: Basic"; the policy strips it unless
+// forward_credentials (credentials.go).
+func (m *basicMethod) credentials() ([]credentialLocation, bool) {
+	return []credentialLocation{{header: "Authorization", scheme: "Basic"}}, m.forward
 }
 
 func (m *basicMethod) fail(reason string) *Failure {

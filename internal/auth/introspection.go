@@ -231,11 +231,13 @@ func (m *introspectionMethod) Authenticate(c *pipeline.Context) (*pipeline.Ident
 		}
 		now = m.now()
 	}
-	id, err := m.decide(e, now)
-	if err == nil && !m.forward {
-		delete(c.Request.Header, "Authorization")
-	}
-	return id, err
+	return m.decide(e, now)
+}
+
+// credentials: "Authorization: Bearer"; the policy strips it unless
+// forward_token (credentials.go).
+func (m *introspectionMethod) credentials() ([]credentialLocation, bool) {
+	return []credentialLocation{{header: "Authorization", scheme: "Bearer"}}, m.forward
 }
 
 // fetch calls the endpoint and caches the result. The call is not tied to

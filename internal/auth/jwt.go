@@ -320,7 +320,7 @@ func fail(reason string) *Failure {
 
 // Authenticate reads, verifies and checks the token.
 func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error) {
-	tok, fromCookie, reason := m.token(c.Request)
+	tok, reason := m.token(c.Request)
 	if reason != "" {
 		return nil, fail(reason)
 	}
@@ -364,9 +364,6 @@ func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error
 	if fresh {
 		m.cache.put(&sum, v, key.fp, now)
 	}
-	if !m.forward {
-		m.removeToken(c.Request.Header, fromCookie)
-	}
 	m.setClaimHeaders(c.Request.Header, v.claims)
 	return id, nil
 }
@@ -374,7 +371,7 @@ func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error
 // token reads the token: from the header (Bearer scheme for
 // Authorization), else from the cookie. An empty token and no reason means
 // none; a second bearer token is refused rather than guessed between.
-func (m *jwtMethod) token(r *http.Request) (tok string, fromCookie bool, reason string) {
+func (m *jwtMethod) token(r *http.Request) (tok string, reason string) {
 	if m.header != "" {
 		found := false
 		for _, v := range r.Header[m.header] {
@@ -388,46 +385,40 @@ func (m *jwtMethod) token(r *http.Request) (tok string, fromCookie bool, reason 
 				continue // another scheme, for another method
 			}
 			if found {
-				return "", false, reasonMultipleTokens
+				return "", reasonMultipleTokens
 			}
 			tok, found = strings.TrimSpace(t), true
 		}
 		if found {
 			if tok == "" {
-				return "", false, reasonMalformed
+				return "", reasonMalformed
 			}
-			return tok, false, ""
+			return tok, ""
 		}
 	}
 	if m.cookie != "" {
 		if ck, err := r.Cookie(m.cookie); err == nil && ck.Value != "" {
-			return ck.Value, true, ""
+			return ck.Value, ""
 		}
 	}
-	return "", false, ""
+	return "", ""
 }
 
-// removeToken keeps an accepted token from the upstream: the upstream
-// gets the identity instead, and a token it never sees cannot leak from it.
-func (m *jwtMethod) removeToken(h http.Header, fromCookie bool) {
-	if !fromCookie {
-		delete(h, m.header)
-		return
+// credentials: the bearer token in Authorization (or the whole configured
+// header) and the cookie; the policy strips them unless forward_token, so
+// a token the upstream never sees cannot leak from it (credentials.go).
+func (m *jwtMethod) credentials() ([]credentialLocation, bool) {
+	var locs []credentialLocation
+	switch {
+	case m.bearer:
+		locs = append(locs, credentialLocation{header: "Authorization", scheme: "Bearer"})
+	case m.header != "":
+		locs = append(locs, credentialLocation{header: m.header})
 	}
-	var kept []string
-	for _, line := range h["Cookie"] {
-		for _, part := range strings.Split(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if name != m.cookie && strings.TrimSpace(part) != "" {
-				kept = append(kept, strings.TrimSpace(part))
-			}
-		}
+	if m.cookie != "" {
+		locs = append(locs, credentialLocation{cookie: m.cookie})
 	}
-	if len(kept) == 0 {
-		delete(h, "Cookie")
-		return
-	}
-	h["Cookie"] = []string{strings.Join(kept, "; ")}
+	return locs, m.forward
 }
 
 // bearerToken returns the credentials of a "Bearer" Authorization value.

@@ -228,6 +228,13 @@ func authenticate(m *jwtMethod, authz string) (*pipeline.Identity, *pipeline.Con
 	return id, c, err
 }
 
+// bearerPolicyCtx is a request context with a bearer token, for a policy.
+func bearerPolicyCtx(tok string) *pipeline.Context {
+	r := httptest.NewRequest("GET", "http://gw.test/x", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return &pipeline.Context{Request: r}
+}
+
 // reasonOf is the failure reason of err ("" for none).
 func reasonOf(err error) string {
 	var f *Failure

@@ -44,12 +44,19 @@ func TestJWTHS256KongStyle(t *testing.T) {
 	if h := c.Request.Header.Get("X-User-Id"); h != "u-1" {
 		t.Errorf("X-User-Id = %q", h)
 	}
+	// The policy (not the method) strips the token once it is accepted.
+	_, p := newJWT(t, `{algorithms: [HS256], claims_to_headers: {sub: X-User-Id}}`)
+	c = bearerPolicyCtx(tok)
+	if prob := p.Handle(c); prob != nil {
+		t.Fatalf("policy refused: %s", prob.Reason)
+	}
 	if _, ok := c.Request.Header["Authorization"]; ok {
 		t.Error("the accepted token would be forwarded upstream")
 	}
-	fwd, _ := newJWT(t, `{algorithms: [HS256], forward_token: true}`)
-	if _, c, err := authenticate(fwd, "Bearer "+tok); err != nil || c.Request.Header.Get("Authorization") != "Bearer "+tok {
-		t.Errorf("forward_token: %v %q", err, c.Request.Header.Get("Authorization"))
+	_, fwd := newJWT(t, `{algorithms: [HS256], forward_token: true}`)
+	c = bearerPolicyCtx(tok)
+	if prob := fwd.Handle(c); prob != nil || c.Request.Header.Get("Authorization") != "Bearer "+tok {
+		t.Errorf("forward_token: %v %q", prob, c.Request.Header.Get("Authorization"))
 	}
 	if m.cache.len() != 1 {
 		t.Errorf("cache holds %d tokens, want 1", m.cache.len())
@@ -256,19 +263,21 @@ func TestJWTHeaderAndCookie(t *testing.T) {
 	if _, _, err := authenticate(m, "Bearer "+tok); !errors.Is(err, ErrNoCredentials) {
 		t.Errorf("Authorization read: %v", err)
 	}
-	// The accepted token does not go upstream; other cookies do.
+	// The accepted token does not go upstream (the policy strips it);
+	// other cookies do.
+	_, p := newJWT(t, `{algorithms: [HS256], header: X-Token, cookie: session}`)
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", "a=1; session="+tok+"; b=2")
-	if _, err := m.Authenticate(&pipeline.Context{Request: r}); err != nil {
-		t.Fatal(err)
+	if prob := p.Handle(&pipeline.Context{Request: r}); prob != nil {
+		t.Fatal(prob.Reason)
 	}
 	if got := r.Header.Values("Cookie"); len(got) != 1 || got[0] != "a=1; b=2" {
 		t.Errorf("Cookie after = %q", got)
 	}
 	r = httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("X-Token", tok)
-	if _, err := m.Authenticate(&pipeline.Context{Request: r}); err != nil || r.Header.Get("X-Token") != "" {
-		t.Errorf("X-Token after = %q (%v)", r.Header.Get("X-Token"), err)
+	if prob := p.Handle(&pipeline.Context{Request: r}); prob != nil || r.Header.Get("X-Token") != "" {
+		t.Errorf("X-Token after = %q (%v)", r.Header.Get("X-Token"), prob)
 	}
 	cookieOnly, _ := newJWT(t, `{algorithms: [HS256], cookie: session}`)
 	if _, _, err := authenticate(cookieOnly, "Bearer "+tok); !errors.Is(err, ErrNoCredentials) {
