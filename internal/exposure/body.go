@@ -3,7 +3,6 @@ package exposure
 import (
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -86,21 +85,29 @@ func (r *pooledReader) Read(p []byte) (int, error) {
 // Len is the number of bytes not yet read.
 func (r *pooledReader) Len() int { return len(r.b) - r.off }
 
-// isJSON reports whether a Content-Type names JSON (application/json or
-// any +json type).
+// isJSON reports whether a Content-Type names JSON: application/json,
+// text/json, the legacy application/x-json and text/x-json, and every type
+// with the +json structured syntax suffix (RFC 6839 section 3.1:
+// application/problem+json, application/vnd.api+json, ...), whatever its
+// parameters (charset=utf-8) and case (RFC 9110 section 8.3.1: type,
+// subtype and parameter names are case-insensitive). The filter errs
+// toward reading: a value whose parameters do not parse is judged by its
+// type and subtype alone, so a malformed parameter cannot carry a JSON
+// body past the filter.
 func isJSON(ct string) bool {
-	if ct == "" {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || typ == "" || sub == "" {
 		return false
 	}
-	mt := ct
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		var err error
-		if mt, _, err = mime.ParseMediaType(ct); err != nil {
-			return false
-		}
+	switch {
+	case mt == "application/json", mt == "text/json", mt == "application/x-json", mt == "text/x-json":
+		return true
+	case strings.HasSuffix(sub, "+json"):
+		return true
 	}
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+	return false
 }
 
 // hasBody reports whether a response to this request can carry a body.

@@ -1,7 +1,9 @@
 // Package exposure holds the response-side policies that limit what leaves
 // the gateway: security_headers (strip headers that reveal internals, add
-// the ones browsers need), filter_fields (allow or deny lists of JSON
-// fields, with a size cap beyond which a response is refused, not leaked),
+// the ones browsers need), filter_fields (allow lists of JSON fields
+// anchored at the root, deny lists that match at every depth, on every JSON
+// media type, with a size cap beyond which a response is refused, not
+// leaked),
 // hide_errors (generic problem bodies instead of upstream error pages),
 // cors (preflights answered at the edge, CORS headers only for allowed
 // origins) and deprecation (Deprecation, Sunset and Link headers). Each

@@ -85,7 +85,7 @@ func (p *filterFields) FilterResponse(c *pipeline.Context, status int, h http.He
 	if _, ok := body.(*problemReader); ok {
 		return body, nil // hide_errors already replaced it with the gateway's own
 	}
-	if !isJSON(h.Get("Content-Type")) {
+	if !anyJSON(h["Content-Type"]) {
 		if p.strict {
 			return nil, errNotJSON
 		}
@@ -112,6 +112,18 @@ func (p *filterFields) filter(body io.Reader, declared int64) (io.Reader, error)
 		return nil, err
 	}
 	return &pooledReader{bp: outp, b: out}, nil
+}
+
+// anyJSON reports whether any of a response's Content-Type values names
+// JSON: an upstream that sends two must not pass a JSON body unfiltered
+// because the first names something else.
+func anyJSON(cts []string) bool {
+	for _, ct := range cts {
+		if isJSON(ct) {
+			return true
+		}
+	}
+	return false
 }
 
 // contentLength is the declared body length, -1 when unknown.

@@ -28,6 +28,11 @@ type filter struct {
 	out   []byte
 	depth int
 	key   []byte // scratch for member names with escapes
+	// Deny lists only: the root of the path tree, and per depth the
+	// scratch set of path nodes a member or element value is matched
+	// against (reused across members, so a response allocates them once).
+	root *node
+	sets [][]*node
 }
 
 // filterJSON appends to out the document in with the members named by
@@ -41,7 +46,8 @@ func filterJSON(in, out []byte, root *node, deny bool) ([]byte, error) {
 	var err error
 	kept := true
 	if deny {
-		err = f.denyValue(root)
+		f.root = root
+		err = f.denyValue([]*node{root})
 	} else {
 		kept, err = f.allowValue(root)
 	}
@@ -76,56 +82,38 @@ func (f *filter) peek() byte {
 	return 0
 }
 
-// denyValue copies the value at pos, removing the members n names.
-func (f *filter) denyValue(n *node) error {
+// A deny path matches at every depth (docs/protection.md, "Deny
+// semantics": the named members are removed wherever they appear):
+// "password" removes the member password of every object of the document,
+// nested objects and objects inside arrays included, and "user.password"
+// removes password from every object that is the member user of another.
+// The filter therefore matches each value against a set of path nodes:
+// the tree's root (a path may start at any value) and the nodes that the
+// enclosing values' steps reached. A member or element is removed when any
+// node of the set names it as the end of a path.
+
+// denyValue copies the value at pos, removing what the nodes of set name.
+func (f *filter) denyValue(set []*node) error {
 	f.skipWS()
 	switch f.peek() {
 	case '{':
-		if len(n.keys) > 0 {
-			return f.object(n, true)
-		}
+		return f.denyObject(set)
 	case '[':
-		if n.elem != nil {
-			return f.array(n.elem, true)
-		}
+		return f.denyArray(set)
 	}
 	return f.copyValue()
 }
 
-// allowValue copies the value at pos keeping only what n names. kept is
-// false when the value has another shape than n describes (a string where
-// an object is named): such a value is dropped, since the allow list does
-// not say it may pass. null is kept; it reveals nothing.
-func (f *filter) allowValue(n *node) (kept bool, err error) {
-	f.skipWS()
-	if n.leaf {
-		return true, f.copyValue()
+// scratch returns the empty node set of the current depth, with the root.
+func (f *filter) scratch() []*node {
+	for len(f.sets) <= f.depth {
+		f.sets = append(f.sets, make([]*node, 0, 4))
 	}
-	switch f.peek() {
-	case '{':
-		if len(n.keys) > 0 {
-			return true, f.object(n, false)
-		}
-	case '[':
-		if n.elem != nil {
-			return true, f.array(n.elem, false)
-		}
-	case 'n':
-		return true, f.copyValue()
-	}
-	return false, f.scanValue()
+	return append(f.sets[f.depth][:0], f.root)
 }
 
-func (f *filter) enter() error {
-	f.depth++
-	if f.depth > maxDepth {
-		return errDepth
-	}
-	return nil
-}
-
-// object filters the object at pos with n.
-func (f *filter) object(n *node, deny bool) error {
+// denyObject copies the object at pos without the members set names.
+func (f *filter) denyObject(set []*node) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
@@ -152,28 +140,182 @@ func (f *filter) object(n *node, deny bool) error {
 				return errSyntax
 			}
 			f.pos++
-			c := f.lookup(n, f.in[ks+1:ke-1], esc, deny)
-			switch {
-			case deny && c != nil && c.leaf, !deny && c == nil:
+			name := f.memberName(f.in[ks+1:ke-1], esc)
+			next, drop := f.scratch(), false
+			// Every child whose name matches without regard to case
+			// counts ("a.b" and "A" are two children of the root).
+		match:
+			for _, n := range set {
+				for i := range n.keys {
+					if c := &n.keys[i]; bytes.EqualFold(c.name, name) {
+						if c.n.leaf {
+							drop = true
+							break match
+						}
+						next = append(next, c.n)
+					}
+				}
+			}
+			f.sets[f.depth] = next
+			if drop {
+				err = f.scanValue()
+			} else {
+				if !first {
+					f.out = append(f.out, ',')
+				}
+				first = false
+				f.out = append(f.out, f.in[ks:ke]...)
+				f.out = append(f.out, ':')
+				err = f.denyValue(next)
+			}
+			if err != nil {
+				return err
+			}
+			f.skipWS()
+			if f.peek() == ',' {
+				f.pos++
+				continue
+			}
+			if f.peek() == '}' {
+				f.pos++
+				break
+			}
+			return errSyntax
+		}
+	}
+	f.out = append(f.out, '}')
+	f.depth--
+	return nil
+}
+
+// denyArray copies the array at pos without the elements set names ("[]"
+// at the end of a path), filtering the others.
+func (f *filter) denyArray(set []*node) error {
+	if err := f.enter(); err != nil {
+		return err
+	}
+	next, drop := f.scratch(), false
+	for _, n := range set {
+		if n.elem != nil {
+			if n.elem.leaf {
+				drop = true
+				break
+			}
+			next = append(next, n.elem)
+		}
+	}
+	f.sets[f.depth] = next
+	f.pos++ // '['
+	f.out = append(f.out, '[')
+	first := true
+	f.skipWS()
+	if f.peek() == ']' {
+		f.pos++
+	} else {
+		for {
+			var err error
+			if drop {
+				err = f.scanValue()
+			} else {
+				if !first {
+					f.out = append(f.out, ',')
+				}
+				first = false
+				err = f.denyValue(next)
+			}
+			if err != nil {
+				return err
+			}
+			f.skipWS()
+			if f.peek() == ',' {
+				f.pos++
+				continue
+			}
+			if f.peek() == ']' {
+				f.pos++
+				break
+			}
+			return errSyntax
+		}
+	}
+	f.out = append(f.out, ']')
+	f.depth--
+	return nil
+}
+
+// allowValue copies the value at pos keeping only what n names. kept is
+// false when the value has another shape than n describes (a string where
+// an object is named): such a value is dropped, since the allow list does
+// not say it may pass. null is kept; it reveals nothing.
+func (f *filter) allowValue(n *node) (kept bool, err error) {
+	f.skipWS()
+	if n.leaf {
+		return true, f.copyValue()
+	}
+	switch f.peek() {
+	case '{':
+		if len(n.keys) > 0 {
+			return true, f.object(n)
+		}
+	case '[':
+		if n.elem != nil {
+			return true, f.array(n.elem)
+		}
+	case 'n':
+		return true, f.copyValue()
+	}
+	return false, f.scanValue()
+}
+
+func (f *filter) enter() error {
+	f.depth++
+	if f.depth > maxDepth {
+		return errDepth
+	}
+	return nil
+}
+
+// object filters the object at pos with n (allow lists).
+func (f *filter) object(n *node) error {
+	if err := f.enter(); err != nil {
+		return err
+	}
+	f.pos++ // '{'
+	f.out = append(f.out, '{')
+	first := true
+	f.skipWS()
+	if f.peek() == '}' {
+		f.pos++
+	} else {
+		for {
+			f.skipWS()
+			if f.peek() != '"' {
+				return errSyntax
+			}
+			ks := f.pos
+			esc, err := f.scanString()
+			if err != nil {
+				return err
+			}
+			ke := f.pos
+			f.skipWS()
+			if f.peek() != ':' {
+				return errSyntax
+			}
+			f.pos++
+			c := childOf(n, f.memberName(f.in[ks+1:ke-1], esc))
+			if c == nil {
 				if err := f.scanValue(); err != nil {
 					return err
 				}
-			default:
+			} else {
 				mark := len(f.out)
 				if !first {
 					f.out = append(f.out, ',')
 				}
 				f.out = append(f.out, f.in[ks:ke]...)
 				f.out = append(f.out, ':')
-				kept := true
-				switch {
-				case c == nil:
-					err = f.copyValue()
-				case deny:
-					err = f.denyValue(c)
-				default:
-					kept, err = f.allowValue(c)
-				}
+				kept, err := f.allowValue(c)
 				if err != nil {
 					return err
 				}
@@ -200,8 +342,8 @@ func (f *filter) object(n *node, deny bool) error {
 	return nil
 }
 
-// array filters every element of the array at pos with elem.
-func (f *filter) array(elem *node, deny bool) error {
+// array filters every element of the array at pos with elem (allow lists).
+func (f *filter) array(elem *node) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
@@ -213,28 +355,18 @@ func (f *filter) array(elem *node, deny bool) error {
 		f.pos++
 	} else {
 		for {
-			var err error
-			if deny && elem.leaf {
-				err = f.scanValue()
-			} else {
-				mark := len(f.out)
-				if !first {
-					f.out = append(f.out, ',')
-				}
-				kept := true
-				if deny {
-					err = f.denyValue(elem)
-				} else {
-					kept, err = f.allowValue(elem)
-				}
-				if kept {
-					first = false
-				} else {
-					f.out = f.out[:mark]
-				}
+			mark := len(f.out)
+			if !first {
+				f.out = append(f.out, ',')
 			}
+			kept, err := f.allowValue(elem)
 			if err != nil {
 				return err
+			}
+			if kept {
+				first = false
+			} else {
+				f.out = f.out[:mark]
 			}
 			f.skipWS()
 			if f.peek() == ',' {
@@ -253,18 +385,22 @@ func (f *filter) array(elem *node, deny bool) error {
 	return nil
 }
 
-// lookup finds the child of n named by the raw member name. A deny list
-// matches names without regard to case (it errs toward removing, and some
-// clients match fields that way); an allow list matches them exactly.
-func (f *filter) lookup(n *node, raw []byte, esc, deny bool) *node {
-	name := raw
-	if esc {
-		f.key = unescape(f.key[:0], raw)
-		name = f.key
+// memberName is the decoded raw member name (valid until the next call).
+func (f *filter) memberName(raw []byte, esc bool) []byte {
+	if !esc {
+		return raw
 	}
+	f.key = unescape(f.key[:0], raw)
+	return f.key
+}
+
+// childOf finds the child of n with the decoded member name, compared
+// exactly (allow lists). A deny list matches names without regard to case
+// (it errs toward removing, and some clients match fields that way): see
+// denyObject.
+func childOf(n *node, name []byte) *node {
 	for i := range n.keys {
-		c := &n.keys[i]
-		if deny && bytes.EqualFold(c.name, name) || !deny && bytes.Equal(c.name, name) {
+		if c := &n.keys[i]; bytes.Equal(c.name, name) {
 			return c.n
 		}
 	}

@@ -20,7 +20,7 @@ func mustTree(t testing.TB, paths ...string) *node {
 
 func TestFilterDeny(t *testing.T) {
 	cases := []struct {
-		name, in, want string
+		name, in, want string // name is the case's description
 		paths          []string
 	}{
 		{"top-level", `{"id":1,"password":"x","name":"a"}`, `{"id":1,"name":"a"}`, []string{"password"}},
@@ -34,9 +34,16 @@ func TestFilterDeny(t *testing.T) {
 		{"case variant", `{"PassWord":"x","id":1}`, `{"id":1}`, []string{"password"}},
 		{"duplicates", `{"password":"x","password":"y","id":1}`, `{"id":1}`, []string{"password"}},
 		{"shape differs", `{"user":"plain","items":{"secret":1}}`, `{"user":"plain","items":{"secret":1}}`, []string{"user.password", "items[].secret"}},
-		{"whitespace", " { \"a\" : [ 1 , 2 ] ,\n\"b\" : { } } ", `{"a":[ 1 , 2 ],"b":{ }}`, []string{"c"}},
+		{"whitespace", " { \"a\" : [ 1 , 2 ] ,\n\"b\" : { } } ", `{"a":[1,2],"b":{}}`, []string{"c"}},
 		{"strings with braces", `{"a":"}{\"password\":1","password":2}`, `{"a":"}{\"password\":1"}`, []string{"password"}},
 		{"empty body", ``, ``, []string{"a"}},
+		{"every depth: nested objects", `{"password":1,"user":{"password":2,"profile":{"Password":3,"x":4}}}`, `{"user":{"profile":{"x":4}}}`, []string{"password"}},
+		{"every depth: arrays of objects", `{"users":[{"id":1,"password":"a"},{"id":2,"tokens":[{"password":"b","k":1}]}]}`, `{"users":[{"id":1},{"id":2,"tokens":[{"k":1}]}]}`, []string{"password"}},
+		{"every depth: root array", `[{"password":1},[{"password":2,"a":3}]]`, `[{},[{"a":3}]]`, []string{"password"}},
+		{"every depth: a two-step path anywhere", `{"user":{"secret":1,"a":2},"org":{"user":{"secret":3,"b":4}},"secret":5}`, `{"user":{"a":2},"org":{"user":{"b":4}},"secret":5}`, []string{"user.secret"}},
+		{"every depth: array path anywhere", `{"o":{"items":[{"secret":1,"a":2}]},"items":[{"secret":3}]}`, `{"o":{"items":[{"a":2}]},"items":[{}]}`, []string{"items[].secret"}},
+		{"every depth: a path under itself", `{"a":{"a":{"b":1,"c":2},"b":3}}`, `{"a":{"a":{"c":2}}}`, []string{"a.b"}},
+		{"every depth: nested arrays", `{"m":[[1,2]],"x":{"m":[[3]]}}`, `{"m":[[]],"x":{"m":[[]]}}`, []string{"m[][]"}},
 	}
 	for _, tc := range cases {
 		out, err := filterJSON([]byte(tc.in), nil, mustTree(t, tc.paths...), true)
@@ -98,15 +105,57 @@ func TestFilterRefusesWhatItCannotRead(t *testing.T) {
 // refFilter is the same filtering done on decoded values, the
 // specification the byte-level filter is checked against.
 func refFilter(v any, n *node, deny bool) (any, bool) {
-	find := func(k string) *node {
-		for _, c := range n.keys {
-			if deny && strings.EqualFold(string(c.name), k) || !deny && string(c.name) == k {
-				return c.n
+	if deny {
+		return refDeny(v, n, []*node{n}), true
+	}
+	return refAllow(v, n)
+}
+
+// refDeny removes what any node of set names, where set is the root (a
+// deny path matches at every depth) and the nodes the enclosing values'
+// steps reached.
+func refDeny(v any, root *node, set []*node) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+	members:
+		for k, val := range x {
+			next := []*node{root}
+			for _, n := range set {
+				for _, c := range n.keys {
+					if strings.EqualFold(string(c.name), k) {
+						if c.n.leaf {
+							continue members
+						}
+						next = append(next, c.n)
+					}
+				}
+			}
+			out[k] = refDeny(val, root, next)
+		}
+		return out
+	case []any:
+		next := []*node{root}
+		for _, n := range set {
+			if n.elem != nil {
+				if n.elem.leaf {
+					return []any{}
+				}
+				next = append(next, n.elem)
 			}
 		}
-		return nil
+		out := []any{}
+		for _, e := range x {
+			out = append(out, refDeny(e, root, next))
+		}
+		return out
 	}
-	if !deny && n.leaf {
+	return v
+}
+
+// refAllow is refFilter for allow lists.
+func refAllow(v any, n *node) (any, bool) {
+	if n.leaf {
 		return v, true
 	}
 	switch x := v.(type) {
@@ -116,15 +165,12 @@ func refFilter(v any, n *node, deny bool) (any, bool) {
 		}
 		out := map[string]any{}
 		for k, val := range x {
-			c := find(k)
-			switch {
-			case deny && c == nil:
-				out[k] = val
-			case deny && c.leaf:
-			case c == nil:
-			default:
-				if fv, ok := refFilter(val, c, deny); ok {
-					out[k] = fv
+			for _, c := range n.keys {
+				if string(c.name) == k {
+					if fv, ok := refAllow(val, c.n); ok {
+						out[k] = fv
+					}
+					break
 				}
 			}
 		}
@@ -135,10 +181,7 @@ func refFilter(v any, n *node, deny bool) (any, bool) {
 		}
 		out := []any{}
 		for _, e := range x {
-			if deny && n.elem.leaf {
-				continue
-			}
-			if fv, ok := refFilter(e, n.elem, deny); ok {
+			if fv, ok := refAllow(e, n.elem); ok {
 				out = append(out, fv)
 			}
 		}
@@ -146,7 +189,7 @@ func refFilter(v any, n *node, deny bool) (any, bool) {
 	case nil:
 		return nil, true
 	}
-	return v, deny
+	return v, false
 }
 
 func decode(b []byte) (any, error) {
@@ -258,4 +301,33 @@ func FuzzFilterJSON(f *testing.F) {
 			t.Fatalf("filter %q -> %q\nreference %#v", in, out, ref)
 		}
 	})
+}
+
+func TestIsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		desc, ct string
+		want     bool
+	}{
+		{"application/json", "application/json", true},
+		{"with charset", "application/json; charset=utf-8", true},
+		{"upper case", "Application/JSON;Charset=UTF-8", true},
+		{"text/json", "text/json", true},
+		{"text/json with charset", "text/json;charset=utf-8", true},
+		{"legacy x-json", "application/x-json", true},
+		{"legacy text/x-json", "text/x-json", true},
+		{"problem+json", "application/problem+json", true},
+		{"vendor +json with parameters", "application/vnd.api+json; ext=\"bulk\"", true},
+		{"+json under another top-level type", "text/vnd.example+json", true},
+		{"a malformed parameter is judged by the type", "application/json; charset", true},
+		{"spaces around the type", "  application/json  ; q=1", true},
+		{"not JSON", "text/plain", false},
+		{"json-seq is not one document", "application/json-seq", false},
+		{"suffix without plus", "application/notjson", false},
+		{"no subtype", "json", false},
+		{"empty", "", false},
+	} {
+		if got := isJSON(tc.ct); got != tc.want {
+			t.Errorf("%s: isJSON(%q) = %v, want %v", tc.desc, tc.ct, got, tc.want)
+		}
+	}
 }
