@@ -28,6 +28,7 @@ func (e *ExprSource) Text() string { return e.text }
 type StringExpr struct {
 	prg          cel.Program
 	usesIdentity bool
+	reads        []string  // the headers it reads (headers.go)
 	pool         sync.Pool // *evalState
 }
 
@@ -61,7 +62,7 @@ func compileString(text string) (*StringExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	se := &StringExpr{prg: prg}
+	se := &StringExpr{prg: prg, reads: headerReads(ast)}
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if ref.Name == "identity" {
 			se.usesIdentity = true
@@ -69,6 +70,11 @@ func compileString(text string) (*StringExpr, error) {
 	}
 	return se, nil
 }
+
+// ReadHeaders names the headers the expression reads (pipeline.AnyHeader
+// when it reads them by a computed name), for the policy that uses it to
+// declare as a pipeline.HeaderReader.
+func (e *StringExpr) ReadHeaders() []string { return e.reads }
 
 // UsesIdentity reports whether the expression reads identity, so the
 // route needs authentication.

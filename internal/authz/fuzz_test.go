@@ -21,7 +21,7 @@ func FuzzRule(f *testing.F) {
 		if len(expr) > 512 {
 			return
 		}
-		prg, err := compileExpr(expr, defaultCostLimit)
+		prg, _, err := compileExpr(expr, defaultCostLimit)
 		if err != nil {
 			return
 		}

@@ -61,10 +61,11 @@ func (e *exprSource) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type rulePolicy struct {
-	prg  cel.Program
-	tmpl *pathTemplate
-	ref  *refuser
-	pool sync.Pool // *evalState
+	prg   cel.Program
+	reads []string // the headers the expression reads (headers.go)
+	tmpl  *pathTemplate
+	ref   *refuser
+	pool  sync.Pool // *evalState
 }
 
 // evalState is the per-evaluation state, reused through the pool.
@@ -117,11 +118,11 @@ func compileRule(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	if len(cfg.Message) > maxMessageBytes || strings.ContainsAny(cfg.Message, "\r\n\x00") {
 		return nil, fmt.Errorf("message: must be one line of at most %d bytes", maxMessageBytes)
 	}
-	prg, err := compileExpr(cfg.Expr.text, limit)
+	prg, reads, err := compileExpr(cfg.Expr.text, limit)
 	if err != nil {
 		return nil, exprError(env, cfg.Expr, err)
 	}
-	p.prg = prg
+	p.prg, p.reads = prg, reads
 	if p.ref, err = newRefuser(env, "rule", cfg.Hide); err != nil {
 		return nil, err
 	}
@@ -140,21 +141,23 @@ type celError struct {
 
 func (e *celError) Error() string { return e.msg }
 
-// compileExpr parses and type-checks text and plans its program.
-func compileExpr(text string, costLimit uint64) (cel.Program, error) {
+// compileExpr parses and type-checks text and plans its program; reads
+// are the headers it reads.
+func compileExpr(text string, costLimit uint64) (prg cel.Program, reads []string, err error) {
 	env, err := ruleEnv()
 	if err != nil {
-		return nil, fmt.Errorf("rule environment: %w", err)
+		return nil, nil, fmt.Errorf("rule environment: %w", err)
 	}
 	ast, iss := env.Compile(text)
 	if iss != nil && iss.Err() != nil {
 		e := iss.Errors()[0]
-		return nil, &celError{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message}
+		return nil, nil, &celError{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message}
 	}
 	if !ast.OutputType().IsExactType(types.BoolType) {
-		return nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a bool, not %s", ast.OutputType())}
+		return nil, nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a bool, not %s", ast.OutputType())}
 	}
-	return env.Program(ast, cel.CostLimit(costLimit))
+	prg, err = env.Program(ast, cel.CostLimit(costLimit))
+	return prg, headerReads(ast), err
 }
 
 // exprError places a CEL error at its line in the config file: the line
@@ -196,6 +199,11 @@ func oneLine(s string) string {
 }
 
 func (p *rulePolicy) Phase() pipeline.Phase { return pipeline.PhaseAuthz }
+
+// ReadHeaders names the headers the expression reads (pipeline.AnyHeader
+// when it reads them by a computed name): the gateway refuses a request
+// that repeats one, and drops their aliases.
+func (p *rulePolicy) ReadHeaders() []string { return p.reads }
 func (p *rulePolicy) NeedsIdentity() bool   { return true }
 
 // Handle evaluates the rule. Only a true result lets the request on.
@@ -222,6 +230,11 @@ func (p *rulePolicy) Handle(c *pipeline.Context) *pipeline.Problem {
 	}
 	return nil
 }
+
+var (
+	_ pipeline.RequestPolicy = (*rulePolicy)(nil)
+	_ pipeline.HeaderReader  = (*rulePolicy)(nil)
+)
 
 func costExceeded(err error) bool {
 	var ec interpreter.EvalCancelledError

@@ -46,7 +46,8 @@ func refusalCategory(out *outcome) string {
 	case strings.HasPrefix(r, "ip_filter:"):
 		return events.CategoryIPFilter
 	case strings.HasPrefix(r, "path"), strings.HasPrefix(r, "host:"), strings.HasPrefix(r, "request target"),
-		strings.HasPrefix(r, "fragment"), strings.HasPrefix(r, "invalid character"), strings.HasPrefix(r, "method override"):
+		strings.HasPrefix(r, "fragment"), strings.HasPrefix(r, "invalid character"), strings.HasPrefix(r, "method override"),
+		strings.HasPrefix(r, "repeated header"):
 		return events.CategoryNormalization
 	case out.status == 421:
 		return events.CategoryTLS

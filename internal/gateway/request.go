@@ -178,10 +178,20 @@ func (x *exchange) setRoute(m router.Match, rt *route) {
 	x.out.route, x.out.service, x.out.rt = rt.name, x.c.Service, rt
 }
 
-// checkRoute applies the route's own limits on the request: encoded
-// slashes and the body size.
+// detailRepeated is the client-facing text of a repeated decision header.
+const detailRepeated = "A request header this resource decides on appears more than once."
+
+// checkRoute applies the route's own limits on the request: decision
+// headers sent once, encoded slashes and the body size.
 func (x *exchange) checkRoute() bool {
 	r, rt := x.r, x.rt
+	// One value decided on, one value forwarded (decisionheaders.go).
+	if name, rep := rt.decides.repeated(r.Header); rep {
+		if name == "" {
+			return x.refuse(http.StatusBadRequest, detailRepeated, "repeated header (a rule of the route reads every header)")
+		}
+		return x.refuse(http.StatusBadRequest, detailRepeated, "repeated header: "+name)
+	}
 	if x.path.HasEncodedSlash && !rt.encodedOK {
 		return x.refuse(http.StatusBadRequest, detailPath, "path: encoded slash")
 	}

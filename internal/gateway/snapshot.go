@@ -87,6 +87,9 @@ type route struct {
 	kinds [pipeline.NumPhases][]string
 	// metrics are the route's metric handles (observe.go).
 	metrics *metrics.Route
+	// decides are the headers the route matches on or its policies read:
+	// a request repeating one is refused (decisionheaders.go).
+	decides decisionHeaders
 }
 
 // Compile turns a validated config into a Snapshot with fresh policy
@@ -190,6 +193,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 		}
 		for _, hm := range rc.Headers {
 			guard[textproto.CanonicalMIMEHeaderKey(hm.Name)] = true
+			rt.decides.add(hm.Name)
 		}
 		for _, sc := range cfg.Services {
 			if sc.Name == rc.Service && sc.LoadBalancing.Algorithm == "consistent_hash" {
@@ -223,7 +227,12 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			}
 			if rd, ok := v.(pipeline.HeaderReader); ok {
 				for _, h := range rd.ReadHeaders() {
+					if h == pipeline.AnyHeader {
+						rt.decides.any = true
+						continue
+					}
 					guard[textproto.CanonicalMIMEHeaderKey(h)] = true
+					rt.decides.add(h)
 				}
 			}
 		}

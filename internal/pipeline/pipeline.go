@@ -141,12 +141,21 @@ type HeaderOwner interface {
 }
 
 // HeaderReader is implemented by policies that decide something from
-// request headers (credentials, signatures, required headers, rules): the
-// gateway guards those names against aliases ("X_Tenant" for "X-Tenant")
-// that an upstream could read as the same header.
+// request headers (required headers, rules, rate-limit keys). The names it
+// returns, with the headers a route matches on, are the route's decision
+// headers, and one rule holds for them: the gateway drops their aliases
+// ("X_Tenant" for "X-Tenant") that an upstream could read as the same
+// header, on every route, and refuses (400) a request to the route that
+// repeats one of them, since a policy that judged one value would forward
+// another beside it. AnyHeader among the names stands for every header (a
+// rule that reads headers by a computed name): then no header may repeat
+// on that route.
 type HeaderReader interface {
 	ReadHeaders() []string
 }
+
+// AnyHeader in ReadHeaders means every header.
+const AnyHeader = "*"
 
 // Authenticator is implemented by authentication policies.
 type Authenticator interface {

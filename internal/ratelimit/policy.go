@@ -157,6 +157,24 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 // Phase implements pipeline.RequestPolicy.
 func (p *Policy) Phase() pipeline.Phase { return pipeline.PhaseLimit }
 
+// ReadHeaders names the headers the key is taken from (key: header:NAME,
+// or those key_expr reads): one value per request, so the gateway refuses
+// a request that repeats one (pipeline.HeaderReader).
+func (p *Policy) ReadHeaders() []string {
+	switch {
+	case p.key == keyHeader:
+		return []string{p.header}
+	case p.expr != nil:
+		return p.expr.ReadHeaders()
+	}
+	return nil
+}
+
+var (
+	_ pipeline.RequestPolicy = (*Policy)(nil)
+	_ pipeline.HeaderReader  = (*Policy)(nil)
+)
+
 // NeedsIdentity implements pipeline.IdentityUser: counting by consumer or
 // credential, or by an expression that reads identity, needs
 // authentication on the route.
