@@ -24,6 +24,12 @@
 //     the store holds always compiles.
 //   - Secrets do not leak: a generated API key or HMAC secret is in the
 //     creation response only; no response, log line or error carries one.
+//   - A change must not go unrecorded: every write is in the store's
+//     hash-chained audit trail (written in the change's own transaction,
+//     with the caller, its address and the request id; audit.go) before
+//     the answer; the trail is read-only here. Configurations that went
+//     live are kept and can be diffed, dry-run and rolled back, a rollback
+//     compiled like a reload (history.go).
 package admin
 
 import (

@@ -21,8 +21,12 @@
 //     are numbered, applied at open, and a store whose schema is newer than
 //     the binary is refused.
 //   - Every write goes through Store.Write, one transaction that bumps the
-//     store's revision (and, on PostgreSQL, notifies every node). It is the
-//     one place where an audit trail can be recorded later.
+//     store's revision (and, on PostgreSQL, notifies every node) and appends
+//     the audit trail's entries (audit.go): each Tx method records its
+//     record before and after, redacted, and the entries are hash-chained
+//     with a head signed by a key kept outside the store.
+//   - The configurations that went live are kept (history.go), the file's
+//     bytes sealed under the master key, a redacted rendering in the clear.
 //
 // The request path never reads the store: the gateway loads the whole
 // State into memory and compiles it into its snapshot, so a store outage
