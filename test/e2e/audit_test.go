@@ -579,3 +579,43 @@ func TestConfigRollbackToAVersionThatNoLongerCompilesIsRefused(t *testing.T) {
 		t.Fatalf("a refused rollback is in the trail: %v", es)
 	}
 }
+
+// TestAdminCLIReadsTrailAndHistory: the command line lists the trail with
+// filters, the config versions and a diff, and dry-runs a rollback and a
+// candidate file, through the API with the token from the environment.
+func TestAdminCLIReadsTrailAndHistory(t *testing.T) {
+	up := NewUpstream(t, nil)
+	n := historyNode(t, up, routesOpen, "")
+	n.mustAPI(t, 201, "POST", "/admin/consumers", map[string]any{"name": "acme"})
+	n.writeRoutes(t, up, routesOpenAndNew, "")
+	env := append([]string{"PORTCULLIS_ADMIN_URL=http://" + n.AdminAddr, "PORTCULLIS_ADMIN_TOKEN=" + n.Token}, auditEnv...)
+	run := func(args ...string) string {
+		t.Helper()
+		res := runCLI(t, env, append([]string{"admin"}, args...)...)
+		if res.code != 0 {
+			t.Fatalf("admin %v: %d %s", args, res.code, res.stderr)
+		}
+		return res.stdout
+	}
+	if out := run("audit", "--resource", "consumer:acme"); !strings.Contains(out, `"action": "create"`) || strings.Contains(out, `"resource": "config"`) {
+		t.Fatalf("audit --resource: %s", out)
+	}
+	if out := run("config", "versions"); !strings.Contains(out, `"version": 2`) {
+		t.Fatalf("config versions: %s", out)
+	}
+	if out := run("config", "diff", "1", "2"); !strings.Contains(out, "name: added") {
+		t.Fatalf("config diff: %s", out)
+	}
+	if out := run("config", "rollback", "1", "--dry-run"); !strings.Contains(out, `"applied": false`) || !strings.Contains(out, `"added"`) {
+		t.Fatalf("config rollback --dry-run: %s", out)
+	}
+	if got := plainGet(t, n.Gateway, "/new/x"); got != 200 {
+		t.Fatalf("after the CLI dry run: /new %d", got)
+	}
+	if out := run("config", "dry-run", n.ConfigPath); !strings.Contains(out, `"removed": []`) {
+		t.Fatalf("config dry-run of the live file: %s", out)
+	}
+	if res := runCLI(t, env, "admin", "audit", "stray"); res.code != 2 {
+		t.Fatalf("a stray argument: %d", res.code)
+	}
+}
