@@ -11,6 +11,7 @@ import (
 	"github.com/portcullis/portcullis/internal/apikey"
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -103,7 +104,7 @@ func (s *Server) listCredentials(q *request) (int, any) {
 	}
 	kind := q.r.URL.Query().Get("kind")
 	if kind != "" && !validKind(kind) {
-		return 0, badField("query.kind", "kind must be api_key, jwt, basic or mtls")
+		return 0, badField("query.kind", kindRule)
 	}
 	all, ok := s.consumerCredentials(q.r.PathValue("name"))
 	if !ok {
@@ -147,11 +148,13 @@ func (s *Server) getCredential(q *request) (int, any) {
 
 func validKind(k string) bool {
 	switch k {
-	case store.KindAPIKey, store.KindJWT, store.KindBasic, store.KindMTLS:
+	case store.KindAPIKey, store.KindJWT, store.KindBasic, store.KindMTLS, store.KindSignatureKey:
 		return true
 	}
 	return false
 }
+
+const kindRule = "kind must be api_key, jwt, basic, mtls or signature_key"
 
 // credentialInput is the body of POST .../credentials. Which fields may be
 // set depends on kind; any other is refused by name.
@@ -183,6 +186,9 @@ var kindFields = map[string][]string{
 	store.KindJWT:    {"key", "algorithm", "secret", "public_key"},
 	store.KindBasic:  {"username", "password_hash", "password"},
 	store.KindMTLS:   {"subject", "san", "fingerprint_sha256"},
+	// signature_key: a key of signed requests (RFC 9421); an hmac-sha256
+	// secret is generated unless given.
+	store.KindSignatureKey: {"key", "algorithm", "secret", "public_key"},
 }
 
 func (in *credentialInput) set() map[string]string {
@@ -204,10 +210,10 @@ func randomID(kind string) string {
 // It returns the one-time values for the answer.
 func (in *credentialInput) build(consumer string) (c *store.Credential, key, secret string, p *Problem) {
 	if in.Kind == "" {
-		return nil, "", "", badField("kind", "kind is required: api_key, jwt, basic or mtls")
+		return nil, "", "", badField("kind", "kind is required: api_key, jwt, basic, mtls or signature_key")
 	}
 	if !validKind(in.Kind) {
-		return nil, "", "", badField("kind", "kind must be api_key, jwt, basic or mtls")
+		return nil, "", "", badField("kind", kindRule)
 	}
 	allowed := map[string]bool{}
 	for _, f := range kindFields[in.Kind] {
@@ -299,6 +305,27 @@ func (in *credentialInput) build(consumer string) (c *store.Credential, key, sec
 			d.PasswordHash = in.PasswordHash
 		}
 		c.Lookup = d.Username
+	case store.KindSignatureKey:
+		d.Key, d.Algorithm, d.PublicKey = in.Key, in.Algorithm, in.PublicKey
+		if d.Key == "" {
+			d.Key = in.ID
+		}
+		var sec []byte
+		switch {
+		case in.Secret != "":
+			sec = []byte(in.Secret)
+		case in.Algorithm == protect.AlgHMACSHA256:
+			b := make([]byte, 32)
+			_, _ = rand.Read(b)
+			secret = base64.RawURLEncoding.EncodeToString(b) // its text is the key
+			sec = []byte(secret)
+		}
+		// The same rules as a key in the signature policy's config.
+		if _, err := protect.NewSignatureKey(d.Key, d.Algorithm, sec, d.PublicKey, consumer); err != nil {
+			return nil, "", "", badField(signatureKeyField(err.Error()), "%v", err)
+		}
+		c.Secret = sec
+		c.Lookup = d.Key
 	case store.KindMTLS:
 		d.Subject, d.SAN, d.FingerprintSHA256 = in.Subject, in.SAN, in.FingerprintSHA256
 		switch {
@@ -316,6 +343,22 @@ func (in *credentialInput) build(consumer string) (c *store.Credential, key, sec
 		}
 	}
 	return c, key, secret, nil
+}
+
+// signatureKeyField names the input field a signature key error is about.
+func signatureKeyField(msg string) string {
+	fields := []string{"public_key", "secret", "algorithm"}
+	for _, f := range fields {
+		if strings.HasPrefix(msg, f) {
+			return f
+		}
+	}
+	for _, f := range fields {
+		if strings.Contains(msg, " "+f) {
+			return f
+		}
+	}
+	return "key"
 }
 
 func (s *Server) createCredential(q *request) (int, any) {

@@ -32,6 +32,8 @@ type decoder struct {
 	// secrets maps the field path of each expanded value to its reference
 	// text, so that messages can name the reference instead of the value.
 	secrets map[string]string
+	// storeRefs maps the field path of each ${store:NAME} to NAME.
+	storeRefs map[string]string
 	// skipKind is the policy mapping whose "kind" key NodeDecoder ignores.
 	skipKind *yaml.Node
 	budget   int
@@ -43,7 +45,8 @@ type decoder struct {
 func newDecoder(file string, root *yaml.Node) *decoder {
 	return &decoder{
 		file:    file,
-		secrets: map[string]string{},
+		secrets:   map[string]string{},
+		storeRefs: map[string]string{},
 		budget:  budgetFloor + budgetPerNode*countNodes(root, 0),
 		active:  map[*yaml.Node]bool{},
 	}
@@ -152,6 +155,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 			return
 		} else if isRef {
 			d.secrets[path] = ref
+			if name, ok := storeRefName(ref); ok {
+				d.storeRefs[path] = name
+			}
 			d.decodeSecret(n, path, v, ref, val)
 			return
 		} else if val != n.Value {

@@ -22,6 +22,9 @@ type meta struct {
 	root    *yaml.Node            // the top-level node
 	nodes   map[string]*yaml.Node // field path -> value node
 	secrets map[string]string     // field path -> secret reference text
+	// storeRefs maps the field path of each ${store:NAME} to NAME: the
+	// value is resolved from the store when the gateway compiles.
+	storeRefs map[string]string
 }
 
 // Load reads, decodes, expands, defaults and validates the file at path.
@@ -65,7 +68,7 @@ func ParseAll(file string, data []byte) (*Config, error) {
 	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
 		top = top.Content[0]
 	}
-	c.meta = &meta{root: top, nodes: d.nodes, secrets: d.secrets}
+	c.meta = &meta{root: top, nodes: d.nodes, secrets: d.secrets, storeRefs: d.storeRefs}
 	c.meta.nodes[""] = top
 
 	errs := d.errs

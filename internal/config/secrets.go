@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -14,6 +16,12 @@ import (
 // ends with "}" is an error rather than a literal, so that a mistyped
 // reference (${ENV:X}) never silently becomes a password. A value that
 // really starts with "${" is written with "$${": the first "$" is dropped.
+//
+// ${store:NAME} names a secret kept sealed in the admin store (created
+// through /admin/secrets). It is allowed only where the store can supply it
+// (webhook secrets; storeSecretPaths), needs an admin block, and is
+// resolved each time the gateway compiles the config with the store's
+// state (WithStoreSecrets): until then the field holds the reference text.
 
 const maxSecretFile = 1 << 20 // secrets are small; this bounds a mistake such as /dev/zero
 
@@ -41,6 +49,11 @@ func resolveRef(s string) (ref, val string, isRef bool, err error) {
 			return ref, "", true, fmt.Errorf("environment variable %s (from %s) is not set", arg, ref)
 		}
 		return ref, v, true, nil
+	case "store":
+		if !ValidName(arg) {
+			return ref, "", true, fmt.Errorf("invalid secret reference %s: the secret name %s", ref, NameRule())
+		}
+		return ref, ref, true, nil
 	case "file":
 		if arg == "" {
 			return ref, "", true, fmt.Errorf("invalid secret reference %s: the file path is empty", ref)
@@ -51,7 +64,7 @@ func resolveRef(s string) (ref, val string, isRef bool, err error) {
 		}
 		return ref, v, true, nil
 	}
-	return ref, "", true, fmt.Errorf("unknown secret reference %s (use ${env:NAME} or ${file:/path}; write $${ for a literal ${)", ref)
+	return ref, "", true, fmt.Errorf("unknown secret reference %s (use ${env:NAME}, ${file:/path} or ${store:NAME}; write $${ for a literal ${)", ref)
 }
 
 // readSecretFile reads a small regular file and trims one trailing newline.
@@ -98,4 +111,106 @@ func stripPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// storeRefName is NAME when ref is ${store:NAME}.
+func storeRefName(ref string) (string, bool) {
+	name, ok := strings.CutPrefix(ref, "${store:")
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSuffix(name, "}"), true
+}
+
+// storeSecretPaths are the fields a ${store:NAME} may fill: the secrets
+// that key webhook signatures, which an operator rotates through the admin
+// API without editing the file.
+var storeSecretPaths = []*regexp.Regexp{
+	regexp.MustCompile(`^observability\.security_events\.webhooks\[(\d+)\]\.secret$`),
+	regexp.MustCompile(`^intrusion_detection\.alerts\.webhooks\[(\d+)\]\.secret$`),
+}
+
+// storeRefs checks where ${store:NAME} references are used.
+func (v *validator) storeRefs() {
+	if v.c.meta == nil {
+		return
+	}
+	for path, name := range v.c.meta.storeRefs {
+		allowed := false
+		for _, re := range storeSecretPaths {
+			allowed = allowed || re.MatchString(path)
+		}
+		switch {
+		case !allowed:
+			v.add(path, "${store:%s}: a store secret can only be a webhook secret (observability.security_events.webhooks[].secret, intrusion_detection.alerts.webhooks[].secret)", name)
+		case v.c.Admin == nil:
+			v.add(path, "${store:%s} needs the admin block: the secret is kept in its store", name)
+		}
+	}
+}
+
+// StoreSecretRefs maps each secret name the config references with
+// ${store:NAME} to the field paths that use it.
+func (c *Config) StoreSecretRefs() map[string][]string {
+	out := map[string][]string{}
+	if c.meta == nil {
+		return out
+	}
+	for path, name := range c.meta.storeRefs {
+		out[name] = append(out[name], path)
+	}
+	for _, paths := range out {
+		sort.Strings(paths)
+	}
+	return out
+}
+
+// WithStoreSecrets returns a copy of c whose ${store:NAME} fields hold the
+// named secrets' values; get looks a name up in the store's state. c is
+// not changed. A name the store does not hold is an error at the field.
+func (c *Config) WithStoreSecrets(get func(name string) ([]byte, bool)) (*Config, error) {
+	if c.meta == nil || len(c.meta.storeRefs) == 0 {
+		return c, nil
+	}
+	m := *c
+	ev := &m.Observability.SecurityEvents
+	ev.Webhooks = append([]AlertWebhook(nil), ev.Webhooks...)
+	if id := m.IntrusionDetection; id != nil && id.Alerts != nil {
+		idc, al := *id, *id.Alerts
+		al.Webhooks = append([]AlertWebhook(nil), al.Webhooks...)
+		idc.Alerts = &al
+		m.IntrusionDetection = &idc
+	}
+	var errs Errors
+	for path, name := range c.meta.storeRefs {
+		var hooks []AlertWebhook
+		var sub []string
+		if sub = storeSecretPaths[0].FindStringSubmatch(path); sub != nil {
+			hooks = ev.Webhooks
+		} else if sub = storeSecretPaths[1].FindStringSubmatch(path); sub != nil && m.IntrusionDetection != nil && m.IntrusionDetection.Alerts != nil {
+			hooks = m.IntrusionDetection.Alerts.Webhooks
+		}
+		i, err := strconv.Atoi(valueOr(sub, 1))
+		if err != nil || i >= len(hooks) {
+			errs = append(errs, c.ErrorAtPath(path, "${store:"+name+"} is not in a webhook secret"))
+			continue
+		}
+		val, ok := get(name)
+		if !ok {
+			errs = append(errs, c.ErrorAtPath(path, "${store:"+name+"}: the store has no secret "+strconv.Quote(name)+" (create it with portcullis admin secrets create "+name+")"))
+			continue
+		}
+		hooks[i].Secret = string(val)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func valueOr(sub []string, i int) string {
+	if i < len(sub) {
+		return sub[i]
+	}
+	return ""
 }

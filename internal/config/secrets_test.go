@@ -87,7 +87,7 @@ routes:
 		`gw.yaml:11:14: services[0].targets[1].url: scheme must be http or https`,
 		`gw.yaml:12:17: services[0].targets[1].weight: the value of ${env:PC_TEST_SECRET} is not an integer`,
 		`gw.yaml:15:14: routes[0].service: service (the value of ${env:PC_TEST_SECRET}) is not defined`,
-		`gw.yaml:17:14: routes[0].rewrite: unknown secret reference ${vault:secret/x} (use ${env:NAME} or ${file:/path}; write $${ for a literal ${)`,
+		`gw.yaml:17:14: routes[0].rewrite: unknown secret reference ${vault:secret/x} (use ${env:NAME}, ${file:/path} or ${store:NAME}; write $${ for a literal ${)`,
 		`gw.yaml:18:13: routes[0].hosts[0]: invalid secret reference ${env:bad-name}: the variable name must match ^[A-Za-z_][A-Za-z0-9_]*$`,
 		`gw.yaml:18:32: routes[0].hosts[1]: invalid secret reference ${file:}: the file path is empty`,
 		`gw.yaml:18:44: routes[0].hosts[2]: secret reference ${file:` + dir + `}: cannot read the file: not a regular file`,
@@ -97,5 +97,59 @@ routes:
 	}
 	if strings.Contains(es.Error(), "hunter2") {
 		t.Errorf("an error leaks the secret:\n%v", es)
+	}
+}
+
+// TestStoreSecretReferences: ${store:NAME} is allowed only in webhook
+// secrets and with an admin block; WithStoreSecrets fills the fields from
+// the store (without changing the loaded config) and names the field of a
+// secret the store lacks.
+func TestStoreSecretReferences(t *testing.T) {
+	hooks := `observability:
+  security_events:
+    webhooks: [{url: "http://127.0.0.1:1/a", secret: "${store:events-hook}"}, {url: "http://127.0.0.1:1/b", secret: plain-secret}]
+intrusion_detection:
+  rules: [{event: auth_failure, threshold: 5, window: 1m, ban: 1m}]
+  alerts:
+    webhooks: [{url: "http://127.0.0.1:1/c", secret: "${store:alerts-hook}"}]
+`
+	for _, tc := range []struct{ desc, src, want string }{
+		{"outside a webhook secret", minimal + "admin: {}\naccess_log: {output: \"${store:x}\"}\n",
+			`access_log.output: ${store:x}: a store secret can only be a webhook secret`},
+		{"without an admin block", minimal + hooks, `observability.security_events.webhooks[0].secret: ${store:events-hook} needs the admin block`},
+		{"an invalid name", minimal + "admin: {}\nobservability: {security_events: {webhooks: [{url: \"http://127.0.0.1:1/a\", secret: \"${store:Bad Name}\"}]}}\n",
+			`invalid secret reference ${store:Bad Name}`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			es := parseErrors(t, tc.src)
+			if !strings.Contains(es.Error(), tc.want) {
+				t.Errorf("errors:\n%v\nwant one containing: %s", es, tc.want)
+			}
+		})
+	}
+	c := mustParse(t, minimal+"admin: {}\n"+hooks)
+	refs := c.StoreSecretRefs()
+	if len(refs) != 2 || refs["events-hook"][0] != "observability.security_events.webhooks[0].secret" || refs["alerts-hook"][0] != "intrusion_detection.alerts.webhooks[0].secret" {
+		t.Fatalf("refs = %v", refs)
+	}
+	vals := map[string]string{"events-hook": "value-of-events-hook-0123456789abcdef", "alerts-hook": "value-of-alerts-hook-0123456789abcdef"}
+	got, err := c.WithStoreSecrets(func(n string) ([]byte, bool) { v, ok := vals[n]; return []byte(v), ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, al := got.Observability.SecurityEvents.Webhooks, got.IntrusionDetection.Alerts.Webhooks
+	if ev[0].Secret != vals["events-hook"] || ev[1].Secret != "plain-secret" || al[0].Secret != vals["alerts-hook"] {
+		t.Fatalf("resolved: %+v %+v", ev, al)
+	}
+	if c.Observability.SecurityEvents.Webhooks[0].Secret != "${store:events-hook}" || c.IntrusionDetection.Alerts.Webhooks[0].Secret != "${store:alerts-hook}" {
+		t.Fatal("WithStoreSecrets changed the loaded config")
+	}
+	if !c.IsSecret("observability.security_events.webhooks[0].secret") {
+		t.Fatal("a store reference is not marked secret")
+	}
+	_, err = c.WithStoreSecrets(func(n string) ([]byte, bool) { return nil, false })
+	if err == nil || !strings.Contains(err.Error(), `observability.security_events.webhooks[0].secret: ${store:events-hook}: the store has no secret "events-hook"`) ||
+		!strings.Contains(err.Error(), `intrusion_detection.alerts.webhooks[0].secret`) {
+		t.Fatalf("missing secrets: %v", err)
 	}
 }

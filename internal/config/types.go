@@ -413,6 +413,20 @@ type Credentials struct {
 	APIKeys []APIKeyCredential `yaml:"api_keys,omitempty"`
 	Basic   []BasicCredential  `yaml:"basic,omitempty"`
 	MTLS    []MTLSCredential   `yaml:"mtls,omitempty"`
+	// SignatureKeys come from the store only (credential kind
+	// signature_key, through the admin API); the file lists signed-request
+	// keys in the signature policy.
+	SignatureKeys []SignatureKeyCredential `yaml:"-"`
+}
+
+// SignatureKeyCredential is a key of signed requests (RFC 9421) that the
+// store holds for a consumer. Every signature policy accepts it besides
+// the keys its own config lists; an id in both is an error.
+type SignatureKeyCredential struct {
+	ID        string
+	Algorithm string // hmac-sha256 or ed25519
+	Secret    []byte // hmac-sha256
+	PublicKey string // ed25519: PEM or the 32 bytes in base64
 }
 
 // JWTCredential verifies tokens whose key id (the kid header, or the claim

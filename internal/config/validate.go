@@ -87,6 +87,7 @@ func (c *Config) validate() Errors {
 	if c.IntrusionDetection != nil {
 		v.intrusion("intrusion_detection", c.IntrusionDetection)
 	}
+	v.storeRefs()
 	v.identityAssertion()
 	if !c.Ops.Disable {
 		if err := checkHostPort(c.Ops.Address); err != nil {

@@ -145,8 +145,14 @@ func (g *Gateway) compile(file *config.Config) (*Snapshot, error) {
 		if err := cp.checkAdminChange(file); err != nil {
 			return nil, err
 		}
-		merged, err := file.WithStoreConsumers(cp.state.Load().ConfigConsumers())
+		st := cp.state.Load()
+		merged, err := file.WithStoreConsumers(st.ConfigConsumers())
 		if err != nil {
+			return nil, err
+		}
+		// ${store:NAME} webhook secrets take the store's values: a
+		// secret changed through the admin API applies like a reload.
+		if merged, err = merged.WithStoreSecrets(st.SecretValue); err != nil {
 			return nil, err
 		}
 		cfg = merged
@@ -354,8 +360,30 @@ func (cp *controlPlane) recompile() error {
 		g.log.Error("store change not applied: it does not compile with this node's config; the previous consumers keep serving", "error", err)
 		return err
 	}
+	// The event stream and the alert webhooks follow a store secret they
+	// reference (each is rebuilt only when its settings changed).
+	if err := g.swapStream(s.cfg); err != nil {
+		cp.syncFails.Add(1)
+		g.log.Error("store change not applied to the security event stream", "error", err)
+		return err
+	}
+	if !reflect.DeepEqual(alertsOf(old.cfg), alertsOf(s.cfg)) {
+		if err := g.swapDetector(s.cfg); err != nil {
+			cp.syncFails.Add(1)
+			g.log.Error("store change not applied to the intrusion alerts", "error", err)
+			return err
+		}
+	}
 	g.snap.Store(s)
 	return nil
+}
+
+// alertsOf is the intrusion alert settings of cfg (nil without any).
+func alertsOf(cfg *config.Config) *config.IntrusionAlerts {
+	if cfg.IntrusionDetection == nil {
+		return nil
+	}
+	return cfg.IntrusionDetection.Alerts
 }
 
 func (cp *controlPlane) reportProblems(st *store.State) {

@@ -129,12 +129,12 @@ func New(opts Options) (*Gateway, error) {
 		g.reg.Close()
 		return nil, err
 	}
-	if err := g.swapStream(cfg); err != nil {
+	if err := g.swapStream(s.cfg); err != nil {
 		g.reg.Close()
 		_ = g.accessLog.Close()
 		return nil, err
 	}
-	if err := g.swapDetector(cfg); err != nil {
+	if err := g.swapDetector(s.cfg); err != nil {
 		g.reg.Close()
 		_ = g.accessLog.Close()
 		g.stream.Load().Close()
@@ -432,11 +432,12 @@ func (g *Gateway) check(cfg *config.Config) (*Snapshot, error) {
 }
 
 // apply makes s, compiled from cfg, the live snapshot.
-func (g *Gateway) apply(cfg *config.Config, s *Snapshot) error {
-	if err := g.swapStream(cfg); err != nil {
+func (g *Gateway) apply(_ *config.Config, s *Snapshot) error {
+	// s.cfg, not the file: it holds the store's ${store:NAME} secrets.
+	if err := g.swapStream(s.cfg); err != nil {
 		return err
 	}
-	if err := g.swapDetector(cfg); err != nil {
+	if err := g.swapDetector(s.cfg); err != nil {
 		return err
 	}
 	g.snap.Store(s)

@@ -105,8 +105,8 @@ func compileSignature(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) 
 	if p.maxBody <= 0 {
 		return nil, at("max_body", "must be more than 0")
 	}
-	if len(cfg.Keys) == 0 {
-		return nil, at("keys", "at least one key is required")
+	if len(cfg.Keys) == 0 && (env.Config == nil || env.Config.Admin == nil) {
+		return nil, at("keys", "at least one key is required (or an admin store whose consumers hold signature_key credentials)")
 	}
 	consumers := map[string]bool{}
 	if env.Config != nil {
@@ -123,6 +123,28 @@ func compileSignature(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) 
 			return nil, at(fmt.Sprintf("keys[%d].id", i), "key id %q is used twice", k.ID)
 		}
 		p.v.keys[k.ID] = k
+	}
+	// The store's signature_key credentials join the file's keys, bound
+	// to the consumer that holds them. A key id in both would let the
+	// file and the store disagree on which key verifies: an error.
+	if env.Config != nil {
+		fromStore := map[string]string{} // key id -> consumer
+		for _, c := range env.Config.Consumers {
+			for _, sk := range c.Credentials.SignatureKeys {
+				k, err := NewSignatureKey(sk.ID, sk.Algorithm, sk.Secret, sk.PublicKey, c.Name)
+				if err != nil {
+					return nil, fmt.Errorf("signature key %q of consumer %q: %w", sk.ID, c.Name, err)
+				}
+				if other, dup := fromStore[k.ID]; dup {
+					return nil, fmt.Errorf("signature key id %q is held by consumers %q and %q in the store", k.ID, other, c.Name)
+				}
+				if _, dup := p.v.keys[k.ID]; dup {
+					return nil, at("keys", "key id %q is also the signature_key credential of consumer %q in the store: a key id is in one place", k.ID, c.Name)
+				}
+				fromStore[k.ID] = c.Name
+				p.v.keys[k.ID] = k
+			}
+		}
 	}
 	if len(cfg.RequiredComponents) == 0 {
 		return nil, at("required_components", `list what every signature must cover, e.g. ["@method", "@path", "@query"]`)
@@ -156,38 +178,54 @@ func compileSignatureKey(kc signatureKeyConfig, consumers map[string]bool) (*Sig
 	if kc.Consumer != "" && !consumers[kc.Consumer] {
 		return nil, fmt.Errorf("consumer %q is not defined in consumers", kc.Consumer)
 	}
-	k := &SignatureKey{ID: kc.ID, Algorithm: kc.Algorithm, Consumer: kc.Consumer}
-	switch kc.Algorithm {
-	case AlgHMACSHA256:
-		if kc.PublicKey != "" {
-			return nil, errors.New("public_key is for ed25519 keys; an hmac-sha256 key takes secret")
-		}
+	var secret []byte
+	if kc.Algorithm == AlgHMACSHA256 {
 		switch kc.SecretEncoding {
 		case "", "raw":
-			k.Secret = []byte(kc.Secret)
+			secret = []byte(kc.Secret)
 		case "base64":
 			b, err := decodeBase64Any(kc.Secret)
 			if err != nil {
 				return nil, errors.New("secret is not valid base64") // never echo the secret
 			}
-			k.Secret = b
+			secret = b
 		default:
 			return nil, fmt.Errorf("secret_encoding must be raw or base64, not %q", kc.SecretEncoding)
 		}
-		if len(k.Secret) < minHMACSecret {
+	} else if kc.Algorithm == AlgEd25519 && (kc.Secret != "" || kc.SecretEncoding != "") {
+		return nil, errors.New("secret is for hmac-sha256 keys; an ed25519 key takes public_key")
+	}
+	return NewSignatureKey(kc.ID, kc.Algorithm, secret, kc.PublicKey, kc.Consumer)
+}
+
+// NewSignatureKey checks and builds one verification key: the rules for a
+// key from the policy's config and for one from the store (the admin API
+// checks a signature_key credential with it before storing it).
+func NewSignatureKey(id, algorithm string, secret []byte, publicKey, consumer string) (*SignatureKey, error) {
+	if id == "" || len(id) > 256 {
+		return nil, errors.New("id is required (at most 256 characters)")
+	}
+	k := &SignatureKey{ID: id, Algorithm: algorithm, Consumer: consumer}
+	switch algorithm {
+	case AlgHMACSHA256:
+		if publicKey != "" {
+			return nil, errors.New("public_key is for ed25519 keys; an hmac-sha256 key takes secret")
+		}
+		if len(secret) < minHMACSecret {
 			return nil, fmt.Errorf("secret must be at least %d bytes", minHMACSecret)
 		}
+		k.Secret = secret
 	case AlgEd25519:
-		if kc.Secret != "" || kc.SecretEncoding != "" {
+		if len(secret) != 0 {
 			return nil, errors.New("secret is for hmac-sha256 keys; an ed25519 key takes public_key")
 		}
-		pub, err := parseEd25519PublicKey(kc.PublicKey)
+		pub, err := parseEd25519PublicKey(publicKey)
 		if err != nil {
 			return nil, err
 		}
 		k.Public = pub
 	default:
-		return nil, fmt.Errorf("algorithm must be %s or %s, not %q", AlgHMACSHA256, AlgEd25519, kc.Algorithm)
+		return nil, fmt.Errorf("algorithm must be %s or %s, not %q", AlgHMACSHA256, AlgEd25519, algorithm)
 	}
 	return k, nil
 }

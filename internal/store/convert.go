@@ -37,7 +37,22 @@ func ToConfigConsumers(consumers []Consumer, creds []Credential) []config.Consum
 			cc.Basic = append(cc.Basic, config.BasicCredential{Username: d.Username, PasswordHash: d.PasswordHash})
 		case KindMTLS:
 			cc.MTLS = append(cc.MTLS, config.MTLSCredential{Subject: d.Subject, SAN: d.SAN, FingerprintSHA256: d.FingerprintSHA256})
+		case KindSignatureKey:
+			cc.SignatureKeys = append(cc.SignatureKeys, config.SignatureKeyCredential{ID: d.Key, Algorithm: d.Algorithm, Secret: cr.Secret, PublicKey: d.PublicKey})
 		}
 	}
 	return out
+}
+
+// SecretValue looks a named secret up (for ${store:NAME}).
+func (st *State) SecretValue(name string) ([]byte, bool) {
+	if st == nil {
+		return nil, false
+	}
+	for _, s := range st.Secrets {
+		if s.Name == name {
+			return s.Value, true
+		}
+	}
+	return nil, false
 }

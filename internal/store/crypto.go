@@ -151,3 +151,8 @@ func (kr *Keyring) Open(aad, sealed string) (plain []byte, keyID string, err err
 func credentialAAD(id, kind, consumer string) string {
 	return "portcullis/credential/" + kind + "/" + consumer + "/" + id + "/secret"
 }
+
+// secretAAD is the additional data of a named secret's value.
+func secretAAD(name string) string {
+	return "portcullis/secret/" + name + "/value"
+}

@@ -137,6 +137,15 @@ CREATE TABLE config_versions (
 	redacted TEXT NOT NULL,
 	sealed TEXT NOT NULL
 );`,
+	// 4: named secrets (webhook keys referenced as ${store:NAME}), sealed.
+	`CREATE TABLE secrets (
+	name TEXT PRIMARY KEY,
+	value TEXT NOT NULL,
+	version BIGINT NOT NULL,
+	rev BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);`,
 }
 
 // migrator is a *sql.DB or one *sql.Conn.

@@ -124,6 +124,19 @@ func (s *sqlStore) State(ctx context.Context) (*State, error) {
 	if st.Bans, err = readBans(ctx, tx); err != nil {
 		return nil, err
 	}
+	secs, err := readSecrets(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range secs {
+		plain, _, err := s.kr().Open(secretAAD(sc.Name), sc.sealed)
+		if err != nil {
+			st.Problems = append(st.Problems, fmt.Sprintf("secret %q left out: %v", sc.Name, err))
+			continue
+		}
+		sc.Value = plain
+		st.Secrets = append(st.Secrets, sc.Secret)
+	}
 	return st, nil
 }
 
@@ -240,6 +253,30 @@ func scanBans(rows *sql.Rows) ([]Ban, error) {
 		}
 		b.Until, b.CreatedAt, b.Lifted = fromMS(until), fromMS(ca), lifted != 0
 		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+type sealedSecret struct {
+	Secret
+	sealed string
+}
+
+func readSecrets(ctx context.Context, tx *sql.Tx) ([]sealedSecret, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, value, version, created_at, updated_at FROM secrets ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: read secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []sealedSecret
+	for rows.Next() {
+		var sc sealedSecret
+		var ca, ua int64
+		if err := rows.Scan(&sc.Name, &sc.sealed, &sc.Version, &ca, &ua); err != nil {
+			return nil, fmt.Errorf("store: read secrets: %w", err)
+		}
+		sc.CreatedAt, sc.UpdatedAt = fromMS(ca), fromMS(ua)
+		out = append(out, sc)
 	}
 	return out, rows.Err()
 }
@@ -478,6 +515,53 @@ func (w *writeTx) CountTokens() (int, error) {
 	return n, err
 }
 
+// CreateSecret stores a named secret, sealed under the current master key.
+func (w *writeTx) CreateSecret(sc *Secret) error {
+	sealed, err := w.s.kr().Seal(secretAAD(sc.Name), sc.Value)
+	if err != nil {
+		return err
+	}
+	sc.Version = 1
+	sc.CreatedAt, sc.UpdatedAt = fromMS(w.now), fromMS(w.now)
+	_, err = w.exec(`INSERT INTO secrets (name, value, version, rev, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?)`,
+		sc.Name, sealed, w.rev, w.now, w.now)
+	return err
+}
+
+// UpdateSecret replaces a named secret's value.
+func (w *writeTx) UpdateSecret(sc *Secret, ifVersion int64) error {
+	sealed, err := w.s.kr().Seal(secretAAD(sc.Name), sc.Value)
+	if err != nil {
+		return err
+	}
+	n, err := w.exec(`UPDATE secrets SET value = ?, version = version + 1, rev = ?, updated_at = ? WHERE name = ? AND (? = 0 OR version = ?)`,
+		sealed, w.rev, w.now, sc.Name, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return w.versionCheck("secrets", "name", sc.Name)
+	}
+	var ca int64
+	if err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT version, created_at FROM secrets WHERE name = ?`), sc.Name).Scan(&sc.Version, &ca); err != nil {
+		return err
+	}
+	sc.CreatedAt, sc.UpdatedAt = fromMS(ca), fromMS(w.now)
+	return nil
+}
+
+// DeleteSecret removes a named secret.
+func (w *writeTx) DeleteSecret(name string, ifVersion int64) error {
+	n, err := w.exec(`DELETE FROM secrets WHERE name = ? AND (? = 0 OR version = ?)`, name, ifVersion, ifVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return w.versionCheck("secrets", "name", name)
+	}
+	return nil
+}
+
 // PutBan records a manual ban (a later end wins over an earlier one).
 func (w *writeTx) putBan(b *Ban) error {
 	b.CreatedAt = fromMS(w.now)
@@ -569,6 +653,46 @@ func (w *writeTx) rekey() (int, error) {
 			return n, err
 		}
 		if _, err := w.exec(`UPDATE credentials SET secret = ?, rev = ? WHERE id = ?`, sealed, w.rev, it.id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	m, err := w.rekeySecrets()
+	return n + m, err
+}
+
+// rekeySecrets seals every named secret again under the current key.
+func (w *writeTx) rekeySecrets() (int, error) {
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT name, value FROM secrets`)
+	if err != nil {
+		return 0, err
+	}
+	type item struct{ name, sealed string }
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.name, &it.sealed); err != nil {
+			_ = rows.Close()
+			return 0, err
+		}
+		items = append(items, it)
+	}
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		aad := secretAAD(it.name)
+		plain, _, err := w.s.kr().Open(aad, it.sealed)
+		if err != nil {
+			return n, fmt.Errorf("secret %q: %w", it.name, err)
+		}
+		sealed, err := w.s.kr().Seal(aad, plain)
+		if err != nil {
+			return n, err
+		}
+		if _, err := w.exec(`UPDATE secrets SET value = ?, rev = ? WHERE name = ?`, sealed, w.rev, it.name); err != nil {
 			return n, err
 		}
 		n++

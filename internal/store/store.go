@@ -28,6 +28,10 @@ const (
 	KindJWT    = "jwt"
 	KindBasic  = "basic"
 	KindMTLS   = "mtls"
+	// KindSignatureKey is a key of signed requests (RFC 9421): an
+	// hmac-sha256 secret (sealed) or an ed25519 public key. Every
+	// signature policy accepts it besides the keys its config lists.
+	KindSignatureKey = "signature_key"
 )
 
 // Roles of admin tokens and admin client certificates. Each includes the
@@ -89,6 +93,17 @@ type CredentialData struct {
 	FingerprintSHA256 string `json:"fingerprint_sha256,omitempty"`
 }
 
+// Secret is a named secret (a webhook's HMAC key) that the config
+// references as ${store:NAME}. Value is sealed in the database and never
+// serialized: the admin API does not read a value back.
+type Secret struct {
+	Name      string    `json:"name"`
+	Value     []byte    `json:"-"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // Token is an admin token: only its digest is stored.
 type Token struct {
 	ID        string    `json:"id"`
@@ -137,6 +152,7 @@ type State struct {
 	Credentials []Credential // sorted by consumer, then id; secrets opened
 	Tokens      []Token      // sorted by id
 	Bans        []Ban        // sorted by address; lifted ones included
+	Secrets     []Secret     // sorted by name; values opened
 	// Problems are records that could not be read (a secret that does not
 	// open under any known master key); they are left out of the state.
 	Problems []string
@@ -167,6 +183,10 @@ type Tx interface {
 	CountTokens() (int, error)
 
 	UserTx
+
+	CreateSecret(s *Secret) error
+	UpdateSecret(s *Secret, ifVersion int64) error
+	DeleteSecret(name string, ifVersion int64) error
 
 	PutBan(b *Ban) error
 	LiftBan(address string) error

@@ -215,19 +215,59 @@ func TestSecretsSealedAtRest(t *testing.T) {
 					return err
 				}
 			}
+			// Signed-request keys (hmac-sha256) are sealed the same way.
+			for i := range 2 {
+				sec := make([]byte, 48)
+				_, _ = rand.Read(sec)
+				secrets = append(secrets, sec)
+				c := &Credential{ID: fmt.Sprintf("sig-%d", i), Consumer: "app", Kind: KindSignatureKey, Lookup: fmt.Sprintf("sigkey-%d", i),
+					Data: CredentialData{Key: fmt.Sprintf("sigkey-%d", i), Algorithm: "hmac-sha256"}, Secret: sec}
+				if err := tx.CreateCredential(c); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
+		// Named secrets (webhook keys), created and then replaced: neither
+		// the first nor the second value may be in the store.
+		var named [][]byte
+		for range 3 {
+			v := make([]byte, 40)
+			_, _ = rand.Read(v)
+			named = append(named, v)
+		}
+		mustWrite(t, s, func(tx Tx) error {
+			if err := tx.CreateSecret(&Secret{Name: "hook-a", Value: named[0]}); err != nil {
+				return err
+			}
+			return tx.CreateSecret(&Secret{Name: "hook-b", Value: named[1]})
+		})
+		mustWrite(t, s, func(tx Tx) error { return tx.UpdateSecret(&Secret{Name: "hook-b", Value: named[2]}, 1) })
+		secrets = append(secrets, named...)
 		st, err := s.State(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Credentials) != 5 || len(st.Problems) != 0 {
-			t.Fatalf("state: %d credentials, problems %v", len(st.Credentials), st.Problems)
+		if len(st.Credentials) != 7 || len(st.Secrets) != 2 || len(st.Problems) != 0 {
+			t.Fatalf("state: %d credentials, %d secrets, problems %v", len(st.Credentials), len(st.Secrets), st.Problems)
 		}
 		for i, c := range st.Credentials {
 			if !bytes.Equal(c.Secret, secrets[i]) {
 				t.Fatalf("credential %s: secret does not round-trip", c.ID)
 			}
+		}
+		if !bytes.Equal(st.Secrets[0].Value, named[0]) || !bytes.Equal(st.Secrets[1].Value, named[2]) || st.Secrets[1].Version != 2 {
+			t.Fatalf("named secrets do not round-trip: %+v", st.Secrets)
+		}
+		// Rekey reseals the named secrets too (2 + 5 + 2 = 9 sealed values).
+		var resealed int
+		mustWrite(t, s, func(tx Tx) error {
+			n, err := tx.Rekey()
+			resealed = n
+			return err
+		})
+		if resealed != 9 {
+			t.Fatalf("rekey resealed %d secrets, want 9", resealed)
 		}
 		var haystack []byte
 		if s.Driver() == "sqlite" {
