@@ -44,11 +44,11 @@ type decoder struct {
 
 func newDecoder(file string, root *yaml.Node) *decoder {
 	return &decoder{
-		file:    file,
+		file:      file,
 		secrets:   map[string]string{},
 		storeRefs: map[string]string{},
-		budget:  budgetFloor + budgetPerNode*countNodes(root, 0),
-		active:  map[*yaml.Node]bool{},
+		budget:    budgetFloor + budgetPerNode*countNodes(root, 0),
+		active:    map[*yaml.Node]bool{},
 	}
 }
 
