@@ -168,7 +168,8 @@ func TestAdminWebhookSecretFromStore(t *testing.T) {
 	}
 
 	// Create it (generated, shown once), then the reload applies.
-	created := n.mustAPI(t, 201, "POST", "/admin/secrets", map[string]any{"name": "events-hook"}).JSON(t)
+	o := newOpenAPIChecker(t, n) // every answer below is checked against the document
+	created := o.call("POST", "/admin/secrets", "/admin/secrets", map[string]any{"name": "events-hook"}, 201).JSON(t)
 	v1, _ := created["value"].(string)
 	if len(v1) < 32 {
 		t.Fatalf("creation answer: %v", created)
@@ -177,11 +178,11 @@ func TestAdminWebhookSecretFromStore(t *testing.T) {
 	hook.secret = []byte(v1)
 	hook.mu.Unlock()
 	n.mustAPI(t, 200, "POST", "/admin/reload", nil)
-	got := n.mustAPI(t, 200, "GET", "/admin/secrets/events-hook", nil)
+	got := o.call("GET", "/admin/secrets/{name}", "/admin/secrets/events-hook", nil, 200)
 	if bytes.Contains(got.Body, []byte(v1)) || !strings.Contains(string(got.Body), "observability.security_events.webhooks[0].secret") {
 		t.Fatalf("secret read: %s", got.Body)
 	}
-	if list := n.mustAPI(t, 200, "GET", "/admin/secrets", nil); bytes.Contains(list.Body, []byte(v1)) {
+	if list := o.call("GET", "/admin/secrets", "/admin/secrets", nil, 200); bytes.Contains(list.Body, []byte(v1)) {
 		t.Fatalf("the list returned a value: %s", list.Body)
 	}
 
@@ -209,22 +210,20 @@ func TestAdminWebhookSecretFromStore(t *testing.T) {
 	// Rotate through the API: the receiver now accepts only the new value,
 	// and deliveries keep verifying without a change to the file.
 	v2 := strings.Repeat("r", 8) + randHex(20)
-	n.mustAPI(t, 200, "PUT", "/admin/secrets/events-hook", map[string]any{"value": v2}, "If-Match", `"1"`)
+	o.call("PUT", "/admin/secrets/{name}", "/admin/secrets/events-hook", map[string]any{"value": v2}, 200, "If-Match", `"1"`)
 	hook.mu.Lock()
 	hook.secret = []byte(v2)
 	hook.mu.Unlock()
 	delivered(c1)
 
 	// Stale If-Match, short value, referenced delete: refused.
-	if r := n.api(t, "PUT", "/admin/secrets/events-hook", map[string]any{"value": v2 + "x"}, "If-Match", `"1"`); r.Status != 412 {
-		t.Fatalf("stale If-Match: %d %s", r.Status, r.Body)
+	o.call("PUT", "/admin/secrets/{name}", "/admin/secrets/events-hook", map[string]any{"value": v2 + "x"}, 412, "If-Match", `"1"`)
+	if r := o.call("POST", "/admin/secrets", "/admin/secrets", map[string]any{"name": "x", "value": "short"}, 400); r.Str(t, "field") != "value" {
+		t.Fatalf("short value: %s", r.Body)
 	}
-	if r := n.api(t, "POST", "/admin/secrets", map[string]any{"name": "x", "value": "short"}); r.Status != 400 || r.Str(t, "field") != "value" {
-		t.Fatalf("short value: %d %s", r.Status, r.Body)
-	}
-	if r := n.api(t, "DELETE", "/admin/secrets/events-hook", nil); r.Status != 409 {
-		t.Fatalf("delete of a referenced secret: %d %s", r.Status, r.Body)
-	}
+	o.call("POST", "/admin/secrets", "/admin/secrets", map[string]any{"name": "Bad Name"}, 400)
+	o.call("POST", "/admin/secrets", "/admin/secrets", map[string]any{"name": "events-hook"}, 409)
+	o.call("DELETE", "/admin/secrets/{name}", "/admin/secrets/events-hook", nil, 409) // referenced
 	for _, v := range []string{v1, v2} {
 		if storeFileHolds(t, db, []byte(v)) {
 			t.Fatal("the SQLite file holds a plain webhook secret")
@@ -239,8 +238,6 @@ func TestAdminWebhookSecretFromStore(t *testing.T) {
 	// Unreferenced, it can be deleted.
 	n.WriteConfig(GatewayConfig(base))
 	n.mustAPI(t, 200, "POST", "/admin/reload", nil)
-	n.mustAPI(t, 204, "DELETE", "/admin/secrets/events-hook", nil)
-	if r := n.api(t, "GET", "/admin/secrets/events-hook", nil); r.Status != http.StatusNotFound {
-		t.Fatalf("after delete: %d", r.Status)
-	}
+	o.call("DELETE", "/admin/secrets/{name}", "/admin/secrets/events-hook", nil, 204)
+	o.call("GET", "/admin/secrets/{name}", "/admin/secrets/events-hook", nil, http.StatusNotFound)
 }
