@@ -8,7 +8,8 @@ import (
 
 // decisionHeaders are the headers a route decides on: those its router
 // entry matches on (routes[].headers) and those its policies read
-// (pipeline.HeaderReader: rules, required headers, rate-limit keys).
+// (pipeline.HeaderReader: credentials of auth methods, rules, required
+// headers, rate-limit keys).
 //
 // A decision is made from one value, but an upstream receives every field
 // line: a rule that checked request.headers["x-tenant"] == "acme" on the

@@ -141,7 +141,7 @@ type HeaderOwner interface {
 }
 
 // HeaderReader is implemented by policies that decide something from
-// request headers (required headers, rules, rate-limit keys). The names it
+// request headers (credentials, required headers, rules, rate-limit keys). The names it
 // returns, with the headers a route matches on, are the route's decision
 // headers, and one rule holds for them: the gateway drops their aliases
 // ("X_Tenant" for "X-Tenant") that an upstream could read as the same

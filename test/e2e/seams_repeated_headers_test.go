@@ -85,7 +85,8 @@ func expectRepeatRefused(t *testing.T, gw *Gateway, up *Upstream, eventsFile str
 // or spelling of the name) is refused with 400 on that route and the
 // upstream never sees it; a single X-Tenant: acme passes (the upstream
 // gets exactly that one value) and a single other tenant is denied by the
-// rule (403). On a route whose rule reads headers by computed names, any
+// rule (403). Two Authorization lines are refused the same way (the auth
+// policy reads that header). On a route whose rule reads headers by computed names, any
 // repeated header is refused, while the constant-key route lets a repeated
 // header it does not read through. A rate-limit key header is a decision
 // header too.
@@ -123,6 +124,11 @@ func TestRepeatedHeaderReadByRuleRefused(t *testing.T) {
 			expectRepeatRefused(t, gw, up, events, resp, "repeated header: X-Tenant")
 		})
 	}
+	t.Run("two Authorization lines: the auth method's header is a decision header too", func(t *testing.T) {
+		up.Reset()
+		resp := rawGet(t, gw, "/tenant/x", authz, "Authorization: Bearer other", "X-Tenant: acme")
+		expectRepeatRefused(t, gw, up, events, resp, "repeated header: Authorization")
+	})
 	t.Run("a repeated header the rule does not read passes", func(t *testing.T) {
 		up.Reset()
 		resp := rawGet(t, gw, "/tenant/x", authz, "X-Tenant: acme", "Accept: text/html", "Accept: application/json")
