@@ -33,6 +33,8 @@ func TestValidateAdmin(t *testing.T) {
 		{"dsn on sqlite", adm("  store: {dsn: \"postgres://x\"}\n"), `admin.store: dsn and schema are for driver postgres`},
 		{"previous keys without a key", adm("  store: {previous_master_keys: [x]}\n"), `admin.store.previous_master_keys: need a master_key`},
 		{"poll too fast", adm("  store: {poll_interval: 1ms}\n"), `admin.store.poll_interval: must be at least 10ms`},
+		{"an inline audit signing key", adm("  audit: {signing_key: \"0202020202020202020202020202020202020202020202020202020202020202\"}\n"),
+			`admin.audit.signing_key: must be a secret reference`},
 		{"unknown field", adm("  listen: x\n"), `admin.listen: unknown field`},
 	}
 	for _, tc := range cases {

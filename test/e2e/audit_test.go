@@ -683,3 +683,38 @@ func waitTokenOn(t *testing.T, n *adminNode) {
 	}
 	t.Fatal("node never accepted its token")
 }
+
+// TestConfigHistoryNeverHoldsAFileSecretInClear: a config file with an
+// inline JWT secret is kept in the history sealed: the SQLite file (and
+// its WAL) never holds the secret, the API shows the version with the
+// secret redacted, and a diff does not show it either.
+func TestConfigHistoryNeverHoldsAFileSecretInClear(t *testing.T) {
+	up := NewUpstream(t, nil)
+	secret := "inline-" + randHex(24)
+	consumers := fmt.Sprintf(`consumers: [{name: filec, credentials: {jwt: [{key: kid-file, algorithm: HS256, secret: %q}]}}]`, secret)
+	st, dbPath := sqliteAuditStore(t)
+	o := auditOpts(st)
+	o.routes, o.consumers = routesOpen, consumers
+	n := startAdminNode(t, up, o)
+	n.writeRoutes(t, up, routesOpenAndNew, consumers)
+	for _, p := range []string{"/admin/config/versions/1", "/admin/config/versions/2", "/admin/config/diff?from=1&to=2", "/admin/audit?limit=1000"} {
+		b := string(n.mustAPI(t, 200, "GET", p, nil).Body)
+		if strings.Contains(b, secret) {
+			t.Fatalf("%s shows the file's secret", p)
+		}
+		if strings.HasPrefix(p, "/admin/config/versions/") && !strings.Contains(b, "[redacted]") {
+			t.Fatalf("%s: no redaction mark: %s", p, b)
+		}
+	}
+	var hay []byte
+	for _, suf := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(dbPath + suf)
+		hay = append(hay, b...)
+	}
+	if len(hay) < 4096 || !strings.Contains(string(hay), "kid-file") {
+		t.Fatalf("the store file was not read (%d bytes) or holds no redacted config", len(hay))
+	}
+	if strings.Contains(string(hay), secret) {
+		t.Fatal("the SQLite file holds the config file's secret in clear")
+	}
+}
