@@ -51,7 +51,15 @@ Commands:
   secrets rotate NAME [--value-file F]     a new value; every node applies it like a reload
   usage [--consumer NAME]                  per key; "usage consumers" per consumer
   bans list | bans add ADDRESS --duration 1h [--reason R] | bans lift ADDRESS
-  tokens list | tokens create --name N --role viewer|operator|admin | tokens delete ID
+  tokens list | tokens delete ID
+  tokens create --name N --role viewer|operator|admin [--expires-in 720h | --expires-at RFC3339] [--network CIDR]...
+  users list | users get NAME | users delete NAME
+  users create NAME --role R [--password-file F] [--qr-file F.png]
+                                           an administrator (person); the password from
+                                           $PORTCULLIS_ADMIN_USER_PASSWORD or the file; prints
+                                           the TOTP enrolment and recovery codes once
+  users set NAME --role R [--password-file F]
+  users enrol NAME [--qr-file F.png]       a new second factor and recovery codes
   routes | services | reload | rekey
   audit [--actor A] [--resource R] [--action X] [--since T] [--until T]
   config versions | config show V | config diff V1 V2
@@ -450,12 +458,17 @@ func (c *adminClient) run(args []string) int {
 		case verb == "lift" && len(a) == 1:
 			return c.call("DELETE", "/admin/bans/"+p(a[0]), nil)
 		}
+	case "users":
+		return c.users(verb, rest, fail)
 	case "tokens":
 		fs := flag.NewFlagSet("tokens", flag.ContinueOnError)
 		fs.SetOutput(c.stderr)
 		name := fs.String("name", "", "the token's name")
 		role := fs.String("role", "viewer", "viewer, operator or admin")
 		expires := fs.String("expires-in", "", "lifetime, such as 720h (default: none)")
+		expiresAt := fs.String("expires-at", "", "expiry as an RFC 3339 time (instead of --expires-in)")
+		var nets multi
+		fs.Var(&nets, "network", "a client network (CIDR) the token may be used from (repeatable; default: any)")
 		a, err := interleaved(fs, rest)
 		if err != nil {
 			return 2
@@ -467,6 +480,12 @@ func (c *adminClient) run(args []string) int {
 			body := map[string]any{"name": *name, "role": *role}
 			if *expires != "" {
 				body["expires_in"] = *expires
+			}
+			if *expiresAt != "" {
+				body["expires_at"] = *expiresAt
+			}
+			if len(nets) > 0 {
+				body["networks"] = []string(nets)
 			}
 			return c.call("POST", "/admin/tokens", body)
 		case verb == "delete" && len(a) == 1:

@@ -53,6 +53,15 @@ func (s *Server) table() []route {
 		{"GET", "/admin/config/diff", v, s.diffConfigVersions},
 		{"POST", "/admin/config/dry-run", o, s.dryRun},
 		{"POST", "/admin/config/versions/{version}/rollback", a, s.rollback},
+		{"GET", "/admin/users", a, s.listUsers},
+		{"POST", "/admin/users", a, s.createUser},
+		{"GET", "/admin/users/{name}", a, s.getUser},
+		{"PUT", "/admin/users/{name}", a, s.updateUser},
+		{"DELETE", "/admin/users/{name}", a, s.deleteUser},
+		{"POST", "/admin/users/{name}/totp", a, s.enrolUser},
+		{"POST", "/admin/login", "", s.login},
+		{"POST", "/admin/logout", v, s.logout},
+		{"GET", "/admin/session", v, s.whoami},
 	}
 }
 

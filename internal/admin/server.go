@@ -47,6 +47,7 @@ import (
 	"github.com/portcullis/portcullis/internal/apikey"
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/events"
 	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/store"
 )
@@ -114,6 +115,11 @@ type Options struct {
 	Certificates []config.AdminClientCertificate
 	// Node names this gateway in status answers.
 	Node string
+	// Sessions are the timeouts of administrators' sessions.
+	Sessions config.AdminSessions
+	// Events is the security event stream of the moment (failed logins
+	// go there); nil or returning nil: none.
+	Events func() *events.Stream
 }
 
 // Server is the admin API.
@@ -125,6 +131,9 @@ type Server struct {
 	node   string
 	routes []route
 	mux    *http.ServeMux
+
+	sessions *sessionPlane
+	tokUse   tokenUse
 
 	tokMu  sync.Mutex
 	tokRev int64
@@ -146,6 +155,7 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{st: o.Store, rt: o.Runtime, log: o.Logger, certs: o.Certificates, node: o.Node, mux: http.NewServeMux()}
+	s.sessions = newSessionPlane(o)
 	s.routes = s.table()
 	for _, r := range s.routes {
 		s.mux.Handle(r.method+" "+r.path, s.wrap(r))
@@ -177,6 +187,11 @@ func (s *Server) authenticate(r *http.Request) (principal, *Problem) {
 		}
 	}
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			return s.sessionPrincipal(r, c)
+		}
+	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return principal{}, unauthorized("an admin token (Authorization: Bearer ...) or an admin client certificate is required")
@@ -196,7 +211,12 @@ func (s *Server) authenticate(r *http.Request) (principal, *Problem) {
 	if !t.ExpiresAt.IsZero() && !time.Now().Before(t.ExpiresAt) {
 		return principal{}, unauthorized("invalid admin token")
 	}
-	return principal{kind: KindToken, name: t.ID, role: t.Role, client: clientAddr(r)}, nil
+	client := clientAddr(r)
+	if !tokenNetworkAllows(t.Networks, client) {
+		return principal{}, problem(http.StatusForbidden, "this admin token may not be used from this address", "")
+	}
+	s.touchToken(r.Context(), t.ID, client)
+	return principal{kind: KindToken, name: t.ID, role: t.Role, client: client}, nil
 }
 
 // tokens is the index of admin tokens of the state this node holds,
@@ -272,7 +292,14 @@ func certHasSAN(c *x509.Certificate, san string) bool {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		p, prob := s.authenticate(r)
+		var p principal
+		var prob *Problem
+		if rt.role == "" {
+			// The login: no caller yet.
+			p = principal{kind: "anonymous", client: clientAddr(r)}
+		} else {
+			p, prob = s.authenticate(r)
+		}
 		if prob != nil {
 			writeProblem(w, prob)
 			return

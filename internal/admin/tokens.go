@@ -2,7 +2,9 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -20,15 +22,28 @@ type TokenView struct {
 	Version   int64  `json:"version"`
 	CreatedAt string `json:"created_at"`
 	ExpiresAt string `json:"expires_at,omitempty"`
-	Token     string `json:"token,omitempty"`
+	// Networks limit where the token may be used from (empty: anywhere).
+	Networks []string `json:"networks"`
+	// LastUsed and LastClient are the token's last use seen by any node
+	// (recorded at most every 10 seconds per node and address).
+	LastUsed   string `json:"last_used,omitempty"`
+	LastClient string `json:"last_client,omitempty"`
+	Token      string `json:"token,omitempty"`
 }
 
 func tokenView(t store.Token) TokenView {
-	v := TokenView{ID: t.ID, Name: t.Name, Role: t.Role, Version: t.Version, CreatedAt: t.CreatedAt.Format(timeFormat)}
+	v := TokenView{ID: t.ID, Name: t.Name, Role: t.Role, Version: t.Version, CreatedAt: t.CreatedAt.Format(timeFormat), Networks: nonNilStrings(t.Networks)}
 	if !t.ExpiresAt.IsZero() {
 		v.ExpiresAt = t.ExpiresAt.Format(timeFormat)
 	}
 	return v
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // NewToken makes an admin token and its record: the value to show once,
@@ -75,9 +90,23 @@ func (s *Server) listTokens(q *request) (int, any) {
 		return 0, p
 	}
 	var items []TokenView
+	ctx, cancel := context.WithTimeout(q.r.Context(), 5*time.Second)
+	defer cancel()
+	used := map[string]store.TokenUse{}
+	if us, err := s.st.TokenUses(ctx); err == nil {
+		for _, u := range us {
+			used[u.TokenID] = u
+		}
+	} else {
+		s.log.Warn("admin: admin token use could not be read", "error", err)
+	}
 	if st := s.rt.State(); st != nil {
 		for _, t := range st.Tokens {
-			items = append(items, tokenView(t))
+			v := tokenView(t)
+			if u, ok := used[t.ID]; ok {
+				v.LastUsed, v.LastClient = u.LastUsed.Format(timeFormat), u.LastClient
+			}
+			items = append(items, v)
 		}
 	}
 	return http.StatusOK, paginate(items, func(t TokenView) string { return t.ID }, limit, after)
@@ -85,8 +114,10 @@ func (s *Server) listTokens(q *request) (int, any) {
 
 type tokenInput struct {
 	Name      string `json:"name"`
-	Role      string `json:"role"`
-	ExpiresIn string `json:"expires_in"`
+	Role      string   `json:"role"`
+	ExpiresIn string   `json:"expires_in"`
+	ExpiresAt string   `json:"expires_at"`
+	Networks  []string `json:"networks"`
 }
 
 func (s *Server) createToken(q *request) (int, any) {
@@ -108,10 +139,40 @@ func (s *Server) createToken(q *request) (int, any) {
 		}
 		ttl = d
 	}
+	var at time.Time
+	if in.ExpiresAt != "" {
+		if in.ExpiresIn != "" {
+			return 0, badField("expires_at", "set expires_in or expires_at, not both")
+		}
+		t, err := time.Parse(time.RFC3339, in.ExpiresAt)
+		if err != nil || !t.After(time.Now()) || t.After(time.Now().Add(5*365*24*time.Hour)) {
+			return 0, badField("expires_at", "expires_at must be an RFC 3339 time in the future, within 5 years")
+		}
+		at = t.UTC()
+	}
+	if len(in.Networks) > maxTokenNetworks {
+		return 0, badField("networks", "at most %d networks", maxTokenNetworks)
+	}
+	var nets []string
+	for i, n := range in.Networks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			a, err2 := netip.ParseAddr(n)
+			if err2 != nil {
+				return 0, badField(fmt.Sprintf("networks[%d]", i), "%q is not a network in CIDR notation (such as 10.0.0.0/8) or an address", n)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		nets = append(nets, p.Masked().String())
+	}
 	value, t, err := NewToken(in.Name, in.Role, ttl)
 	if err != nil {
 		return 0, problem(http.StatusInternalServerError, "no token could be generated", "")
 	}
+	if !at.IsZero() {
+		t.ExpiresAt = at
+	}
+	t.Networks = nets
 	if p := q.write(func(tx store.Tx) error { return tx.CreateToken(t) }); p != nil {
 		return 0, p
 	}

@@ -23,6 +23,8 @@ type Admin struct {
 	FileAuthoritative bool `yaml:"file_authoritative,omitempty"`
 	// Audit configures the audit trail of admin changes (docs/audit.md).
 	Audit *AdminAudit `yaml:"audit,omitempty"`
+	// Sessions bound the logins of administrators (people).
+	Sessions AdminSessions `yaml:"sessions,omitempty"`
 }
 
 // AdminAudit configures the audit trail.
@@ -32,6 +34,13 @@ type AdminAudit struct {
 	// ${file:} only, so that it is never in the store, in the config
 	// history, or in the file itself.
 	SigningKey string `yaml:"signing_key,omitempty"`
+}
+
+// AdminSessions are the timeouts of an administrator's session: it ends
+// after IdleTimeout without a request, and after Lifetime in any case.
+type AdminSessions struct {
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty"`
+	Lifetime    Duration `yaml:"lifetime,omitempty"`
 }
 
 // AdminTLS serves the admin API over HTTPS, optionally authenticating
@@ -91,6 +100,11 @@ const (
 	DefaultPollInterval       = time.Second
 	DefaultResyncInterval     = time.Minute
 	DefaultUsageFlushInterval = 10 * time.Second
+	DefaultSessionIdle        = 15 * time.Minute
+	DefaultSessionLifetime    = 8 * time.Hour
+	// MaxSessionLifetime bounds a session: a stolen cookie is not good
+	// for days.
+	MaxSessionLifetime = 24 * time.Hour
 )
 
 // AdminRoles are the roles of admin tokens and certificates, least first.
@@ -112,6 +126,8 @@ func (c *Config) applyAdminDefaults() {
 	setDur(&a.Store.PollInterval, DefaultPollInterval)
 	setDur(&a.Store.ResyncInterval, DefaultResyncInterval)
 	setDur(&a.Store.UsageFlushInterval, DefaultUsageFlushInterval)
+	setDur(&a.Sessions.IdleTimeout, DefaultSessionIdle)
+	setDur(&a.Sessions.Lifetime, DefaultSessionLifetime)
 }
 
 // IsLoopbackAddress reports whether a host:port binds only to loopback
@@ -222,6 +238,15 @@ func (v *validator) admin() {
 		if d.val.D() < d.min {
 			v.add(sp+"."+d.name, "must be at least %s", d.min)
 		}
+	}
+	ss := a.Sessions
+	switch {
+	case ss.IdleTimeout.D() < time.Second:
+		v.add(p+".sessions.idle_timeout", "must be at least 1s")
+	case ss.Lifetime.D() < ss.IdleTimeout.D():
+		v.add(p+".sessions.lifetime", "must be at least idle_timeout (%s)", ss.IdleTimeout.D())
+	case ss.Lifetime.D() > MaxSessionLifetime:
+		v.add(p+".sessions.lifetime", "must be at most %s", MaxSessionLifetime)
 	}
 }
 

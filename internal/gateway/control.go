@@ -99,7 +99,8 @@ func (g *Gateway) openControl(cfg *config.Config) error {
 	cp.reportProblems(cur)
 	cp.state.Store(cur)
 	cp.lastSyncOK.Store(time.Now().UnixMilli())
-	cp.api = admin.New(admin.Options{Store: st, Runtime: cp, Logger: g.log, Certificates: certMappings(a), Node: cp.node})
+	cp.api = admin.New(admin.Options{Store: st, Runtime: cp, Logger: g.log, Certificates: certMappings(a), Node: cp.node,
+		Sessions: a.Sessions, Events: g.stream.Load})
 	g.control = cp
 	return nil
 }

@@ -506,7 +506,8 @@ func (w *writeTx) deleteToken(id string, ifVersion int64) error {
 	if n == 0 {
 		return w.versionCheck("admin_tokens", "id", id)
 	}
-	return nil
+	_, err = w.exec(`DELETE FROM admin_token_use WHERE token_id = ?`, id)
+	return err
 }
 
 func (w *writeTx) CountTokens() (int, error) {
