@@ -1,7 +1,7 @@
 // Package admin is the gateway's admin API: JSON over REST on its own
 // listener, never on a proxy listener, for consumers, credentials, admin
-// tokens, bans, usage, the live routes and services, reloads and master
-// key rotation.
+// tokens, administrators, bans, usage, the live routes and services,
+// reloads and master key rotation.
 //
 // The threats it answers:
 //
@@ -11,7 +11,14 @@
 //     or a verified client certificate mapped to a role in the config.
 //     There is no default credential: the first token comes from
 //     `portcullis admin bootstrap`, which works only on an empty store and
-//     from the machine that holds the config.
+//     from the machine that holds the config. A token may expire and may be
+//     limited to client networks (tokenuse.go); its last use is recorded.
+//   - People log in as administrators with a password (argon2id) and a
+//     TOTP second factor, each code accepted once, and work through a
+//     session cookie whose writes need a CSRF token from the same origin;
+//     guessing is slowed, refused and reported (users.go, sessions.go).
+//     Whoever calls is a principal (principal.go) carried in the request
+//     context.
 //   - Least privilege: viewer reads; operator also changes consumers,
 //     credentials and bans; admin also manages admin tokens and rotates the
 //     master key. A role check happens before a body is read.

@@ -113,7 +113,7 @@ func (s *Server) listTokens(q *request) (int, any) {
 }
 
 type tokenInput struct {
-	Name      string `json:"name"`
+	Name      string   `json:"name"`
 	Role      string   `json:"role"`
 	ExpiresIn string   `json:"expires_in"`
 	ExpiresAt string   `json:"expires_at"`

@@ -308,4 +308,3 @@ func (s *Server) enrolUser(q *request) (int, any) {
 	}
 	return http.StatusOK, e
 }
-

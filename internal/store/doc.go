@@ -8,12 +8,16 @@
 // The threats this package answers:
 //
 //   - A stolen database file or dump must not hand out credentials. API
-//     keys and admin tokens are stored only as SHA-256 digests (they carry
-//     256 bits of entropy, so a digest cannot be reversed). Secrets the
-//     gateway must be able to read back (HMAC secrets of JWT credentials)
-//     are sealed with AES-256-GCM under a master key that never enters the
-//     store; the record's identity is the additional data, so a ciphertext
-//     copied into another record does not open.
+//     keys, admin tokens, session ids and recovery codes are stored only as
+//     SHA-256 digests (they carry 80 to 256 random bits, so a digest cannot
+//     be reversed); passwords as argon2id hashes. Secrets the gateway must
+//     be able to read back (HMAC secrets of JWT credentials, administrators'
+//     TOTP secrets) are sealed with AES-256-GCM under a master key that
+//     never enters the store; the record's identity is the additional data,
+//     so a ciphertext copied into another record does not open.
+//   - Logins must not race across nodes: a TOTP time step and a recovery
+//     code are consumed by one conditional update each, so two nodes cannot
+//     both accept the same code (users.go).
 //   - Two operators editing one record must not silently overwrite each
 //     other: every record has a version, and a write that names a stale
 //     version fails with ErrVersion (the admin API answers 412).
