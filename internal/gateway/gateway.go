@@ -530,8 +530,8 @@ func (g *Gateway) DrainTimeout() time.Duration {
 
 // refreshCertificates reloads certificate files that changed on disk.
 func (g *Gateway) refreshCertificates() {
-	for _, cs := range g.snap.Load().certs {
-		cs.refreshAll(g.log)
+	for name, cs := range g.snap.Load().certs {
+		cs.refreshAll(g.log, name)
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"sort"
 
 	"github.com/portcullis/portcullis/internal/auth"
 )
@@ -27,6 +28,19 @@ func (g *Gateway) opsHandler() http.Handler {
 		}
 		if last := g.lastFail.view(); last != nil {
 			body["last_reload_error"] = last // the old config still serves
+		}
+		// A certificate whose files fail to reload keeps the previous
+		// one serving: the node stays ready, the failure shows here.
+		var certErrs []map[string]any
+		for name, cs := range g.snap.Load().certs {
+			certErrs = append(certErrs, cs.failures(name)...)
+		}
+		if len(certErrs) > 0 {
+			sort.Slice(certErrs, func(i, j int) bool {
+				a, b := certErrs[i], certErrs[j]
+				return a["listener"].(string)+"\x00"+a["cert_file"].(string) < b["listener"].(string)+"\x00"+b["cert_file"].(string)
+			})
+			body["certificate_errors"] = certErrs
 		}
 		// A store outage does not make the node unready: it serves what
 		// it holds. It shows here, for operators and alerting.

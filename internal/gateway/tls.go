@@ -27,6 +27,15 @@ type reloadingCert struct {
 	certFile, keyFile string
 	cur               atomic.Pointer[tls.Certificate]
 	stamp             atomic.Value // fileStamp of the last successful load
+	// failing is set while the files on disk fail to load (the previous
+	// certificate serves): logged once when it starts, shown on /readyz.
+	failing atomic.Pointer[certFailure]
+}
+
+// certFailure is a certificate reload that failed.
+type certFailure struct {
+	err   string
+	since time.Time
 }
 
 type fileStamp struct {
@@ -125,16 +134,42 @@ func (cs *certSet) get(hello *tls.ClientHelloInfo) *tls.Certificate {
 	return cs.certs[0].cur.Load()
 }
 
-func (cs *certSet) refreshAll(log *slog.Logger) {
+// Certificate reload events (docs/observability.md, "State-change
+// events"): a failure is logged when it starts (or its error changes), not
+// at every poll while the files stay broken, and shown on /readyz until the
+// files load again.
+const (
+	eventCertReloadFailed = "certificate_reload_failed"
+	eventCertReloaded     = "certificate_reloaded"
+)
+
+func (cs *certSet) refreshAll(log *slog.Logger, listener string) {
 	for _, rc := range cs.certs {
 		changed, err := rc.refresh()
+		prev := rc.failing.Load()
 		switch {
 		case err != nil:
-			log.Error("certificate reload failed; keeping the previous certificate", "cert_file", rc.certFile, "error", err)
-		case changed:
-			log.Info("certificate reloaded", "cert_file", rc.certFile)
+			if prev == nil || prev.err != err.Error() {
+				rc.failing.Store(&certFailure{err: err.Error(), since: time.Now().UTC()})
+				log.Error("certificate reload failed; keeping the previous certificate", "event", eventCertReloadFailed,
+					"listener", listener, "cert_file", rc.certFile, "error", err)
+			}
+		case changed || prev != nil:
+			rc.failing.Store(nil)
+			log.Info("certificate reloaded", "event", eventCertReloaded, "listener", listener, "cert_file", rc.certFile)
 		}
 	}
+}
+
+// failures lists the certificates whose reload is failing, for /readyz.
+func (cs *certSet) failures(listener string) []map[string]any {
+	var out []map[string]any
+	for _, rc := range cs.certs {
+		if f := rc.failing.Load(); f != nil {
+			out = append(out, map[string]any{"listener": listener, "cert_file": rc.certFile, "error": f.err, "since": f.since.Format(time.RFC3339)})
+		}
+	}
+	return out
 }
 
 // modernCipherSuites are the TLS 1.2 suites with forward secrecy and AEAD;

@@ -25,9 +25,10 @@ type breaker struct {
 
 	state     atomic.Int32
 	fails     atomic.Int32
-	until     atomic.Int64 // open: end of the open period; half-open: when unused permits are renewed
-	permits   atomic.Int32 // half-open: trial requests still allowed
-	successes atomic.Int32 // half-open: trials that succeeded
+	until     atomic.Int64    // open: end of the open period; half-open: when unused permits are renewed
+	permits   atomic.Int32    // half-open: trial requests still allowed
+	onChange  func(to string) // transitions, for the event log; nil in tests
+	successes atomic.Int32    // half-open: trials that succeeded
 
 	mu sync.Mutex
 }
@@ -123,6 +124,7 @@ func (b *breaker) report(trial, ok bool, now time.Time) {
 		if b.successes.Add(1) >= b.trials {
 			b.fails.Store(0)
 			b.state.Store(breakerClosed)
+			b.changed("closed")
 		}
 	}
 }
@@ -131,13 +133,26 @@ func (b *breaker) report(trial, ok bool, now time.Time) {
 func (b *breaker) toOpen(now time.Time) {
 	b.until.Store(now.Add(b.openFor).UnixNano())
 	b.state.Store(breakerOpen)
+	b.changed("open")
 }
 
 func (b *breaker) toHalfOpen(now int64) {
+	was := b.state.Load()
 	b.successes.Store(0)
 	b.permits.Store(b.trials)
 	b.until.Store(now + int64(b.openFor))
 	b.state.Store(breakerHalfOpen)
+	if was != breakerHalfOpen { // renewed permits are no transition
+		b.changed("half_open")
+	}
+}
+
+// changed reports a transition (to the pool's event log); it runs under
+// b.mu, once per transition.
+func (b *breaker) changed(to string) {
+	if b.onChange != nil {
+		b.onChange(to)
+	}
 }
 
 // stateName is the state for logs and tests.

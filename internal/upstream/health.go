@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -142,7 +143,10 @@ func (p *pool) reportPassive(ok bool, now time.Time) {
 		ps.fails.Store(0)
 		ps.reqs.Store(0)
 		ps.bad.Store(0)
-		p.ejectedUntil.Store(now.Add(ps.s.coolOff).UnixNano())
+		until := now.Add(ps.s.coolOff)
+		if p.ejectedUntil.Swap(until.UnixNano()) == 0 {
+			p.ejected(until, "requests failed")
+		}
 	}
 }
 
@@ -166,19 +170,23 @@ func (p *pool) startChecks(hs *healthSettings) {
 				return
 			case <-t.C:
 			}
-			ok := p.probe(ctx, client, hs)
+			why := p.probe(ctx, client, hs)
 			if ctx.Err() != nil {
 				return
 			}
-			if ok {
+			if why == "" {
 				okRun, failRun = okRun+1, 0
 				if okRun >= hs.healthy && p.unhealthy.Load() {
 					p.unhealthy.Store(false)
+					p.event(slog.LevelInfo, "upstream target healthy: health checks pass again", EventTargetHealthy,
+						slog.String("check", "active"), slog.Int("passed", okRun))
 				}
 			} else {
 				okRun, failRun = 0, failRun+1
 				if failRun >= hs.unhealthy && !p.unhealthy.Load() {
 					p.unhealthy.Store(true)
+					p.event(slog.LevelWarn, "upstream target unhealthy: health checks fail", EventTargetUnhealthy,
+						slog.String("check", "active"), slog.Int("failed", failRun), slog.String("reason", why))
 				}
 			}
 		}
@@ -211,26 +219,30 @@ func (p *pool) checkClient() *http.Client {
 // the connection reusable without trusting the target's size).
 const maxProbeBody = 4 << 10
 
-// probe sends one check and reports whether the target passed it.
-func (p *pool) probe(ctx context.Context, client *http.Client, hs *healthSettings) bool {
+// probe sends one check and returns why the target failed it ("" when
+// it passed).
+func (p *pool) probe(ctx context.Context, client *http.Client, hs *healthSettings) string {
 	ctx, cancel := context.WithTimeout(ctx, hs.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.scheme+"://"+p.host+hs.path, nil)
 	if err != nil {
-		return false
+		return err.Error()
 	}
 	req.Header["User-Agent"] = []string{"portcullis-health-check"}
 	resp, err := client.Do(req)
 	if err != nil {
-		return false
+		return err.Error()
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProbeBody))
 	_ = resp.Body.Close()
-	if hs.statuses == nil {
-		return resp.StatusCode >= 200 && resp.StatusCode < 400
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
+	if hs.statuses != nil {
+		_, ok = slices.BinarySearch(hs.statuses, resp.StatusCode)
 	}
-	_, found := slices.BinarySearch(hs.statuses, resp.StatusCode)
-	return found
+	if !ok {
+		return "status " + strconv.Itoa(resp.StatusCode)
+	}
+	return ""
 }
 
 // stopChecks ends the health check goroutine and waits for it.

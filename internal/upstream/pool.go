@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -49,6 +50,11 @@ type pool struct {
 	hcStop    context.CancelFunc
 	hcDone    chan struct{}
 
+	// State-change events (events.go): the registry's logger and the
+	// services that name the target (under mu).
+	log      *logRef
+	services []string
+
 	mu      sync.Mutex
 	idle    []*conn // LIFO: the newest idle connection is last
 	open    int     // connections counted against maxConns (dialing, busy, idle)
@@ -81,7 +87,9 @@ func (p *pool) available() bool {
 		if time.Now().UnixNano() < u {
 			return false
 		}
-		p.ejectedUntil.CompareAndSwap(u, 0)
+		if p.ejectedUntil.CompareAndSwap(u, 0) {
+			p.event(slog.LevelInfo, "upstream target back in rotation: passive ejection ended", EventTargetHealthy, slog.String("check", "passive"))
+		}
 	}
 	if b := p.br; b != nil && b.state.Load() != breakerClosed {
 		return b.allows(time.Now().UnixNano())
@@ -95,7 +103,10 @@ func (p *pool) dialFailed() {
 	}
 	if p.fails.Add(1) >= ejectAfter {
 		p.fails.Store(0)
-		p.ejectedUntil.Store(time.Now().Add(p.ejectFor).UnixNano())
+		until := time.Now().Add(p.ejectFor)
+		if p.ejectedUntil.Swap(until.UnixNano()) == 0 {
+			p.ejected(until, "connections refused or timed out")
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package upstream
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -37,7 +36,7 @@ type Registry struct {
 	// materials are the TLS client settings of https targets, by
 	// materialKey, reloaded from disk by the reaper loop (tls.go).
 	materials map[string]*tlsMaterial
-	log       *slog.Logger
+	log       logRef // SetLogger; shared with the pools for their events
 	closed    bool
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -252,8 +251,10 @@ func (r *Registry) pool(tu targetURL, s poolSettings) (*pool, error) {
 	if s.passive != nil {
 		p.passive = &passive{s: *s.passive}
 	}
+	p.log = &r.log
 	if s.breaker != nil {
 		p.br = newBreaker(s.breaker.threshold, s.breaker.openFor, s.breaker.trials)
+		p.br.onChange = p.breakerChanged
 	}
 	if s.health != nil {
 		p.startChecks(s.health)

@@ -66,6 +66,7 @@ func (r *Registry) compile(cfg config.Service) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %d: %w", i+1, err)
 		}
+		p.addService(cfg.Name)
 		s.targets = append(s.targets, &Target{p: p, weight: w})
 	}
 

@@ -59,6 +59,9 @@ type tlsMaterial struct {
 	mu    sync.Mutex // serializes reloads
 	stamp tlsStamp
 	cur   atomic.Pointer[tlsState]
+	// failing is the last reload error logged (reaper goroutine only): a
+	// file that stays broken is logged once, not at every pass.
+	failing string
 }
 
 // tlsState is one loaded generation of a material's files.
@@ -403,18 +406,23 @@ func (r *Registry) refreshTLS() {
 	for _, m := range r.materials {
 		ms = append(ms, m)
 	}
-	log := r.log
 	r.mu.Unlock()
+	log := r.log.Load()
 	for _, m := range ms {
 		switch err := m.refresh(); {
 		case errors.Is(err, errUnchanged):
 		case err != nil:
+			if err.Error() == m.failing {
+				continue
+			}
+			m.failing = err.Error()
 			if log != nil {
-				log.Error("upstream TLS files failed to reload; new connections keep the previous ones", "files", m.files(), "error", err)
+				log.Error("upstream TLS files failed to reload; new connections keep the previous ones", "event", EventUpstreamTLSReloadFailed, "files", m.files(), "error", err)
 			}
 		default:
+			m.failing = ""
 			if log != nil {
-				log.Info("upstream TLS files reloaded", "files", m.files())
+				log.Info("upstream TLS files reloaded", "event", EventUpstreamTLSReloaded, "files", m.files())
 			}
 		}
 	}
@@ -433,9 +441,7 @@ func (m *tlsMaterial) files() string {
 // SetLogger sets where the registry reports what happens outside any
 // request (TLS files reloaded or failing to).
 func (r *Registry) SetLogger(l *slog.Logger) {
-	r.mu.Lock()
-	r.log = l
-	r.mu.Unlock()
+	r.log.Store(l)
 }
 
 // material returns the shared TLS material for t, loading its files. An

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -315,5 +319,247 @@ func TestFilterFieldsDeniesAtEveryDepthForEveryJSONMediaType(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != doc {
 		t.Errorf("text/plain was changed: %s", body)
+	}
+}
+
+// restartable is an upstream that can be stopped and started again on
+// the same address (a target going down and coming back).
+type restartable struct {
+	t    *testing.T
+	addr string
+	mu   sync.Mutex
+	srv  *http.Server
+}
+
+func newRestartable(t *testing.T) *restartable {
+	r := &restartable{t: t, addr: freeAddr(t)}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *restartable) start() {
+	r.t.Helper()
+	var l net.Listener
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if l, err = net.Listen("tcp", r.addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("listen again on %s: %v", r.addr, err)
+		}
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})}
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+}
+
+func (r *restartable) stop() {
+	r.mu.Lock()
+	srv := r.srv
+	r.srv = nil
+	r.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close() // the listener and every connection
+	}
+}
+
+// logEvents returns the process log's JSON lines whose event field is ev.
+func logEvents(t *testing.T, gw *Gateway, ev string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(gw.Stderr.String(), "\n") {
+		if !strings.Contains(line, `"event"`) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("a log line with an event is not JSON: %q", line)
+			continue
+		}
+		if m["event"] == ev {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitLogEvent waits until the process log has n lines of event ev, doing
+// poke (a request) between looks; it returns them.
+func waitLogEvent(t *testing.T, gw *Gateway, ev string, n int, poke func()) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if evs := logEvents(t, gw, ev); len(evs) >= n {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d %q event(s) after 20s; process log:\n%s", n, ev, gw.Stderr.String())
+		}
+		if poke != nil {
+			poke()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wantEvent checks the fields every state-change event carries and the
+// given ones.
+func wantEvent(t *testing.T, e map[string]any, level string, fields map[string]any) {
+	t.Helper()
+	if e["level"] != level || e["msg"] == "" || e["time"] == nil {
+		t.Errorf("event %v: want level %s, a msg and a time", e, level)
+	}
+	for k, v := range fields {
+		if k == "services" {
+			s, _ := e[k].([]any)
+			if len(s) != 1 || s[0] != v {
+				t.Errorf("event %s: services %v, want [%v]", e["event"], e[k], v)
+			}
+			continue
+		}
+		if e[k] != v {
+			t.Errorf("event %s: %s = %v, want %v (%v)", e["event"], k, e[k], v, e)
+		}
+	}
+}
+
+// TestStateChangesAreJSONEvents: a target turning unhealthy and healthy
+// again (active checks of a real upstream stopped and restarted; passive
+// health ejecting it on failed requests and taking it back after the
+// cool-off), a circuit breaker opened by 5xx answers, half-open and closed
+// again, and a listener certificate whose file is replaced with garbage
+// each write one JSON line with a stable event field (and the target,
+// services, check, listener or file), and the certificate failure shows on
+// /readyz (which stays 200: the previous certificate serves) until the
+// file is good again.
+func TestStateChangesAreJSONEvents(t *testing.T) {
+	f := getTLSFixture(t)
+	down := newRestartable(t)
+	var failing atomic.Bool
+	flaky := NewUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	failing.Store(true)
+	certs := f.listenerCerts(t)
+	secure := freeAddr(t)
+	gw := StartGateway(t, GatewayConfig(fmt.Sprintf(`version: 1
+listeners:
+  - {name: public, address: "{{public}}"}
+  - {name: secure, address: %q, tls: {certificates: [{cert_file: %q, key_file: %q}]}}
+services:
+  - name: checked
+    targets: [{url: "http://%s"}]
+    health_check: {path: /health, interval: 100ms, timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: 2}
+  - name: fragile
+    targets: [{url: "http://%s"}]
+    passive_health: {consecutive_failures: 2, cool_off: 1s}
+    retries: {attempts: 0}
+  - name: breaking
+    targets: [{url: %q}]
+    circuit_breaker: {failure_threshold: 3, open_duration: 500ms, half_open_requests: 1}
+    retries: {attempts: 0}
+routes:
+  - {name: checked, paths: [{prefix: /checked}], service: checked}
+  - {name: fragile, paths: [{prefix: /fragile}], service: fragile}
+  - {name: breaking, paths: [{prefix: /breaking}], service: breaking}
+ops: {address: "{{ops}}"}
+`, secure, certs[0].cert, certs[0].key, down.addr, down.addr, flaky.URL)))
+	get := func(path string) func() {
+		return func() {
+			resp, err := http.Get(gw.URL(path))
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	target := "http://" + down.addr
+
+	// The target goes down: the active checks and passive health each
+	// take it out once; it comes back: each puts it back once.
+	down.stop()
+	unhealthy := waitLogEvent(t, gw, "upstream_target_unhealthy", 2, get("/fragile"))
+	byCheck := map[string]map[string]any{}
+	for _, e := range unhealthy {
+		byCheck[e["check"].(string)] = e
+	}
+	wantEvent(t, byCheck["active"], "WARN", map[string]any{"target": target, "services": "checked", "check": "active"})
+	wantEvent(t, byCheck["passive"], "WARN", map[string]any{"target": target, "services": "fragile", "check": "passive"})
+	if r, _ := byCheck["active"]["reason"].(string); r == "" {
+		t.Errorf("the active check's event says no reason: %v", byCheck["active"])
+	}
+	down.start()
+	healthy := waitLogEvent(t, gw, "upstream_target_healthy", 2, get("/fragile"))
+	byCheck = map[string]map[string]any{}
+	for _, e := range healthy {
+		byCheck[e["check"].(string)] = e
+	}
+	wantEvent(t, byCheck["active"], "INFO", map[string]any{"target": target, "services": "checked", "check": "active"})
+	wantEvent(t, byCheck["passive"], "INFO", map[string]any{"target": target, "services": "fragile", "check": "passive"})
+	if n := len(logEvents(t, gw, "upstream_target_unhealthy")); n != 2 {
+		t.Errorf("%d unhealthy events, want one per check (a state that persists is not logged again)", n)
+	}
+	if r := resDo(t, "GET", gw.URL("/checked/x"), ""); r.status != 200 {
+		t.Errorf("after the target came back: status %d", r.status)
+	}
+
+	// 5xx answers open the breaker; once the upstream recovers a trial
+	// request closes it.
+	open := waitLogEvent(t, gw, "circuit_breaker_open", 1, get("/breaking"))
+	wantEvent(t, open[0], "WARN", map[string]any{"target": flaky.URL, "services": "breaking", "state": "open"})
+	failing.Store(false)
+	closed := waitLogEvent(t, gw, "circuit_breaker_closed", 1, get("/breaking"))
+	wantEvent(t, closed[0], "INFO", map[string]any{"target": flaky.URL, "services": "breaking", "state": "closed"})
+	half := logEvents(t, gw, "circuit_breaker_half_open")
+	if len(half) == 0 {
+		t.Error("no circuit_breaker_half_open event between open and closed")
+	} else {
+		wantEvent(t, half[0], "INFO", map[string]any{"target": flaky.URL, "state": "half_open"})
+	}
+
+	// A certificate file replaced with garbage: logged once, shown on
+	// /readyz; the previous certificate keeps serving.
+	tlsWriteFile(t, certs[0].cert, []byte("garbage, not a certificate\n"))
+	failed := waitLogEvent(t, gw, "certificate_reload_failed", 1, nil)
+	wantEvent(t, failed[0], "ERROR", map[string]any{"listener": "secure", "cert_file": certs[0].cert})
+	code, body := gw.Readyz()
+	var ready struct {
+		Status string `json:"status"`
+		Certs  []struct {
+			Listener string `json:"listener"`
+			CertFile string `json:"cert_file"`
+			Error    string `json:"error"`
+			Since    string `json:"since"`
+		} `json:"certificate_errors"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatalf("/readyz: %v: %s", err, body)
+	}
+	if code != 200 || len(ready.Certs) != 1 || ready.Certs[0].Listener != "secure" || ready.Certs[0].CertFile != certs[0].cert ||
+		ready.Certs[0].Error == "" || ready.Certs[0].Since == "" {
+		t.Errorf("/readyz %d during the failure: %s", code, body)
+	}
+	if got := f.servedSerial(t, secure, "a.example.test"); got != serialA {
+		t.Errorf("after a broken file: serial %d, want the previous %d", got, serialA)
+	}
+	tlsWriteFile(t, certs[0].cert, f.a2.cert)
+	tlsWriteFile(t, certs[0].key, f.a2.key)
+	reloaded := waitLogEvent(t, gw, "certificate_reloaded", 1, nil)
+	wantEvent(t, reloaded[0], "INFO", map[string]any{"listener": "secure", "cert_file": certs[0].cert})
+	if n := len(logEvents(t, gw, "certificate_reload_failed")); n != 1 {
+		t.Errorf("%d certificate_reload_failed events, want 1 (a file that stays broken is logged once)", n)
+	}
+	if _, body := gw.Readyz(); strings.Contains(body, "certificate_errors") {
+		t.Errorf("/readyz still shows the failure after the file loaded: %s", body)
 	}
 }
