@@ -137,3 +137,43 @@ func TestEntryHashCoversEveryField(t *testing.T) {
 		t.Error("the head signature does not depend on its key and sequence")
 	}
 }
+
+// TestAuditUsersAndSecretsRedacted: administrators and named secrets are
+// in the trail with their role and version, never with a password hash,
+// a TOTP secret, a recovery code digest or a secret's value.
+func TestAuditUsersAndSecretsRedacted(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s Store, _ string, _ *Keyring) {
+		u := &User{Name: "alice", Role: RoleAdmin, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", TOTPSecret: []byte("totp-secret-0123456789")}
+		mustWrite(t, s, func(tx Tx) error { return tx.CreateUser(u, []string{"recovery-digest-1"}) })
+		mustWrite(t, s, func(tx Tx) error {
+			return tx.UpdateUser(&User{Name: "alice", Role: RoleOperator, PasswordHash: "$argon2id$v=19$new-hash"}, 0)
+		})
+		mustWrite(t, s, func(tx Tx) error {
+			return tx.EnrolTOTP("alice", []byte("totp-secret-new-9876543210"), []string{"recovery-digest-2"})
+		})
+		mustWrite(t, s, func(tx Tx) error { return tx.CreateSecret(&Secret{Name: "hook", Value: []byte("named-secret-value-0123456789abcdef")}) })
+		mustWrite(t, s, func(tx Tx) error { return tx.DeleteUser("alice", 0) })
+		es, err := s.AuditTrail(context.Background(), AuditQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all strings.Builder
+		var actions []string
+		for _, e := range es {
+			fmt.Fprintln(&all, e.Resource, e.Action, string(e.Before), string(e.After))
+			actions = append(actions, e.Resource+" "+e.Action)
+		}
+		want := "[user:alice create user:alice update_password user:alice enrol_totp secret:hook create user:alice delete]"
+		if fmt.Sprint(actions) != want {
+			t.Fatalf("actions %v, want %s", actions, want)
+		}
+		if !strings.Contains(all.String(), `"role":"operator"`) {
+			t.Fatalf("the role change is not in the trail:\n%s", all.String())
+		}
+		for _, secret := range []string{"argon2id", "totp-secret", "recovery-digest", "named-secret-value"} {
+			if strings.Contains(all.String(), secret) {
+				t.Errorf("%q is in the trail", secret)
+			}
+		}
+	})
+}

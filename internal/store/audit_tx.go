@@ -217,3 +217,35 @@ func (w *writeTx) DeleteUser(name string, ifVersion int64) error {
 func (w *writeTx) EnrolTOTP(name string, secret []byte, recoveryHashes []string) error {
 	return audited(w, "user:"+name, "enrol_totp", func() (*auditUser, error) { return w.userRow(name) }, func() error { return w.enrolTOTP(name, secret, recoveryHashes) })
 }
+
+// auditSecret is a named secret as the trail shows it: never its value,
+// sealed or plain, nor anything derived from it.
+type auditSecret struct {
+	Name    string `json:"name"`
+	Value   string `json:"value"`
+	Version int64  `json:"version"`
+}
+
+func (w *writeTx) secretRow(name string) (*auditSecret, error) {
+	sc := auditSecret{Value: redactedMark}
+	err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT name, version FROM secrets WHERE name = ?`), name).Scan(&sc.Name, &sc.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
+func (w *writeTx) CreateSecret(sc *Secret) error {
+	return audited(w, "secret:"+sc.Name, "create", func() (*auditSecret, error) { return w.secretRow(sc.Name) }, func() error { return w.createSecret(sc) })
+}
+
+func (w *writeTx) UpdateSecret(sc *Secret, ifVersion int64) error {
+	return audited(w, "secret:"+sc.Name, "update", func() (*auditSecret, error) { return w.secretRow(sc.Name) }, func() error { return w.updateSecret(sc, ifVersion) })
+}
+
+func (w *writeTx) DeleteSecret(name string, ifVersion int64) error {
+	return audited(w, "secret:"+name, "delete", func() (*auditSecret, error) { return w.secretRow(name) }, func() error { return w.deleteSecret(name, ifVersion) })
+}

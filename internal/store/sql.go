@@ -516,8 +516,8 @@ func (w *writeTx) CountTokens() (int, error) {
 	return n, err
 }
 
-// CreateSecret stores a named secret, sealed under the current master key.
-func (w *writeTx) CreateSecret(sc *Secret) error {
+// createSecret stores a named secret, sealed under the current master key.
+func (w *writeTx) createSecret(sc *Secret) error {
 	sealed, err := w.s.kr().Seal(secretAAD(sc.Name), sc.Value)
 	if err != nil {
 		return err
@@ -529,8 +529,8 @@ func (w *writeTx) CreateSecret(sc *Secret) error {
 	return err
 }
 
-// UpdateSecret replaces a named secret's value.
-func (w *writeTx) UpdateSecret(sc *Secret, ifVersion int64) error {
+// updateSecret replaces a named secret's value.
+func (w *writeTx) updateSecret(sc *Secret, ifVersion int64) error {
 	sealed, err := w.s.kr().Seal(secretAAD(sc.Name), sc.Value)
 	if err != nil {
 		return err
@@ -551,8 +551,8 @@ func (w *writeTx) UpdateSecret(sc *Secret, ifVersion int64) error {
 	return nil
 }
 
-// DeleteSecret removes a named secret.
-func (w *writeTx) DeleteSecret(name string, ifVersion int64) error {
+// deleteSecret removes a named secret.
+func (w *writeTx) deleteSecret(name string, ifVersion int64) error {
 	n, err := w.exec(`DELETE FROM secrets WHERE name = ? AND (? = 0 OR version = ?)`, name, ifVersion, ifVersion)
 	if err != nil {
 		return err

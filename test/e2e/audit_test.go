@@ -70,7 +70,8 @@ func findEntry(es []map[string]any, resource, action string) map[string]any {
 
 // TestAuditRecordsEveryAdminWriteWithItsActor: each admin write (consumer
 // create, update and delete, key issue, rotation and revocation, JWT and
-// basic credentials, bans and lifts, admin tokens, reload, rekey) is in
+// basic credentials, bans and lifts, admin tokens, named secrets, reload,
+// rekey) is in
 // the trail with the token that made it, the client address, the request
 // id the answer carried, and before/after; the bootstrap is there as the
 // CLI. No secret the test created is anywhere in the trail, in the API's
@@ -105,6 +106,14 @@ func TestAuditRecordsEveryAdminWriteWithItsActor(t *testing.T) {
 	op.mustAPI(t, 200, "POST", "/admin/reload", nil)
 	n.mustAPI(t, 200, "POST", "/admin/rekey", nil)
 	op.mustAPI(t, 204, "DELETE", "/admin/consumers/acme", nil)
+	genSecret := n.mustAPI(t, 201, "POST", "/admin/secrets", map[string]any{"name": "hook"}).Str(t, "value")
+	setSecret := "set-" + randHex(24)
+	n.mustAPI(t, 200, "PUT", "/admin/secrets/hook", map[string]any{"value": setSecret})
+	n.mustAPI(t, 204, "DELETE", "/admin/secrets/hook", nil)
+	if genSecret == "" {
+		t.Fatal("no generated secret")
+	}
+	secrets = append(secrets, genSecret, setSecret)
 	if key == "" || key2 == "" {
 		t.Fatal("no generated keys")
 	}
@@ -137,6 +146,9 @@ func TestAuditRecordsEveryAdminWriteWithItsActor(t *testing.T) {
 		{"consumer:acme", "delete", "token:" + opID},
 		{"credential:acme/j1", "delete", "token:" + opID},
 		{"config", "start", "file:file"},
+		{"secret:hook", "create", "token:" + adminID},
+		{"secret:hook", "update", "token:" + adminID},
+		{"secret:hook", "delete", "token:" + adminID},
 	}
 	for _, w := range want {
 		e := findEntry(es, w.resource, w.action)
