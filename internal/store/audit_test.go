@@ -151,7 +151,9 @@ func TestAuditUsersAndSecretsRedacted(t *testing.T) {
 		mustWrite(t, s, func(tx Tx) error {
 			return tx.EnrolTOTP("alice", []byte("totp-secret-new-9876543210"), []string{"recovery-digest-2"})
 		})
-		mustWrite(t, s, func(tx Tx) error { return tx.CreateSecret(&Secret{Name: "hook", Value: []byte("named-secret-value-0123456789abcdef")}) })
+		mustWrite(t, s, func(tx Tx) error {
+			return tx.CreateSecret(&Secret{Name: "hook", Value: []byte("named-secret-value-0123456789abcdef")})
+		})
 		mustWrite(t, s, func(tx Tx) error { return tx.DeleteUser("alice", 0) })
 		es, err := s.AuditTrail(context.Background(), AuditQuery{Limit: 100})
 		if err != nil {
