@@ -23,10 +23,12 @@ func (x *exchange) forward() (resp *http.Response, t *upstream.Target) {
 		hashKey = x.c.ClientAddr.String()
 	}
 
-	outreq := r.WithContext(r.Context())
+	x.outreq = *r // r.WithContext(r.Context()), in the exchange's storage
+	outreq := &x.outreq
 	// Forward sets the scheme, the host and (unless preserve) Host for
 	// each target it tries.
-	outreq.URL = &url.URL{Opaque: x.upPath, RawQuery: r.URL.RawQuery}
+	x.outURL = url.URL{Opaque: x.upPath, RawQuery: r.URL.RawQuery}
+	outreq.URL = &x.outURL
 	outreq.RequestURI = ""
 	outreq.Proto, outreq.ProtoMajor, outreq.ProtoMinor = "HTTP/1.1", 1, 1
 	outreq.Close = false

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -313,17 +314,23 @@ func isTokenChar(c byte) bool {
 
 // setForwardingHeaders writes X-Forwarded-For/-Proto/-Host and Forwarded on
 // the outgoing header h. From an untrusted peer, whatever the client sent is
-// replaced; from a trusted proxy, the chain is extended. The values share
-// one backing array: this runs on every request.
+// replaced; from a trusted proxy, the chain is extended.
 func setForwardingHeaders(h http.Header, r *http.Request, peerTrusted bool, peer netip.Addr, tls bool) {
+	writeForwardingHeaders(h, r, peerTrusted, peer, tls, new([4]string), new(strArena))
+}
+
+// writeForwardingHeaders is setForwardingHeaders with the storage of the
+// values given: their slices share vals, and the strings it builds are
+// carved from strs. This runs on every request; the exchange holds both,
+// so it allocates nothing of its own.
+func writeForwardingHeaders(h http.Header, r *http.Request, peerTrusted bool, peer netip.Addr, tls bool, vals *[4]string, strs *strArena) {
 	proto := "http"
 	if tls {
 		proto = "https"
 	}
-	var ab [64]byte
-	peerStr := string(peer.AppendTo(ab[:0]))
-	elem := forwardedElement(peer, proto, r.Host)
-	vals := make([]string, 4)
+	var ab [300]byte
+	peerStr := strs.str(peer.AppendTo(ab[:0]))
+	elem := strs.str(appendForwardedElement(ab[:0], peer, proto, r.Host))
 	set := func(i int, k, v string) {
 		vals[i] = v
 		h[k] = vals[i : i+1 : i+1]
@@ -362,7 +369,11 @@ func setForwardingHeaders(h http.Header, r *http.Request, peerTrusted bool, peer
 // and quoted, the host is a quoted string.
 func forwardedElement(peer netip.Addr, proto, host string) string {
 	var sb [256]byte
-	b := append(sb[:0], "for="...)
+	return string(appendForwardedElement(sb[:0], peer, proto, host))
+}
+
+func appendForwardedElement(b []byte, peer netip.Addr, proto, host string) []byte {
+	b = append(b, "for="...)
 	if peer.Is6() {
 		b = append(b, `"[`...)
 		b = peer.AppendTo(b)
@@ -376,7 +387,30 @@ func forwardedElement(peer netip.Addr, proto, host string) string {
 		b = append(b, ";host="...)
 		b = strconv.AppendQuote(b, host)
 	}
-	return string(b)
+	return b
+}
+
+// strArena hands out the small strings of one request (its id, the
+// forwarding values) from one array that lives as long as they do, so they
+// cost no allocation of their own. Bytes are written once, when a string is
+// made, and never again: a string from the arena is as immutable as any
+// other (and keeps the arena's owner alive while it is referenced). One
+// that does not fit is allocated as usual.
+type strArena struct {
+	buf [160]byte
+	n   int
+}
+
+func (a *strArena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > len(a.buf)-a.n {
+		return string(b)
+	}
+	i := a.n
+	a.n += copy(a.buf[i:], b)
+	return unsafe.String(&a.buf[i], len(b))
 }
 
 // requestIDs generates X-Request-Id values: a random per-process prefix
@@ -395,9 +429,12 @@ func newRequestIDs() *requestIDs {
 
 func (g *requestIDs) next() string {
 	var buf [40]byte
-	out := append(buf[:0], g.prefix...)
-	out = strconv.AppendUint(out, g.n.Add(1), 36)
-	return string(out)
+	return string(g.appendNext(buf[:0]))
+}
+
+func (g *requestIDs) appendNext(b []byte) []byte {
+	b = append(b, g.prefix...)
+	return strconv.AppendUint(b, g.n.Add(1), 36)
 }
 
 // validRequestID accepts an upstream proxy's request id only when it is

@@ -41,7 +41,7 @@ func (x *exchange) setOutgoingHeaders() bool {
 	// were stripped by dropClientHeaders): a client's Connection list
 	// cannot remove them.
 	removeHopHeadersKeep(hdr, x.snap.owned)
-	setForwardingHeaders(hdr, r, x.peerTrusted, x.peer, r.TLS != nil)
+	writeForwardingHeaders(hdr, r, x.peerTrusted, x.peer, r.TLS != nil, &x.fwd, &x.strs)
 	hdr["X-Request-Id"] = x.w.Header()["X-Request-Id"]
 	if prob := applyAssertion(x.rt, hdr, x.c, r.Method, x.upPath, r.URL.RawQuery); prob != nil {
 		return x.refuseProblem(prob, prob.Reason)

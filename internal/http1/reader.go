@@ -44,6 +44,27 @@ func (b *reader) release() {
 
 func (b *reader) buffered() int { return b.w - b.r }
 
+// park gives the buffer back to the pool while nothing is buffered (an
+// idle connection); unpark takes one again before the next read. A buffer
+// grown for a large head is dropped rather than pooled.
+func (b *reader) park() {
+	if b.r != b.w {
+		return
+	}
+	if b.pbuf != nil {
+		readBufPool.Put(b.pbuf)
+	}
+	b.buf, b.pbuf = nil, nil
+	b.r, b.w = 0, 0
+}
+
+func (b *reader) unpark() {
+	if b.buf == nil {
+		b.pbuf = readBufPool.Get().(*[]byte)
+		b.buf = *b.pbuf
+	}
+}
+
 // fill reads once into the free space after compacting or growing the
 // buffer so that at least one byte fits, but never beyond limit bytes of
 // unread data. It returns the read error (sticky).

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -104,14 +105,28 @@ type conn struct {
 	continueFn   func() error
 	drainBuf     []byte
 
-	// The background read that watches the client while a handler runs
-	// (bgRun on its own goroutine, bgDone when it returned). bgOn is the
-	// serving goroutine's view: a read is running or finished unawaited.
+	// The watch on the client while a handler runs (bgRun on its own
+	// goroutine, bgDone when it returned). bgOn is the serving goroutine's
+	// view: a watch is running or finished unawaited. On a plain socket
+	// (rc) the watch peeks and holds no buffer; otherwise it reads into
+	// the read buffer (bgRead) and is stopped when the handler returns.
 	bgRun     func()
 	bgStartFn func()
 	bgDone    chan struct{}
 	bgOn      bool
+	bgRead    bool
+	rc        syscall.RawConn
+	peekFn    func(fd uintptr) bool
+	peekBuf   [1]byte
+	peekState uint8
 }
+
+// peekState values: what the last peek found.
+const (
+	peekNone = iota
+	peekData
+	peekGone
+)
 
 const (
 	phaseHead = iota
@@ -128,6 +143,7 @@ var connPool = sync.Pool{New: func() any {
 	c.bgRun = c.backgroundRead
 	c.bgStartFn = c.startBackgroundRead
 	c.bgDone = make(chan struct{}, 1)
+	c.peekFn = c.peek
 	return c
 }}
 
@@ -245,19 +261,18 @@ func (c *conn) start(s *Server, nc net.Conn) {
 	c.srv, c.nc = s, nc
 	c.rd.init(nc)
 	c.rd.onRead = c.beforeReadFn
-	c.bw = bwPool.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
 	c.remote = nc.RemoteAddr().String()
 	c.tls = nil
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
 	}
+	c.rc = rawConnOf(nc)
 	base := s.BaseContext
 	if base == nil {
 		base = context.Background()
 	}
-	c.ctx, c.cancel = context.WithCancel(base)
+	c.ctx, c.cancel = newConnContext(base)
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
 	c.rdl, c.wdl = time.Time{}, time.Time{}
 	c.hijacked, c.aborted = false, false
@@ -267,15 +282,14 @@ func (c *conn) end() {
 	c.stopBackgroundRead()
 	c.cancel()
 	if !c.hijacked {
-		if !c.aborted {
+		if !c.aborted && c.bw != nil {
 			_ = c.bw.Flush()
 		}
 		_ = c.nc.Close()
 	}
-	c.bw.Reset(nil)
-	bwPool.Put(c.bw)
-	c.bw = nil
+	c.releaseWriter()
 	c.rd.release()
+	c.rc = nil
 	c.req, c.tmpl = http.Request{}, http.Request{}
 	c.ctx, c.cancel, c.tls, c.srv, c.nc = nil, nil, nil, nil, nil
 	clear(c.hdr)
@@ -309,7 +323,19 @@ func (c *conn) serve() {
 		if s.draining.Load() && c.rd.buffered() == 0 {
 			return
 		}
+		if c.rd.buffered() == 0 {
+			// Idle: the buffers go back to their pools until the client
+			// sends again (the response was flushed before this point).
+			c.releaseWriter()
+			if c.rc != nil && c.rd.err == nil {
+				c.idleWait()
+				if s.draining.Load() {
+					return
+				}
+			}
+		}
 		raw, started, err := c.rd.readHead(c.maxHead())
+		c.acquireWriter()
 		c.active.Store(true)
 		c.phase = phaseBody
 		if err != nil {
@@ -360,7 +386,9 @@ func (c *conn) serve() {
 			}
 			s.Handler.ServeHTTP(&c.w, &c.req)
 			c.body.onEOF = nil
-			c.stopBackgroundRead()
+			if c.bgRead {
+				c.stopBackgroundRead() // the read buffer is the loop's again
+			} // a peeking watch goes on: it is the wait for the next request
 			if c.hijacked {
 				return
 			}
@@ -394,18 +422,29 @@ var aLongTimeAgo = time.Unix(1, 0)
 // the request has been read to its end: when the client closes or resets
 // the connection, the connection's context (every request's parent) is
 // cancelled, so the work done for a client that is gone (the upstream
-// request above all) stops, as net/http's server does. The read goes into
-// the connection's read buffer: bytes that arrive (the next pipelined
-// request) are kept for the next head and end the watch. When bytes of a
+// request above all) stops, as net/http's server does. When bytes of a
 // pipelined request are already buffered, the client is still there and
-// nothing is watched. The serving goroutine does not touch the read buffer
-// until stopBackgroundRead has returned.
+// nothing is watched.
+//
+// On a plain socket the watch peeks: it waits until the socket is readable
+// and looks at the next byte without taking it, so it needs no buffer and
+// need not be stopped when the handler returns; it goes on as the wait for
+// the next request (idleWait). Elsewhere (TLS) it reads into the read
+// buffer (bytes that arrive, the next pipelined request, are kept for the
+// next head) and is stopped when the handler returns; the serving
+// goroutine does not touch the read buffer until then.
 func (c *conn) startBackgroundRead() {
 	rd := &c.rd
-	if c.bgOn || c.hijacked || rd.src == nil || rd.err != nil || rd.buffered() > 0 || len(rd.buf) == 0 {
+	if c.bgOn || c.hijacked || rd.src == nil || rd.err != nil || rd.buffered() > 0 {
 		return
 	}
-	rd.r, rd.w = 0, 0
+	c.bgRead = c.rc == nil
+	if c.bgRead {
+		if len(rd.buf) == 0 {
+			return
+		}
+		rd.r, rd.w = 0, 0
+	}
 	c.setReadDeadline(time.Time{}, true) // the handler's time is the handler's (write and route timeouts bound it)
 	c.bgOn = true
 	go c.bgRun()
@@ -413,6 +452,18 @@ func (c *conn) startBackgroundRead() {
 
 // backgroundRead is the watch itself, on its own goroutine.
 func (c *conn) backgroundRead() {
+	if !c.bgRead {
+		c.peekState = peekNone
+		// An error here is a deadline (the idle timeout, a stop, a
+		// shutdown) or a closed connection: nothing to conclude, the next
+		// read tells.
+		_ = c.rc.Read(c.peekFn)
+		if c.peekState == peekGone {
+			c.cancel() // the client closed or reset the connection
+		}
+		c.bgDone <- struct{}{}
+		return
+	}
 	rd := &c.rd
 	n, err := rd.src.Read(rd.buf[rd.w:])
 	rd.w += n
@@ -427,9 +478,8 @@ func (c *conn) backgroundRead() {
 	c.bgDone <- struct{}{}
 }
 
-// stopBackgroundRead ends the watch (a deadline in the past wakes the read)
-// and waits for it, so that the read buffer is the serving goroutine's
-// again.
+// stopBackgroundRead ends the watch (a deadline in the past wakes it) and
+// waits for it.
 func (c *conn) stopBackgroundRead() {
 	if !c.bgOn {
 		return
@@ -438,6 +488,40 @@ func (c *conn) stopBackgroundRead() {
 	_ = c.nc.SetReadDeadline(aLongTimeAgo)
 	<-c.bgDone
 	c.rdl = aLongTimeAgo // the next read sets its own deadline
+}
+
+// idleWait waits, holding no buffer, until the client sends the first byte
+// of its next request, closes the connection, or the idle timeout passes
+// (then the read that follows reports which). A plain socket only: the
+// watch started for the last request is this wait when it still runs.
+func (c *conn) idleWait() {
+	c.beforeRead() // the idle deadline
+	c.rd.park()
+	if c.bgOn {
+		c.bgOn = false
+		<-c.bgDone
+	} else {
+		c.peekState = peekNone
+		_ = c.rc.Read(c.peekFn)
+	}
+	c.rd.unpark()
+}
+
+// acquireWriter and releaseWriter lend the connection a write buffer while
+// it has a request to answer.
+func (c *conn) acquireWriter() {
+	if c.bw == nil {
+		c.bw = bwPool.Get().(*bufio.Writer)
+		c.bw.Reset(c.nc)
+	}
+}
+
+func (c *conn) releaseWriter() {
+	if c.bw != nil {
+		c.bw.Reset(nil) // unflushed bytes, if any, are dropped: only an ending connection has them
+		bwPool.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // fillRequest sets up the reused request from the parsed head.

@@ -17,12 +17,14 @@ import (
 // an unknown remainder could take arbitrarily long). Reading to EOF does
 // not pool the connection by itself: the Response, its Header and its
 // values belong to the connection and are reused by its next response, so
-// they must stay the caller's until it closes the body.
+// they must stay the caller's until it closes the body. It is the
+// connection's too, reused by its next exchange: Close is the caller's last
+// call on it.
 type bodyReader struct {
 	rc    io.ReadCloser // the connection's body reader; never closed, it only reads its buffer
 	c     *conn
 	ctx   context.Context
-	stop  func() bool
+	stop  abortHook
 	reuse bool
 	eof   atomic.Bool // read to the end (Close may run while a Read is blocked)
 	done  atomic.Bool
@@ -67,7 +69,7 @@ func (b *bodyReader) finish(reuse bool) {
 // is never pooled; the request context still closes it when it ends.
 type upgradedConn struct {
 	c    *conn
-	stop func() bool
+	stop abortHook
 	once sync.Once
 }
 
@@ -84,9 +86,7 @@ func (u *upgradedConn) CloseWrite() error {
 
 func (u *upgradedConn) Close() error {
 	u.once.Do(func() {
-		if u.stop != nil {
-			u.stop()
-		}
+		u.stop.stop()
 		u.c.p.discard(u.c)
 	})
 	return nil

@@ -76,10 +76,7 @@ func (p *pool) roundTripHTTP(req *http.Request) (*http.Response, error) {
 // reading the client's body), which makes a stale connection the likely cause.
 func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadCloser, hasBody bool) (resp *http.Response, noResponse bool, err error) {
 	p := c.p
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.abortFn)
-	}
+	stop := onDone(ctx, c.abortFn)
 
 	werr := c.writeRequest(req, body, hasBody)
 	if body != nil {
@@ -122,10 +119,10 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 	// Every response, a bodiless one too, goes back to the pool when its
 	// Body is closed, not before: the Response, its Header and the header
 	// values are the connection's, reused by its next response.
-	b := &bodyReader{rc: resp.Body, c: c, ctx: ctx, stop: stop, reuse: reuse}
-	if resp.Body == http.NoBody {
-		b.eof.Store(true)
-	}
+	b := &c.body // the connection's, like the Response: one exchange at a time
+	b.rc, b.c, b.ctx, b.stop, b.reuse = resp.Body, c, ctx, stop, reuse
+	b.eof.Store(resp.Body == http.NoBody)
+	b.done.Store(false)
 	resp.Body = b
 	return resp, false, nil
 }
@@ -158,10 +155,50 @@ func readResponse(c *conn, req *http.Request) (*http.Response, error) {
 	}
 }
 
+// abortSlot is a context that runs one function when it ends, registered
+// and withdrawn without allocating: internal/http1's connection context
+// (one exchange at a time per client connection). context.AfterFunc costs
+// two allocations per request.
+type abortSlot interface {
+	SetAbort(f func()) bool
+	StopAbort() bool
+}
+
+// abortHook is the registration of the function that aborts an exchange
+// when its request context ends: on the context's slot, or through
+// context.AfterFunc.
+type abortHook struct {
+	slot     abortSlot
+	stopFunc func() bool
+}
+
+// onDone registers f to run when ctx ends.
+func onDone(ctx context.Context, f func()) abortHook {
+	if s, ok := ctx.(abortSlot); ok && s.SetAbort(f) {
+		return abortHook{slot: s}
+	}
+	if ctx.Done() == nil {
+		return abortHook{}
+	}
+	return abortHook{stopFunc: context.AfterFunc(ctx, f)}
+}
+
+// stop withdraws the function; false when the context ended (it has run
+// or is running).
+func (h abortHook) stop() bool {
+	switch {
+	case h.slot != nil:
+		return h.slot.StopAbort()
+	case h.stopFunc != nil:
+		return h.stopFunc()
+	}
+	return true
+}
+
 // finish ends c's use by one request: back to the pool when reuse holds and
 // the context did not fire, closed otherwise.
-func (c *conn) finish(stop func() bool, reuse bool) {
-	if stop != nil && !stop() {
+func (c *conn) finish(stop abortHook, reuse bool) {
+	if !stop.stop() {
 		reuse = false // the context ended: abort has closed or is closing c
 	}
 	if reuse {

@@ -68,6 +68,7 @@ type conn struct {
 	nc     net.Conn
 	cc     *http1.ClientConn // the response parser and its buffers
 	bw     *bufio.Writer     // cc's request writer
+	body   bodyReader        // the Body of the response being read
 	idleAt time.Time
 	// abortFn is c.abort, bound once: a method value per request allocates.
 	abortFn func()

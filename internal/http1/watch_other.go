@@ -1,0 +1,14 @@
+//go:build !linux
+
+package http1
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConnOf: waiting for readiness without a buffer is Linux-only; other
+// systems read (net/http's way) and keep the buffer while idle.
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+func (c *conn) peek(uintptr) bool { return true }
