@@ -53,6 +53,7 @@ type Server struct {
 	ErrorLog *log.Logger
 
 	draining atomic.Bool
+	idle     atomic.Int64 // connections waiting for a request without buffers
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	wg       sync.WaitGroup
@@ -497,6 +498,8 @@ func (c *conn) stopBackgroundRead() {
 func (c *conn) idleWait() {
 	c.beforeRead() // the idle deadline
 	c.rd.park()
+	c.srv.idle.Add(1)
+	defer c.srv.idle.Add(-1)
 	if c.bgOn {
 		c.bgOn = false
 		<-c.bgDone
