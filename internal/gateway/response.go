@@ -89,7 +89,10 @@ func (x *exchange) respond(resp *http.Response, t *upstream.Target) {
 		return
 	}
 	for k, vs := range resp.Trailer {
-		dst[http.TrailerPrefix+k] = vs
+		// Copied: the upstream connection reuses its trailer values once
+		// the body is closed (below), and an HTTP/2 server sends trailers
+		// after the handler returned.
+		dst[http.TrailerPrefix+k] = append([]string(nil), vs...)
 	}
 }
 
