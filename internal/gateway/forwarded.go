@@ -365,13 +365,8 @@ func writeForwardingHeaders(h http.Header, r *http.Request, peerTrusted bool, pe
 	set(3, "Forwarded", elem)
 }
 
-// forwardedElement is one RFC 7239 element: IPv6 addresses are bracketed
-// and quoted, the host is a quoted string.
-func forwardedElement(peer netip.Addr, proto, host string) string {
-	var sb [256]byte
-	return string(appendForwardedElement(sb[:0], peer, proto, host))
-}
-
+// appendForwardedElement appends one RFC 7239 element: IPv6 addresses are
+// bracketed and quoted, the host is a quoted string.
 func appendForwardedElement(b []byte, peer netip.Addr, proto, host string) []byte {
 	b = append(b, "for="...)
 	if peer.Is6() {

@@ -136,13 +136,8 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	}
 }
 
-// memInUse is the heap and stack memory in use after collections (stacks
+// memParts is the heap and stack memory in use after collections (stacks
 // shrink at collection time).
-func memInUse() int64 {
-	h, s := memParts()
-	return h + s
-}
-
 func memParts() (heap, stack int64) {
 	var ms runtime.MemStats
 	for i := 0; i < 3; i++ {
