@@ -330,7 +330,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		default:
 			writeJSON(w, status, v)
 		}
-		if r.Method != http.MethodGet && status < 300 {
+		if r.Method != http.MethodGet && status < 300 && rt.role != "" {
 			s.log.Info("admin change", "method", r.Method, "path", r.URL.Path, "status", status, "by", p.label())
 		}
 	})

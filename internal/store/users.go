@@ -412,3 +412,5 @@ func (s *sqlStore) TokenUses(ctx context.Context) ([]TokenUse, error) {
 	}
 	return out, rows.Err()
 }
+
+var _ Admins = (*sqlStore)(nil)

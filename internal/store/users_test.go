@@ -99,3 +99,40 @@ func TestAdminUserSecondFactorRules(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminUserTOTPSecretRekeyed: rekey reseals administrators' TOTP
+// secrets under the new master key, so they open once the old key is
+// gone.
+func TestAdminUserTOTPSecretRekeyed(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			oldKR, oldRaw := testKeys(t)
+			s, _ := b.open(t, oldKR)
+			secret := []byte("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+			mustWrite(t, s, func(tx Tx) error {
+				return tx.CreateUser(&User{Name: "alice", Role: RoleAdmin, PasswordHash: "h", TOTPSecret: secret}, nil)
+			})
+			_, newRaw := testKeys(t)
+			both, err := NewKeyring(newRaw, oldRaw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetKeyring(both)
+			mustWrite(t, s, func(tx Tx) error { _, err := tx.Rekey(); return err })
+			only, err := NewKeyring(newRaw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.SetKeyring(only)
+			u, err := s.User(ctx, "alice")
+			if err != nil || !bytes.Equal(u.TOTPSecret, secret) {
+				t.Fatalf("after rekey, with the new key only: %v", err)
+			}
+			s.SetKeyring(oldKR)
+			if _, err := s.User(ctx, "alice"); err == nil {
+				t.Fatal("the old key alone still opens the resealed secret")
+			}
+		})
+	}
+}
