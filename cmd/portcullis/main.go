@@ -138,13 +138,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := telemetry.NewLogger(stderr, lvl)
-	slog.SetDefault(logger) // policies that log without a logger of their own write JSON too
+	slog.SetDefault(logger)            // policies and the log package's default logger write JSON too
+	telemetry.RouteLibraryLogs(logger) // and libraries with loggers of their own
 	rt := runtimetune.Apply(runtimetune.OS())
 	logger.Info("garbage collector", "gc_percent", rt.GCPercent, "gc_percent_from", rt.GCPercentSource,
 		"memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.MemoryLimitFrom)
 	gw, err := gateway.New(gateway.Options{ConfigPath: *cfgPath, Logger: logger, Version: version, Watch: *watch})
 	if err != nil {
-		printConfigError(stderr, err)
+		logStartError(logger, err)
 		return 1
 	}
 	if err := gw.Run(context.Background()); err != nil {
@@ -179,6 +180,21 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "portcullis %s\n", version)
 	return 0
+}
+
+// logStartError writes why `run` could not start to the JSON process log:
+// one line per config error, with its position as fields and as the
+// file:line:col: path: message text validate prints.
+func logStartError(l *slog.Logger, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			l.Error("invalid config; not started", "event", "config_invalid", "error", e.Error(),
+				"file", e.File, "line", e.Line, "column", e.Column, "path", e.Path)
+		}
+		return
+	}
+	l.Error("not started", "event", "start_failed", "error", strings.TrimSpace(err.Error()))
 }
 
 // printConfigError prints one error per line, as file:line:col: path: message.

@@ -1,7 +1,10 @@
 package waf
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/debuglog"
 )
 
 // settings is everything that changes the compiled rule set. Two policies
@@ -81,6 +85,7 @@ func (s settings) build() (coraza.WAF, time.Duration, error) {
 	start := time.Now()
 	w, err := coraza.NewWAF(coraza.NewWAFConfig().
 		WithRootFS(coreruleset.FS).
+		WithDebugLogger(corazaLogger()).
 		WithDirectives(s.directives()))
 	if err != nil {
 		return nil, 0, fmt.Errorf("building the rule set: %w", err)
@@ -93,4 +98,21 @@ func normalizeExclusions(ids []int) []int {
 	out := slices.Clone(ids)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// corazaLogger is Coraza's debug log routed to the JSON process log
+// (slog's default logger, which the gateway sets): Coraza's own default
+// writes plain text to standard error, and every line the gateway writes
+// is JSON. Only warnings and errors are kept; the output a SecDebugLog
+// directive names is ignored, the process log is the one destination.
+func corazaLogger() debuglog.Logger {
+	return debuglog.DefaultWithPrinterFactory(func(io.Writer) debuglog.Printer {
+		return func(lvl debuglog.Level, message, fields string) {
+			level := slog.LevelWarn
+			if lvl == debuglog.LevelError {
+				level = slog.LevelError
+			}
+			slog.Default().Log(context.Background(), level, message, "component", "waf", "fields", strings.TrimSpace(fields))
+		}
+	}).WithLevel(debuglog.LevelWarn)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -561,5 +562,130 @@ ops: {address: "{{ops}}"}
 	}
 	if _, body := gw.Readyz(); strings.Contains(body, "certificate_errors") {
 		t.Errorf("/readyz still shows the failure after the file loaded: %s", body)
+	}
+}
+
+// wantAllJSON checks that every line of out is one JSON object (the
+// process log's also with time, level and msg).
+func wantAllJSON(t *testing.T, name, out string, process bool) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
+		n++
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("%s: a line that is not JSON: %q", name, line)
+			continue
+		}
+		if process && (m["time"] == nil || m["level"] == nil || m["msg"] == nil) {
+			t.Errorf("%s: a line without time, level and msg: %q", name, line)
+		}
+	}
+	return n
+}
+
+// TestEveryLogLineIsJSON: the gateway run through a start with a WAF and
+// Redis-backed rate limits (one Redis up, one down), TLS with HTTP/2,
+// traffic (proxied, WAF-blocked, rate-limited, malformed framing, a TLS
+// handshake of garbage), a reload, a reload of a broken file and SIGTERM
+// writes only JSON lines on stderr (the process log, each with time, level
+// and msg) and stdout (the access log); so does a start that fails on an
+// invalid config.
+func TestEveryLogLineIsJSON(t *testing.T) {
+	f := getTLSFixture(t)
+	up := NewUpstream(t, nil)
+	certs := f.listenerCerts(t)
+	secure := freeAddr(t)
+	cfg := func(extra string) GatewayConfig {
+		return GatewayConfig(fmt.Sprintf(`version: 1
+listeners:
+  - {name: public, address: "{{public}}"}
+  - {name: secure, address: %q, tls: {certificates: [{cert_file: %q, key_file: %q}]}}
+services:
+  - name: svc
+    targets: [{url: %q}]
+    health_check: {path: /health, interval: 200ms, timeout: 200ms}
+routes:
+  - name: waf
+    paths: [{prefix: /waf}]
+    service: svc
+    policies: [{kind: waf, mode: blocking}]
+  - name: limited
+    paths: [{prefix: /limited}]
+    service: svc
+    policies: [{kind: rate_limit, limits: [{rate: 2, per: 1m}], store: redis, redis: {address: "127.0.0.1:6379", prefix: "logjson-%d:", timeout: 2s}}]
+  - name: deadredis
+    paths: [{prefix: /dead}]
+    service: svc
+    policies: [{kind: rate_limit, limits: [{rate: 100, per: 1s}], store: redis, redis: {address: %q, timeout: 50ms}, fail: open}]
+  - name: all
+    paths: [{prefix: /}]
+    service: svc
+%s
+ops: {address: "{{ops}}"}
+`, secure, certs[0].cert, certs[0].key, up.URL, time.Now().UnixNano(), freeAddr(t), extra))
+	}
+	gw := StartGateway(t, cfg(""))
+	for _, p := range []string{"/ok", "/waf/x?q=" + url.QueryEscape("1' OR '1'='1"), "/limited/a", "/limited/b", "/limited/c", "/limited/d", "/dead/a", "/dead/b"} {
+		resp, err := http.Get(gw.URL(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if r := rawRequest(t, gw.Addr, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"); r.Status != 400 {
+		t.Errorf("smuggling framing: status %d", r.Status)
+	}
+	if c, err := net.Dial("tcp", secure); err == nil {
+		_, _ = io.WriteString(c, "this is no TLS handshake\r\n\r\n")
+		_, _ = io.ReadAll(c)
+		c.Close()
+	}
+	h2 := f.httpsClient("a.example.test", true)
+	resp, err := h2.Get("https://" + secure + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Errorf("TLS request served over %s, want HTTP/2", resp.Proto)
+	}
+
+	// A reload, then a broken file.
+	gw.WriteConfig(cfg(`    policies: [{kind: request_headers, set: {X-From: gateway}}]`))
+	gw.Signal(syscall.SIGHUP)
+	waitLogEvent(t, gw, "config_reloaded", 1, nil)
+	gw.WriteConfig(GatewayConfig("version: 1\nlisteners: [{name: public, address: \"{{public}}\"}]\nroutes: [{name: x, paths: [{prefix: /}], service: nowhere}]\nops: {address: \"{{ops}}\"}\n"))
+	gw.Signal(syscall.SIGHUP)
+	waitLogEvent(t, gw, "config_reload_failed", 1, nil)
+
+	gw.Signal(syscall.SIGTERM)
+	if err := gw.Wait(30 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if n := wantAllJSON(t, "stderr", gw.Stderr.String(), true); n < 5 {
+		t.Errorf("only %d process log lines:\n%s", n, gw.Stderr.String())
+	}
+	if !strings.Contains(gw.Stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no stop line:\n%s", gw.Stderr.String())
+	}
+	if n := wantAllJSON(t, "stdout", gw.Stdout.String(), false); n < 8 {
+		t.Errorf("only %d access log lines:\n%s", n, gw.Stdout.String())
+	}
+
+	// A start that fails: its errors are JSON too, with their position.
+	bad := writeFile(t, "bad.yaml", "version: 1\nlisteners: [{name: public, address: \"127.0.0.1:0\"}]\nroutes: [{name: x, paths: [{prefix: /}], service: nowhere}]\n")
+	r := runCLI(t, nil, "run", "--config", bad)
+	if r.code != 1 {
+		t.Fatalf("run with a bad config: exit %d", r.code)
+	}
+	wantAllJSON(t, "stderr of a failed start", r.stderr+r.stdout, true)
+	if !strings.Contains(r.stderr, `"path":"routes[0].service"`) || !strings.Contains(r.stderr, `"line":3`) {
+		t.Errorf("the start error lacks its position:\n%s", r.stderr)
 	}
 }
