@@ -10,6 +10,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/metrics"
+	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 )
 
@@ -36,7 +37,7 @@ func newStateCollector(g *Gateway) *stateCollector {
 		bans:       desc("bans_total", "Clients banned by intrusion detection since the process started."),
 		activeBans: desc("active_bans", "Clients banned now (intrusion detection and the admin API)."),
 		alerts:     desc("alerts_total", "Intrusion detection webhook deliveries by result (sent, failed after retries, dropped on a full queue).", "result"),
-		redisErrs:  desc("redis_errors_total", "Failed Redis operations by component (intrusion_detection: ban sharing; rate_limit: checks decided by the failure mode).", "component"),
+		redisErrs:  desc("redis_errors_total", "Failed Redis operations by component (intrusion_detection: ban sharing; rate_limit: checks decided by the failure mode; signature: signed requests refused because the replay store did not answer).", "component"),
 		storeErrs:  desc("store_errors_total", "Failed control-plane store operations by kind (store: reads and writes; sync: failed synchronisations).", "kind"),
 		healthy:    desc("upstream_target_healthy", "1 while the target passes its active health checks (1 without checks).", "service", "target"),
 		ejected:    desc("upstream_target_ejected", "1 while passive health skips the target.", "service", "target"),
@@ -87,6 +88,13 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	})
 	counter(sc.redisErrs, float64(rl), "rate_limit")
+	var sig uint64
+	g.state.Range(func(_ string, v any) {
+		if r, ok := v.(*protect.RedisReplay); ok {
+			sig += r.Errors.Load()
+		}
+	})
+	counter(sc.redisErrs, float64(sig), "signature")
 	if g.control != nil {
 		counter(sc.storeErrs, float64(g.control.storeErrs.Load()), "store")
 		counter(sc.storeErrs, float64(g.control.syncFails.Load()), "sync")

@@ -8,6 +8,10 @@
 //     match a pattern.
 //   - validate (validate phase): limits on the URL, query and headers, body
 //     size, content type, JSON well-formedness and JSON Schema.
+//   - signature (validate phase): HTTP Message Signatures (RFC 9421) with
+//     Content-Digest (RFC 9530); each signature is accepted once (replay
+//     protection on by default, in memory or shared through Redis:
+//     signature_replay.go).
 //
 // Each kind lives in its own file and registers itself in init. Everything
 // that can be decided at load time (CIDR lists, regular expressions, JSON

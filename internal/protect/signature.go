@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 )
 
 // The "signature" policy kind (validate phase): requests must carry an
@@ -30,6 +31,8 @@ import (
 //	  max_skew: 5m
 //	  require_digest: true
 //	  nonce_required: true
+//	  replay_protection: true   # the default: a signature is accepted once
+//	  redis: {address: ...}     # share the replay store between nodes
 
 func init() {
 	pipeline.Register("signature", compileSignature)
@@ -42,6 +45,13 @@ type signatureConfig struct {
 	RequireDigest      bool                 `yaml:"require_digest,omitempty"`
 	NonceRequired      bool                 `yaml:"nonce_required,omitempty"`
 	MaxBody            config.Size          `yaml:"max_body,omitempty"`
+	// ReplayProtection (default true) accepts each signature once; see
+	// signature_replay.go.
+	ReplayProtection *bool `yaml:"replay_protection,omitempty"`
+	// Redis shares the replay store between gateway nodes (the same block
+	// as a rate_limit policy's). Without it, the Redis of the route's
+	// rate limits or of intrusion detection is used when there is one.
+	Redis *ratelimit.RedisConfig `yaml:"redis,omitempty"`
 }
 
 type signatureKeyConfig struct {
@@ -69,8 +79,10 @@ type signaturePolicy struct {
 	v             verifier
 	requireDigest bool
 	maxBody       int64
-	nonces        *nonceStore
+	replay        replayStore // nil with replay_protection: false
 }
+
+var _ pipeline.RequestPolicy = (*signaturePolicy)(nil)
 
 const (
 	problemBadSignature = "The request signature is not valid."
@@ -163,11 +175,25 @@ func compileSignature(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) 
 	if cfg.RequireDigest && !seen["content-digest"] {
 		return nil, at("require_digest", `needs "content-digest" in required_components: a digest the signature does not cover protects nothing`)
 	}
-	st, err := env.State.Get("protect.signature.nonces", func() (any, error) { return newNonceStore(nonceShardCap), nil })
+	if cfg.ReplayProtection != nil && !*cfg.ReplayProtection {
+		switch {
+		case cfg.NonceRequired:
+			return nil, at("replay_protection", "nonce_required needs replay protection: a nonce nobody remembers protects nothing")
+		case cfg.Redis != nil:
+			return nil, at("redis", "the redis block holds the replay store, and replay_protection is off")
+		}
+		return p, nil
+	}
+	if cfg.Redis != nil {
+		if _, err := cfg.Redis.Options(); err != nil {
+			return nil, at("redis", "%s", err.Error())
+		}
+	}
+	st, err := compileReplayStore(cfg.Redis, env)
 	if err != nil {
 		return nil, err
 	}
-	p.nonces = st.(*nonceStore)
+	p.replay = st
 	return p, nil
 }
 
@@ -289,22 +315,28 @@ func (p *signaturePolicy) Handle(c *pipeline.Context) *pipeline.Problem {
 	if prob := p.checkDigest(r); prob != nil {
 		return prob
 	}
-	if in.nonce != "" {
-		now := p.v.now()
-		// The nonce must be remembered as long as the signature could
-		// still pass the skew check.
-		exp := time.Unix(in.created, 0).Add(p.v.skew)
-		if in.hasExpires {
-			if e := time.Unix(in.expires, 0); e.Before(exp) {
-				exp = e
-			}
+	if p.replay == nil {
+		return nil
+	}
+	// Threat: a captured request sent again within max_skew. The nonce
+	// (or, without one, the signature value) is remembered as long as the
+	// signature could still pass the clock check (signature_replay.go).
+	now := p.v.now()
+	exp := time.Unix(in.created, 0).Add(p.v.skew)
+	if in.hasExpires {
+		if e := time.Unix(in.expires, 0); e.Before(exp) {
+			exp = e
 		}
-		switch p.nonces.add(nonceKey(key.ID, in.nonce), exp, now) {
-		case nonceReplayed:
-			return refuseSignature(ReasonReplay)
-		case nonceFull:
-			return refuseSignature(ReasonReplayStoreFull)
-		}
+	}
+	res, err := p.replay.record(r.Context(), replayKey(key.ID, in), exp, now)
+	if err != nil {
+		return pipeline.NewProblem(http.StatusServiceUnavailable, "The request could not be checked for replay; try again later.", ReasonReplayStoreDown)
+	}
+	switch res {
+	case nonceReplayed:
+		return refuseSignature(ReasonReplay)
+	case nonceFull:
+		return refuseSignature(ReasonReplayStoreFull)
 	}
 	return nil
 }

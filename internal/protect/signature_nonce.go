@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// nonceStore remembers the nonces of accepted signatures until the
+// nonceStore is the in-memory replay store (signature_replay.go): it
+// remembers what accepted signatures used up (nonce or signature) until the
 // signature could no longer pass the clock-skew check, so a captured
 // request cannot be sent again. It is sharded to keep lock contention low
 // and bounded: when a shard is full of live nonces, new ones are refused
@@ -81,6 +82,3 @@ func (s *nonceStore) add(key string, expiry, now time.Time) nonceResult {
 	sh.m[key] = exp
 	return nonceFresh
 }
-
-// nonceKey scopes a nonce to its key: two clients may pick the same nonce.
-func nonceKey(keyID, nonce string) string { return keyID + "\x00" + nonce }

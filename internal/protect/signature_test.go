@@ -430,6 +430,55 @@ nonce_required: true
 	}
 }
 
+// TestSignatureReplayByDefault: without a nonce, the signature value
+// itself is used once; replay_protection: false is the only way back.
+func TestSignatureReplayByDefault(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	const secret = "0123456789abcdef0123456789abcdef"
+	s := sigSigner{keyID: "hk", secret: []byte(secret)}
+	for _, tc := range []struct {
+		desc, extra string
+		second      func(r *http.Request) *http.Request // the second request (from the first)
+		want        string                              // the second's refusal reason ("" accepted)
+	}{
+		{desc: "the same signed request twice, no nonce: the second is a replay",
+			second: func(r *http.Request) *http.Request { return r }, want: ReasonReplay},
+		{desc: "the same signature under another label is the same signature",
+			second: func(r *http.Request) *http.Request {
+				r2 := r.Clone(r.Context())
+				r2.Header.Set("Signature-Input", strings.Replace(r.Header.Get("Signature-Input"), "s=", "t=", 1))
+				r2.Header.Set("Signature", strings.Replace(r.Header.Get("Signature"), "s=", "t=", 1))
+				return r2
+			}, want: ReasonReplay},
+		{desc: "a new signature (another second) is accepted",
+			second: func(*http.Request) *http.Request {
+				r := httptest.NewRequest("GET", "/a", nil)
+				s.sign(t, r, "s", []string{"@method", "@path"}, sigParams("hk", now.Add(time.Second), ""))
+				return r
+			}},
+		{desc: "replay_protection: false accepts the same request again", extra: ", replay_protection: false",
+			second: func(r *http.Request) *http.Request { return r }},
+	} {
+		p, err := sigCompile(t, `{kind: signature, keys: [{id: hk, algorithm: hmac-sha256, secret: "`+secret+`"}], required_components: ["@method", "@path"], max_skew: 1m`+tc.extra+`}`, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.desc, err)
+		}
+		p.v.now = func() time.Time { return now }
+		r := httptest.NewRequest("GET", "/a", nil)
+		s.sign(t, r, "s", []string{"@method", "@path"}, sigParams("hk", now, ""))
+		if prob := p.Handle(&pipeline.Context{Request: r}); prob != nil {
+			t.Fatalf("%s: first refused: %s", tc.desc, prob.Reason)
+		}
+		got := ""
+		if prob := p.Handle(&pipeline.Context{Request: tc.second(r)}); prob != nil {
+			got = prob.Reason
+		}
+		if got != tc.want {
+			t.Errorf("%s: second: %q, want %q", tc.desc, got, tc.want)
+		}
+	}
+}
+
 func TestNonceStoreBounded(t *testing.T) {
 	const shardCap = 4
 	s := newNonceStore(shardCap)
@@ -475,6 +524,10 @@ func TestSignatureCompileErrors(t *testing.T) {
 		{"digest not covered", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], require_digest: true}`, secret), "needs \"content-digest\""},
 		{"skew too large", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], max_skew: 2h}`, secret), "max_skew"},
 		{"unknown field", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], nonce: true}`, secret), "nonce"},
+		{"nonce without replay protection", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], nonce_required: true, replay_protection: false}`, secret), "nonce_required needs replay protection"},
+		{"redis without replay protection", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], replay_protection: false, redis: {address: "127.0.0.1:6379"}}`, secret), "replay_protection is off"},
+		{"redis without address", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], redis: {db: 1}}`, secret), "redis.address is required"},
+		{"redis timeout too long", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], redis: {address: "127.0.0.1:6379", timeout: 10s}}`, secret), "keep it under 5s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ const (
 	ReasonDigestMismatch     = "digest mismatch"
 	ReasonReplay             = "replay"
 	ReasonReplayStoreFull    = "replay store full"
+	ReasonReplayStoreDown    = "replay store unavailable"
 	ReasonConsumerMismatch   = "consumer mismatch"
 	ReasonBodyTooLarge       = "body too large"
 	ReasonBodyUnreadable     = "body unreadable"
@@ -74,6 +75,7 @@ type signedInput struct {
 	keyID      string
 	alg        string
 	nonce      string
+	signature  []byte // the verified signature value (set by verifyOne)
 }
 
 // parseSignatureInput validates one Signature-Input member: an inner list
@@ -239,6 +241,7 @@ func (v *verifier) verifyOne(r *http.Request, m sfMember, sig *sfMember) (*Signa
 	if !verifyBytes(key, base, sig.Item.Bytes) {
 		return nil, nil, ReasonBadSignature
 	}
+	in.signature = sig.Item.Bytes
 	return key, in, ""
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/textproto"
 	"regexp"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
 // policyConfig is the "rate_limit" policy entry.
@@ -29,7 +31,7 @@ type policyConfig struct {
 	Bucket string `yaml:"bucket,omitempty"`
 	// Store: local (default) or redis.
 	Store string       `yaml:"store,omitempty"`
-	Redis *redisConfig `yaml:"redis,omitempty"`
+	Redis *RedisConfig `yaml:"redis,omitempty"`
 	// Fail: what a request meets when Redis is down. open
 	// (default): the local limiter decides; closed: 503.
 	Fail string `yaml:"fail,omitempty"`
@@ -48,7 +50,10 @@ type limitConfig struct {
 	Burst *int64          `yaml:"burst,omitempty"`
 }
 
-type redisConfig struct {
+// RedisConfig is a policy's `redis` block: the Redis a rate_limit policy
+// with store: redis counts in, and the one a signature policy keeps its
+// replay store in (internal/protect).
+type RedisConfig struct {
 	Address  string          `yaml:"address"`
 	Password string          `yaml:"password,omitempty"`
 	DB       int             `yaml:"db,omitempty"`
@@ -154,10 +159,64 @@ func defaultName(lc limitConfig, n int) string {
 	return strconv.FormatInt(lc.Rate, 10) + "-per-" + strconv.FormatInt(int64(lc.Per.D()/time.Second), 10) + "s"
 }
 
-// redisStateKey names the shared Redis client in the gateway's state:
-// one client per address, database and credentials (hashed, so the
+// Options checks the block and returns the client's options.
+func (rc *RedisConfig) Options() (RedisOptions, error) {
+	if rc == nil || rc.Address == "" {
+		return RedisOptions{}, fmt.Errorf("redis.address is required")
+	}
+	if rc.DB < 0 || rc.Timeout < 0 || rc.Probe < 0 {
+		return RedisOptions{}, fmt.Errorf("redis: db, timeout and probe must not be negative")
+	}
+	if rc.Timeout.D() > 5*time.Second {
+		return RedisOptions{}, fmt.Errorf("redis.timeout %s: a request waits this long when Redis hangs; keep it under 5s", rc.Timeout.D())
+	}
+	return RedisOptions{Address: rc.Address, Password: rc.Password, DB: rc.DB, Timeout: rc.Timeout.D(), Probe: rc.Probe.D()}, nil
+}
+
+// SharedRedis returns the process's client for o: one per address,
+// credentials, database and timeouts, shared by every policy that names
+// the same Redis (rate limits, signature replay) and kept across reloads.
+func SharedRedis(state *pipeline.Memo, o RedisOptions) (*Redis, error) {
+	v, err := state.Get(redisStateKey(o), func() (any, error) {
+		return NewRedis(o, slog.Default()), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Redis), nil
+}
+
+// RouteRedis returns the redis block of the first rate_limit policy with
+// store: redis on the named route, or nil. A policy that does not decode
+// is skipped: its own compile reports it.
+func RouteRedis(cfg *config.Config, route string) *RedisConfig {
+	if cfg == nil {
+		return nil
+	}
+	for _, rc := range cfg.Routes {
+		if rc.Name != route {
+			continue
+		}
+		for _, ps := range rc.Policies {
+			if ps.Kind != "rate_limit" {
+				continue
+			}
+			var pc policyConfig
+			if err := cfg.PolicyDecoder(ps).Decode(&pc); err != nil {
+				continue
+			}
+			if pc.Store == "redis" && pc.Redis != nil && pc.Redis.Address != "" {
+				return pc.Redis
+			}
+		}
+	}
+	return nil
+}
+
+// redisStateKey names a shared Redis client in the gateway's state: one
+// client per address, database, credentials and timeouts (hashed, so the
 // password appears nowhere in memory it need not be).
-func redisStateKey(rc *redisConfig) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%s\x00%d\x00%d", rc.Address, rc.DB, rc.Password, rc.Timeout, rc.Probe)))
+func redisStateKey(o RedisOptions) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%s\x00%d\x00%d", o.Address, o.Username, o.DB, o.Password, o.Timeout, o.Probe)))
 	return "ratelimit.redis." + hex.EncodeToString(h[:16])
 }

@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -127,27 +126,20 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 			return nil, fmt.Errorf("redis is set but store is not redis")
 		}
 	case "redis":
-		rc := cfg.Redis
-		if rc == nil || rc.Address == "" {
+		if cfg.Redis == nil || cfg.Redis.Address == "" {
 			return nil, fmt.Errorf("store redis needs redis.address")
 		}
-		if rc.DB < 0 || rc.Timeout < 0 || rc.Probe < 0 {
-			return nil, fmt.Errorf("redis: db, timeout and probe must not be negative")
-		}
-		if rc.Timeout.D() > 5*time.Second {
-			return nil, fmt.Errorf("redis.timeout %s: a request waits this long when Redis hangs; keep it under 5s", rc.Timeout.D())
-		}
-		p.prefix = rc.Prefix
-		if p.prefix == "" {
-			p.prefix = "pcl:rl:"
-		}
-		rv, err := env.State.Get(redisStateKey(rc), func() (any, error) {
-			return NewRedis(RedisOptions{Address: rc.Address, Password: rc.Password, DB: rc.DB, Timeout: rc.Timeout.D(), Probe: rc.Probe.D()}, slog.Default()), nil
-		})
+		o, err := cfg.Redis.Options()
 		if err != nil {
 			return nil, err
 		}
-		p.redis = rv.(*Redis)
+		p.prefix = cfg.Redis.Prefix
+		if p.prefix == "" {
+			p.prefix = "pcl:rl:"
+		}
+		if p.redis, err = SharedRedis(env.State, o); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("store %q: use local or redis", cfg.Store)
 	}

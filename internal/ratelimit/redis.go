@@ -58,6 +58,7 @@ var script = redis.NewScript(scriptSrc)
 // RedisOptions configure the connection to the shared store.
 type RedisOptions struct {
 	Address  string
+	Username string // ACL user (Redis 6); "" for the default user
 	Password string
 	DB       int
 	// Timeout is how long Redis may take to answer one batch of checks,
@@ -148,6 +149,7 @@ func NewRedis(o RedisOptions, log *slog.Logger) *Redis {
 	}
 	c := redis.NewClient(&redis.Options{
 		Addr:                  o.Address,
+		Username:              o.Username,
 		Password:              o.Password,
 		DB:                    o.DB,
 		DialTimeout:           o.Timeout,

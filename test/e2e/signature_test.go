@@ -33,6 +33,7 @@ type sigOpts struct {
 	components []string  // default sigE2EComponents
 	created    time.Time // default now
 	nonce      string    // default a random one
+	noNonce    bool      // sign without a nonce
 	alg        string    // an alg parameter to add
 	keyID      string    // default the client's
 }
@@ -70,7 +71,7 @@ func (c sigClient) sign(t *testing.T, req *http.Request, o sigOpts) {
 	if o.created.IsZero() {
 		o.created = time.Now()
 	}
-	if o.nonce == "" {
+	if o.nonce == "" && !o.noNonce {
 		var b [12]byte
 		_, _ = rand.Read(b[:])
 		o.nonce = base64.RawURLEncoding.EncodeToString(b[:])
@@ -97,7 +98,10 @@ func (c sigClient) sign(t *testing.T, req *http.Request, o sigOpts) {
 		}
 		lines = append(lines, fmt.Sprintf("%q: %s", name, v))
 	}
-	params := fmt.Sprintf("(%s);created=%d;keyid=%q;nonce=%q", strings.Join(quoted, " "), o.created.Unix(), o.keyID, o.nonce)
+	params := fmt.Sprintf("(%s);created=%d;keyid=%q", strings.Join(quoted, " "), o.created.Unix(), o.keyID)
+	if o.nonce != "" {
+		params += fmt.Sprintf(";nonce=%q", o.nonce)
+	}
 	if o.alg != "" {
 		params += fmt.Sprintf(";alg=%q", o.alg)
 	}
