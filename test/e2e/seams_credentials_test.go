@@ -120,9 +120,9 @@ func TestCredentialsOfEveryMethodStripped(t *testing.T) {
 			want: http.Header{"Authorization": nil, "X-Api-Key": nil},
 		},
 		{
-			desc:   "jwt wins, an API key in its Authorization scheme and in the query too",
+			desc:   "jwt wins, an API key in the query too (other parameters kept as sent)",
 			target: "/all/r?x=1&api_key=" + key + "&y=2",
-			header: http.Header{"Authorization": {bearer, "ApiKey " + key}},
+			header: http.Header{"Authorization": {bearer}},
 			method: "jwt", uri: "/all/r?x=1&y=2",
 			want: http.Header{"Authorization": nil},
 		},
@@ -132,6 +132,13 @@ func TestCredentialsOfEveryMethodStripped(t *testing.T) {
 			header: http.Header{"Cookie": {"theme=dark; session=" + tok + "; lang=en"}, "X-Api-Key": {key}},
 			method: "jwt", uri: "/all/r",
 			want: http.Header{"Cookie": {"theme=dark; lang=en"}, "X-Api-Key": nil},
+		},
+		{
+			desc:   "the API key in its Authorization scheme wins, a JWT cookie is present too",
+			target: "/keyfirst/r",
+			header: http.Header{"Authorization": {"ApiKey " + key}, "Cookie": {"session=" + tok}},
+			method: "api_key", uri: "/keyfirst/r",
+			want: http.Header{"Authorization": nil, "Cookie": nil},
 		},
 		{
 			desc:   "API key wins (listed first), a bearer token is present too",
