@@ -3,10 +3,13 @@ package http1
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -196,4 +199,81 @@ func TestWriteTimeoutCutsOffSlowReader(t *testing.T) {
 		t.Fatalf("client read %d bytes, err %v: the body must end short", n, err)
 	}
 	t.Logf("cut off after %d of %d bytes written", written.Load(), total)
+}
+
+// TestClientCloseCancelsRequestContextTLS: on a TLS connection (where the
+// watch reads rather than peeks, and is stopped when the handler returns)
+// the client closing cancels the request's context too, and a keep-alive
+// connection whose handler ended normally goes on serving.
+func TestClientCloseCancelsRequestContextTLS(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	cert := ts.TLS.Certificates[0]
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	ts.Close()
+
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	started, done := make(chan struct{}, 1), make(chan error, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/quick" {
+			_, _ = io.WriteString(w, "quick")
+			return
+		}
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			done <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			done <- nil
+		}
+	})}
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				tc := nc.(*tls.Conn)
+				if tc.Handshake() != nil {
+					_ = nc.Close()
+					return
+				}
+				s.ServeConn(tc)
+			}()
+		}
+	}()
+	defer s.Close()
+
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i := 0; i < 2; i++ { // the watch is stopped and the connection reused
+		if _, err := io.WriteString(c, req("GET /quick HTTP/1.1", "Host: a")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := respBody(resp); got != "quick" {
+			t.Fatalf("response %d: %q", i, got)
+		}
+	}
+	if _, err := io.WriteString(c, req("GET /wait HTTP/1.1", "Host: a")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	_ = c.Close()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("request context: %v, want canceled", err)
+	}
 }
