@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -687,5 +688,87 @@ ops: {address: "{{ops}}"}
 	wantAllJSON(t, "stderr of a failed start", r.stderr+r.stdout, true)
 	if !strings.Contains(r.stderr, `"path":"routes[0].service"`) || !strings.Contains(r.stderr, `"line":3`) {
 		t.Errorf("the start error lacks its position:\n%s", r.stderr)
+	}
+}
+
+// TestDocsCompleteConfigExamplesValidate: every YAML block of the docs and
+// the README that is a complete config (it starts with `version: 1`) is
+// accepted by `portcullis validate`, which compiles every policy; the
+// files it names are replaced by generated ones (certificates, CAs, an
+// RSA public key, secrets) and its environment variables are set. The
+// secret reference example of configuration.md is one of them.
+func TestDocsCompleteConfigExamplesValidate(t *testing.T) {
+	f := getTLSFixture(t)
+	rsaPub, err := os.ReadFile(rsaPublicPEM(t, 2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := t.TempDir()
+	content := func(name string) []byte {
+		switch {
+		case strings.HasSuffix(name, "-ca.pem"):
+			return f.ca.pem
+		case strings.HasSuffix(name, ".crt"):
+			return f.a.cert
+		case strings.HasSuffix(name, ".key"):
+			return f.a.key
+		case strings.HasSuffix(name, ".pem"):
+			return rsaPub
+		}
+		return []byte(strings.Repeat("s3cr3t-", 10) + "\n")
+	}
+	pathRE := regexp.MustCompile(`/(?:etc/portcullis|run/secrets)/[A-Za-z0-9_./-]+`)
+	envRE := regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
+	blockRE := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	docs, _ := filepath.Glob("../../docs/*.md")
+	n := 0
+	for _, doc := range append(docs, "../../README.md") {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range blockRE.FindAllSubmatchIndex(b, -1) {
+			block := string(b[m[2]:m[3]])
+			first := ""
+			for _, l := range strings.Split(block, "\n") {
+				if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+					first = l
+					break
+				}
+			}
+			if first != "version: 1" {
+				continue // a fragment
+			}
+			n++
+			line := bytes.Count(b[:m[0]], []byte("\n")) + 1
+			name := fmt.Sprintf("%s:%d", filepath.Base(doc), line)
+			block = pathRE.ReplaceAllStringFunc(block, func(p string) string {
+				local := filepath.Join(files, strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"))
+				if err := os.WriteFile(local, content(p), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return local
+			})
+			var env []string
+			for _, e := range envRE.FindAllStringSubmatch(block, -1) {
+				env = append(env, e[1]+"="+strings.Repeat("e", 64))
+			}
+			p := writeFile(t, "example.yaml", block)
+			if r := runCLIInput(t, env, "", "validate", "--config", p); r.code != 0 {
+				t.Errorf("%s: the example is refused:\n%s", name, r.stderr)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d complete examples found, want at least 3 (the README's, the secret references' and the complete one)", n)
+	}
+	// The secret reference example is a complete config, so it is checked.
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := string(b[bytes.Index(b, []byte("## Secret references")):])
+	if m := blockRE.FindStringSubmatch(sec); m == nil || !strings.HasPrefix(m[1], "version: 1\n") {
+		t.Error("the example of docs/configuration.md#secret-references is not a complete config that validate checks")
 	}
 }
