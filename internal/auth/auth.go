@@ -101,7 +101,7 @@ func methodNames() []string {
 }
 
 func init() {
-	pipeline.Register("auth", compilePolicy)
+	pipeline.Register("auth", policyConfig{}, compilePolicy)
 }
 
 // policyConfig is the "auth" policy entry:

@@ -14,7 +14,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-func init() { pipeline.Register("acl", compileACL) }
+func init() { pipeline.Register("acl", aclConfig{}, compileACL) }
 
 type aclConfig struct {
 	Allow []string `yaml:"allow,omitempty"`

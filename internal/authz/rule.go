@@ -29,7 +29,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-func init() { pipeline.Register("rule", compileRule) }
+func init() { pipeline.Register("rule", ruleConfig{}, compileRule) }
 
 const (
 	defaultCostLimit = 10_000

@@ -25,7 +25,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-func init() { pipeline.Register("scopes", compileScopes) }
+func init() { pipeline.Register("scopes", scopesConfig{}, compileScopes) }
 
 type scopesConfig struct {
 	Require   []string            `yaml:"require,omitempty"`

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-func init() { pipeline.Register("cors", compileCORS) }
+func init() { pipeline.Register("cors", corsConfig{}, compileCORS) }
 
 // corsConfig is the YAML of the cors kind.
 type corsConfig struct {

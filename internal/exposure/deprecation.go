@@ -11,7 +11,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-func init() { pipeline.Register("deprecation", compileDeprecation) }
+func init() { pipeline.Register("deprecation", deprecationConfig{}, compileDeprecation) }
 
 // deprecationConfig is the YAML of the deprecation kind.
 type deprecationConfig struct {

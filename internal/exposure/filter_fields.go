@@ -10,7 +10,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-func init() { pipeline.Register("filter_fields", compileFilterFields) }
+func init() { pipeline.Register("filter_fields", filterFieldsConfig{}, compileFilterFields) }
 
 // filterFieldsConfig is the YAML of the filter_fields kind.
 type filterFieldsConfig struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-func init() { pipeline.Register("hide_errors", compileHideErrors) }
+func init() { pipeline.Register("hide_errors", hideErrorsConfig{}, compileHideErrors) }
 
 // hideErrorsConfig is the YAML of the hide_errors kind.
 type hideErrorsConfig struct {

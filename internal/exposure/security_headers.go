@@ -9,7 +9,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
-func init() { pipeline.Register("security_headers", compileSecurityHeaders) }
+func init() { pipeline.Register("security_headers", securityHeadersConfig{}, compileSecurityHeaders) }
 
 // securityHeadersConfig is the YAML of the security_headers kind.
 // Strict-Transport-Security is the listener's (tls.hsts), not a route's.

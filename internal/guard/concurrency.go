@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("concurrency", compileConcurrency)
+	pipeline.Register("concurrency", concurrencyConfig{}, compileConcurrency)
 }
 
 // concurrencyConfig is the YAML of a concurrency policy:

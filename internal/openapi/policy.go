@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("openapi", compile)
+	pipeline.Register("openapi", policyConfig{}, compile)
 	// Every JSON request body the validator decodes is first checked by
 	// ijson (RFC 7493): encoding/json keeps the last of duplicate names and
 	// ignores what follows the first value, so the schema could judge

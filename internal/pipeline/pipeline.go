@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -202,27 +203,71 @@ type Compiler func(d Decoder, env CompileEnv) (any, error)
 
 var (
 	registryMu sync.RWMutex
-	registry   = map[string]Compiler{}
+	registry   = map[string]kindEntry{}
 )
 
+// kindEntry is a registered policy kind: its config type and compiler.
+type kindEntry struct {
+	config  reflect.Type
+	compile Compiler
+}
+
 // Register makes a policy kind available to configs. It is called from an
-// init function in the file that implements the kind; registering a kind
-// twice panics, because that is a programming error.
-func Register(kind string, c Compiler) {
+// init function in the file that implements the kind, with a zero value of
+// the struct the kind's YAML decodes into (its fields are the kind's
+// contract: the docs and schema drift tests in internal/config check every
+// kind's fields through it) and its compiler. The compiler must decode
+// into exactly that type: Lookup's compiler refuses any other.
+// Registering a kind twice, or with a config that is not a struct, panics,
+// because that is a programming error.
+func Register(kind string, cfg any, c Compiler) {
+	t := reflect.TypeOf(cfg)
+	if t == nil || t.Kind() != reflect.Struct {
+		panic("pipeline: policy kind " + kind + " registered without its config struct")
+	}
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if _, dup := registry[kind]; dup {
 		panic("pipeline: policy kind registered twice: " + kind)
 	}
-	registry[kind] = c
+	registry[kind] = kindEntry{config: t, compile: c}
 }
 
-// Lookup returns the compiler of a policy kind.
+// Lookup returns the compiler of a policy kind. Its decoder accepts only
+// the kind's registered config type.
 func Lookup(kind string) (Compiler, bool) {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
-	c, ok := registry[kind]
-	return c, ok
+	e, ok := registry[kind]
+	if !ok {
+		return nil, false
+	}
+	return func(d Decoder, env CompileEnv) (any, error) {
+		return e.compile(typedDecoder{Decoder: d, kind: kind, want: e.config}, env)
+	}, true
+}
+
+// ConfigType is the config struct a policy kind declared (nil for an
+// unknown kind).
+func ConfigType(kind string) reflect.Type {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	return registry[kind].config
+}
+
+// typedDecoder holds a compiler to the config type its kind declared, so
+// the declared contract and the decoded fields cannot drift apart.
+type typedDecoder struct {
+	Decoder
+	kind string
+	want reflect.Type
+}
+
+func (d typedDecoder) Decode(v any) error {
+	if t := reflect.TypeOf(v); t == nil || t.Kind() != reflect.Pointer || t.Elem() != d.want {
+		return fmt.Errorf("pipeline: policy kind %s decodes into %v, but registered %v", d.kind, t, d.want)
+	}
+	return d.Decoder.Decode(v)
 }
 
 // Kinds lists the registered policy kinds, sorted.

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("require_headers", compileRequireHeaders)
+	pipeline.Register("require_headers", requireHeadersConfig{}, compileRequireHeaders)
 }
 
 // requireHeadersConfig is the require_headers policy's YAML.

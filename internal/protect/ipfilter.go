@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("ip_filter", compileIPFilterPolicy)
+	pipeline.Register("ip_filter", config.IPFilter{}, compileIPFilterPolicy)
 }
 
 // IPFilter is a compiled allow and deny list. Deny wins; without an allow

@@ -35,7 +35,7 @@ import (
 //	  redis: {address: ...}     # share the replay store between nodes
 
 func init() {
-	pipeline.Register("signature", compileSignature)
+	pipeline.Register("signature", signatureConfig{}, compileSignature)
 }
 
 type signatureConfig struct {

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("validate", compileValidate)
+	pipeline.Register("validate", validateConfig{}, compileValidate)
 }
 
 // validateConfig is the validate policy's YAML. Every check is off unless

@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("rate_limit", compile)
+	pipeline.Register("rate_limit", policyConfig{}, compile)
 }
 
 // Reasons, for the log only.

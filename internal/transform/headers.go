@@ -13,8 +13,8 @@ import (
 )
 
 func init() {
-	pipeline.Register("request_headers", compileRequestHeaders)
-	pipeline.Register("response_headers", compileResponseHeaders)
+	pipeline.Register("request_headers", headerEdits{}, compileRequestHeaders)
+	pipeline.Register("response_headers", headerEdits{}, compileResponseHeaders)
 }
 
 // headerEdits is the config of both kinds: headers to set (replacing any

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	pipeline.Register("waf", compile)
+	pipeline.Register("waf", policyConfig{}, compile)
 }
 
 // Defaults and bounds of the policy's settings.
