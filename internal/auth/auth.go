@@ -156,6 +156,7 @@ var (
 	_ pipeline.RequestPolicy = (*policy)(nil)
 	_ pipeline.HeaderOwner   = (*policy)(nil)
 	_ pipeline.HeaderReader  = (*policy)(nil)
+	_ pipeline.Authenticator = (*policy)(nil)
 )
 
 func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {

@@ -107,3 +107,11 @@ func (p *aclPolicy) Handle(c *pipeline.Context) *pipeline.Problem {
 
 // anonymousMethod is Identity.Method for the auth policy's anonymous consumer.
 const anonymousMethod = "anonymous"
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*aclPolicy)(nil)
+	_ pipeline.IdentityUser  = (*aclPolicy)(nil)
+)

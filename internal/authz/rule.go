@@ -233,6 +233,7 @@ func (p *rulePolicy) Handle(c *pipeline.Context) *pipeline.Problem {
 
 var (
 	_ pipeline.RequestPolicy = (*rulePolicy)(nil)
+	_ pipeline.IdentityUser  = (*rulePolicy)(nil)
 	_ pipeline.HeaderReader  = (*rulePolicy)(nil)
 )
 

@@ -154,3 +154,11 @@ func (p *scopesPolicy) refuseScope(id *pipeline.Identity, reason string) *pipeli
 	}
 	return prob
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*scopesPolicy)(nil)
+	_ pipeline.IdentityUser  = (*scopesPolicy)(nil)
+)

@@ -234,3 +234,11 @@ func (p *cors) Respond(c *pipeline.Context, _ int, h http.Header) {
 		h["Access-Control-Expose-Headers"] = []string{p.expose}
 	}
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy  = (*cors)(nil)
+	_ pipeline.ResponsePolicy = (*cors)(nil)
+)

@@ -83,3 +83,10 @@ func (p *deprecation) Respond(_ *pipeline.Context, _ int, h http.Header) {
 		h[e.name] = e.v
 	}
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.ResponsePolicy = (*deprecation)(nil)
+)

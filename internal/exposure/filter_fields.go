@@ -141,3 +141,12 @@ func contentLength(h http.Header) int64 {
 	}
 	return n
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy      = (*filterFields)(nil)
+	_ pipeline.ResponsePolicy     = (*filterFields)(nil)
+	_ pipeline.ResponseBodyFilter = (*filterFields)(nil)
+)

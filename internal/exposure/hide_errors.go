@@ -122,3 +122,11 @@ func genericProblem(status int, rid string) *problemReader {
 	pr.Reset(append(b, '\n'))
 	return pr
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.ResponsePolicy     = (*hideErrors)(nil)
+	_ pipeline.ResponseBodyFilter = (*hideErrors)(nil)
+)

@@ -120,3 +120,10 @@ func (p *securityHeaders) Respond(c *pipeline.Context, _ int, h http.Header) {
 		h["Cache-Control"] = noStore
 	}
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.ResponsePolicy = (*securityHeaders)(nil)
+)

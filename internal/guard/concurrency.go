@@ -166,3 +166,11 @@ func (c *Concurrency) prune(k *keyedSem) {
 	k.mu.Unlock()
 	c.mu.Unlock()
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*Concurrency)(nil)
+	_ pipeline.IdentityUser  = (*Concurrency)(nil)
+)

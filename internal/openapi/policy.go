@@ -252,3 +252,10 @@ func bufferBody(r *http.Request, max int64) ([]byte, *pipeline.Problem) {
 func tooLarge() *pipeline.Problem {
 	return pipeline.NewProblem(http.StatusRequestEntityTooLarge, "The request body is too large.", ReasonTooLarge)
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*policy)(nil)
+)

@@ -152,3 +152,10 @@ func (p *ipFilterPolicy) Phase() pipeline.Phase { return pipeline.PhaseAccess }
 func (p *ipFilterPolicy) Handle(c *pipeline.Context) *pipeline.Problem {
 	return p.f.Problem(p.f.Check(c.ClientAddr))
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*ipFilterPolicy)(nil)
+)

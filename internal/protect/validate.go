@@ -206,3 +206,10 @@ func pointerDetail(ptr string) string {
 	}
 	return errBodyInvalid + " Failing location: " + strconv.Quote(ptr) + "."
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*validatePolicy)(nil)
+)

@@ -163,8 +163,10 @@ func (p *Policy) ReadHeaders() []string {
 }
 
 var (
-	_ pipeline.RequestPolicy = (*Policy)(nil)
-	_ pipeline.HeaderReader  = (*Policy)(nil)
+	_ pipeline.RequestPolicy  = (*Policy)(nil)
+	_ pipeline.ResponsePolicy = (*Policy)(nil)
+	_ pipeline.IdentityUser   = (*Policy)(nil)
+	_ pipeline.HeaderReader   = (*Policy)(nil)
 )
 
 // NeedsIdentity implements pipeline.IdentityUser: counting by consumer or

@@ -127,3 +127,11 @@ func compileResponseHeaders(d pipeline.Decoder, _ pipeline.CompileEnv) (any, err
 }
 
 func (p *responseHeaders) Respond(_ *pipeline.Context, _ int, h http.Header) { p.edits.apply(h) }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy  = (*requestHeaders)(nil)
+	_ pipeline.ResponsePolicy = (*responseHeaders)(nil)
+)

@@ -268,3 +268,10 @@ func hostOnly(h string) string {
 	}
 	return h
 }
+
+// The interfaces the compiled policy implements, optional ones included,
+// checked at compile time: a renamed method cannot silently take the
+// policy out of what the gateway asks of it.
+var (
+	_ pipeline.RequestPolicy = (*policy)(nil)
+)
