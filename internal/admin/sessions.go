@@ -35,8 +35,10 @@ import (
 //     origin (net/http's CrossOriginProtection: Sec-Fetch-Site, else
 //     Origin against Host). The login itself gets the origin check, so a
 //     foreign page cannot log a browser in to an attacker's account.
-//   - Guessing: failed logins are counted in the store per user and per
-//     client address (so every node sees them) over a window; past a few
+//   - Guessing: login attempts are counted in the store per user and per
+//     client address (so every node sees them) over a window, before they
+//     are checked (so parallel guesses cannot all pass), and a success is
+//     taken back; past a few
 //     failures each attempt is answered more slowly, past more it is
 //     refused with 429 until the window ends. Every failure is a security
 //     event (category authentication) and an auth_failure for intrusion
@@ -221,13 +223,16 @@ func (s *Server) login(q *request) (int, any) {
 	ctx, cancel := context.WithTimeout(q.r.Context(), 10*time.Second)
 	defer cancel()
 	subjects := []string{"user:" + in.User, "addr:" + client}
-	fails, err := s.st.LoginFailures(ctx, subjects, loginWindow)
+	// Every attempt is counted before it is checked, in one atomic update
+	// per subject, so parallel guesses cannot all pass under the limit;
+	// an attempt that succeeds is taken back.
+	fails, err := s.st.AddLoginFailure(ctx, subjects, loginWindow)
 	if err != nil {
 		return 0, s.storeProblem(err)
 	}
-	if fails[0].Count >= userRefuseAfter || fails[1].Count >= addrRefuseAfter {
+	if fails[0].Count > userRefuseAfter || fails[1].Count > addrRefuseAfter {
 		since := fails[0].Since
-		if fails[1].Count >= addrRefuseAfter && fails[1].Since.After(since) {
+		if fails[1].Count > addrRefuseAfter && fails[1].Since.After(since) {
 			since = fails[1].Since
 		}
 		s.loginFailed(q.r, in.User, "admin login refused: too many failed logins", addr)
@@ -236,8 +241,8 @@ func (s *Server) login(q *request) (int, any) {
 		p.header = http.Header{"Retry-After": {strconv.FormatInt(retry, 10)}}
 		return 0, p
 	}
-	// Slow down: each failure past the threshold adds a step.
-	over := max(fails[0].Count-userSlowAfter+1, fails[1].Count-addrSlowAfter+1, 0)
+	// Slow down: each earlier failure past the threshold adds a step.
+	over := max(fails[0].Count-userSlowAfter, fails[1].Count-addrSlowAfter, 0)
 	if over > 0 {
 		delay := min(time.Duration(over)*loginDelayStep, maxLoginDelay)
 		select {
@@ -288,15 +293,12 @@ func (s *Server) login(q *request) (int, any) {
 		}
 	}
 	if !ok {
-		if _, err := s.st.AddLoginFailure(ctx, subjects, loginWindow); err != nil {
-			s.log.Warn("admin: a failed login could not be counted", "error", err)
-		}
 		s.loginFailed(q.r, in.User, "admin login failed", addr)
 		// One answer for every failure: which factor was wrong, or whether
 		// the user exists, is not told.
 		return 0, unauthorized("login failed: wrong user, password or second factor")
 	}
-	if err := s.st.ClearLoginFailures(ctx, subjects[0]); err != nil {
+	if err := errors.Join(s.st.ClearLoginFailures(ctx, subjects[0]), s.st.ForgiveLoginFailure(ctx, subjects[1])); err != nil {
 		s.log.Warn("admin: failed logins could not be cleared", "error", err)
 	}
 	sid, err1 := randomToken()

@@ -97,6 +97,9 @@ type Admins interface {
 	LoginFailures(ctx context.Context, subjects []string, window time.Duration) ([]LoginFailures, error)
 	// ClearLoginFailures forgets a subject's failures (a successful login).
 	ClearLoginFailures(ctx context.Context, subject string) error
+	// ForgiveLoginFailure takes one failure back (an attempt counted before
+	// it was checked that turned out to succeed).
+	ForgiveLoginFailure(ctx context.Context, subject string) error
 
 	// TouchToken records a use of an admin token.
 	TouchToken(ctx context.Context, id, client string, at time.Time) error
@@ -343,6 +346,11 @@ func (s *sqlStore) DeleteSession(ctx context.Context, idHash string) error {
 func (s *sqlStore) AddLoginFailure(ctx context.Context, subjects []string, window time.Duration) ([]LoginFailures, error) {
 	now := nowMS()
 	start := now - window.Milliseconds()
+	// Counts of windows long over are forgotten, so guesses at random
+	// names do not grow the table without bound.
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM admin_login_failures WHERE last_at < ?`), start); err != nil {
+		return nil, fmt.Errorf("store: record failed login: %w", err)
+	}
 	out := make([]LoginFailures, len(subjects))
 	for i, sub := range subjects {
 		// A window older than window starts again at this failure.
@@ -380,6 +388,11 @@ func (s *sqlStore) LoginFailures(ctx context.Context, subjects []string, window 
 
 func (s *sqlStore) ClearLoginFailures(ctx context.Context, subject string) error {
 	_, err := s.affected(ctx, `DELETE FROM admin_login_failures WHERE subject = ?`, subject)
+	return err
+}
+
+func (s *sqlStore) ForgiveLoginFailure(ctx context.Context, subject string) error {
+	_, err := s.affected(ctx, `UPDATE admin_login_failures SET failures = failures - 1 WHERE subject = ? AND failures > 0`, subject)
 	return err
 }
 

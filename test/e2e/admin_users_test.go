@@ -455,6 +455,33 @@ func TestAdminLoginBruteForceSlowedRefusedAndReported(t *testing.T) {
 	}
 }
 
+// TestAdminLoginLimitHoldsUnderParallelGuesses: guesses sent at once
+// cannot all slip under the limit: every attempt is counted before it is
+// checked, so of 20 parallel guesses at one user at most 8 are checked
+// (401) and the rest are refused (429).
+func TestAdminLoginLimitHoldsUnderParallelGuesses(t *testing.T) {
+	n := startAdminNode(t, NewUpstream(t, nil), adminOpts{store: sqliteKeyStore(t)})
+	createPerson(t, n, "alice", "admin")
+	var wg sync.WaitGroup
+	statuses := make([]int, 20)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _ := loginRaw(t, n.AdminAddr, map[string]any{"user": "alice", "password": "guess-" + strconv.Itoa(i), "code": "123456"})
+			statuses[i] = r.Status
+		}()
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	if count[401] > 8 || count[401]+count[429] != 20 {
+		t.Fatalf("answers to 20 parallel guesses: %v", count)
+	}
+}
+
 // TestAdminLoginRateLimitedPerClientAddress: guesses spread over many user
 // names from one address are slowed and then refused for every name from
 // that address.
