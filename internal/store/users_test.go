@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,6 +42,16 @@ func TestAdminUserSecondFactorRules(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = s2.Close() })
 			s = s2
+		} else {
+			db := pgDB(t, where)
+			defer db.Close()
+			var sealed string
+			if err := db.QueryRow(`SELECT totp_secret FROM admin_users WHERE name = 'alice'`).Scan(&sealed); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(sealed, string(secret)) || !strings.HasPrefix(sealed, "pcs1:") {
+				t.Fatalf("the TOTP secret is not sealed in PostgreSQL: %q", sealed)
+			}
 		}
 		for _, tc := range []struct {
 			desc string

@@ -268,6 +268,34 @@ func TestAdminSessionWorksOnEveryNodeAndLogoutEndsIt(t *testing.T) {
 	}
 }
 
+// TestAdminLoginFailuresCountedOverNodes: failed logins on node A count
+// on node B (PostgreSQL): spreading guesses over the nodes gains nothing.
+func TestAdminLoginFailuresCountedOverNodes(t *testing.T) {
+	up := NewUpstream(t, nil)
+	schema := "t_e2e_" + randHex(6)
+	t.Cleanup(func() { dropPGSchema(pgDSN(), schema) })
+	mk := filepath.Join(t.TempDir(), "mk")
+	_ = os.WriteFile(mk, []byte(randHex(32)), 0o600)
+	store := fmt.Sprintf(`{driver: postgres, dsn: %q, schema: %s, master_key: "${file:%s}", poll_interval: 1s}`, pgDSN(), schema, mk)
+	a := startAdminNode(t, up, adminOpts{store: store})
+	b := startAdminNode(t, up, adminOpts{store: store, noBootstrap: true})
+	p := createPerson(t, a, "alice", "admin")
+	for i := 1; i <= 8; i++ {
+		node := a
+		if i%2 == 0 {
+			node = b
+		}
+		if r, _ := loginRaw(t, node.AdminAddr, map[string]any{"user": "alice", "password": "guess", "code": "123456"}); r.Status != 401 {
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	for _, node := range []*adminNode{a, b} {
+		if r, c := loginRaw(t, node.AdminAddr, loginBody(p, p.code(t))); r.Status != 429 || c != "" {
+			t.Fatalf("the right login after 8 failures spread over two nodes: %d %s", r.Status, r.Body)
+		}
+	}
+}
+
 // TestAdminSessionRefusedAfterExpiry: a session ends after its idle
 // timeout without requests, and after its lifetime even when used.
 func TestAdminSessionRefusedAfterExpiry(t *testing.T) {
