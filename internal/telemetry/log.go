@@ -1,6 +1,7 @@
-// Package telemetry holds the gateway's logs: the process log and the JSON
-// access log (one line per request). Later it will also hold metrics, traces
-// and security alerts.
+// Package telemetry holds the gateway's logs: the JSON process log, the
+// routing of libraries' own log output into it (libraries.go), and the JSON
+// access log (one line per request). Metrics are in internal/metrics, the
+// security event stream in internal/events.
 package telemetry
 
 import (
