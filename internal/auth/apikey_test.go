@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis/portcullis/internal/apikey"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // akConfig parses a gateway config with the given consumers block and one
@@ -42,10 +43,9 @@ routes:
 
 // akCompile compiles route 0's first policy with fresh snapshot memo and
 // the given long-lived state.
-func akCompile(cfg *config.Config, state *pipeline.Memo) (*policy, error) {
-	c, _ := pipeline.Lookup("auth")
-	spec := cfg.Routes[0].Policies[0]
-	v, err := c(cfg.PolicyDecoder(spec), pipeline.CompileEnv{Route: "r", Path: spec.Path, Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
+func akCompile(t testing.TB, cfg *config.Config, state *pipeline.Memo) (*policy, error) {
+	t.Helper()
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func akCompile(cfg *config.Config, state *pipeline.Memo) (*policy, error) {
 
 func akMustCompile(t testing.TB, cfg *config.Config, state *pipeline.Memo) *policy {
 	t.Helper()
-	p, err := akCompile(cfg, state)
+	p, err := akCompile(t, cfg, state)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestAPIKeyCompileErrors(t *testing.T) {
 		if tc.mutate != nil {
 			tc.mutate(cfg)
 		}
-		_, err := akCompile(cfg, pipeline.NewMemo())
+		_, err := akCompile(t, cfg, pipeline.NewMemo())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
@@ -343,15 +343,13 @@ func TestAPIKeyIndexErrorReportedOnce(t *testing.T) {
 	_, h := akKey(t, "")
 	cfg := akConfig(t, fmt.Sprintf("  - name: a\n    credentials:\n      api_keys:\n        - {id: k1, hash: %q}\n", h), "          - api_key: {}")
 	cfg.Consumers[0].Credentials.APIKeys[0].Hash = "sha256:zz"
-	c, _ := pipeline.Lookup("auth")
-	spec := cfg.Routes[0].Policies[0]
-	env := pipeline.CompileEnv{Route: "r", Path: spec.Path, Config: cfg, Snapshot: pipeline.NewMemo(), State: pipeline.NewMemo()}
-	if _, err := c(cfg.PolicyDecoder(spec), env); err == nil {
+	env := pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: pipeline.NewMemo()}
+	if _, err := pipelinetest.Policy(t, cfg, 0, 0, env); err == nil {
 		t.Fatal("first route: no error")
 	}
 	// A second route of the same snapshot compiles (the snapshot fails
 	// anyway) instead of repeating the same error.
-	if _, err := c(cfg.PolicyDecoder(spec), env); err != nil {
+	if _, err := pipelinetest.Policy(t, cfg, 0, 0, env); err != nil {
 		t.Fatalf("second route repeats the error: %v", err)
 	}
 }

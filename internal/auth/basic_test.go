@@ -264,7 +264,7 @@ func TestBasicCompileErrors(t *testing.T) {
 		if tc.mutate != nil {
 			tc.mutate(cfg)
 		}
-		_, err := akCompile(cfg, pipeline.NewMemo())
+		_, err := akCompile(t, cfg, pipeline.NewMemo())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // Test keys, generated once per test binary (RSA generation is slow).
@@ -147,10 +148,7 @@ consumers: %s
 // compileWith compiles the route's auth policy with the given long-lived state.
 func compileWith(t testing.TB, cfg *config.Config, state *pipeline.Memo) (*policy, error) {
 	t.Helper()
-	ps := cfg.Routes[0].Policies[0]
-	compile, _ := pipeline.Lookup("auth")
-	env := pipeline.CompileEnv{Route: "r", Path: ps.Path, Config: cfg, Snapshot: pipeline.NewMemo(), State: state}
-	v, err := compile(cfg.PolicyDecoder(ps), env)
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
 	if err != nil {
 		return nil, err
 	}

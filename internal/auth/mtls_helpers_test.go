@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // miListener is the plain listener of miConfig.
@@ -48,14 +49,7 @@ func miCompile(t testing.TB, text string, state *pipeline.Memo) (*policy, error)
 	if state == nil {
 		state = pipeline.NewMemo()
 	}
-	ps := cfg.Routes[0].Policies[0]
-	comp, ok := pipeline.Lookup(ps.Kind)
-	if !ok {
-		t.Fatalf("policy kind %q not registered", ps.Kind)
-	}
-	v, err := comp(cfg.PolicyDecoder(ps), pipeline.CompileEnv{
-		Route: "r", Path: ps.Path, Config: cfg, Snapshot: pipeline.NewMemo(), State: state,
-	})
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
 	if err != nil {
 		return nil, err
 	}

@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 const testFile = "test.yaml"
@@ -20,25 +18,7 @@ const testFile = "test.yaml"
 // would, at routes[0].policies[0] of test.yaml.
 func compileYAML(t testing.TB, src string) (pipeline.RequestPolicy, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatalf("yaml: %v", err)
-	}
-	n := doc.Content[0]
-	kind := ""
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "kind" {
-			kind = n.Content[i+1].Value
-		}
-	}
-	compile, ok := pipeline.Lookup(kind)
-	if !ok {
-		t.Fatalf("kind %q is not registered", kind)
-	}
-	path := "routes[0].policies[0]"
-	env := pipeline.CompileEnv{Route: "r", Path: path, Config: &config.Config{File: testFile},
-		Snapshot: pipeline.NewMemo(), State: pipeline.NewMemo()}
-	v, err := compile(config.NodeDecoder{File: testFile, Node: n, Path: path}, env)
+	v, err := pipelinetest.Mapping(t, testFile, src, pipelinetest.Env(testFile, nil))
 	if err != nil {
 		return nil, err
 	}

@@ -10,31 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // compile compiles one policy from its YAML mapping (with its kind).
 func compile(t testing.TB, src string, env pipeline.CompileEnv) (any, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	n := doc.Content[0]
-	var kind string
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "kind" {
-			kind = n.Content[i+1].Value
-		}
-	}
-	c, ok := pipeline.Lookup(kind)
-	if !ok {
-		t.Fatalf("kind %q not registered", kind)
-	}
-	return c(config.NodeDecoder{File: "test.yaml", Node: n, Path: "routes[0].policies[0]"}, env)
+	return pipelinetest.Mapping(t, "test.yaml", src, env)
 }
 
 func mustCompile(t testing.TB, src string) any {

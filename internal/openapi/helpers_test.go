@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // testSpec has GET /orders/{id} (integer id, required query "fields") and
@@ -62,13 +60,9 @@ func writeSpec(t testing.TB, src string) string {
 // compileWith compiles an "openapi" policy mapping with the given State.
 func compileWith(t testing.TB, state *pipeline.Memo, src string) (any, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &config.Config{File: "t.yaml"}
-	env := pipeline.CompileEnv{Route: "r", Path: "routes[0].policies[0]", Config: cfg, Snapshot: pipeline.NewMemo(), State: state}
-	return compile(config.NodeDecoder{File: "t.yaml", Node: doc.Content[0], Path: env.Path}, env)
+	env := pipelinetest.Env("t.yaml", nil)
+	env.State = state // as given, nil included
+	return pipelinetest.Kind(t, "openapi", "t.yaml", src, env)
 }
 
 func mustPolicy(t testing.TB, src string) *policy {

@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // The RFC 9421 appendix B.1 test keys.
@@ -61,20 +60,11 @@ func rfcPrivate(t testing.TB) ed25519.PrivateKey {
 // consumers and state (a reload keeps state).
 func sigCompile(t testing.TB, src string, consumers []string, state *pipeline.Memo) (*signaturePolicy, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &config.Config{File: "t.yaml"}
+	env := pipelinetest.Env("t.yaml", state)
 	for _, c := range consumers {
-		cfg.Consumers = append(cfg.Consumers, config.Consumer{Name: c})
+		env.Config.Consumers = append(env.Config.Consumers, config.Consumer{Name: c})
 	}
-	if state == nil {
-		state = pipeline.NewMemo()
-	}
-	env := pipeline.CompileEnv{Route: "r", Path: "routes[0].policies[0]", Config: cfg, Snapshot: pipeline.NewMemo(), State: state}
-	comp, _ := pipeline.Lookup("signature")
-	v, err := comp(config.NodeDecoder{File: "t.yaml", Node: doc.Content[0], Path: env.Path}, env)
+	v, err := pipelinetest.Mapping(t, "t.yaml", src, env)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // TestSignatureStoreKeys: the store's signature_key credentials (carried
@@ -49,17 +47,12 @@ required_components: ["@method"]`
 			wantErr:   "secret must be at least 32 bytes"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			var doc yaml.Node
-			if err := yaml.Unmarshal([]byte(tc.src), &doc); err != nil {
-				t.Fatal(err)
-			}
-			cfg := &config.Config{File: "t.yaml", Consumers: tc.consumers}
+			env := pipelinetest.Env("t.yaml", nil)
+			env.Config.Consumers = tc.consumers
 			if tc.admin {
-				cfg.Admin = &config.Admin{}
+				env.Config.Admin = &config.Admin{}
 			}
-			env := pipeline.CompileEnv{Route: "r", Path: "routes[0].policies[0]", Config: cfg, Snapshot: pipeline.NewMemo(), State: pipeline.NewMemo()}
-			comp, _ := pipeline.Lookup("signature")
-			v, err := comp(config.NodeDecoder{File: "t.yaml", Node: doc.Content[0], Path: env.Path}, env)
+			v, err := pipelinetest.Mapping(t, "t.yaml", "kind: signature"+tc.src, env)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)

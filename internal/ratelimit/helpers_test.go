@@ -6,26 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // compileYAML compiles one rate_limit mapping as the gateway would, with
 // consumers (for plans) and a state shared across calls when state is set.
 func compileYAML(t testing.TB, src string, consumers []config.Consumer, state *pipeline.Memo) (*Policy, error) {
 	t.Helper()
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		t.Fatal(err)
-	}
-	if state == nil {
-		state = pipeline.NewMemo()
-	}
-	cfg := &config.Config{File: "t.yaml", Consumers: consumers}
-	env := pipeline.CompileEnv{Route: "r", Path: "routes[0].policies[0]", Config: cfg, Snapshot: pipeline.NewMemo(), State: state}
-	v, err := compile(config.NodeDecoder{File: "t.yaml", Node: doc.Content[0], Path: env.Path}, env)
+	env := pipelinetest.Env("t.yaml", state)
+	env.Config.Consumers = consumers
+	v, err := pipelinetest.Kind(t, "rate_limit", "t.yaml", src, env)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // policyFrom compiles one policy entry from YAML through the real strict decoder.
@@ -25,11 +26,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	compile, ok := pipeline.Lookup(kind)
-	if !ok {
-		t.Fatalf("%s not registered", kind)
-	}
-	return compile(cfg.PolicyDecoder(cfg.Routes[0].Policies[0]), pipeline.CompileEnv{Route: "r"})
+	return pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{})
 }
 
 func TestRequestHeadersEdits(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // testState is shared by every test of the package, so each distinct
@@ -47,9 +48,7 @@ routes:
 func compileYAML(t testing.TB, policyYAML string, state *pipeline.Memo) (*policy, error) {
 	t.Helper()
 	cfg := parseConfig(t, policyYAML)
-	c, _ := pipeline.Lookup("waf")
-	spec := cfg.Routes[0].Policies[0]
-	v, err := c(cfg.PolicyDecoder(spec), pipeline.CompileEnv{Route: "r", Path: spec.Path, Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
 	if err != nil {
 		return nil, err
 	}
