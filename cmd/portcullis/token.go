@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // cmdToken mints a signed JWT for testing a route. The key never comes
@@ -110,7 +112,7 @@ func setIf(c jwt.MapClaims, k, v string) {
 
 // signingKey loads the secret or private key that alg needs.
 func signingKey(alg, secretEnv, secretFile, keyFile string) (any, error) {
-	if strings.HasPrefix(alg, "HS") {
+	if config.IsHMACAlgorithm(alg) {
 		if keyFile != "" || (secretEnv == "") == (secretFile == "") {
 			return nil, fmt.Errorf("%s needs exactly one of --secret-env and --secret-file", alg)
 		}
@@ -127,7 +129,7 @@ func signingKey(alg, secretEnv, secretFile, keyFile string) (any, error) {
 			}
 			secret = strings.TrimRight(string(b), "\r\n")
 		}
-		if min := map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}[alg]; len(secret) < min {
+		if min := config.MinHMACSecretBytes[alg]; len(secret) < min {
 			return nil, fmt.Errorf("the secret is shorter than %d bytes, the minimum for %s", min, alg)
 		}
 		return []byte(secret), nil

@@ -19,22 +19,35 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 )
 
-// jwtAlgs maps each supported JWS algorithm to its bit in an algSet and its
+// jwtAlgs maps each supported JWS algorithm (config.JWTAlgorithms, the one
+// list) to its bit in an algSet, its position in that list, and its
 // implementation. "none" is deliberately absent.
-var jwtAlgs = map[string]struct {
+var jwtAlgs = func() map[string]struct {
 	bit    algSet
 	method jwt.SigningMethod
-}{
-	"HS256": {1 << 0, jwt.SigningMethodHS256}, "HS384": {1 << 1, jwt.SigningMethodHS384}, "HS512": {1 << 2, jwt.SigningMethodHS512},
-	"RS256": {1 << 3, jwt.SigningMethodRS256}, "RS384": {1 << 4, jwt.SigningMethodRS384}, "RS512": {1 << 5, jwt.SigningMethodRS512},
-	"PS256": {1 << 6, jwt.SigningMethodPS256}, "PS384": {1 << 7, jwt.SigningMethodPS384}, "PS512": {1 << 8, jwt.SigningMethodPS512},
-	"ES256": {1 << 9, jwt.SigningMethodES256}, "ES384": {1 << 10, jwt.SigningMethodES384}, "ES512": {1 << 11, jwt.SigningMethodES512},
-	"EdDSA": {1 << 12, jwt.SigningMethodEdDSA},
-}
+} {
+	m := map[string]struct {
+		bit    algSet
+		method jwt.SigningMethod
+	}{}
+	for i, a := range config.JWTAlgorithms {
+		meth := jwt.GetSigningMethod(a)
+		if meth == nil || a == "none" {
+			panic("auth: JWT algorithm " + a + " has no implementation")
+		}
+		m[a] = struct {
+			bit    algSet
+			method jwt.SigningMethod
+		}{1 << i, meth}
+	}
+	return m
+}()
 
 // algSet is a set of algorithms, one bit each.
 type algSet uint16
 
+// The families, as bits in config.JWTAlgorithms' order (HS*, then RS*
+// and PS*); TestJWTAlgorithmFamilies checks them against the list.
 const (
 	algsHMAC algSet = 0b111
 	algsRSA  algSet = 0b111111 << 3 // RS* and PS*
@@ -46,10 +59,6 @@ func (s algSet) has(alg string) bool {
 	b := algBit(alg)
 	return b != 0 && s&b != 0
 }
-
-// minHMACSecret is the shortest HMAC secret per algorithm: the hash size
-// (RFC 7518, section 3.2).
-var minHMACSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 // ecCurveAlg binds each curve to the one algorithm it may verify.
 var ecCurveAlg = map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
@@ -118,8 +127,8 @@ func credentialKey(c config.JWTCredential, consumer string) (*verifyKey, error) 
 		if c.PublicKey != "" {
 			return nil, fieldErr("public_key", "must not be set for %s", c.Algorithm)
 		}
-		if len(c.Secret) < minHMACSecret[c.Algorithm] {
-			return nil, fieldErr("secret", "must be at least %d bytes for %s", minHMACSecret[c.Algorithm], c.Algorithm)
+		if min := config.MinHMACSecretBytes[c.Algorithm]; len(c.Secret) < min {
+			return nil, fieldErr("secret", "must be at least %d bytes for %s", min, c.Algorithm)
 		}
 		return newVerifyKey(info.bit, []byte(c.Secret), c.Key, consumer)
 	}
