@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -117,17 +118,16 @@ func buildMTLSIndex(consumers []config.Consumer, cfg *config.Config) (*mtlsIndex
 	return idx, errs
 }
 
-// mtlsParseFingerprint accepts 64 hex digits, in either case, optionally
-// separated by colons (as `openssl x509 -fingerprint -sha256` prints them).
+// mtlsParseFingerprint reads a fingerprint by config's one rule
+// (config.NormalizeFingerprint: 64 hex digits in either case, or 32
+// colon-separated pairs as `openssl x509 -fingerprint -sha256` prints them).
 func mtlsParseFingerprint(s string) ([32]byte, error) {
 	var fp [32]byte
-	h := strings.ReplaceAll(s, ":", "")
-	if len(h) != 64 {
-		return fp, fmt.Errorf("a SHA-256 fingerprint is 64 hex digits, got %d", len(h))
+	h, ok := config.NormalizeFingerprint(s)
+	if !ok {
+		return fp, errors.New("a SHA-256 fingerprint is 64 hex digits, optionally as colon-separated pairs")
 	}
-	if _, err := hex.Decode(fp[:], []byte(h)); err != nil {
-		return fp, fmt.Errorf("a SHA-256 fingerprint is 64 hex digits: %w", err)
-	}
+	_, _ = hex.Decode(fp[:], []byte(h)) // 64 hex digits: cannot fail
 	return fp, nil
 }
 
