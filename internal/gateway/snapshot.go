@@ -195,14 +195,11 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			guard[textproto.CanonicalMIMEHeaderKey(hm.Name)] = true
 			rt.decides.add(hm.Name)
 		}
-		for _, sc := range cfg.Services {
-			if sc.Name == rc.Service && sc.LoadBalancing.Algorithm == "consistent_hash" {
-				if sc.LoadBalancing.HashOn == "header" {
-					rt.hashHeader = sc.LoadBalancing.HashHeader
-					guard[textproto.CanonicalMIMEHeaderKey(rt.hashHeader)] = true
-				} else {
-					rt.hashClient = true
-				}
+		if svc := services[rc.Service]; svc != nil {
+			// The service's own reading of its load_balancing settings.
+			rt.hashClient, rt.hashHeader = svc.HashKeySource()
+			if rt.hashHeader != "" {
+				guard[rt.hashHeader] = true
 			}
 		}
 		hasAuth, needsIdentity := false, false

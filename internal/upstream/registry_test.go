@@ -166,3 +166,28 @@ func withTLS(c config.Service, ca string) config.Service {
 	c.TLS = &config.UpstreamTLS{CAFile: ca}
 	return c
 }
+
+// TestHashKeySource: what feeds a service's consistent hash, as the gateway
+// reads it (the config is read once, here).
+func TestHashKeySource(t *testing.T) {
+	r := NewRegistry()
+	defer r.Close()
+	for _, tc := range []struct {
+		desc       string
+		lb         config.LoadBalancing
+		wantClient bool
+		wantHeader string
+	}{
+		{"round robin", config.LoadBalancing{}, false, ""},
+		{"least connections", config.LoadBalancing{Algorithm: "least_connections"}, false, ""},
+		{"hash on the client by default", config.LoadBalancing{Algorithm: "consistent_hash"}, true, ""},
+		{"hash on the client", config.LoadBalancing{Algorithm: "consistent_hash", HashOn: "client_address"}, true, ""},
+		{"hash on a header, canonical", config.LoadBalancing{Algorithm: "consistent_hash", HashOn: "header", HashHeader: "x-user-id"}, false, "X-User-Id"},
+		{"header settings without consistent_hash", config.LoadBalancing{HashOn: "header", HashHeader: "x-user-id"}, false, ""},
+	} {
+		s := mustService(t, r, withLB(svcConfig("http://a"), tc.lb))
+		if client, header := s.HashKeySource(); client != tc.wantClient || header != tc.wantHeader {
+			t.Errorf("%s: HashKeySource = %v %q, want %v %q", tc.desc, client, header, tc.wantClient, tc.wantHeader)
+		}
+	}
+}

@@ -17,9 +17,11 @@ type Service struct {
 	targets  []*Target
 	bal      balancer
 	onHeader bool
-	header   string
-	retry    *retryPolicy // nil: one try
-	budget   *retryBudget // with retry
+	// hashClient: consistent_hash on the client address.
+	hashClient bool
+	header     string
+	retry      *retryPolicy // nil: one try
+	budget     *retryBudget // with retry
 }
 
 // Target is one upstream address of a Service.
@@ -80,6 +82,7 @@ func (r *Registry) compile(cfg config.Service) (*Service, error) {
 		s.bal = newHashRing(s.targets)
 		switch lb.HashOn {
 		case "", "client_address":
+			s.hashClient = true
 		case "header":
 			if lb.HashHeader == "" {
 				return nil, errors.New("load_balancing.hash_header is required when hash_on is header")
@@ -110,6 +113,17 @@ func (s *Service) Targets() []*Target { return s.targets }
 // HashOn tells what the gateway must pass to Pick as hashKey: the value of
 // header when onHeader, else the client address. Other algorithms ignore it.
 func (s *Service) HashOn() (onHeader bool, header string) { return s.onHeader, s.header }
+
+// HashKeySource is what feeds a consistent_hash service's ring: the
+// header named (canonical) when header is set, else the client address
+// when client is; neither for the other algorithms. The gateway reads the
+// route's hash key from here, not from the config a second time.
+func (s *Service) HashKeySource() (client bool, header string) {
+	if s.onHeader {
+		return false, s.header
+	}
+	return s.hashClient, ""
+}
 
 // Pick chooses a target, skipping those that are unhealthy, ejected or
 // whose breaker is open. hashKey feeds consistent_hash ("" falls back to
