@@ -46,19 +46,7 @@ func CompileStringExpr(env pipeline.CompileEnv, path string, src *ExprSource) (*
 }
 
 func compileString(text string) (*StringExpr, error) {
-	env, err := ruleEnv()
-	if err != nil {
-		return nil, fmt.Errorf("expression environment: %w", err)
-	}
-	ast, iss := env.Compile(text)
-	if iss != nil && iss.Err() != nil {
-		e := iss.Errors()[0]
-		return nil, &celError{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message}
-	}
-	if !ast.OutputType().IsExactType(types.StringType) {
-		return nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a string, not %s", ast.OutputType())}
-	}
-	prg, err := env.Program(ast, cel.CostLimit(defaultCostLimit))
+	ast, prg, err := compileCEL(text, types.StringType, "string", "expression environment", defaultCostLimit)
 	if err != nil {
 		return nil, err
 	}

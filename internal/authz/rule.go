@@ -144,20 +144,38 @@ func (e *celError) Error() string { return e.msg }
 // compileExpr parses and type-checks text and plans its program; reads
 // are the headers it reads.
 func compileExpr(text string, costLimit uint64) (prg cel.Program, reads []string, err error) {
+	ast, prg, err := compileCEL(text, types.BoolType, "bool", "rule environment", costLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return prg, headerReads(ast), nil
+}
+
+// compileCEL is the one compile step of every CEL expression (rule
+// policies, string expressions such as rate-limit keys): parse and
+// type-check text in the rule environment, require its result to be
+// exactly want (named in the error as wantName), and plan its program
+// under costLimit. A parse or type error is a *celError with its position
+// inside the expression; envName names the environment in the error when
+// it cannot be built.
+func compileCEL(text string, want *types.Type, wantName, envName string, costLimit uint64) (*cel.Ast, cel.Program, error) {
 	env, err := ruleEnv()
 	if err != nil {
-		return nil, nil, fmt.Errorf("rule environment: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", envName, err)
 	}
 	ast, iss := env.Compile(text)
 	if iss != nil && iss.Err() != nil {
 		e := iss.Errors()[0]
 		return nil, nil, &celError{line: e.Location.Line(), col: e.Location.Column(), msg: e.Message}
 	}
-	if !ast.OutputType().IsExactType(types.BoolType) {
-		return nil, nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a bool, not %s", ast.OutputType())}
+	if !ast.OutputType().IsExactType(want) {
+		return nil, nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a %s, not %s", wantName, ast.OutputType())}
 	}
-	prg, err = env.Program(ast, cel.CostLimit(costLimit))
-	return prg, headerReads(ast), err
+	prg, err := env.Program(ast, cel.CostLimit(costLimit))
+	if err != nil {
+		return nil, nil, err
+	}
+	return ast, prg, nil
 }
 
 // exprError places a CEL error at its line in the config file: the line
