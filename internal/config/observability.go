@@ -1,5 +1,13 @@
 package config
 
+import (
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
 // Observability configures what the gateway tells operators: Prometheus
 // metrics on the operations listener, OpenTelemetry traces, the security
 // event stream and threshold alerts. See docs/observability.md.
@@ -9,6 +17,28 @@ type Observability struct {
 	SecurityEvents SecurityEvents `yaml:"security_events,omitempty"`
 	// Alerts are threshold alerts sent on the event stream's sinks.
 	Alerts Alerts `yaml:"alerts,omitempty"`
+	// Tracing exports OpenTelemetry traces (nil: no tracing).
+	Tracing *Tracing `yaml:"tracing,omitempty"`
+}
+
+// Tracing configures OpenTelemetry tracing: one span per request, the
+// upstream call as its child, exported over OTLP/HTTP.
+type Tracing struct {
+	// Disable keeps the block but traces nothing (and propagates nothing).
+	Disable bool `yaml:"disable,omitempty"`
+	// Endpoint is the collector's OTLP/HTTP URL; spans are POSTed to
+	// <endpoint>/v1/traces unless it has a path of its own.
+	Endpoint string `yaml:"endpoint"`
+	// Headers are sent with every export (an Authorization header, say);
+	// values are usually ${env:NAME} references.
+	Headers map[string]string `yaml:"headers,omitempty"`
+	// Sample is the fraction of new traces recorded, in [0, 1] (default 1);
+	// a trusted caller's sampling decision is followed.
+	Sample *float64 `yaml:"sample,omitempty"`
+	// ServiceName is the service.name resource attribute (default portcullis).
+	ServiceName string `yaml:"service_name,omitempty"`
+	// Timeout bounds each export (default 10s).
+	Timeout Duration `yaml:"timeout,omitempty"`
 }
 
 // Alerts configures threshold alerts.
@@ -76,4 +106,36 @@ type Syslog struct {
 	Facility string `yaml:"facility,omitempty"`
 	// AppName is the APP-NAME field (default portcullis).
 	AppName string `yaml:"app_name,omitempty"`
+}
+
+// tracing checks observability.tracing.
+func (v *validator) tracing() {
+	t := v.c.Observability.Tracing
+	if t == nil {
+		return
+	}
+	const p = "observability.tracing"
+	if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		if t.Endpoint == "" {
+			v.add(p+".endpoint", "is required (the collector's OTLP/HTTP URL, e.g. http://127.0.0.1:4318)")
+		} else {
+			v.add(p+".endpoint", "%s must be an http or https URL without credentials, query or fragment", v.q(p+".endpoint", t.Endpoint))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
+		val := t.Headers[name]
+		hp := p + ".headers." + name
+		if !tokenRE.MatchString(name) {
+			v.add(hp, "is not a valid header name")
+		}
+		if strings.ContainsAny(val, "\r\n\x00") {
+			v.add(hp, "the value holds a line break or NUL")
+		}
+	}
+	if s := t.Sample; s != nil && (*s < 0 || *s > 1 || *s != *s) {
+		v.add(p+".sample", "must be from 0 to 1")
+	}
+	if t.Timeout.D() < 0 || t.Timeout.D() > time.Minute {
+		v.add(p+".timeout", "must be from 0 (default 10s) to 1m")
+	}
 }

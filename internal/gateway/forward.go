@@ -37,11 +37,19 @@ func (x *exchange) forward() (resp *http.Response, t *upstream.Target) {
 		outreq.Body = nil
 	}
 
+	span := x.startUpstreamSpan()
 	upStart := time.Now()
 	resp, t, err := rt.service.Forward(outreq, hashKey, rt.preserve)
 	x.out.upLatency = time.Since(upStart)
 	if t != nil {
 		x.out.upstream = t.Host()
+	}
+	if span != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		x.endUpstreamSpan(span, status, err)
 	}
 	if err == nil {
 		return resp, t

@@ -29,6 +29,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/store"
 	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/tracing"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
 
@@ -65,6 +66,8 @@ type Gateway struct {
 	evFam       *events.Families
 	streamCfg   config.SecurityEvents
 	streamBuilt bool
+	// tracer is the OpenTelemetry tracer (nil: tracing off; tracing.go).
+	tracer atomic.Pointer[tracing.Tracer]
 	// alerts evaluates threshold alerts (alerts.go).
 	alerts *alertLoop
 
@@ -140,11 +143,22 @@ func New(opts Options) (*Gateway, error) {
 		g.stream.Load().Close()
 		return nil, err
 	}
+	if err := g.swapTracer(s.cfg); err != nil {
+		g.reg.Close()
+		_ = g.accessLog.Close()
+		g.stream.Load().Close()
+		if d := g.detector.Load(); d != nil {
+			d.Close()
+		}
+		g.closeControl()
+		return nil, err
+	}
 	if err := g.recordConfig(context.Background(), nil, "start", cfg, data); err != nil {
 		g.reg.Close()
 		_ = g.accessLog.Close()
 		g.stream.Load().Close()
 		g.closeControl()
+		g.tracer.Load().Close()
 		return nil, err
 	}
 	g.snap.Store(s)
@@ -440,6 +454,9 @@ func (g *Gateway) apply(_ *config.Config, s *Snapshot) error {
 	if err := g.swapDetector(s.cfg); err != nil {
 		return err
 	}
+	if err := g.swapTracer(s.cfg); err != nil {
+		return err
+	}
 	g.snap.Store(s)
 	g.reg.Prune(s.services)
 	return nil
@@ -510,6 +527,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 	})
 	g.stream.Load().Close() // after the drain: the last refusals' events are written
+	g.tracer.Load().Close() // and the last spans exported
 	if d := g.detector.Load(); d != nil {
 		d.Close()
 	}

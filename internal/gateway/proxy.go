@@ -1,17 +1,21 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/tracing"
 )
 
 // The request path, stage by stage, in the order of docs/architecture.md
@@ -110,6 +114,11 @@ type exchange struct {
 	ridv   [1]string
 	fwd    [4]string
 	strs   strArena
+	// The request's server span and its context (tracing.go); span is nil
+	// while tracing is off.
+	tracer  *tracing.Tracer
+	span    trace.Span
+	spanCtx context.Context
 }
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +186,7 @@ func (x *exchange) begin(h *proxyHandler, w http.ResponseWriter, r *http.Request
 		Start:      start,
 		TLS:        r.TLS != nil,
 	}
+	x.startSpan()
 }
 
 // serve takes the request through the stages (see the top of this file).
@@ -213,6 +223,7 @@ func (x *exchange) refuse(status int, detail, reason string) bool {
 func (x *exchange) refuseProblem(prob *pipeline.Problem, reason string) bool {
 	x.out.bytesOut = prob.Write(x.w, x.c.RequestID)
 	x.out.status, x.out.reason = prob.Status, reason
+	x.refusalEvent(prob.Status, reason)
 	return false
 }
 
@@ -246,6 +257,7 @@ func (x *exchange) record() {
 		})
 	}
 	x.h.gw.observe(x.snap, r.Method, c, out, dur, bytesIn)
+	x.endSpan()
 }
 
 // logPath is the canonical path when there is one. A refused raw target is

@@ -109,3 +109,75 @@ func BenchmarkProxyMetrics(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProxyTracing is the request path without a tracing block
+// (absent), with one that is disabled (off), with every trace recorded and
+// exported to a loopback collector that discards them (on), and with
+// tracing on but no trace sampled (unsampled: propagation only). Off must
+// allocate no more than absent.
+func BenchmarkProxyTracing(b *testing.B) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	b.Cleanup(collector.Close)
+	for _, tc := range []struct{ name, extra string }{
+		{"absent", ""},
+		{"off", fmt.Sprintf("observability: {tracing: {disable: true, endpoint: %q}}\n", collector.URL)},
+		{"on", fmt.Sprintf("observability: {tracing: {endpoint: %q}}\n", collector.URL)},
+		{"unsampled", fmt.Sprintf("observability: {tracing: {endpoint: %q, sample: 0}}\n", collector.URL)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := benchGatewayWith(b, "off", tc.extra)
+			b.Cleanup(func() { h.gw.tracer.Load().Close() })
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("GET", "/ok", nil)
+					req.RemoteAddr = "127.0.0.1:40000"
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != 200 {
+						b.Fatalf("status %d", w.Code)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkProxyObservability is the per-request cost of metrics and
+// tracing together against neither: the figure docs/performance.md quotes
+// for "metrics and tracing on every request".
+func BenchmarkProxyObservability(b *testing.B) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	b.Cleanup(collector.Close)
+	for _, tc := range []struct{ name, extra string }{
+		{"none", "observability: {metrics: {disable: true}}\n"},
+		{"metrics", ""},
+		{"metrics+tracing", fmt.Sprintf("observability: {tracing: {endpoint: %q}}\n", collector.URL)},
+		{"metrics+tracing-unsampled", fmt.Sprintf("observability: {tracing: {endpoint: %q, sample: 0}}\n", collector.URL)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := benchGatewayWith(b, "off", tc.extra)
+			b.Cleanup(func() { h.gw.tracer.Load().Close() })
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("GET", "/ok", nil)
+					req.RemoteAddr = "127.0.0.1:40000"
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != 200 {
+						b.Fatalf("status %d", w.Code)
+					}
+				}
+			})
+		})
+	}
+}

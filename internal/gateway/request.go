@@ -98,6 +98,15 @@ func (x *exchange) dropClientHeaders() {
 		dropSeparatorHeaders(h)
 	}
 	x.override, x.overrideErr = methodOverride(h)
+	if !x.peerTrusted {
+		// W3C Trace Context is believed only from a trusted proxy, like
+		// X-Request-Id: a client's traceparent could force sampling on
+		// the services behind or splice its requests into their traces.
+		// With tracing on, the upstream gets the gateway's own
+		// (internal/tracing); with tracing off, none.
+		delete(h, "Traceparent")
+		delete(h, "Tracestate")
+	}
 }
 
 // detailMisdirected is the client-facing text of a 421.
@@ -231,6 +240,9 @@ func (x *exchange) runPhases() bool {
 			}
 			x.out.by, x.out.rule = policyRef{ok: true, phase: ph, index: i}, prob.Rule
 			return x.refuseProblem(prob, pipeline.Phase(ph).String()+": "+prob.Reason)
+		}
+		if len(rt.phases[ph]) > 0 {
+			x.phaseEvent(ph)
 		}
 	}
 	return true

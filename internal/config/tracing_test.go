@@ -1,0 +1,56 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateTracing(t *testing.T) {
+	tr := func(body string) string { return minimal + "observability:\n  tracing:\n" + body }
+	cases := []struct{ desc, src, want string }{
+		{"endpoint missing", tr("    sample: 0.5\n"),
+			`observability.tracing.endpoint: is required (the collector's OTLP/HTTP URL, e.g. http://127.0.0.1:4318)`},
+		{"endpoint scheme", tr("    endpoint: \"grpc://c:4317\"\n"),
+			`observability.tracing.endpoint: "grpc://c:4317" must be an http or https URL without credentials, query or fragment`},
+		{"endpoint credentials", tr("    endpoint: \"http://u:p@c:4318\"\n"),
+			`must be an http or https URL without credentials, query or fragment`},
+		{"endpoint query", tr("    endpoint: \"http://c:4318/?k=v\"\n"),
+			`must be an http or https URL without credentials, query or fragment`},
+		{"sample above 1", tr("    endpoint: \"http://c:4318\"\n    sample: 1.5\n"),
+			`observability.tracing.sample: must be from 0 to 1`},
+		{"sample negative", tr("    endpoint: \"http://c:4318\"\n    sample: -0.1\n"),
+			`observability.tracing.sample: must be from 0 to 1`},
+		{"timeout", tr("    endpoint: \"http://c:4318\"\n    timeout: 2m\n"),
+			`observability.tracing.timeout: must be from 0 (default 10s) to 1m`},
+		{"header name", tr("    endpoint: \"http://c:4318\"\n    headers: {\"bad name\": x}\n"),
+			`is not a valid header name`},
+		{"unknown field", tr("    endpoint: \"http://c:4318\"\n    sampler: always\n"),
+			`sampler`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := Parse("gw.yaml", []byte(tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "gw.yaml:") {
+				t.Fatalf("error has no position: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidTracing(t *testing.T) {
+	t.Setenv("OTLP_TOKEN", "Bearer s3cret")
+	c := mustParse(t, minimal+`observability:
+  tracing:
+    endpoint: "https://collector.example:4318"
+    headers: {Authorization: "${env:OTLP_TOKEN}"}
+    sample: 0
+    service_name: edge
+`)
+	tr := c.Observability.Tracing
+	if tr == nil || tr.Headers["Authorization"] != "Bearer s3cret" || tr.Sample == nil || *tr.Sample != 0 || tr.ServiceName != "edge" {
+		t.Fatalf("tracing = %+v", tr)
+	}
+}
