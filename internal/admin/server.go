@@ -103,7 +103,16 @@ type RouteView struct {
 	Methods  []string `json:"methods"`
 	Service  string   `json:"service"`
 	Policies []string `json:"policies"`
-	Auth     string   `json:"auth,omitempty"`
+	// Phases are the policies in the order they run (the request phases,
+	// then "response"); phases without policies are left out.
+	Phases []PhaseView `json:"phases,omitempty"`
+	Auth   string      `json:"auth,omitempty"`
+}
+
+// PhaseView is one phase of a route and the kinds of its policies, in order.
+type PhaseView struct {
+	Phase    string   `json:"phase"`
+	Policies []string `json:"policies"`
 }
 
 // ServiceView is a service as the API shows it.

@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -524,7 +525,12 @@ func (cp *controlPlane) FlushUsage(ctx context.Context) error {
 }
 
 func (cp *controlPlane) Routes() []admin.RouteView {
-	cfg := cp.g.snap.Load().cfg
+	snap := cp.g.snap.Load()
+	cfg := snap.cfg
+	compiled := make(map[string]*route, len(snap.routes))
+	for _, rt := range snap.routes {
+		compiled[rt.name] = rt
+	}
 	out := make([]admin.RouteView, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		v := admin.RouteView{Name: r.Name, Hosts: nonNilStrings(r.Hosts), Methods: nonNilStrings(r.Methods), Service: r.Service, Auth: r.Auth, Paths: []string{}, Policies: []string{}}
@@ -541,6 +547,7 @@ func (cp *controlPlane) Routes() []admin.RouteView {
 		for _, p := range r.Policies {
 			v.Policies = append(v.Policies, p.Kind)
 		}
+		v.Phases = phaseViews(compiled[r.Name])
 		out = append(out, v)
 	}
 	return out
@@ -572,4 +579,21 @@ func (g *Gateway) closeControl() {
 	if g.control != nil {
 		_ = g.control.st.Close()
 	}
+}
+
+// phaseViews lists a compiled route's policies in the order they run.
+func phaseViews(rt *route) []admin.PhaseView {
+	if rt == nil {
+		return nil
+	}
+	var out []admin.PhaseView
+	for ph, kinds := range rt.kinds {
+		if len(kinds) > 0 {
+			out = append(out, admin.PhaseView{Phase: pipeline.Phase(ph).String(), Policies: append([]string(nil), kinds...)})
+		}
+	}
+	if len(rt.respKinds) > 0 {
+		out = append(out, admin.PhaseView{Phase: "response", Policies: append([]string(nil), rt.respKinds...)})
+	}
+	return out
 }

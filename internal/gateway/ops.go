@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/portcullis/portcullis/internal/auth"
+	"github.com/portcullis/portcullis/internal/dashboard"
 )
 
 // opsHandler serves the operations listener. Nothing here is ever served
@@ -64,6 +65,14 @@ func (g *Gateway) opsHandler() http.Handler {
 	// Prometheus metrics (metrics.go); every label value is a configured
 	// name or one of a fixed set.
 	mux.Handle("GET /metrics", g.metricsHandler())
+	// The dashboard (internal/dashboard): a page reading /metrics and, with
+	// an admin token, the admin API's read endpoints through its relay.
+	var adminAPI http.Handler
+	if g.control != nil {
+		adminAPI = g.control.api.Handler()
+	}
+	mux.Handle(dashboard.Prefix, dashboard.Handler(adminAPI))
+	mux.Handle("GET /dashboard", http.RedirectHandler(dashboard.Prefix, http.StatusFound))
 	return mux
 }
 

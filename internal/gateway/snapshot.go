@@ -83,8 +83,10 @@ type route struct {
 	phases   [pipeline.NumPhases][]pipeline.RequestPolicy
 	response []pipeline.ResponsePolicy
 	assert   *assertion.Asserter // the service's identity assertion, or nil
-	// kinds names each request policy's kind, parallel to phases.
-	kinds [pipeline.NumPhases][]string
+	// kinds names each request policy's kind, parallel to phases;
+	// respKinds each response policy's, parallel to response.
+	kinds     [pipeline.NumPhases][]string
+	respKinds []string
 	// metrics are the route's metric handles (observe.go).
 	metrics *metrics.Route
 	// decides are the headers the route matches on or its policies read:
@@ -342,6 +344,7 @@ func compilePolicy(cfg *config.Config, ps config.PolicySpec, env pipeline.Compil
 	}
 	if rp, ok := v.(pipeline.ResponsePolicy); ok {
 		rt.response = append(rt.response, rp)
+		rt.respKinds = append(rt.respKinds, ps.Kind)
 		used = true
 	}
 	if !used {
