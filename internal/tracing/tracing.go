@@ -37,8 +37,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -121,18 +123,43 @@ func ExportURL(endpoint string) (string, error) {
 	return u.String(), nil
 }
 
-// errorLog receives the OpenTelemetry SDK's errors (failed exports).
-var errorLog = func() *slog.Logger { return slog.Default() }
+// errorLog is the process log the OpenTelemetry SDK's errors (failed
+// exports) and its internal messages go to: the latest tracer's logger.
+var errorLog atomic.Pointer[slog.Logger]
 
 func setErrorHandler(log *slog.Logger) {
 	if log == nil {
 		return
 	}
-	errorLog = func() *slog.Logger { return log }
+	if errorLog.Swap(log) != nil {
+		return // the handlers below are installed once and read errorLog
+	}
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		errorLog().Warn("tracing", "err", err.Error())
+		errorLog.Load().Warn("tracing", "component", "tracing", "err", err.Error())
 	}))
+	// The SDK's own log lines join the process log (JSON) instead of
+	// going to stderr through the standard logger.
+	otel.SetLogger(logr.FromSlogHandler(slogHandler{}))
 }
+
+// slogHandler passes records to the current errorLog's handler, with the
+// attributes logr added.
+type slogHandler struct{ attrs []slog.Attr }
+
+func (slogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return errorLog.Load().Handler().Enabled(ctx, l)
+}
+
+func (h slogHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(slog.String("component", "tracing"))
+	return errorLog.Load().Handler().WithAttrs(h.attrs).Handle(ctx, r)
+}
+
+func (h slogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return slogHandler{attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h slogHandler) WithGroup(string) slog.Handler { return h }
 
 // Config is the configuration the tracer was built from.
 func (t *Tracer) Config() config.Tracing {
