@@ -66,7 +66,7 @@ func (c *Config) validate() Errors {
 	}
 	for i, p := range c.TrustedProxies {
 		path := indexPath("trusted_proxies", i)
-		if _, err := parseCIDROrIP(p); err != nil {
+		if _, err := ParsePrefix(p); err != nil {
 			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
 		}
 	}
@@ -108,18 +108,39 @@ const (
 	ClientAddressForwarded = "forwarded"
 )
 
-// parseCIDROrIP accepts "10.0.0.0/8" or a single address.
-func parseCIDROrIP(s string) (netip.Prefix, error) {
+// ParsePrefix is the one reading of an address list entry (trusted
+// proxies, ip_filter, intrusion allow lists, CIDR files): a CIDR
+// ("10.0.0.0/8", "2001:db8::/32") or a single address ("192.0.2.7",
+// "::1"), returned masked and normalized (NormalizePrefix). Surrounding
+// white space is an error here; a list file's reader trims its lines.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return NormalizePrefix(p), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, err
+		return netip.Prefix{}, fmt.Errorf("invalid IP address %q", s)
 	}
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// NormalizePrefix masks p, drops a zone, and turns an IPv4-mapped IPv6
+// prefix (::ffff:0:0/96 and longer) into the IPv4 prefix it covers, so
+// that one address has one form in every list.
+func NormalizePrefix(p netip.Prefix) netip.Prefix {
+	if !p.IsValid() {
+		return p
+	}
+	a := p.Addr().WithZone("")
+	if a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	}
+	return netip.PrefixFrom(a, p.Bits()).Masked()
 }
 
 // checkHostPort accepts "host:port", "[v6]:port" and ":port" with a

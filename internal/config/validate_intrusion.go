@@ -53,7 +53,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 	}
 	for i, s := range d.Allow {
 		ap := indexPath(p+".allow", i)
-		if _, err := parseCIDROrIP(s); err != nil {
+		if _, err := ParsePrefix(s); err != nil {
 			v.add(ap, "%s is not a CIDR or IP address", v.q(ap, s))
 		}
 	}

@@ -34,3 +34,32 @@ func TestValidIPFilter(t *testing.T) {
 		t.Fatalf("ip_filter = %+v", c.IPFilter)
 	}
 }
+
+// TestParsePrefix: the one reading of an address list entry.
+func TestParsePrefix(t *testing.T) {
+	for _, tc := range []struct{ desc, in, want string }{
+		{"an IPv4 CIDR", "10.0.0.0/8", "10.0.0.0/8"},
+		{"host bits masked", "10.1.2.3/8", "10.0.0.0/8"},
+		{"an IPv4 address", "192.0.2.7", "192.0.2.7/32"},
+		{"an IPv6 CIDR", "2001:db8::1/32", "2001:db8::/32"},
+		{"an IPv6 address", "::1", "::1/128"},
+		{"an IPv4-mapped address", "::ffff:192.0.2.7", "192.0.2.7/32"},
+		{"an IPv4-mapped prefix", "::ffff:10.0.0.0/104", "10.0.0.0/8"},
+		{"a zone dropped", "fe80::1%eth0", "fe80::1/128"},
+		{"not an address", "ten.0.0.0", ""},
+		{"a bad length", "10.0.0.0/33", ""},
+		{"white space", " 10.0.0.0/8", ""},
+		{"empty", "", ""},
+	} {
+		p, err := ParsePrefix(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%s: %q parsed as %s", tc.desc, tc.in, p)
+			}
+			continue
+		}
+		if err != nil || p.String() != tc.want {
+			t.Errorf("%s: %q = %s, %v; want %s", tc.desc, tc.in, p, err, tc.want)
+		}
+	}
+}

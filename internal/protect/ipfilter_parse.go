@@ -10,30 +10,20 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // maxListLine bounds one line of a CIDR file: a longer line is an error,
 // not a reason to buffer without end.
 const maxListLine = 4096
 
-// ParsePrefix accepts a CIDR ("10.0.0.0/8", "2001:db8::/32") or a single
-// address ("192.0.2.7", "::1"), and returns it masked and normalized
-// (IPv4-mapped IPv6 becomes IPv4; zones are dropped).
+// ParsePrefix reads a CIDR or a single address by config's one rule
+// (config.ParsePrefix: masked, IPv4-mapped IPv6 as IPv4, no zone), after
+// trimming surrounding white space (policy lists are not validated by the
+// config loader, and a list file's lines may carry it).
 func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
-		}
-		return normalizePrefix(p), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid IP address %q", s)
-	}
-	a = a.Unmap().WithZone("")
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return config.ParsePrefix(strings.TrimSpace(s))
 }
 
 // ParsePrefixes parses a list of CIDRs or addresses; the error names the

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // IPSet is an immutable set of addresses, compiled from prefixes into
@@ -50,7 +52,7 @@ type range6 struct{ lo, hi u128 }
 func NewIPSet(prefixes []netip.Prefix) *IPSet {
 	s := &IPSet{}
 	for _, p := range prefixes {
-		p = normalizePrefix(p)
+		p = config.NormalizePrefix(p)
 		if !p.IsValid() {
 			continue
 		}
@@ -172,16 +174,3 @@ func (s *IPSet) Len() int {
 
 // Empty reports whether the set holds no address.
 func (s *IPSet) Empty() bool { return s.Len() == 0 }
-
-// normalizePrefix masks p, drops a zone, and turns an IPv4-mapped IPv6
-// prefix of /96 or longer into the IPv4 prefix it stands for.
-func normalizePrefix(p netip.Prefix) netip.Prefix {
-	if !p.IsValid() {
-		return p
-	}
-	a := p.Addr().WithZone("")
-	if a.Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
-	}
-	return netip.PrefixFrom(a, p.Bits()).Masked()
-}
