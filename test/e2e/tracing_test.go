@@ -343,3 +343,44 @@ observability:
 		}
 	}
 }
+
+// TestTraceHeadersWithoutTracing: with no tracing block, an untrusted
+// client's traceparent and tracestate never reach the upstream, and a
+// trusted proxy's pass through unchanged (the gateway takes no part in the
+// trace).
+func TestTraceHeadersWithoutTracing(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, GatewayConfig(fmt.Sprintf(`version: 1
+trusted_proxies: ["127.0.0.1"]
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: svc, targets: [{url: %s}]}]
+routes: [{name: all, paths: [{prefix: /}], service: svc}]
+ops: {address: "{{ops}}"}
+access_log: {output: "off"}
+`, up.URL)))
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		desc, src string
+		kept      bool
+	}{{"untrusted client", "127.0.0.2", false}, {"trusted proxy", "127.0.0.1", true}} {
+		req, _ := http.NewRequest("GET", gw.URL("/x"), nil)
+		req.Header.Set("Traceparent", tp)
+		req.Header.Set("Tracestate", "k=v")
+		resp, err := guardClient(tc.src).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", tc.desc, resp.StatusCode)
+		}
+		h := up.Last(t).Header
+		if tc.kept && (h.Get("Traceparent") != tp || h.Get("Tracestate") != "k=v") {
+			t.Errorf("%s: the upstream saw %q %q, want them unchanged", tc.desc, h.Get("Traceparent"), h.Get("Tracestate"))
+		}
+		if !tc.kept && (len(h.Values("Traceparent")) != 0 || len(h.Values("Tracestate")) != 0) {
+			t.Errorf("%s: the upstream saw %q %q", tc.desc, h.Values("Traceparent"), h.Values("Tracestate"))
+		}
+	}
+}
