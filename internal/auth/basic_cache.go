@@ -3,9 +3,9 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"sync"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // basicCache remembers successful Basic verifications for a short time, so
@@ -18,10 +18,11 @@ import (
 // dictionary attack. Each entry also records the stored hash it was
 // verified against, so a changed or removed credential stops matching at
 // the next reload. Only successes are cached. One cache serves every
-// route; each route's cache_ttl bounds its own entries' life.
+// route; each route's cache_ttl bounds its own entries' life. Bounded and
+// sharded as every such table is (internal/ttlmap).
 type basicCache struct {
 	secret [32]byte
-	shards [basicCacheShards]basicCacheShard
+	m      *ttlmap.Map[[32]byte, string] // key -> the password hash verified against
 }
 
 const (
@@ -32,24 +33,11 @@ const (
 	basicMaxCredentials = 512
 )
 
-type basicCacheShard struct {
-	mu sync.Mutex
-	m  map[[32]byte]basicCacheEntry
-}
-
-type basicCacheEntry struct {
-	hash    string // the configured password hash verified against
-	expires int64  // unix nanoseconds
-}
-
 func basicCacheOf(state *pipeline.Memo) (*basicCache, error) {
 	v, err := state.Get("auth.basic.cache", func() (any, error) {
-		c := &basicCache{}
+		c := &basicCache{m: ttlmap.New[[32]byte, string](basicCacheCapacity, basicCacheShards, ttlmap.FirstByte)}
 		if _, err := rand.Read(c.secret[:]); err != nil {
 			return nil, err
-		}
-		for i := range c.shards {
-			c.shards[i].m = map[[32]byte]basicCacheEntry{}
 		}
 		return c, nil
 	})
@@ -70,51 +58,19 @@ func (c *basicCache) key(user, password []byte) [32]byte {
 	return sha256.Sum256(buf[:n])
 }
 
-func (c *basicCache) shard(k *[32]byte) *basicCacheShard { return &c.shards[k[0]%basicCacheShards] }
-
-// hit reports whether k was verified against hash and has not expired.
+// hit reports whether k was verified against hash and has not expired; an
+// entry verified against another hash (a changed credential) is dropped.
 func (c *basicCache) hit(k *[32]byte, hash string, now int64) bool {
-	s := c.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.m[*k]
-	if !ok {
+	h, ok := c.m.Get(k, now)
+	if ok && h != hash {
+		c.m.Delete(k)
 		return false
 	}
-	if now >= e.expires || e.hash != hash {
-		delete(s.m, *k)
-		return false
-	}
-	return true
+	return ok
 }
 
 func (c *basicCache) put(k *[32]byte, hash string, expires int64, now int64) {
-	s := c.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[*k]; !ok && len(s.m) >= basicCacheCapacity/basicCacheShards {
-		for ek, e := range s.m {
-			if now >= e.expires {
-				delete(s.m, ek)
-			}
-		}
-		// Still full: drop an arbitrary entry (map order is random).
-		for ek := range s.m {
-			if len(s.m) < basicCacheCapacity/basicCacheShards {
-				break
-			}
-			delete(s.m, ek)
-		}
-	}
-	s.m[*k] = basicCacheEntry{hash: hash, expires: expires}
+	c.m.Put(k, hash, expires, now)
 }
 
-func (c *basicCache) len() int {
-	n := 0
-	for i := range c.shards {
-		c.shards[i].mu.Lock()
-		n += len(c.shards[i].m)
-		c.shards[i].mu.Unlock()
-	}
-	return n
-}
+func (c *basicCache) len() int { return c.m.Len() }

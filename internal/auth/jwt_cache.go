@@ -1,10 +1,10 @@
 package auth
 
 import (
-	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // The verified-token cache spares a token seen before its parsing (JSON
@@ -26,15 +26,12 @@ import (
 //     claims) and maps the consumer through the current snapshot.
 //   - An entry never outlives the token's exp, nor jwtCacheMaxTTL.
 //   - Bounded: jwtCacheEntries in all, split over shards (less lock
-//     contention); a full shard evicts an expired entry or a random one.
-//     Memory is bounded by entries x max_token_bytes.
+//     contention); a full shard evicts an expired entry or a random one
+//     (internal/ttlmap). Memory is bounded by entries x max_token_bytes.
 const (
 	jwtCacheEntries = 10000
 	jwtCacheShards  = 16
 	jwtCacheMaxTTL  = 10 * time.Minute
-	// jwtCacheEvictScan is how many entries a full shard looks at for an
-	// expired one before it evicts a random one.
-	jwtCacheEvictScan = 8
 )
 
 type cacheEntry struct {
@@ -43,24 +40,15 @@ type cacheEntry struct {
 	expires int64 // unix nanoseconds
 }
 
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[[32]byte]*cacheEntry
-	_  [40]byte // keep shards on separate cache lines
-}
-
-// tokenCache is the verified-token cache.
+// tokenCache is the verified-token cache: a ttlmap (bounded, sharded,
+// expiring; a full shard evicts an expired entry or a random one) keyed
+// by the token's SHA-256.
 type tokenCache struct {
-	perShard int
-	shards   [jwtCacheShards]cacheShard
+	m *ttlmap.Map[[32]byte, *cacheEntry]
 }
 
 func newTokenCache(entries int) *tokenCache {
-	c := &tokenCache{perShard: max(1, entries/jwtCacheShards)}
-	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]*cacheEntry)
-	}
-	return c
+	return &tokenCache{m: ttlmap.New[[32]byte, *cacheEntry](entries, jwtCacheShards, ttlmap.FirstByte)}
 }
 
 // jwtTokenCache returns the gateway's cache (long-lived state).
@@ -72,17 +60,9 @@ func jwtTokenCache(state *pipeline.Memo) (*tokenCache, error) {
 	return v.(*tokenCache), nil
 }
 
-func (c *tokenCache) shard(sum *[32]byte) *cacheShard { return &c.shards[sum[0]%jwtCacheShards] }
-
 // get returns the live entry for a token hash, or nil.
 func (c *tokenCache) get(sum *[32]byte, now time.Time) *cacheEntry {
-	s := c.shard(sum)
-	s.mu.RLock()
-	e := s.m[*sum]
-	s.mu.RUnlock()
-	if e == nil || now.UnixNano() >= e.expires {
-		return nil
-	}
+	e, _ := c.m.Get(sum, now.UnixNano())
 	return e
 }
 
@@ -95,57 +75,11 @@ func (c *tokenCache) put(sum *[32]byte, v *verified, keyFP [32]byte, now time.Ti
 			expires = e
 		}
 	}
-	nowNs := now.UnixNano()
-	if expires <= nowNs {
-		return
-	}
-	e := &cacheEntry{v: v, keyFP: keyFP, expires: expires}
-	s := c.shard(sum)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[*sum]; !ok && len(s.m) >= c.perShard {
-		s.evictOne(nowNs)
-	}
-	s.m[*sum] = e
-}
-
-// evictOne removes an expired entry among the first few the map yields, or
-// else the first one: Go randomizes map iteration, so that is a random
-// eviction, which needs no bookkeeping on the read path.
-func (s *cacheShard) evictOne(nowNs int64) {
-	var victim [32]byte
-	n := 0
-	for k, e := range s.m {
-		if e.expires <= nowNs {
-			delete(s.m, k)
-			return
-		}
-		if n == 0 {
-			victim = k
-		}
-		if n++; n >= jwtCacheEvictScan {
-			break
-		}
-	}
-	delete(s.m, victim)
+	c.m.Put(sum, &cacheEntry{v: v, keyFP: keyFP, expires: expires}, expires, now.UnixNano())
 }
 
 // evict removes a token's entry.
-func (c *tokenCache) evict(sum *[32]byte) {
-	s := c.shard(sum)
-	s.mu.Lock()
-	delete(s.m, *sum)
-	s.mu.Unlock()
-}
+func (c *tokenCache) evict(sum *[32]byte) { c.m.Delete(sum) }
 
 // len is the number of entries (tests).
-func (c *tokenCache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
-}
+func (c *tokenCache) len() int { return c.m.Len() }

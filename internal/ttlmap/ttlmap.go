@@ -1,0 +1,140 @@
+// Package ttlmap is the gateway's one bounded, sharded map whose entries
+// expire: the shape every per-process cache and table of the request path
+// needs (verified JWTs, verified Basic credentials, ...).
+//
+// Why a type of its own: each of those tables must stay bounded under any
+// traffic (an attacker chooses the keys), must not serialize every request
+// on one lock, and must never return a dead entry. Written by hand each
+// time, the three rules drift apart; here they are written once:
+//
+//   - Bounded: at most Capacity entries, split evenly over the shards. A
+//     full shard that gets a new key first drops an expired entry among the
+//     first EvictScan it looks at, else one of those at random (Go
+//     randomizes map iteration), so eviction needs no bookkeeping on the
+//     read path and a flood of new keys cannot grow the map.
+//   - Sharded by the caller's shard function (a byte of a hash the key
+//     already is), each shard behind its own RWMutex on its own cache line:
+//     reads of different shards never contend, reads of one shard share.
+//   - Expiry is checked on every read: an entry at or past its expiry is
+//     never returned. Time is the caller's (unix nanoseconds), so tests and
+//     callers with a clock of their own control it.
+package ttlmap
+
+import "sync"
+
+// EvictScan is how many entries a full shard looks at for an expired one
+// before it evicts one at random.
+const EvictScan = 8
+
+// Map is a bounded, sharded map from K to V whose entries expire.
+type Map[K comparable, V any] struct {
+	perShard int
+	shardOf  func(K) int
+	shards   []shard[K, V]
+}
+
+type entry[V any] struct {
+	v       V
+	expires int64 // unix nanoseconds
+}
+
+type shard[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]entry[V]
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// New makes a map of at most capacity entries (at least one per shard) in
+// shards shards; shardOf maps a key to its shard, any int (it is reduced
+// modulo shards). Keys are passed by pointer and never escape: a lookup
+// allocates nothing.
+func New[K comparable, V any](capacity, shards int, shardOf func(K) int) *Map[K, V] {
+	shards = max(1, shards)
+	m := &Map[K, V]{perShard: max(1, capacity/shards), shardOf: shardOf, shards: make([]shard[K, V], shards)}
+	for i := range m.shards {
+		m.shards[i].m = make(map[K]entry[V])
+	}
+	return m
+}
+
+func (m *Map[K, V]) shard(k *K) *shard[K, V] {
+	i := m.shardOf(*k) % len(m.shards) // by value: an indirect call would make *k escape
+	if i < 0 {
+		i += len(m.shards)
+	}
+	return &m.shards[i]
+}
+
+// Get returns k's value if it has one that has not expired at now.
+func (m *Map[K, V]) Get(k *K, now int64) (v V, ok bool) {
+	s := m.shard(k)
+	s.mu.RLock()
+	e, found := s.m[*k]
+	s.mu.RUnlock()
+	if !found || now >= e.expires {
+		return v, false
+	}
+	return e.v, true
+}
+
+// Put stores v for k until expires. An entry already dead at now is not
+// stored. A new key in a full shard evicts one entry first (see the
+// package doc).
+func (m *Map[K, V]) Put(k *K, v V, expires, now int64) {
+	if expires <= now {
+		return
+	}
+	s := m.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[*k]; !ok && len(s.m) >= m.perShard {
+		s.evictOne(now)
+	}
+	s.m[*k] = entry[V]{v: v, expires: expires}
+}
+
+// evictOne removes an expired entry among the first EvictScan the map
+// yields, or else the first one.
+func (s *shard[K, V]) evictOne(now int64) {
+	var victim K
+	n := 0
+	for k, e := range s.m {
+		if e.expires <= now {
+			delete(s.m, k)
+			return
+		}
+		if n == 0 {
+			victim = k
+		}
+		if n++; n >= EvictScan {
+			break
+		}
+	}
+	delete(s.m, victim)
+}
+
+// Delete removes k's entry.
+func (m *Map[K, V]) Delete(k *K) {
+	s := m.shard(k)
+	s.mu.Lock()
+	delete(s.m, *k)
+	s.mu.Unlock()
+}
+
+// Len is the number of entries, expired ones not yet evicted included.
+func (m *Map[K, V]) Len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Capacity is the most entries the map holds.
+func (m *Map[K, V]) Capacity() int { return m.perShard * len(m.shards) }
+
+// FirstByte is a shard function for keys that are already hashes.
+func FirstByte(k [32]byte) int { return int(k[0]) }

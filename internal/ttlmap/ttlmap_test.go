@@ -1,0 +1,171 @@
+package ttlmap
+
+import (
+	"encoding/binary"
+	"sync"
+	"testing"
+)
+
+func key(i int) [32]byte {
+	var k [32]byte
+	binary.LittleEndian.PutUint64(k[:], uint64(i)) // #nosec G115 -- test keys
+	return k
+}
+
+// TestGetPutExpiry: an entry is returned until its expiry and never at or
+// after it; a dead entry is not stored; Delete removes; a later Put
+// replaces.
+func TestGetPutExpiry(t *testing.T) {
+	m := New[[32]byte, string](64, 4, FirstByte)
+	k := key(1)
+	m.Put(&k, "a", 100, 10)
+	for _, tc := range []struct {
+		desc string
+		now  int64
+		want bool
+	}{
+		{"before expiry", 99, true},
+		{"at expiry", 100, false},
+		{"after expiry", 101, false},
+	} {
+		if v, ok := m.Get(&k, tc.now); ok != tc.want || (ok && v != "a") {
+			t.Errorf("%s: Get = %q, %v", tc.desc, v, ok)
+		}
+	}
+	m.Put(&k, "b", 200, 10)
+	if v, ok := m.Get(&k, 150); !ok || v != "b" {
+		t.Errorf("replaced: %q %v", v, ok)
+	}
+	m.Delete(&k)
+	if _, ok := m.Get(&k, 10); ok || m.Len() != 0 {
+		t.Errorf("after Delete: found %v, len %d", ok, m.Len())
+	}
+	d := key(2)
+	m.Put(&d, "dead", 10, 10)
+	if m.Len() != 0 {
+		t.Error("an entry dead when put was stored")
+	}
+}
+
+// TestBounded: a flood of new keys never grows the map past its capacity;
+// a full shard evicts an expired entry before a live one.
+func TestBounded(t *testing.T) {
+	m := New[[32]byte, int](64, 16, FirstByte)
+	if m.Capacity() != 64 {
+		t.Fatalf("capacity %d", m.Capacity())
+	}
+	for i := range 10000 {
+		k := key(i)
+		m.Put(&k, i, 1000, 0)
+	}
+	if n := m.Len(); n > 64 {
+		t.Fatalf("len %d > capacity 64", n)
+	}
+	// One shard (keys with first byte 0 mod 1): fill it with one expired
+	// entry among live ones; the next new key evicts the expired one.
+	s := New[[32]byte, int](4, 1, FirstByte)
+	for i := range 3 {
+		k := key(i)
+		s.Put(&k, i, 1000, 0)
+	}
+	old := key(99)
+	s.Put(&old, 99, 50, 0)
+	nk := key(100)
+	s.Put(&nk, 100, 1000, 60)
+	if _, ok := s.Get(&old, 0); ok {
+		t.Error("the expired entry survived the eviction")
+	}
+	for i := range 3 {
+		k := key(i)
+		if _, ok := s.Get(&k, 60); !ok {
+			t.Errorf("live entry %d evicted while an expired one was there", i)
+		}
+	}
+	if _, ok := s.Get(&nk, 60); !ok {
+		t.Error("the new entry is missing")
+	}
+}
+
+// TestShardOfAnyInt: a shard function may return any int.
+func TestShardOfAnyInt(t *testing.T) {
+	m := New[int, int](8, 4, func(k int) int { return k })
+	for _, k := range []int{-7, -1, 0, 3, 1 << 40} {
+		m.Put(&k, k, 10, 0)
+		if v, ok := m.Get(&k, 0); !ok || v != k {
+			t.Errorf("key %d: %d %v", k, v, ok)
+		}
+	}
+}
+
+// TestConcurrent: readers and writers on every shard at once (run with
+// -race).
+func TestConcurrent(t *testing.T) {
+	m := New[[32]byte, int](1024, 16, FirstByte)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				k := key(g*2000 + i)
+				m.Put(&k, i, 1000, int64(i%100))
+				m.Get(&k, int64(i%100))
+				if i%7 == 0 {
+					m.Delete(&k)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if m.Len() > m.Capacity() {
+		t.Fatalf("len %d > capacity %d", m.Len(), m.Capacity())
+	}
+}
+
+// TestGetAllocatesNothing: a lookup costs no allocation (the request path
+// does one per request).
+func TestGetAllocatesNothing(t *testing.T) {
+	m := New[[32]byte, *int](64, 16, FirstByte)
+	v := 1
+	k := key(5)
+	m.Put(&k, &v, 100, 0)
+	if n := testing.AllocsPerRun(100, func() {
+		var q [32]byte
+		copy(q[:], k[:])
+		if _, ok := m.Get(&q, 1); !ok {
+			t.Fatal("miss")
+		}
+	}); n != 0 {
+		t.Fatalf("Get allocates %.0f times", n)
+	}
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	m := New[[32]byte, int](10000, 16, FirstByte)
+	keys := make([][32]byte, 1024)
+	for i := range keys {
+		keys[i] = key(i * 7919)
+		m.Put(&keys[i], i, 1<<62, 0)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			m.Get(&keys[i&1023], 1)
+			i++
+		}
+	})
+}
+
+func BenchmarkPutFull(b *testing.B) {
+	m := New[[32]byte, int](10000, 16, FirstByte)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			k := key(i)
+			m.Put(&k, i, 1<<62, 0)
+			i++
+		}
+	})
+}
