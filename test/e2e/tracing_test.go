@@ -384,3 +384,66 @@ access_log: {output: "off"}
 		}
 	}
 }
+
+// TestTracingSampling runs with sample: 0. Requests still carry a
+// traceparent upstream, flagged not sampled, and export nothing; a trusted
+// caller's sampled flag is followed (parent-based sampling), so its trace
+// is exported, and since spans are exported in the order they end, the
+// unsampled requests before it are known to have exported nothing once it
+// arrives.
+func TestTracingSampling(t *testing.T) {
+	rc := newOTLPReceiver(t)
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, GatewayConfig(fmt.Sprintf(`version: 1
+trusted_proxies: ["127.0.0.1"]
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: svc, targets: [{url: %s}]}]
+routes: [{name: all, paths: [{prefix: /}], service: svc}]
+ops: {address: "{{ops}}"}
+access_log: {output: "off"}
+observability:
+  tracing: {endpoint: %q, sample: 0}
+`, up.URL, rc.URL)))
+	send := func(src, traceparent string) (traceID, flags string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", gw.URL("/x"), nil)
+		if traceparent != "" {
+			req.Header.Set("Traceparent", traceparent)
+		}
+		resp, err := guardClient(src).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		tid, _, fl := parseTraceparent(t, up.Last(t).Header.Get("Traceparent"))
+		return tid, fl
+	}
+	// An untrusted client asking for sampling: a new trace, not sampled.
+	const forged = "0af7651916cd43dd8448eb211c80319c"
+	untrustedTrace, fl := send("127.0.0.2", "00-"+forged+"-b7ad6b7169203331-01")
+	if untrustedTrace == forged || fl != "00" {
+		t.Fatalf("untrusted: upstream trace %s flags %s, want a new unsampled trace", untrustedTrace, fl)
+	}
+	// A trusted caller that did not sample: its trace, not sampled.
+	const unsampled = "1bf92f3577b34da6a3ce929d0e0e4731"
+	if tid, fl := send("127.0.0.1", "00-"+unsampled+"-00f067aa0ba902b7-00"); tid != unsampled || fl != "00" {
+		t.Fatalf("trusted unsampled: upstream trace %s flags %s", tid, fl)
+	}
+	// A trusted caller that sampled: followed despite sample: 0.
+	const sampled = "2bf92f3577b34da6a3ce929d0e0e4732"
+	if tid, fl := send("127.0.0.1", "00-"+sampled+"-00f067aa0ba902b7-01"); tid != sampled || fl != "01" {
+		t.Fatalf("trusted sampled: upstream trace %s flags %s", tid, fl)
+	}
+	rc.trace(t, sampled, 2)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, s := range rc.spans {
+		if id := hex.EncodeToString(s.GetTraceId()); id != sampled {
+			t.Errorf("an unsampled trace was exported: %s (%s)", id, s.GetName())
+		}
+	}
+}
