@@ -2,8 +2,9 @@ package protect
 
 import (
 	"hash/maphash"
-	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // nonceStore is the in-memory replay store (signature_replay.go): it
@@ -15,9 +16,7 @@ import (
 // a replay window. Only requests with a valid signature reach the store,
 // so only a key holder can fill it.
 type nonceStore struct {
-	seed     maphash.Seed
-	shardCap int
-	shards   [nonceShards]nonceShard
+	m *ttlmap.Map[string, struct{}] // key -> (its expiry); Add never evicts a live one
 }
 
 const (
@@ -25,20 +24,10 @@ const (
 	nonceShardCap = 4096 // 262,144 nonces in all
 )
 
-type nonceShard struct {
-	mu sync.Mutex
-	m  map[string]int64 // key -> expiry, unix nanoseconds
-	// minExp is the earliest expiry held: a full shard is swept only
-	// when something in it has expired.
-	minExp int64
-}
-
 func newNonceStore(shardCap int) *nonceStore {
-	s := &nonceStore{seed: maphash.MakeSeed(), shardCap: shardCap}
-	for i := range s.shards {
-		s.shards[i].m = make(map[string]int64)
-	}
-	return s
+	seed := maphash.MakeSeed()
+	return &nonceStore{m: ttlmap.New[string, struct{}](shardCap*nonceShards, nonceShards,
+		func(k string) int { return int(maphash.String(seed, k) % nonceShards) })} // #nosec G115 -- reduced below 64
 }
 
 // nonceResult is what add decided.
@@ -51,34 +40,13 @@ const (
 )
 
 // add records key until expiry. A key already held and not yet expired is
-// a replay.
+// a replay; a shard full of live keys refuses (ttlmap.Map.Add).
 func (s *nonceStore) add(key string, expiry, now time.Time) nonceResult {
-	sh := &s.shards[maphash.String(s.seed, key)%nonceShards]
-	n, exp := now.UnixNano(), expiry.UnixNano()
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if e, ok := sh.m[key]; ok && e > n {
+	switch s.m.Add(&key, struct{}{}, expiry.UnixNano(), now.UnixNano()) {
+	case ttlmap.Present:
 		return nonceReplayed
+	case ttlmap.Full:
+		return nonceFull
 	}
-	if len(sh.m) >= s.shardCap {
-		if sh.minExp > n {
-			return nonceFull
-		}
-		sh.minExp = exp
-		for k, e := range sh.m {
-			if e <= n {
-				delete(sh.m, k)
-			} else if e < sh.minExp {
-				sh.minExp = e
-			}
-		}
-		if len(sh.m) >= s.shardCap {
-			return nonceFull
-		}
-	}
-	if len(sh.m) == 0 || exp < sh.minExp {
-		sh.minExp = exp
-	}
-	sh.m[key] = exp
 	return nonceFresh
 }

@@ -1,6 +1,6 @@
 // Package ttlmap is the gateway's one bounded, sharded map whose entries
 // expire: the shape every per-process cache and table of the request path
-// needs (verified JWTs, verified Basic credentials, ...).
+// needs (verified JWTs, verified Basic credentials, replay nonces).
 //
 // Why a type of its own: each of those tables must stay bounded under any
 // traffic (an attacker chooses the keys), must not serialize every request
@@ -11,7 +11,8 @@
 //     full shard that gets a new key first drops an expired entry among the
 //     first EvictScan it looks at, else one of those at random (Go
 //     randomizes map iteration), so eviction needs no bookkeeping on the
-//     read path and a flood of new keys cannot grow the map.
+//     read path and a flood of new keys cannot grow the map. Add is the
+//     fail-closed variant: it never evicts a live entry and refuses instead.
 //   - Sharded by the caller's shard function (a byte of a hash the key
 //     already is), each shard behind its own RWMutex on its own cache line:
 //     reads of different shards never contend, reads of one shard share.
@@ -41,7 +42,10 @@ type entry[V any] struct {
 type shard[K comparable, V any] struct {
 	mu sync.RWMutex
 	m  map[K]entry[V]
-	_  [40]byte // keep shards on separate cache lines
+	// minExp is at most the earliest expiry held (a lower bound): Add
+	// sweeps a full shard only when something in it may have expired.
+	minExp int64
+	_      [32]byte // keep shards on separate cache lines
 }
 
 // New makes a map of at most capacity entries (at least one per shard) in
@@ -90,7 +94,59 @@ func (m *Map[K, V]) Put(k *K, v V, expires, now int64) {
 	if _, ok := s.m[*k]; !ok && len(s.m) >= m.perShard {
 		s.evictOne(now)
 	}
+	s.store(k, v, expires)
+}
+
+// store sets k's entry; the caller holds the write lock.
+func (s *shard[K, V]) store(k *K, v V, expires int64) {
+	if len(s.m) == 0 || expires < s.minExp {
+		s.minExp = expires
+	}
 	s.m[*k] = entry[V]{v: v, expires: expires}
+}
+
+// AddResult is what Add did.
+type AddResult int
+
+const (
+	// Added: k had no live entry; v is stored.
+	Added AddResult = iota
+	// Present: k holds a live entry, left as it was.
+	Present
+	// Full: k's shard is full of live entries; nothing is stored.
+	Full
+)
+
+// Add stores v for k until expires unless k holds a live entry. Unlike
+// Put it never evicts a live entry: a full shard drops its expired
+// entries and, still full, refuses. It is for a table where forgetting a
+// live entry would open a hole (replay nonces: a forgotten nonce could be
+// replayed), which must then fail closed instead.
+func (m *Map[K, V]) Add(k *K, v V, expires, now int64) AddResult {
+	s := m.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[*k]; ok && e.expires > now {
+		return Present
+	}
+	if len(s.m) >= m.perShard {
+		if s.minExp > now {
+			return Full
+		}
+		s.minExp = expires
+		for ek, e := range s.m {
+			if e.expires <= now {
+				delete(s.m, ek)
+			} else if e.expires < s.minExp {
+				s.minExp = e.expires
+			}
+		}
+		if len(s.m) >= m.perShard {
+			return Full
+		}
+	}
+	s.store(k, v, expires)
+	return Added
 }
 
 // evictOne removes an expired entry among the first EvictScan the map

@@ -86,6 +86,39 @@ func TestBounded(t *testing.T) {
 	}
 }
 
+// TestAddNeverForgetsLive: Add refuses a key that holds a live entry, and
+// a full shard refuses new keys (never evicting a live entry) until its
+// entries expire.
+func TestAddNeverForgetsLive(t *testing.T) {
+	m := New[int, struct{}](4, 1, func(k int) int { return k })
+	for i := range 4 {
+		if r := m.Add(&i, struct{}{}, 100, 0); r != Added {
+			t.Fatalf("add %d: %v", i, r)
+		}
+	}
+	for _, tc := range []struct {
+		desc string
+		key  int
+		now  int64
+		want AddResult
+	}{
+		{"a live key", 2, 10, Present},
+		{"a new key, shard full of live entries", 7, 10, Full},
+		{"still full a moment later", 7, 99, Full},
+		{"the entries expired: room again", 7, 100, Added},
+		{"the key now live", 7, 150, Present},
+		{"a key whose entry expired", 2, 150, Added},
+	} {
+		k := tc.key
+		if r := m.Add(&k, struct{}{}, 200, tc.now); r != tc.want {
+			t.Errorf("%s: %v, want %v", tc.desc, r, tc.want)
+		}
+	}
+	if n := m.Len(); n > 4 {
+		t.Fatalf("len %d > 4", n)
+	}
+}
+
 // TestShardOfAnyInt: a shard function may return any int.
 func TestShardOfAnyInt(t *testing.T) {
 	m := New[int, int](8, 4, func(k int) int { return k })
