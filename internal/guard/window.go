@@ -3,7 +3,8 @@ package guard
 import (
 	"hash/maphash"
 	"net/netip"
-	"sync"
+
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // counterKey is one rule's count for one client address or consumer.
@@ -53,77 +54,40 @@ const (
 	evictScanBudget = 64
 )
 
-// counters is a sharded map of sliding logs with bounded size.
+// counters is the sliding logs by rule and source: a ttlmap (bounded,
+// sharded) whose entry expires once its last event is outside its window.
+// Under a flood of distinct sources a full shard drops such a log, or when
+// a scan of evictScanBudget finds none an arbitrary one: a few counts are
+// lost rather than memory.
 type counters struct {
-	seed   maphash.Seed
-	shards [counterShards]counterShard
-}
-
-type counterShard struct {
-	mu sync.Mutex
-	m  map[counterKey]*slidingLog
+	m *ttlmap.Map[counterKey, *slidingLog]
 }
 
 func newCounters() *counters {
-	c := &counters{seed: maphash.MakeSeed()}
-	for i := range c.shards {
-		c.shards[i].m = map[counterKey]*slidingLog{}
-	}
-	return c
-}
-
-func (c *counters) shard(k counterKey) *counterShard {
-	var h maphash.Hash
-	h.SetSeed(c.seed)
-	b := k.addr.As16()
-	_, _ = h.Write(b[:])
-	_, _ = h.WriteString(k.consumer)
-	return &c.shards[h.Sum64()%counterShards]
+	seed := maphash.MakeSeed()
+	return &counters{m: ttlmap.New[counterKey, *slidingLog](counterShards*maxPerShard, counterShards, func(k counterKey) int {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		b := k.addr.As16()
+		_, _ = h.Write(b[:])
+		_, _ = h.WriteString(k.consumer)
+		return int(h.Sum64() % counterShards) // #nosec G115 -- reduced below 64
+	}).WithEvictScan(evictScanBudget)}
 }
 
 // add counts one event and reports whether the rule's threshold was crossed.
-func (c *counters) add(k counterKey, now, window int64, threshold int) (bool, int) {
-	s := c.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.m[k]
-	if l == nil {
-		if len(s.m) >= maxPerShard {
-			s.evict(now, window)
+func (c *counters) add(k counterKey, now, window int64, threshold int) (fired bool, n int) {
+	c.m.Update(&k, now, func(l *slidingLog, found bool) (*slidingLog, int64) {
+		if !found {
+			l = &slidingLog{}
 		}
-		l = &slidingLog{}
-		s.m[k] = l
-	}
-	fired := l.add(now, window, threshold)
-	return fired, l.n
-}
-
-// evict drops logs whose last event is outside their window, or, when a
-// short scan finds none, one arbitrary log (map order is random): under a
-// flood of distinct sources a few counts are lost rather than memory.
-func (s *counterShard) evict(now, window int64) {
-	scanned := 0
-	var victim counterKey
-	for k, l := range s.m {
-		if now-l.last > window {
-			delete(s.m, k)
-			return
-		}
-		victim = k
-		if scanned++; scanned >= evictScanBudget {
-			break
-		}
-	}
-	delete(s.m, victim)
+		fired = l.add(now, window, threshold)
+		n = l.n
+		// Expired once now-last > window: the first instant after it.
+		return l, l.last + window + 1
+	})
+	return fired, n
 }
 
 // size is the number of logs held (tests).
-func (c *counters) size() int {
-	n := 0
-	for i := range c.shards {
-		c.shards[i].mu.Lock()
-		n += len(c.shards[i].m)
-		c.shards[i].mu.Unlock()
-	}
-	return n
-}
+func (c *counters) size() int { return c.m.Len() }

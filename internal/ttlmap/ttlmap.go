@@ -1,6 +1,7 @@
 // Package ttlmap is the gateway's one bounded, sharded map whose entries
 // expire: the shape every per-process cache and table of the request path
-// needs (verified JWTs, verified Basic credentials, replay nonces).
+// needs (verified JWTs, verified Basic credentials, replay nonces, intrusion
+// detection windows).
 //
 // Why a type of its own: each of those tables must stay bounded under any
 // traffic (an attacker chooses the keys), must not serialize every request
@@ -29,9 +30,10 @@ const EvictScan = 8
 
 // Map is a bounded, sharded map from K to V whose entries expire.
 type Map[K comparable, V any] struct {
-	perShard int
-	shardOf  func(K) int
-	shards   []shard[K, V]
+	perShard  int
+	evictScan int
+	shardOf   func(K) int
+	shards    []shard[K, V]
 }
 
 type entry[V any] struct {
@@ -54,7 +56,7 @@ type shard[K comparable, V any] struct {
 // allocates nothing.
 func New[K comparable, V any](capacity, shards int, shardOf func(K) int) *Map[K, V] {
 	shards = max(1, shards)
-	m := &Map[K, V]{perShard: max(1, capacity/shards), shardOf: shardOf, shards: make([]shard[K, V], shards)}
+	m := &Map[K, V]{perShard: max(1, capacity/shards), evictScan: EvictScan, shardOf: shardOf, shards: make([]shard[K, V], shards)}
 	for i := range m.shards {
 		m.shards[i].m = make(map[K]entry[V])
 	}
@@ -92,8 +94,32 @@ func (m *Map[K, V]) Put(k *K, v V, expires, now int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[*k]; !ok && len(s.m) >= m.perShard {
-		s.evictOne(now)
+		s.evictOne(now, m.evictScan)
 	}
+	s.store(k, v, expires)
+}
+
+// WithEvictScan sets how many entries a full shard looks at for an
+// expired one (EvictScan by default); call it before the map is used.
+func (m *Map[K, V]) WithEvictScan(n int) *Map[K, V] {
+	m.evictScan = max(1, n)
+	return m
+}
+
+// Update changes k's entry under its shard's lock: f gets the value k
+// holds (found reports whether it has one, live or expired: a value that
+// keeps its own history may go on from it) and returns the value to store
+// and its expiry. A new key in a full shard evicts an entry first, as Put
+// does.
+func (m *Map[K, V]) Update(k *K, now int64, f func(v V, found bool) (V, int64)) {
+	s := m.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, found := s.m[*k]
+	if !found && len(s.m) >= m.perShard {
+		s.evictOne(now, m.evictScan)
+	}
+	v, expires := f(e.v, found)
 	s.store(k, v, expires)
 }
 
@@ -149,9 +175,9 @@ func (m *Map[K, V]) Add(k *K, v V, expires, now int64) AddResult {
 	return Added
 }
 
-// evictOne removes an expired entry among the first EvictScan the map
-// yields, or else the first one.
-func (s *shard[K, V]) evictOne(now int64) {
+// evictOne removes an expired entry among the first scan the map yields,
+// or else the first one.
+func (s *shard[K, V]) evictOne(now int64, scan int) {
 	var victim K
 	n := 0
 	for k, e := range s.m {
@@ -162,7 +188,7 @@ func (s *shard[K, V]) evictOne(now int64) {
 		if n == 0 {
 			victim = k
 		}
-		if n++; n >= EvictScan {
+		if n++; n >= scan {
 			break
 		}
 	}

@@ -119,6 +119,36 @@ func TestAddNeverForgetsLive(t *testing.T) {
 	}
 }
 
+// TestUpdate: f sees the value held, expired or not, and what it returns
+// is stored with its expiry; a new key in a full shard evicts first.
+func TestUpdate(t *testing.T) {
+	m := New[int, int](2, 1, func(k int) int { return k }).WithEvictScan(64)
+	k := 1
+	inc := func(v int, found bool) (int, int64) {
+		if !found {
+			return 1, 100
+		}
+		return v + 1, 100
+	}
+	m.Update(&k, 0, inc)
+	m.Update(&k, 0, inc)
+	if v, ok := m.Get(&k, 50); !ok || v != 2 {
+		t.Fatalf("after two updates: %d %v", v, ok)
+	}
+	// Expired, but still held: f goes on from the old value.
+	var sawFound bool
+	m.Update(&k, 150, func(v int, found bool) (int, int64) { sawFound = found; return v + 1, 300 })
+	if v, _ := m.Get(&k, 200); !sawFound || v != 3 {
+		t.Fatalf("update of an expired entry: found %v, value %d", sawFound, v)
+	}
+	for _, n := range []int{2, 3, 4} {
+		m.Update(&n, 200, inc)
+	}
+	if m.Len() > 2 {
+		t.Fatalf("len %d > 2", m.Len())
+	}
+}
+
 // TestShardOfAnyInt: a shard function may return any int.
 func TestShardOfAnyInt(t *testing.T) {
 	m := New[int, int](8, 4, func(k int) int { return k })
