@@ -2,50 +2,41 @@ package guard
 
 import (
 	"hash/maphash"
+	"math"
 	"net/netip"
-	"sync"
-	"sync/atomic"
+
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 const banShards = 32
 
 // banTable is the local view of the bans: client address -> end of the
-// ban (unix nanoseconds). Lookups take one shard's read lock and never
-// allocate; with no ban at all they take no lock.
+// ban (unix nanoseconds), a ttlmap whose entries expire when the ban ends.
+// It is not bounded (capacity math.MaxInt): a ban is never evicted to make
+// room, only ended, lifted or pruned. Lookups take one shard's read lock
+// and never allocate; with no ban at all they take no lock (Count).
 type banTable struct {
-	seed   maphash.Seed
-	count  atomic.Int64
-	shards [banShards]banShard
-}
-
-type banShard struct {
-	mu sync.RWMutex
-	m  map[netip.Addr]int64
+	m *ttlmap.Map[netip.Addr, int64]
 }
 
 func newBanTable() *banTable {
-	t := &banTable{seed: maphash.MakeSeed()}
-	for i := range t.shards {
-		t.shards[i].m = map[netip.Addr]int64{}
-	}
-	return t
+	seed := maphash.MakeSeed()
+	return &banTable{m: ttlmap.New[netip.Addr, int64](math.MaxInt, banShards, func(a netip.Addr) int {
+		b := a.As16()
+		return int(maphash.Bytes(seed, b[:]) % banShards) // #nosec G115 -- reduced below 32
+	})}
 }
 
-func (t *banTable) shard(a netip.Addr) *banShard {
-	b := a.As16()
-	return &t.shards[maphash.Bytes(t.seed, b[:])%banShards]
-}
+// count is the number of bans held (ended ones not yet pruned included).
+func (t *banTable) count() int64 { return t.m.Count() }
 
 // until returns when a's ban ends (0 when a is not banned at now).
 func (t *banTable) until(a netip.Addr, now int64) int64 {
-	if t.count.Load() == 0 {
+	if t.m.Count() == 0 {
 		return 0
 	}
-	s := t.shard(a)
-	s.mu.RLock()
-	u := s.m[a]
-	s.mu.RUnlock()
-	if u <= now {
+	u, ok := t.m.Get(&a, now)
+	if !ok {
 		return 0
 	}
 	return u
@@ -54,31 +45,24 @@ func (t *banTable) until(a netip.Addr, now int64) int64 {
 // set bans a until u, keeping the later end when a is already banned.
 // It reports whether the ban is new or longer.
 func (t *banTable) set(a netip.Addr, u int64) bool {
-	s := t.shard(a)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.m[a]
-	if ok && old >= u {
-		return false
-	}
-	if !ok {
-		t.count.Add(1)
-	}
-	s.m[a] = u
-	return true
+	changed := false
+	t.m.Update(&a, 0, func(old int64, found bool) (int64, int64) {
+		if found && old >= u {
+			return old, old
+		}
+		changed = true
+		return u, u
+	})
+	return changed
 }
 
 // prune drops the bans that ended before now.
-func (t *banTable) prune(now int64) {
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for a, u := range s.m {
-			if u <= now {
-				delete(s.m, a)
-				t.count.Add(-1)
-			}
-		}
-		s.mu.Unlock()
-	}
+func (t *banTable) prune(now int64) { t.m.Prune(now) }
+
+// remove deletes a's ban.
+func (t *banTable) remove(a netip.Addr) { t.m.Delete(&a) }
+
+// each calls f for every ban held (ended ones not yet pruned included).
+func (t *banTable) each(f func(a netip.Addr, until int64)) {
+	t.m.Range(func(a netip.Addr, u, _ int64) { f(a, u) })
 }

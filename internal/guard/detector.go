@@ -116,7 +116,7 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 
 // Banned reports whether a is banned now.
 func (d *Detector) Banned(a netip.Addr) bool {
-	if d.bans.count.Load() == 0 {
+	if d.bans.count() == 0 {
 		return false
 	}
 	return d.bans.until(a.Unmap(), d.now().UnixNano()) != 0
@@ -231,7 +231,7 @@ func (d *Detector) sync(ctx context.Context) {
 func (d *Detector) Stats() Stats {
 	return Stats{Events: d.events.Load(), Bans: d.banned.Load(), AlertsSent: d.alerts.sent.Load(),
 		AlertsFailed: d.alerts.failed.Load(), AlertsDropped: d.alerts.dropped.Load(),
-		RedisErrors: d.redisErrs.Load(), ActiveBans: d.bans.count.Load()}
+		RedisErrors: d.redisErrs.Load(), ActiveBans: d.bans.count()}
 }
 
 // Close stops the background work; the ban table stays usable by a

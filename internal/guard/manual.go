@@ -48,29 +48,13 @@ func (d *Detector) Lift(ctx context.Context, a netip.Addr, shared bool) error {
 func (d *Detector) List() []BanEntry {
 	now := d.now().UnixNano()
 	var out []BanEntry
-	for i := range d.bans.shards {
-		s := &d.bans.shards[i]
-		s.mu.RLock()
-		for a, u := range s.m {
-			if u > now {
-				out = append(out, BanEntry{Address: a, Until: time.Unix(0, u).UTC()})
-			}
+	d.bans.each(func(a netip.Addr, u int64) {
+		if u > now {
+			out = append(out, BanEntry{Address: a, Until: time.Unix(0, u).UTC()})
 		}
-		s.mu.RUnlock()
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Address.Less(out[j].Address) })
 	return out
-}
-
-// remove deletes a's ban.
-func (t *banTable) remove(a netip.Addr) {
-	s := t.shard(a)
-	s.mu.Lock()
-	if _, ok := s.m[a]; ok {
-		delete(s.m, a)
-		t.count.Add(-1)
-	}
-	s.mu.Unlock()
 }
 
 // remove deletes a ban from the shared set.

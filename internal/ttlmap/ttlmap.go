@@ -1,7 +1,7 @@
 // Package ttlmap is the gateway's one bounded, sharded map whose entries
 // expire: the shape every per-process cache and table of the request path
 // needs (verified JWTs, verified Basic credentials, replay nonces, intrusion
-// detection windows).
+// detection windows, bans).
 //
 // Why a type of its own: each of those tables must stay bounded under any
 // traffic (an attacker chooses the keys), must not serialize every request
@@ -20,9 +20,15 @@
 //   - Expiry is checked on every read: an entry at or past its expiry is
 //     never returned. Time is the caller's (unix nanoseconds), so tests and
 //     callers with a clock of their own control it.
+//
+// A table that must never drop a live entry to make room (bans) is made
+// with capacity math.MaxInt and removes entries only by Delete and Prune.
 package ttlmap
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // EvictScan is how many entries a full shard looks at for an expired one
 // before it evicts one at random.
@@ -34,6 +40,7 @@ type Map[K comparable, V any] struct {
 	evictScan int
 	shardOf   func(K) int
 	shards    []shard[K, V]
+	count     atomic.Int64 // entries held, expired ones not yet removed included
 }
 
 type entry[V any] struct {
@@ -94,9 +101,9 @@ func (m *Map[K, V]) Put(k *K, v V, expires, now int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[*k]; !ok && len(s.m) >= m.perShard {
-		s.evictOne(now, m.evictScan)
+		m.count.Add(-s.evictOne(now, m.evictScan))
 	}
-	s.store(k, v, expires)
+	m.store(s, k, v, expires)
 }
 
 // WithEvictScan sets how many entries a full shard looks at for an
@@ -117,18 +124,22 @@ func (m *Map[K, V]) Update(k *K, now int64, f func(v V, found bool) (V, int64)) 
 	defer s.mu.Unlock()
 	e, found := s.m[*k]
 	if !found && len(s.m) >= m.perShard {
-		s.evictOne(now, m.evictScan)
+		m.count.Add(-s.evictOne(now, m.evictScan))
 	}
 	v, expires := f(e.v, found)
-	s.store(k, v, expires)
+	m.store(s, k, v, expires)
 }
 
 // store sets k's entry; the caller holds the write lock.
-func (s *shard[K, V]) store(k *K, v V, expires int64) {
+func (m *Map[K, V]) store(s *shard[K, V], k *K, v V, expires int64) {
 	if len(s.m) == 0 || expires < s.minExp {
 		s.minExp = expires
 	}
+	n := len(s.m)
 	s.m[*k] = entry[V]{v: v, expires: expires}
+	if len(s.m) > n {
+		m.count.Add(1)
+	}
 }
 
 // AddResult is what Add did.
@@ -163,6 +174,7 @@ func (m *Map[K, V]) Add(k *K, v V, expires, now int64) AddResult {
 		for ek, e := range s.m {
 			if e.expires <= now {
 				delete(s.m, ek)
+				m.count.Add(-1)
 			} else if e.expires < s.minExp {
 				s.minExp = e.expires
 			}
@@ -171,19 +183,20 @@ func (m *Map[K, V]) Add(k *K, v V, expires, now int64) AddResult {
 			return Full
 		}
 	}
-	s.store(k, v, expires)
+	m.store(s, k, v, expires)
 	return Added
 }
 
 // evictOne removes an expired entry among the first scan the map yields,
 // or else the first one.
-func (s *shard[K, V]) evictOne(now int64, scan int) {
+// It returns how many it removed (0 for an empty shard).
+func (s *shard[K, V]) evictOne(now int64, scan int) int64 {
 	var victim K
 	n := 0
 	for k, e := range s.m {
 		if e.expires <= now {
 			delete(s.m, k)
-			return
+			return 1
 		}
 		if n == 0 {
 			victim = k
@@ -192,16 +205,55 @@ func (s *shard[K, V]) evictOne(now int64, scan int) {
 			break
 		}
 	}
+	if n == 0 {
+		return 0
+	}
 	delete(s.m, victim)
+	return 1
 }
 
 // Delete removes k's entry.
 func (m *Map[K, V]) Delete(k *K) {
 	s := m.shard(k)
 	s.mu.Lock()
-	delete(s.m, *k)
+	if _, ok := s.m[*k]; ok {
+		delete(s.m, *k)
+		m.count.Add(-1)
+	}
 	s.mu.Unlock()
 }
+
+// Prune removes every entry expired at now.
+func (m *Map[K, V]) Prune(now int64) {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for k, e := range s.m {
+			if e.expires <= now {
+				delete(s.m, k)
+				m.count.Add(-1)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Range calls f for every entry held, expired ones not yet removed
+// included, one shard's read lock at a time (f must not use the map).
+func (m *Map[K, V]) Range(f func(k K, v V, expires int64)) {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.RLock()
+		for k, e := range s.m {
+			f(k, e.v, e.expires)
+		}
+		s.mu.RUnlock()
+	}
+}
+
+// Count is the number of entries held, read without a lock (one atomic
+// load): a caller's fast path when the map is usually empty.
+func (m *Map[K, V]) Count() int64 { return m.count.Load() }
 
 // Len is the number of entries, expired ones not yet evicted included.
 func (m *Map[K, V]) Len() int {

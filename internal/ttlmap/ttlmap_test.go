@@ -149,6 +149,42 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+// TestCountPruneRange: Count follows every insert and removal (Put, Add,
+// Update, Delete, eviction, Prune) without a lock; Prune drops exactly
+// the expired entries; Range sees every entry held.
+func TestCountPruneRange(t *testing.T) {
+	m := New[int, int](4, 1, func(k int) int { return k })
+	check := func(desc string, want int64) {
+		t.Helper()
+		if m.Count() != want || int64(m.Len()) != want {
+			t.Fatalf("%s: Count %d, Len %d, want %d", desc, m.Count(), m.Len(), want)
+		}
+	}
+	one, two, three, four, five := 1, 2, 3, 4, 5
+	m.Put(&one, 1, 100, 0)
+	m.Put(&one, 1, 100, 0) // same key: no new entry
+	m.Add(&two, 2, 50, 0)
+	m.Update(&three, 0, func(int, bool) (int, int64) { return 3, 200 })
+	check("three inserted", 3)
+	m.Delete(&three)
+	m.Delete(&three) // absent: no change
+	check("one deleted", 2)
+	m.Put(&three, 3, 200, 0)
+	m.Put(&four, 4, 200, 0)
+	m.Put(&five, 5, 200, 60) // full: evicts the expired entry 2
+	check("an eviction", 4)
+	seen := map[int]int64{}
+	m.Range(func(k, _ int, exp int64) { seen[k] = exp })
+	if len(seen) != 4 || seen[1] != 100 || seen[5] != 200 {
+		t.Fatalf("Range saw %v", seen)
+	}
+	m.Prune(100)
+	check("pruned at 100", 3)
+	if _, ok := m.Get(&one, 0); ok {
+		t.Fatal("Prune left an expired entry")
+	}
+}
+
 // TestShardOfAnyInt: a shard function may return any int.
 func TestShardOfAnyInt(t *testing.T) {
 	m := New[int, int](8, 4, func(k int) int { return k })
