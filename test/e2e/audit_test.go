@@ -730,3 +730,44 @@ func TestConfigHistoryNeverHoldsAFileSecretInClear(t *testing.T) {
 		t.Fatal("the SQLite file holds the config file's secret in clear")
 	}
 }
+
+// TestAuditRecordsASessionWriteAsTheUser: a write made by an administrator
+// logged in with password and second factor is in the trail as that user
+// (not as the token that created the user), from the client's address,
+// with the request id the answer carried; the user's own creation is there
+// as the admin token that made it.
+func TestAuditRecordsASessionWriteAsTheUser(t *testing.T) {
+	up := NewUpstream(t, nil)
+	st, _ := sqliteAuditStore(t)
+	n := startAdminNode(t, up, auditOpts(st))
+	adminID := ""
+	for _, it := range n.mustAPI(t, 200, "GET", "/admin/tokens", nil).JSON(t)["items"].([]any) {
+		adminID = it.(map[string]any)["id"].(string)
+	}
+	ada := createPerson(t, n, "ada", "operator")
+	s := login(t, n.AdminAddr, ada)
+	r := s.call(t, "POST", "/admin/consumers", map[string]any{"name": "made-by-ada"}, true)
+	if r.Status != 201 {
+		t.Fatalf("session write: %d %s", r.Status, r.Body)
+	}
+	reqID := r.Header.Get("X-Request-Id")
+	es := auditEntries(t, n, "")
+	created := findEntry(es, "consumer:made-by-ada", "create")
+	if created == nil {
+		t.Fatalf("the session's write is not in the trail: %v", es)
+	}
+	if created["actor"] != "user:ada" || created["client"] != "127.0.0.1" || reqID == "" || created["request_id"] != reqID {
+		t.Fatalf("session write recorded as actor %v client %v request %v (answer's request id %q)", created["actor"], created["client"], created["request_id"], reqID)
+	}
+	user := findEntry(es, "user:ada", "create")
+	if user == nil || user["actor"] != "token:"+adminID {
+		t.Fatalf("the user's creation: %v", user)
+	}
+	// A write the CSRF check refused is not in the trail.
+	if r := s.call(t, "POST", "/admin/consumers", map[string]any{"name": "refused"}, false); r.Status != 403 {
+		t.Fatalf("write without the CSRF token: %d", r.Status)
+	}
+	if findEntry(auditEntries(t, n, ""), "consumer:refused", "create") != nil {
+		t.Fatal("a refused write is in the trail")
+	}
+}
