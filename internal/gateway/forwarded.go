@@ -405,6 +405,7 @@ func (a *strArena) str(b []byte) string {
 	}
 	i := a.n
 	a.n += copy(a.buf[i:], b)
+	// #nosec G103 -- the arena's bytes are written once here and never changed; the strings keep the exchange alive.
 	return unsafe.String(&a.buf[i], len(b))
 }
 

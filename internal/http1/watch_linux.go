@@ -36,6 +36,7 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 // readable; the result (a byte, the end of the stream, an error) is kept
 // in c.peekState.
 func (c *conn) peek(fd uintptr) bool {
+	// #nosec G103 -- recvfrom(2) into the connection's own 1-byte buffer, which outlives the call; no sockaddr is asked for.
 	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	switch {
