@@ -37,16 +37,27 @@ func benchGatewayWith(b *testing.B, accessLog, extra string) *proxyHandler {
 	return benchGatewayTo(b, l.Addr().String(), accessLog, extra)
 }
 
+// benchPlainRoute is the one route of benchGateway: routing and proxying,
+// no policy.
+const benchPlainRoute = `routes:
+  - name: ok
+    paths: [{prefix: /}]
+    service: svc
+`
+
 // benchGatewayTo is benchGatewayWith in front of the upstream at addr.
 func benchGatewayTo(b *testing.B, addr, accessLog, extra string) *proxyHandler {
+	b.Helper()
+	return benchGatewayConfig(b, addr, accessLog, extra+benchPlainRoute)
+}
+
+// benchGatewayConfig compiles a gateway whose service svc points at addr,
+// with the given top-level lines (which must include its routes).
+func benchGatewayConfig(b *testing.B, addr, accessLog, extra string) *proxyHandler {
 	b.Helper()
 	cfg := fmt.Sprintf(`version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 services: [{name: svc, targets: [{url: "http://%s"}]}]
-routes:
-  - name: ok
-    paths: [{prefix: /}]
-    service: svc
 ops: {disable: true}
 access_log: {output: %q}
 %s
