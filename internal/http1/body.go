@@ -8,8 +8,10 @@ import (
 
 // Bounds of the chunked decoder (RFC 9112 section 7.1). net/http allows a
 // 4 KiB chunk-size line; extensions carry nothing a gateway uses, so their
-// total per message is bounded too: a flood of extensions is work for every
-// parser behind the gateway and data for none.
+// total per message is bounded too (RFC 9112 section 7.1.1: a server ought
+// to limit them and answer 4xx beyond the limit): a flood of extensions is
+// work for every parser behind the gateway and data for none. The trailer
+// section is bounded like the head (RFC 9112 section 7.1.2).
 const (
 	maxChunkLine    = 4096
 	maxChunkExtSum  = 16 << 10
@@ -119,7 +121,9 @@ func (b *body) read(p []byte) (int, error) {
 			return n, io.EOF
 		}
 		if err == io.EOF {
-			err = ErrUnexpectedEOF // the client ended before Content-Length bytes
+			// RFC 9112 section 6.3 (6): fewer bytes than Content-Length
+			// is an incomplete message, and the connection closes.
+			err = ErrUnexpectedEOF
 		}
 		return n, err
 	case bodyEOF:
@@ -196,10 +200,10 @@ func (b *body) chunkHeader() error {
 	if err != nil {
 		return err
 	}
-	if b.extSum += ext; b.extSum > maxChunkExtSum {
+	if b.extSum += ext; b.extSum > maxChunkExtSum { // RFC 9112 section 7.1.1, see maxChunkExtSum
 		return ErrChunkExt
 	}
-	if size == 0 {
+	if size == 0 { // last-chunk (RFC 9112 section 7.1): the trailer section follows
 		if err := b.readTrailers(); err != nil {
 			return err
 		}
@@ -210,6 +214,9 @@ func (b *body) chunkHeader() error {
 	return nil
 }
 
+// chunkErr maps a line error inside a chunked body to the body's verdict:
+// a chunk-size line ends in CRLF (RFC 9112 section 7.1), so a bare LF
+// there is a malformed chunk.
 func chunkErr(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
@@ -221,10 +228,11 @@ func chunkErr(err error) error {
 	return eofIsUnexpected(err)
 }
 
-// parseChunkSize parses chunk-size [ chunk-ext ] (RFC 9112 section 7.1.1):
-// 1*HEXDIG, no sign, no "0x", no whitespace before the first extension; at
-// most 15 digits so the size fits an int64. It returns the number of
-// extension bytes.
+// parseChunkSize parses chunk-size [ chunk-ext ]: chunk-size = 1*HEXDIG
+// (RFC 9112 section 7.1), so no sign, no "0x"; at most 15 digits so the
+// size fits an int64 (section 7.1: a recipient MUST guard against integer
+// overflow); no whitespace before the first extension (section 7.1.1,
+// below). It returns the number of extension bytes.
 func parseChunkSize(line []byte) (size int64, ext int, err error) {
 	i := 0
 	for ; i < len(line); i++ {
@@ -244,8 +252,9 @@ func parseChunkSize(line []byte) (size int64, ext int, err error) {
 	if len(rest) == 0 {
 		return size, 0, nil
 	}
-	// The grammar allows BWS before ";", but net/http and others refuse
-	// it, so a size followed by whitespace is read two ways: refused.
+	// The grammar allows BWS before ";" (RFC 9112 section 7.1.1), but
+	// net/http and others refuse it, so a size followed by whitespace is
+	// read two ways: refused, a deliberate departure from the grammar.
 	if rest[0] != ';' || !validChunkExt(rest) {
 		return 0, 0, ErrChunk
 	}
@@ -358,7 +367,7 @@ func (b *body) readTrailers() error {
 			return ErrTrailerLarge
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return ErrTrailer // obs-fold, as in the header section
+			return ErrTrailer // obs-fold (RFC 9112 section 5.2), as in the header section
 		}
 		name, value, ok := splitFieldBytes(line)
 		if !ok {
@@ -368,14 +377,19 @@ func (b *body) readTrailers() error {
 			key := http.CanonicalHeaderKey(string(name))
 			switch key {
 			case "Transfer-Encoding", "Content-Length", "Trailer", "Host":
-				continue // framing and routing fields never come from a trailer
+				// RFC 9110 section 6.5.1: framing and routing fields
+				// cannot be processed from a trailer; they are dropped.
+				continue
 			}
 			b.trailer[key] = append(b.trailer[key], string(value))
 		}
 	}
 }
 
-// splitFieldBytes splits and checks a field line as the head parser does.
+// splitFieldBytes splits and checks a field line as the head parser does
+// (RFC 9112 section 7.1.2: trailer-section = *( field-line CRLF )): a
+// colon after a non-empty token name (RFC 9110 section 5.1), a value of
+// field-value bytes (section 5.5), OWS trimmed (section 5.6.3).
 func splitFieldBytes(line []byte) (name, value []byte, ok bool) {
 	colon := -1
 	for i, c := range line {

@@ -87,6 +87,8 @@ func (cc *ClientConn) ReadResponse(method string) (*http.Response, error) {
 	}
 	raw, _, err := cc.rd.readHead(limit)
 	if err != nil {
+		// A head over the limit or a bare LF (RFC 9112 section 2.2), as for
+		// requests: the proxy answers 502.
 		if err == ErrHeadTooLarge || err == ErrBareLF {
 			return nil, ErrResponseHead
 		}
@@ -103,6 +105,8 @@ func (cc *ClientConn) ReadResponse(method string) (*http.Response, error) {
 		return nil, err
 	}
 	cc.reusable = !h.close
+	// RFC 9112 section 6.3 (1): a response to HEAD and a 1xx, 204 or 304
+	// response end with their head, whatever their fields say.
 	noBody := method == http.MethodHead || !bodyAllowedFor(r.StatusCode)
 	switch {
 	case noBody:
@@ -113,7 +117,7 @@ func (cc *ClientConn) ReadResponse(method string) (*http.Response, error) {
 			r.ContentLength = 0
 		}
 		if r.StatusCode == http.StatusSwitchingProtocols {
-			cc.reusable = false
+			cc.reusable = false // RFC 9110 section 7.8: the connection speaks another protocol now
 		}
 		return r, nil
 	case h.chunked:
@@ -161,18 +165,22 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 	if err != nil {
 		return ErrStatusLine
 	}
-	// status-line = HTTP-version SP status-code SP [ reason-phrase ]
+	// RFC 9112 section 4: status-line = HTTP-version SP status-code SP
+	// [ reason-phrase ], status-code = 3DIGIT (section 2.3 for the
+	// version; only HTTP/1.0 and HTTP/1.1 are read). A line that ends
+	// right after the code, without that SP, is tolerated as net/http does.
 	if len(line) < 12 || line[:7] != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
 		!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) || (len(line) > 12 && line[12] != ' ') {
 		return ErrStatusLine
 	}
+	// reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ): no CTL but HTAB.
 	for i := 13; i < len(line); i++ {
 		if !isValueByte[line[i]] {
 			return ErrStatusLine
 		}
 	}
 	r.StatusCode = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
-	if r.StatusCode < 100 {
+	if r.StatusCode < 100 { // RFC 9110 section 15: status codes start at 100
 		return ErrStatusLine
 	}
 	r.Status = line[9:]
@@ -198,6 +206,10 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 		if line[0] == ' ' || line[0] == '\t' {
 			return ErrResponseHead
 		}
+		// The request parser's field rules: a colon (RFC 9112 section 5)
+		// after a token name with no whitespace before it (RFC 9112
+		// section 5.1, RFC 9110 section 5.1), a value without CR, LF, NUL
+		// or other CTL but HTAB (RFC 9110 section 5.5).
 		colon := indexByte(line, ':')
 		if colon < 0 || !validToken(line[:colon]) {
 			return ErrResponseHead
@@ -231,6 +243,10 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 			}
 		case 17:
 			if equalFold(name, "transfer-encoding") {
+				// RFC 9112 section 6.3 (4) would have a response whose
+				// final coding is not chunked read until close; a proxy
+				// cannot forward that framing faithfully, so anything but
+				// one lone "chunked" is refused (502).
 				if nTE++; nTE > 1 || !equalFold(value, "chunked") {
 					return ErrResponseHead
 				}
@@ -248,7 +264,7 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 		return ErrResponseHead
 	}
 	if r.ProtoMinor == 0 && !keepAlive {
-		h.close = true
+		h.close = true // RFC 9112 section 9.3: HTTP/1.0 closes unless kept alive
 	}
 	r.Close = h.close
 	return nil

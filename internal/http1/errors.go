@@ -9,7 +9,8 @@ type Error struct {
 	Reason string
 	// Framing reports that the message's framing is in doubt: the
 	// connection is closed after the answer, because where the next
-	// message starts is unknown (RFC 9112 section 6.3).
+	// message starts is unknown (RFC 9112 section 6.3 (3) to (5) require
+	// the close; section 9.6 says how a server closes).
 	Framing bool
 }
 

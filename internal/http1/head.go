@@ -65,7 +65,10 @@ func (f *fields) add(name, value string) *Error {
 // nextLine returns the line at the start of s without its CRLF, and the
 // rest. RFC 9112 section 2.2 lets a recipient accept a bare LF as a line
 // end; this parser does not, because a front server that does not agree
-// sees different lines: a bare LF (or CR) anywhere is refused.
+// sees different lines: a bare LF (or CR) anywhere is refused. (A bare CR
+// inside a line is refused where the line is read: section 2.2 says a
+// recipient MUST treat it as invalid or replace it with SP, and no
+// request-line or field grammar admits it.)
 func nextLine(s string) (line, rest string, err *Error) {
 	i := indexByte(s, '\n')
 	if i < 1 || s[i-1] != '\r' {
@@ -99,10 +102,14 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 		}
 		// RFC 9112 section 5.2: obs-fold is deprecated; a server MUST
 		// either reject it or replace it with SP. Joining lines is where
-		// parsers disagree, so it is refused.
+		// parsers disagree, so it is refused. On the first field line this
+		// is also section 2.2's whitespace between the start-line and the
+		// first field, which a recipient MUST reject or skip.
 		if line[0] == ' ' || line[0] == '\t' {
 			return ErrObsFold
 		}
+		// RFC 9112 section 5: field-line = field-name ":" OWS field-value
+		// OWS; a line without a colon is no field line.
 		colon := indexByte(line, ':')
 		if colon < 0 {
 			return ErrHeaderLine
@@ -129,7 +136,8 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 		case 4:
 			if equalFold(name, "host") {
 				// RFC 9112 section 3.2: a server MUST respond with 400 to a
-				// request with more than one Host field.
+				// request with more than one Host field (or an invalid one:
+				// the gateway checks the value, normalize.CheckHost).
 				if h.hasHost {
 					return ErrDupHost
 				}
@@ -151,6 +159,10 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 				hasUpgrade = true
 			}
 		case 10:
+			// RFC 9112 section 9.6: the "close" option ends the connection
+			// after this exchange; section 9.3: HTTP/1.0 persists only with
+			// "keep-alive". RFC 9110 section 7.8: an upgrade needs both
+			// the "upgrade" option and an Upgrade field.
 			if equalFold(name, "connection") {
 				if hasToken(value, "close") {
 					h.close = true
@@ -164,8 +176,9 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 			}
 		case 14:
 			if equalFold(name, "content-length") {
-				// RFC 9112 section 6.3 (4): both framings present is how a
-				// request is smuggled; refused, not resolved.
+				// RFC 9112 section 6.3 (3): both framings present "ought to
+				// be handled as an error" (smuggling); section 6.1 lets a
+				// server reject it and requires the connection to close.
 				if nTE > 0 {
 					return ErrCLAndTE
 				}
@@ -175,7 +188,7 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 				if nCL++; nCL > 1 {
 					return ErrDupCL
 				}
-				n, ok := parseContentLength(value)
+				n, ok := parseContentLength(value) // RFC 9110 section 8.6
 				if !ok {
 					return ErrBadCL
 				}
@@ -184,18 +197,21 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 		case 17:
 			if equalFold(name, "transfer-encoding") {
 				if nCL > 0 {
-					return ErrCLAndTE // RFC 9112 section 6.3 (3)
+					return ErrCLAndTE // RFC 9112 sections 6.3 (3) and 6.1, as above
 				}
 				// RFC 9112 section 6.1: an HTTP/1.0 message with
 				// Transfer-Encoding MUST be treated as having faulty framing.
 				if h.minor == 0 {
 					return ErrTE10
 				}
+				// Two field lines are one list (RFC 9110 section 5.3), so a
+				// second Transfer-Encoding names a second coding, and only
+				// a lone "chunked" is understood (RFC 9112 section 6.1: 501).
 				if nTE++; nTE > 1 {
 					return ErrDupTE
 				}
 				switch checkTE(raw) {
-				case teObfuscated:
+				case teObfuscated: // not an RFC rule: see checkTE
 					return ErrTEObfuscated
 				case teUnsupported:
 					// RFC 9112 section 6.1: a server that receives a transfer
@@ -236,7 +252,7 @@ func parseRequestLine(line string, h *head) *Error {
 		return ErrRequestLine
 	}
 	target, proto := rest[:sp2], rest[sp2+1:]
-	if !validToken(method) { // RFC 9110 section 9.1: method = token
+	if !validToken(method) { // RFC 9112 section 3.1, RFC 9110 section 9.1: method = token
 		return ErrMethod
 	}
 	switch proto {
@@ -254,19 +270,23 @@ func parseRequestLine(line string, h *head) *Error {
 		return ErrVersion
 	}
 	h.proto = proto
-	if target == "" {
+	if target == "" { // RFC 9112 section 3.2: every target form has at least one byte
 		return ErrRequestLine
 	}
+	// RFC 9112 section 3.2: no whitespace in the request-target, and every
+	// form is made of URI characters (RFC 3986 section 2), visible ASCII.
 	for i := 0; i < len(target); i++ {
 		if !isTargetByte[target[i]] {
 			return ErrTarget
 		}
 	}
 	// RFC 9112 section 3.2: the four forms of request-target. A gateway
-	// serves origin-form only: absolute-form is for forward proxies and
-	// would let the target's authority disagree with Host, authority-form
-	// is CONNECT (a tunnel this gateway does not open), and asterisk-form
-	// exists only for OPTIONS.
+	// serves origin-form (section 3.2.1) only. Absolute-form (section
+	// 3.2.2) is refused on purpose although that section asks servers to
+	// accept it: it is for forward proxies, and its authority could
+	// disagree with Host. Authority-form (section 3.2.3) is CONNECT, a
+	// tunnel this gateway does not open; asterisk-form (section 3.2.4)
+	// exists only for a server-wide OPTIONS.
 	switch {
 	case method == http.MethodConnect:
 		return ErrConnect
@@ -330,10 +350,11 @@ const (
 )
 
 // checkTE classifies a raw Transfer-Encoding value (after the colon).
-// Only "chunked" is understood, in any case, with spaces around it. An HTAB
-// or other whitespace next to it is an obfuscation that some parsers strip
-// and others do not, so it is refused as malformed framing; any other
-// coding or a list is unsupported (501).
+// Only "chunked" is understood, in any case (RFC 9112 section 7: coding
+// names are case-insensitive), with spaces around it. An HTAB next to it is
+// OWS to the grammar (RFC 9110 section 5.6.3) but an obfuscation that some
+// parsers strip and others do not, so it is refused as malformed framing;
+// any other coding or a list is unsupported (RFC 9112 section 6.1: 501).
 func checkTE(raw string) int {
 	v := raw
 	for len(v) > 0 && v[0] == ' ' {
@@ -361,7 +382,8 @@ func checkTE(raw string) int {
 // setURL fills u from an origin-form or asterisk-form target. A target of
 // plain path bytes (and any query) is set without allocating; anything
 // else goes through url.ParseRequestURI, so the result is what net/http
-// would give.
+// would give, and a target it cannot parse as origin-form (RFC 9112
+// section 3.2.1: absolute-path [ "?" query ]) is refused.
 func setURL(u *url.URL, target string) *Error {
 	path, query, hasQuery := target, "", false
 	if i := indexByte(target, '?'); i >= 0 {
@@ -387,8 +409,8 @@ func setURL(u *url.URL, target string) *Error {
 }
 
 // bodyOf says how the body of a request with head h is framed (RFC 9112
-// section 6.3): chunked, Content-Length bytes, or none (a request without
-// either has no body).
+// section 6.3): chunked (4), Content-Length bytes (6), or none (7: a
+// request without either has no body).
 func bodyOf(h *head) (bodyMode, int64) {
 	switch {
 	case h.chunked:
@@ -399,9 +421,10 @@ func bodyOf(h *head) (bodyMode, int64) {
 	return bodyNone, 0
 }
 
-// ErrTrailerKey refuses a Trailer field announcing a framing field (RFC
-// 9110 section 6.5.1: a sender MUST NOT generate a trailer field needed
-// for message framing).
+// ErrTrailerKey refuses a Trailer field (RFC 9110 section 6.6.2)
+// announcing a framing field: RFC 9110 section 6.5.1 says framing fields
+// cannot be processed from a trailer, and a sender MUST NOT generate a
+// trailer field whose definition does not allow it.
 var ErrTrailerKey = bad("bad trailer key")
 
 // takeTrailer moves the Trailer field of a chunked message out of its

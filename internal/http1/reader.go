@@ -112,8 +112,12 @@ var (
 
 // readHead returns the next message head, through its empty line, from the
 // buffer (valid until the next read). A head longer than limit bytes is
-// ErrHeadTooLarge; started reports whether any byte of it arrived (an idle
-// connection that ends is not an error worth answering).
+// ErrHeadTooLarge (431, RFC 6585 section 5); started reports whether any
+// byte of it arrived (an idle connection that ends is not an error worth
+// answering). An empty line before a request-line, which RFC 9112 section
+// 2.2 says a server SHOULD skip, is read as the head's first line and
+// refused as a malformed request-line: a gateway does not guess where a
+// message starts.
 func (b *reader) readHead(limit int) (head []byte, started bool, err error) {
 	scan := b.r
 	for {
@@ -154,7 +158,8 @@ func (b *reader) readHead(limit int) (head []byte, started bool, err error) {
 }
 
 // readLine returns the next CRLF-terminated line without its CRLF, for
-// chunk-size and trailer lines, refusing lines longer than limit (tooLong).
+// chunk-size and trailer lines, refusing lines longer than limit (tooLong)
+// and lines ended by a bare LF (RFC 9112 sections 2.2 and 7.1).
 func (b *reader) readLine(limit int, tooLong *Error) ([]byte, error) {
 	scan := b.r
 	for {

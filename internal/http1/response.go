@@ -212,8 +212,9 @@ func (w *response) commit(stream bool) {
 	switch {
 	case w.status == http.StatusSwitchingProtocols:
 	case !w.bodyAllowed:
-		// RFC 9110 section 8.6: no Content-Length in 204; a 304 may carry
-		// the length of the representation, which the handler set itself.
+		// RFC 9110 section 8.6: no Content-Length in 1xx or 204; a 304
+		// may carry the length of the representation, which the handler
+		// set itself.
 		if w.status != http.StatusNoContent {
 			w.writeCL()
 		}
@@ -229,7 +230,9 @@ func (w *response) commit(stream bool) {
 		w.chunked = true
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	default:
-		w.closeAfter = true // HTTP/1.0: the end of the connection ends the body
+		// RFC 9112 section 6.1: no Transfer-Encoding toward an HTTP/1.0
+		// request, so the end of the connection ends the body (6.3 (8)).
+		w.closeAfter = true
 	}
 	if w.closeAfter && w.status != http.StatusSwitchingProtocols {
 		bw.WriteString("Connection: close\r\n")
@@ -273,7 +276,8 @@ func (w *response) finish() bool {
 	}
 	if w.cl >= 0 && w.written < w.cl && w.bodyAllowed && !w.head {
 		// The handler wrote less than it declared: the client would wait
-		// for the rest, so the connection ends.
+		// for the rest, so the connection ends (RFC 9112 section 6.3 (6):
+		// the client then sees an incomplete message).
 		w.closeAfter = true
 	}
 	return !w.closeAfter && w.err == nil
@@ -349,10 +353,12 @@ func hasTokenList(vv []string, tok string) bool {
 }
 
 // writeFields writes the handler's header fields. The framing fields are
-// the engine's: Transfer-Encoding is never taken from the handler, and
-// Content-Length only when it is one valid number. A name that is not a
-// token is skipped and CR, LF and other control bytes in a value become
-// SP, so no handler input can forge a line (RFC 9110 section 5.5).
+// the engine's: Transfer-Encoding is never taken from the handler (RFC
+// 9112 section 6.1 limits when a server may send it), and Content-Length
+// only when it is one valid number (RFC 9110 section 8.6) and the
+// response is final. A name that is not a token (RFC 9110 section 5.1) is
+// skipped and CR, LF and other control bytes in a value become SP, so no
+// handler input can forge a line (RFC 9110 section 5.5).
 func writeFields(bw *bufio.Writer, h http.Header, interim bool) {
 	for k, vv := range h {
 		switch len(k) {

@@ -397,7 +397,10 @@ func (c *conn) serve() {
 		keep := c.w.finish()
 		if keep && !c.body.eof {
 			if c.h.expectContinue && c.body.sendContinue != nil {
-				keep = false // the client may or may not send the body now
+				// RFC 9110 section 10.1.1: a final answer before the body
+				// was asked for leaves open whether the client sends it,
+				// so the connection closes (RFC 9112 section 9.6).
+				keep = false
 			} else {
 				if c.drainBuf == nil {
 					c.drainBuf = make([]byte, 4096)
@@ -558,6 +561,8 @@ func (c *conn) fillRequest() {
 		r.Body = http.NoBody
 	}
 	c.body.limit = c.srv.MaxBodyBytes
+	// RFC 9110 section 10.1.1: 100 (Continue) is sent only when the body
+	// is read, and never to HTTP/1.0, whose expectation MUST be ignored.
 	if h.expectContinue && h.minor == 1 && !c.body.eof {
 		c.body.sendContinue = c.continueFn
 	}

@@ -266,6 +266,16 @@ func TestExpect100Continue(t *testing.T) {
 	}
 }
 
+// RFC 9110 section 10.1.1: a server MUST ignore 100-continue in an
+// HTTP/1.0 request, so no interim response comes before the final one.
+func TestExpect100ContinueIgnoredOnHTTP10(t *testing.T) {
+	addr := serve(t, &Server{Handler: echo})
+	rs := exchange(t, addr, req("POST /e HTTP/1.0", "Expect: 100-continue", "Content-Length: 3")+"abc", 1)
+	if len(rs) != 1 || rs[0].StatusCode != 200 || respBody(rs[0]) != "POST /e abc" {
+		t.Fatalf("%v", rs)
+	}
+}
+
 func TestExpectContinueNotSentWhenBodyUnread(t *testing.T) {
 	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)

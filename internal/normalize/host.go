@@ -26,7 +26,7 @@ const maxHostLen = 255
 // authority grammar before it is routed, and returns the host without its
 // port: an IPv6 literal without brackets, anything else as sent.
 //
-//	authority   = host [ ":" port ]          (no userinfo in HTTP, RFC 9110 4.2.1)
+//	authority   = host [ ":" port ]          (no userinfo in HTTP, RFC 9110 4.2.4)
 //	host        = IP-literal / IPv4address / reg-name
 //	IP-literal  = "[" IPv6address "]"        (no zone id, no IPvFuture)
 //	reg-name    = *unreserved                (sub-delims refused, see below)
@@ -55,6 +55,8 @@ func CheckHost(h string) (string, error) {
 			return "", errHostLiteral
 		}
 		lit := h[1:end]
+		// RFC 3986 section 3.2.2: IP-literal = "[" ( IPv6address /
+		// IPvFuture ) "]"; a zone id (RFC 6874) names nothing to a peer.
 		a, err := netip.ParseAddr(lit)
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", errHostLiteral
@@ -83,9 +85,9 @@ func CheckHost(h string) (string, error) {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '-' || c == '.' || c == '_' || c == '~': // unreserved
-		case c == '%':
+		case c == '%': // RFC 3986 allows it in reg-name; refused, see above
 			return "", errHostEncoded
-		case c == '@':
+		case c == '@': // RFC 9110 section 4.2.4: userinfo is deprecated, its presence an error
 			return "", errHostUserinfo
 		default:
 			// ':' (a second colon: an unbracketed IPv6 address), '/', '?',
@@ -94,11 +96,15 @@ func CheckHost(h string) (string, error) {
 		}
 	}
 	if host == "" {
-		return "", errHostChar // ":8080" names no host
+		// ":8080" names no host; RFC 9110 section 4.2.1 forbids an empty
+		// host in an http URI.
+		return "", errHostChar
 	}
 	return host, nil
 }
 
+// checkPort: port = *DIGIT (RFC 3986 section 3.2.3), here 1 to 5 digits
+// naming a TCP port, 0 to 65535.
 func checkPort(p string) error {
 	if p == "" || len(p) > 5 {
 		return errHostPort

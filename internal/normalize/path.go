@@ -75,6 +75,8 @@ func (o Options) IsCanonical(p string) bool {
 
 // Canonicalize is Canonicalize under these options.
 func (o Options) Canonicalize(raw string) (Path, error) {
+	// RFC 9112 section 3.2.1: origin-form = absolute-path [ "?" query ],
+	// and absolute-path = 1*( "/" segment ) (RFC 9110 section 4.1).
 	if raw == "" || raw[0] != '/' {
 		return Path{}, errNotOriginForm
 	}
@@ -82,7 +84,9 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 	b.put('/')
 	i := 1
 	for i < len(raw) {
-		if raw[i] == '/' { // collapse "//"
+		// Collapse "//". Not an RFC 3986 normalization (an empty segment
+		// is a segment there): upstreams differ on it, so one form is sent.
+		if raw[i] == '/' {
 			i++
 			continue
 		}
@@ -102,11 +106,13 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 			switch {
 			case c == '%':
 				v, ok := unhex2(raw, i)
-				if !ok {
+				if !ok { // RFC 3986 section 2.1: pct-encoded = "%" HEXDIG HEXDIG
 					return Path{}, errBadEscape
 				}
 				switch {
 				case v < 0x20 || v == 0x7f:
+					// Valid to RFC 3986, but a decoded control byte cuts
+					// strings short or forges lines downstream.
 					return Path{}, errControl
 				case v >= 0x80:
 					next, err := b.putUTF8(raw, i)
@@ -116,15 +122,19 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 					i = next
 					continue
 				case isUnreserved(v):
+					// RFC 3986 sections 2.3 and 6.2.2.2: an encoded
+					// unreserved character is that character; decoded.
 					encDot = encDot || v == '.'
 					b.put(v)
 				case v == '/':
+					// RFC 3986 section 2.2: an encoded reserved character
+					// is not the character; "%2F" stays, flagged.
 					encSlash = true
 					b.putEscaped(v)
 				case v == '\\':
-					return Path{}, errBackslash
+					return Path{}, errBackslash // see the raw '\\' below
 				default:
-					b.putEscaped(v)
+					b.putEscaped(v) // RFC 3986 section 6.2.2.1: hex digits upper-cased
 				}
 				i += 3
 				continue
@@ -136,14 +146,25 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 				i = next
 				continue
 			case c < 0x20 || c == 0x7f:
+				// RFC 3986 section 2: no URI character is a control;
+				// RFC 9112 section 3.2: no whitespace in the target.
 				return Path{}, errControl
 			case c == '\\':
+				// Not a URI character (RFC 3986 section 2), yet a path
+				// separator to Windows servers and WHATWG URL parsers.
 				return Path{}, errBackslash
 			case c == '#':
+				// RFC 9110 section 7.1: the target URI excludes the
+				// fragment (RFC 3986 section 3.5), so a client sends none.
 				return Path{}, errFragment
 			case c == ' ' || c == '?':
+				// RFC 9112 section 3.2: no whitespace in the target; a '?'
+				// would start the query, so a path never holds one.
 				return Path{}, errInvalidChar
 			case c == ';':
+				// RFC 3986 section 3.3: ";" commonly delimits segment
+				// parameters, which some upstreams strip and the router
+				// does not.
 				if !o.AllowSemicolon {
 					return Path{}, errSemicolon
 				}
@@ -151,7 +172,7 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 				b.put(c)
 			case isUnreserved(c) || isRawPathChar(c):
 				b.put(c)
-			default: // " < > [ ] ^ ` { | }: not allowed raw in a URI path
+			default: // " < > [ ] ^ ` { | }: not pchar (RFC 3986 section 3.3), escaped
 				b.putEscaped(c)
 			}
 			i++
@@ -167,10 +188,14 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 		if err != nil {
 			return Path{}, err
 		}
+		// RFC 3986 section 5.2.4 (remove_dot_segments, also section
+		// 6.2.2.3): "." is dropped, ".." drops the segment before it.
 		switch kind {
 		case segDot:
 			b.w = segStart
 		case segDotDot:
+			// Section 5.2.4 would clamp ".." at the root; it is refused
+			// instead: the upstream may not clamp the same way.
 			if segStart == 1 {
 				return Path{}, errAboveRoot
 			}
@@ -206,6 +231,9 @@ func classify[T string | []byte](seg T, encDot, encSlash, semi bool) (segKind, e
 		if !isDots(seg) {
 			return segName, nil
 		}
+		// "%2E" is "." (RFC 3986 section 2.3), so "%2E%2E" is a dot
+		// segment to a layer that decodes first and a name to one that
+		// does not: refused.
 		if encDot {
 			return 0, errEncodedDot
 		}
@@ -290,7 +318,10 @@ func (b *lazyBuf) String() string {
 }
 
 // putUTF8 reads one UTF-8 sequence starting at raw[i], whose bytes may be
-// raw or escaped, refuses it unless valid, and writes it escaped. It
+// raw or escaped, refuses it unless valid, and writes it escaped (RFC 3986
+// section 2.5 and RFC 3987 section 3.1: non-ASCII characters travel as
+// percent-encoded UTF-8). Overlong forms and surrogates are invalid UTF-8
+// (RFC 3629 section 3) and refused: section 10 there is the attack. It
 // returns the index after the sequence.
 func (b *lazyBuf) putUTF8(raw string, i int) (int, error) {
 	var seq [utf8.UTFMax]byte
@@ -377,7 +408,8 @@ func isUnreserved(c byte) bool {
 }
 
 // isRawPathChar reports the sub-delims (but ';'), ':' and '@', which RFC
-// 3986 allows raw in a segment and which keep their meaning raw.
+// 3986 section 3.3 allows raw in a segment (pchar) and which keep their
+// meaning raw.
 func isRawPathChar(c byte) bool {
 	switch c {
 	case '!', '$', '&', '\'', '(', ')', '*', '+', ',', '=', ':', '@':
