@@ -27,7 +27,7 @@ Examples:
   export JWT_SECRET=...   # at least 32 bytes for HS256
   portcullis token --alg HS256 --kid alice-key --secret-env JWT_SECRET --sub alice --exp 1h
   portcullis token --alg RS256 --kid bob-key --key-file private.pem --aud orders --claim tenant=acme`, stderr)
-	alg := fs.String("alg", "HS256", "signing algorithm: HS256/384/512 (secret), RS256/384/512, PS256/384/512, ES256/384/512, EdDSA (private key)")
+	alg := fs.String("alg", "HS256", "signing algorithm, one of "+config.JWTAlgorithmNames()+" (HMAC ones sign with a secret, the others with a private key)")
 	kid := fs.String("kid", "", "the kid header: the key of the consumer's jwt credential")
 	secretEnv := fs.String("secret-env", "", "name of the environment variable holding the HMAC secret")
 	secretFile := fs.String("secret-file", "", "file holding the HMAC secret (a trailing newline is ignored)")

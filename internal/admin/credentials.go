@@ -265,7 +265,7 @@ func (in *credentialInput) build(consumer string) (c *store.Credential, key, sec
 		c.Lookup = d.Hash
 	case store.KindJWT:
 		if in.Algorithm == "" {
-			return nil, "", "", badField("algorithm", "algorithm is required (%s)", strings.Join(config.JWTAlgorithms, ", "))
+			return nil, "", "", badField("algorithm", "algorithm is required (%s)", config.JWTAlgorithmNames())
 		}
 		d.Key, d.Algorithm, d.PublicKey = in.Key, in.Algorithm, in.PublicKey
 		if d.Key == "" {
@@ -281,7 +281,7 @@ func (in *credentialInput) build(consumer string) (c *store.Credential, key, sec
 			}
 			c.Secret = []byte(sec)
 		} else if in.Secret != "" {
-			return nil, "", "", badField("secret", "secret is for HS256, HS384 and HS512; %s verifies with public_key", in.Algorithm)
+			return nil, "", "", badField("secret", "secret is for %s; %s verifies with public_key", config.HMACAlgorithmNames(), in.Algorithm)
 		}
 		c.Lookup = d.Key
 	case store.KindBasic:

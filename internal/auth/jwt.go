@@ -157,7 +157,7 @@ func compileJWT(d pipeline.Decoder, env Env) (Method, error) {
 		}
 		b := algBit(a)
 		if b == 0 {
-			errs = append(errs, config.FieldErrorf(fmt.Sprintf("algorithms[%d]", i), "unsupported algorithm %q (supported: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)", a))
+			errs = append(errs, config.FieldErrorf(fmt.Sprintf("algorithms[%d]", i), "unsupported algorithm %q (supported: %s)", a, config.JWTAlgorithmNames()))
 			continue
 		}
 		m.allowed |= b

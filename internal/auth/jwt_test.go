@@ -326,6 +326,8 @@ func TestJWTConfigErrors(t *testing.T) {
 		{`{}`, "algorithms: list the algorithms"},
 		{`{algorithms: [none]}`, `"none" is never accepted`},
 		{`{algorithms: [HS1]}`, `unsupported algorithm "HS1"`},
+		// The message lists the one list, every name in it.
+		{`{algorithms: [HS1]}`, "(supported: HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA)"},
 		{`{algorithms: [HS256], bogus: 1}`, "bogus"},
 		{`{algorithms: [HS256], credentials: false}`, "credentials: false needs a jwks block"},
 		{`{algorithms: [HS256], claims_to_headers: {sub: Authorization}}`, `header "Authorization" is reserved`},

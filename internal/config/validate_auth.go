@@ -41,6 +41,21 @@ var JWTAlgorithms = []string{
 // algorithm: the size of the hash output (RFC 7518, section 3.2).
 var MinHMACSecretBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
+// JWTAlgorithmNames is JWTAlgorithms as a message prints it.
+func JWTAlgorithmNames() string { return strings.Join(JWTAlgorithms, ", ") }
+
+// HMACAlgorithmNames is the HMAC algorithms of JWTAlgorithms, in its
+// order, as a message prints them.
+func HMACAlgorithmNames() string {
+	var hs []string
+	for _, a := range JWTAlgorithms {
+		if IsHMACAlgorithm(a) {
+			hs = append(hs, a)
+		}
+	}
+	return strings.Join(hs, ", ")
+}
+
 // IsHMACAlgorithm reports whether alg is one of the HS* algorithms, whose
 // credentials carry a shared secret instead of a public key.
 func IsHMACAlgorithm(alg string) bool {
@@ -197,10 +212,10 @@ func (v *validator) jwtCredential(p string, c *JWTCredential, cc *consumerChecks
 	ap := p + ".algorithm"
 	switch {
 	case c.Algorithm == "":
-		v.add(ap, "is required (one of %s)", strings.Join(JWTAlgorithms, ", "))
+		v.add(ap, "is required (one of %s)", JWTAlgorithmNames())
 		return
 	case !isJWTAlgorithm(c.Algorithm):
-		v.add(ap, "must be one of %s, not %s", strings.Join(JWTAlgorithms, ", "), v.q(ap, c.Algorithm))
+		v.add(ap, "must be one of %s, not %s", JWTAlgorithmNames(), v.q(ap, c.Algorithm))
 		return
 	}
 	if IsHMACAlgorithm(c.Algorithm) {

@@ -342,3 +342,13 @@ func TestValidateAuthBuiltInCode(t *testing.T) {
 		t.Errorf("Validate = %v", err)
 	}
 }
+
+// TestJWTAlgorithmNames: the names messages print are the one list's.
+func TestJWTAlgorithmNames(t *testing.T) {
+	if got, want := JWTAlgorithmNames(), "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA"; got != want {
+		t.Errorf("JWTAlgorithmNames() = %q, want %q", got, want)
+	}
+	if got, want := HMACAlgorithmNames(), "HS256, HS384, HS512"; got != want {
+		t.Errorf("HMACAlgorithmNames() = %q, want %q", got, want)
+	}
+}
