@@ -2,9 +2,7 @@ package admin
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -150,20 +148,9 @@ func (s *Server) createToken(q *request) (int, any) {
 		}
 		at = t.UTC()
 	}
-	if len(in.Networks) > maxTokenNetworks {
-		return 0, badField("networks", "at most %d networks", maxTokenNetworks)
-	}
-	var nets []string
-	for i, n := range in.Networks {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			a, err2 := netip.ParseAddr(n)
-			if err2 != nil {
-				return 0, badField(fmt.Sprintf("networks[%d]", i), "%q is not a network in CIDR notation (such as 10.0.0.0/8) or an address", n)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		nets = append(nets, p.Masked().String())
+	nets, prob := tokenNetworks(in.Networks)
+	if prob != nil {
+		return 0, prob
 	}
 	value, t, err := NewToken(in.Name, in.Role, ttl)
 	if err != nil {

@@ -2,9 +2,12 @@ package admin
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // Admin tokens are scoped: besides a role, a token may have an expiry and
@@ -30,6 +33,25 @@ type tokenTouch struct {
 	client string
 }
 
+// tokenNetworks reads a token's client networks by the one rule for
+// address lists (config.ParsePrefix, as trusted proxies and ip_filter read
+// theirs): a CIDR or an address, stored masked, an IPv4-mapped IPv6 one as
+// the IPv4 network it covers (clients are compared unmapped).
+func tokenNetworks(in []string) ([]string, *Problem) {
+	if len(in) > maxTokenNetworks {
+		return nil, badField("networks", "at most %d networks", maxTokenNetworks)
+	}
+	var nets []string
+	for i, n := range in {
+		p, err := config.ParsePrefix(n)
+		if err != nil {
+			return nil, badField(fmt.Sprintf("networks[%d]", i), "%q is not a network in CIDR notation (such as 10.0.0.0/8) or an address", n)
+		}
+		nets = append(nets, p.String())
+	}
+	return nets, nil
+}
+
 // tokenNetworkAllows reports whether a token limited to networks may be
 // used from client (any client when networks is empty). A network that
 // does not parse allows nothing: the API accepts valid prefixes only, so
@@ -44,7 +66,7 @@ func tokenNetworkAllows(networks []string, client string) bool {
 	}
 	a = a.Unmap()
 	for _, n := range networks {
-		if p, err := netip.ParsePrefix(n); err == nil && p.Contains(a) {
+		if p, err := config.ParsePrefix(n); err == nil && p.Contains(a) {
 			return true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // TestTOTPStepWindow: a code is valid for its own step and one step of
@@ -94,9 +96,48 @@ func TestTokenNetworkAllows(t *testing.T) {
 		{"single address", []string{"127.0.0.1/32"}, "127.0.0.2", false},
 		{"client not an address", []string{"10.0.0.0/8"}, "example.com", false},
 		{"network edited to garbage", []string{"not-a-network"}, "10.0.0.1", false},
+		{"network the shared parser refuses", []string{"fe80::1%eth0/64"}, "fe80::1", false},
 	} {
 		if got := tokenNetworkAllows(tc.networks, tc.client); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.desc, got, tc.want)
 		}
+	}
+}
+
+// TestTokenNetworksSharedRule: a token's client networks are read by the
+// one address-list rule (config.ParsePrefix): what it refuses the token API
+// refuses, and what it accepts is stored in its normal form.
+func TestTokenNetworksSharedRule(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "": refused
+	}{
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"192.0.2.7", "192.0.2.7/32"},
+		{"2001:db8::1/32", "2001:db8::/32"},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8"}, // IPv4-mapped: the IPv4 network, as clients are compared
+		{"fe80::1%eth0", "fe80::1/128"},
+		{"fe80::1%eth0/64", ""}, // netip.ParseAddr took "eth0/64" for a zone: a /128 nobody asked for
+		{"10.0.0.0/33", ""},
+		{" 10.0.0.1", ""},
+		{"010.0.0.1", ""},
+		{"not-a-network", ""},
+	} {
+		p, perr := config.ParsePrefix(tc.in)
+		if (perr != nil) != (tc.want == "") || (perr == nil && p.String() != tc.want) {
+			t.Fatalf("%q: config.ParsePrefix gives %v, %v; the row says %q", tc.in, p, perr, tc.want)
+		}
+		nets, prob := tokenNetworks([]string{"127.0.0.0/8", tc.in})
+		switch {
+		case tc.want == "" && (prob == nil || prob.Field != "networks[1]"):
+			t.Errorf("%q: accepted (%v), want refused at networks[1]", tc.in, nets)
+		case tc.want != "" && prob != nil:
+			t.Errorf("%q: refused: %s", tc.in, prob.Detail)
+		case tc.want != "" && nets[1] != tc.want:
+			t.Errorf("%q: stored as %q, want %q", tc.in, nets[1], tc.want)
+		}
+	}
+	if _, prob := tokenNetworks(make([]string, maxTokenNetworks+1)); prob == nil || prob.Field != "networks" {
+		t.Errorf("%d networks accepted", maxTokenNetworks+1)
 	}
 }

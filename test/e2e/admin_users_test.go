@@ -680,6 +680,11 @@ func TestAdminTokenOutsideNetworksRefused(t *testing.T) {
 	if r := n.api(t, "POST", "/admin/tokens", map[string]any{"name": "bad", "role": "viewer", "networks": []string{"10.0.0.0/33"}}); r.Status != 400 || r.Str(t, "field") != "networks[0]" {
 		t.Fatalf("invalid network: %d %s", r.Status, r.Body)
 	}
+	// Refused by the one address-list rule (config.ParsePrefix), as
+	// trusted_proxies and ip_filter refuse it: a zone is not part of a CIDR.
+	if r := n.api(t, "POST", "/admin/tokens", map[string]any{"name": "zoned", "role": "viewer", "networks": []string{"fe80::1%eth0/64"}}); r.Status != 400 || r.Str(t, "field") != "networks[0]" {
+		t.Fatalf("zoned network: %d %s", r.Status, r.Body)
+	}
 }
 
 // TestAdminTokenLastUsedShown: the token list shows when and from where
