@@ -41,18 +41,18 @@ routes:
 	return cfg
 }
 
-// akCompile compiles route 0's first policy with fresh snapshot memo and
+// akCompile compiles route 0's first policy with fresh snapshot values and
 // the given long-lived state.
-func akCompile(t testing.TB, cfg *config.Config, state *pipeline.Memo) (*policy, error) {
+func akCompile(t testing.TB, cfg *config.Config, state *pipeline.SharedValues) (*policy, error) {
 	t.Helper()
-	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewSharedValues(), State: state})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*policy), nil
 }
 
-func akMustCompile(t testing.TB, cfg *config.Config, state *pipeline.Memo) *policy {
+func akMustCompile(t testing.TB, cfg *config.Config, state *pipeline.SharedValues) *policy {
 	t.Helper()
 	p, err := akCompile(t, cfg, state)
 	if err != nil {
@@ -117,7 +117,7 @@ func newAKFixture(t testing.TB) akFixture {
 
 func TestAPIKeyAcceptsFromEachSource(t *testing.T) {
 	f := newAKFixture(t)
-	p := akMustCompile(t, akConfig(t, f.consumers, "          - api_key: {query: api_key}"), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, f.consumers, "          - api_key: {query: api_key}"), pipeline.NewSharedValues())
 
 	cases := []struct {
 		name string
@@ -171,7 +171,7 @@ func TestAPIKeyRefusals(t *testing.T) {
 	f := newAKFixture(t)
 	unknown, _ := akKey(t, "")
 	typo := f.alice[:len(f.alice)-1] + string("01"[0+boolInt(f.alice[len(f.alice)-1] == '0')])
-	p := akMustCompile(t, akConfig(t, f.consumers, "          - api_key: {}"), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, f.consumers, "          - api_key: {}"), pipeline.NewSharedValues())
 	cases := []struct {
 		name, header, auth, query, want string
 	}{
@@ -226,7 +226,7 @@ func TestAPIKeyRotationByClock(t *testing.T) {
         - {id: old, hash: "%s", not_after: "%s"}
         - {id: new, hash: "%s", expires_at: "2031-01-01T00:00:00Z"}
 `, oldHash, deadline.Format(time.RFC3339), newHash), "          - api_key: {}")
-	p := akMustCompile(t, cfg, pipeline.NewMemo())
+	p := akMustCompile(t, cfg, pipeline.NewSharedValues())
 	m := p.methods[0].(*apiKeyMethod)
 	var now time.Time
 	m.now = func() time.Time { return now }
@@ -256,7 +256,7 @@ func TestAPIKeyRotationByClock(t *testing.T) {
 func TestAPIKeyOptions(t *testing.T) {
 	f := newAKFixture(t)
 	// Custom header, scheme off, key forwarded, legacy keys on.
-	p := akMustCompile(t, akConfig(t, f.consumers, `          - api_key: {header: X-Key, authorization_scheme: "", forward_key: true, legacy_keys: true}`), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, f.consumers, `          - api_key: {header: X-Key, authorization_scheme: "", forward_key: true, legacy_keys: true}`), pipeline.NewSharedValues())
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("X-Key", f.alice)
 	if reason, _ := akReason(p, r); reason != "" || r.Header.Get("X-Key") != f.alice {
@@ -329,7 +329,7 @@ func TestAPIKeyCompileErrors(t *testing.T) {
 		if tc.mutate != nil {
 			tc.mutate(cfg)
 		}
-		_, err := akCompile(t, cfg, pipeline.NewMemo())
+		_, err := akCompile(t, cfg, pipeline.NewSharedValues())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
@@ -343,7 +343,7 @@ func TestAPIKeyIndexErrorReportedOnce(t *testing.T) {
 	_, h := akKey(t, "")
 	cfg := akConfig(t, fmt.Sprintf("  - name: a\n    credentials:\n      api_keys:\n        - {id: k1, hash: %q}\n", h), "          - api_key: {}")
 	cfg.Consumers[0].Credentials.APIKeys[0].Hash = "sha256:zz"
-	env := pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: pipeline.NewMemo()}
+	env := pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewSharedValues(), State: pipeline.NewSharedValues()}
 	if _, err := pipelinetest.Policy(t, cfg, 0, 0, env); err == nil {
 		t.Fatal("first route: no error")
 	}
@@ -360,7 +360,7 @@ func TestAPIKeyIndexErrorReportedOnce(t *testing.T) {
 func TestAPIKeyUsageThroughLoopback(t *testing.T) {
 	f := newAKFixture(t)
 	cfg := akConfig(t, f.consumers, "          - api_key: {}")
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	var mu sync.Mutex
 	p := akMustCompile(t, cfg, state)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -458,7 +458,7 @@ func FuzzAPIKeyQuery(f *testing.F) {
 
 func BenchmarkAPIKeyAuthenticate(b *testing.B) {
 	f := newAKFixture(b)
-	p := akMustCompile(b, akConfig(b, f.consumers, "          - api_key: {forward_key: true}"), pipeline.NewMemo())
+	p := akMustCompile(b, akConfig(b, f.consumers, "          - api_key: {forward_key: true}"), pipeline.NewSharedValues())
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("X-API-Key", f.alice)
 	c := akContext(r)
@@ -473,7 +473,7 @@ func BenchmarkAPIKeyAuthenticate(b *testing.B) {
 
 func BenchmarkAPIKeyRefuseMalformed(b *testing.B) {
 	f := newAKFixture(b)
-	p := akMustCompile(b, akConfig(b, f.consumers, "          - api_key: {}"), pipeline.NewMemo())
+	p := akMustCompile(b, akConfig(b, f.consumers, "          - api_key: {}"), pipeline.NewSharedValues())
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("X-API-Key", f.alice[:len(f.alice)-3]+"zzz")
 	c := akContext(r)

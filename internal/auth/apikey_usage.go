@@ -35,7 +35,7 @@ type KeyUsage struct {
 
 // UsageOf returns the usage of every key the gateway has known since it
 // started, sorted by id, for the admin API and metrics.
-func UsageOf(state *pipeline.Memo) []KeyUsage {
+func UsageOf(state *pipeline.SharedValues) []KeyUsage {
 	s, err := keyUsageStoreOf(state)
 	if err != nil {
 		return nil
@@ -57,7 +57,7 @@ type keyUsageStore struct {
 	byID map[string]*keyCounter
 }
 
-func keyUsageStoreOf(state *pipeline.Memo) (*keyUsageStore, error) {
+func keyUsageStoreOf(state *pipeline.SharedValues) (*keyUsageStore, error) {
 	v, err := state.Get("auth.api_key.usage", func() (any, error) {
 		return &keyUsageStore{byID: map[string]*keyCounter{}}, nil
 	})

@@ -33,7 +33,7 @@ const (
 	basicMaxCredentials = 512
 )
 
-func basicCacheOf(state *pipeline.Memo) (*basicCache, error) {
+func basicCacheOf(state *pipeline.SharedValues) (*basicCache, error) {
 	v, err := state.Get("auth.basic.cache", func() (any, error) {
 		c := &basicCache{m: ttlmap.New[[32]byte, string](basicCacheCapacity, basicCacheShards, ttlmap.FirstByte)}
 		if _, err := rand.Read(c.secret[:]); err != nil {

@@ -52,7 +52,7 @@ func basicReq(user, pass string) *http.Request {
 
 func TestBasicAcceptsBcryptAndArgon2id(t *testing.T) {
 	bh, ah := basicTestHashes(t)
-	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 0s}"), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 0s}"), pipeline.NewSharedValues())
 	for _, tc := range []struct{ user, pass, consumer string }{{"carol", "s3cret-b", "carol"}, {"dävé", "s3cret-a", "dave"}} {
 		r := basicReq(tc.user, tc.pass)
 		reason, c := akReason(p, r)
@@ -78,7 +78,7 @@ func pCtx(p *policy, r *http.Request) *pipeline.Context {
 
 func TestBasicRefusals(t *testing.T) {
 	bh, ah := basicTestHashes(t)
-	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), `          - basic: {realm: "orders api"}`), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), `          - basic: {realm: "orders api"}`), pipeline.NewSharedValues())
 	raw := func(v string) *http.Request {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", v)
@@ -128,7 +128,7 @@ func TestBasicRefusals(t *testing.T) {
 
 func TestBasicCache(t *testing.T) {
 	bh, ah := basicTestHashes(t)
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	cfg := akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 30s}")
 	p := akMustCompile(t, cfg, state)
 	m := p.methods[0].(*basicMethod)
@@ -171,7 +171,7 @@ func TestBasicCache(t *testing.T) {
 }
 
 func TestBasicCacheIsBounded(t *testing.T) {
-	c, _ := basicCacheOf(pipeline.NewMemo())
+	c, _ := basicCacheOf(pipeline.NewSharedValues())
 	now := time.Now().UnixNano()
 	for i := range basicCacheCapacity + 500 {
 		k := c.key([]byte("u"), fmt.Appendf(nil, "p%d", i))
@@ -181,7 +181,7 @@ func TestBasicCacheIsBounded(t *testing.T) {
 		t.Fatalf("cache holds %d entries, cap %d", n, basicCacheCapacity)
 	}
 	// The key depends on the process secret, user and password.
-	c2, _ := basicCacheOf(pipeline.NewMemo())
+	c2, _ := basicCacheOf(pipeline.NewSharedValues())
 	if c.key([]byte("u"), []byte("p")) == c2.key([]byte("u"), []byte("p")) {
 		t.Fatal("two caches share a secret")
 	}
@@ -192,7 +192,7 @@ func TestBasicCacheIsBounded(t *testing.T) {
 
 func TestBasicUnknownUserSpendsAHashCheck(t *testing.T) {
 	bh, ah := basicTestHashes(t)
-	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 0s}"), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 0s}"), pipeline.NewSharedValues())
 	m := p.methods[0].(*basicMethod)
 	// The dummy has the parameters most credentials use and matches nothing.
 	if m.index.dummy == nil || m.index.dummy.verify([]byte("s3cret-b")) || m.index.dummy.verify([]byte("s3cret-a")) {
@@ -213,7 +213,7 @@ func (v countingVerifier) dummy() (passwordVerifier, error) { return v, nil }
 
 func TestBasicCanceledWhileWaiting(t *testing.T) {
 	bh, ah := basicTestHashes(t)
-	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 0s}"), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, basicConsumers(bh, ah), "          - basic: {cache_ttl: 0s}"), pipeline.NewSharedValues())
 	// Fill every verification slot, then send a request whose context is
 	// already done: it must give up instead of waiting.
 	for range cap(basicVerifySlots) {
@@ -264,7 +264,7 @@ func TestBasicCompileErrors(t *testing.T) {
 		if tc.mutate != nil {
 			tc.mutate(cfg)
 		}
-		_, err := akCompile(t, cfg, pipeline.NewMemo())
+		_, err := akCompile(t, cfg, pipeline.NewSharedValues())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
@@ -409,7 +409,7 @@ func FuzzParsePasswordHash(f *testing.F) {
 
 func benchmarkBasic(b *testing.B, method string) {
 	bh, ah := basicTestHashes(b)
-	p := akMustCompile(b, akConfig(b, basicConsumers(bh, ah), method), pipeline.NewMemo())
+	p := akMustCompile(b, akConfig(b, basicConsumers(bh, ah), method), pipeline.NewSharedValues())
 	r := basicReq("carol", "s3cret-b")
 	c := akContext(r)
 	b.ReportAllocs()

@@ -22,7 +22,7 @@ type Consumer struct {
 // Consumers is the consumer index of one snapshot. Today it is built from
 // the config file; a run-time store will sit behind the same methods.
 // Credential indexes (by kid, key hash, username, certificate) are built by
-// each method from Configs, once per snapshot (see Memo keys "auth.*").
+// each method from Configs, once per snapshot (see the SharedValues keys "auth.*").
 type Consumers struct {
 	byName map[string]*Consumer
 	cfgs   []config.Consumer

@@ -24,7 +24,7 @@ func TestConsumerScopesReachIdentity(t *testing.T) {
   - name: guest
     scopes: [public:read]
 `, hash, otherHash)
-	p := akMustCompile(t, akConfig(t, consumers, "          - api_key: {}\n        anonymous: guest"), pipeline.NewMemo())
+	p := akMustCompile(t, akConfig(t, consumers, "          - api_key: {}\n        anonymous: guest"), pipeline.NewSharedValues())
 
 	cases := []struct {
 		key, consumer string
@@ -54,7 +54,7 @@ func TestConsumerScopesReachIdentity(t *testing.T) {
 func TestConsumerScopesNotAddedToJWT(t *testing.T) {
 	cs := defaultConsumers(t)
 	cs[0].Scopes = []string{"admin:all"} // alice
-	p, err := compileWith(t, testConfig(t, `{algorithms: [HS256]}`, cs), pipeline.NewMemo())
+	p, err := compileWith(t, testConfig(t, `{algorithms: [HS256]}`, cs), pipeline.NewSharedValues())
 	if err != nil {
 		t.Fatal(err)
 	}

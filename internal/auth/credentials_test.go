@@ -169,5 +169,5 @@ routes:
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, y)
 	}
-	return akMustCompile(t, cfg, pipeline.NewMemo())
+	return akMustCompile(t, cfg, pipeline.NewSharedValues())
 }

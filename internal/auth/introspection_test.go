@@ -131,7 +131,7 @@ const idpConsumers = `consumers:
 
 // idpPolicy compiles an auth policy with one introspection method whose
 // options are extra (flow-style, after the endpoint and credentials).
-func idpPolicy(t testing.TB, endpoint, extra string, state *pipeline.Memo) *policy {
+func idpPolicy(t testing.TB, endpoint, extra string, state *pipeline.SharedValues) *policy {
 	t.Helper()
 	p, err := idpCompile(t, endpoint, extra, state)
 	if err != nil {
@@ -140,7 +140,7 @@ func idpPolicy(t testing.TB, endpoint, extra string, state *pipeline.Memo) *poli
 	return p
 }
 
-func idpCompile(t testing.TB, endpoint, extra string, state *pipeline.Memo) (*policy, error) {
+func idpCompile(t testing.TB, endpoint, extra string, state *pipeline.SharedValues) (*policy, error) {
 	t.Helper()
 	t.Setenv("MI_CLIENT_SECRET", idpClientSecret)
 	opts := fmt.Sprintf("url: %q, client_id: %q, client_secret: \"${env:MI_CLIENT_SECRET}\"", endpoint, idpClientID)
@@ -385,7 +385,7 @@ func TestIntrospectionCache(t *testing.T) {
 	idp.set("tok", fmt.Sprintf(`{"active":true,"sub":"alice","exp":%d}`, exp))
 	idp.set("tok-long", `{"active":true,"sub":"alice"}`)
 
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	p := idpPolicy(t, idp.srv.URL, "cache_ttl: 5m", state)
 	m := p.methods[0].(*introspectionMethod)
 	m.now = clock.now

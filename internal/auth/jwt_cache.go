@@ -52,7 +52,7 @@ func newTokenCache(entries int) *tokenCache {
 }
 
 // jwtTokenCache returns the gateway's cache (long-lived state).
-func jwtTokenCache(state *pipeline.Memo) (*tokenCache, error) {
+func jwtTokenCache(state *pipeline.SharedValues) (*tokenCache, error) {
 	v, err := state.Get("auth.jwt.cache", func() (any, error) { return newTokenCache(jwtCacheEntries), nil })
 	if err != nil {
 		return nil, err

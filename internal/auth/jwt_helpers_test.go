@@ -146,9 +146,9 @@ consumers: %s
 }
 
 // compileWith compiles the route's auth policy with the given long-lived state.
-func compileWith(t testing.TB, cfg *config.Config, state *pipeline.Memo) (*policy, error) {
+func compileWith(t testing.TB, cfg *config.Config, state *pipeline.SharedValues) (*policy, error) {
 	t.Helper()
-	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewSharedValues(), State: state})
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func compileWith(t testing.TB, cfg *config.Config, state *pipeline.Memo) (*polic
 	return v.(*policy), nil
 }
 
-func closeState(state *pipeline.Memo) {
+func closeState(state *pipeline.SharedValues) {
 	state.Range(func(_ string, v any) {
 		if c, ok := v.(interface{ Close() }); ok {
 			c.Close()
@@ -167,7 +167,7 @@ func closeState(state *pipeline.Memo) {
 // newJWT compiles a route with the default consumers and returns its method.
 func newJWT(t testing.TB, methodJSON string) (*jwtMethod, *policy) {
 	t.Helper()
-	p, err := compileWith(t, testConfig(t, methodJSON, defaultConsumers(t)), pipeline.NewMemo())
+	p, err := compileWith(t, testConfig(t, methodJSON, defaultConsumers(t)), pipeline.NewSharedValues())
 	if err != nil {
 		t.Fatalf("compile %s: %v", methodJSON, err)
 	}
@@ -177,7 +177,7 @@ func newJWT(t testing.TB, methodJSON string) (*jwtMethod, *policy) {
 // compileErr compiles and returns the error text ("" when it compiled).
 func compileErr(t testing.TB, methodJSON string, consumers []consumer) string {
 	t.Helper()
-	_, err := compileWith(t, testConfig(t, methodJSON, consumers), pipeline.NewMemo())
+	_, err := compileWith(t, testConfig(t, methodJSON, consumers), pipeline.NewSharedValues())
 	if err == nil {
 		return ""
 	}

@@ -102,7 +102,7 @@ type jwksKeys struct {
 }
 
 // jwksSourceFor returns the shared source for a config, creating it once.
-func jwksSourceFor(state *pipeline.Memo, c *jwksConfig) (*jwksSource, error) {
+func jwksSourceFor(state *pipeline.SharedValues, c *jwksConfig) (*jwksSource, error) {
 	var caSum string
 	var pool *x509.CertPool
 	if c.CAFile != "" {

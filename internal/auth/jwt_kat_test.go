@@ -49,7 +49,7 @@ func katPolicy(t *testing.T, src string) *jwtMethod {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	p, err := compileWith(t, cfg, pipeline.NewMemo())
+	p, err := compileWith(t, cfg, pipeline.NewSharedValues())
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}

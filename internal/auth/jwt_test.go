@@ -364,7 +364,7 @@ func TestJWTConfigErrors(t *testing.T) {
 		cfg := testConfig(t, `{algorithms: [HS256]}`, []consumer{c})
 		cfg.Consumers[0].Credentials.JWT[0] = toConfigCred(tc.c)
 		got := ""
-		if _, err := compileWith(t, cfg, pipeline.NewMemo()); err != nil {
+		if _, err := compileWith(t, cfg, pipeline.NewSharedValues()); err != nil {
 			got = err.Error()
 		}
 		if !strings.Contains(got, tc.want) {
@@ -405,7 +405,7 @@ func TestCredentialKeyRefusesWeakKeys(t *testing.T) {
 // changes (a reload with a rotated key), and is again with the same key.
 func TestJWTCacheBoundToKey(t *testing.T) {
 	k := keys(t)
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	cs := defaultConsumers(t)
 	const route = `{algorithms: [HS256, RS256]}`
 	compile := func() *jwtMethod {

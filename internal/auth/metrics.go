@@ -112,7 +112,7 @@ func (m *Metrics) Counts() []Count {
 
 // CountsOf returns the authentication counters kept in a gateway's
 // long-lived state (none when no auth policy was ever compiled).
-func CountsOf(state *pipeline.Memo) []Count {
+func CountsOf(state *pipeline.SharedValues) []Count {
 	m, err := MetricsOf(pipeline.CompileEnv{State: state})
 	if err != nil {
 		return nil

@@ -40,23 +40,23 @@ routes:
 
 // miCompile parses text and compiles the route's first policy with state
 // (a fresh one when nil).
-func miCompile(t testing.TB, text string, state *pipeline.Memo) (*policy, error) {
+func miCompile(t testing.TB, text string, state *pipeline.SharedValues) (*policy, error) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(text))
 	if err != nil {
 		return nil, err
 	}
 	if state == nil {
-		state = pipeline.NewMemo()
+		state = pipeline.NewSharedValues()
 	}
-	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Route: "r", Config: cfg, Snapshot: pipeline.NewSharedValues(), State: state})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*policy), nil
 }
 
-func miMustCompile(t testing.TB, text string, state *pipeline.Memo) *policy {
+func miMustCompile(t testing.TB, text string, state *pipeline.SharedValues) *policy {
 	t.Helper()
 	p, err := miCompile(t, text, state)
 	if err != nil {

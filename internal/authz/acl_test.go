@@ -59,7 +59,7 @@ func TestACLConfigErrors(t *testing.T) {
 }
 
 func TestRefusalsAreCounted(t *testing.T) {
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	env := pipeline.CompileEnv{Route: "orders", State: state}
 	r, err := newRefuser(env, "acl", false)
 	if err != nil {

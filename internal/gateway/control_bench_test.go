@@ -39,7 +39,7 @@ func BenchmarkStoreChangeCompile(b *testing.B) {
 			}
 			reg := upstream.NewRegistry()
 			defer reg.Close()
-			state := pipeline.NewMemo()
+			state := pipeline.NewSharedValues()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

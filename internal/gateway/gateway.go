@@ -49,7 +49,7 @@ type Gateway struct {
 	log       *slog.Logger
 	snap      atomic.Pointer[Snapshot]
 	reg       *upstream.Registry
-	state     *pipeline.Memo // policy state that outlives snapshots
+	state     *pipeline.SharedValues // policy state that outlives snapshots
 	ids       *requestIDs
 	accessLog *telemetry.AccessLog
 	// detector is the intrusion detector (nil when not configured); it
@@ -111,7 +111,7 @@ func New(opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), state: pipeline.NewMemo(), ids: newRequestIDs(), bound: map[string]string{}}
+	g := &Gateway{opts: opts, log: opts.Logger, reg: upstream.NewRegistry(), state: pipeline.NewSharedValues(), ids: newRequestIDs(), bound: map[string]string{}}
 	g.reg.SetLogger(opts.Logger) // upstream TLS files reloaded or failing to
 	g.obs = newObserver(metrics.Of(g.state))
 	g.obs.reg.MustRegister(newStateCollector(g))

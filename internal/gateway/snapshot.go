@@ -98,12 +98,12 @@ type route struct {
 // state. Connection pools come from reg, so targets kept across a reload
 // keep their connections.
 func Compile(cfg *config.Config, reg *upstream.Registry) (*Snapshot, error) {
-	return CompileWith(cfg, reg, pipeline.NewMemo())
+	return CompileWith(cfg, reg, pipeline.NewSharedValues())
 }
 
 // CompileWith is Compile with the policy state that outlives snapshots
 // (caches, counters), which a running gateway keeps across reloads.
-func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Memo) (*Snapshot, error) {
+func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.SharedValues) (*Snapshot, error) {
 	var errs config.Errors
 	s := &Snapshot{cfg: cfg, certs: map[string]*certSet{}, mtlsHosts: map[string]map[string]bool{}}
 	s.identity = identityHeaders{
@@ -138,7 +138,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 			}
 		}
 	}
-	snapMemo := pipeline.NewMemo()
+	snapMemo := pipeline.NewSharedValues()
 
 	for _, p := range cfg.TrustedProxies {
 		pfx, err := protect.ParsePrefix(p)
@@ -150,7 +150,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Mem
 	}
 
 	if cfg.IPFilter != nil {
-		f, err := protect.CompileIPFilter(cfg.IPFilter, protect.MemoFileReader(snapMemo))
+		f, err := protect.CompileIPFilter(cfg.IPFilter, protect.SharedFileReader(snapMemo))
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath("ip_filter", err.Error()))
 		}

@@ -22,7 +22,7 @@ import (
 
 // compileAssertions builds the assertion signers of cfg. The keyring in
 // state keeps retired keys published across reloads.
-func compileAssertions(cfg *config.Config, state *pipeline.Memo) (*assertion.Set, map[string]*assertion.Asserter, config.Errors) {
+func compileAssertions(cfg *config.Config, state *pipeline.SharedValues) (*assertion.Set, map[string]*assertion.Asserter, config.Errors) {
 	v, _ := state.Get("assertion.keyring", func() (any, error) { return assertion.NewKeyring(), nil })
 	ring, _ := v.(*assertion.Keyring)
 	return assertion.Compile(cfg, ring)

@@ -63,7 +63,7 @@ type Registry struct {
 // Of returns the registry kept in a gateway's long-lived state, creating
 // it at first use. A nil state (a policy compiled alone in a test) gets a
 // fresh registry.
-func Of(state *pipeline.Memo) *Registry {
+func Of(state *pipeline.SharedValues) *Registry {
 	if state == nil {
 		return New()
 	}

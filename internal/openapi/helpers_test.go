@@ -58,7 +58,7 @@ func writeSpec(t testing.TB, src string) string {
 }
 
 // compileWith compiles an "openapi" policy mapping with the given State.
-func compileWith(t testing.TB, state *pipeline.Memo, src string) (any, error) {
+func compileWith(t testing.TB, state *pipeline.SharedValues, src string) (any, error) {
 	t.Helper()
 	env := pipelinetest.Env("t.yaml", nil)
 	env.State = state // as given, nil included
@@ -67,7 +67,7 @@ func compileWith(t testing.TB, state *pipeline.Memo, src string) (any, error) {
 
 func mustPolicy(t testing.TB, src string) *policy {
 	t.Helper()
-	v, err := compileWith(t, pipeline.NewMemo(), src)
+	v, err := compileWith(t, pipeline.NewSharedValues(), src)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}

@@ -27,7 +27,7 @@ type loaded struct {
 	router routers.Router
 }
 
-// stateKey names a document in the long-lived State memo: the absolute path
+// stateKey names a document in the long-lived State values: the absolute path
 // plus size and mtime, so a reload of an unchanged file reuses the parsed
 // router and a changed file is parsed afresh.
 func stateKey(path string) (string, error) {

@@ -162,7 +162,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for name, src := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := compileWith(t, pipeline.NewMemo(), src)
+			_, err := compileWith(t, pipeline.NewSharedValues(), src)
 			if err == nil {
 				t.Fatal("compiled")
 			}
@@ -174,7 +174,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestStateCache(t *testing.T) {
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	path := writeSpec(t, testSpec)
 	src := "kind: openapi\nspec: " + path + "\n"
 	a, err := compileWith(t, state, src)

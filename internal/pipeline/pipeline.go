@@ -121,10 +121,10 @@ type CompileEnv struct {
 	Config *config.Config
 	// Snapshot holds values built once per compile and shared by every
 	// policy of that snapshot (an index of consumers, say).
-	Snapshot *Memo
+	Snapshot *SharedValues
 	// State holds values that outlive snapshots: caches and counters keyed
 	// by stable names, which a reload must not reset.
-	State *Memo
+	State *SharedValues
 }
 
 // IdentityUser is implemented by policies that need an authenticated
@@ -163,18 +163,22 @@ type Authenticator interface {
 	Authenticates() bool
 }
 
-// Memo is a concurrency-safe map of lazily built values.
-type Memo struct {
+// SharedValues holds the values policies share, each built once under its
+// key (an index of consumers, a token cache, a key set) and handed to
+// every policy that asks for the same key. Safe for concurrent use.
+// CompileEnv carries two: Snapshot, fresh per compile, and State, kept
+// across reloads.
+type SharedValues struct {
 	mu sync.Mutex
 	m  map[string]any
 }
 
-// NewMemo returns an empty Memo.
-func NewMemo() *Memo { return &Memo{m: map[string]any{}} }
+// NewSharedValues returns an empty SharedValues.
+func NewSharedValues() *SharedValues { return &SharedValues{m: map[string]any{}} }
 
 // Get returns the value under key, building it with create the first time.
 // A failed create stores nothing.
-func (m *Memo) Get(key string, create func() (any, error)) (any, error) {
+func (m *SharedValues) Get(key string, create func() (any, error)) (any, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v, ok := m.m[key]; ok {
@@ -189,7 +193,7 @@ func (m *Memo) Get(key string, create func() (any, error)) (any, error) {
 }
 
 // Range calls f for every stored value (for shutdown and pruning).
-func (m *Memo) Range(f func(key string, v any)) {
+func (m *SharedValues) Range(f func(key string, v any)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, v := range m.m {

@@ -124,16 +124,16 @@ func compileIPFilterPolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, er
 	if err := d.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	f, err := CompileIPFilter(&cfg, MemoFileReader(env.Snapshot))
+	f, err := CompileIPFilter(&cfg, SharedFileReader(env.Snapshot))
 	if err != nil {
 		return nil, err
 	}
 	return &ipFilterPolicy{f}, nil
 }
 
-// MemoFileReader reads each list file once per snapshot, however many
-// routes name it. A nil memo reads every time.
-func MemoFileReader(m *pipeline.Memo) FileReader {
+// SharedFileReader reads each list file once per snapshot, however many
+// routes name it. A nil m reads every time.
+func SharedFileReader(m *pipeline.SharedValues) FileReader {
 	if m == nil {
 		return ReadCIDRFile
 	}

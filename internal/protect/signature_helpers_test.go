@@ -58,7 +58,7 @@ func rfcPrivate(t testing.TB) ed25519.PrivateKey {
 
 // sigCompile compiles a signature policy from YAML with the given
 // consumers and state (a reload keeps state).
-func sigCompile(t testing.TB, src string, consumers []string, state *pipeline.Memo) (*signaturePolicy, error) {
+func sigCompile(t testing.TB, src string, consumers []string, state *pipeline.SharedValues) (*signaturePolicy, error) {
 	t.Helper()
 	env := pipelinetest.Env("t.yaml", state)
 	for _, c := range consumers {

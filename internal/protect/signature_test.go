@@ -384,7 +384,7 @@ func TestSignaturePolicy(t *testing.T) {
 
 func TestSignatureReplayAndReload(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	src := `
 kind: signature
 keys: [{id: hk, algorithm: hmac-sha256, secret: "0123456789abcdef0123456789abcdef"}]

@@ -176,7 +176,7 @@ func (rc *RedisConfig) Options() (RedisOptions, error) {
 // SharedRedis returns the process's client for o: one per address,
 // credentials, database and timeouts, shared by every policy that names
 // the same Redis (rate limits, signature replay) and kept across reloads.
-func SharedRedis(state *pipeline.Memo, o RedisOptions) (*Redis, error) {
+func SharedRedis(state *pipeline.SharedValues, o RedisOptions) (*Redis, error) {
 	v, err := state.Get(redisStateKey(o), func() (any, error) {
 		return NewRedis(o, slog.Default()), nil
 	})

@@ -13,7 +13,7 @@ import (
 
 // compileYAML compiles one rate_limit mapping as the gateway would, with
 // consumers (for plans) and a state shared across calls when state is set.
-func compileYAML(t testing.TB, src string, consumers []config.Consumer, state *pipeline.Memo) (*Policy, error) {
+func compileYAML(t testing.TB, src string, consumers []config.Consumer, state *pipeline.SharedValues) (*Policy, error) {
 	t.Helper()
 	env := pipelinetest.Env("t.yaml", state)
 	env.Config.Consumers = consumers

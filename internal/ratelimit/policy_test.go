@@ -134,7 +134,7 @@ plans:
 }
 
 func TestPolicyStateSurvivesReload(t *testing.T) {
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	src := "kind: rate_limit\nlimits: [{rate: 1, per: 1h}]\n"
 	p1, _ := compileYAML(t, src, nil, state)
 	if p1.Handle(reqCtx("192.0.2.1", nil)) != nil {

@@ -21,7 +21,7 @@ import (
 
 // testState is shared by every test of the package, so each distinct
 // configuration's rule set is built once for the whole run.
-var testState = pipeline.NewMemo()
+var testState = pipeline.NewSharedValues()
 
 // parseConfig parses a config whose only route has the given waf policy
 // body (indented YAML lines under "- kind: waf").
@@ -45,10 +45,10 @@ routes:
 	return cfg
 }
 
-func compileYAML(t testing.TB, policyYAML string, state *pipeline.Memo) (*policy, error) {
+func compileYAML(t testing.TB, policyYAML string, state *pipeline.SharedValues) (*policy, error) {
 	t.Helper()
 	cfg := parseConfig(t, policyYAML)
-	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Config: cfg, Snapshot: pipeline.NewMemo(), State: state})
+	v, err := pipelinetest.Policy(t, cfg, 0, 0, pipeline.CompileEnv{Config: cfg, Snapshot: pipeline.NewSharedValues(), State: state})
 	if err != nil {
 		return nil, err
 	}

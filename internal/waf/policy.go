@@ -102,7 +102,7 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	}
 	state := env.State
 	if state == nil {
-		state = pipeline.NewMemo()
+		state = pipeline.NewSharedValues()
 	}
 	v, err := state.Get(s.key(), func() (any, error) {
 		w, took, err := s.build()

@@ -234,7 +234,7 @@ func TestThresholdAndParanoia(t *testing.T) {
 }
 
 func TestCompileSharesEngine(t *testing.T) {
-	state := pipeline.NewMemo()
+	state := pipeline.NewSharedValues()
 	a, err := compileYAML(t, "        mode: blocking\n        exclusions: [942100, 941100]", state)
 	if err != nil {
 		t.Fatal(err)

@@ -22,14 +22,14 @@ import (
 const Path = "routes[0].policies[0]"
 
 // Env is a compile environment for a policy of route "r" with an empty
-// config of file and fresh memos (state nil: a fresh one; pass the same
+// config of file and fresh shared values (state nil: a fresh one; pass the same
 // state to compile again as a reload does).
-func Env(file string, state *pipeline.Memo) pipeline.CompileEnv {
+func Env(file string, state *pipeline.SharedValues) pipeline.CompileEnv {
 	if state == nil {
-		state = pipeline.NewMemo()
+		state = pipeline.NewSharedValues()
 	}
 	return pipeline.CompileEnv{Route: "r", Path: Path, Config: &config.Config{File: file},
-		Snapshot: pipeline.NewMemo(), State: state}
+		Snapshot: pipeline.NewSharedValues(), State: state}
 }
 
 // Mapping compiles src, one policy mapping with its kind, as the policy at
