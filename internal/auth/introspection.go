@@ -209,12 +209,12 @@ func (m *introspectionMethod) Authenticate(c *pipeline.Context) (*pipeline.Ident
 	}
 	key := sha256.Sum256([]byte(tok))
 	now := m.now()
-	e := m.state.cache.get(key, now, m.cacheTTL)
+	e := m.state.cache.get(&key, now, m.cacheTTL)
 	if e == nil {
 		e, err = m.state.flights.do(key, func() (*introspectionEntry, error) {
 			// A flight that just finished may have filled the cache
 			// between our miss and this call.
-			if e := m.state.cache.get(key, m.now(), m.cacheTTL); e != nil {
+			if e := m.state.cache.get(&key, m.now(), m.cacheTTL); e != nil {
 				return e, nil
 			}
 			return m.fetch(key, tok)
@@ -253,7 +253,7 @@ func (m *introspectionMethod) fetch(key [32]byte, tok string) (*introspectionEnt
 	}
 	e := newIntrospectionEntry(res, key, now, m.cacheTTL)
 	if now.Before(e.expires) {
-		m.state.cache.put(key, e)
+		m.state.cache.put(&key, e)
 	}
 	return e, nil
 }

@@ -3,16 +3,21 @@ package auth
 import (
 	"sync"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // introspectionCache holds introspection results keyed by the SHA-256 of
-// the token (the token itself is never stored). It is bounded; when full
-// it drops expired entries first, then arbitrary ones.
+// the token (the token itself is never stored): a ttlmap (bounded,
+// sharded, expiring; a full shard evicts an expired entry or else a random
+// one), so a flood of distinct tokens cannot grow it and an entry is never
+// used past its expiry.
 type introspectionCache struct {
-	mu      sync.RWMutex
-	max     int
-	entries map[[32]byte]*introspectionEntry
+	m *ttlmap.Map[[32]byte, *introspectionEntry]
 }
+
+// introspectionCacheShards spreads one endpoint's cache over locks.
+const introspectionCacheShards = 16
 
 // introspectionEntry is one cached result. Entries are immutable once stored.
 type introspectionEntry struct {
@@ -29,51 +34,24 @@ type introspectionEntry struct {
 const introspectionNegativeTTL = 10 * time.Second
 
 func newIntrospectionCache(max int) *introspectionCache {
-	return &introspectionCache{max: max, entries: map[[32]byte]*introspectionEntry{}}
+	return &introspectionCache{m: ttlmap.New[[32]byte, *introspectionEntry](max, introspectionCacheShards, ttlmap.FirstByte)}
 }
 
 // get returns a live entry whose age is below maxAge.
-func (c *introspectionCache) get(key [32]byte, now time.Time, maxAge time.Duration) *introspectionEntry {
-	c.mu.RLock()
-	e := c.entries[key]
-	c.mu.RUnlock()
-	if e == nil || !now.Before(e.expires) || now.Sub(e.fetched) >= maxAge {
+func (c *introspectionCache) get(key *[32]byte, now time.Time, maxAge time.Duration) *introspectionEntry {
+	e, ok := c.m.Get(key, now.UnixNano())
+	if !ok || now.Sub(e.fetched) >= maxAge {
 		return nil
 	}
 	return e
 }
 
-func (c *introspectionCache) put(key [32]byte, e *introspectionEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
-		c.evictLocked(e.fetched)
-	}
-	c.entries[key] = e
+// put stores e until its expiry (an entry already dead is not stored).
+func (c *introspectionCache) put(key *[32]byte, e *introspectionEntry) {
+	c.m.Put(key, e, e.expires.UnixNano(), e.fetched.UnixNano())
 }
 
-// evictLocked frees at least a tenth of the cache: expired entries first,
-// then whatever map iteration yields (Go randomizes its start).
-func (c *introspectionCache) evictLocked(now time.Time) {
-	target := c.max - c.max/10 - 1
-	for k, e := range c.entries {
-		if !now.Before(e.expires) {
-			delete(c.entries, k)
-		}
-	}
-	for k := range c.entries {
-		if len(c.entries) <= target {
-			break
-		}
-		delete(c.entries, k)
-	}
-}
-
-func (c *introspectionCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}
+func (c *introspectionCache) len() int { return c.m.Len() }
 
 // introspectionFlights makes concurrent misses for the same token share one
 // introspection call.

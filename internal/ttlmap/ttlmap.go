@@ -1,7 +1,7 @@
 // Package ttlmap is the gateway's one bounded, sharded map whose entries
 // expire: the shape every per-process cache and table of the request path
-// needs (verified JWTs, verified Basic credentials, replay nonces, intrusion
-// detection windows, bans).
+// needs (verified JWTs, verified Basic credentials, introspection results,
+// replay nonces, intrusion detection windows, bans).
 //
 // Why a type of its own: each of those tables must stay bounded under any
 // traffic (an attacker chooses the keys), must not serialize every request
