@@ -120,13 +120,9 @@ func compileCORS(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 // checkRouteMethods refuses a route whose methods leave out OPTIONS: the
 // router would answer preflights with 405 before this policy runs.
 func checkRouteMethods(env pipeline.CompileEnv) error {
-	if env.Config == nil {
-		return nil
-	}
-	for _, r := range env.Config.Routes {
-		if r.Name == env.Route && len(r.Methods) > 0 && !slices.ContainsFunc(r.Methods, func(m string) bool { return strings.EqualFold(m, http.MethodOptions) }) {
-			return fmt.Errorf("route %q lists methods without OPTIONS, so preflight requests could never reach the cors policy: add OPTIONS", r.Name)
-		}
+	r := env.RouteConfig
+	if r != nil && len(r.Methods) > 0 && !slices.ContainsFunc(r.Methods, func(m string) bool { return strings.EqualFold(m, http.MethodOptions) }) {
+		return fmt.Errorf("route %q lists methods without OPTIONS, so preflight requests could never reach the cors policy: add OPTIONS", r.Name)
 	}
 	return nil
 }

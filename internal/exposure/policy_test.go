@@ -70,12 +70,12 @@ func TestConfigErrors(t *testing.T) {
 	}
 	// A route that cannot receive OPTIONS cannot answer preflights.
 	cfg := &config.Config{Routes: []config.Route{{Name: "r", Methods: []string{"GET"}}}}
-	_, err := compile(t, "kind: cors\norigins: [\"https://a.com\"]", pipeline.CompileEnv{Route: "r", Config: cfg})
+	_, err := compile(t, "kind: cors\norigins: [\"https://a.com\"]", pipeline.CompileEnv{Route: "r", RouteConfig: &cfg.Routes[0], Config: cfg})
 	if err == nil || !strings.Contains(err.Error(), "OPTIONS") {
 		t.Errorf("route without OPTIONS: %v", err)
 	}
 	cfg.Routes[0].Methods = append(cfg.Routes[0].Methods, "OPTIONS")
-	if _, err := compile(t, "kind: cors\norigins: [\"https://a.com\"]", pipeline.CompileEnv{Route: "r", Config: cfg}); err != nil {
+	if _, err := compile(t, "kind: cors\norigins: [\"https://a.com\"]", pipeline.CompileEnv{Route: "r", RouteConfig: &cfg.Routes[0], Config: cfg}); err != nil {
 		t.Errorf("route with OPTIONS: %v", err)
 	}
 }

@@ -207,7 +207,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		hasAuth, needsIdentity := false, false
 		for j, ps := range rc.Policies {
 			path := fmt.Sprintf("routes[%d].policies[%d]", i, j)
-			env := pipeline.CompileEnv{Route: rc.Name, Path: path, Config: cfg, Snapshot: snapMemo, State: state}
+			env := pipeline.CompileEnv{Route: rc.Name, RouteConfig: rc, Path: path, Config: cfg, Snapshot: snapMemo, State: state}
 			v, err := compilePolicy(cfg, ps, env, rt)
 			if err != nil {
 				errs = append(errs, policyErrors(cfg, ps, path, err)...)

@@ -115,6 +115,11 @@ type Decoder interface {
 type CompileEnv struct {
 	// Route is the name of the route the policy belongs to.
 	Route string
+	// RouteConfig is that route's configuration: a policy that depends on
+	// its route (its methods, a sibling policy) reads it here instead of
+	// looking the route up by name in Config. Nil when a policy is
+	// compiled outside a route.
+	RouteConfig *config.Route
 	// Path is the policy's field path in the config (routes[2].policies[0]).
 	Path string
 	// Config is the whole configuration being compiled.

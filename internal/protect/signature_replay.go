@@ -118,7 +118,7 @@ func (s *RedisReplay) record(ctx context.Context, key string, expiry, now time.T
 func compileReplayStore(own *ratelimit.RedisConfig, env pipeline.CompileEnv) (replayStore, error) {
 	prefix := defaultReplayPrefix
 	var opts *ratelimit.RedisOptions
-	switch rl := ratelimit.RouteRedis(env.Config, env.Route); {
+	switch rl := ratelimit.RouteRedis(env.Config, env.RouteConfig); {
 	case own != nil:
 		o, err := own.Options()
 		if err != nil {

@@ -187,27 +187,22 @@ func SharedRedis(state *pipeline.SharedValues, o RedisOptions) (*Redis, error) {
 }
 
 // RouteRedis returns the redis block of the first rate_limit policy with
-// store: redis on the named route, or nil. A policy that does not decode
+// store: redis on route rc of cfg, or nil. A policy that does not decode
 // is skipped: its own compile reports it.
-func RouteRedis(cfg *config.Config, route string) *RedisConfig {
-	if cfg == nil {
+func RouteRedis(cfg *config.Config, rc *config.Route) *RedisConfig {
+	if cfg == nil || rc == nil {
 		return nil
 	}
-	for _, rc := range cfg.Routes {
-		if rc.Name != route {
+	for _, ps := range rc.Policies {
+		if ps.Kind != "rate_limit" {
 			continue
 		}
-		for _, ps := range rc.Policies {
-			if ps.Kind != "rate_limit" {
-				continue
-			}
-			var pc policyConfig
-			if err := cfg.PolicyDecoder(ps).Decode(&pc); err != nil {
-				continue
-			}
-			if pc.Store == "redis" && pc.Redis != nil && pc.Redis.Address != "" {
-				return pc.Redis
-			}
+		var pc policyConfig
+		if err := cfg.PolicyDecoder(ps).Decode(&pc); err != nil {
+			continue
+		}
+		if pc.Store == "redis" && pc.Redis != nil && pc.Redis.Address != "" {
+			return pc.Redis
 		}
 	}
 	return nil

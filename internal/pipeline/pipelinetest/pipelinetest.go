@@ -64,13 +64,17 @@ func Kind(t testing.TB, kind, file, src string, env pipeline.CompileEnv) (any, e
 
 // Policy compiles the policy at routes[route].policies[index] of cfg, a
 // parsed config. env is passed as given, but for an empty Route (the
-// route's name) or Path (the policy's path); set Config to cfg when the
-// compiler should see it.
+// route's name), RouteConfig (the route, when Config is cfg, as the
+// gateway passes it) or Path (the policy's path); set Config to cfg when
+// the compiler should see it.
 func Policy(t testing.TB, cfg *config.Config, route, index int, env pipeline.CompileEnv) (any, error) {
 	t.Helper()
 	spec := cfg.Routes[route].Policies[index]
 	if env.Route == "" {
 		env.Route = cfg.Routes[route].Name
+	}
+	if env.RouteConfig == nil && env.Config == cfg {
+		env.RouteConfig = &cfg.Routes[route]
 	}
 	if env.Path == "" {
 		env.Path = spec.Path
