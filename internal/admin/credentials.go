@@ -11,8 +11,8 @@ import (
 	"github.com/portcullis/portcullis/internal/apikey"
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/store"
+	"github.com/portcullis/portcullis/internal/validate"
 )
 
 // CredentialView is a credential as the API shows it. APIKey and Secret
@@ -314,14 +314,14 @@ func (in *credentialInput) build(consumer string) (c *store.Credential, key, sec
 		switch {
 		case in.Secret != "":
 			sec = []byte(in.Secret)
-		case in.Algorithm == protect.AlgHMACSHA256:
+		case in.Algorithm == validate.AlgHMACSHA256:
 			b := make([]byte, 32)
 			_, _ = rand.Read(b)
 			secret = base64.RawURLEncoding.EncodeToString(b) // its text is the key
 			sec = []byte(secret)
 		}
 		// The same rules as a key in the signature policy's config.
-		if _, err := protect.NewSignatureKey(d.Key, d.Algorithm, sec, d.PublicKey, consumer); err != nil {
+		if _, err := validate.NewSignatureKey(d.Key, d.Algorithm, sec, d.PublicKey, consumer); err != nil {
 			return nil, "", "", badField(signatureKeyField(err.Error()), "%v", err)
 		}
 		c.Secret = sec

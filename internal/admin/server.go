@@ -55,7 +55,7 @@ import (
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/events"
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -86,7 +86,7 @@ type Runtime interface {
 	// Reload reloads the config file.
 	Reload() error
 	// Detector holds the bans (nil: none).
-	Detector() *guard.Detector
+	Detector() *intrusion.Detector
 	// FlushUsage adds this node's API key usage to the store.
 	FlushUsage(ctx context.Context) error
 	// LocalUsage is this node's usage since it started.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/events"
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -324,7 +324,7 @@ func (s *Server) login(q *request) (int, any) {
 func (s *Server) loginFailed(r *http.Request, user, reason string, addr netip.Addr) {
 	s.log.Warn(reason, "user", user, "client", clientAddr(r))
 	if d := s.rt.Detector(); d != nil && addr.IsValid() {
-		d.Record(guard.EventAuthFailure, guard.Info{Client: addr, Route: "admin"})
+		d.Record(intrusion.EventAuthFailure, intrusion.Info{Client: addr, Route: "admin"})
 	}
 	if s.sessions.events == nil {
 		return

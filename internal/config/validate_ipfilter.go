@@ -2,7 +2,7 @@ package config
 
 // ipFilter checks the global ip_filter: every entry is a CIDR or an
 // address, and the list files can be read. Their contents are parsed when
-// the gateway compiles the config (the parser lives in internal/protect).
+// the gateway compiles the config (the list parser lives in internal/ipfilter).
 func (v *validator) ipFilter(path string, f *IPFilter) {
 	if len(f.Allow)+len(f.Deny) == 0 && f.AllowFile == "" && f.DenyFile == "" {
 		v.add(path, "at least one of allow, deny, allow_file or deny_file is required")

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 )
 
 // webhookSink posts events in batches (a JSON array) to each configured
-// URL, signed as intrusion alerts are (guard.Sign), retried with
+// URL, signed as intrusion alerts are (intrusion.Sign), retried with
 // exponential backoff. One queue and one worker per URL: a slow receiver
 // delays only itself.
 type webhookSink struct {
@@ -163,9 +163,9 @@ func (w *webhookSink) post(h *eventHook, body []byte) error {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "portcullis-events")
-	req.Header.Set(guard.TimestampHeader, ts)
+	req.Header.Set(intrusion.TimestampHeader, ts)
 	if len(h.secret) > 0 {
-		req.Header.Set(guard.SignatureHeader, guard.Sign(h.secret, ts, body))
+		req.Header.Set(intrusion.SignatureHeader, intrusion.Sign(h.secret, ts, body))
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/protect"
+	"github.com/portcullis/portcullis/internal/ipfilter"
 )
 
 // The trusted proxies of the ClientAddr table: an IPv4 range, an IPv6
@@ -17,7 +17,7 @@ func trustedOf(t *testing.T, list []string) trustedProxies {
 	t.Helper()
 	var tp trustedProxies
 	for _, s := range list {
-		p, err := protect.ParsePrefix(s)
+		p, err := ipfilter.ParsePrefix(s)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/store"
 )
@@ -461,11 +461,11 @@ func (cp *controlPlane) storeStatus() map[string]any {
 
 var _ admin.Runtime = (*controlPlane)(nil)
 
-func (cp *controlPlane) FileConfig() *config.Config { return cp.g.snap.Load().file }
-func (cp *controlPlane) State() *store.State        { return cp.state.Load() }
-func (cp *controlPlane) ConfigVersion() string      { return cp.g.snap.Load().version }
-func (cp *controlPlane) Reload() error              { return cp.g.Reload() }
-func (cp *controlPlane) Detector() *guard.Detector  { return cp.g.detector.Load() }
+func (cp *controlPlane) FileConfig() *config.Config    { return cp.g.snap.Load().file }
+func (cp *controlPlane) State() *store.State           { return cp.state.Load() }
+func (cp *controlPlane) ConfigVersion() string         { return cp.g.snap.Load().version }
+func (cp *controlPlane) Reload() error                 { return cp.g.Reload() }
+func (cp *controlPlane) Detector() *intrusion.Detector { return cp.g.detector.Load() }
 func (cp *controlPlane) LocalUsage() []auth.KeyUsage {
 	return auth.UsageOf(cp.g.state)
 }

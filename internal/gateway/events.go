@@ -11,7 +11,7 @@ import (
 )
 
 // policyCategories maps the policy kinds that refuse for a security reason
-// to their event category. Kinds not listed (cors, transforms, exposure)
+// to their event category. Kinds not listed (cors, transforms, response policies)
 // refuse for other reasons and make no event.
 var policyCategories = map[string]string{
 	"auth":            events.CategoryAuthentication,

@@ -21,10 +21,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/concurrency"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/events"
-	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/http1"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/store"
@@ -54,7 +55,7 @@ type Gateway struct {
 	accessLog *telemetry.AccessLog
 	// detector is the intrusion detector (nil when not configured); it
 	// lives beside the snapshots and hands its bans over on reload.
-	detector atomic.Pointer[guard.Detector]
+	detector atomic.Pointer[intrusion.Detector]
 	// control is the admin API and its store (nil without an admin block).
 	control *controlPlane
 	// obs records metrics of each request (observe.go); detTotals keeps
@@ -226,9 +227,9 @@ func (g *Gateway) Start() error {
 			defer g.wg.Done()
 			// Connection limits come first: a refused connection costs no
 			// TLS handshake and no HTTP parsing.
-			lim := guard.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil,
+			lim := concurrency.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil,
 				Exempt: func(a netip.Addr) bool { return g.snap.Load().trusted.contains(a) }}
-			if err := srv.serve(guard.NewListener(ln, lim)); err != nil {
+			if err := srv.serve(concurrency.NewListener(ln, lim)); err != nil {
 				g.log.Error("listener stopped", "listener", lc.Name, "error", err)
 			}
 		}()
@@ -470,10 +471,10 @@ func (g *Gateway) swapDetector(cfg *config.Config) error {
 	if idc == nil && cfg.Admin != nil {
 		idc = &config.IntrusionDetection{} // no rules: it holds the bans made through the admin API
 	}
-	var d *guard.Detector
+	var d *intrusion.Detector
 	if idc != nil {
 		var err error
-		if d, err = guard.NewDetector(idc, g.log, old); err != nil {
+		if d, err = intrusion.NewDetector(idc, g.log, old); err != nil {
 			return err
 		}
 	}

@@ -8,10 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/metrics"
-	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/validate"
 )
 
 // stateCollector reads, at scrape time, the state that lives outside the
@@ -90,7 +90,7 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(sc.redisErrs, float64(rl), "rate_limit")
 	var sig uint64
 	g.state.Range(func(_ string, v any) {
-		if r, ok := v.(*protect.RedisReplay); ok {
+		if r, ok := v.(*validate.RedisReplay); ok {
 			sig += r.Errors.Load()
 		}
 	})
@@ -137,12 +137,12 @@ func b2f(b bool) float64 {
 // retired one's final counts are added here.
 type detectorTotals struct {
 	mu   sync.Mutex
-	base guard.Stats
+	base intrusion.Stats
 }
 
 // swap installs d as the current detector and retires old, under the lock
 // total takes, so a scrape never sees old's counts twice or not at all.
-func (t *detectorTotals) swap(cur *atomic.Pointer[guard.Detector], d, old *guard.Detector) {
+func (t *detectorTotals) swap(cur *atomic.Pointer[intrusion.Detector], d, old *intrusion.Detector) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur.Store(d)
@@ -158,7 +158,7 @@ func (t *detectorTotals) swap(cur *atomic.Pointer[guard.Detector], d, old *guard
 	t.base.RedisErrors += s.RedisErrors
 }
 
-func (t *detectorTotals) total(cur *atomic.Pointer[guard.Detector]) guard.Stats {
+func (t *detectorTotals) total(cur *atomic.Pointer[intrusion.Detector]) intrusion.Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.base

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
@@ -21,18 +21,18 @@ type policyRef struct {
 // the access log: metrics now; traces and security events hook in here.
 type observer struct {
 	reg *metrics.Registry
-	// events are the security_events_total counters by guard.Event.
+	// events are the security_events_total counters by intrusion.Event.
 	events []prometheus.Counter
 }
 
 func newObserver(reg *metrics.Registry) *observer {
 	o := &observer{reg: reg}
-	for ev := guard.EventNone; ; ev++ {
+	for ev := intrusion.EventNone; ; ev++ {
 		name := ev.String()
 		if name == "unknown" {
 			break
 		}
-		if ev == guard.EventNone {
+		if ev == intrusion.EventNone {
 			o.events = append(o.events, nil)
 			continue
 		}
@@ -65,7 +65,7 @@ func (g *Gateway) observe(snap *Snapshot, method string, c *pipeline.Context, ou
 	}
 	rm.Observe(&q)
 	if out.status >= 400 {
-		if ev := guard.Classify(out.status, out.reason, out.upstream == ""); int(ev) < len(o.events) && o.events[ev] != nil {
+		if ev := intrusion.Classify(out.status, out.reason, out.upstream == ""); int(ev) < len(o.events) && o.events[ev] != nil {
 			o.events[ev].Inc()
 		}
 	}

@@ -5,11 +5,12 @@ package gateway
 import (
 	_ "github.com/portcullis/portcullis/internal/auth"
 	_ "github.com/portcullis/portcullis/internal/authz"
-	_ "github.com/portcullis/portcullis/internal/exposure"
-	_ "github.com/portcullis/portcullis/internal/guard"
+	_ "github.com/portcullis/portcullis/internal/concurrency"
+	_ "github.com/portcullis/portcullis/internal/ipfilter"
 	_ "github.com/portcullis/portcullis/internal/openapi"
-	_ "github.com/portcullis/portcullis/internal/protect"
 	_ "github.com/portcullis/portcullis/internal/ratelimit"
+	_ "github.com/portcullis/portcullis/internal/response"
 	_ "github.com/portcullis/portcullis/internal/transform"
+	_ "github.com/portcullis/portcullis/internal/validate"
 	_ "github.com/portcullis/portcullis/internal/waf"
 )

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/guard"
 	"github.com/portcullis/portcullis/internal/http1"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/telemetry"
 )
@@ -25,9 +25,9 @@ func (g *Gateway) refuseMalformed(w http.ResponseWriter, r *http.Request, e *htt
 	w.Header()["X-Request-Id"] = []string{rid}
 	p := pipeline.NewProblem(e.Status, malformedDetail(e.Status), "")
 	n := p.Write(w, rid)
-	why, event := "malformed request: "+e.Reason, guard.EventMalformed
+	why, event := "malformed request: "+e.Reason, intrusion.EventMalformed
 	if e.Status == http.StatusRequestTimeout {
-		why, event = "timeout: "+e.Reason, guard.EventTimeout
+		why, event = "timeout: "+e.Reason, intrusion.EventTimeout
 	}
 
 	client := peerAddr(r.RemoteAddr)
@@ -35,7 +35,7 @@ func (g *Gateway) refuseMalformed(w http.ResponseWriter, r *http.Request, e *htt
 	// parsed the real client is unknown: counting the event against the
 	// proxy could ban every client behind it.
 	if det := g.detector.Load(); det != nil && !g.snap.Load().trusted.contains(client) {
-		det.Record(event, guard.Info{Client: client, RequestID: rid})
+		det.Record(event, intrusion.Info{Client: client, RequestID: rid})
 	}
 	if al := g.accessLog; al.Enabled() {
 		al.Log(&telemetry.AccessEntry{

@@ -10,7 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/portcullis/portcullis/internal/guard"
+	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/router"
@@ -298,12 +298,12 @@ func withoutUserinfo(authority string) string {
 }
 
 // recordEvent counts a finished request as a security event when it is one.
-func recordEvent(det *guard.Detector, c *pipeline.Context, out outcome) {
-	ev := guard.Classify(out.status, out.reason, out.upstream == "")
-	if ev == guard.EventNone {
+func recordEvent(det *intrusion.Detector, c *pipeline.Context, out outcome) {
+	ev := intrusion.Classify(out.status, out.reason, out.upstream == "")
+	if ev == intrusion.EventNone {
 		return
 	}
-	in := guard.Info{Client: c.ClientAddr, Route: out.route, RequestID: c.RequestID}
+	in := intrusion.Info{Client: c.ClientAddr, Route: out.route, RequestID: c.RequestID}
 	if c.Identity != nil {
 		in.Consumer = c.Identity.Consumer
 	}

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
-	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/router"
 )
 
@@ -20,7 +20,7 @@ func (x *exchange) checkIPFilter() bool {
 	if f == nil {
 		return true
 	}
-	if d := f.Check(x.c.ClientAddr); d != protect.Allowed {
+	if d := f.Check(x.c.ClientAddr); d != ipfilter.Allowed {
 		prob := f.Problem(d)
 		return x.refuseProblem(prob, prob.Reason)
 	}

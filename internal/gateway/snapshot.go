@@ -10,9 +10,9 @@ import (
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/events"
+	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
-	"github.com/portcullis/portcullis/internal/protect"
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -36,7 +36,7 @@ type Snapshot struct {
 	// certificates (nil: every host, or no client auth).
 	mtlsHosts map[string]map[string]bool
 	// ipFilter is the global ip_filter, checked before routing (nil: none).
-	ipFilter *protect.IPFilter
+	ipFilter *ipfilter.Filter
 	// file is the config file as loaded (cfg adds the store's consumers);
 	// version identifies its content (control.go).
 	file    *config.Config
@@ -141,7 +141,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	snapMemo := pipeline.NewSharedValues()
 
 	for _, p := range cfg.TrustedProxies {
-		pfx, err := protect.ParsePrefix(p)
+		pfx, err := ipfilter.ParsePrefix(p)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath("trusted_proxies", err.Error()))
 			continue
@@ -150,7 +150,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 
 	if cfg.IPFilter != nil {
-		f, err := protect.CompileIPFilter(cfg.IPFilter, protect.SharedFileReader(snapMemo))
+		f, err := ipfilter.Compile(cfg.IPFilter, ipfilter.SharedFileReader(snapMemo))
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath("ip_filter", err.Error()))
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 // policyPackages hold the policy kinds (each registers with Register).
-var policyPackages = []string{"auth", "authz", "exposure", "guard", "openapi", "protect", "ratelimit", "transform", "waf"}
+var policyPackages = []string{"auth", "authz", "concurrency", "ipfilter", "openapi", "ratelimit", "response", "transform", "validate", "waf"}
 
 // TestPolicyTypesCheckTheirInterfaces: every compiled policy type (one
 // with the methods of RequestPolicy, ResponsePolicy or

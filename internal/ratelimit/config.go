@@ -52,7 +52,7 @@ type limitConfig struct {
 
 // RedisConfig is a policy's `redis` block: the Redis a rate_limit policy
 // with store: redis counts in, and the one a signature policy keeps its
-// replay store in (internal/protect).
+// replay store in (internal/validate).
 type RedisConfig struct {
 	Address  string          `yaml:"address"`
 	Password string          `yaml:"password,omitempty"`

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/guard/webhooktest"
+	"github.com/portcullis/portcullis/internal/intrusion/webhooktest"
 )
 
 // syslogReceiver is a real syslog server on loopback: UDP (one message per

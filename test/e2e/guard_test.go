@@ -19,8 +19,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/portcullis/portcullis/internal/guard"
-	"github.com/portcullis/portcullis/internal/guard/webhooktest"
+	"github.com/portcullis/portcullis/internal/intrusion"
+	"github.com/portcullis/portcullis/internal/intrusion/webhooktest"
 )
 
 // guardClient is an HTTP client whose connections come from a given
@@ -85,10 +85,10 @@ ops:
 // hookSink is a webhook receiver that accepts only deliveries that verify
 // the way docs/traffic.md tells a receiver to (webhooktest: HMAC-SHA256
 // over "<timestamp>.<body>", a fresh unix-seconds timestamp), not by
-// calling the gateway's own guard.Sign.
+// calling the gateway's own intrusion.Sign.
 type hookSink struct {
 	mu     sync.Mutex
-	alerts []guard.Alert
+	alerts []intrusion.Alert
 	bad    int
 	errs   []error
 }
@@ -105,7 +105,7 @@ func newHookSink(t *testing.T, secret string) (*hookSink, string) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		var a guard.Alert
+		var a intrusion.Alert
 		if json.Unmarshal(b, &a) == nil {
 			s.alerts = append(s.alerts, a)
 		}
@@ -154,7 +154,7 @@ func TestGuardBanAfterFailedLogins(t *testing.T) {
 	for {
 		sink.mu.Lock()
 		n, bad := len(sink.alerts), sink.bad
-		var a guard.Alert
+		var a intrusion.Alert
 		if n > 0 {
 			a = sink.alerts[0]
 		}

@@ -1,0 +1,112 @@
+package concurrency
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestListenerPerClientLimit(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(inner, ConnLimits{Max: 10, PerClient: 2, RefuseHTTP: true}).(*Listener)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: time.Second}
+		c, err := d.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c1, c2 := dial("127.0.0.1"), dial("127.0.0.1")
+	s1, s2 := <-accepted, <-accepted
+	// The third from the same address gets a 503 and is closed.
+	c3 := dial("127.0.0.1")
+	_ = c3.SetReadDeadline(time.Now().Add(2 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c3), nil)
+	if err != nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("third connection: %v %v", resp, err)
+	}
+	if _, err := c3.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("refused connection not closed: %v", err)
+	}
+	if ln.Refused() != 1 {
+		t.Fatalf("refused = %d", ln.Refused())
+	}
+	// Another address is not affected.
+	c4 := dial("127.0.0.2")
+	s4 := <-accepted
+	// Closing one frees a slot for the first address.
+	s1.Close()
+	c5 := dial("127.0.0.1")
+	s5 := <-accepted
+	if ln.Open() != 3 {
+		t.Fatalf("open = %d, want 3", ln.Open())
+	}
+	for _, c := range []net.Conn{c1, c2, c3, c4, c5, s2, s4, s5} {
+		c.Close()
+	}
+	s1.Close() // twice: released once
+	if ln.Open() != 0 {
+		t.Fatalf("open = %d after closing everything", ln.Open())
+	}
+}
+
+func TestListenerTotalLimit(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewListener(inner, ConnLimits{Max: 1}).(*Listener)
+	defer ln.Close()
+	got := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			got <- c
+		}
+	}()
+	c1, _ := net.Dial("tcp", inner.Addr().String())
+	defer c1.Close()
+	s1 := <-got
+	defer s1.Close()
+	c2, _ := net.Dial("tcp", inner.Addr().String())
+	defer c2.Close()
+	_ = c2.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := c2.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("over-limit connection: read %d, %v (want closed, no bytes)", n, err)
+	}
+	if ln.Open() != 1 {
+		t.Fatalf("open = %d", ln.Open())
+	}
+}
+
+func TestNewListenerNoLimits(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	if NewListener(inner, ConnLimits{}) != inner {
+		t.Fatal("no limits must cost nothing")
+	}
+}
