@@ -100,14 +100,27 @@ func normalizeExclusions(ids []int) []int {
 	return slices.Compact(out)
 }
 
+// macroKeyMissing is the warning Coraza writes when a macro names a
+// variable the transaction does not have. Coraza expands every rule's msg
+// and logdata each time the rule is evaluated, matched or not, so on the
+// CRS three rules (922100's %{ARGS._charset_}, 943110's and 943120's
+// %{TX.9431x0_MATCHED_VAR_NAME}) produce it for every request: three
+// process-log lines per request that say nothing about the request or the
+// rule set (docs/performance.md, "The WAF route").
+const macroKeyMissing = "key not found in collection, returning the original text"
+
 // corazaLogger is Coraza's debug log routed to the JSON process log
 // (slog's default logger, which the gateway sets): Coraza's own default
 // writes plain text to standard error, and every line the gateway writes
-// is JSON. Only warnings and errors are kept; the output a SecDebugLog
-// directive names is ignored, the process log is the one destination.
+// is JSON. Only warnings and errors are kept, less macroKeyMissing; the
+// output a SecDebugLog directive names is ignored, the process log is the
+// one destination.
 func corazaLogger() debuglog.Logger {
 	return debuglog.DefaultWithPrinterFactory(func(io.Writer) debuglog.Printer {
 		return func(lvl debuglog.Level, message, fields string) {
+			if message == macroKeyMissing {
+				return
+			}
 			level := slog.LevelWarn
 			if lvl == debuglog.LevelError {
 				level = slog.LevelError

@@ -3,6 +3,7 @@ package waf
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +30,11 @@ var attacks = []struct {
 	{"path traversal", "GET", "/v1/files?file=" + q("../../etc/passwd"), nil, ""},
 	{"log4shell user-agent", "GET", "/v1/items", http.Header{"User-Agent": {"${jndi:ldap://x/a}"}}, ""},
 	{"log4shell header", "GET", "/v1/items", http.Header{"X-Api-Version": {"${jndi:ldap://x/a}"}}, ""},
+	// The number that sends PHP's and Java's strtod into an endless loop
+	// (942220). Coraza's experimental regex prefilter (SecRxPreFilter On)
+	// skips this rule's regex for it, which is one reason the gateway keeps
+	// the prefilter off (doc.go).
+	{"strtod denial of service", "GET", "/v1/items?price=2.2250738585072011e-308", nil, ""},
 }
 
 func TestAttacksBlocked(t *testing.T) {
@@ -78,6 +84,40 @@ func TestCleanRequestsPass(t *testing.T) {
 	}
 	if logs.String() != "" {
 		t.Errorf("clean requests logged: %s", logs.String())
+	}
+}
+
+// TestCleanRequestsLeaveProcessLogQuiet: a clean request writes nothing to
+// the process log (Coraza's per-request "key not found" warnings, which
+// its eager msg and logdata expansion produces on every request, are
+// dropped), while Coraza's other warnings still reach it.
+func TestCleanRequestsLeaveProcessLogQuiet(t *testing.T) {
+	buf := &syncBuf{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(buf, nil)))
+	defer slog.SetDefault(prev)
+
+	p, _ := mustPolicy(t, "        mode: blocking")
+	for _, c := range []*pipeline.Context{
+		request(t, "GET", "/v1/users?name="+q("O'Brien")+"&page=2", nil, ""),
+		request(t, "POST", "/v1/users", jsonHeader(), `{"name":"Zoë"}`),
+	} {
+		if prob := p.Handle(c); prob != nil {
+			t.Fatalf("%s refused: %s", c.Request.Method, prob.Reason)
+		}
+	}
+	if got := buf.String(); got != "" {
+		t.Fatalf("clean requests wrote to the process log:\n%s", got)
+	}
+
+	l := corazaLogger()
+	l.Warn().Str("key", "x").Msg(macroKeyMissing)
+	if got := buf.String(); got != "" {
+		t.Fatalf("the macro warning was written: %s", got)
+	}
+	l.Warn().Str("ctl", "RequestBodyAccess").Msg("Cannot change request body access after request headers phase")
+	if got := buf.String(); !strings.Contains(got, `"level":"WARN","msg":"Cannot change request body access after request headers phase","component":"waf"`) {
+		t.Fatalf("another Coraza warning did not reach the process log: %q", got)
 	}
 }
 
