@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -377,5 +379,72 @@ func exProblem(t *testing.T, resp *http.Response, body string, status int) {
 	if resp.StatusCode != status || resp.Header.Get("Content-Type") != "application/problem+json" ||
 		json.Unmarshal([]byte(body), &p) != nil || p.Status != status || p.RequestID == "" || p.RequestID != resp.Header.Get("X-Request-Id") {
 		t.Errorf("want a %d problem, got %d %q %s", status, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// TestFilterFieldsDeniesAtEveryDepthForEveryJSONMediaType: a deny list
+// removes the named members wherever they appear (the root, nested
+// objects, objects inside arrays, arrays inside arrays, a two-step path
+// under another object), for a real upstream answering the same nested
+// document as application/json, text/json, application/*+json, with
+// parameters, in upper case, and with a malformed parameter; the client
+// gets valid JSON with every other member, and a text/plain answer passes
+// unchanged.
+func TestFilterFieldsDeniesAtEveryDepthForEveryJSONMediaType(t *testing.T) {
+	const doc = `{"id":1,"password":"p0","user":{"name":"ada","Password":"p1","profile":{"password":"p2","city":"x"},
+"card":{"number":"n1","last4":"4242"}},"users":[{"id":2,"password":"p3","sessions":[{"token":"t1","password":"p4","ok":true}]},
+[{"password":"p5","k":3}]],"org":{"owner":{"card":{"number":"n2","last4":"1111"}}}}`
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", r.URL.Query().Get("ct"))
+		_, _ = io.WriteString(w, doc)
+	})
+	gw := StartGateway(t, simpleConfig(up, `    policies:
+      - kind: filter_fields
+        deny: [password, "card.number", "sessions[].token"]`))
+	want := `{"id":1,"user":{"name":"ada","profile":{"city":"x"},"card":{"last4":"4242"}},"users":[{"id":2,"sessions":[{"ok":true}]},[{"k":3}]],"org":{"owner":{"card":{"last4":"1111"}}}}`
+	for _, ct := range []string{
+		"application/json",
+		"application/json; charset=utf-8",
+		"text/json",
+		"text/json;charset=UTF-8",
+		"application/vnd.api+json",
+		"application/problem+json; charset=utf-8",
+		"APPLICATION/JSON",
+		"application/json; charset",
+	} {
+		resp, err := http.Get(gw.URL("/doc?ct=" + url.QueryEscape(ct)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%q: status %d: %s", ct, resp.StatusCode, body)
+			continue
+		}
+		var got, exp any
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Errorf("%q: not JSON: %v: %s", ct, err, body)
+			continue
+		}
+		_ = json.Unmarshal([]byte(want), &exp)
+		if !reflect.DeepEqual(got, exp) {
+			t.Errorf("%q: client got\n%s\nwant\n%s", ct, body, want)
+		}
+		for _, secret := range []string{"p0", "p1", "p2", "p3", "p4", "p5", "n1", "n2", "t1"} {
+			if strings.Contains(string(body), `"`+secret+`"`) {
+				t.Errorf("%q: %s reached the client", ct, secret)
+			}
+		}
+	}
+	// Not JSON: passed unchanged (the policy is not strict).
+	resp, err := http.Get(gw.URL("/doc?ct=" + url.QueryEscape("text/plain")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != doc {
+		t.Errorf("text/plain was changed: %s", body)
 	}
 }

@@ -15,6 +15,11 @@ import (
 	"time"
 )
 
+// An operator's tasks through the admin plane end to end: signing in with a
+// client certificate on a TLS admin listener, the command line, consumers
+// from the file beside those from the store, and revoking every kind of
+// credential.
+
 // TestAdminClientCertificates: on a TLS admin listener, a verified client
 // certificate listed in the config gets its role; a verified but unlisted
 // one gets nothing; one from another CA fails the handshake; a token

@@ -9,20 +9,25 @@ import (
 	"testing"
 )
 
-// gatewayOwned are headers only the gateway may send upstream.
-var reviewGatewayOwned = []string{
+// What a client could slip past the headers the gateway guarantees: an
+// alias of a gateway-owned header ('_' for '-'), a Connection header naming
+// one, its own X-Forwarded-* headers, a space in an HTTP/2 :path, an h2c
+// upgrade to the upstream, and an internal URI in a second Location value.
+
+// gatewayOwnedHeaders are headers only the gateway may send upstream.
+var gatewayOwnedHeaders = []string{
 	"X-Consumer-Name", "X-Consumer-Groups", "X-Credential-Id", "X-Auth-Method",
 	"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
 	"X-Request-Id", "X-Real-Ip",
 }
 
-// TestReviewUnderscoreAliasesOfGatewayHeadersDropped: nginx (with
+// TestUnderscoreAliasesOfGatewayHeadersDropped: nginx (with
 // underscores_in_headers), CGI, WSGI and PHP read X_Consumer_Name as
 // X-Consumer-Name; a client must not get such an alias to the upstream.
 //
-// Header names with '_' are dropped by default (seams_headers_test.go);
+// Header names with '_' are dropped by default (request_head_test.go);
 // this is the rule on a listener that keeps them.
-func TestReviewUnderscoreAliasesOfGatewayHeadersDropped(t *testing.T) {
+func TestUnderscoreAliasesOfGatewayHeadersDropped(t *testing.T) {
 	up := NewUpstream(t, nil)
 	cfg := strings.Replace(string(simpleConfig(up, "")), `address: "{{public}}"`, `address: "{{public}}"
     allow_underscore_and_dot_headers: true`, 1)
@@ -37,7 +42,7 @@ func TestReviewUnderscoreAliasesOfGatewayHeadersDropped(t *testing.T) {
 	s := up.Last(t)
 	for k, v := range s.Header {
 		alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
-		for _, owned := range reviewGatewayOwned {
+		for _, owned := range gatewayOwnedHeaders {
 			if alias == owned && k != owned {
 				t.Errorf("upstream received %s: %q, an alias of %s", k, v, owned)
 			}
@@ -48,10 +53,10 @@ func TestReviewUnderscoreAliasesOfGatewayHeadersDropped(t *testing.T) {
 	}
 }
 
-// TestReviewConnectionCannotRemoveIdentityHeaders: headers a client names
+// TestConnectionCannotRemoveIdentityHeaders: headers a client names
 // in Connection are removed before forwarding, but never the identity the
 // gateway set.
-func TestReviewConnectionCannotRemoveIdentityHeaders(t *testing.T) {
+func TestConnectionCannotRemoveIdentityHeaders(t *testing.T) {
 	bh := bhHash(t, "correct horse", "--algorithm", "bcrypt", "--cost", "4")
 	up := NewUpstream(t, nil)
 	gw := StartGateway(t, akGatewayConfig(up, fmt.Sprintf(`  - name: carol
@@ -77,11 +82,11 @@ func TestReviewConnectionCannotRemoveIdentityHeaders(t *testing.T) {
 	}
 }
 
-// TestReviewUntrustedClientCannotSendOtherForwardedHeaders: from a peer
+// TestUntrustedClientCannotSendOtherForwardedHeaders: from a peer
 // that is not a trusted proxy, every X-Forwarded-* header the upstream sees
 // is the gateway's (frameworks honour X-Forwarded-Prefix/-Port/-Ssl from
 // their proxy).
-func TestReviewUntrustedClientCannotSendOtherForwardedHeaders(t *testing.T) {
+func TestUntrustedClientCannotSendOtherForwardedHeaders(t *testing.T) {
 	up := NewUpstream(t, nil)
 	gw := StartGateway(t, simpleConfig(up, ""))
 	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\n"+
@@ -107,11 +112,11 @@ func TestReviewUntrustedClientCannotSendOtherForwardedHeaders(t *testing.T) {
 	}
 }
 
-// TestReviewHTTP2QueryWithSpaceRefused: HTTP/2 carries :path as a header
+// TestHTTP2QueryWithSpaceRefused: HTTP/2 carries :path as a header
 // value, so a space in the query reaches the handler; it must be refused
 // as the client's error (400), not sent on to fail as the upstream's (502,
 // counted against the target's health).
-func TestReviewHTTP2QueryWithSpaceRefused(t *testing.T) {
+func TestHTTP2QueryWithSpaceRefused(t *testing.T) {
 	f := getTLSFixture(t)
 	up := NewUpstream(t, nil)
 	gw := StartGateway(t, tlsGatewayConfig(up.URL, f.listenerCerts(t), "", "", ""))
@@ -137,10 +142,10 @@ func TestReviewHTTP2QueryWithSpaceRefused(t *testing.T) {
 	}
 }
 
-// TestReviewH2CUpgradeNotForwarded: an h2c upgrade accepted by the upstream
+// TestH2CUpgradeNotForwarded: an h2c upgrade accepted by the upstream
 // would turn the connection into a raw HTTP/2 tunnel to it, past every
 // per-request policy ("h2c smuggling"); the gateway must not ask for it.
-func TestReviewH2CUpgradeNotForwarded(t *testing.T) {
+func TestH2CUpgradeNotForwarded(t *testing.T) {
 	up := NewUpstream(t, nil)
 	gw := StartGateway(t, simpleConfig(up, ""))
 	resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\nHost: api.example\r\n"+
@@ -167,9 +172,9 @@ func TestReviewH2CUpgradeNotForwarded(t *testing.T) {
 	}
 }
 
-// TestReviewSecondLocationValueDoesNotLeakUpstream: every Location value is
+// TestSecondLocationValueDoesNotLeakUpstream: every Location value is
 // checked, not only the first.
-func TestReviewSecondLocationValueDoesNotLeakUpstream(t *testing.T) {
+func TestSecondLocationValueDoesNotLeakUpstream(t *testing.T) {
 	var upAddr string
 	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Location"] = []string{"/next", "http://" + upAddr + "/internal"}

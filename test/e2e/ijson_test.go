@@ -20,9 +20,9 @@ import (
 // surrogate escapes and integers a double cannot hold are refused wherever
 // a decision is made from JSON.
 
-// jsonSeamsSpec is an OpenAPI document with POST /orders taking a JSON
+// ijsonSpec is an OpenAPI document with POST /orders taking a JSON
 // body whose qty is an integer of at least 1.
-const jsonSeamsSpec = `openapi: 3.0.3
+const ijsonSpec = `openapi: 3.0.3
 info: {title: orders, version: "1"}
 paths:
   /orders:
@@ -41,12 +41,12 @@ paths:
         "201": {description: created}
 `
 
-// jsonSeamsConfig: /schema/ checks bodies with the validate policy's JSON
+// ijsonConfig: /schema/ checks bodies with the validate policy's JSON
 // Schema (qty an integer of at least 1), /oa/ with the openapi policy;
 // refusals go to the security event file.
-func jsonSeamsConfig(t *testing.T, up *Upstream, eventsFile string) GatewayConfig {
+func ijsonConfig(t *testing.T, up *Upstream, eventsFile string) GatewayConfig {
 	spec := filepath.Join(t.TempDir(), "orders.yaml")
-	if err := os.WriteFile(spec, []byte(jsonSeamsSpec), 0o600); err != nil {
+	if err := os.WriteFile(spec, []byte(ijsonSpec), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return GatewayConfig(fmt.Sprintf(`version: 1
@@ -146,7 +146,7 @@ func expectJSONRefused(t *testing.T, gw *Gateway, up *Upstream, eventsFile, path
 func TestDuplicateJSONMembersRefused(t *testing.T) {
 	up := NewUpstream(t, nil)
 	events := filepath.Join(t.TempDir(), "events.jsonl")
-	gw := StartGateway(t, jsonSeamsConfig(t, up, events))
+	gw := StartGateway(t, ijsonConfig(t, up, events))
 	for _, route := range []struct{ path, reason string }{
 		{"/schema/orders", "validate: validate: ambiguous JSON: "}, // phase: policy reason
 		{"/oa/orders", "validate: openapi: body: ambiguous JSON: "},
@@ -192,7 +192,7 @@ func TestDuplicateJSONMembersRefused(t *testing.T) {
 func TestInvalidIJSONRefused(t *testing.T) {
 	up := NewUpstream(t, nil)
 	events := filepath.Join(t.TempDir(), "events.jsonl")
-	gw := StartGateway(t, jsonSeamsConfig(t, up, events))
+	gw := StartGateway(t, ijsonConfig(t, up, events))
 	for _, route := range []struct{ path, reason string }{
 		{"/schema/orders", "validate: validate: ambiguous JSON: "}, // phase: policy reason
 		{"/oa/orders", "validate: openapi: body: ambiguous JSON: "},
