@@ -45,14 +45,7 @@ consumers:
 // CPU equally (the load harness cannot resolve a few percent on a shared
 // machine). Run with -count and compare the medians.
 func BenchmarkProxyChain(b *testing.B) {
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"sub": "bench", "scope": "orders:read", "exp": time.Now().Add(time.Hour).Unix(),
-	})
-	tok.Header["kid"] = "bench-hs256"
-	signed, err := tok.SignedString([]byte(benchChainSecret))
-	if err != nil {
-		b.Fatal(err)
-	}
+	signed := benchChainToken(b)
 	logFile := filepath.Join(b.TempDir(), "access.log")
 	for _, tc := range []struct{ name, extra string }{
 		{"metrics-on", ""},
@@ -80,6 +73,21 @@ func BenchmarkProxyChain(b *testing.B) {
 	if fi, err := os.Stat(logFile); err != nil || fi.Size() == 0 {
 		b.Fatalf("the access log was not written: %v", err)
 	}
+}
+
+// benchChainToken is a token of the chain's consumer with the scope the
+// chain requires, valid for an hour.
+func benchChainToken(b *testing.B) string {
+	b.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "bench", "scope": "orders:read", "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = "bench-hs256"
+	signed, err := tok.SignedString([]byte(benchChainSecret))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return signed
 }
 
 // benchChainGateway is benchGatewayWith for the chain route, logging to
