@@ -9,20 +9,6 @@ import (
 	"strings"
 )
 
-// hopHeaders are connection-specific and never forwarded (RFC 9110 7.6.1).
-var hopHeaders = []string{
-	"Connection",
-	"Proxy-Connection",
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
-	"Http2-Settings", // connection-specific (RFC 7540 section 3.2.1)
-}
-
 // removeHopHeaders deletes hop-by-hop headers and every header named in
 // Connection. It runs before the gateway sets its own headers, so a
 // client's Connection header can never remove one of them.
@@ -32,17 +18,94 @@ func removeHopHeaders(h http.Header) {
 
 // removeHopHeadersKeep is removeHopHeaders that never removes the headers
 // in keep (canonical names) because the client named them in Connection.
+// It allocates nothing unless a name in Connection is not in canonical
+// form and names a header that is present: it runs on every request and
+// every response ("Connection: keep-alive" is what most servers send).
 func removeHopHeadersKeep(h http.Header, keep []string) {
 	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = textproto.TrimString(name); name != "" && !slices.Contains(keep, textproto.CanonicalMIMEHeaderKey(name)) {
-				h.Del(name)
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			if name = textproto.TrimString(name); name != "" {
+				removeNamed(h, name, keep)
 			}
 		}
 	}
-	for _, name := range hopHeaders {
-		delete(h, name)
+	// The fixed list: one pass over the header (a handful of fields)
+	// rather than one lookup per hop-by-hop name.
+	for k := range h {
+		if isHopHeader(k) {
+			delete(h, k)
+		}
 	}
+}
+
+// removeNamed deletes the header that a Connection token names (in any
+// case), unless it is in keep: Header.Del's rule, canonicalized on the
+// stack.
+func removeNamed(h http.Header, name string, keep []string) {
+	var buf [64]byte
+	key, ok := canonicalKeyInto(buf[:0], name)
+	if !ok { // not a token, or long: the general rule, which may allocate
+		if c := textproto.CanonicalMIMEHeaderKey(name); !slices.Contains(keep, c) {
+			h.Del(name)
+		}
+		return
+	}
+	for _, k := range keep {
+		if k == string(key) {
+			return
+		}
+	}
+	if _, present := h[string(key)]; present {
+		delete(h, string(key))
+	}
+}
+
+// canonicalKeyInto appends the canonical form of name (what
+// textproto.CanonicalMIMEHeaderKey returns for a token: upper case at the
+// start and after each hyphen, lower case elsewhere) to dst. ok is false
+// when name is not a token or does not fit in dst's capacity.
+func canonicalKeyInto(dst []byte, name string) (key []byte, ok bool) {
+	if len(name) > cap(dst)-len(dst) {
+		return dst, false
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !isTokenByte(c) {
+			return dst, false
+		}
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		upper = c == '-'
+	}
+	return dst, true
+}
+
+// isTokenByte reports an RFC 9110 tchar.
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// isHopHeader reports the headers that are connection-specific and never
+// forwarded (RFC 9110 section 7.6.1), Proxy-Connection and HTTP2-Settings
+// (connection-specific, RFC 7540 section 3.2.1) among them.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+		return true
+	}
+	return false
 }
 
 // upgradeType returns the protocol a request or response asks to switch

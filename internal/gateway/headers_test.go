@@ -3,7 +3,9 @@ package gateway
 import (
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -191,6 +193,65 @@ func TestRequestIDFromTrustedProxyMustBeSafe(t *testing.T) {
 	} {
 		if got := validRequestID(tc.id); got != tc.ok {
 			t.Errorf("%s: %v", tc.desc, got)
+		}
+	}
+}
+
+// The Connection tokens are canonicalized as Header.Del does, without
+// allocating: for every name, the same key as net/textproto's rule.
+func TestConnectionTokensCanonicalizeAsTextproto(t *testing.T) {
+	for _, name := range []string{"keep-alive", "KEEP-ALIVE", "x-a", "X-Custom-Header", "te", "a--b", "-x", "x_y", "x.y",
+		"héllo", "has space", "", strings.Repeat("a", 64), strings.Repeat("a", 65)} {
+		var buf [64]byte
+		got, ok := canonicalKeyInto(buf[:0], name)
+		want := textproto.CanonicalMIMEHeaderKey(name)
+		if ok && string(got) != want {
+			t.Errorf("%q: %q, textproto %q", name, got, want)
+		}
+		if !ok && len(name) <= 64 && name != "" && want != name {
+			t.Errorf("%q: refused, but textproto canonicalizes it to %q", name, want)
+		}
+	}
+	// A token named in Connection is removed in any case; a non-token one
+	// by its exact name, as Header.Del does.
+	h := header("Connection", "x-a, X_Y, bad name", "X-A", "1", "X_y", "2", "bad name", "3", "Accept", "*/*")
+	removeHopHeaders(h)
+	if len(h) != 1 || h.Get("Accept") != "*/*" {
+		t.Errorf("left %v", h)
+	}
+}
+
+// The hop-by-hop pass allocates nothing on the headers every response has
+// (nginx's "Connection: keep-alive" among them).
+func TestHopByHopRemovalAllocatesNothing(t *testing.T) {
+	src := header("Server", "nginx", "Content-Type", "text/plain", "Content-Length", "2", "Connection", "keep-alive")
+	h := make(http.Header, 8)
+	allocs := testing.AllocsPerRun(100, func() {
+		for k, v := range src {
+			h[k] = v
+		}
+		removeHopHeaders(h)
+		if len(h) != 3 {
+			t.Fatalf("left %v", h)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("%.0f allocations per response", allocs)
+	}
+}
+
+// containsFold finds a target in a response header value as lowering both
+// does, in place for ASCII and through strings.ToLower otherwise.
+func TestContainsFoldAgreesWithToLower(t *testing.T) {
+	for _, tc := range []struct{ s, sub string }{
+		{"http://10.0.0.5:8080/x", "10.0.0.5:8080"}, {"HTTP://API.INTERNAL/x", "api.internal"},
+		{"see Api.Internal:81", "api.internal:8"}, {"api.internaL", "api.internal"}, {"api.interna", "api.internal"},
+		{"", "x"}, {"x", ""}, {"aaab", "aab"}, {"Thu, 03 Dec 2026 02:07:41 GMT", "api.internal"},
+		{"\u212Apx", "kpx"}, {"ÉCOLE.internal", "école"}, {"abc", "ABC"},
+	} {
+		want := tc.sub != "" && len(tc.sub) <= len(tc.s) && strings.Contains(strings.ToLower(tc.s), strings.ToLower(tc.sub))
+		if got := containsFold(tc.s, tc.sub); got != want {
+			t.Errorf("containsFold(%q, %q) = %v, want %v", tc.s, tc.sub, got, want)
 		}
 	}
 }

@@ -139,11 +139,53 @@ func (x *respURIs) leaks(v string) bool {
 	return false
 }
 
+// containsFold reports whether sub is in s, ignoring case as
+// strings.ToLower does. Every response header value goes through it, so
+// ASCII strings (nearly all) are compared in place, without lowering a
+// copy of each.
 func containsFold(s, sub string) bool {
 	if sub == "" || len(sub) > len(s) {
 		return false
 	}
+	if isASCII(s) && isASCII(sub) {
+		return indexFoldASCII(s, sub) >= 0
+	}
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// indexFoldASCII is the index of the first ASCII-case-insensitive match of
+// sub (not empty) in s, or -1.
+func indexFoldASCII(s, sub string) int {
+	first := lowerASCII(sub[0])
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < len(sub) && lowerASCII(s[i+j]) == lowerASCII(sub[j]) {
+			j++
+		}
+		if j == len(sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 // mapURI returns the public form of a URI reference found in a response
