@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/interpreter"
 	"go.yaml.in/yaml/v3"
@@ -171,11 +172,37 @@ func compileCEL(text string, want *types.Type, wantName, envName string, costLim
 	if !ast.OutputType().IsExactType(want) {
 		return nil, nil, &celError{line: 1, msg: fmt.Sprintf("the expression must be a %s, not %s", wantName, ast.OutputType())}
 	}
-	prg, err := env.Program(ast, cel.CostLimit(costLimit))
+	var opts []cel.ProgramOption
+	if !staticallyWithin(env, ast, costLimit) {
+		opts = append(opts, cel.CostLimit(costLimit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ast, prg, nil
+}
+
+// staticallyWithin reports whether the expression's worst-case cost, as
+// CEL's static estimator bounds it, is within limit: then no evaluation
+// can reach the limit and its program needs no runtime cost tracking,
+// which costs as much as the evaluation itself (a tracker observing every
+// step). The estimator's maximum is an upper bound of the tracked cost; an
+// expression whose cost depends on the size of its inputs (a comprehension
+// over a list, a string function on a request value) has no finite bound
+// and keeps the tracker, so the limit still stops it at run time.
+func staticallyWithin(env *cel.Env, ast *cel.Ast, limit uint64) bool {
+	est, err := env.EstimateCost(ast, unsizedInputs{})
+	return err == nil && est.Max <= limit
+}
+
+// unsizedInputs is the cost estimator that knows nothing of the inputs:
+// every request and identity value may be of any size.
+type unsizedInputs struct{}
+
+func (unsizedInputs) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+func (unsizedInputs) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // exprError places a CEL error at its line in the config file: the line

@@ -116,6 +116,44 @@ func TestRuleCostLimit(t *testing.T) {
 	wantRefused(t, "default limit", def, reqCtx("GET", "/x", id), 403, "rule: rule cost limit exceeded")
 }
 
+// A rule whose worst case CEL's static estimator bounds within the limit
+// is planned without the runtime cost tracker (it could never stop it); one
+// whose cost grows with its inputs keeps it, and TestRuleCostLimit shows
+// the limit still refusing it.
+func TestRuleCostTrackedOnlyWhenUnbounded(t *testing.T) {
+	env, err := ruleEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		expr  string
+		limit uint64
+		want  bool
+	}{
+		{`identity.consumer == "bench" && request.method == "GET"`, defaultCostLimit, true},
+		{`request.path.startsWith("/x")`, defaultCostLimit, true},
+		{`identity.consumer == "bench" && request.method == "GET"`, 2, false}, // its bound is over a tiny limit
+		{`identity.groups.all(a, identity.groups.all(b, a.size() > 0 && b.size() > 0))`, maxCostLimit, false},
+		{`"admin" in identity.groups`, defaultCostLimit, false},
+		{`request.path.matches("^/a.*b$")`, defaultCostLimit, false},
+		{`request.path.split("/").size() > 2`, defaultCostLimit, false},
+	} {
+		ast, iss := env.Compile(tc.expr)
+		if iss != nil && iss.Err() != nil {
+			t.Fatalf("%s: %v", tc.expr, iss.Err())
+		}
+		if got := staticallyWithin(env, ast, tc.limit); got != tc.want {
+			t.Errorf("%s (limit %d): statically within %v, want %v", tc.expr, tc.limit, got, tc.want)
+		}
+	}
+	// The untracked rule decides as before.
+	p := mustCompile(t, "kind: rule\nexpr: 'identity.consumer == \"bench\" && request.method == \"GET\"'\n")
+	id := accountHolder("1")
+	id.Consumer = "bench"
+	wantAllowed(t, "untracked rule, true", p, reqCtx("GET", "/x", id))
+	wantRefused(t, "untracked rule, false", p, reqCtx("POST", "/x", id), 403, "rule: rule denied")
+}
+
 func TestRuleHide(t *testing.T) {
 	p := mustCompile(t, "kind: rule\nexpr: 'false'\nmessage: custom\nhide: true\n")
 	prob := wantRefused(t, "hidden", p, reqCtx("GET", "/x", accountHolder("1")), 404, "rule: rule denied")
