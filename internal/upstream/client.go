@@ -93,7 +93,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		wait = min(wait, earlyResponseWait)
 	}
 
-	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+	c.setReadDeadline(time.Now().Add(wait))
 	if err := c.cc.Wait(); err != nil {
 		c.finish(stop, false)
 		if werr != nil {
@@ -109,11 +109,17 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		}
 		return nil, false, p.wrapErr(ctx, "read response", readErr(err))
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
-
 	if resp.StatusCode == http.StatusSwitchingProtocols {
+		c.setReadDeadline(time.Time{}) // the tunnel has no response timeout
 		resp.Body = &upgradedConn{c: c, stop: stop}
 		return resp, false, nil
+	}
+	// The response timeout bounds the wait for the head, not the body.
+	// A body that arrived with the head is read from the buffer, so the
+	// deadline is left for the next exchange to move (most often it need
+	// not: see setReadDeadline) rather than cleared and set again.
+	if !c.bodyBuffered(resp) {
+		c.setReadDeadline(time.Time{})
 	}
 	reuse := werr == nil && !resp.Close && !wantsClose(req)
 	// Every response, a bodiless one too, goes back to the pool when its
@@ -206,6 +212,39 @@ func (c *conn) finish(stop abortHook, reuse bool) {
 	} else {
 		c.p.discard(c)
 	}
+}
+
+// deadlineSlack is how far setReadDeadline lets a response timeout fire
+// early rather than move the deadline: a busy keep-alive connection does
+// not reprogram its timer on every exchange (a timer change takes a lock
+// and reorders the runtime's timer heap).
+const deadlineSlack = 100 * time.Millisecond
+
+// setReadDeadline sets the connection's read deadline to t (zero: none),
+// unless the deadline in force is already at most deadlineSlack (and at
+// most 1/64 of the time left) before t: the timeout then fires a little
+// early, never late.
+func (c *conn) setReadDeadline(t time.Time) {
+	switch {
+	case t.Equal(c.rdl):
+		return
+	case !t.IsZero() && !c.rdl.IsZero() && !t.Before(c.rdl):
+		if d := t.Sub(c.rdl); d < deadlineSlack && d < time.Until(t)/64 {
+			return
+		}
+	}
+	c.rdl = t
+	_ = c.nc.SetReadDeadline(t)
+}
+
+// bodyBuffered reports whether resp's body (framed by its length) is
+// already in the connection's buffer, so reading it makes no read on the
+// connection.
+func (c *conn) bodyBuffered(resp *http.Response) bool {
+	if resp.Body == http.NoBody {
+		return true
+	}
+	return resp.ContentLength >= 0 && int64(c.cc.Buffered()) >= resp.ContentLength
 }
 
 // readErr turns the read deadline, which only the response timeout sets,

@@ -70,6 +70,8 @@ type conn struct {
 	bw     *bufio.Writer     // cc's request writer
 	body   bodyReader        // the Body of the response being read
 	idleAt time.Time
+	// rdl is the read deadline in force (setReadDeadline).
+	rdl time.Time
 	// abortFn is c.abort, bound once: a method value per request allocates.
 	abortFn func()
 }
