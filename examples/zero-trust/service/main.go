@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -57,8 +58,15 @@ func main() {
 	})
 	addr := getenv("LISTEN", "127.0.0.1:9001")
 	srv := &http.Server{Addr: addr, Handler: v.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
+	// Bound before "listening" is logged: whoever waits for that line can
+	// connect at once.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("listen", "error", err)
+		os.Exit(1)
+	}
 	log.Info("listening", "address", addr)
-	if err := srv.ListenAndServe(); err != nil {
+	if err := srv.Serve(ln); err != nil {
 		log.Error("serve", "error", err)
 		os.Exit(1)
 	}
