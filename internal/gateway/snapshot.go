@@ -138,7 +138,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			}
 		}
 	}
-	snapMemo := pipeline.NewSharedValues()
+	snapShared := pipeline.NewSharedValues()
 
 	for _, p := range cfg.TrustedProxies {
 		pfx, err := ipfilter.ParsePrefix(p)
@@ -150,7 +150,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 
 	if cfg.IPFilter != nil {
-		f, err := ipfilter.Compile(cfg.IPFilter, ipfilter.SharedFileReader(snapMemo))
+		f, err := ipfilter.Compile(cfg.IPFilter, ipfilter.SharedFileReader(snapShared))
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath("ip_filter", err.Error()))
 		}
@@ -207,7 +207,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		hasAuth, needsIdentity := false, false
 		for j, ps := range rc.Policies {
 			path := fmt.Sprintf("routes[%d].policies[%d]", i, j)
-			env := pipeline.CompileEnv{Route: rc.Name, RouteConfig: rc, Path: path, Config: cfg, Snapshot: snapMemo, State: state}
+			env := pipeline.CompileEnv{Route: rc.Name, RouteConfig: rc, Path: path, Config: cfg, Snapshot: snapShared, State: state}
 			v, err := compilePolicy(cfg, ps, env, rt)
 			if err != nil {
 				errs = append(errs, policyErrors(cfg, ps, path, err)...)

@@ -11,7 +11,7 @@ import (
 // total per message is bounded too (RFC 9112 section 7.1.1: a server ought
 // to limit them and answer 4xx beyond the limit): a flood of extensions is
 // work for every parser behind the gateway and data for none. The trailer
-// section is bounded like the head (RFC 9112 section 7.1.2).
+// section (RFC 9112 section 7.1.2) is bounded like the head.
 const (
 	maxChunkLine    = 4096
 	maxChunkExtSum  = 16 << 10
