@@ -255,3 +255,20 @@ func TestContainsFoldAgreesWithToLower(t *testing.T) {
 		}
 	}
 }
+
+// The X-Forwarded-* family a client may not send is recognized in any case
+// and with '_' for '-', as the folded comparison it replaces did.
+func TestXForwardedFamilyRecognized(t *testing.T) {
+	for _, tc := range []struct {
+		k    string
+		want bool
+	}{
+		{"X-Forwarded-Prefix", true}, {"x-forwarded-scheme", true}, {"X_Forwarded_Server", true}, {"X-FORWARDED_PORT", true},
+		{"X-Forwarded-", false}, {"X-Forwarded", false}, {"X-Forwardes-Port", false}, {"Forwarded", false}, {"X-Real-Ip", false},
+	} {
+		old := len(tc.k) > 12 && strings.EqualFold(strings.ReplaceAll(tc.k[:12], "_", "-"), "X-Forwarded-")
+		if got := isXForwarded(tc.k); got != tc.want || got != old {
+			t.Errorf("%q: %v, want %v (the folded comparison: %v)", tc.k, got, tc.want, old)
+		}
+	}
+}
