@@ -2,6 +2,7 @@ package ttlmap
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 )
@@ -264,6 +265,134 @@ func BenchmarkPutFull(b *testing.B) {
 		for pb.Next() {
 			k := key(i)
 			m.Put(&k, i, 1<<62, 0)
+			i++
+		}
+	})
+}
+
+// TestEvictOldest: a full shard in WithEvictOldest mode drops its expired
+// entries, then the entries that expire first down to 7/8 of its bound;
+// the entry refreshed last survives a flood of new keys.
+func TestEvictOldest(t *testing.T) {
+	m := New[int, int](16, 1, func(k int) int { return k }).WithEvictOldest()
+	for i := range 16 {
+		m.Put(&i, i, int64(1000+i), 0) // entry i expires at 1000+i
+	}
+	k := 100
+	m.Put(&k, 100, 5000, 0) // full: 0 and 1 go (the earliest), down to 14, then k
+	if n := m.Len(); n != 15 {
+		t.Fatalf("len %d after the eviction, want 15 (7/8 of 16, then the new key)", n)
+	}
+	for i := range 16 {
+		if _, ok := m.Get(&i, 0); ok != (i >= 2) {
+			t.Errorf("entry %d (expiry %d) held %v", i, 1000+i, ok)
+		}
+	}
+	// Expired entries go first, however late the others expire.
+	e := New[int, int](8, 1, func(k int) int { return k }).WithEvictOldest()
+	for i := range 8 {
+		e.Put(&i, i, int64(100+i*100), 0)
+	}
+	n := 50
+	e.Put(&n, 50, 10_000, 450) // 0..3 expired at 450: swept, nothing live dropped
+	for i := 4; i < 8; i++ {
+		if _, ok := e.Get(&i, 450); !ok {
+			t.Errorf("live entry %d dropped while expired ones were there", i)
+		}
+	}
+	if e.Count() != 5 {
+		t.Errorf("count %d, want 5", e.Count())
+	}
+	// A hot key, refreshed on every round, survives a flood.
+	h := NewStrings[int](64, 1).WithEvictOldest()
+	hot := []byte("hot")
+	for now := int64(1); now < 5000; now++ {
+		h.UpdateBytes(hot, now, func(v *int, _ bool) (int64, bool) { *v++; return now + 1000, true })
+		k := []byte(fmt.Sprint("cold-", now))
+		h.UpdateBytes(k, now, func(v *int, _ bool) (int64, bool) { return now + 500, true })
+		if h.Len() > 64 {
+			t.Fatalf("len %d > 64", h.Len())
+		}
+	}
+	if v, ok := h.GetBytes(hot, 5000); !ok || v != 4999 {
+		t.Fatalf("hot key: %d %v, want 4999 updates kept", v, ok)
+	}
+}
+
+// TestStringsBytes: a Strings map finds a key given as string or as
+// bytes in the same entry; UpdateBytes sees a live value only, stores
+// only when f says so, and a refused new key takes no place.
+func TestStringsBytes(t *testing.T) {
+	m := NewStrings[int](64, 5) // rounded up to 8 shards
+	if len(m.shards) != 8 {
+		t.Fatalf("%d shards, want 8", len(m.shards))
+	}
+	for i := range 200 {
+		s := fmt.Sprint("key-", i)
+		m.Put(&s, i, 100, 0)
+		if v, ok := m.GetBytes([]byte(s), 50); ok && v != i {
+			t.Fatalf("%s: bytes lookup found %d", s, v)
+		}
+	}
+	a := "a"
+	m.Put(&a, 7, 100, 0)
+	if v, ok := m.GetBytes([]byte("a"), 99); !ok || v != 7 {
+		t.Fatalf("GetBytes = %d %v", v, ok)
+	}
+	if _, ok := m.GetBytes([]byte("a"), 100); ok {
+		t.Fatal("GetBytes returned an entry at its expiry")
+	}
+	var saw []int
+	add := func(now, exp int64, store bool) {
+		m.UpdateBytes([]byte("a"), now, func(v *int, live bool) (int64, bool) {
+			if !live && *v != 0 {
+				t.Errorf("not live, but f got %d", *v)
+			}
+			saw = append(saw, *v)
+			*v++
+			return exp, store
+		})
+	}
+	add(10, 200, true)  // live 7 -> 8 until 200
+	add(20, 300, false) // not stored: stays 8 until 200
+	add(200, 300, true) // expired: 0 -> 1 until 300
+	if v, ok := m.GetBytes([]byte("a"), 250); !ok || v != 1 || fmt.Sprint(saw) != "[7 8 0]" {
+		t.Fatalf("after updates: %d %v, f saw %v", v, ok, saw)
+	}
+	before := m.Len()
+	m.UpdateBytes([]byte("new"), 0, func(*int, bool) (int64, bool) { return 100, false })
+	if m.Len() != before {
+		t.Fatal("a new key that f did not store takes a place")
+	}
+}
+
+// TestBytesAllocateNothing: looking a key up as bytes, and updating a key
+// held, allocate nothing.
+func TestBytesAllocateNothing(t *testing.T) {
+	m := NewStrings[[4]int64](64, 4)
+	k := []byte("r::a:192.0.2.1")
+	m.UpdateBytes(k, 0, func(v *[4]int64, _ bool) (int64, bool) { return 1 << 62, true })
+	if n := testing.AllocsPerRun(100, func() {
+		if _, ok := m.GetBytes(k, 1); !ok {
+			t.Fatal("miss")
+		}
+		m.UpdateBytes(k, 1, func(v *[4]int64, live bool) (int64, bool) { v[0]++; return 1 << 62, live })
+	}); n != 0 {
+		t.Fatalf("%.0f allocations", n)
+	}
+}
+
+func BenchmarkUpdateBytes(b *testing.B) {
+	m := NewStrings[[4]int64](100000, 64).WithEvictOldest()
+	keys := make([][]byte, 1024)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprint("r::a:10.0.", i>>8, ".", i&255))
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			m.UpdateBytes(keys[i&1023], 1, func(v *[4]int64, _ bool) (int64, bool) { v[0]++; return 1 << 62, true })
 			i++
 		}
 	})
