@@ -105,7 +105,25 @@ func StartGateway(t testing.TB, yaml GatewayConfig) *Gateway {
 // StartGatewayArgs is StartGateway with extra arguments for `portcullis run`.
 func StartGatewayArgs(t testing.TB, yaml GatewayConfig, args ...string) *Gateway {
 	t.Helper()
-	g := &Gateway{t: t, Addr: freeAddr(t), OpsAddr: freeAddr(t), Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	// freeAddr's ports were free a moment ago; another process (a test's
+	// own PostgreSQL, an outgoing connection's ephemeral port) may take one
+	// before the gateway binds it. Only that race is retried, with new
+	// ports: any other exit before ready fails the test.
+	for attempt := 1; ; attempt++ {
+		g, raced := startGatewayOnce(t, yaml, attempt < 3, args...)
+		if !raced {
+			return g
+		}
+		t.Logf("gateway lost a port race (attempt %d), retrying with new ports", attempt)
+	}
+}
+
+// startGatewayOnce is one attempt of StartGatewayArgs. raced is true (and
+// g nil) when the process exited because one of the two harness-chosen
+// addresses was taken and mayRetry is set.
+func startGatewayOnce(t testing.TB, yaml GatewayConfig, mayRetry bool, args ...string) (g *Gateway, raced bool) {
+	t.Helper()
+	g = &Gateway{t: t, Addr: freeAddr(t), OpsAddr: freeAddr(t), Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
 	g.ConfigPath = filepath.Join(t.TempDir(), "portcullis.yaml")
 	g.WriteConfig(yaml)
 	g.cmd = exec.Command(binPath, append([]string{"run", "--config", g.ConfigPath, "--log-level", "debug"}, args...)...) // #nosec G204 -- the test's own binary
@@ -121,14 +139,19 @@ func StartGatewayArgs(t testing.TB, yaml GatewayConfig, args ...string) *Gateway
 	for {
 		select {
 		case <-g.done:
-			t.Fatalf("gateway exited before ready: %v\nstderr:\n%s", g.exitErr, g.Stderr.String())
+			stderr := g.Stderr.String()
+			if mayRetry && strings.Contains(stderr, "address already in use") &&
+				(strings.Contains(stderr, g.Addr+": bind") || strings.Contains(stderr, g.OpsAddr+": bind")) {
+				return nil, true
+			}
+			t.Fatalf("gateway exited before ready: %v\nstderr:\n%s", g.exitErr, stderr)
 		default:
 		}
 		resp, err := http.Get("http://" + g.OpsAddr + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return g
+				return g, false
 			}
 		}
 		if time.Now().After(deadline) {
