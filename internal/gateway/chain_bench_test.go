@@ -1,9 +1,6 @@
 package gateway
 
 import (
-	"io"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -94,17 +91,7 @@ func benchChainToken(b *testing.B) string {
 // logFile.
 func benchChainGateway(b *testing.B, logFile, extra string) *proxyHandler {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok")
-	})}
-	go func() { _ = up.Serve(l) }()
-	b.Cleanup(func() { _ = up.Close() })
-	h := benchGatewayConfig(b, l.Addr().String(), logFile, extra+benchChainRoutes)
+	h := benchGatewayConfig(b, benchUpstream(b), logFile, extra+benchChainRoutes)
 	if (h.gw.control != nil) != strings.Contains(extra, "admin:") {
 		b.Fatal("the control plane is not as asked")
 	}

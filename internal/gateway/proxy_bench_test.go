@@ -24,6 +24,13 @@ func benchGateway(b *testing.B, accessLog string) *proxyHandler {
 // benchGatewayWith is benchGateway with extra top-level config lines.
 func benchGatewayWith(b *testing.B, accessLog, extra string) *proxyHandler {
 	b.Helper()
+	return benchGatewayTo(b, benchUpstream(b), accessLog, extra)
+}
+
+// benchUpstream starts a loopback upstream answering "ok" and returns its
+// address.
+func benchUpstream(b *testing.B) string {
+	b.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -34,7 +41,7 @@ func benchGatewayWith(b *testing.B, accessLog, extra string) *proxyHandler {
 	})}
 	go func() { _ = up.Serve(l) }()
 	b.Cleanup(func() { _ = up.Close() })
-	return benchGatewayTo(b, l.Addr().String(), accessLog, extra)
+	return l.Addr().String()
 }
 
 // benchPlainRoute is the one route of benchGateway: routing and proxying,
