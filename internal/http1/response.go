@@ -105,6 +105,12 @@ func (w *response) snapshot() {
 }
 
 func (w *response) writeInterim(code int) {
+	// RFC 9110 section 15.2: HTTP/1.0 defined no 1xx status codes, so a
+	// server MUST NOT send a 1xx response to an HTTP/1.0 client. The
+	// interim answer is dropped; the final one follows as usual.
+	if w.c.minor == 0 {
+		return
+	}
 	bw := w.c.bw
 	bw.Write(statusLine(code))
 	writeFields(bw, w.hdr, true)

@@ -276,6 +276,25 @@ func TestExpect100ContinueIgnoredOnHTTP10(t *testing.T) {
 	}
 }
 
+// RFC 9110 section 15.2: a server MUST NOT send a 1xx response to an
+// HTTP/1.0 client. A handler's 103 (Early Hints) reaches an HTTP/1.1
+// client before the final answer and is dropped for an HTTP/1.0 one.
+func TestInterimResponseNotSentToHTTP10(t *testing.T) {
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		_, _ = io.WriteString(w, "final")
+	})})
+	rs := exchange(t, addr, req("GET /h HTTP/1.1", "Host: a"), 2)
+	if len(rs) != 2 || rs[0].StatusCode != http.StatusEarlyHints || rs[1].StatusCode != 200 || respBody(rs[1]) != "final" {
+		t.Fatalf("HTTP/1.1: %v", rs)
+	}
+	rs = exchange(t, addr, req("GET /h HTTP/1.0"), 1)
+	if len(rs) != 1 || rs[0].StatusCode != 200 || respBody(rs[0]) != "final" {
+		t.Fatalf("HTTP/1.0 got an interim response: %v", rs)
+	}
+}
+
 func TestExpectContinueNotSentWhenBodyUnread(t *testing.T) {
 	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
