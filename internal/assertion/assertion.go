@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -72,7 +71,7 @@ func Compile(cfg *config.Config, ring *Keyring) (*Set, map[string]*Asserter, con
 			header:   textproto.CanonicalMIMEHeaderKey(orDefault(a.Header, verify.DefaultHeader)),
 			ttl:      a.TTL.Or(config.DefaultAssertionTTL),
 			bind:     a.BindRequest,
-			cache:    &cache{m: map[string]*entry{}},
+			cache:    newCache(),
 		}
 		if gs := a.GatewaySignature; gs != nil {
 			as.sigHeader = textproto.CanonicalMIMEHeaderKey(orDefault(gs.Header, verify.DefaultSignatureHeader))
@@ -113,7 +112,7 @@ type Asserter struct {
 	bind      bool
 	sigHeader string // "" without a gateway signature
 	signer    *verify.GatewaySigner
-	cache     *cache
+	cache     *cache // reusable assertions (cache.go)
 }
 
 // Headers names the headers the asserter sets, which the gateway owns.
@@ -181,76 +180,4 @@ func (a *Asserter) sign(c *pipeline.Context, now time.Time, method, pathQuery st
 		return "", fmt.Errorf("signing the identity assertion: %w", err)
 	}
 	return tok, nil
-}
-
-// cache holds signed assertions by route and identity.
-type cache struct {
-	mu sync.RWMutex
-	m  map[string]*entry
-}
-
-type entry struct {
-	hdr        []string // the header value, shared
-	reuseUntil time.Time
-}
-
-// cacheMax bounds the cache; when full it is cleared (every identity then
-// costs one signature again).
-const cacheMax = 16384
-
-var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
-
-// cached returns a reusable assertion for c, signing one when none is
-// fresh enough.
-func (a *Asserter) cached(c *pipeline.Context, now time.Time) ([]string, error) {
-	bp := keyBufs.Get().(*[]byte)
-	k := appendKey((*bp)[:0], c)
-	a.cache.mu.RLock()
-	e := a.cache.m[string(k)]
-	a.cache.mu.RUnlock()
-	if e != nil && now.Before(e.reuseUntil) {
-		*bp = k
-		keyBufs.Put(bp)
-		return e.hdr, nil
-	}
-	key := string(k)
-	*bp = k
-	keyBufs.Put(bp)
-	tok, err := a.sign(c, now, "", "")
-	if err != nil {
-		return nil, err
-	}
-	// Reused while at least a quarter of the lifetime is left; exp is in
-	// whole seconds, so count from the truncated issue time.
-	e = &entry{hdr: []string{tok}, reuseUntil: now.Truncate(time.Second).Add(a.ttl * 3 / 4)}
-	a.cache.mu.Lock()
-	if len(a.cache.m) >= cacheMax {
-		clear(a.cache.m)
-	}
-	a.cache.m[key] = e
-	a.cache.mu.Unlock()
-	return e.hdr, nil
-}
-
-// appendKey is the cache key: the route and every identity field that
-// goes into the claims, separated by bytes no name contains.
-func appendKey(b []byte, c *pipeline.Context) []byte {
-	b = append(b, c.Route...)
-	b = append(b, 0)
-	if id := c.Identity; id != nil {
-		b = append(b, id.Consumer...)
-		b = append(b, 0)
-		b = append(b, id.Method...)
-		b = append(b, 0)
-		for _, g := range id.Groups {
-			b = append(b, g...)
-			b = append(b, 1)
-		}
-		b = append(b, 0)
-		for _, s := range id.Scopes {
-			b = append(b, s...)
-			b = append(b, 1)
-		}
-	}
-	return b
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,49 @@ func BenchmarkAssertion(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAssertionCacheRules: through Apply, a signed assertion is reused for
+// the same route and identity until three quarters of its lifetime are
+// gone (counted from the whole second it was issued in) and never at or
+// after that instant; it is then signed again and the new one reused; and
+// a flood of identities leaves the cache at its bound, full (one entry
+// evicted per new one, not the whole cache cleared).
+func TestAssertionCacheRules(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	_, a := compile(t, config.ServiceAssertion{TTL: config.Duration(40 * time.Second)}, nil, config.AssertionKey{ID: "k1", PrivateKeyFile: writeKey(t, k)})
+	issued := time.Unix(1_800_000_000, 300_000_000) // 0.3s into a second
+	reuseEnd := time.Unix(1_800_000_000, 0).Add(30 * time.Second)
+	at := func(now time.Time, route string) string {
+		c := reqCtx("alice")
+		c.Start, c.Route = now, route
+		h := http.Header{}
+		if err := a.Apply(h, c, "GET", "/x"); err != nil {
+			t.Fatal(err)
+		}
+		return h.Get(verify.DefaultHeader)
+	}
+	first := at(issued, "r1")
+	if got := at(reuseEnd.Add(-time.Nanosecond), "r1"); got != first {
+		t.Error("the assertion was not reused within three quarters of its lifetime")
+	}
+	if at(issued, "r2") == first {
+		t.Error("another route got the same assertion")
+	}
+	second := at(reuseEnd, "r1")
+	if second == first {
+		t.Error("the assertion was reused at the end of its reuse")
+	}
+	if at(reuseEnd.Add(time.Second), "r1") != second {
+		t.Error("the re-signed assertion is not reused")
+	}
+
+	flood := cacheCapacity + cacheCapacity/4
+	for i := range flood {
+		at(issued, "flood-"+strconv.Itoa(i))
+	}
+	if n, capacity := a.cache.m.Len(), a.cache.m.Capacity(); n > capacity || capacity > cacheCapacity || n < capacity*7/8 {
+		t.Errorf("after %d identities the cache holds %d (bound %d, capacity %d)", flood, n, cacheCapacity, capacity)
 	}
 }

@@ -20,6 +20,8 @@
 //     for the same route, audience and identity (consumer, method, groups,
 //     scopes) until three quarters of its lifetime are gone (cache.go);
 //     the service therefore always receives at least a quarter of ttl.
+//     The cache is a ttlmap per service, bounded whatever identities
+//     clients present (a full shard evicts one entry, expired first).
 //     bind_request signs per request instead, with the request id, method
 //     and path in the claims, for services that must not accept reuse.
 //   - Keys: the first configured key signs; every configured key is
