@@ -20,7 +20,9 @@
 //   - OCSP (ocsp) asks the responder the leaf names, for the leaf's
 //     status, with a bounded timeout; the answer must be signed for that
 //     issuer (golang.org/x/crypto/ocsp checks it) and is cached until its
-//     next update (at most max_cache). A failure to learn the status
+//     next update (at most max_cache; a revoked answer for max_cache), in
+//     a bounded ttlmap whose full shards evict one answer, expired first
+//     (ocspChecker.cache). A failure to learn the status
 //     refuses the certificate (failure: closed, the default) or admits it
 //     with a log line (failure: open).
 //   - A revoked certificate fails the handshake (the client sees a
@@ -49,6 +51,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // Checker checks the verified chains of client certificates.
@@ -104,7 +107,7 @@ func New(ca *config.ClientAuth, cas []*x509.Certificate, log *slog.Logger) (*Che
 			failOpen: o.Failure == config.OCSPFailOpen,
 			timeout:  o.Timeout.Or(2 * time.Second),
 			maxCache: o.MaxCache.Or(time.Hour),
-			cache:    map[string]ocspAnswer{},
+			cache:    newOCSPCache(ocspCacheCapacity),
 			client:   &http.Client{Timeout: o.Timeout.Or(2 * time.Second)},
 		}
 	}
@@ -271,27 +274,44 @@ type ocspChecker struct {
 	timeout  time.Duration
 	maxCache time.Duration
 	client   *http.Client
-
-	mu    sync.Mutex
-	cache map[string]ocspAnswer
+	// cache holds answers by issuer key and serial (ocspKey) until they
+	// stop being good: a ttlmap (bounded, sharded, expiring; a full shard
+	// evicts an expired answer or else a random one), so certificates
+	// presented by the thousand cannot grow it, and an answer is never
+	// used past its next update or max_cache.
+	cache *ttlmap.Map[[32]byte, ocspAnswer]
 }
 
-type ocspAnswer struct {
-	status, reason int
-	until          time.Time
+type ocspAnswer struct{ status, reason int }
+
+const (
+	// ocspCacheCapacity bounds one listener's OCSP cache.
+	ocspCacheCapacity = 10000
+	// ocspCacheShards spreads it over locks.
+	ocspCacheShards = 16
+)
+
+func newOCSPCache(capacity int) *ttlmap.Map[[32]byte, ocspAnswer] {
+	return ttlmap.New[[32]byte, ocspAnswer](capacity, ocspCacheShards, ttlmap.FirstByte)
 }
 
-const ocspCacheMax = 10000
+// ocspKey names the leaf's status: the SHA-256 of the issuer's public key
+// (DER, so self-delimiting) followed by the leaf's serial, the pair an
+// OCSP request names (RFC 6960 section 4.1.1: CertID).
+func ocspKey(leaf, issuer *x509.Certificate) [32]byte {
+	h := sha256.New()
+	h.Write(issuer.RawSubjectPublicKeyInfo)
+	h.Write(leaf.SerialNumber.Bytes())
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
 
 // status returns the leaf's OCSP status (ocsp.Good or ocsp.Revoked), or an
 // error when it cannot be learned (no responder, unreachable, unknown).
 func (o *ocspChecker) status(leaf, issuer *x509.Certificate, now time.Time) (int, int, error) {
-	sum := sha256.Sum256(issuer.RawSubjectPublicKeyInfo)
-	key := hex.EncodeToString(sum[:]) + "/" + serialKey(leaf.SerialNumber)
-	o.mu.Lock()
-	a, ok := o.cache[key]
-	o.mu.Unlock()
-	if ok && now.Before(a.until) {
+	key := ocspKey(leaf, issuer)
+	if a, ok := o.cache.Get(&key, now.UnixNano()); ok {
 		return a.status, a.reason, nil
 	}
 	if len(leaf.OCSPServer) == 0 {
@@ -328,11 +348,6 @@ func (o *ocspChecker) status(leaf, issuer *x509.Certificate, now time.Time) (int
 	if r.Status == ocsp.Revoked {
 		until = now.Add(o.maxCache) // revocation is final
 	}
-	o.mu.Lock()
-	if len(o.cache) >= ocspCacheMax {
-		clear(o.cache)
-	}
-	o.cache[key] = ocspAnswer{status: r.Status, reason: r.RevocationReason, until: until}
-	o.mu.Unlock()
+	o.cache.Put(&key, ocspAnswer{status: r.Status, reason: r.RevocationReason}, until.UnixNano(), now.UnixNano())
 	return r.Status, r.RevocationReason, nil
 }

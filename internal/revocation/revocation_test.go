@@ -162,3 +162,108 @@ func TestOCSPAnswersCachedAndMustBeSignedByTheIssuer(t *testing.T) {
 		t.Fatalf("failure: open: %v", err)
 	}
 }
+
+// TestOCSPCacheRules: through VerifyConnection, on the checker's clock, a
+// good answer is reused until its next update or max_cache, whichever
+// comes first, and the responder is asked again at that instant; a
+// revoked answer is reused for max_cache whatever its next update says
+// (revocation is final); and answers for many certificates leave the
+// cache at its bound, full (one answer evicted per new one, not all).
+func TestOCSPCacheRules(t *testing.T) {
+	issuer := newCert(t, nil, "clients CA", true, nil)
+	var hits atomic.Int64
+	var status atomic.Int64 // ocsp.Good or ocsp.Revoked
+	var nextUpdate atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		q, err := ocsp.ParseRequest(body)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		tmpl := ocsp.Response{Status: int(status.Load()), SerialNumber: q.SerialNumber, ThisUpdate: time.Now(), NextUpdate: time.Unix(0, nextUpdate.Load())}
+		if tmpl.Status == ocsp.Revoked {
+			tmpl.RevokedAt, tmpl.RevocationReason = time.Now(), ocsp.KeyCompromise
+		}
+		der, _ := ocsp.CreateResponse(issuer.cert, issuer.cert, tmpl, issuer.key)
+		_, _ = w.Write(der)
+	}))
+	defer srv.Close()
+	leafOf := func(name string) *ca {
+		return newCert(t, issuer, name, false, func(c *x509.Certificate) { c.OCSPServer = []string{srv.URL} })
+	}
+	base := time.Unix(1_800_000_000, 0)
+	checker := func(maxCache time.Duration, now *time.Time) *Checker {
+		c, err := New(&config.ClientAuth{OCSP: &config.OCSP{MaxCache: config.Duration(maxCache)}}, []*x509.Certificate{issuer.cert}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.now = func() time.Time { return *now }
+		return c
+	}
+	// asks reports how many times the responder was asked for leaf at now.
+	asks := func(c *Checker, leaf *ca, wantErr error) int64 {
+		t.Helper()
+		before := hits.Load()
+		if err := c.VerifyConnection(state(leaf, issuer)); err != wantErr {
+			t.Fatalf("%s: %v, want %v", leaf.cert.Subject.CommonName, err, wantErr)
+		}
+		return hits.Load() - before
+	}
+
+	for _, tc := range []struct {
+		desc       string
+		status     int
+		nextUpdate time.Duration // after base
+		maxCache   time.Duration
+		reuse      time.Duration // the answer is good until base+reuse
+		wantErr    error
+	}{
+		{"good, next update first", ocsp.Good, 10 * time.Minute, time.Hour, 10 * time.Minute, nil},
+		{"good, max_cache first", ocsp.Good, 2 * time.Hour, 5 * time.Minute, 5 * time.Minute, nil},
+		{"good, default max_cache (1h) first", ocsp.Good, 2 * time.Hour, 0, time.Hour, nil},
+		{"revoked, kept for max_cache past its next update", ocsp.Revoked, time.Minute, 20 * time.Minute, 20 * time.Minute, ErrRevoked},
+	} {
+		status.Store(int64(tc.status))
+		nextUpdate.Store(base.Add(tc.nextUpdate).UnixNano())
+		now := base
+		c := checker(tc.maxCache, &now)
+		leaf := leafOf(tc.desc)
+		if n := asks(c, leaf, tc.wantErr); n != 1 {
+			t.Errorf("%s: first handshake asked %d times", tc.desc, n)
+		}
+		now = base.Add(tc.reuse - time.Nanosecond)
+		if n := asks(c, leaf, tc.wantErr); n != 0 {
+			t.Errorf("%s: the answer was not reused within its lifetime", tc.desc)
+		}
+		now = base.Add(tc.reuse)
+		if n := asks(c, leaf, tc.wantErr); n != 1 {
+			t.Errorf("%s: the answer was used at the end of its lifetime (asked %d times)", tc.desc, n)
+		}
+	}
+
+	// Bounded: a small cache (the real one holds ocspCacheCapacity) and
+	// many more serials than it holds. The leaf is copied with another
+	// serial: the status is looked up by issuer key and serial only.
+	status.Store(ocsp.Good)
+	nextUpdate.Store(base.Add(time.Hour).UnixNano())
+	now := base
+	c := checker(0, &now)
+	if got := c.ocsp.cache.Capacity(); got > ocspCacheCapacity {
+		t.Fatalf("the cache holds up to %d answers, above %d", got, ocspCacheCapacity)
+	}
+	const small = 64
+	c.ocsp.cache = newOCSPCache(small)
+	leaf := leafOf("many")
+	for i := range 400 {
+		cert := *leaf.cert
+		cert.SerialNumber = big.NewInt(int64(1_000_000 + i))
+		if err := c.VerifyConnection(state(&ca{cert: &cert}, issuer)); err != nil {
+			t.Fatalf("serial %d: %v", i, err)
+		}
+	}
+	if n := c.ocsp.cache.Len(); n > small || n < small*7/8 {
+		t.Errorf("after 400 certificates the cache holds %d answers (bound %d)", n, small)
+	}
+}

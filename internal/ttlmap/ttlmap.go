@@ -2,7 +2,7 @@
 // expire: the shape every per-process cache and table of the request path
 // needs (verified JWTs, verified Basic credentials, introspection results,
 // replay nonces, intrusion detection windows, bans, local rate limit
-// state).
+// state, signed identity assertions, OCSP answers).
 //
 // Why a type of its own: each of those tables must stay bounded under any
 // traffic (an attacker chooses the keys), must not serialize every request
