@@ -371,3 +371,88 @@ func rawExchange(c net.Conn, raw string) RawResponse {
 func simpleConfig(up *Upstream, routeExtra string) GatewayConfig {
 	return serviceConfig(up.URL, "", routeExtra)
 }
+
+// keepAliveClient is an HTTP client whose connections come from a given
+// loopback address and are kept alive (up to 4 idle), so tests can play
+// several clients.
+func keepAliveClient(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4}}
+}
+
+// getWithAPIKey GETs url with c, sending key as X-Api-Key unless it is
+// empty, and returns the status and the body.
+func getWithAPIKey(t *testing.T, c *http.Client, url, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if key != "" {
+		req.Header.Set("X-Api-Key", key)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+// clientFrom is an HTTP client whose connections come from the
+// loopback address src (127.0.0.0/8 is all local on Linux).
+func clientFrom(t *testing.T, src string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// doRequest sends method url with body (none when ""), header pairs, and
+// returns the response with its body read.
+func doRequest(t *testing.T, c *http.Client, method, url, body string, kv ...string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Add(kv[i], kv[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body = io.NopCloser(strings.NewReader(string(b)))
+	return resp, string(b)
+}
+
+// refusedBeforeUpstream asserts a problem answer with status and that the
+// upstream received nothing; it returns the problem body.
+func refusedBeforeUpstream(t *testing.T, up *Upstream, resp *http.Response, status int) string {
+	t.Helper()
+	body := readProblem(t, resp, status)
+	if n := up.Count(); n != 0 {
+		t.Fatalf("upstream received %d request(s) for a refused one: %+v", n, up.Requests())
+	}
+	return body
+}
+
+// passedToUpstream asserts a 200 from the upstream and returns what it saw.
+func passedToUpstream(t *testing.T, up *Upstream, resp *http.Response, body string) Seen {
+	t.Helper()
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("status %d body %q, want the upstream's 200 ok", resp.StatusCode, body)
+	}
+	s := up.Last(t)
+	up.Reset()
+	return s
+}

@@ -67,17 +67,17 @@ ops: {address: "{{ops}}"}
 func TestOpenAPIValidRequestsReachUpstream(t *testing.T) {
 	up := NewUpstream(t, nil)
 	gw := openapiGateway(t, up)
-	c := protectClient(t, "127.0.0.1")
+	c := clientFrom(t, "127.0.0.1")
 
-	resp, body := protectDo(t, c, "GET", gw.URL("/v1/orders/42?fields=all"), "")
-	s := protectPassed(t, up, resp, body)
+	resp, body := doRequest(t, c, "GET", gw.URL("/v1/orders/42?fields=all"), "")
+	s := passedToUpstream(t, up, resp, body)
 	if s.Method != "GET" || s.RequestURI != "/v1/orders/42?fields=all" {
 		t.Fatalf("upstream saw %s %s", s.Method, s.RequestURI)
 	}
 
 	order := `{"item":"apple","qty":3}`
-	resp, body = protectDo(t, c, "POST", gw.URL("/v1/orders"), order, "Content-Type", "application/json")
-	s = protectPassed(t, up, resp, body)
+	resp, body = doRequest(t, c, "POST", gw.URL("/v1/orders"), order, "Content-Type", "application/json")
+	s = passedToUpstream(t, up, resp, body)
 	if string(s.Body) != order || s.Header.Get("Content-Length") != fmt.Sprint(len(order)) {
 		t.Fatalf("upstream body %q length %q", s.Body, s.Header.Get("Content-Length"))
 	}
@@ -99,7 +99,7 @@ func TestOpenAPIValidRequestsReachUpstream(t *testing.T) {
 func TestOpenAPIRefusals(t *testing.T) {
 	up := NewUpstream(t, nil)
 	gw := openapiGateway(t, up)
-	c := protectClient(t, "127.0.0.1")
+	c := clientFrom(t, "127.0.0.1")
 	const secret = "Zq7SECRETinput"
 	json := []string{"Content-Type", "application/json"}
 	cases := []struct {
@@ -126,8 +126,8 @@ func TestOpenAPIRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			up.Reset()
-			resp, _ := protectDo(t, c, tc.method, gw.URL(tc.path), tc.body, tc.hdr...)
-			body := protectRefused(t, up, resp, tc.status)
+			resp, _ := doRequest(t, c, tc.method, gw.URL(tc.path), tc.body, tc.hdr...)
+			body := refusedBeforeUpstream(t, up, resp, tc.status)
 			if strings.Contains(body, secret) || strings.Contains(body, "orders") {
 				t.Fatalf("problem echoes the request: %s", body)
 			}

@@ -101,7 +101,7 @@ func TestProtocolErrorsAnsweredAndLogged(t *testing.T) {
 func TestProtocolErrorsCountAsMalformed(t *testing.T) {
 	up := NewUpstream(t, nil)
 	_, hash := akGenerate(t)
-	gw := StartGateway(t, guardConfig(up, hash, `  rules: [{event: malformed, threshold: 3, window: 1m, ban: 1m}]
+	gw := StartGateway(t, intrusionConfig(up, hash, `  rules: [{event: malformed, threshold: 3, window: 1m, ban: 1m}]
 `))
 	for i := range 3 {
 		if resp := rawRequest(t, gw.Addr, "GET /orders HTTP/1.1\r\n\r\n"); resp.Status != 400 {
@@ -123,7 +123,7 @@ func TestProtocolErrorsCountAsMalformed(t *testing.T) {
 func TestProtocolErrorsFromTrustedProxyNotCounted(t *testing.T) {
 	up := NewUpstream(t, nil)
 	key, hash := akGenerate(t)
-	gw := StartGateway(t, guardConfig(up, hash, `  rules: [{event: malformed, threshold: 3, window: 1m, ban: 1m}]
+	gw := StartGateway(t, intrusionConfig(up, hash, `  rules: [{event: malformed, threshold: 3, window: 1m, ban: 1m}]
 trusted_proxies: [127.0.0.1/32]
 `))
 	for i := range 5 {

@@ -217,7 +217,7 @@ observability:
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("X-Request-Id")
 	}
-	trusted, untrusted := guardClient("127.0.0.1"), guardClient("127.0.0.2")
+	trusted, untrusted := keepAliveClient("127.0.0.1"), keepAliveClient("127.0.0.2")
 
 	// 1. A trusted proxy's trace is continued.
 	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -366,7 +366,7 @@ access_log: {output: "off"}
 		req, _ := http.NewRequest("GET", gw.URL("/x"), nil)
 		req.Header.Set("Traceparent", tp)
 		req.Header.Set("Tracestate", "k=v")
-		resp, err := guardClient(tc.src).Do(req)
+		resp, err := keepAliveClient(tc.src).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +410,7 @@ observability:
 		if traceparent != "" {
 			req.Header.Set("Traceparent", traceparent)
 		}
-		resp, err := guardClient(src).Do(req)
+		resp, err := keepAliveClient(src).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

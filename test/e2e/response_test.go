@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// exUpstream answers like a service that says too much: internal headers,
+// leakyUpstream answers like a service that says too much: internal headers,
 // secret fields, stack traces.
-func exUpstream(t *testing.T) *Upstream {
+func leakyUpstream(t *testing.T) *Upstream {
 	return NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Server", "Apache/2.4.1 (Unix)")
@@ -29,15 +29,15 @@ func exUpstream(t *testing.T) *Upstream {
 		case strings.HasSuffix(p, "/big"), strings.HasSuffix(p, "/big-chunked"):
 			h.Set("Content-Type", "application/json")
 			if strings.HasSuffix(p, "/big") {
-				h.Set("Content-Length", fmt.Sprint(len(exBig)))
+				h.Set("Content-Length", fmt.Sprint(len(leakyBig)))
 			}
-			_, _ = io.WriteString(w, exBig[:len(exBig)/2])
+			_, _ = io.WriteString(w, leakyBig[:len(leakyBig)/2])
 			w.(http.Flusher).Flush() // chunked: the size is known only at the end
-			_, _ = io.WriteString(w, exBig[len(exBig)/2:])
+			_, _ = io.WriteString(w, leakyBig[len(leakyBig)/2:])
 		case strings.HasSuffix(p, "/boom"):
 			h.Set("Content-Type", "text/html")
 			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = io.WriteString(w, exTrace)
+			_, _ = io.WriteString(w, leakyTrace)
 		case strings.HasSuffix(p, "/notfound"):
 			h.Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusNotFound)
@@ -52,13 +52,13 @@ func exUpstream(t *testing.T) *Upstream {
 	})
 }
 
-const exTrace = "java.lang.NullPointerException: secret_key=abc\n\tat com.acme.orders.Service.load(Service.java:42)\n"
+const leakyTrace = "java.lang.NullPointerException: secret_key=abc\n\tat com.acme.orders.Service.load(Service.java:42)\n"
 
-// exBig is a JSON document larger than the routes' max_bytes (64KiB),
+// leakyBig is a JSON document larger than the routes' max_bytes (64KiB),
 // with a secret in it.
-var exBig = `{"password":"hunter2","pad":"` + strings.Repeat("x", 100<<10) + `"}`
+var leakyBig = `{"password":"hunter2","pad":"` + strings.Repeat("x", 100<<10) + `"}`
 
-func exConfig(up *Upstream, consumers string) GatewayConfig {
+func responseConfig(up *Upstream, consumers string) GatewayConfig {
 	return GatewayConfig(fmt.Sprintf(`version: 1
 listeners:
   - name: public
@@ -140,12 +140,12 @@ ops:
 `, up.URL, consumers))
 }
 
-func exGet(t *testing.T, url string, header map[string]string) (*http.Response, string) {
+func responseGet(t *testing.T, url string, header map[string]string) (*http.Response, string) {
 	t.Helper()
-	return exDo(t, "GET", url, header)
+	return responseDo(t, "GET", url, header)
 }
 
-func exDo(t *testing.T, method, url string, header map[string]string) (*http.Response, string) {
+func responseDo(t *testing.T, method, url string, header map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -166,7 +166,7 @@ func exDo(t *testing.T, method, url string, header map[string]string) (*http.Res
 	return resp, string(b)
 }
 
-func exNoSecret(t *testing.T, what, text string) {
+func expectNoLeak(t *testing.T, what, text string) {
 	t.Helper()
 	// None of these can occur in a request id (hex and a counter), which the
 	// gateway's own problem bodies carry: "db-7" once matched one by chance.
@@ -177,13 +177,13 @@ func exNoSecret(t *testing.T, what, text string) {
 	}
 }
 
-func TestExposureResponseFiltering(t *testing.T) {
+func TestResponseFiltering(t *testing.T) {
 	key, hash := akGenerate(t)
-	up := exUpstream(t)
-	gw := StartGateway(t, exConfig(up, fmt.Sprintf("  - name: alice\n    credentials:\n      api_keys:\n        - {id: a1, hash: %q}\n", hash)))
+	up := leakyUpstream(t)
+	gw := StartGateway(t, responseConfig(up, fmt.Sprintf("  - name: alice\n    credentials:\n      api_keys:\n        - {id: a1, hash: %q}\n", hash)))
 
 	t.Run("deny list and headers", func(t *testing.T) {
-		resp, body := exGet(t, gw.URL("/deny/user"), map[string]string{"Accept-Encoding": "gzip"})
+		resp, body := responseGet(t, gw.URL("/deny/user"), map[string]string{"Accept-Encoding": "gzip"})
 		if resp.StatusCode != 200 || body != `{"id":7,"name":"Ada","items":[{"sku":"a"},{"sku":"b"}]}` {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
@@ -208,27 +208,27 @@ func TestExposureResponseFiltering(t *testing.T) {
 	})
 
 	t.Run("allow list", func(t *testing.T) {
-		resp, body := exGet(t, gw.URL("/allow/user"), nil)
+		resp, body := responseGet(t, gw.URL("/allow/user"), nil)
 		if resp.StatusCode != 200 || body != `{"id":7,"name":"Ada","items":[{"sku":"a"},{"sku":"b"}]}` {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
-		exNoSecret(t, "allow body", body)
+		expectNoLeak(t, "allow body", body)
 		// strict: a body that is not JSON is refused, not passed.
-		resp, body = exGet(t, gw.URL("/allow/text"), nil)
-		exProblem(t, resp, body, http.StatusBadGateway)
-		exNoSecret(t, "strict refusal", body)
+		resp, body = responseGet(t, gw.URL("/allow/text"), nil)
+		expectProblem(t, resp, body, http.StatusBadGateway)
+		expectNoLeak(t, "strict refusal", body)
 		// hide_errors and filter_fields together: the generic problem.
-		resp, body = exGet(t, gw.URL("/allow/boom"), nil)
-		exProblem(t, resp, body, http.StatusInternalServerError)
-		exNoSecret(t, "hidden 500", body)
+		resp, body = responseGet(t, gw.URL("/allow/boom"), nil)
+		expectProblem(t, resp, body, http.StatusInternalServerError)
+		expectNoLeak(t, "hidden 500", body)
 	})
 
 	t.Run("oversized body refused, not leaked", func(t *testing.T) {
 		for _, p := range []string{"/deny/big", "/deny/big-chunked"} {
 			up.Reset()
-			resp, body := exGet(t, gw.URL(p), nil)
-			exProblem(t, resp, body, http.StatusBadGateway)
-			exNoSecret(t, p, body)
+			resp, body := responseGet(t, gw.URL(p), nil)
+			expectProblem(t, resp, body, http.StatusBadGateway)
+			expectNoLeak(t, p, body)
 			if up.Count() != 1 {
 				t.Errorf("%s: upstream saw %d requests", p, up.Count())
 			}
@@ -248,21 +248,21 @@ func TestExposureResponseFiltering(t *testing.T) {
 	})
 
 	t.Run("stack trace replaced", func(t *testing.T) {
-		resp, body := exGet(t, gw.URL("/deny/boom"), nil)
-		exProblem(t, resp, body, http.StatusInternalServerError)
-		exNoSecret(t, "500 body", body)
+		resp, body := responseGet(t, gw.URL("/deny/boom"), nil)
+		expectProblem(t, resp, body, http.StatusInternalServerError)
+		expectNoLeak(t, "500 body", body)
 		if resp.Header.Get("Server") != "" || resp.Header.Get("X-Powered-By") != "" {
 			t.Errorf("500 headers: %v", resp.Header)
 		}
 		// 4xx bodies are the client's business and pass (filtered).
-		resp, body = exGet(t, gw.URL("/deny/notfound"), nil)
+		resp, body = responseGet(t, gw.URL("/deny/notfound"), nil)
 		if resp.StatusCode != 404 || body != `{"error":"no such order"}` {
 			t.Errorf("404: %d %s", resp.StatusCode, body)
 		}
 	})
 
 	t.Run("gateway default strips Server and X-Powered-By", func(t *testing.T) {
-		resp, body := exGet(t, gw.URL("/plain/text"), nil)
+		resp, body := responseGet(t, gw.URL("/plain/text"), nil)
 		if resp.StatusCode != 200 || body != "password=hunter2" {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
@@ -275,25 +275,25 @@ func TestExposureResponseFiltering(t *testing.T) {
 	})
 
 	t.Run("authenticated responses are not stored", func(t *testing.T) {
-		resp, _ := exGet(t, gw.URL("/private/x"), map[string]string{"X-Api-Key": key})
+		resp, _ := responseGet(t, gw.URL("/private/x"), map[string]string{"X-Api-Key": key})
 		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%d Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 		}
 	})
 
 	t.Run("deprecation and version by header", func(t *testing.T) {
-		resp, _ := exGet(t, gw.URL("/orders/1"), map[string]string{"X-Api-Version": "1"})
+		resp, _ := responseGet(t, gw.URL("/orders/1"), map[string]string{"X-Api-Version": "1"})
 		if resp.StatusCode != 200 || resp.Header.Get("Deprecation") != "@1767225600" ||
 			resp.Header.Get("Sunset") != "Fri, 01 Jan 2027 00:00:00 GMT" ||
 			resp.Header.Get("Link") != `<https://developer.example.com/v1-sunset>; rel="sunset"` {
 			t.Errorf("v1: %d %v", resp.StatusCode, resp.Header)
 		}
-		resp, _ = exGet(t, gw.URL("/orders/1"), map[string]string{"Accept": "application/vnd.example.v1+json; q=1, */*"})
+		resp, _ = responseGet(t, gw.URL("/orders/1"), map[string]string{"Accept": "application/vnd.example.v1+json; q=1, */*"})
 		if resp.StatusCode != 200 || resp.Header.Get("Deprecation") != "true" || resp.Header.Get("Sunset") != "" {
 			t.Errorf("v1 by media type: %d %v", resp.StatusCode, resp.Header)
 		}
 		for _, h := range []map[string]string{nil, {"X-Api-Version": "2"}, {"Accept": "application/vnd.example.v2+json"}} {
-			resp, _ = exGet(t, gw.URL("/orders/1"), h)
+			resp, _ = responseGet(t, gw.URL("/orders/1"), h)
 			if resp.StatusCode != 200 || resp.Header.Get("Deprecation") != "" || resp.Header.Get("Sunset") != "" {
 				t.Errorf("v2 %v: %d %v", h, resp.StatusCode, resp.Header)
 			}
@@ -303,7 +303,7 @@ func TestExposureResponseFiltering(t *testing.T) {
 	t.Run("cors", func(t *testing.T) {
 		up.Reset()
 		preflight := map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization,content-type"}
-		resp, body := exDo(t, "OPTIONS", gw.URL("/cors/orders"), preflight)
+		resp, body := responseDo(t, "OPTIONS", gw.URL("/cors/orders"), preflight)
 		if resp.StatusCode != 204 || body != "" || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
 			resp.Header.Get("Access-Control-Allow-Methods") != "GET, PUT" || resp.Header.Get("Access-Control-Allow-Credentials") != "true" ||
 			resp.Header.Get("Access-Control-Max-Age") != "600" || !strings.Contains(resp.Header.Get("Vary"), "Origin") {
@@ -318,9 +318,9 @@ func TestExposureResponseFiltering(t *testing.T) {
 			"null":       {"Origin": "null", "Access-Control-Request-Method": "GET"},
 			"subdomain?": {"Origin": "https://example.org", "Access-Control-Request-Method": "GET"},
 		} {
-			resp, body := exDo(t, "OPTIONS", gw.URL("/cors/orders"), h)
-			exProblem(t, resp, body, http.StatusForbidden)
-			exNoCORS(t, name, resp)
+			resp, body := responseDo(t, "OPTIONS", gw.URL("/cors/orders"), h)
+			expectProblem(t, resp, body, http.StatusForbidden)
+			expectNoCORS(t, name, resp)
 		}
 		if n := up.Count(); n != 0 {
 			t.Fatalf("preflights reached the upstream %d times", n)
@@ -328,17 +328,17 @@ func TestExposureResponseFiltering(t *testing.T) {
 
 		// Actual requests: the exact origin, credentials, Vary; the
 		// upstream's own "*" is gone.
-		resp, _ = exGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://a.example.org", "X-Api-Key": key})
+		resp, _ = responseGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://a.example.org", "X-Api-Key": key})
 		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://a.example.org" ||
 			resp.Header.Get("Access-Control-Allow-Credentials") != "true" || resp.Header.Get("Access-Control-Expose-Headers") != "X-Total-Count" ||
 			!strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
 			t.Errorf("allowed origin: %d %v", resp.StatusCode, resp.Header)
 		}
-		resp, _ = exGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://evil.example.com", "X-Api-Key": key})
+		resp, _ = responseGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://evil.example.com", "X-Api-Key": key})
 		if resp.StatusCode != 200 {
 			t.Errorf("disallowed origin status %d", resp.StatusCode)
 		}
-		exNoCORS(t, "disallowed origin", resp)
+		expectNoCORS(t, "disallowed origin", resp)
 		if up.Count() != 2 {
 			t.Errorf("upstream saw %d actual requests, want 2", up.Count())
 		}
@@ -347,23 +347,23 @@ func TestExposureResponseFiltering(t *testing.T) {
 		// the page can read it, and none for another origin; the upstream
 		// sees neither.
 		up.Reset()
-		resp, body = exGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://app.example.com"})
-		exProblem(t, resp, body, http.StatusUnauthorized)
+		resp, body = responseGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://app.example.com"})
+		expectProblem(t, resp, body, http.StatusUnauthorized)
 		if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
 			resp.Header.Get("Access-Control-Allow-Credentials") != "true" ||
 			!strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Origin") {
 			t.Errorf("401 for an allowed origin lacks CORS headers: %v", resp.Header)
 		}
-		resp, body = exGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://evil.example.com", "X-Api-Key": "pcl_forged"})
-		exProblem(t, resp, body, http.StatusUnauthorized)
-		exNoCORS(t, "401 for a disallowed origin", resp)
+		resp, body = responseGet(t, gw.URL("/cors/orders"), map[string]string{"Origin": "https://evil.example.com", "X-Api-Key": "pcl_forged"})
+		expectProblem(t, resp, body, http.StatusUnauthorized)
+		expectNoCORS(t, "401 for a disallowed origin", resp)
 		if n := up.Count(); n != 0 {
 			t.Errorf("refused requests reached the upstream %d times", n)
 		}
 	})
 }
 
-func exNoCORS(t *testing.T, what string, resp *http.Response) {
+func expectNoCORS(t *testing.T, what string, resp *http.Response) {
 	t.Helper()
 	for k := range resp.Header {
 		if strings.HasPrefix(k, "Access-Control-") {
@@ -372,7 +372,7 @@ func exNoCORS(t *testing.T, what string, resp *http.Response) {
 	}
 }
 
-func exProblem(t *testing.T, resp *http.Response, body string, status int) {
+func expectProblem(t *testing.T, resp *http.Response, body string, status int) {
 	t.Helper()
 	var p struct {
 		Status    int    `json:"status"`
