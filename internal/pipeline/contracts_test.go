@@ -4,15 +4,96 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// policyPackages hold the policy kinds (each registers with Register).
-var policyPackages = []string{"auth", "authz", "concurrency", "ipfilter", "openapi", "ratelimit", "response", "transform", "validate", "waf"}
+// modulePrefix is the import path of the module's internal packages.
+const modulePrefix = "github.com/portcullis/portcullis/internal/"
+
+// policyPackages returns the packages that hold the policy kinds, as
+// directories under internal/: the imports of internal/gateway/policies.go,
+// the one place that makes a kind known to the gateway. It fails the test
+// when a package under internal/ calls pipeline.Register but is not
+// imported there (its kinds would not exist, and this scan would skip
+// them), or when an import there registers nothing.
+func policyPackages(t *testing.T) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, filepath.Join("..", "gateway", "policies.go"), nil, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported := map[string]bool{}
+	for _, imp := range f.Imports {
+		path, err := strconv.Unquote(imp.Path.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(path, modulePrefix) {
+			t.Fatalf("policies.go imports %s, outside %s", path, modulePrefix)
+		}
+		imported[strings.TrimPrefix(path, modulePrefix)] = true
+	}
+	registering := map[string]bool{}
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		file, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Register" {
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "pipeline" {
+					rel, _ := filepath.Rel("..", filepath.Dir(path))
+					registering[filepath.ToSlash(rel)] = true
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pkg := range registering {
+		if !imported[pkg] {
+			t.Errorf("internal/%s registers policy kinds but internal/gateway/policies.go does not import it", pkg)
+		}
+	}
+	var pkgs []string
+	for pkg := range imported {
+		if !registering[pkg] {
+			t.Errorf("internal/gateway/policies.go imports internal/%s, which registers no policy kind", pkg)
+		}
+		pkgs = append(pkgs, pkg)
+	}
+	sort.Strings(pkgs)
+	if len(pkgs) == 0 {
+		t.Fatal("no policy packages found in internal/gateway/policies.go")
+	}
+	return pkgs
+}
 
 // TestPolicyTypesCheckTheirInterfaces: every compiled policy type (one
 // with the methods of RequestPolicy, ResponsePolicy or
@@ -42,7 +123,7 @@ func TestPolicyTypesCheckTheirInterfaces(t *testing.T) {
 		return true
 	}
 	policies := 0
-	for _, pkg := range policyPackages {
+	for _, pkg := range policyPackages(t) {
 		files, err := filepath.Glob(filepath.Join("..", pkg, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("%s: no files (%v)", pkg, err)
