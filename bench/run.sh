@@ -13,8 +13,11 @@
 #   RUNS (3)  DUR (10, seconds)  WARM (2, seconds of unmeasured load before
 #   each measurement)  CONNS (64)  THREADS (2)
 #   TARGETS (all: "direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-log portcullis-jwt
-#   portcullis-chain portcullis-chain-assert portcullis-waf portcullis-ratelimit-local
-#   portcullis-ratelimit-redis"; ceiling is bench/ceiling, the bare
+#   portcullis-chain portcullis-chain-cel portcullis-chain-assert portcullis-waf portcullis-ratelimit-local
+#   portcullis-ratelimit-redis"; portcullis-chain is issue 12's chain (IP
+#   allow list, JWT RS256, scope, local rate limit, access log to a file),
+#   portcullis-chain-cel the earlier one (HS256, CEL rule, input limits, no
+#   access log); ceiling is bench/ceiling, the bare
 #   net/http-server-plus-pooled-client upper bound of Portcullis's design;
 #   ceiling-engine the same on Portcullis's own HTTP/1.1 engine; fasthttp a
 #   fasthttp server-and-client proxy, the reference for the engine; also
@@ -42,7 +45,7 @@ DUR=${DUR:-10}
 WARM=${WARM:-2}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-plain-nometrics portcullis-log portcullis-jwt portcullis-chain portcullis-chain-nometrics portcullis-chain-assert portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
+TARGETS=${TARGETS:-"direct goproxy nginx ceiling ceiling-engine fasthttp portcullis-plain portcullis-plain-nometrics portcullis-log portcullis-jwt portcullis-chain portcullis-chain-nometrics portcullis-chain-cel portcullis-chain-assert portcullis-waf portcullis-ratelimit-local portcullis-ratelimit-redis"}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || GO=/usr/local/go/bin/go
 
@@ -97,6 +100,13 @@ chmod 755 "$RUN" # nginx workers run as nobody when started by root
 PORTCULLIS_BENCH_ASSERTION_KEY=$RUN/assertion.key
 export PORTCULLIS_BENCH_ASSERTION_KEY
 (umask 077 && openssl genpkey -algorithm ed25519 -out "$PORTCULLIS_BENCH_ASSERTION_KEY")
+# The RSA key of the bench consumer's RS256 credential (target
+# portcullis-chain): fresh for every run, the private half only in the run
+# dir (it signs the token), the public half handed to the gateway as PEM
+# text in ${env:PORTCULLIS_BENCH_JWT_RS256_PUBLIC_KEY}.
+(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$RUN/jwt-rs256.key" 2>/dev/null)
+PORTCULLIS_BENCH_JWT_RS256_PUBLIC_KEY=$(openssl pkey -in "$RUN/jwt-rs256.key" -pubout)
+export PORTCULLIS_BENCH_JWT_RS256_PUBLIC_KEY
 PIDS=()
 declare -A PIDNAME=()
 
@@ -162,40 +172,83 @@ start_goproxy() {
 		-upstream "http://127.0.0.1:$UPSTREAM_PORT"
 	wait_200 goproxy "http://127.0.0.1:$GOPROXY_PORT/ok"
 }
+# build_portcullis: build the gateway from the tree once, check the config,
+# and mint the bench consumer's tokens as a user would (`portcullis token`):
+# HS256 for portcullis-jwt and portcullis-chain-cel, RS256 for
+# portcullis-chain.
+build_portcullis() {
+	[[ -x $RUN/portcullis ]] && return
+	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
+	"$RUN/portcullis" validate --config "$CONF/portcullis.yaml" >&2
+	"$RUN/portcullis" token --alg HS256 --kid bench-hs256 --secret-env PORTCULLIS_BENCH_JWT_SECRET \
+		--sub bench --scope "orders:read" --exp 24h >"$RUN/jwt.token"
+	"$RUN/portcullis" token --alg RS256 --kid bench-rs256 --key-file "$RUN/jwt-rs256.key" \
+		--sub bench --scope "orders:read" --exp 24h >"$RUN/jwt-rs256.token"
+}
+# portcullis_conf NAME PORT OPS_PORT: bench/conf/portcullis.yaml on other
+# ports, logging every request to NAME's own file in the run dir, written to
+# $RUN/NAME.yaml.
+portcullis_conf() {
+	local name=$1 port=$2 ops=$3
+	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$port/" \
+		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$ops/" \
+		-e "s#output: \"off\"#output: $RUN/$name-access.log#" "$CONF/portcullis.yaml" >"$RUN/$name.yaml"
+	grep -q "output: $RUN/$name-access.log" "$RUN/$name.yaml" || { log "$name: could not turn the access log on"; exit 1; }
+}
+# check_chain NAME PORT: one request to route chain (issue 12's) on the
+# process NAME; it must answer 200 with the rate limit's RateLimit headers
+# (the limiter ran) and leave its line in NAME's access log file.
+check_chain() {
+	local name=$1 port=$2 hdrs
+	hdrs=$(curl -sS --noproxy '*' -m 2 -o /dev/null -D - -H "Authorization: Bearer $(<"$RUN/jwt-rs256.token")" \
+		"http://127.0.0.1:$port/chain/ok") || { log "$name: the chain route did not answer"; exit 1; }
+	[[ $hdrs == "HTTP/1.1 200"* ]] || { log "$name: the chain route answered: ${hdrs%%$'\r'*}"; exit 1; }
+	grep -qi '^RateLimit: "default";r=' <<<"$hdrs" || { log "$name: no RateLimit header on the chain route: the limiter did not run"; exit 1; }
+	for _ in $(seq 20); do
+		grep -q '"route":"chain"' "$RUN/$name-access.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "$name: the chain request left no line in $RUN/$name-access.log"
+	exit 1
+}
 # The same gateway and config in a second process, logging every request
-# to a file (group-commit writer): what the access log costs.
+# to a file (group-commit writer): what the access log costs, and the
+# process that serves issue 12's chain (target portcullis-chain), whose
+# definition includes the access log to a file.
 start_portcullis_log() {
-	[[ -x $RUN/portcullis ]] || (cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
-	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$PORTCULLIS_LOG_PORT/" \
-		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$PORTCULLIS_LOG_OPS_PORT/" \
-		-e "s#output: \"off\"#output: $RUN/access.log#" "$CONF/portcullis.yaml" >"$RUN/portcullis-log.yaml"
-	grep -q "output: $RUN/access.log" "$RUN/portcullis-log.yaml" || { log "portcullis-log: could not turn the access log on"; exit 1; }
+	build_portcullis
+	portcullis_conf portcullis-log "$PORTCULLIS_LOG_PORT" "$PORTCULLIS_LOG_OPS_PORT"
 	start_bg portcullis-log "$RUN/portcullis" run --config "$RUN/portcullis-log.yaml"
 	wait_200 portcullis-log "http://127.0.0.1:$PORTCULLIS_LOG_OPS_PORT/readyz"
+	check_chain portcullis-log "$PORTCULLIS_LOG_PORT"
 }
 # The same gateway and config in a third process with the control plane on
 # (admin API and a SQLite store): the request path must not pay for it.
+# It logs to a file as portcullis-log does (its chain is then issue 12's):
+# compare portcullis-admin-plain with portcullis-log, and
+# portcullis-admin-chain with portcullis-chain.
 start_portcullis_admin() {
-	[[ -x $RUN/portcullis ]] || (cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
-	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$PORTCULLIS_ADMIN_PORT/" \
-		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$PORTCULLIS_ADMIN_OPS_PORT/" "$CONF/portcullis.yaml" >"$RUN/portcullis-admin.yaml"
+	build_portcullis
+	portcullis_conf portcullis-admin "$PORTCULLIS_ADMIN_PORT" "$PORTCULLIS_ADMIN_OPS_PORT"
 	printf '\nadmin:\n  address: 127.0.0.1:%s\n  store: {driver: sqlite, path: %s/admin.db}\n' \
 		"$PORTCULLIS_ADMIN_API_PORT" "$RUN" >>"$RUN/portcullis-admin.yaml"
 	start_bg portcullis-admin "$RUN/portcullis" run --config "$RUN/portcullis-admin.yaml"
 	wait_200 portcullis-admin "http://127.0.0.1:$PORTCULLIS_ADMIN_OPS_PORT/readyz"
+	check_chain portcullis-admin "$PORTCULLIS_ADMIN_PORT"
 }
-# The same gateway and config in another process with metrics off: what
-# per-request metrics cost (targets portcullis-plain-nometrics and
-# portcullis-chain-nometrics against portcullis-plain and portcullis-chain).
+# The same gateway and config in another process with metrics off, logging
+# to a file as portcullis-log does: what per-request metrics cost (targets
+# portcullis-plain-nometrics and portcullis-chain-nometrics against
+# portcullis-log and portcullis-chain).
 start_portcullis_nometrics() {
-	[[ -x $RUN/portcullis ]] || (cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
-	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$PORTCULLIS_NOMETRICS_PORT/" \
-		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$PORTCULLIS_NOMETRICS_OPS_PORT/" "$CONF/portcullis.yaml" >"$RUN/portcullis-nometrics.yaml"
+	build_portcullis
+	portcullis_conf portcullis-nometrics "$PORTCULLIS_NOMETRICS_PORT" "$PORTCULLIS_NOMETRICS_OPS_PORT"
 	printf '\nobservability: {metrics: {disable: true}}\n' >>"$RUN/portcullis-nometrics.yaml"
 	start_bg portcullis-nometrics "$RUN/portcullis" run --config "$RUN/portcullis-nometrics.yaml"
 	wait_200 portcullis-nometrics "http://127.0.0.1:$PORTCULLIS_NOMETRICS_OPS_PORT/readyz"
 	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORTCULLIS_NOMETRICS_OPS_PORT/metrics")
 	[[ $code == 404 ]] || { log "portcullis-nometrics: /metrics answered $code, metrics are not off"; exit 1; }
+	check_chain portcullis-nometrics "$PORTCULLIS_NOMETRICS_PORT"
 }
 start_ceiling() {
 	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling" ./bench/ceiling)
@@ -224,13 +277,9 @@ start_nginx() {
 	wait_200 nginx "http://127.0.0.1:$NGINX_PORT/ok"
 }
 start_portcullis() {
-	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/portcullis" ./cmd/portcullis)
-	"$RUN/portcullis" validate --config "$CONF/portcullis.yaml" >&2
+	build_portcullis
 	start_bg portcullis "$RUN/portcullis" run --config "$CONF/portcullis.yaml"
 	wait_200 portcullis "http://127.0.0.1:$PORTCULLIS_OPS_PORT/readyz"
-	# A valid token for target portcullis-jwt, minted as a user would.
-	"$RUN/portcullis" token --alg HS256 --kid bench-hs256 --secret-env PORTCULLIS_BENCH_JWT_SECRET \
-		--sub bench --scope "orders:read" --exp 24h >"$RUN/jwt.token"
 }
 
 # ---- targets: target_NAME sets T_URL, T_SERVER and T_WRK_ARGS --------------------
@@ -270,14 +319,14 @@ target_portcullis_plain_nometrics() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_NOMETRICS_PORT/ok T_SERVER=portcullis_nometrics T_WRK_ARGS=()
 }
 target_portcullis_chain_nometrics() {
-	target_portcullis_jwt
+	target_portcullis_chain
 	T_URL=http://127.0.0.1:$PORTCULLIS_NOMETRICS_PORT/chain/ok T_SERVER=portcullis_nometrics
 }
 target_portcullis_log() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_LOG_PORT/ok T_SERVER=portcullis_log T_WRK_ARGS=()
 }
 # Route jwt: the plain route behind HS256 JWT authentication. The token is
-# minted by start_portcullis; before that (when the script only asks which
+# minted by build_portcullis; before that (when the script only asks which
 # server a target needs) there is no header yet.
 target_portcullis_jwt() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/jwt/ok T_SERVER=portcullis T_WRK_ARGS=()
@@ -296,21 +345,31 @@ target_portcullis_ratelimit_redis() {
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/rl-redis/ok T_SERVER=portcullis T_WRK_ARGS=()
 }
 
-# Routes chain and chain-waf: the policy chain a real API runs (an IP
-# allow list, JWT, a scope, a CEL rule, input limits), then the same with the
-# OWASP CRS WAF added. Same token as portcullis-jwt.
+# Route chain: issue 12's full chain (an IP allow list, JWT RS256 with its
+# verification cache, a scope, a local rate limit that never refuses), on
+# the process that logs every request to a file (portcullis-log).
 target_portcullis_chain() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_LOG_PORT/chain/ok T_SERVER=portcullis_log T_WRK_ARGS=()
+	if [[ -s $RUN/jwt-rs256.token ]]; then
+		T_WRK_ARGS=(-H "Authorization: Bearer $(<"$RUN/jwt-rs256.token")")
+	fi
+}
+# Routes chain-cel and chain-waf: the chain measured before issue 12 named
+# one (an IP allow list, JWT HS256, a scope, a CEL rule, input limits; no
+# access log), then the same with the OWASP CRS WAF added. Same token as
+# portcullis-jwt.
+target_portcullis_chain_cel() {
 	target_portcullis_jwt
-	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain/ok
+	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain-cel/ok
 }
 # The chain on the process with the control plane on (same token).
 target_portcullis_admin_chain() {
-	target_portcullis_jwt
+	target_portcullis_chain
 	T_URL=http://127.0.0.1:$PORTCULLIS_ADMIN_PORT/chain/ok T_SERVER=portcullis_admin
 }
-# The chain toward a service that gets the gateway's signed identity
+# chain-cel toward a service that gets the gateway's signed identity
 # assertion (cached per identity; route chain-assert): what zero trust
-# toward services costs on top of the chain.
+# toward services costs on top of that chain.
 target_portcullis_chain_assert() {
 	target_portcullis_jwt
 	T_URL=http://127.0.0.1:$PORTCULLIS_PORT/chain-assert/ok
@@ -413,6 +472,7 @@ declare -A SERVER_PORTS=(
 	[portcullis_log]="$PORTCULLIS_LOG_PORT $PORTCULLIS_LOG_OPS_PORT"
 	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
 	[portcullis_admin]="$PORTCULLIS_ADMIN_PORT $PORTCULLIS_ADMIN_OPS_PORT $PORTCULLIS_ADMIN_API_PORT"
+	[portcullis_nometrics]="$PORTCULLIS_NOMETRICS_PORT $PORTCULLIS_NOMETRICS_OPS_PORT"
 )
 for s in "${servers[@]}"; do
 	for p in ${SERVER_PORTS[$s]:-}; do
@@ -476,9 +536,12 @@ report=$(
 			"${UCPU[$t]}" "${SCPU[$t]}" "${ERRS[$t]}"
 	done
 	echo
-	for pair in plain chain; do
-		if [[ -n ${RPS[portcullis-$pair]:-} && -n ${RPS[portcullis-$pair-nometrics]:-} ]]; then
-			echo "- metrics on vs off, $pair route: $(ratio "${RPS[portcullis-$pair]}" "${RPS[portcullis-$pair-nometrics]}") req/s"
+	# The metrics-off process logs to a file: its plain route is compared
+	# with portcullis-log's, its chain with portcullis-chain (same process kind).
+	for pair in "plain portcullis-log" "chain portcullis-chain"; do
+		read -r route on <<<"$pair"
+		if [[ -n ${RPS[$on]:-} && -n ${RPS[portcullis-$route-nometrics]:-} ]]; then
+			echo "- metrics on vs off, $route route: $(ratio "${RPS[$on]}" "${RPS[portcullis-$route-nometrics]}") req/s"
 		fi
 	done
 	echo

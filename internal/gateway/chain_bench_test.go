@@ -1,10 +1,15 @@
 package gateway
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +21,8 @@ import (
 const benchChainSecret = "bench-chain-secret-0123456789abcdef" // #nosec G101 -- test fixture
 
 // benchChainRoutes is the chain of bench/conf/portcullis.yaml's route
-// "chain" (an IP allow list, JWT, a scope, a CEL rule, input limits) as
-// top-level config lines, with its consumer.
+// "chain-cel" (an IP allow list, JWT HS256, a scope, a CEL rule, input
+// limits) as top-level config lines, with its consumer.
 const benchChainRoutes = `routes:
   - name: chain
     paths: [{prefix: /}]
@@ -96,4 +101,57 @@ func benchChainGateway(b *testing.B, logFile, extra string) *proxyHandler {
 		b.Fatal("the control plane is not as asked")
 	}
 	return h
+}
+
+// benchRSAKey is the RSA key of benchIssueChain's consumer, made once per
+// test binary (2048-bit generation takes a noticeable fraction of a second).
+var benchRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) {
+	return rsa.GenerateKey(rand.Reader, 2048)
+})
+
+// benchIssueChain is issue 12's chain, bench/conf/portcullis.yaml's route
+// "chain" (an IP allow list, JWT RS256 with its verification cache, a
+// scope, a local rate limit per consumer that never refuses; the access log
+// to a file is the caller's), as top-level config lines with its consumer,
+// and a token the chain admits.
+func benchIssueChain(b *testing.B) (routes, token string) {
+	b.Helper()
+	key, err := benchRSAKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	routes = `routes:
+  - name: chain
+    paths: [{prefix: /}]
+    service: svc
+    policies:
+      - {kind: ip_filter, allow: [127.0.0.0/8]}
+      - kind: auth
+        methods: [{jwt: {algorithms: [RS256], forward_token: true}}]
+      - {kind: scopes, require: ["orders:read"]}
+      - kind: rate_limit
+        limits: [{rate: 1000000, per: 1s}]
+consumers:
+  - name: bench
+    credentials:
+      jwt:
+        - key: bench-rs256
+          algorithm: RS256
+          public_key: |
+            ` + strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", "\n            ") + `
+`
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"sub": "bench", "scope": "orders:read", "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = "bench-rs256"
+	token, err = tok.SignedString(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return routes, token
 }
