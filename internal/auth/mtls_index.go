@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
-	"sync"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
 // mtlsIndex maps certificate properties to consumer names. It is built
@@ -22,9 +23,10 @@ type mtlsIndex struct {
 
 	// seen remembers the lookup result per certificate fingerprint: the
 	// same clients come back with the same certificates, and formatting a
-	// subject or URI costs a dozen allocations. Bounded; cleared when full.
-	seenMu sync.RWMutex
-	seen   map[[32]byte]mtlsResult
+	// subject or URI costs a dozen allocations. A ttlmap (bounded,
+	// sharded; a full shard evicts one result at random) whose entries
+	// never expire: a result holds for the snapshot the index belongs to.
+	seen *ttlmap.Map[[32]byte, mtlsResult]
 }
 
 // mtlsResult is the outcome of a lookup for one certificate.
@@ -34,7 +36,12 @@ type mtlsResult struct {
 	ambiguous bool
 }
 
-const mtlsSeenMax = 4096
+const (
+	// mtlsSeenMax bounds the memo of one snapshot.
+	mtlsSeenMax = 4096
+	// mtlsSeenShards spreads it over locks.
+	mtlsSeenShards = 16
+)
 
 // mtlsIndexOf returns the snapshot's certificate index, building it once.
 func mtlsIndexOf(env Env) (*mtlsIndex, error) {
@@ -55,7 +62,7 @@ func mtlsIndexOf(env Env) (*mtlsIndex, error) {
 // property, carry a malformed fingerprint, or map the same certificate
 // property to two consumers. cfg positions the errors (nil in unit tests).
 func buildMTLSIndex(consumers []config.Consumer, cfg *config.Config) (*mtlsIndex, config.Errors) {
-	idx := &mtlsIndex{byFingerprint: map[[32]byte]string{}, bySubject: map[string]string{}, bySAN: map[string]string{}, seen: map[[32]byte]mtlsResult{}}
+	idx := &mtlsIndex{byFingerprint: map[[32]byte]string{}, bySubject: map[string]string{}, bySAN: map[string]string{}, seen: ttlmap.New[[32]byte, mtlsResult](mtlsSeenMax, mtlsSeenShards, ttlmap.FirstByte)}
 	var errs config.Errors
 	fail := func(path, msg string) {
 		if cfg != nil {
@@ -150,19 +157,12 @@ func mtlsDNSKey(s string) string {
 
 // resolve is lookup behind the per-certificate memo.
 func (x *mtlsIndex) resolve(fp [32]byte, leaf *x509.Certificate) mtlsResult {
-	x.seenMu.RLock()
-	r, ok := x.seen[fp]
-	x.seenMu.RUnlock()
-	if ok {
+	if r, ok := x.seen.Get(&fp, 0); ok {
 		return r
 	}
+	var r mtlsResult
 	r.name, r.ambiguous = x.lookup(fp, leaf)
 	r.credID = hex.EncodeToString(fp[:8])
-	x.seenMu.Lock()
-	if len(x.seen) >= mtlsSeenMax {
-		clear(x.seen)
-	}
-	x.seen[fp] = r
-	x.seenMu.Unlock()
+	x.seen.Put(&fp, r, math.MaxInt64, 0) // never expires (0 is the memo's "now")
 	return r
 }

@@ -312,3 +312,43 @@ func BenchmarkMTLSAuthenticate(b *testing.B) {
 		})
 	}
 }
+
+// TestMTLSMemoRules: through Authenticate, the lookup result of a
+// certificate is remembered by its fingerprint (a second request adds no
+// entry), and a flood of distinct certificates leaves the memo at its
+// bound, full (one result evicted per new one, not the whole memo
+// cleared), every one of them still mapped right.
+func TestMTLSMemoRules(t *testing.T) {
+	f := newMTLSFixture(t)
+	p := f.policy(t, "mtls: {}", "")
+	m := p.methods[0].(*mtlsMethod)
+	auth := func(cert *x509.Certificate) string {
+		t.Helper()
+		id, err := m.Authenticate(f.verifiedRequest(cert))
+		if err != nil {
+			t.Fatalf("authenticate: %v", err)
+		}
+		return id.Consumer
+	}
+	for range 3 {
+		if got := auth(f.bob); got != "bob" {
+			t.Fatalf("bob's certificate mapped to %q", got)
+		}
+	}
+	if n := m.idx.seen.Len(); n != 1 {
+		t.Fatalf("one certificate, %d remembered results", n)
+	}
+	// Copies of bob's certificate with other bytes: other fingerprints,
+	// the same SAN (the leaf's signature is crypto/tls's business).
+	flood := mtlsSeenMax + mtlsSeenMax/4
+	for i := range flood {
+		c := *f.bob
+		c.Raw = append(append([]byte(nil), f.bob.Raw...), byte(i), byte(i>>8))
+		if got := auth(&c); got != "bob" {
+			t.Fatalf("copy %d mapped to %q", i, got)
+		}
+	}
+	if n, capacity := m.idx.seen.Len(), m.idx.seen.Capacity(); n > capacity || capacity > mtlsSeenMax || n < capacity*7/8 {
+		t.Errorf("after %d certificates the memo holds %d (bound %d, capacity %d)", flood, n, mtlsSeenMax, capacity)
+	}
+}

@@ -2,7 +2,8 @@
 // expire: the shape every per-process cache and table of the request path
 // needs (verified JWTs, verified Basic credentials, introspection results,
 // replay nonces, intrusion detection windows, bans, local rate limit
-// state, signed identity assertions, OCSP answers).
+// state, signed identity assertions, OCSP answers, the mtls method's
+// lookup results).
 //
 // Why a type of its own: each of those tables must stay bounded under any
 // traffic (an attacker chooses the keys), must not serialize every request
