@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // bigList is n random IPv4 /24../32 and IPv6 /48../128 prefixes, as a
@@ -61,7 +63,7 @@ func BenchmarkIPSetContains100k(b *testing.B) {
 func BenchmarkIPFilterPolicy100k(b *testing.B) {
 	p := &ipFilterPolicy{&Filter{deny: NewIPSet(bigList(100_000))}}
 	addrs := benchAddrs()
-	c := ctx(newReq("GET", "/", ""), "")
+	c := pipelinetest.Context(pipelinetest.Request("GET", "/", ""), "")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

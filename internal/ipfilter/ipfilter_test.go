@@ -4,12 +4,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 func prefixes(t testing.TB, ss ...string) []netip.Prefix {
@@ -162,17 +161,8 @@ func TestParseCIDRList(t *testing.T) {
 	}
 }
 
-func writeFile(t testing.TB, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestIPFilterCheck(t *testing.T) {
-	deny := writeFile(t, "deny.txt", "10.9.0.0/16\n")
+	deny := pipelinetest.WriteFile(t, "deny.txt", "10.9.0.0/16\n")
 	f, err := Compile(&config.IPFilter{Allow: []string{"10.0.0.0/8", "2001:db8::/32"}, Deny: []string{"10.1.1.1"}, DenyFile: deny}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +196,8 @@ func TestIPFilterCheck(t *testing.T) {
 }
 
 func TestCompileIPFilterErrors(t *testing.T) {
-	empty := writeFile(t, "empty.txt", "# nothing yet\n")
-	bad := writeFile(t, "bad.txt", "10.0.0.0/8\n10.0.0.0/99\n")
+	empty := pipelinetest.WriteFile(t, "empty.txt", "# nothing yet\n")
+	bad := pipelinetest.WriteFile(t, "bad.txt", "10.0.0.0/8\n10.0.0.0/99\n")
 	cases := []struct {
 		f    config.IPFilter
 		want string
@@ -231,21 +221,21 @@ func TestCompileIPFilterErrors(t *testing.T) {
 }
 
 func TestIPFilterPolicy(t *testing.T) {
-	p := mustCompile(t, "kind: ip_filter\nallow: [127.0.0.0/8]\ndeny: [127.0.0.2]\n")
-	r := newReq("GET", "/", "")
+	p := pipelinetest.MustRequestPolicy(t, "kind: ip_filter\nallow: [127.0.0.0/8]\ndeny: [127.0.0.2]\n")
+	r := pipelinetest.Request("GET", "/", "")
 	r.Header.Set("X-Forwarded-For", "127.0.0.1") // never read by the policy
-	if prob := p.Handle(ctx(r, "127.0.0.1")); prob != nil {
+	if prob := p.Handle(pipelinetest.Context(r, "127.0.0.1")); prob != nil {
 		t.Errorf("allowed client refused: %+v", prob)
 	}
 	for _, a := range []string{"127.0.0.2", "192.0.2.1"} {
-		if prob := p.Handle(ctx(r, a)); prob == nil || prob.Status != 403 {
+		if prob := p.Handle(pipelinetest.Context(r, a)); prob == nil || prob.Status != 403 {
 			t.Errorf("%s: %+v", a, prob)
 		}
 	}
-	if _, err := compile(t, "kind: ip_filter\nallow: [10.0.0.0/33]\n"); err == nil || !strings.Contains(err.Error(), `allow[0]: invalid CIDR "10.0.0.0/33"`) {
+	if _, err := pipelinetest.Compile(t, "kind: ip_filter\nallow: [10.0.0.0/33]\n"); err == nil || !strings.Contains(err.Error(), `allow[0]: invalid CIDR "10.0.0.0/33"`) {
 		t.Errorf("bad CIDR: %v", err)
 	}
-	if _, err := compile(t, "kind: ip_filter\nalow: [10.0.0.0/8]\n"); err == nil || !strings.Contains(err.Error(), "t.yaml:2:1") {
+	if _, err := pipelinetest.Compile(t, "kind: ip_filter\nalow: [10.0.0.0/8]\n"); err == nil || !strings.Contains(err.Error(), "t.yaml:2:1") {
 		t.Errorf("unknown field: %v", err)
 	}
 }

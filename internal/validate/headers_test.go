@@ -3,10 +3,12 @@ package validate
 import (
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 func TestRequireHeaders(t *testing.T) {
-	p := mustCompile(t, `kind: require_headers
+	p := pipelinetest.MustRequestPolicy(t, `kind: require_headers
 headers:
   - {name: x-tenant, pattern: "[a-z]{3,8}"}
   - {name: X-Api-Version}
@@ -31,11 +33,11 @@ headers:
 		{"empty value does not match", hdr{{"X-Tenant", ""}, {"X-Api-Version", "2"}}, 400, "require_headers: X-Tenant does not match"},
 	}
 	for _, tc := range cases {
-		r := newReq("GET", "/", "")
+		r := pipelinetest.Request("GET", "/", "")
 		for _, kv := range tc.h {
 			r.Header[kv[0]] = append(r.Header[kv[0]], kv[1])
 		}
-		prob := p.Handle(ctx(r, "192.0.2.1"))
+		prob := p.Handle(pipelinetest.Context(r, "192.0.2.1"))
 		switch {
 		case tc.status == 0 && prob != nil:
 			t.Errorf("%s: refused: %+v", tc.name, prob)
@@ -59,18 +61,18 @@ func TestRequireHeadersConfigErrors(t *testing.T) {
 		"kind: require_headers\nheaders: [{name: X-A, required: maybe}]\n": "t.yaml:2:",
 	}
 	for src, want := range cases {
-		if _, err := compile(t, src); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := pipelinetest.Compile(t, src); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error = %v, want %q", src, err, want)
 		}
 	}
 }
 
 func BenchmarkRequireHeaders(b *testing.B) {
-	p := mustCompile(b, "kind: require_headers\nheaders: [{name: X-Tenant, pattern: \"[a-z]{3,8}\"}, {name: X-Api-Version, pattern: \"[0-9]+\"}]\n")
-	r := newReq("GET", "/", "")
+	p := pipelinetest.MustRequestPolicy(b, "kind: require_headers\nheaders: [{name: X-Tenant, pattern: \"[a-z]{3,8}\"}, {name: X-Api-Version, pattern: \"[0-9]+\"}]\n")
+	r := pipelinetest.Request("GET", "/", "")
 	r.Header.Set("X-Tenant", "acme")
 	r.Header.Set("X-Api-Version", "2")
-	c := ctx(r, "192.0.2.1")
+	c := pipelinetest.Context(r, "192.0.2.1")
 	b.ReportAllocs()
 	for b.Loop() {
 		if p.Handle(c) != nil {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
 )
 
 // chunked makes r look like a request with a body of unknown length.
@@ -36,7 +38,7 @@ json_schema:
 `
 
 func TestValidateBody(t *testing.T) {
-	p := mustCompile(t, schemaPolicy)
+	p := pipelinetest.MustRequestPolicy(t, schemaPolicy)
 	good := `{"name":"pen","items":[{"price":1.5}]}`
 	cases := []struct {
 		name, method, ct, body string
@@ -65,14 +67,14 @@ func TestValidateBody(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReq(tc.method, "/", tc.body)
+			r := pipelinetest.Request(tc.method, "/", tc.body)
 			if tc.ct != "" {
 				r.Header.Set("Content-Type", tc.ct)
 			}
 			if tc.unknownLength {
 				chunked(r)
 			}
-			prob := p.Handle(ctx(r, "192.0.2.1"))
+			prob := p.Handle(pipelinetest.Context(r, "192.0.2.1"))
 			if tc.status == 0 {
 				if prob != nil {
 					t.Fatalf("refused: %+v", prob)
@@ -96,14 +98,14 @@ func TestValidateBody(t *testing.T) {
 }
 
 func TestValidateLimits(t *testing.T) {
-	p := mustCompile(t, "kind: validate\nmax_headers: 3\nmax_query_params: 2\nmax_url_length: 40\n")
+	p := pipelinetest.MustRequestPolicy(t, "kind: validate\nmax_headers: 3\nmax_query_params: 2\nmax_url_length: 40\n")
 	check := func(target string, headers int, want int) {
 		t.Helper()
-		r := newReq("GET", target, "")
+		r := pipelinetest.Request("GET", target, "")
 		for i := 0; i < headers; i++ {
 			r.Header.Add("X-H", "v")
 		}
-		prob := p.Handle(ctx(r, "192.0.2.1"))
+		prob := p.Handle(pipelinetest.Context(r, "192.0.2.1"))
 		got := 0
 		if prob != nil {
 			got = prob.Status
@@ -120,10 +122,10 @@ func TestValidateLimits(t *testing.T) {
 }
 
 func TestValidateStreamsWithoutInspection(t *testing.T) {
-	p := mustCompile(t, "kind: validate\nmax_body: 10\ncontent_types: [\"image/*\"]\n")
-	r := chunked(newReq("PUT", "/", strings.Repeat("x", 50)))
+	p := pipelinetest.MustRequestPolicy(t, "kind: validate\nmax_body: 10\ncontent_types: [\"image/*\"]\n")
+	r := chunked(pipelinetest.Request("PUT", "/", strings.Repeat("x", 50)))
 	r.Header.Set("Content-Type", "image/png")
-	if prob := p.Handle(ctx(r, "192.0.2.1")); prob != nil {
+	if prob := p.Handle(pipelinetest.Context(r, "192.0.2.1")); prob != nil {
 		t.Fatalf("refused before reading: %+v", prob)
 	}
 	_, err := io.ReadAll(r.Body)
@@ -131,28 +133,28 @@ func TestValidateStreamsWithoutInspection(t *testing.T) {
 	if !errors.As(err, &mbe) {
 		t.Errorf("reading past max_body: %v, want *http.MaxBytesError", err)
 	}
-	r = newReq("PUT", "/", "abc")
+	r = pipelinetest.Request("PUT", "/", "abc")
 	r.Header.Set("Content-Type", "text/plain")
-	if prob := p.Handle(ctx(r, "192.0.2.1")); prob == nil || prob.Status != 415 {
+	if prob := p.Handle(pipelinetest.Context(r, "192.0.2.1")); prob == nil || prob.Status != 415 {
 		t.Errorf("text/plain under image/*: %+v", prob)
 	}
 }
 
 func TestValidateRefusesEncodedBody(t *testing.T) {
-	p := mustCompile(t, "kind: validate\njson: true\n")
-	r := newReq("POST", "/", "\x1f\x8b...")
+	p := pipelinetest.MustRequestPolicy(t, "kind: validate\njson: true\n")
+	r := pipelinetest.Request("POST", "/", "\x1f\x8b...")
 	r.Header.Set("Content-Encoding", "gzip")
-	if prob := p.Handle(ctx(r, "192.0.2.1")); prob == nil || prob.Status != 415 {
+	if prob := p.Handle(pipelinetest.Context(r, "192.0.2.1")); prob == nil || prob.Status != 415 {
 		t.Errorf("gzip body: %+v", prob)
 	}
 }
 
 func TestValidateSchemaFile(t *testing.T) {
-	f := writeFile(t, "s.json", `{"type":"object","required":["id"],"properties":{"id":{"type":"integer"}}}`)
-	p := mustCompile(t, "kind: validate\njson_schema: {file: "+f+"}\n")
+	f := pipelinetest.WriteFile(t, "s.json", `{"type":"object","required":["id"],"properties":{"id":{"type":"integer"}}}`)
+	p := pipelinetest.MustRequestPolicy(t, "kind: validate\njson_schema: {file: "+f+"}\n")
 	for body, want := range map[string]int{`{"id":3}`: 0, `{"id":"3"}`: 400, `[]`: 400} {
-		r := newReq("POST", "/", body)
-		prob := p.Handle(ctx(r, "192.0.2.1"))
+		r := pipelinetest.Request("POST", "/", body)
+		prob := p.Handle(pipelinetest.Context(r, "192.0.2.1"))
 		if got := map[bool]int{true: 0, false: 400}[prob == nil]; got != want {
 			t.Errorf("%s: %+v, want %d", body, prob, want)
 		}
@@ -160,7 +162,7 @@ func TestValidateSchemaFile(t *testing.T) {
 }
 
 func TestValidateConfigErrors(t *testing.T) {
-	bad := writeFile(t, "bad.json", `{"type": 12}`)
+	bad := pipelinetest.WriteFile(t, "bad.json", `{"type": 12}`)
 	cases := map[string]string{
 		"kind: validate\n":                                    "at least one check is required",
 		"kind: validate\nmax_headers: -1\n":                   "max_headers: must not be negative",
@@ -174,7 +176,7 @@ func TestValidateConfigErrors(t *testing.T) {
 		"kind: validate\nmax_bdy: 1KiB\n":                     `unknown field "max_bdy"`,
 	}
 	for src, want := range cases {
-		if _, err := compile(t, src); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := pipelinetest.Compile(t, src); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error = %v, want %q", src, err, want)
 		}
 	}
@@ -199,12 +201,12 @@ func TestSafePointer(t *testing.T) {
 }
 
 func BenchmarkValidateLimits(b *testing.B) {
-	p := mustCompile(b, "kind: validate\nmax_headers: 50\nmax_query_params: 20\nmax_url_length: 2048\nmax_body: 1MiB\n")
-	r := newReq("GET", "/v1/items?a=1&b=2&c=3", "")
+	p := pipelinetest.MustRequestPolicy(b, "kind: validate\nmax_headers: 50\nmax_query_params: 20\nmax_url_length: 2048\nmax_body: 1MiB\n")
+	r := pipelinetest.Request("GET", "/v1/items?a=1&b=2&c=3", "")
 	for i := 0; i < 10; i++ {
 		r.Header.Add("X-H", "v")
 	}
-	c := ctx(r, "192.0.2.1")
+	c := pipelinetest.Context(r, "192.0.2.1")
 	b.ReportAllocs()
 	for b.Loop() {
 		if p.Handle(c) != nil {
@@ -214,8 +216,8 @@ func BenchmarkValidateLimits(b *testing.B) {
 }
 
 func benchBody(b *testing.B, src, body string) {
-	p := mustCompile(b, src)
-	c := ctx(newReq("POST", "/", ""), "192.0.2.1")
+	p := pipelinetest.MustRequestPolicy(b, src)
+	c := pipelinetest.Context(pipelinetest.Request("POST", "/", ""), "192.0.2.1")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

@@ -7,9 +7,19 @@
 // kind included) standing alone at routes[0].policies[0]; Policy compiles
 // a policy of a config the test parsed (config.Parse), where the compiler
 // sees the whole config (consumers, routes).
+//
+// Compile and MustRequestPolicy are Mapping with a fresh Env in file
+// "t.yaml"; Request and Context build what a request policy's Handle is
+// given; WriteFile writes a file a policy reads (a list, a schema).
 package pipelinetest
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +40,61 @@ func Env(file string, state *pipeline.SharedValues) pipeline.CompileEnv {
 	}
 	return pipeline.CompileEnv{Route: "r", Path: Path, Config: &config.Config{File: file},
 		Snapshot: pipeline.NewSharedValues(), State: state}
+}
+
+// File is the file name Compile and MustRequestPolicy compile in, as
+// their errors name it.
+const File = "t.yaml"
+
+// Compile compiles src, one policy mapping with its kind, at Path of File
+// with a fresh Env(File, nil).
+func Compile(t testing.TB, src string) (any, error) {
+	t.Helper()
+	return Mapping(t, File, src, Env(File, nil))
+}
+
+// MustRequestPolicy is Compile for a request policy: an error, or a value
+// that is not a pipeline.RequestPolicy, fails the test.
+func MustRequestPolicy(t testing.TB, src string) pipeline.RequestPolicy {
+	t.Helper()
+	v, err := Compile(t, src)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	p, ok := v.(pipeline.RequestPolicy)
+	if !ok {
+		t.Fatalf("compile: %T is not a pipeline.RequestPolicy", v)
+	}
+	return p
+}
+
+// Request is a server request for target with body (none when "").
+func Request(method, target, body string) *http.Request {
+	if body == "" {
+		return httptest.NewRequest(method, target, nil)
+	}
+	return httptest.NewRequest(method, target, strings.NewReader(body))
+}
+
+// Context is the pipeline context of r, request id "rid", from the client
+// address client (none when "").
+func Context(r *http.Request, client string) *pipeline.Context {
+	c := &pipeline.Context{Request: r, RequestID: "rid"}
+	if client != "" {
+		c.ClientAddr = netip.MustParseAddr(client)
+	}
+	return c
+}
+
+// WriteFile writes content to a file name in a new test directory and
+// returns its path.
+func WriteFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // Mapping compiles src, one policy mapping with its kind, as the policy at
