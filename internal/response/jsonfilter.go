@@ -28,6 +28,7 @@ type filter struct {
 	out   []byte
 	depth int
 	key   []byte // scratch for member names with escapes
+	deny  bool   // a deny list (else an allow list)
 	// Deny lists only: the root of the path tree, and per depth the
 	// scratch set of path nodes a member or element value is matched
 	// against (reused across members, so a response allocates them once).
@@ -38,7 +39,7 @@ type filter struct {
 // filterJSON appends to out the document in with the members named by
 // root kept (allow) or removed (deny).
 func filterJSON(in, out []byte, root *node, deny bool) ([]byte, error) {
-	f := filter{in: in, out: out}
+	f := filter{in: in, out: out, deny: deny}
 	f.skipWS()
 	if f.pos == len(in) {
 		return append(out, in...), nil // no document at all: nothing to filter
@@ -97,9 +98,9 @@ func (f *filter) denyValue(set []*node) error {
 	f.skipWS()
 	switch f.peek() {
 	case '{':
-		return f.denyObject(set)
+		return f.object(nil, set)
 	case '[':
-		return f.denyArray(set)
+		return f.array(nil, set)
 	}
 	return f.copyValue()
 }
@@ -112,11 +113,90 @@ func (f *filter) scratch() []*node {
 	return append(f.sets[f.depth][:0], f.root)
 }
 
-// denyObject copies the object at pos without the members set names.
-func (f *filter) denyObject(set []*node) error {
+// denyMember matches the member name of an object against set: drop when
+// a node of set names it as the end of a path, else the set its value is
+// matched against.
+func (f *filter) denyMember(set []*node, name []byte) (next []*node, drop bool) {
+	next = f.scratch()
+	// Every child whose name matches without regard to case
+	// counts ("a.b" and "A" are two children of the root).
+match:
+	for _, n := range set {
+		for i := range n.keys {
+			if c := &n.keys[i]; bytes.EqualFold(c.name, name) {
+				if c.n.leaf {
+					drop = true
+					break match
+				}
+				next = append(next, c.n)
+			}
+		}
+	}
+	f.sets[f.depth] = next
+	return next, drop
+}
+
+// denyElements matches the elements of an array against set: drop when a
+// node of set ends a path with "[]", else the set every element is
+// matched against.
+func (f *filter) denyElements(set []*node) (next []*node, drop bool) {
+	next = f.scratch()
+	for _, n := range set {
+		if n.elem != nil {
+			if n.elem.leaf {
+				drop = true
+				break
+			}
+			next = append(next, n.elem)
+		}
+	}
+	f.sets[f.depth] = next
+	return next, drop
+}
+
+// allowValue copies the value at pos keeping only what n names. kept is
+// false when the value has another shape than n describes (a string where
+// an object is named): such a value is dropped, since the allow list does
+// not say it may pass. null is kept; it reveals nothing.
+func (f *filter) allowValue(n *node) (kept bool, err error) {
+	f.skipWS()
+	if n.leaf {
+		return true, f.copyValue()
+	}
+	switch f.peek() {
+	case '{':
+		if len(n.keys) > 0 {
+			return true, f.object(n, nil)
+		}
+	case '[':
+		if n.elem != nil {
+			return true, f.array(n.elem, nil)
+		}
+	case 'n':
+		return true, f.copyValue()
+	}
+	return false, f.scanValue()
+}
+
+func (f *filter) enter() error {
+	f.depth++
+	if f.depth > maxDepth {
+		return errDepth
+	}
+	return nil
+}
+
+// object and array are the one walk of containers that writes; allow and
+// deny lists differ only in what they decide for a member or element.
+
+// object copies the object at pos keeping the members n names (allow
+// lists, set nil) or removing the members set names (deny lists, n nil).
+func (f *filter) object(n *node, set []*node) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
+	// A local: a field would be read again after every call.
+	deny := f.deny
 	f.pos++ // '{'
 	f.out = append(f.out, '{')
 	first := true
@@ -141,32 +221,35 @@ func (f *filter) denyObject(set []*node) error {
 			}
 			f.pos++
 			name := f.memberName(f.in[ks+1:ke-1], esc)
-			next, drop := f.scratch(), false
-			// Every child whose name matches without regard to case
-			// counts ("a.b" and "A" are two children of the root).
-		match:
-			for _, n := range set {
-				for i := range n.keys {
-					if c := &n.keys[i]; bytes.EqualFold(c.name, name) {
-						if c.n.leaf {
-							drop = true
-							break match
-						}
-						next = append(next, c.n)
-					}
-				}
+			var c *node
+			var next []*node
+			drop := false
+			if deny {
+				next, drop = f.denyMember(set, name)
+			} else {
+				c = childOf(n, name)
+				drop = c == nil
 			}
-			f.sets[f.depth] = next
 			if drop {
 				err = f.scanValue()
 			} else {
+				mark := len(f.out)
 				if !first {
 					f.out = append(f.out, ',')
 				}
-				first = false
 				f.out = append(f.out, f.in[ks:ke]...)
 				f.out = append(f.out, ':')
-				err = f.denyValue(next)
+				kept := true
+				if deny {
+					err = f.denyValue(next)
+				} else {
+					kept, err = f.allowValue(c)
+				}
+				if kept {
+					first = false
+				} else {
+					f.out = f.out[:mark]
+				}
 			}
 			if err != nil {
 				return err
@@ -188,23 +271,19 @@ func (f *filter) denyObject(set []*node) error {
 	return nil
 }
 
-// denyArray copies the array at pos without the elements set names ("[]"
-// at the end of a path), filtering the others.
-func (f *filter) denyArray(set []*node) error {
+// array copies the array at pos filtering every element with elem (allow
+// lists, set nil), or without the elements set names ("[]" at the end of
+// a path) and filtering the others (deny lists, elem nil).
+func (f *filter) array(elem *node, set []*node) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
-	next, drop := f.scratch(), false
-	for _, n := range set {
-		if n.elem != nil {
-			if n.elem.leaf {
-				drop = true
-				break
-			}
-			next = append(next, n.elem)
-		}
+	deny := f.deny // see object
+	var next []*node
+	drop := false
+	if deny {
+		next, drop = f.denyElements(set)
 	}
-	f.sets[f.depth] = next
 	f.pos++ // '['
 	f.out = append(f.out, '[')
 	first := true
@@ -217,107 +296,15 @@ func (f *filter) denyArray(set []*node) error {
 			if drop {
 				err = f.scanValue()
 			} else {
-				if !first {
-					f.out = append(f.out, ',')
-				}
-				first = false
-				err = f.denyValue(next)
-			}
-			if err != nil {
-				return err
-			}
-			f.skipWS()
-			if f.peek() == ',' {
-				f.pos++
-				continue
-			}
-			if f.peek() == ']' {
-				f.pos++
-				break
-			}
-			return errSyntax
-		}
-	}
-	f.out = append(f.out, ']')
-	f.depth--
-	return nil
-}
-
-// allowValue copies the value at pos keeping only what n names. kept is
-// false when the value has another shape than n describes (a string where
-// an object is named): such a value is dropped, since the allow list does
-// not say it may pass. null is kept; it reveals nothing.
-func (f *filter) allowValue(n *node) (kept bool, err error) {
-	f.skipWS()
-	if n.leaf {
-		return true, f.copyValue()
-	}
-	switch f.peek() {
-	case '{':
-		if len(n.keys) > 0 {
-			return true, f.object(n)
-		}
-	case '[':
-		if n.elem != nil {
-			return true, f.array(n.elem)
-		}
-	case 'n':
-		return true, f.copyValue()
-	}
-	return false, f.scanValue()
-}
-
-func (f *filter) enter() error {
-	f.depth++
-	if f.depth > maxDepth {
-		return errDepth
-	}
-	return nil
-}
-
-// object filters the object at pos with n (allow lists).
-func (f *filter) object(n *node) error {
-	if err := f.enter(); err != nil {
-		return err
-	}
-	f.pos++ // '{'
-	f.out = append(f.out, '{')
-	first := true
-	f.skipWS()
-	if f.peek() == '}' {
-		f.pos++
-	} else {
-		for {
-			f.skipWS()
-			if f.peek() != '"' {
-				return errSyntax
-			}
-			ks := f.pos
-			esc, err := f.scanString()
-			if err != nil {
-				return err
-			}
-			ke := f.pos
-			f.skipWS()
-			if f.peek() != ':' {
-				return errSyntax
-			}
-			f.pos++
-			c := childOf(n, f.memberName(f.in[ks+1:ke-1], esc))
-			if c == nil {
-				if err := f.scanValue(); err != nil {
-					return err
-				}
-			} else {
 				mark := len(f.out)
 				if !first {
 					f.out = append(f.out, ',')
 				}
-				f.out = append(f.out, f.in[ks:ke]...)
-				f.out = append(f.out, ':')
-				kept, err := f.allowValue(c)
-				if err != nil {
-					return err
+				kept := true
+				if deny {
+					err = f.denyValue(next)
+				} else {
+					kept, err = f.allowValue(elem)
 				}
 				if kept {
 					first = false
@@ -325,48 +312,8 @@ func (f *filter) object(n *node) error {
 					f.out = f.out[:mark]
 				}
 			}
-			f.skipWS()
-			if f.peek() == ',' {
-				f.pos++
-				continue
-			}
-			if f.peek() == '}' {
-				f.pos++
-				break
-			}
-			return errSyntax
-		}
-	}
-	f.out = append(f.out, '}')
-	f.depth--
-	return nil
-}
-
-// array filters every element of the array at pos with elem (allow lists).
-func (f *filter) array(elem *node) error {
-	if err := f.enter(); err != nil {
-		return err
-	}
-	f.pos++ // '['
-	f.out = append(f.out, '[')
-	first := true
-	f.skipWS()
-	if f.peek() == ']' {
-		f.pos++
-	} else {
-		for {
-			mark := len(f.out)
-			if !first {
-				f.out = append(f.out, ',')
-			}
-			kept, err := f.allowValue(elem)
 			if err != nil {
 				return err
-			}
-			if kept {
-				first = false
-			} else {
-				f.out = f.out[:mark]
 			}
 			f.skipWS()
 			if f.peek() == ',' {
@@ -397,7 +344,7 @@ func (f *filter) memberName(raw []byte, esc bool) []byte {
 // childOf finds the child of n with the decoded member name, compared
 // exactly (allow lists). A deny list matches names without regard to case
 // (it errs toward removing, and some clients match fields that way): see
-// denyObject.
+// denyMember.
 func childOf(n *node, name []byte) *node {
 	for i := range n.keys {
 		if c := &n.keys[i]; bytes.Equal(c.name, name) {
