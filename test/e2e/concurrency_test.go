@@ -114,7 +114,7 @@ routes:
 ops:
   address: "{{ops}}"
 `, up.URL)))
-	attackerDial := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 2 * time.Second}
+	attackerDial := dialerFrom("127.0.0.2", 2*time.Second)
 
 	// Hundreds of connections, each a slowloris: a partial request line
 	// and then silence.
@@ -215,7 +215,7 @@ ops:
 	// openServed opens n connections from ip, keeps them open, and reports
 	// how many of them got a 200 to a request.
 	openServed := func(ip string, n int) int {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
+		d := dialerFrom(ip, 2*time.Second)
 		served := 0
 		var conns []net.Conn
 		defer func() {

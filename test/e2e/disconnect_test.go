@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,13 +56,7 @@ func TestClientDisconnectCancelsUpstreamRequest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
-			c, err := net.DialTimeout("tcp", gw.Addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.WriteString(c, tc.raw); err != nil {
-				t.Fatal(err)
-			}
+			c := sendRaw(t, gw.Addr, tc.raw)
 			// The upstream has the request (with its whole body) and is
 			// holding it: the client leaves now.
 			select {

@@ -175,15 +175,8 @@ func TestUpstreamClosingMidBodyAbortsClientResponse(t *testing.T) {
 	// without any response head is neither.
 	for _, path := range []string{"/length", "/chunked"} {
 		t.Run(path, func(t *testing.T) {
-			c, err := net.DialTimeout("tcp", gw.Addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := sendRaw(t, gw.Addr, "GET "+path+" HTTP/1.1\r\nHost: gw.test\r\n\r\n")
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: gw.test\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatalf("no response head arrived: %v", err)
@@ -384,17 +377,9 @@ func TestWebSocketUpgradeTunnels(t *testing.T) {
 	})
 	gw := StartGateway(t, simpleConfig(up, ""))
 
-	c, err := net.DialTimeout("tcp", gw.Addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, err = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	c := sendRaw(t, gw.Addr, "GET /ws HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer c.Close()
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

@@ -350,6 +350,30 @@ func rawRequest(t testing.TB, addr, raw string) RawResponse {
 	return rawExchange(c, raw)
 }
 
+// sendRaw dials addr, gives the connection a 10 s deadline and writes raw
+// on it; a failure to dial or write fails the test. The caller reads the
+// answer and closes the connection.
+func sendRaw(t testing.TB, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
+}
+
+// dialerFrom is a dialer whose connections come from the loopback address
+// src (127.0.0.0/8 is all local on Linux), so a test can play several
+// clients.
+func dialerFrom(src string, timeout time.Duration) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: timeout}
+}
+
 // rawExchange writes raw on c, reads one response and closes c.
 func rawExchange(c net.Conn, raw string) RawResponse {
 	defer c.Close()
@@ -376,7 +400,7 @@ func simpleConfig(up *Upstream, routeExtra string) GatewayConfig {
 // loopback address and are kept alive (up to 4 idle), so tests can play
 // several clients.
 func keepAliveClient(src string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	d := dialerFrom(src, 5*time.Second)
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4}}
 }
 
@@ -401,7 +425,7 @@ func getWithAPIKey(t *testing.T, c *http.Client, url, key string) (int, string) 
 // loopback address src (127.0.0.0/8 is all local on Linux).
 func clientFrom(t *testing.T, src string) *http.Client {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	d := dialerFrom(src, 5*time.Second)
 	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}

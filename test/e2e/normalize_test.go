@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -379,15 +378,8 @@ func normAssertProblem(t *testing.T, resp RawResponse, status int) {
 // responses; it stops early when the connection ends.
 func normRawResponses(t *testing.T, addr, raw string, n int) []RawResponse {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := sendRaw(t, addr, raw)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
 	br := bufio.NewReader(c)
 	var out []RawResponse
 	for range n {

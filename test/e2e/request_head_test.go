@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -334,8 +333,7 @@ ops:
   address: "{{ops}}"
 `, up.URL)))
 	from := func(ip, headers string) RawResponse {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
-		c, err := d.Dial("tcp", gw.Addr)
+		c, err := dialerFrom(ip, 2*time.Second).Dial("tcp", gw.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
