@@ -97,10 +97,8 @@ func (f *filter) peek() byte {
 func (f *filter) denyValue(set []*node) error {
 	f.skipWS()
 	switch f.peek() {
-	case '{':
-		return f.object(nil, set)
-	case '[':
-		return f.array(nil, set)
+	case '{', '[':
+		return f.container(nil, set)
 	}
 	return f.copyValue()
 }
@@ -166,11 +164,11 @@ func (f *filter) allowValue(n *node) (kept bool, err error) {
 	switch f.peek() {
 	case '{':
 		if len(n.keys) > 0 {
-			return true, f.object(n, nil)
+			return true, f.container(n, nil)
 		}
 	case '[':
 		if n.elem != nil {
-			return true, f.array(n.elem, nil)
+			return true, f.container(n, nil)
 		}
 	case 'n':
 		return true, f.copyValue()
@@ -186,50 +184,72 @@ func (f *filter) enter() error {
 	return nil
 }
 
-// object and array are the one walk of containers that writes; allow and
+// container is the one walk of objects and arrays that writes; allow and
 // deny lists differ only in what they decide for a member or element.
-
-// object copies the object at pos keeping the members n names (allow
-// lists, set nil) or removing the members set names (deny lists, n nil).
-func (f *filter) object(n *node, set []*node) error {
+//
+// It copies the object or array at pos: for an allow list (set nil), n is
+// the node the container stands at, and an object keeps the members n
+// names, an array filters every element with n's element node; for a deny
+// list (n nil), an object loses the members set names, an array the
+// elements set names ("[]" at the end of a path), and what stays is
+// filtered with the set its step reached.
+func (f *filter) container(n *node, set []*node) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
 	// A local: a field would be read again after every call.
 	deny := f.deny
-	f.pos++ // '{'
-	f.out = append(f.out, '{')
+	open := f.in[f.pos]
+	obj, end := open == '{', byte(']')
+	if obj {
+		end = '}'
+	}
+	var (
+		c    *node   // allow: the node of the member or element
+		next []*node // deny: the set of the member or element
+		drop bool
+	)
+	if !obj {
+		if deny {
+			next, drop = f.denyElements(set)
+		} else {
+			c = n.elem
+		}
+	}
+	f.pos++
+	f.out = append(f.out, open)
 	first := true
 	f.skipWS()
-	if f.peek() == '}' {
+	if f.peek() == end {
 		f.pos++
 	} else {
 		for {
-			f.skipWS()
-			if f.peek() != '"' {
-				return errSyntax
+			var ks, ke int
+			if obj {
+				f.skipWS()
+				if f.peek() != '"' {
+					return errSyntax
+				}
+				ks = f.pos
+				esc, err := f.scanString()
+				if err != nil {
+					return err
+				}
+				ke = f.pos
+				f.skipWS()
+				if f.peek() != ':' {
+					return errSyntax
+				}
+				f.pos++
+				name := f.memberName(f.in[ks+1:ke-1], esc)
+				if deny {
+					next, drop = f.denyMember(set, name)
+				} else {
+					c = childOf(n, name)
+					drop = c == nil
+				}
 			}
-			ks := f.pos
-			esc, err := f.scanString()
-			if err != nil {
-				return err
-			}
-			ke := f.pos
-			f.skipWS()
-			if f.peek() != ':' {
-				return errSyntax
-			}
-			f.pos++
-			name := f.memberName(f.in[ks+1:ke-1], esc)
-			var c *node
-			var next []*node
-			drop := false
-			if deny {
-				next, drop = f.denyMember(set, name)
-			} else {
-				c = childOf(n, name)
-				drop = c == nil
-			}
+			var err error
 			if drop {
 				err = f.scanValue()
 			} else {
@@ -237,8 +257,10 @@ func (f *filter) object(n *node, set []*node) error {
 				if !first {
 					f.out = append(f.out, ',')
 				}
-				f.out = append(f.out, f.in[ks:ke]...)
-				f.out = append(f.out, ':')
+				if obj {
+					f.out = append(f.out, f.in[ks:ke]...)
+					f.out = append(f.out, ':')
+				}
 				kept := true
 				if deny {
 					err = f.denyValue(next)
@@ -259,75 +281,14 @@ func (f *filter) object(n *node, set []*node) error {
 				f.pos++
 				continue
 			}
-			if f.peek() == '}' {
+			if f.peek() == end {
 				f.pos++
 				break
 			}
 			return errSyntax
 		}
 	}
-	f.out = append(f.out, '}')
-	f.depth--
-	return nil
-}
-
-// array copies the array at pos filtering every element with elem (allow
-// lists, set nil), or without the elements set names ("[]" at the end of
-// a path) and filtering the others (deny lists, elem nil).
-func (f *filter) array(elem *node, set []*node) error {
-	if err := f.enter(); err != nil {
-		return err
-	}
-	deny := f.deny // see object
-	var next []*node
-	drop := false
-	if deny {
-		next, drop = f.denyElements(set)
-	}
-	f.pos++ // '['
-	f.out = append(f.out, '[')
-	first := true
-	f.skipWS()
-	if f.peek() == ']' {
-		f.pos++
-	} else {
-		for {
-			var err error
-			if drop {
-				err = f.scanValue()
-			} else {
-				mark := len(f.out)
-				if !first {
-					f.out = append(f.out, ',')
-				}
-				kept := true
-				if deny {
-					err = f.denyValue(next)
-				} else {
-					kept, err = f.allowValue(elem)
-				}
-				if kept {
-					first = false
-				} else {
-					f.out = f.out[:mark]
-				}
-			}
-			if err != nil {
-				return err
-			}
-			f.skipWS()
-			if f.peek() == ',' {
-				f.pos++
-				continue
-			}
-			if f.peek() == ']' {
-				f.pos++
-				break
-			}
-			return errSyntax
-		}
-	}
-	f.out = append(f.out, ']')
+	f.out = append(f.out, end)
 	f.depth--
 	return nil
 }
