@@ -95,5 +95,5 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/protobuf v1.36.12
-	rsc.io/binaryregexp v0.2.0 // indirect
+	rsc.io/binaryregexp v0.2.0
 )

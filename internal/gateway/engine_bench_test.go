@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/portcullis/portcullis/internal/http1"
@@ -89,11 +90,13 @@ var plainRequest = []byte("GET /ok HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: b
 // answering as the harness's nginx does (Server, Date, Connection:
 // keep-alive), on the plain route, on issue 12's chain (bench/conf's route
 // chain: an IP allow list, JWT RS256 with its verification cache, a scope,
-// a local rate limit, and the access log to a file) and on bench/conf's
+// a local rate limit, and the access log to a file), on bench/conf's
 // chain-cel (an IP allow list, JWT HS256, a scope, a CEL rule, input
-// limits; the access log to a file too). cpu-ns/op is the whole process's
-// CPU time (client and upstream included) per request: on a shared machine
-// it is steadier than ns/op, which is mostly waiting.
+// limits; the access log to a file too), and on chain-cel with the WAF
+// after it (bench/conf's chain-waf, the load harness's portcullis-waf).
+// cpu-ns/op is the whole process's CPU time (client and upstream included)
+// per request: on a shared machine it is steadier than ns/op, which is
+// mostly waiting.
 func BenchmarkEngineProxy(b *testing.B) {
 	b.Run("plain", func(b *testing.B) {
 		up := rawUpstreamWith(b, nginxResponse)
@@ -122,6 +125,13 @@ func BenchmarkEngineProxy(b *testing.B) {
 			benchChainToken(b) + "\r\n\r\n"
 		benchEngineLoaded(b, h, []byte(req), 64)
 	})
+	b.Run("chain-waf", func(b *testing.B) {
+		up := rawUpstreamWith(b, nginxResponse)
+		h := benchGatewayConfig(b, up, filepath.Join(b.TempDir(), "access.log"), benchChainWAFRoutes)
+		req := "GET /ok?q=hello HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: bench\r\nAccept: */*\r\nAuthorization: Bearer " +
+			benchChainToken(b) + "\r\n\r\n"
+		benchEngineLoaded(b, h, []byte(req), 64)
+	})
 }
 
 // engineOnce serves h with the engine and returns the answer to one req.
@@ -139,6 +149,13 @@ func engineOnce(b *testing.B, h *proxyHandler, req []byte) []byte {
 	n := bytes.Index(buf, []byte("\r\n\r\nok"))
 	return buf[:max(n, 0)]
 }
+
+// benchChainWAFRoutes is bench/conf's chain-waf route: chain-cel's policies
+// and the CRS (paranoia 1, blocking) after them.
+var benchChainWAFRoutes = strings.Replace(benchChainRoutes,
+	"      - {kind: validate, max_headers: 50, max_query_params: 20, max_url_length: 2048}\n",
+	"      - {kind: validate, max_headers: 50, max_query_params: 20, max_url_length: 2048}\n"+
+		"      - {kind: waf, mode: blocking, paranoia_level: 1}\n", 1)
 
 // benchEngine serves h with the engine on loopback and measures one
 // request (req, answered 200) at a time on one client connection.

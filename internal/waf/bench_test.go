@@ -2,9 +2,12 @@ package waf
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/corazawaf/coraza/v3"
 )
 
 // BenchmarkCleanGET is the WAF's cost for an ordinary GET with a query.
@@ -56,6 +59,36 @@ func reportCPU(b *testing.B) func() {
 	return func() {
 		if b.N > 0 {
 			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
+// BenchmarkCleanGETScreen is BenchmarkCleanGET on two builds of the same
+// rule set, without the @rx screen (Coraza's own matching) and with it,
+// alternated three times so that the machine's drift falls on both.
+func BenchmarkCleanGETScreen(b *testing.B) {
+	s := settings{blocking: true, paranoia: 1, threshold: 5, bodyLimit: defaultBodyLimit}
+	unscreened := buildWithoutScreen(b, s)
+	screened, _, err := s.build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := request(b, "GET", "/v1/users?name="+q("O'Brien")+"&page=2&sort=-created_at", nil, "")
+	for range 3 {
+		for _, e := range []struct {
+			name string
+			waf  coraza.WAF
+		}{{"unscreened", unscreened}, {"screened", screened}} {
+			p := &policy{waf: e.waf, blocking: true, log: slog.New(slog.DiscardHandler)}
+			b.Run(e.name, func(b *testing.B) {
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				for b.Loop() {
+					if prob := p.Handle(c); prob != nil {
+						b.Fatal(prob.Reason)
+					}
+				}
+			})
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corazawaf/coraza/v3"
+
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -122,3 +124,17 @@ func request(t testing.TB, method, target string, header http.Header, body strin
 const jsonCT = "application/json"
 
 func jsonHeader() http.Header { return http.Header{"Content-Type": {jsonCT}} }
+
+// buildWithoutScreen compiles s with @rx unscreened: Go's regexp on every
+// value, as Coraza's own operator does. Tests that call it must not run in
+// parallel with other builds.
+func buildWithoutScreen(t testing.TB, s settings) coraza.WAF {
+	t.Helper()
+	screenOff = true
+	defer func() { screenOff = false }()
+	w, _, err := s.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}

@@ -1,0 +1,298 @@
+package waf
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
+	"rsc.io/binaryregexp"
+)
+
+// The gateway's @rx operator replaces Coraza's for the whole process (the
+// CRS is the only rule set the process compiles). It matches exactly what
+// Coraza's does, with Go's regexp on the same expression, and adds one
+// step in front: a screen of bytes that skips the regexp for values it
+// cannot match (the package doc has the numbers; rx_test.go checks the
+// screen against every CRS pattern).
+func init() {
+	plugins.RegisterOperator("rx", newRX)
+}
+
+// screenOff builds rule sets without the screen; only tests set it, to
+// build the reference the screen is compared with.
+var screenOff bool
+
+// rxOperator is @rx on text: Go's regexp over "(?sm)" and the rule's
+// pattern, as Coraza compiles it (dot matches a newline, ^ and $ match at
+// line breaks: ModSecurity's behaviour, which the CRS is written for).
+type rxOperator struct {
+	re     *regexp.Regexp
+	screen *byteSet // nil: every value goes to the regexp
+}
+
+// binaryRX is @rx on bytes, for patterns that name bytes which are not
+// UTF-8 (CRS 933, 934, 941 and 942 have a few, and 944's Java
+// serialization magic \xac\xed). Like Coraza, it takes the pattern as
+// written, without (?sm).
+type binaryRX struct {
+	re *binaryregexp.Regexp
+}
+
+var (
+	_ plugintypes.Operator = (*rxOperator)(nil)
+	_ plugintypes.Operator = (*binaryRX)(nil)
+)
+
+func newRX(opts plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+	screen := !screenOff
+	if namesNonUTF8(opts.Arguments) {
+		v, err := memoize(opts.Memoizer, "portcullis:rx:binary:"+opts.Arguments, func() (any, error) {
+			return binaryregexp.Compile(opts.Arguments)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &binaryRX{re: v.(*binaryregexp.Regexp)}, nil
+	}
+	expr := "(?sm)" + opts.Arguments
+	v, err := memoize(opts.Memoizer, "portcullis:rx:"+strconv.FormatBool(screen)+":"+expr, func() (any, error) {
+		return compileRX(expr, screen)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*rxOperator), nil
+}
+
+// compileRX compiles expr, with its screen when screen is true and the
+// pattern has one.
+func compileRX(expr string, screen bool) (*rxOperator, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	op := &rxOperator{re: re}
+	if !screen {
+		return op, nil
+	}
+	// regexp.Compile parses with the Perl flags: the same tree.
+	parsed, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	if set, ok := required(parsed); ok {
+		op.screen = &set
+	}
+	return op, nil
+}
+
+func memoize(m plugintypes.Memoizer, key string, fn func() (any, error)) (any, error) {
+	if m == nil {
+		return fn()
+	}
+	return m.Do(key, fn)
+}
+
+// Evaluate reports whether value matches and, when the rule captures,
+// sets TX.0 to TX.8 from the match, as Coraza's operator does.
+func (o *rxOperator) Evaluate(tx plugintypes.TransactionState, value string) bool {
+	if o.screen != nil && !o.screen.anyIn(value) {
+		return false
+	}
+	if !tx.Capturing() {
+		return o.re.MatchString(value)
+	}
+	return capture(tx, value, o.re.FindStringSubmatchIndex(value))
+}
+
+func (o *binaryRX) Evaluate(tx plugintypes.TransactionState, value string) bool {
+	if !tx.Capturing() {
+		return o.re.MatchString(value)
+	}
+	return capture(tx, value, o.re.FindStringSubmatchIndex(value))
+}
+
+// capture hands the first nine groups of match (index pairs into value,
+// nil when nothing matched) to the transaction; a group that took no part
+// in the match is empty.
+func capture(tx plugintypes.TransactionState, value string, match []int) bool {
+	if match == nil {
+		return false
+	}
+	for i := 0; i < len(match)/2 && i < 9; i++ {
+		if match[2*i] < 0 {
+			tx.CaptureField(i, "")
+			continue
+		}
+		tx.CaptureField(i, value[match[2*i]:match[2*i+1]])
+	}
+	return true
+}
+
+// namesNonUTF8 reports whether pattern, with its \xHH and \x{HH} escapes
+// read as bytes, is not UTF-8: Coraza's test (v3.8.1) for matching bytes
+// rather than text, repeated here so that the same CRS patterns take the
+// same engine (TestRXEnginesPerPattern lists them).
+func namesNonUTF8(pattern string) bool {
+	decoded := make([]byte, 0, len(pattern))
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c != '\\' || i+3 >= len(pattern) || pattern[i+1] != 'x' {
+			decoded = append(decoded, c)
+			continue
+		}
+		digits, next := pattern[i+2:i+4], i+3
+		if pattern[i+2] == '{' {
+			end := -1
+			for j := i + 3; j < len(pattern); j++ {
+				if pattern[j] == '}' {
+					end = j
+					break
+				}
+			}
+			if end < 0 {
+				decoded = append(decoded, c)
+				continue
+			}
+			// Coraza reads the first two digits of a braced escape.
+			digits, next = pattern[i+3:min(end, i+5)], end
+		}
+		v, err := strconv.ParseUint(digits, 16, 8)
+		if err != nil {
+			decoded = append(decoded, c)
+			continue
+		}
+		decoded = append(decoded, byte(v))
+		i = next
+	}
+	return !utf8.Valid(decoded)
+}
+
+// byteSet is a set of ASCII bytes.
+type byteSet [2]uint64
+
+func (s *byteSet) add(b byte)      { s[b>>6] |= 1 << (b & 63) }
+func (s *byteSet) has(b byte) bool { return b < utf8.RuneSelf && s[b>>6]&(1<<(b&63)) != 0 }
+func (s *byteSet) union(o byteSet) { s[0] |= o[0]; s[1] |= o[1] }
+
+// anyIn reports whether v holds a byte of s.
+func (s *byteSet) anyIn(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if s.has(v[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// required is the screen of a parsed pattern: a set of ASCII bytes such
+// that every text re matches holds at least one of them; ok is false when
+// the pattern has no such set (it can match the empty text, or any
+// character, or it needs only non-ASCII characters).
+//
+// Why a value without those bytes cannot match. Go's regexp reads the
+// value as UTF-8 and takes each byte of an invalid sequence as U+FFFD, so
+// an ASCII byte in the value is always that character and an ASCII
+// character can only match that byte. A literal character under (?i)
+// matches every character of its case-folding orbit (unicode.SimpleFold),
+// so it counts only when the whole orbit is ASCII: k, s (K, ſ) and the
+// like never enter a screen. Character classes arrive from the parser
+// with folding already applied and are used only when wholly ASCII.
+// Concatenation needs every part, so any part's set will do (the rarest
+// is taken); alternation needs one branch, so it takes the union and
+// fails if any branch fails; repetition needs its operand only when the
+// minimum count is at least one; anchors, empty matches and . give
+// nothing.
+func required(re *syntax.Regexp) (set byteSet, ok bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		found := false
+		for _, r := range re.Rune {
+			if s, ok := runeBytes(r, re.Flags&syntax.FoldCase != 0); ok && (!found || cost(s) < cost(set)) {
+				set, found = s, true
+			}
+		}
+		return set, found
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return set, false // matches nothing; no screen needed or given
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i+1] >= utf8.RuneSelf {
+				return set, false
+			}
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				set.add(byte(r))
+			}
+		}
+		return set, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return required(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return required(re.Sub[0])
+		}
+		return set, false
+	case syntax.OpConcat:
+		found := false
+		for _, sub := range re.Sub {
+			if s, ok := required(sub); ok && (!found || cost(s) < cost(set)) {
+				set, found = s, true
+			}
+		}
+		return set, found
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			s, ok := required(sub)
+			if !ok {
+				return set, false
+			}
+			set.union(s)
+		}
+		return set, true
+	}
+	return set, false
+}
+
+// runeBytes is the set of bytes that stand for r in a value: r and, when
+// fold is set, the rest of its case-folding orbit; ok is false when one of
+// them is not ASCII.
+func runeBytes(r rune, fold bool) (set byteSet, ok bool) {
+	if r >= utf8.RuneSelf {
+		return set, false
+	}
+	set.add(byte(r))
+	if !fold {
+		return set, true
+	}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f >= utf8.RuneSelf {
+			return set, false
+		}
+		set.add(byte(f))
+	}
+	return set, true
+}
+
+// cost ranks screens by how often their bytes turn up in ordinary values
+// (letters, digits and the space often, punctuation seldom): the lower,
+// the more values the screen turns away.
+func cost(s byteSet) int {
+	c := 0
+	for b := byte(0); b < utf8.RuneSelf; b++ {
+		if !s.has(b) {
+			continue
+		}
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == ' ':
+			c += 10
+		default:
+			c++
+		}
+	}
+	return c
+}

@@ -1,0 +1,464 @@
+package waf
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
+	"go.yaml.in/yaml/v3"
+)
+
+// raceStride: under the race detector the corpus tests take every
+// raceStride-th case (regexp matching runs about ten times slower there);
+// without it they take all.
+const raceStride = 24
+
+func stride() int {
+	if raceEnabled {
+		return raceStride
+	}
+	return 1
+}
+
+// fullSettings is the widest build: every CRS rule active (paranoia 4),
+// bodies inspected, nothing blocked early, so every rule sees every
+// request.
+var fullSettings = settings{paranoia: 4, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
+
+var (
+	crsPatternsOnce sync.Once
+	crsPatterns     []string
+)
+
+// crsRXPatterns is every @rx pattern of the rule set the policy builds, as
+// Coraza hands it to the operator, recorded by building the rule set once
+// with a recording operator. It must not run in parallel with other
+// builds (no test of the package is parallel).
+func crsRXPatterns(t testing.TB) []string {
+	t.Helper()
+	crsPatternsOnce.Do(func() {
+		seen := map[string]bool{}
+		plugins.RegisterOperator("rx", func(opts plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+			if !seen[opts.Arguments] {
+				seen[opts.Arguments] = true
+				crsPatterns = append(crsPatterns, opts.Arguments)
+			}
+			return newRX(opts)
+		})
+		defer plugins.RegisterOperator("rx", newRX)
+		if _, _, err := fullSettings.build(); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(crsPatterns)
+	})
+	if len(crsPatterns) < 200 {
+		t.Fatalf("recorded %d @rx patterns; the CRS has hundreds", len(crsPatterns))
+	}
+	return crsPatterns
+}
+
+// captureState is the part of a transaction an operator uses.
+type captureState struct {
+	plugintypes.TransactionState
+	capturing bool
+	fields    [9]string
+}
+
+func (s *captureState) Capturing() bool              { return s.capturing }
+func (s *captureState) CaptureField(i int, v string) { s.fields[i] = v }
+
+func TestRequiredScreen(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		want    string // the screen's bytes; "" for none
+	}{
+		{`<script`, "<"},
+		{`(?i)select`, "Ee"}, // s folds to the long s; of equal costs the first wins
+		{`abc|x<y`, "<a"},
+		{`a*`, ""},
+		{`a?b+`, "b"},
+		{`(?:ab){0,3}`, ""},
+		{`(?:ab){2,3}`, "a"},
+		{`^$`, ""},
+		{`.x`, "x"},
+		{`[<>]`, "<>"},
+		{`[^<]`, ""},
+		{`é`, ""},
+		{`(?i)k`, ""},  // K, k and the Kelvin sign
+		{`(?i)s`, ""},  // S, s and the long s
+		{`(?i)ks`, ""}, // both letters fold beyond ASCII
+		{`(?i)kx`, "Xx"},
+		{`\x{fffd}`, ""},
+		{`a|`, ""},
+	} {
+		parsed, err := syntax.Parse("(?sm)"+c.pattern, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, ok := required(parsed)
+		var got strings.Builder
+		for b := byte(0); b < 128; b++ {
+			if ok && set.has(b) {
+				got.WriteByte(b)
+			}
+		}
+		if ok != (c.want != "") || got.String() != c.want {
+			t.Errorf("%q: screen %q (ok %t), want %q", c.pattern, got.String(), ok, c.want)
+		}
+	}
+}
+
+// TestRXScreenEdgeCases: values a byte screen could get wrong if it read
+// bytes where Go's regexp reads characters.
+func TestRXScreenEdgeCases(t *testing.T) {
+	for _, c := range []struct {
+		pattern, value string
+		want           bool
+	}{
+		{`(?i)kill`, "\u212aILL", true},     // the Kelvin sign folds to k
+		{`(?i)script`, "\u017fcript", true}, // the long s folds to s
+		{`a.b`, "a\xffb", true},             // an invalid byte is one character
+		{`<x`, "\xff<x", true},
+		{`<x`, "\xc3<x", true}, // a truncated sequence does not swallow the <
+		{`<x`, "x<", false},
+		{`(?i)union`, "UNION", true},
+		{`(?i)union`, "onion", false},
+	} {
+		op, err := newRX(plugintypes.OperatorOptions{Arguments: c.pattern})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := op.Evaluate(&captureState{}, c.value); got != c.want {
+			t.Errorf("%q on %q: %t, want %t", c.pattern, c.value, got, c.want)
+		}
+	}
+}
+
+// TestNamesNonUTF8: the CRS patterns that Coraza (v3.8.1, internal/
+// operators/rx.go) matches as bytes with rsc.io/binaryregexp take the same
+// engine here, and no others do: those naming \xHH or \x{HH} bytes that
+// are not UTF-8.
+func TestNamesNonUTF8(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		want    bool
+	}{
+		{`\xac\xed\x00\x05`, true},
+		{`\x{bc}[^>\x{be}]*[>\x{be}]`, true},
+		{`[\x7f-\x{ff}]`, true},
+		{`\x{e2}\x80[\x98\x99]`, true},
+		{`\x{c2}\x{b4}`, false}, // the UTF-8 of U+00B4
+		{`\x41\x{42}`, false},
+		{`[\s\x0b]`, false},
+		{`\\`, false},
+		{`\x{ff00}`, true}, // Coraza reads two digits of a braced escape
+		{`\x`, false},
+	} {
+		if got := namesNonUTF8(c.pattern); got != c.want {
+			t.Errorf("%q: %t, want %t", c.pattern, got, c.want)
+		}
+	}
+	var binary []string
+	for _, p := range crsRXPatterns(t) {
+		if namesNonUTF8(p) {
+			binary = append(binary, p)
+		}
+	}
+	// 933 (PHP variable names, \x7f-\x{ff}), 934 (2), 941 (US-ASCII
+	// encoded XSS, 2), 942 (the SQL character anomaly rules' \x{e2}\x80,
+	// 5), 944 (Java serialization magic).
+	if len(binary) < 8 || len(binary) > 14 {
+		t.Fatalf("%d CRS patterns match bytes: %q", len(binary), binary)
+	}
+	for _, p := range binary {
+		op, err := newRX(plugintypes.OperatorOptions{Arguments: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := op.(*binaryRX); !ok {
+			t.Fatalf("%q compiled as %T", p, op)
+		}
+	}
+}
+
+// crsModuleDir is the directory of the coraza-coreruleset module, whose
+// tests/ directory holds the CRS's regression corpus (not embedded in the
+// module's rule FS).
+func crsModuleDir(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-json", "github.com/corazawaf/coraza-coreruleset/v4").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var m struct{ Dir string }
+	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
+		t.Fatalf("go list: %v %s", err, out)
+	}
+	return m.Dir
+}
+
+// corpusRequest is one stage of a CRS regression test.
+type corpusRequest struct {
+	name    string
+	method  string
+	uri     string
+	version string
+	headers map[string]string
+	data    string
+}
+
+var (
+	corpusOnce sync.Once
+	corpus     []corpusRequest
+)
+
+// crsCorpus reads the CRS regression corpus: every stage with an input
+// given as fields (those given only as an encoded raw request, a few
+// dozen, are left out).
+func crsCorpus(t testing.TB) []corpusRequest {
+	t.Helper()
+	corpusOnce.Do(func() {
+		root := filepath.Join(crsModuleDir(t), "tests")
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+				return err
+			}
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			var f struct {
+				Tests []struct {
+					ID     int `yaml:"test_id"`
+					Stages []struct {
+						Input struct {
+							Method  string            `yaml:"method"`
+							URI     string            `yaml:"uri"`
+							Version string            `yaml:"version"`
+							Headers map[string]string `yaml:"headers"`
+							Data    any               `yaml:"data"`
+						} `yaml:"input"`
+					} `yaml:"stages"`
+				} `yaml:"tests"`
+			}
+			if err := yaml.Unmarshal(raw, &f); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			for _, tc := range f.Tests {
+				for i, st := range tc.Stages {
+					in := st.Input
+					if in.URI == "" {
+						continue
+					}
+					r := corpusRequest{
+						name:    fmt.Sprintf("%s/%d/%d", strings.TrimSuffix(filepath.Base(path), ".yaml"), tc.ID, i),
+						method:  cmpOr(in.Method, "GET"),
+						uri:     in.URI,
+						version: cmpOr(in.Version, "HTTP/1.1"),
+						headers: in.Headers,
+					}
+					switch d := in.Data.(type) {
+					case string:
+						r.data = d
+					case []any:
+						for _, line := range d {
+							r.data += fmt.Sprint(line) + "\r\n"
+						}
+					}
+					corpus = append(corpus, r)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(corpus) < 3000 {
+		t.Fatalf("read %d corpus requests; the CRS has thousands", len(corpus))
+	}
+	return corpus
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// corpusValues is the text the screen is tried on: every URI, header
+// value and body of the corpus, whole and cut at & and =, raw,
+// percent-decoded and lowercased (the CRS's usual transformations), the
+// package's own attack requests, and values aimed at the screen's reading
+// of characters (folding beyond ASCII, bytes that are not UTF-8).
+func corpusValues(t testing.TB) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	var add func(string)
+	add = func(v string) {
+		for _, w := range []string{v, strings.ToLower(v)} {
+			if !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
+		if d, err := url.QueryUnescape(v); err == nil && d != v {
+			add(d)
+		}
+	}
+	addParts := func(v string) {
+		add(v)
+		for _, kv := range strings.FieldsFunc(v, func(r rune) bool { return r == '&' || r == '?' }) {
+			add(kv)
+			if _, val, ok := strings.Cut(kv, "="); ok {
+				add(val)
+			}
+		}
+	}
+	for _, r := range crsCorpus(t) {
+		addParts(r.uri)
+		addParts(r.data)
+		for k, v := range r.headers {
+			add(k)
+			add(v)
+		}
+	}
+	for _, a := range attacks {
+		addParts(a.target)
+		addParts(a.body)
+		for _, vs := range a.header {
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+	for _, v := range []string{"", "\xff", "\u212a", "\u017f", "\u212aill -9", "\u017fcript", "<\u017fcript>", "\xc0\xbc\xff<", "O'Brien", "-created_at", "2"} {
+		add(v)
+	}
+	return out
+}
+
+// TestRXScreenAgreesOnCRSPatterns runs every screened @rx pattern of the
+// CRS over corpusValues: every value the screen turns away must be one
+// that Go's regexp does not match either (a value the screen lets through
+// goes to that same regexp, so the answers agree by construction). A
+// screen that turned away a value its pattern matches would be a missed
+// attack.
+func TestRXScreenAgreesOnCRSPatterns(t *testing.T) {
+	patterns := crsRXPatterns(t)
+	values := corpusValues(t)
+	screened, checked := 0, 0
+	for _, p := range patterns {
+		op, err := newRX(plugintypes.OperatorOptions{Arguments: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx, ok := op.(*rxOperator)
+		if !ok {
+			continue // the byte patterns are not screened
+		}
+		if rx.screen == nil {
+			continue // Go's regexp sees every value
+		}
+		screened++
+		ref := regexp.MustCompile("(?sm)" + p)
+		for i := 0; i < len(values); i += stride() {
+			v := values[i]
+			if rx.screen.anyIn(v) {
+				continue // the operator hands v to ref itself
+			}
+			checked++
+			if ref.MatchString(v) {
+				t.Fatalf("pattern %q matches %q, which its screen turns away", p, v)
+			}
+			if op.Evaluate(&captureState{}, v) || op.Evaluate(&captureState{capturing: true}, v) {
+				t.Fatalf("pattern %q: the operator matched %q past its screen", p, v)
+			}
+		}
+	}
+	t.Logf("%d patterns (%d screened), %d values, %d values turned away and checked", len(patterns), screened, len(values), checked)
+	if screened < len(patterns)/2 {
+		t.Fatalf("only %d of %d patterns have a screen", screened, len(patterns))
+	}
+}
+
+// TestRXScreenKeepsCRSVerdicts sends the CRS's regression corpus through
+// the rule set built with the screen and without it (paranoia 4, every
+// rule evaluated) and requires the same matched rules with the same
+// messages for every request.
+func TestRXScreenKeepsCRSVerdicts(t *testing.T) {
+	requests := crsCorpus(t)
+	reference := buildWithoutScreen(t, fullSettings)
+	screened, _, err := fullSettings.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := 0
+	for i := 0; i < len(requests); i += stride() {
+		r := requests[i]
+		want := corpusVerdict(reference, r)
+		got := corpusVerdict(screened, r)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: screened %q, reference %q", r.name, got, want)
+		}
+		if slices.ContainsFunc(want, isDetection) {
+			matched++
+		}
+	}
+	t.Logf("%d requests, %d with a detection", (len(requests)+stride()-1)/stride(), matched)
+	if matched < len(requests)/stride()/2 {
+		t.Fatalf("only %d requests matched a detection rule: the corpus did not reach the rules", matched)
+	}
+}
+
+// isDetection reports whether a corpusVerdict line is a detection rule's
+// (CRS 911000-944999), not setup, paranoia-level skipping or scoring.
+func isDetection(line string) bool {
+	var id int
+	_, err := fmt.Sscanf(line, "%d", &id)
+	return err == nil && id >= 911000 && id < 945000
+}
+
+// corpusVerdict is the matched rules (id and message, which carries the
+// anomaly scores) of r, in the order they matched.
+func corpusVerdict(w coraza.WAF, r corpusRequest) []string {
+	tx := w.NewTransaction()
+	defer func() { _ = tx.Close() }()
+	tx.ProcessConnection("127.0.0.1", 40000, "127.0.0.1", 80)
+	tx.ProcessURI(r.uri, r.method, r.version)
+	for k, v := range r.headers {
+		tx.AddRequestHeader(k, v)
+	}
+	var out []string
+	if it := tx.ProcessRequestHeaders(); it == nil {
+		if r.data != "" {
+			if it, _, err := tx.WriteRequestBody([]byte(r.data)); err != nil || it != nil {
+				out = append(out, fmt.Sprintf("body: %v %v", err, it))
+			}
+		}
+		if _, err := tx.ProcessRequestBody(); err != nil {
+			out = append(out, "body error: "+err.Error())
+		}
+	}
+	for _, m := range tx.MatchedRules() {
+		// Not m.Data(): which of several matching values it names follows
+		// Coraza's map order, which differs from run to run.
+		out = append(out, fmt.Sprintf("%d %s", m.Rule().ID(), m.Message()))
+	}
+	return out
+}
