@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,6 +142,35 @@ func TestAccessLogCloseFlushes(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
+}
+
+// TestAccessLogBatchesRequestsInFlight: lines logged by requests that are
+// ready to run when the writer wakes go out in the writer's next write,
+// not one write each. On one P the order is deterministic up to the
+// scheduler's fairness checks: the writer, woken by the first line, yields
+// to the goroutines already waiting, which log theirs meanwhile. Without
+// the yield, every line is a write of its own.
+func TestAccessLogBatchesRequestsInFlight(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const requests = 40
+	rec := &recorder{}
+	a := newAccessLog(rec, nil, noReport)
+	defer a.Close()
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() { a.Log(&AccessEntry{RequestID: fmt.Sprint(i)}) }) // ready, not yet run
+	}
+	a.Log(&AccessEntry{RequestID: "first"}) // wakes the writer
+	wg.Wait()
+	a.Flush()
+	calls, out := rec.all()
+	if n := len(decodeLines(t, out)); n != requests+1 {
+		t.Fatalf("%d lines written, want %d", n, requests+1)
+	}
+	if calls > requests/4 {
+		t.Fatalf("%d lines in %d writes: the writer did not wait for the requests in flight", requests+1, calls)
+	}
+	t.Logf("%d lines in %d writes", requests+1, calls)
 }
 
 func TestAccessLogFlush(t *testing.T) {
