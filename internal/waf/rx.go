@@ -3,7 +3,9 @@ package waf
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -31,7 +33,8 @@ var screenOff bool
 // line breaks: ModSecurity's behaviour, which the CRS is written for).
 type rxOperator struct {
 	re     *regexp.Regexp
-	screen *byteSet // nil: every value goes to the regexp
+	screen *byteSet   // nil: no byte screen
+	words  wordScreen // nil: no word screen
 }
 
 // binaryRX is @rx on bytes, for patterns that name bytes which are not
@@ -87,6 +90,9 @@ func compileRX(expr string, screen bool) (*rxOperator, error) {
 	if set, ok := required(parsed); ok {
 		op.screen = &set
 	}
+	if ws, ok := requiredWords(parsed); ok {
+		op.words = ws
+	}
 	return op, nil
 }
 
@@ -100,13 +106,18 @@ func memoize(m plugintypes.Memoizer, key string, fn func() (any, error)) (any, e
 // Evaluate reports whether value matches and, when the rule captures,
 // sets TX.0 to TX.8 from the match, as Coraza's operator does.
 func (o *rxOperator) Evaluate(tx plugintypes.TransactionState, value string) bool {
-	if o.screen != nil && !o.screen.anyIn(value) {
+	if o.turnsAway(value) {
 		return false
 	}
 	if !tx.Capturing() {
 		return o.re.MatchString(value)
 	}
 	return capture(tx, value, o.re.FindStringSubmatchIndex(value))
+}
+
+// turnsAway reports whether a screen shows that value cannot match.
+func (o *rxOperator) turnsAway(value string) bool {
+	return o.screen != nil && !o.screen.anyIn(value) || o.words != nil && !o.words.anyIn(value)
 }
 
 func (o *binaryRX) Evaluate(tx plugintypes.TransactionState, value string) bool {
@@ -295,4 +306,143 @@ func cost(s byteSet) int {
 		}
 	}
 	return c
+}
+
+// word is a string every match of some part of a pattern contains; under
+// fold, compared with ASCII case folding (s is lowercase then).
+type word struct {
+	s    string
+	fold bool
+}
+
+// wordScreen is a set of words at least one of which is in every value a
+// pattern matches.
+type wordScreen []word
+
+// maxWords bounds a word screen: an alternation of more words than this
+// is left to the byte screen and the regexp.
+const maxWords = 16
+
+// anyIn reports whether v contains a word of ws.
+func (ws wordScreen) anyIn(v string) bool {
+	for _, w := range ws {
+		if !w.fold {
+			if strings.Contains(v, w.s) {
+				return true
+			}
+			continue
+		}
+		if containsFold(v, w.s) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether v contains lower (lowercase ASCII) with
+// ASCII letters compared regardless of case.
+func containsFold(v, lower string) bool {
+	for i := 0; i+len(lower) <= len(v); i++ {
+		j := 0
+		for ; j < len(lower); j++ {
+			c := v[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == len(lower) {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredWords is the word screen of a parsed pattern: words at least one
+// of which every text re matches contains; ok is false when there is none
+// (or more than maxWords). It follows required's rules, with strings in
+// place of bytes: a literal gives its longest run of characters that stand
+// for themselves in ASCII (under (?i), only characters whose whole folding
+// orbit is ASCII; a character outside the run splits it, since the run
+// must then occur whole on either side), and those characters are
+// adjacent bytes in the value because each is one byte there. A
+// character class gives its characters when it has at most four, all
+// ASCII. A concatenation takes its most selective part's words.
+func requiredWords(re *syntax.Regexp) (ws wordScreen, ok bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		fold := re.Flags&syntax.FoldCase != 0
+		var best, run []byte
+		for _, r := range re.Rune {
+			if _, ok := runeBytes(r, fold); ok {
+				c := byte(r)
+				if fold && 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				run = append(run, c)
+				if len(run) > len(best) {
+					best = slices.Clone(run)
+				}
+				continue
+			}
+			run = run[:0]
+		}
+		if len(best) == 0 {
+			return nil, false
+		}
+		return wordScreen{{s: string(best), fold: fold}}, true
+	case syntax.OpCharClass:
+		n := 0
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i+1] >= utf8.RuneSelf {
+				return nil, false
+			}
+			n += int(re.Rune[i+1]-re.Rune[i]) + 1
+		}
+		if n == 0 || n > 4 {
+			return nil, false
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				ws = append(ws, word{s: string(r)})
+			}
+		}
+		return ws, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredWords(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredWords(re.Sub[0])
+		}
+		return nil, false
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if s, ok := requiredWords(sub); ok && (ws == nil || wordCost(s) < wordCost(ws)) {
+				ws = s
+			}
+		}
+		return ws, ws != nil
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			s, ok := requiredWords(sub)
+			if !ok || len(ws)+len(s) > maxWords {
+				return nil, false
+			}
+			ws = append(ws, s...)
+		}
+		return ws, true
+	}
+	return nil, false
+}
+
+// wordCost ranks word screens: fewer and longer words turn more values
+// away.
+func wordCost(ws wordScreen) int {
+	shortest := len(ws[0].s)
+	for _, w := range ws[1:] {
+		shortest = min(shortest, len(w.s))
+	}
+	return len(ws) * 100 / shortest
 }

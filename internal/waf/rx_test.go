@@ -121,6 +121,45 @@ func TestRequiredScreen(t *testing.T) {
 	}
 }
 
+func TestRequiredWords(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		want    string // the words, space-separated, fold ones marked ~; "" for none
+	}{
+		{`<script`, "<script"},
+		{`(?i)<script`, "~cript"}, // the long s splits the run: <, cript
+		{`(?i)\bunion\b.*select`, "~union"},
+		{`(?i)select`, "~elect"},
+		{`(?i)kill`, "~ill"},
+		{`java\.lang\.(?:runtime|processbuilder)`, "java.lang."},
+		{`(?:runtime|processbuilder)`, "runtime processbuilder"},
+		{`a*`, ""},
+		{`(?:ab){0,2}c`, "c"},
+		{`[<>]x`, "x"}, // of equal cost, the first part
+		{`[<>]`, "< >"},
+		{`[a-e]`, ""},
+		{`é`, ""},
+		{`a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q`, ""}, // more than maxWords
+	} {
+		parsed, err := syntax.Parse("(?sm)"+c.pattern, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, ok := requiredWords(parsed)
+		var got []string
+		for _, w := range ws {
+			if w.fold {
+				got = append(got, "~"+w.s)
+			} else {
+				got = append(got, w.s)
+			}
+		}
+		if ok != (c.want != "") || strings.Join(got, " ") != c.want {
+			t.Errorf("%q: words %q (ok %t), want %q", c.pattern, got, ok, c.want)
+		}
+	}
+}
+
 // TestRXScreenEdgeCases: values a byte screen could get wrong if it read
 // bytes where Go's regexp reads characters.
 func TestRXScreenEdgeCases(t *testing.T) {
@@ -136,6 +175,10 @@ func TestRXScreenEdgeCases(t *testing.T) {
 		{`<x`, "x<", false},
 		{`(?i)union`, "UNION", true},
 		{`(?i)union`, "onion", false},
+		{`(?i)select`, "\u017fELECT", true}, // the word screen keeps "elect"
+		{`(?i)select`, "selec t", false},
+		{`(?:runtime|processbuilder)`, "java.lang.ProcessBuilder", false},
+		{`(?:runtime|processbuilder)`, "x=processbuilder", true},
 	} {
 		op, err := newRX(plugintypes.OperatorOptions{Arguments: c.pattern})
 		if err != nil {
@@ -373,14 +416,14 @@ func TestRXScreenAgreesOnCRSPatterns(t *testing.T) {
 		if !ok {
 			continue // the byte patterns are not screened
 		}
-		if rx.screen == nil {
+		if rx.screen == nil && rx.words == nil {
 			continue // Go's regexp sees every value
 		}
 		screened++
 		ref := regexp.MustCompile("(?sm)" + p)
 		for i := 0; i < len(values); i += stride() {
 			v := values[i]
-			if rx.screen.anyIn(v) {
+			if !rx.turnsAway(v) {
 				continue // the operator hands v to ref itself
 			}
 			checked++
