@@ -17,33 +17,25 @@
 // transaction itself is pooled by Coraza and cheap (docs/performance.md,
 // "The WAF route"). Three settings follow from that measurement.
 //
-// The @rx operator is the gateway's own (rx.go), registered over Coraza's
-// for the whole process. It matches exactly as Coraza's does (Go's regexp
-// over "(?sm)" and the pattern; rsc.io/binaryregexp, without the flags,
-// for the patterns whose \x escapes name bytes that are not UTF-8) and
-// adds a screen in front: from the parsed pattern, a set of ASCII bytes
-// every match must contain, so that a value holding none of them is
-// answered without running the regexp. The screen is derived, not
-// guessed: it reads characters the way Go's regexp does (an ASCII byte is
-// always that character; a letter under (?i) counts only if its whole
-// case-folding orbit is ASCII, so k and s, which fold to the Kelvin sign
-// and the long s, never enter a screen), and the rules are those of
-// concatenation, alternation and repetition (rx.go). It takes a clean
-// GET's regexp runs from 617 to 96 and its CPU down by 17-20% (about 10%
-// on the gateway's whole WAF route). Every rule stays on:
-// TestRXScreenAgreesOnCRSPatterns checks each of the CRS's 242 @rx
-// patterns on 18,605 values from the CRS's regression corpus (every
-// value a screen turns away is one the regexp does not match), and
-// TestRXScreenKeepsCRSVerdicts sends that corpus's 4,666 requests through
-// the rule set with and without the screen at paranoia 4 and requires the
-// same matched rules and messages.
+// The @rx operator is the gateway's own (package rx), registered over
+// Coraza's for the whole process (engine.go). It matches exactly as
+// Coraza's does and puts two screens in front of the regexp, derived from
+// the parsed pattern: a set of ASCII bytes and a set of literal words, one
+// of each of which every match must contain; a value failing either is
+// answered without running the regexp. A clean GET's regexp runs fall
+// from 617 to 44 and its CPU by about a fifth (docs/performance.md). Every
+// rule stays on: rx's tests check each of the CRS's 242 @rx patterns on
+// 18,550 values from the CRS's regression corpus, and send the corpus's
+// 4,666 requests through the CRS built with Coraza's own operator and with
+// the gateway's (paranoia 4 detection-only and paranoia 1 blocking),
+// requiring the same matched rules and messages.
 //
 // Coraza's own experimental regex prefilter (SecRxPreFilter) stays off:
 // over the same corpus it skips 942220's regex on the strtod
 // denial-of-service number, a missed attack, which TestAttacksBlocked now
 // sends. RE2 (github.com/wasilibs/go-re2) in place of Go's regexp was
-// measured and not adopted: 8-15% on a clean GET without the screen, 0-9%
-// on top of it, 5.7 MB of binary, and it does not match . against a byte
+// measured and not adopted: 8-15% on a clean GET without the screens, 0-9%
+// on top of the byte screen, 5.7 MB of binary, and it does not match . against a byte
 // that is not UTF-8 where Go's regexp does (a value could hide an attack
 // behind one).
 //

@@ -13,7 +13,18 @@ import (
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/debuglog"
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
+
+	"github.com/portcullis/portcullis/internal/waf/rx"
 )
+
+// The @rx operator is the gateway's (package rx: Coraza's matching behind
+// screens that skip the regexp for values it cannot match), registered over
+// Coraza's for the whole process; the CRS is the only rule set the process
+// compiles.
+func init() {
+	plugins.RegisterOperator("rx", rx.New)
+}
 
 // settings is everything that changes the compiled rule set. Two policies
 // with equal settings share one coraza.WAF.

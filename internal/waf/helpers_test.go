@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/normalize"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/pipeline/pipelinetest"
+	"github.com/portcullis/portcullis/internal/waf/rx"
 )
 
 // testState is shared by every test of the package, so each distinct
@@ -130,8 +132,8 @@ func jsonHeader() http.Header { return http.Header{"Content-Type": {jsonCT}} }
 // parallel with other builds.
 func buildWithoutScreen(t testing.TB, s settings) coraza.WAF {
 	t.Helper()
-	screenOff = true
-	defer func() { screenOff = false }()
+	plugins.RegisterOperator("rx", rx.NewUnscreened)
+	defer plugins.RegisterOperator("rx", rx.New)
 	w, _, err := s.build()
 	if err != nil {
 		t.Fatal(err)

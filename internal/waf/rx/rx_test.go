@@ -1,4 +1,4 @@
-package waf
+package rx
 
 import (
 	"encoding/json"
@@ -15,7 +15,9 @@ import (
 	"sync"
 	"testing"
 
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/debuglog"
 	"github.com/corazawaf/coraza/v3/experimental/plugins"
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"go.yaml.in/yaml/v3"
@@ -33,20 +35,65 @@ func stride() int {
 	return 1
 }
 
-// fullSettings is the widest build: every CRS rule active (paranoia 4),
-// bodies inspected, nothing blocked early, so every rule sees every
-// request.
-var fullSettings = settings{paranoia: 4, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
+// crsDirectives is the CRS as the waf package configures it (its
+// engine.go), at the given paranoia level and engine mode, with bodies
+// inspected. At paranoia 4 in DetectionOnly every rule is active and every
+// rule sees every request.
+func crsDirectives(paranoia int, engine string) string {
+	return fmt.Sprintf(`Include @coraza.conf-recommended
+SecRuleEngine %s
+SecRequestBodyAccess On
+SecResponseBodyAccess Off
+SecAuditEngine Off
+Include @crs-setup.conf.example
+SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"
+SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT PATCH DELETE'"
+Include @owasp_crs/REQUEST-*.conf
+`, engine, paranoia)
+}
+
+// configs are the rule sets the verdict test compares: every rule
+// (paranoia 4, detection only) and the gateway's default (paranoia 1,
+// blocking).
+var configs = []string{crsDirectives(4, "DetectionOnly"), crsDirectives(1, "On")}
+
+func build(t testing.TB, directives string) coraza.WAF {
+	t.Helper()
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).
+		WithDebugLogger(debuglog.Noop()).WithDirectives(directives))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// corazaWAFs are configs built with Coraza's own @rx operator, before
+// TestMain registers New in its place (the registry has no way back).
+var corazaWAFs []coraza.WAF
+
+func TestMain(m *testing.M) {
+	for _, d := range configs {
+		w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).
+			WithDebugLogger(debuglog.Noop()).WithDirectives(d))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "building the CRS with Coraza's operator:", err)
+			os.Exit(2)
+		}
+		corazaWAFs = append(corazaWAFs, w)
+	}
+	plugins.RegisterOperator("rx", New)
+	os.Exit(m.Run())
+}
 
 var (
 	crsPatternsOnce sync.Once
 	crsPatterns     []string
 )
 
-// crsRXPatterns is every @rx pattern of the rule set the policy builds, as
-// Coraza hands it to the operator, recorded by building the rule set once
-// with a recording operator. It must not run in parallel with other
-// builds (no test of the package is parallel).
+// crsRXPatterns is every @rx pattern of the CRS, as Coraza hands it to the
+// operator, recorded by building the rule set once with a recording
+// operator. It must not run in parallel with other builds (no test of the
+// package is parallel).
 func crsRXPatterns(t testing.TB) []string {
 	t.Helper()
 	crsPatternsOnce.Do(func() {
@@ -56,12 +103,10 @@ func crsRXPatterns(t testing.TB) []string {
 				seen[opts.Arguments] = true
 				crsPatterns = append(crsPatterns, opts.Arguments)
 			}
-			return newRX(opts)
+			return New(opts)
 		})
-		defer plugins.RegisterOperator("rx", newRX)
-		if _, _, err := fullSettings.build(); err != nil {
-			t.Fatal(err)
-		}
+		defer plugins.RegisterOperator("rx", New)
+		build(t, configs[0])
 		slices.Sort(crsPatterns)
 	})
 	if len(crsPatterns) < 200 {
@@ -160,9 +205,9 @@ func TestRequiredWords(t *testing.T) {
 	}
 }
 
-// TestRXScreenEdgeCases: values a byte screen could get wrong if it read
+// TestScreenEdgeCases: values a byte screen could get wrong if it read
 // bytes where Go's regexp reads characters.
-func TestRXScreenEdgeCases(t *testing.T) {
+func TestScreenEdgeCases(t *testing.T) {
 	for _, c := range []struct {
 		pattern, value string
 		want           bool
@@ -180,7 +225,7 @@ func TestRXScreenEdgeCases(t *testing.T) {
 		{`(?:runtime|processbuilder)`, "java.lang.ProcessBuilder", false},
 		{`(?:runtime|processbuilder)`, "x=processbuilder", true},
 	} {
-		op, err := newRX(plugintypes.OperatorOptions{Arguments: c.pattern})
+		op, err := New(plugintypes.OperatorOptions{Arguments: c.pattern})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +273,7 @@ func TestNamesNonUTF8(t *testing.T) {
 		t.Fatalf("%d CRS patterns match bytes: %q", len(binary), binary)
 	}
 	for _, p := range binary {
-		op, err := newRX(plugintypes.OperatorOptions{Arguments: p})
+		op, err := New(plugintypes.OperatorOptions{Arguments: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +392,7 @@ func cmpOr(s, def string) string {
 // corpusValues is the text the screen is tried on: every URI, header
 // value and body of the corpus, whole and cut at & and =, raw,
 // percent-decoded and lowercased (the CRS's usual transformations), the
-// package's own attack requests, and values aimed at the screen's reading
+// waf package's attack requests, and values aimed at the screens' reading
 // of characters (folding beyond ASCII, bytes that are not UTF-8).
 func corpusValues(t testing.TB) []string {
 	t.Helper()
@@ -382,14 +427,9 @@ func corpusValues(t testing.TB) []string {
 			add(v)
 		}
 	}
-	for _, a := range attacks {
-		addParts(a.target)
-		addParts(a.body)
-		for _, vs := range a.header {
-			for _, v := range vs {
-				add(v)
-			}
-		}
+	for _, v := range []string{"1' OR '1'='1", "1 UNION SELECT password FROM users", "<script>alert(1)</script>",
+		"127.0.0.1;cat /etc/passwd", "../../etc/passwd", "${jndi:ldap://x/a}", "2.2250738585072011e-308"} {
+		addParts(v)
 	}
 	for _, v := range []string{"", "\xff", "\u212a", "\u017f", "\u212aill -9", "\u017fcript", "<\u017fcript>", "\xc0\xbc\xff<", "O'Brien", "-created_at", "2"} {
 		add(v)
@@ -397,18 +437,18 @@ func corpusValues(t testing.TB) []string {
 	return out
 }
 
-// TestRXScreenAgreesOnCRSPatterns runs every screened @rx pattern of the
-// CRS over corpusValues: every value the screen turns away must be one
+// TestScreensOnCRSPatterns runs every screened @rx pattern of the CRS
+// over corpusValues: every value the screen turns away must be one
 // that Go's regexp does not match either (a value the screen lets through
 // goes to that same regexp, so the answers agree by construction). A
 // screen that turned away a value its pattern matches would be a missed
 // attack.
-func TestRXScreenAgreesOnCRSPatterns(t *testing.T) {
+func TestScreensOnCRSPatterns(t *testing.T) {
 	patterns := crsRXPatterns(t)
 	values := corpusValues(t)
 	screened, checked := 0, 0
 	for _, p := range patterns {
-		op, err := newRX(plugintypes.OperatorOptions{Arguments: p})
+		op, err := New(plugintypes.OperatorOptions{Arguments: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -441,32 +481,33 @@ func TestRXScreenAgreesOnCRSPatterns(t *testing.T) {
 	}
 }
 
-// TestRXScreenKeepsCRSVerdicts sends the CRS's regression corpus through
-// the rule set built with the screen and without it (paranoia 4, every
-// rule evaluated) and requires the same matched rules with the same
-// messages for every request.
-func TestRXScreenKeepsCRSVerdicts(t *testing.T) {
+// TestSameVerdictsAsCoraza sends the CRS's regression corpus through the
+// rule sets of configs built with Coraza's own @rx operator and with New,
+// and requires the same matched rules with the same messages for every
+// request: the screens turn away no value a rule would have matched, and
+// the matching behind them (flags, the byte engine's patterns, captures
+// that messages use) is Coraza's.
+func TestSameVerdictsAsCoraza(t *testing.T) {
 	requests := crsCorpus(t)
-	reference := buildWithoutScreen(t, fullSettings)
-	screened, _, err := fullSettings.build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	matched := 0
-	for i := 0; i < len(requests); i += stride() {
-		r := requests[i]
-		want := corpusVerdict(reference, r)
-		got := corpusVerdict(screened, r)
-		if !slices.Equal(got, want) {
-			t.Fatalf("%s: screened %q, reference %q", r.name, got, want)
+	for i, d := range configs {
+		ours := build(t, d)
+		matched, n := 0, 0
+		for j := i % stride(); j < len(requests); j += stride() {
+			r := requests[j]
+			want := corpusVerdict(corazaWAFs[i], r)
+			got := corpusVerdict(ours, r)
+			if !slices.Equal(got, want) {
+				t.Fatalf("config %d, %s: ours %q, Coraza's %q", i, r.name, got, want)
+			}
+			n++
+			if slices.ContainsFunc(want, isDetection) {
+				matched++
+			}
 		}
-		if slices.ContainsFunc(want, isDetection) {
-			matched++
+		t.Logf("config %d: %d requests, %d with a detection", i, n, matched)
+		if matched < n/2 {
+			t.Fatalf("only %d of %d requests matched a detection rule: the corpus did not reach the rules", matched, n)
 		}
-	}
-	t.Logf("%d requests, %d with a detection", (len(requests)+stride()-1)/stride(), matched)
-	if matched < len(requests)/stride()/2 {
-		t.Fatalf("only %d requests matched a detection rule: the corpus did not reach the rules", matched)
 	}
 }
 

@@ -1,4 +1,26 @@
-package waf
+// Package rx is the @rx operator the waf package registers with Coraza in
+// place of Coraza's own (Coraza v3.8.1's internal/operators/rx.go).
+//
+// It matches exactly as Coraza's does: Go's regexp over "(?sm)" and the
+// rule's pattern (dot matches a newline, ^ and $ match at line breaks:
+// ModSecurity's behaviour, which the CRS is written for), or, for a
+// pattern whose \x escapes name bytes that are not UTF-8,
+// rsc.io/binaryregexp over the pattern as written; when the rule captures,
+// the first nine groups go to TX.0-TX.8.
+//
+// The threat it answers is cost, without giving up detection: Coraza runs
+// every @rx pattern of a rule over every value of the rule's variables,
+// about 600 regexp runs for a clean GET through the CRS, most of them on
+// values that hold nothing the pattern could match. In front of the regexp
+// the operator puts two screens derived from the parsed pattern (never
+// guessed, unlike Coraza's experimental SecRxPreFilter, which misses CRS
+// 942220): a set of ASCII bytes, one of which every match contains, and a
+// set of words (literal runs), one of which every match contains. A value
+// that fails either is answered "no match" without the regexp. Why that is
+// sound is set out at required and requiredWords; the tests check it
+// against every CRS pattern and, through Coraza, against Coraza's own
+// operator on the CRS's regression corpus.
+package rx
 
 import (
 	"regexp"
@@ -9,28 +31,23 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/corazawaf/coraza/v3/experimental/plugins"
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"rsc.io/binaryregexp"
 )
 
-// The gateway's @rx operator replaces Coraza's for the whole process (the
-// CRS is the only rule set the process compiles). It matches exactly what
-// Coraza's does, with Go's regexp on the same expression, and adds one
-// step in front: a screen of bytes that skips the regexp for values it
-// cannot match (the package doc has the numbers; rx_test.go checks the
-// screen against every CRS pattern).
-func init() {
-	plugins.RegisterOperator("rx", newRX)
+// New is the operator factory (plugintypes.OperatorFactory) for @rx.
+func New(opts plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+	return newRX(opts, true)
 }
 
-// screenOff builds rule sets without the screen; only tests set it, to
-// build the reference the screen is compared with.
-var screenOff bool
+// NewUnscreened is New without the screens: Coraza's matching alone, the
+// reference the screens are measured and tested against.
+func NewUnscreened(opts plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+	return newRX(opts, false)
+}
 
 // rxOperator is @rx on text: Go's regexp over "(?sm)" and the rule's
-// pattern, as Coraza compiles it (dot matches a newline, ^ and $ match at
-// line breaks: ModSecurity's behaviour, which the CRS is written for).
+// pattern, as Coraza compiles it, behind the screens.
 type rxOperator struct {
 	re     *regexp.Regexp
 	screen *byteSet   // nil: no byte screen
@@ -50,8 +67,7 @@ var (
 	_ plugintypes.Operator = (*binaryRX)(nil)
 )
 
-func newRX(opts plugintypes.OperatorOptions) (plugintypes.Operator, error) {
-	screen := !screenOff
+func newRX(opts plugintypes.OperatorOptions, screen bool) (plugintypes.Operator, error) {
 	if namesNonUTF8(opts.Arguments) {
 		v, err := memoize(opts.Memoizer, "portcullis:rx:binary:"+opts.Arguments, func() (any, error) {
 			return binaryregexp.Compile(opts.Arguments)
@@ -147,7 +163,7 @@ func capture(tx plugintypes.TransactionState, value string, match []int) bool {
 // namesNonUTF8 reports whether pattern, with its \xHH and \x{HH} escapes
 // read as bytes, is not UTF-8: Coraza's test (v3.8.1) for matching bytes
 // rather than text, repeated here so that the same CRS patterns take the
-// same engine (TestRXEnginesPerPattern lists them).
+// same engine (TestNamesNonUTF8 lists them).
 func namesNonUTF8(pattern string) bool {
 	decoded := make([]byte, 0, len(pattern))
 	for i := 0; i < len(pattern); i++ {
@@ -200,7 +216,7 @@ func (s *byteSet) anyIn(v string) bool {
 	return false
 }
 
-// required is the screen of a parsed pattern: a set of ASCII bytes such
+// required is the byte screen of a parsed pattern: a set of ASCII bytes such
 // that every text re matches holds at least one of them; ok is false when
 // the pattern has no such set (it can match the empty text, or any
 // character, or it needs only non-ASCII characters).

@@ -1,6 +1,6 @@
 //go:build race
 
-package waf
+package rx
 
 // raceEnabled is whether the race detector is on (rx_test.go's corpus
 // tests take a sample under it).

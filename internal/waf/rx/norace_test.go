@@ -1,5 +1,5 @@
 //go:build !race
 
-package waf
+package rx
 
 const raceEnabled = false
