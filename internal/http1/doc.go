@@ -64,8 +64,9 @@
 // Bytes of a pipelined request end the watch and are answered next. On a
 // plain socket the watch peeks (MSG_PEEK through the runtime's poller) and
 // holds no buffer, so it need not be stopped when the handler returns: it
-// goes on as the wait for the next request. On TLS it reads into the read
-// buffer and is stopped when the handler returns.
+// goes on as the wait for the next request (woken then, it does not peek
+// again: the read of the next head tells data from the end). On TLS it
+// reads into the read buffer and is stopped when the handler returns.
 //
 // The connection's context has one slot for a function to run when it
 // ends (SetAbort, StopAbort; see connContext): the upstream client

@@ -124,9 +124,11 @@ type conn struct {
 
 // peekState values: what the last peek found.
 const (
-	peekNone = iota
-	peekData
-	peekGone
+	peekNone   = iota
+	peekData   // a byte is there
+	peekGone   // the client closed or reset the connection
+	peekParked // nothing yet: the goroutine waits for the socket to be readable
+	peekWoken  // readable, not looked at (no handler running: the next read tells)
 )
 
 const (

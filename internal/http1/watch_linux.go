@@ -35,12 +35,26 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 // arrived, so the runtime's poller parks the goroutine until the socket is
 // readable; the result (a byte, the end of the stream, an error) is kept
 // in c.peekState.
+//
+// Woken after a peek that found nothing when no request is being served
+// (the handler has returned: this is the wait for the next request), it
+// does not peek again: the socket is readable, and the read of the next
+// head that follows at once tells data from the end of the stream. That
+// saves one system call per request on a keep-alive connection. While a
+// handler runs, the watch peeks on every wake-up: only a peek tells a
+// client that left (cancel the request) from one that pipelined its next
+// request (carry on).
 func (c *conn) peek(fd uintptr) bool {
+	if c.peekState == peekParked && !c.active.Load() {
+		c.peekState = peekWoken
+		return true
+	}
 	// #nosec G103 -- recvfrom(2) into the connection's own 1-byte buffer, which outlives the call; no sockaddr is asked for.
 	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	switch {
 	case errno == syscall.EAGAIN || errno == syscall.EINTR:
+		c.peekState = peekParked
 		return false
 	case errno != 0:
 		c.peekState = peekGone
