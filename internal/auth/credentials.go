@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Credentials meant for the gateway never reach the upstream. Each method
@@ -166,25 +167,69 @@ func credentialHeaders(ms []Method) []string {
 }
 
 // stripAuthorization keeps only the Authorization values whose scheme is
-// in keep (lower case).
+// in keep (lower case). When every value is kept (a forwarded token, the
+// common case), the header is left as it is, without a copy.
 func stripAuthorization(h http.Header, keep []string) {
 	vals, ok := h["Authorization"]
 	if !ok {
 		return
 	}
-	var kept []string
+	n := 0
 	for _, v := range vals {
-		scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
-		scheme, _, _ = strings.Cut(scheme, "\t")
-		if slices.Contains(keep, strings.ToLower(scheme)) {
-			kept = append(kept, v)
+		if schemeKept(v, keep) {
+			n++
 		}
 	}
-	if len(kept) == 0 {
+	switch n {
+	case len(vals):
+		return
+	case 0:
 		delete(h, "Authorization")
 		return
 	}
+	kept := make([]string, 0, n)
+	for _, v := range vals {
+		if schemeKept(v, keep) {
+			kept = append(kept, v)
+		}
+	}
 	h["Authorization"] = kept
+}
+
+// schemeKept reports whether the scheme of the Authorization value v,
+// lower-cased, is one of keep. An ASCII scheme is compared in place; any
+// other is lower-cased with Unicode's rules, as strings.ToLower does.
+func schemeKept(v string, keep []string) bool {
+	scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
+	scheme, _, _ = strings.Cut(scheme, "\t")
+	for i := range len(scheme) {
+		if scheme[i] >= utf8.RuneSelf {
+			return slices.Contains(keep, strings.ToLower(scheme))
+		}
+	}
+	for _, k := range keep {
+		if equalLowerASCII(scheme, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalLowerASCII reports whether the ASCII string s, lower-cased, is lower.
+func equalLowerASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // stripCookies removes the named cookies from every Cookie line (HTTP/2

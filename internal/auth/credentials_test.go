@@ -171,3 +171,47 @@ routes:
 	}
 	return akMustCompile(t, cfg, pipeline.NewSharedValues())
 }
+
+// TestStripAuthorizationSchemes: only the values whose scheme, lower-cased,
+// is kept survive; an ASCII scheme is compared in place, any other
+// lower-cased with Unicode's rules (so "Baſic", whose ſ lower-cases to
+// itself, is not "basic", while the Kelvin sign lower-cases to k). A header
+// whose values are all kept stays as it is, without an allocation.
+func TestStripAuthorizationSchemes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keep []string
+		in   []string
+		want []string // nil: the header is gone
+	}{
+		{"bearer kept", []string{"bearer"}, []string{"Bearer abc"}, []string{"Bearer abc"}},
+		{"upper case kept", []string{"bearer"}, []string{"BEARER abc"}, []string{"BEARER abc"}},
+		{"tab after the scheme", []string{"bearer"}, []string{"Bearer\tabc"}, []string{"Bearer\tabc"}},
+		{"leading space", []string{"bearer"}, []string{"  bearer abc"}, []string{"  bearer abc"}},
+		{"other scheme dropped", []string{"bearer"}, []string{"Basic dTpw"}, nil},
+		{"nothing kept", nil, []string{"Bearer abc"}, nil},
+		{"mixed: only the kept one", []string{"bearer"}, []string{"Basic dTpw", "Bearer abc"}, []string{"Bearer abc"}},
+		{"prefix is not the scheme", []string{"bearer"}, []string{"Bearerx abc"}, nil},
+		{"long s is not s", []string{"basic"}, []string{"Baſic dTpw"}, nil},
+		{"Kelvin sign lower-cases to k", []string{"kb"}, []string{"\u212AB abc"}, []string{"\u212AB abc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Authorization": append([]string(nil), tc.in...)}
+			stripAuthorization(h, tc.keep)
+			got, ok := h["Authorization"]
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("Authorization %q kept, want it gone", got)
+				}
+				return
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Authorization %q, want %q", got, tc.want)
+			}
+		})
+	}
+	h := http.Header{"Authorization": {"Bearer abc"}}
+	if n := testing.AllocsPerRun(100, func() { stripAuthorization(h, []string{"bearer"}) }); n != 0 {
+		t.Fatalf("%v allocations keeping a forwarded token, want 0", n)
+	}
+}
