@@ -180,6 +180,9 @@ func (p *Policy) NeedsIdentity() bool {
 type decision struct {
 	set *limitSet
 	res Result
+	// hdr holds the two header values Respond sets, so that their value
+	// slices cost no allocation of their own.
+	hdr [2]string
 }
 
 // Handle implements pipeline.RequestPolicy.
@@ -226,8 +229,9 @@ func (p *Policy) Respond(c *pipeline.Context, _ int, h http.Header) {
 	if d == nil {
 		return
 	}
-	h["Ratelimit-Policy"] = []string{d.set.policyHeader}
-	h["Ratelimit"] = []string{rateLimitHeader(d.set, &d.res)}
+	d.hdr[0], d.hdr[1] = d.set.policyHeader, rateLimitHeader(d.set, &d.res)
+	h["Ratelimit-Policy"] = d.hdr[0:1:1]
+	h["Ratelimit"] = d.hdr[1:2:2]
 }
 
 // decide asks the store. With Redis failing, fail open asks the local
@@ -307,7 +311,8 @@ func appendValue(b []byte, tag, v string) []byte {
 // rateLimitHeader is the RateLimit value: for each limit, what remains
 // now (r) and when it resets (t, seconds; see reset).
 func rateLimitHeader(set *limitSet, res *Result) string {
-	b := make([]byte, 0, 48*len(set.ps))
+	var buf [48 * MaxLimits]byte // on the stack; grown only by a very long limit name
+	b := buf[:0]
 	for i, ps := range set.ps {
 		if i > 0 {
 			b = append(b, ", "...)
