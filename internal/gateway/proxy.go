@@ -106,13 +106,15 @@ type exchange struct {
 
 	// Storage for the request's small objects, allocated with the
 	// exchange (one allocation instead of one each): the policies'
-	// context, the upstream request and its URL, the request id's and the
-	// forwarding headers' value slices, and their strings.
+	// context, the upstream request and its URL, the request id's, the
+	// forwarding headers' and the identity headers' value slices, and
+	// their strings.
 	pc     pipeline.Context
 	outreq http.Request
 	outURL url.URL
 	ridv   [1]string
 	fwd    [4]string
+	idv    [4]string
 	strs   strArena
 	// The request's server span and its context (tracing.go); span is nil
 	// while tracing is off.
@@ -227,6 +229,18 @@ func (x *exchange) refuseProblem(prob *pipeline.Problem, reason string) bool {
 	return false
 }
 
+// clientAddrString is the client address as text, carved from the
+// exchange's string arena (what netip.Addr.String returns, without its
+// allocation).
+func (x *exchange) clientAddrString() string {
+	a := x.c.ClientAddr
+	if !a.IsValid() {
+		return a.String()
+	}
+	var b [64]byte // an IPv6 address with a zone fits
+	return x.strs.str(a.AppendTo(b[:0]))
+}
+
 // record writes the request's access log line and observes its metrics:
 // the one place where each finished request's outcome is recorded.
 func (x *exchange) record() {
@@ -240,7 +254,7 @@ func (x *exchange) record() {
 		al.Log(&telemetry.AccessEntry{
 			Time:            c.Start,
 			RequestID:       c.RequestID,
-			ClientAddr:      c.ClientAddr.String(),
+			ClientAddr:      x.clientAddrString(),
 			Method:          r.Method,
 			Host:            withoutUserinfo(r.Host),
 			Path:            logPath(c.Path, r),

@@ -33,7 +33,7 @@ func (x *exchange) rewritePath() bool {
 func (x *exchange) setOutgoingHeaders() bool {
 	r, hdr := x.r, x.r.Header
 	if id := x.c.Identity; id != nil {
-		setIdentityHeaders(hdr, x.snap.identity, id)
+		setIdentityHeaders(hdr, x.snap.identity, id, &x.idv)
 	}
 	x.upgrade = upgradeType(hdr)
 	trailers := wantsTrailers(hdr)
@@ -65,18 +65,24 @@ var emptyUserAgent = []string{""}
 
 // setIdentityHeaders tells the upstream who the caller is. The same names
 // were stripped from the client's request before any policy ran.
-func setIdentityHeaders(h http.Header, names identityHeaders, id *pipeline.Identity) {
+func setIdentityHeaders(h http.Header, names identityHeaders, id *pipeline.Identity, vals *[4]string) {
+	// Each value slice is one element of vals (the exchange's), capped so
+	// that an append elsewhere copies instead of writing into the next.
+	set := func(i int, name, v string) {
+		vals[i] = v
+		h[name] = vals[i : i+1 : i+1]
+	}
 	if id.Consumer != "" {
-		h[names.consumer] = []string{id.Consumer}
+		set(0, names.consumer, id.Consumer)
 	}
 	if len(id.Groups) > 0 {
-		h[names.groups] = []string{strings.Join(id.Groups, ",")}
+		set(1, names.groups, strings.Join(id.Groups, ","))
 	}
 	if id.CredentialID != "" {
-		h[names.credential] = []string{id.CredentialID}
+		set(2, names.credential, id.CredentialID)
 	}
 	if id.Method != "" {
-		h[names.method] = []string{id.Method}
+		set(3, names.method, id.Method)
 	}
 }
 
