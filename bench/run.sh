@@ -186,14 +186,18 @@ build_portcullis() {
 		--sub bench --scope "orders:read" --exp 24h >"$RUN/jwt-rs256.token"
 }
 # portcullis_conf NAME PORT OPS_PORT: bench/conf/portcullis.yaml on other
-# ports, logging every request to NAME's own file in the run dir, written to
-# $RUN/NAME.yaml.
+# ports, logging every request to NAME's own file, written to
+# $RUN/NAME.yaml. The log files are in $RUN/log, not beside the config:
+# the gateway watches its config file's directory for reloads, and every
+# write to a file there would wake the watcher (inotify), as it would in a
+# deployment that logged into its config directory.
 portcullis_conf() {
 	local name=$1 port=$2 ops=$3
+	mkdir -p "$RUN/log"
 	sed -e "s/127.0.0.1:$PORTCULLIS_PORT/127.0.0.1:$port/" \
 		-e "s/127.0.0.1:$PORTCULLIS_OPS_PORT/127.0.0.1:$ops/" \
-		-e "s#output: \"off\"#output: $RUN/$name-access.log#" "$CONF/portcullis.yaml" >"$RUN/$name.yaml"
-	grep -q "output: $RUN/$name-access.log" "$RUN/$name.yaml" || { log "$name: could not turn the access log on"; exit 1; }
+		-e "s#output: \"off\"#output: $RUN/log/$name-access.log#" "$CONF/portcullis.yaml" >"$RUN/$name.yaml"
+	grep -q "output: $RUN/log/$name-access.log" "$RUN/$name.yaml" || { log "$name: could not turn the access log on"; exit 1; }
 }
 # check_chain NAME PORT: one request to route chain (issue 12's) on the
 # process NAME; it must answer 200 with the rate limit's RateLimit headers
@@ -205,10 +209,10 @@ check_chain() {
 	[[ $hdrs == "HTTP/1.1 200"* ]] || { log "$name: the chain route answered: ${hdrs%%$'\r'*}"; exit 1; }
 	grep -qi '^RateLimit: "default";r=' <<<"$hdrs" || { log "$name: no RateLimit header on the chain route: the limiter did not run"; exit 1; }
 	for _ in $(seq 20); do
-		grep -q '"route":"chain"' "$RUN/$name-access.log" 2>/dev/null && return 0
+		grep -q '"route":"chain"' "$RUN/log/$name-access.log" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	log "$name: the chain request left no line in $RUN/$name-access.log"
+	log "$name: the chain request left no line in $RUN/log/$name-access.log"
 	exit 1
 }
 # The same gateway and config in a second process, logging every request
