@@ -42,5 +42,9 @@
 // And Coraza's warning that a macro names a missing variable is dropped
 // from the process log: Coraza expands every rule's msg and logdata on
 // every evaluation, so three CRS rules produce it on every request, an
-// unbounded stream of lines that say nothing about the request.
+// unbounded stream of lines that say nothing about the request. Coraza's
+// other warnings reach the log at most once per message every ten seconds,
+// the next line carrying how many were held back: some of them (a body
+// that reached the inspection limit) a client can cause on every request,
+// and a gateway's log must not be a client's to fill.
 package waf

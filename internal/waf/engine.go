@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
@@ -126,17 +127,88 @@ const macroKeyMissing = "key not found in collection, returning the original tex
 // is JSON. Only warnings and errors are kept, less macroKeyMissing; the
 // output a SecDebugLog directive names is ignored, the process log is the
 // one destination.
+//
+// The threat: a client decides how often Coraza warns. Coraza writes
+// "Processing request body whose size reached the configured limit" for
+// every request whose body reaches SecRequestBodyLimit (detection mode
+// inspects such bodies in part and lets them through), so a stream of
+// large requests would turn into a stream of process-log lines that buries
+// what an operator reads and fills the disk. Each distinct message is
+// therefore written at most once per warnWindow; the next line written for
+// it says how many were held back ("suppressed"), so the count is never
+// lost.
 func corazaLogger() debuglog.Logger {
+	th := newWarnThrottle(warnWindow, time.Now)
 	return debuglog.DefaultWithPrinterFactory(func(io.Writer) debuglog.Printer {
 		return func(lvl debuglog.Level, message, fields string) {
 			if message == macroKeyMissing {
+				return
+			}
+			ok, suppressed := th.allow(message)
+			if !ok {
 				return
 			}
 			level := slog.LevelWarn
 			if lvl == debuglog.LevelError {
 				level = slog.LevelError
 			}
-			slog.Default().Log(context.Background(), level, message, "component", "waf", "fields", strings.TrimSpace(fields))
+			attrs := []any{"component", "waf", "fields", strings.TrimSpace(fields)}
+			if suppressed > 0 {
+				attrs = append(attrs, "suppressed", suppressed)
+			}
+			slog.Default().Log(context.Background(), level, message, attrs...)
 		}
 	}).WithLevel(debuglog.LevelWarn)
+}
+
+// warnWindow is how often one Coraza message may reach the process log.
+const warnWindow = 10 * time.Second
+
+// warnKeysMax bounds the messages the throttle tracks. Coraza's messages
+// are constant strings, a few dozen in all; should that ever change, the
+// messages past the bound share one budget instead of growing the map.
+const warnKeysMax = 256
+
+// warnThrottle lets each message through at most once per window and
+// counts the ones it held back.
+type warnThrottle struct {
+	mu     sync.Mutex
+	window time.Duration
+	now    func() time.Time
+	byMsg  map[string]*warnState
+}
+
+type warnState struct {
+	last       time.Time
+	suppressed int
+}
+
+func newWarnThrottle(window time.Duration, now func() time.Time) *warnThrottle {
+	return &warnThrottle{window: window, now: now, byMsg: map[string]*warnState{}}
+}
+
+// allow reports whether message may be written now and, when it may, how
+// many of it were held back since it was last written.
+func (w *warnThrottle) allow(message string) (bool, int) {
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.byMsg[message]
+	if st == nil {
+		if len(w.byMsg) >= warnKeysMax {
+			message = ""
+			st = w.byMsg[message]
+		}
+		if st == nil {
+			w.byMsg[message] = &warnState{last: now}
+			return true, 0
+		}
+	}
+	if now.Sub(st.last) < w.window {
+		st.suppressed++
+		return false, 0
+	}
+	n := st.suppressed
+	st.last, st.suppressed = now, 0
+	return true, n
 }

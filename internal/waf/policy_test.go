@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
@@ -92,12 +94,12 @@ func TestCleanRequestsPass(t *testing.T) {
 // its eager msg and logdata expansion produces on every request, are
 // dropped), while Coraza's other warnings still reach it.
 func TestCleanRequestsLeaveProcessLogQuiet(t *testing.T) {
+	p, _ := mustPolicy(t, "        mode: blocking") // compiled (and its log line written) before the capture
 	buf := &syncBuf{}
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(buf, nil)))
 	defer slog.SetDefault(prev)
 
-	p, _ := mustPolicy(t, "        mode: blocking")
 	for _, c := range []*pipeline.Context{
 		request(t, "GET", "/v1/users?name="+q("O'Brien")+"&page=2", nil, ""),
 		request(t, "POST", "/v1/users", jsonHeader(), `{"name":"Zoë"}`),
@@ -370,5 +372,71 @@ func TestEncodedBody(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "cannot inspect an encoded body") {
 		t.Fatalf("not logged: %s", logs.String())
+	}
+}
+
+// TestOversizedBodiesDoNotFloodTheProcessLog: Coraza warns for every
+// request whose body reaches SecRequestBodyLimit, so in detection mode a
+// client decides how many process-log lines the gateway writes. One line
+// is written per message and window; the requests are still inspected.
+func TestOversizedBodiesDoNotFloodTheProcessLog(t *testing.T) {
+	buf := &syncBuf{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(buf, nil)))
+	defer slog.SetDefault(prev)
+
+	// A fresh engine (its own logger and throttle): the shared test
+	// engines may have warned already in other tests.
+	v, err := compileYAML(t, "        mode: detection\n        body_limit: 1KiB", pipeline.NewSharedValues())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	body := `{"text":"<script>alert(1)</script>","pad":"` + strings.Repeat("y", 2000) + `"}`
+	const requests = 50
+	for range requests {
+		if prob := v.Handle(request(t, "POST", "/v1/upload", jsonHeader(), body)); prob != nil {
+			t.Fatalf("detection refused: %s", prob.Reason)
+		}
+	}
+	const msg = "Processing request body whose size reached the configured limit (Action ProcessPartial)"
+	if n := strings.Count(buf.String(), msg); n != 1 {
+		t.Fatalf("%d process-log lines for %q over %d requests, want 1:\n%s", n, msg, requests, buf.String())
+	}
+}
+
+// TestWarnThrottle: each message at most once per window; the next line
+// written for it carries how many were held back; distinct messages have
+// their own budget; past warnKeysMax messages share one.
+func TestWarnThrottle(t *testing.T) {
+	now := time.Unix(0, 0)
+	th := newWarnThrottle(10*time.Second, func() time.Time { return now })
+	steps := []struct {
+		desc           string
+		advance        time.Duration
+		msg            string
+		wantOK         bool
+		wantSuppressed int
+	}{
+		{desc: "first is written", msg: "a", wantOK: true},
+		{desc: "same message in the window is held", advance: time.Second, msg: "a"},
+		{desc: "held again", advance: time.Second, msg: "a"},
+		{desc: "another message has its own budget", msg: "b", wantOK: true},
+		{desc: "window not over yet (9.999s)", advance: 8*time.Second - time.Millisecond, msg: "a"},
+		{desc: "after the window: written with the count", advance: time.Millisecond, msg: "a", wantOK: true, wantSuppressed: 3},
+		{desc: "count restarts", advance: 10 * time.Second, msg: "a", wantOK: true},
+	}
+	for _, s := range steps {
+		now = now.Add(s.advance)
+		ok, n := th.allow(s.msg)
+		if ok != s.wantOK || n != s.wantSuppressed {
+			t.Fatalf("%s: allow = %v, %d; want %v, %d", s.desc, ok, n, s.wantOK, s.wantSuppressed)
+		}
+	}
+	for i := range 2 * warnKeysMax {
+		th.allow(strconv.Itoa(i))
+	}
+	if len(th.byMsg) > warnKeysMax+1 {
+		t.Fatalf("the throttle tracks %d messages, bound %d", len(th.byMsg), warnKeysMax)
 	}
 }
