@@ -406,7 +406,7 @@ func (v *validator) paths(p string, r *Route) {
 				v.add(pp+".prefix", "%s %v", v.q(pp+".prefix", m.Prefix), err)
 			}
 		default:
-			if _, err := regexp.Compile(m.AnchoredRegex()); err != nil {
+			if _, err := CompileWholeMatch(m.Regex); err != nil {
 				v.add(pp+".regex", "invalid regular expression: %v", regexErr(err))
 			}
 			for _, opt := range []struct {
@@ -431,9 +431,21 @@ func regexErr(err error) string {
 	return strings.TrimPrefix(msg, "error parsing regexp: ")
 }
 
-// AnchoredRegex is the regex as the router matches it: against the whole
-// path.
-func (p PathMatch) AnchoredRegex() string { return `^(?:` + p.Regex + `)$` }
+// CompileWholeMatch compiles a route's path or header regex as the router
+// matches it: against the whole value, never a part of it. It is the one
+// rule for both the validator and the router.
+//
+// The expression must be a regex on its own before it is anchored: wrapped
+// as \A(?:expr)\z, an unbalanced "/admin)|(.*" would compile into an
+// alternation whose second branch, (.*)\z, matches every path. \A and \z
+// rather than ^ and $, so that no flag can make the anchors match at a line
+// break inside the value.
+func CompileWholeMatch(expr string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`\A(?:` + expr + `)\z`)
+}
 
 var standardMethods = map[string]bool{
 	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
@@ -472,7 +484,7 @@ func (v *validator) headers(p string, hs []HeaderMatch) {
 			v.add(hp, "set at most one of value and regex")
 		}
 		if h.Regex != "" {
-			if _, err := regexp.Compile(`^(?:` + h.Regex + `)$`); err != nil {
+			if _, err := CompileWholeMatch(h.Regex); err != nil {
 				v.add(hp+".regex", "invalid regular expression: %v", regexErr(err))
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // PathKind says how a PathSpec compares with the request path.
@@ -287,17 +289,12 @@ func compilePath(p PathSpec) (entry, error) {
 	return entry{}, fmt.Errorf("unknown path kind %d", uint8(p.Kind))
 }
 
-// compileFull compiles expr so that it must match the whole input. \A and
-// \z are used rather than ^ and $ so that a (?m) flag in expr cannot turn
-// the anchors into line anchors.
+// compileFull compiles expr so that it must match the whole input, by
+// config's one rule (config.CompileWholeMatch).
 func compileFull(expr string) (*regexp.Regexp, error) {
-	re, err := regexp.Compile(`\A(?:` + expr + `)\z`)
+	re, err := config.CompileWholeMatch(expr)
 	if err != nil {
-		// Report the error against the user's expression, not our wrapper.
-		if _, err2 := regexp.Compile(expr); err2 != nil {
-			return nil, fmt.Errorf("bad regex: %w", err2)
-		}
-		return nil, fmt.Errorf("bad regex %q: %w", expr, err)
+		return nil, fmt.Errorf("bad regex: %w", err)
 	}
 	return re, nil
 }

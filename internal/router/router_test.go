@@ -355,6 +355,9 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"bad path regex", Route{Paths: []PathSpec{regex("/a(")}}, "bad regex"},
 		{"bad header regex", Route{Paths: []PathSpec{prefix("/")}, Headers: []HeaderSpec{{Name: "X", Regex: "["}}}, "bad regex"},
+		// Anchored as \A(?:...)\z this would compile, and its (.*)\z branch
+		// would route every path.
+		{"path regex unbalanced on its own", Route{Paths: []PathSpec{regex("/admin)|(.*")}}, "bad regex"},
 		{"header value and regex", Route{Headers: []HeaderSpec{{Name: "X", Value: "a", Regex: "a"}}}, "exclusive"},
 		{"empty header name", Route{Headers: []HeaderSpec{{Name: " "}}}, "invalid header name"},
 		{"zero path kind", Route{Paths: []PathSpec{{Value: "/a"}}}, "unknown path kind"},
