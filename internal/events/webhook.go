@@ -3,11 +3,7 @@ package events
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -156,27 +152,7 @@ func (w *webhookSink) post(h *eventHook, body []byte) error {
 	// Shutdown drains with its own short deadline, not the closed context.
 	ctx, cancel := context.WithTimeout(context.Background(), w.client.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
-	if err != nil {
-		return errors.New("bad webhook URL")
-	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "portcullis-events")
-	req.Header.Set(intrusion.TimestampHeader, ts)
-	if len(h.secret) > 0 {
-		req.Header.Set(intrusion.SignatureHeader, intrusion.Sign(h.secret, ts, body))
-	}
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return errors.New("webhook unreachable")
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return intrusion.PostSigned(ctx, w.client, h.url, "portcullis-events", h.secret, body)
 }
 
 func (w *webhookSink) close() {

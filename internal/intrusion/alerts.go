@@ -160,16 +160,26 @@ func (a *alerter) deliver(h *webhook, client *http.Client, retries int, body []b
 }
 
 func (a *alerter) post(h *webhook, client *http.Client, body []byte) error {
-	req, err := http.NewRequestWithContext(a.ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	return PostSigned(a.ctx, client, h.url, "portcullis-alerts", h.secret, body)
+}
+
+// PostSigned makes one webhook delivery: body POSTed to url as JSON,
+// stamped with the time (TimestampHeader) and, when secret is set, signed
+// (SignatureHeader, Sign). Security alerts and the security event stream
+// (package events) deliver through it. A 2xx answer is a delivery; the
+// answer's body is read (at most 64 KiB) so that the connection can be
+// reused. Errors never carry the URL, which may hold a token in its path.
+func PostSigned(ctx context.Context, client *http.Client, url, userAgent string, secret, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return errors.New("bad webhook URL")
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "portcullis-alerts")
+	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set(TimestampHeader, ts)
-	if len(h.secret) > 0 {
-		req.Header.Set(SignatureHeader, Sign(h.secret, ts, body))
+	if len(secret) > 0 {
+		req.Header.Set(SignatureHeader, Sign(secret, ts, body))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
