@@ -78,42 +78,13 @@ func (w *writeTx) RecordConfig(v *ConfigVersion) error {
 
 // rekeyConfigs seals the kept config files again under the current key.
 func (w *writeTx) rekeyConfigs() (int, error) {
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT version, sha256, sealed FROM config_versions WHERE sealed <> ''`)
-	if err != nil {
-		return 0, err
-	}
-	type item struct {
-		v           int64
-		sum, sealed string
-	}
-	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.v, &it.sum, &it.sealed); err != nil {
-			_ = rows.Close()
-			return 0, err
-		}
-		items = append(items, it)
-	}
-	_ = rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, it := range items {
-		aad := configAAD(it.v, it.sum)
-		plain, _, err := w.s.kr().Open(aad, it.sealed)
-		if err != nil {
-			return 0, fmt.Errorf("config version %d: %w", it.v, err)
-		}
-		sealed, err := w.s.kr().Seal(aad, plain)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := w.exec(`UPDATE config_versions SET sealed = ? WHERE version = ?`, sealed, it.v); err != nil {
-			return 0, err
-		}
-	}
-	return len(items), nil
+	return w.reseal(`SELECT version, sha256, sealed FROM config_versions WHERE sealed <> ''`, func(rows *sql.Rows) (sealedValue, error) {
+		var v int64
+		var sum, sealed string
+		err := rows.Scan(&v, &sum, &sealed)
+		return sealedValue{what: fmt.Sprintf("config version %d", v), aad: configAAD(v, sum), sealed: sealed,
+			update: `UPDATE config_versions SET sealed = ? WHERE version = ?`, args: []any{v}}, err
+	})
 }
 
 const configColumns = `version, sha256, author_kind, author_name, source, node, created_at, redacted, sealed`

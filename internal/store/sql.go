@@ -621,58 +621,57 @@ func (w *writeTx) rekey() (int, error) {
 	if w.s.kr().CurrentID() == "" {
 		return 0, ErrNoMasterKey
 	}
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, consumer, kind, secret FROM credentials WHERE secret <> ''`)
-	if err != nil {
-		return 0, err
-	}
-	type item struct{ id, consumer, kind, sealed string }
-	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.id, &it.consumer, &it.kind, &it.sealed); err != nil {
-			_ = rows.Close()
-			return 0, err
-		}
-		items = append(items, it)
-	}
-	_ = rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	n, err := w.rekeyUsers()
+	n, err := w.reseal(`SELECT id, consumer, kind, secret FROM credentials WHERE secret <> ''`,
+		func(rows *sql.Rows) (sealedValue, error) {
+			var id, consumer, kind, sealed string
+			err := rows.Scan(&id, &consumer, &kind, &sealed)
+			return sealedValue{what: fmt.Sprintf("credential %q", id), aad: credentialAAD(id, kind, consumer), sealed: sealed,
+				update: `UPDATE credentials SET secret = ?, rev = ? WHERE id = ?`, args: []any{w.rev, id}}, err
+		})
 	if err != nil {
 		return n, err
 	}
-	for _, it := range items {
-		aad := credentialAAD(it.id, it.kind, it.consumer)
-		plain, _, err := w.s.kr().Open(aad, it.sealed)
-		if err != nil {
-			return n, fmt.Errorf("credential %q: %w", it.id, err)
-		}
-		sealed, err := w.s.kr().Seal(aad, plain)
-		if err != nil {
-			return n, err
-		}
-		if _, err := w.exec(`UPDATE credentials SET secret = ?, rev = ? WHERE id = ?`, sealed, w.rev, it.id); err != nil {
-			return n, err
-		}
-		n++
+	m, err := w.rekeyUsers()
+	if err != nil {
+		return n + m, err
 	}
-	m, err := w.rekeySecrets()
-	return n + m, err
+	k, err := w.rekeySecrets()
+	return n + m + k, err
 }
 
 // rekeySecrets seals every named secret again under the current key.
 func (w *writeTx) rekeySecrets() (int, error) {
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT name, value FROM secrets`)
+	return w.reseal(`SELECT name, value FROM secrets`, func(rows *sql.Rows) (sealedValue, error) {
+		var name, sealed string
+		err := rows.Scan(&name, &sealed)
+		return sealedValue{what: fmt.Sprintf("secret %q", name), aad: secretAAD(name), sealed: sealed,
+			update: `UPDATE secrets SET value = ?, rev = ? WHERE name = ?`, args: []any{w.rev, name}}, err
+	})
+}
+
+// sealedValue is one value a rekey seals again: what it is (for errors),
+// the additional data it is bound to, its sealed text, and the UPDATE that
+// writes the new sealed text back (its first placeholder), args after it.
+type sealedValue struct {
+	what, aad, sealed string
+	update            string
+	args              []any
+}
+
+// reseal is the one rekey step: every value query selects (scan turns a
+// row into a sealedValue) is opened under its additional data and sealed
+// again under the current key. All rows are read before the first UPDATE:
+// one transaction, one statement at a time. A value that does not open
+// fails the whole rekey, naming the value, never its content.
+func (w *writeTx) reseal(query string, scan func(*sql.Rows) (sealedValue, error)) (int, error) {
+	rows, err := w.tx.QueryContext(w.ctx, w.s.q(query))
 	if err != nil {
 		return 0, err
 	}
-	type item struct{ name, sealed string }
-	var items []item
+	var items []sealedValue
 	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.name, &it.sealed); err != nil {
+		it, err := scan(rows)
+		if err != nil {
 			_ = rows.Close()
 			return 0, err
 		}
@@ -682,21 +681,18 @@ func (w *writeTx) rekeySecrets() (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, it := range items {
-		aad := secretAAD(it.name)
-		plain, _, err := w.s.kr().Open(aad, it.sealed)
+	for i, it := range items {
+		plain, _, err := w.s.kr().Open(it.aad, it.sealed)
 		if err != nil {
-			return n, fmt.Errorf("secret %q: %w", it.name, err)
+			return i, fmt.Errorf("%s: %w", it.what, err)
 		}
-		sealed, err := w.s.kr().Seal(aad, plain)
+		sealed, err := w.s.kr().Seal(it.aad, plain)
 		if err != nil {
-			return n, err
+			return i, err
 		}
-		if _, err := w.exec(`UPDATE secrets SET value = ?, rev = ? WHERE name = ?`, sealed, w.rev, it.name); err != nil {
-			return n, err
+		if _, err := w.exec(it.update, append([]any{sealed}, it.args...)...); err != nil {
+			return i, err
 		}
-		n++
 	}
-	return n, nil
+	return len(items), nil
 }

@@ -358,6 +358,12 @@ func TestRekey(t *testing.T) {
 				if err := tx.CreateConsumer(&Consumer{Name: "app"}); err != nil {
 					return err
 				}
+				if err := tx.CreateSecret(&Secret{Name: "db", Value: []byte("db-password")}); err != nil {
+					return err
+				}
+				if err := tx.RecordConfig(&ConfigVersion{SHA256: "aa", Source: "start", Raw: []byte("routes: []\n")}); err != nil {
+					return err
+				}
 				return tx.CreateCredential(&Credential{ID: "j", Consumer: "app", Kind: KindJWT, Lookup: "j", Data: CredentialData{Key: "j", Algorithm: "HS256"}, Secret: []byte("0123456789abcdef0123456789abcdef")})
 			})
 			newRaw := make([]byte, MasterKeyLen)
@@ -369,19 +375,25 @@ func TestRekey(t *testing.T) {
 			s.(*sqlStore).SetKeyring(both)
 			var n int
 			mustWrite(t, s, func(tx Tx) error { n, err = tx.Rekey(); return err })
-			if n != 1 {
+			if n != 2 { // the credential and the named secret (config files are counted in the trail)
 				t.Fatalf("resealed %d", n)
 			}
 			newOnly, _ := NewKeyring(newRaw)
 			s.(*sqlStore).SetKeyring(newOnly)
 			st, err := s.State(ctx)
-			if err != nil || len(st.Credentials) != 1 || len(st.Problems) != 0 {
-				t.Fatalf("with the new key: %v %+v %v", err, st.Credentials, st.Problems)
+			if err != nil || len(st.Credentials) != 1 || len(st.Secrets) != 1 || string(st.Secrets[0].Value) != "db-password" || len(st.Problems) != 0 {
+				t.Fatalf("with the new key: %v %+v %+v %v", err, st.Credentials, st.Secrets, st.Problems)
+			}
+			if v, err := s.GetConfigVersion(ctx, 1); err != nil || string(v.Raw) != "routes: []\n" {
+				t.Fatalf("config version with the new key: %v %v", v, err)
 			}
 			s.(*sqlStore).SetKeyring(oldKR)
 			st, _ = s.State(ctx)
-			if len(st.Credentials) != 0 || len(st.Problems) != 1 {
-				t.Fatalf("the old key still opens: %+v %v", st.Credentials, st.Problems)
+			if len(st.Credentials) != 0 || len(st.Secrets) != 0 || len(st.Problems) != 2 {
+				t.Fatalf("the old key still opens: %+v %+v %v", st.Credentials, st.Secrets, st.Problems)
+			}
+			if _, err := s.GetConfigVersion(ctx, 1); err == nil {
+				t.Fatal("the old key still opens the kept config file")
 			}
 		})
 	}

@@ -199,40 +199,12 @@ func (w *writeTx) enrolTOTP(name string, secret []byte, recoveryHashes []string)
 
 // rekeyUsers seals every TOTP secret again under the current master key.
 func (w *writeTx) rekeyUsers() (int, error) {
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT name, totp_secret FROM admin_users`)
-	if err != nil {
-		return 0, err
-	}
-	type item struct{ name, sealed string }
-	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.name, &it.sealed); err != nil {
-			_ = rows.Close()
-			return 0, err
-		}
-		items = append(items, it)
-	}
-	_ = rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, it := range items {
-		plain, _, err := w.s.kr().Open(userAAD(it.name), it.sealed)
-		if err != nil {
-			return n, fmt.Errorf("admin user %q: %w", it.name, err)
-		}
-		sealed, err := w.s.kr().Seal(userAAD(it.name), plain)
-		if err != nil {
-			return n, err
-		}
-		if _, err := w.exec(`UPDATE admin_users SET totp_secret = ? WHERE name = ?`, sealed, it.name); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return w.reseal(`SELECT name, totp_secret FROM admin_users`, func(rows *sql.Rows) (sealedValue, error) {
+		var name, sealed string
+		err := rows.Scan(&name, &sealed)
+		return sealedValue{what: fmt.Sprintf("admin user %q", name), aad: userAAD(name), sealed: sealed,
+			update: `UPDATE admin_users SET totp_secret = ? WHERE name = ?`, args: []any{name}}, err
+	})
 }
 
 func (s *sqlStore) User(ctx context.Context, name string) (*User, error) {
