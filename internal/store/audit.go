@@ -307,16 +307,11 @@ func (s *sqlStore) AuditTrail(ctx context.Context, q AuditQuery) ([]AuditEntry, 
 	if err != nil {
 		return nil, fmt.Errorf("store: read audit trail: %w", err)
 	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: read audit trail: %w", err)
-		}
-		out = append(out, e)
+	out, err := scanAll(rows, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read audit trail: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // VerifyProblem is the first thing wrong with the trail.
@@ -364,14 +359,9 @@ func (s *sqlStore) VerifyAudit(ctx context.Context, key []byte) (*VerifyReport, 
 	if err != nil {
 		return nil, fmt.Errorf("store: read audit trail: %w", err)
 	}
-	defer rows.Close()
-	var all []AuditEntry
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: read audit trail: %w", err)
-		}
-		all = append(all, e)
+	all, err := scanAll(rows, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read audit trail: %w", err)
 	}
 	r := &VerifyReport{HeadSeq: head.Seq, Entries: int64(len(all))}
 	var want int64 = 1

@@ -112,16 +112,13 @@ func (s *sqlStore) ConfigVersions(ctx context.Context, beforeVersion int64, limi
 	if err != nil {
 		return nil, fmt.Errorf("store: read config versions: %w", err)
 	}
-	defer rows.Close()
-	var out []ConfigVersion
-	for rows.Next() {
-		v, _, err := scanConfig(rows)
+	return scanAll(rows, func(rows *sql.Rows) (v ConfigVersion, err error) {
+		v, _, err = scanConfig(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: read config versions: %w", err)
+			return v, fmt.Errorf("store: read config versions: %w", err)
 		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+		return v, nil
+	})
 }
 
 // GetConfigVersion reads one version, its file's bytes opened when kept.

@@ -152,6 +152,23 @@ type sealedCredential struct {
 	sealed string
 }
 
+// scanAll reads every row of rows with scan: the one loop over a query's
+// result. rows is closed on every path, and rows.Err is checked at the end,
+// so a read cut short (a dropped connection, a cancelled context) is an
+// error, never a shorter answer.
+func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func readConsumers(ctx context.Context, tx *sql.Tx) ([]Consumer, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT name, groups_json, scopes_json, metadata_json, version, created_at, updated_at FROM consumers ORDER BY name`)
 	if err != nil {
@@ -161,22 +178,18 @@ func readConsumers(ctx context.Context, tx *sql.Tx) ([]Consumer, error) {
 }
 
 func scanConsumers(rows *sql.Rows) ([]Consumer, error) {
-	defer rows.Close()
-	var out []Consumer
-	for rows.Next() {
-		var c Consumer
+	return scanAll(rows, func(rows *sql.Rows) (c Consumer, err error) {
 		var g, sc, md string
 		var ca, ua int64
 		if err := rows.Scan(&c.Name, &g, &sc, &md, &c.Version, &ca, &ua); err != nil {
-			return nil, fmt.Errorf("store: read consumers: %w", err)
+			return c, fmt.Errorf("store: read consumers: %w", err)
 		}
 		if err := errors.Join(json.Unmarshal([]byte(g), &c.Groups), json.Unmarshal([]byte(sc), &c.Scopes), json.Unmarshal([]byte(md), &c.Metadata)); err != nil {
-			return nil, fmt.Errorf("store: consumer %q: %w", c.Name, err)
+			return c, fmt.Errorf("store: consumer %q: %w", c.Name, err)
 		}
 		c.CreatedAt, c.UpdatedAt = fromMS(ca), fromMS(ua)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	})
 }
 
 func readCredentials(ctx context.Context, tx *sql.Tx) ([]sealedCredential, error) {
@@ -188,22 +201,18 @@ func readCredentials(ctx context.Context, tx *sql.Tx) ([]sealedCredential, error
 }
 
 func scanCredentials(rows *sql.Rows) ([]sealedCredential, error) {
-	defer rows.Close()
-	var out []sealedCredential
-	for rows.Next() {
-		var c sealedCredential
+	return scanAll(rows, func(rows *sql.Rows) (c sealedCredential, err error) {
 		var data string
 		var ca, ua int64
 		if err := rows.Scan(&c.ID, &c.Consumer, &c.Kind, &c.Lookup, &data, &c.sealed, &c.Version, &ca, &ua); err != nil {
-			return nil, fmt.Errorf("store: read credentials: %w", err)
+			return c, fmt.Errorf("store: read credentials: %w", err)
 		}
 		if err := json.Unmarshal([]byte(data), &c.Data); err != nil {
-			return nil, fmt.Errorf("store: credential %q: %w", c.ID, err)
+			return c, fmt.Errorf("store: credential %q: %w", c.ID, err)
 		}
 		c.CreatedAt, c.UpdatedAt = fromMS(ca), fromMS(ua)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	})
 }
 
 func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
@@ -215,22 +224,18 @@ func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
 }
 
 func scanTokens(rows *sql.Rows) ([]Token, error) {
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		var t Token
+	return scanAll(rows, func(rows *sql.Rows) (t Token, err error) {
 		var ca, ea int64
 		var nets string
 		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.Version, &ca, &ea, &nets); err != nil {
-			return nil, fmt.Errorf("store: read admin tokens: %w", err)
+			return t, fmt.Errorf("store: read admin tokens: %w", err)
 		}
 		if err := json.Unmarshal([]byte(nets), &t.Networks); err != nil {
-			return nil, fmt.Errorf("store: admin token %q: %w", t.ID, err)
+			return t, fmt.Errorf("store: admin token %q: %w", t.ID, err)
 		}
 		t.CreatedAt, t.ExpiresAt = fromMS(ca), fromMS(ea)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		return t, nil
+	})
 }
 
 func readBans(ctx context.Context, tx *sql.Tx) ([]Ban, error) {
@@ -242,19 +247,15 @@ func readBans(ctx context.Context, tx *sql.Tx) ([]Ban, error) {
 }
 
 func scanBans(rows *sql.Rows) ([]Ban, error) {
-	defer rows.Close()
-	var out []Ban
-	for rows.Next() {
-		var b Ban
+	return scanAll(rows, func(rows *sql.Rows) (b Ban, err error) {
 		var until, ca int64
 		var lifted int
 		if err := rows.Scan(&b.Address, &until, &b.Reason, &b.CreatedBy, &ca, &lifted, &b.Version, &b.Rev); err != nil {
-			return nil, fmt.Errorf("store: read bans: %w", err)
+			return b, fmt.Errorf("store: read bans: %w", err)
 		}
 		b.Until, b.CreatedAt, b.Lifted = fromMS(until), fromMS(ca), lifted != 0
-		out = append(out, b)
-	}
-	return out, rows.Err()
+		return b, nil
+	})
 }
 
 type sealedSecret struct {
@@ -267,18 +268,14 @@ func readSecrets(ctx context.Context, tx *sql.Tx) ([]sealedSecret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read secrets: %w", err)
 	}
-	defer rows.Close()
-	var out []sealedSecret
-	for rows.Next() {
-		var sc sealedSecret
+	return scanAll(rows, func(rows *sql.Rows) (sc sealedSecret, err error) {
 		var ca, ua int64
 		if err := rows.Scan(&sc.Name, &sc.sealed, &sc.Version, &ca, &ua); err != nil {
-			return nil, fmt.Errorf("store: read secrets: %w", err)
+			return sc, fmt.Errorf("store: read secrets: %w", err)
 		}
 		sc.CreatedAt, sc.UpdatedAt = fromMS(ca), fromMS(ua)
-		out = append(out, sc)
-	}
-	return out, rows.Err()
+		return sc, nil
+	})
 }
 
 // Usage reads the usage table.
@@ -287,18 +284,14 @@ func (s *sqlStore) Usage(ctx context.Context) ([]Usage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read usage: %w", err)
 	}
-	defer rows.Close()
-	var out []Usage
-	for rows.Next() {
-		var u Usage
+	return scanAll(rows, func(rows *sql.Rows) (u Usage, err error) {
 		var req, ref, lu int64
 		if err := rows.Scan(&u.KeyID, &u.Consumer, &req, &ref, &lu, &u.LastClient); err != nil {
-			return nil, fmt.Errorf("store: read usage: %w", err)
+			return u, fmt.Errorf("store: read usage: %w", err)
 		}
 		u.Requests, u.Refused, u.LastUsed = uint64(max(req, 0)), uint64(max(ref, 0)), fromMS(lu) // #nosec G115 -- clamped at 0
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		return u, nil
+	})
 }
 
 // Write runs fn in one transaction. The first statement bumps the
@@ -668,17 +661,8 @@ func (w *writeTx) reseal(query string, scan func(*sql.Rows) (sealedValue, error)
 	if err != nil {
 		return 0, err
 	}
-	var items []sealedValue
-	for rows.Next() {
-		it, err := scan(rows)
-		if err != nil {
-			_ = rows.Close()
-			return 0, err
-		}
-		items = append(items, it)
-	}
-	_ = rows.Close()
-	if err := rows.Err(); err != nil {
+	items, err := scanAll(rows, scan)
+	if err != nil {
 		return 0, err
 	}
 	for i, it := range items {

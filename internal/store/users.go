@@ -233,18 +233,14 @@ func (s *sqlStore) Users(ctx context.Context) ([]User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read admin users: %w", err)
 	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		var u User
+	return scanAll(rows, func(rows *sql.Rows) (u User, err error) {
 		var ca, ua int64
 		if err := rows.Scan(&u.Name, &u.Role, &u.Version, &ca, &ua); err != nil {
-			return nil, fmt.Errorf("store: read admin users: %w", err)
+			return u, fmt.Errorf("store: read admin users: %w", err)
 		}
 		u.CreatedAt, u.UpdatedAt = fromMS(ca), fromMS(ua)
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		return u, nil
+	})
 }
 
 // affected runs one statement and reports whether it changed a row.
@@ -384,18 +380,14 @@ func (s *sqlStore) TokenUses(ctx context.Context) ([]TokenUse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: read admin token use: %w", err)
 	}
-	defer rows.Close()
-	var out []TokenUse
-	for rows.Next() {
-		var u TokenUse
+	return scanAll(rows, func(rows *sql.Rows) (u TokenUse, err error) {
 		var lu int64
 		if err := rows.Scan(&u.TokenID, &lu, &u.LastClient); err != nil {
-			return nil, fmt.Errorf("store: read admin token use: %w", err)
+			return u, fmt.Errorf("store: read admin token use: %w", err)
 		}
 		u.LastUsed = fromMS(lu)
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		return u, nil
+	})
 }
 
 var _ Admins = (*sqlStore)(nil)
