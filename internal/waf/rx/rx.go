@@ -253,7 +253,7 @@ func required(re *syntax.Regexp) (set byteSet, ok bool) {
 				return set, false
 			}
 			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
-				set.add(byte(r))
+				set.add(byte(r)) // #nosec G115 -- r <= re.Rune[i+1] < utf8.RuneSelf, checked above
 			}
 		}
 		return set, true
@@ -292,7 +292,7 @@ func runeBytes(r rune, fold bool) (set byteSet, ok bool) {
 	if r >= utf8.RuneSelf {
 		return set, false
 	}
-	set.add(byte(r))
+	set.add(byte(r)) // #nosec G115 -- r < utf8.RuneSelf, checked above
 	if !fold {
 		return set, true
 	}
@@ -300,7 +300,7 @@ func runeBytes(r rune, fold bool) (set byteSet, ok bool) {
 		if f >= utf8.RuneSelf {
 			return set, false
 		}
-		set.add(byte(f))
+		set.add(byte(f)) // #nosec G115 -- f < utf8.RuneSelf, checked above
 	}
 	return set, true
 }
@@ -393,7 +393,7 @@ func requiredWords(re *syntax.Regexp) (ws wordScreen, ok bool) {
 		var best, run []byte
 		for _, r := range re.Rune {
 			if _, ok := runeBytes(r, fold); ok {
-				c := byte(r)
+				c := byte(r) // #nosec G115 -- runeBytes is ok only for r < utf8.RuneSelf
 				if fold && 'A' <= c && c <= 'Z' {
 					c += 'a' - 'A'
 				}
