@@ -206,6 +206,12 @@ func TestWriteTimeoutCutsOffSlowReader(t *testing.T) {
 // the client closing cancels the request's context too, and a keep-alive
 // connection whose handler ended normally goes on serving.
 func TestClientCloseCancelsRequestContextTLS(t *testing.T) {
+	for _, mode := range watchModes {
+		t.Run(mode.desc, func(t *testing.T) { clientCloseTLS(t, mode.after) })
+	}
+}
+
+func clientCloseTLS(t *testing.T, after time.Duration) {
 	ts := httptest.NewUnstartedServer(nil)
 	ts.StartTLS()
 	cert := ts.TLS.Certificates[0]
@@ -219,7 +225,7 @@ func TestClientCloseCancelsRequestContextTLS(t *testing.T) {
 	}
 	defer ln.Close()
 	started, done := make(chan struct{}, 1), make(chan error, 1)
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{WatchAfter: after, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/quick" {
 			_, _ = io.WriteString(w, "quick")
 			return

@@ -326,6 +326,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	c := w.c
+	c.settleWatch()
 	c.stopBackgroundRead() // the connection and its buffered bytes are the handler's now
 	if w.committed {
 		if err := c.bw.Flush(); err != nil {

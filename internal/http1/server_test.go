@@ -522,38 +522,132 @@ func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
 // TestClientCloseCancelsRequestContext: once the request is read (its body
 // included), the engine watches the connection; the client closing it
 // cancels the request's context while the handler still runs.
+// watchModes are the two ways a handler's client is watched: from the
+// handler's start, and the default, once it has run for WatchAfter.
+var watchModes = []struct {
+	desc  string
+	after time.Duration
+}{
+	{"watched from the start", -1},
+	{"watched after WatchAfter", 0},
+}
+
 func TestClientCloseCancelsRequestContext(t *testing.T) {
-	for _, tc := range []struct{ desc, raw string }{
-		{desc: "no body", raw: req("GET /w HTTP/1.1", "Host: a")},
-		{desc: "Content-Length body read by the handler", raw: req("POST /w HTTP/1.1", "Host: a", "Content-Length: 3") + "abc"},
-		{desc: "chunked body read by the handler", raw: req("POST /w HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + "3\r\nabc\r\n0\r\n\r\n"},
+	for _, mode := range watchModes {
+		for _, tc := range []struct{ desc, raw string }{
+			{desc: "no body", raw: req("GET /w HTTP/1.1", "Host: a")},
+			{desc: "Content-Length body read by the handler", raw: req("POST /w HTTP/1.1", "Host: a", "Content-Length: 3") + "abc"},
+			{desc: "chunked body read by the handler", raw: req("POST /w HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + "3\r\nabc\r\n0\r\n\r\n"},
+		} {
+			t.Run(mode.desc+"/"+tc.desc, func(t *testing.T) {
+				started, done := make(chan struct{}), make(chan error, 1)
+				addr := serve(t, &Server{WatchAfter: mode.after, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.ReadAll(r.Body)
+					close(started)
+					select {
+					case <-r.Context().Done():
+						done <- r.Context().Err()
+					case <-time.After(10 * time.Second):
+						done <- nil
+					}
+				})})
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.WriteString(c, tc.raw); err != nil {
+					t.Fatal(err)
+				}
+				<-started
+				_ = c.Close()
+				if err := <-done; err != context.Canceled {
+					t.Fatalf("request context: %v, want canceled", err)
+				}
+			})
+		}
+	}
+}
+
+// TestClientWatchedOnlyOnceHandlerRunsForWatchAfter: a handler that
+// answers within WatchAfter costs no watch; one that runs longer is
+// watched from then on, so a client that left is noticed no sooner than
+// WatchAfter and then at once; a negative WatchAfter watches every
+// handler from its start.
+func TestClientWatchedOnlyOnceHandlerRunsForWatchAfter(t *testing.T) {
+	for _, tc := range []struct {
+		desc        string
+		after       time.Duration
+		wantWatches int64
+	}{
+		{desc: "fast handlers: no watch", after: time.Hour, wantWatches: 0},
+		{desc: "negative: a watch for every handler", after: -1, wantWatches: 20},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			started, done := make(chan struct{}), make(chan error, 1)
-			addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.ReadAll(r.Body)
-				close(started)
-				select {
-				case <-r.Context().Done():
-					done <- r.Context().Err()
-				case <-time.After(10 * time.Second):
-					done <- nil
-				}
-			})})
+			s := &Server{WatchAfter: tc.after, Handler: echo}
+			addr := serve(t, s)
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := io.WriteString(c, tc.raw); err != nil {
-				t.Fatal(err)
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			for i := 0; i < 20; i++ { // one at a time: nothing pipelined, so every handler is watchable
+				if _, err := io.WriteString(c, req(fmt.Sprintf("GET /%d HTTP/1.1", i), "Host: a")); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := respBody(resp), fmt.Sprintf("GET /%d ", i); got != want {
+					t.Fatalf("response %d: %q, want %q", i, got, want)
+				}
 			}
-			<-started
-			_ = c.Close()
-			if err := <-done; err != context.Canceled {
-				t.Fatalf("request context: %v, want canceled", err)
+			if got := s.watches.Load(); got != tc.wantWatches {
+				t.Fatalf("%d watches started, want %d", got, tc.wantWatches)
 			}
 		})
 	}
+
+	t.Run("slow handler: watched after WatchAfter, cancelled when the client leaves", func(t *testing.T) {
+		const after = 150 * time.Millisecond
+		type outcome struct {
+			err     error
+			elapsed time.Duration
+		}
+		started, done := make(chan struct{}), make(chan outcome, 1)
+		s := &Server{WatchAfter: after, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t0 := time.Now()
+			close(started)
+			select {
+			case <-r.Context().Done():
+				done <- outcome{r.Context().Err(), time.Since(t0)}
+			case <-time.After(10 * time.Second):
+				done <- outcome{nil, time.Since(t0)}
+			}
+		})}
+		addr := serve(t, s)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, req("GET /slow HTTP/1.1", "Host: a")); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		_ = c.Close()
+		o := <-done
+		if o.err != context.Canceled {
+			t.Fatalf("request context: %v, want canceled", o.err)
+		}
+		if o.elapsed < after {
+			t.Fatalf("cancelled after %v, before WatchAfter (%v) had passed", o.elapsed, after)
+		}
+		if got := s.watches.Load(); got != 1 {
+			t.Fatalf("%d watches started, want 1", got)
+		}
+	})
 }
 
 // TestBytesDuringHandlerKeptForNextRequest: a request pipelined while the
@@ -561,15 +655,22 @@ func TestClientCloseCancelsRequestContext(t *testing.T) {
 // connection's buffer and answered next, in order; the first request's
 // context is not cancelled by it.
 func TestBytesDuringHandlerKeptForNextRequest(t *testing.T) {
+	for _, mode := range watchModes {
+		t.Run(mode.desc, func(t *testing.T) { bytesDuringHandler(t, mode.after) })
+	}
+}
+
+func bytesDuringHandler(t *testing.T, after time.Duration) {
 	started, proceed := make(chan struct{}, 2), make(chan struct{})
-	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{WatchAfter: after, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if r.URL.Path == "/1" {
 			started <- struct{}{}
 			<-proceed
 		}
 		_, _ = fmt.Fprintf(w, "%s %s ctx=%v", r.URL.Path, b, r.Context().Err())
-	})})
+	})}
+	addr := serve(t, s)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -580,6 +681,9 @@ func TestBytesDuringHandlerKeptForNextRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-started
+	for s.watches.Load() == 0 { // the bytes arrive while the watch runs
+		time.Sleep(time.Millisecond)
+	}
 	if _, err := io.WriteString(c, req("POST /2 HTTP/1.1", "Host: a", "Content-Length: 2")+"cd"); err != nil {
 		t.Fatal(err)
 	}
