@@ -97,7 +97,11 @@ func main() {
 			_, err = io.CopyN(bw, r.Body, r.ContentLength)
 		}
 		if err == nil {
-			err = bw.Flush()
+			if r.ContentLength > 0 {
+				err = bw.Flush()
+			} else {
+				err = c.FlushInWait() // sent from inside the wait for the response
+			}
 		}
 		var resp *http.Response
 		if err == nil {

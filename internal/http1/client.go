@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"syscall"
 )
 
 // ClientConn is the client side of one HTTP/1.1 connection to an upstream:
@@ -13,14 +15,21 @@ import (
 // reading a response allocates one string (its head) and nothing else.
 // Not safe for concurrent use; one exchange at a time.
 type ClientConn struct {
-	nc   net.Conn
-	rd   reader
-	bw   *bufio.Writer
-	resp http.Response
-	hdr  http.Header
-	f    fields
-	body body
-	te   []string
+	nc  net.Conn
+	rd  reader
+	bw  *bufio.Writer
+	out heldWriter      // what bw writes to
+	rc  syscall.RawConn // a plain socket: a held request is sent from inside the wait (FlushInWait)
+	// sendFn is sendThenRead bound to the connection (no allocation per call);
+	// sendErr and readErr carry its results out.
+	sendFn  func(fd uintptr) bool
+	sendErr error
+	readErr error
+	resp    http.Response
+	hdr     http.Header
+	f       fields
+	body    body
+	te      []string
 	// reusable: the last response's framing lets another exchange follow
 	// once its body has been read to the end.
 	reusable bool
@@ -32,8 +41,52 @@ type ClientConn struct {
 func NewClientConn(nc net.Conn) *ClientConn {
 	cc := &ClientConn{nc: nc, hdr: make(http.Header, 16), te: make([]string, 1)}
 	cc.rd.init(nc)
-	cc.bw = bufio.NewWriterSize(nc, 4096)
+	cc.out.nc = nc
+	cc.bw = bufio.NewWriterSize(&cc.out, 4096)
+	cc.rc = rawConnOf(nc)
+	cc.sendFn = cc.sendThenRead
 	return cc
+}
+
+// heldWriter is the connection's writer, which holds back one flush when
+// asked (FlushInWait): the bytes stay in the buffered writer's buffer,
+// untouched until the next write to it, and are sent by Wait.
+type heldWriter struct {
+	nc   net.Conn
+	hold bool
+	held []byte
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	if w.hold {
+		w.hold, w.held = false, p
+		return len(p), nil
+	}
+	return w.nc.Write(p)
+}
+
+// FlushInWait is Flush for a request that is complete once flushed (no
+// body follows): on a plain socket the bytes are held back and sent by
+// the next Wait from inside its wait for the response. The wait is
+// registered with the runtime's poller before the request leaves, so the
+// response cannot arrive unnoticed, and the read that would find nothing
+// (the response cannot be there yet) is never made: one system call less
+// per exchange. Elsewhere (TLS) it is Flush.
+//
+// A pooled connection the upstream closed while it sat idle fails as
+// before: the request meets a reset, which wakes the wait, and the read
+// reports it. One the upstream only half-closed and never reads from
+// again would keep the wait until its deadline; a caller that reuses a
+// connection idle long enough for the upstream's idle timeout to have
+// passed should Flush and Wait instead, so the read finds the end at once.
+func (cc *ClientConn) FlushInWait() error {
+	if cc.rc == nil || cc.bw.Buffered() == 0 {
+		return cc.bw.Flush()
+	}
+	cc.out.hold = true
+	err := cc.bw.Flush()
+	cc.out.hold = false
+	return err
 }
 
 // Conn is the underlying connection.
@@ -63,12 +116,103 @@ func (cc *ClientConn) Buffered() int { return cc.rd.buffered() }
 // before any byte of a response (stale, so safe to retry) from one that
 // failed in the middle of one.
 func (cc *ClientConn) Wait() error {
+	if cc.out.held != nil {
+		if err := cc.sendAndWait(); err != nil || cc.rd.buffered() > 0 {
+			return err
+		}
+	}
 	for cc.rd.buffered() == 0 {
 		if err := cc.rd.fill(readBufSize); err != nil && cc.rd.buffered() == 0 {
 			return err
 		}
 	}
 	return nil
+}
+
+// sendAndWait sends the request FlushInWait held back and reads the first
+// bytes of the response, both from one RawConn.Read: its callback writes
+// the request and asks to wait; woken, it reads. A request the socket did
+// not take whole (its buffer is full) is finished by a blocking write, and
+// the response is then waited for as usual. The send's error is reported
+// as a write error (*net.OpError, Op "write").
+func (cc *ClientConn) sendAndWait() error {
+	rd := &cc.rd
+	if rd.err != nil {
+		cc.out.held = nil
+		return rd.err
+	}
+	if rd.buffered() > 0 || len(rd.buf) == 0 { // not the start of an exchange: send as Flush would
+		held := cc.out.held
+		cc.out.held = nil
+		_, err := cc.nc.Write(held)
+		return err
+	}
+	rd.r, rd.w = 0, 0
+	cc.sendErr, cc.readErr = nil, nil
+	err := cc.rc.Read(cc.sendFn)
+	held := cc.out.held
+	cc.out.held = nil
+	switch {
+	case cc.sendErr != nil:
+		rd.err = &net.OpError{Op: "write", Net: cc.nc.RemoteAddr().Network(), Source: cc.nc.LocalAddr(), Addr: cc.nc.RemoteAddr(), Err: cc.sendErr}
+		return rd.err
+	case err != nil: // a deadline, a closed connection: sticky, as a failed read is
+		rd.err = err
+		return err
+	case len(held) > 0: // the socket took part of it, or none
+		if _, err := cc.nc.Write(held); err != nil {
+			rd.err = err
+			return err
+		}
+		return nil
+	case cc.readErr != nil:
+		rd.err = cc.readErr
+		if rd.buffered() > 0 {
+			return nil
+		}
+		return rd.err
+	}
+	return nil
+}
+
+// sendThenRead is sendAndWait's callback. With the request still held it
+// writes it (non-blocking) and, when all of it went, returns false: wait
+// until the socket is readable. Otherwise it reads once into the read
+// buffer; nothing there yet (a wake-up without data) is another wait.
+func (cc *ClientConn) sendThenRead(fd uintptr) bool {
+	if held := cc.out.held; len(held) > 0 {
+		for {
+			n, err := rawWrite(fd, held)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true // finished by a blocking write
+			case err != nil:
+				cc.sendErr = os.NewSyscallError("write", err)
+				return true
+			}
+			cc.out.held = held[n:]
+			return n < len(held) // all sent: wait for the response
+		}
+	}
+	rd := &cc.rd
+	for {
+		n, err := rawRead(fd, rd.buf[rd.w:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			cc.readErr = os.NewSyscallError("read", err)
+		case n == 0:
+			cc.readErr = io.EOF
+		default:
+			rd.w += n
+		}
+		return true
+	}
 }
 
 // Read reads the raw stream after a 101 (Switching Protocols) response:
@@ -81,6 +225,14 @@ func (cc *ClientConn) Read(p []byte) (int, error) { return cc.rd.read(p) }
 // connection) before reading again.
 func (cc *ClientConn) ReadResponse(method string) (*http.Response, error) {
 	cc.reusable = false
+	if cc.out.held != nil {
+		if err := cc.Wait(); err != nil {
+			if err == io.EOF {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
 	limit := cc.MaxHeaderBytes
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes

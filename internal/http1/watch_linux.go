@@ -65,3 +65,13 @@ func (c *conn) peek(fd uintptr) bool {
 	}
 	return true
 }
+
+// rawWrite and rawRead are write(2) and read(2) on a socket from inside a
+// RawConn callback (non-blocking: EAGAIN when the socket is not ready).
+func rawWrite(fd uintptr, p []byte) (int, error) {
+	return syscall.Write(int(fd), p) // #nosec G115 -- a file descriptor the runtime got from the kernel as an int
+}
+
+func rawRead(fd uintptr, p []byte) (int, error) {
+	return syscall.Read(int(fd), p) // #nosec G115 -- a file descriptor the runtime got from the kernel as an int
+}

@@ -12,3 +12,8 @@ import (
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
 func (c *conn) peek(uintptr) bool { return true }
+
+// rawWrite and rawRead are never called: rawConnOf gives no RawConn here.
+func rawWrite(uintptr, []byte) (int, error) { return 0, syscall.ENOSYS }
+
+func rawRead(uintptr, []byte) (int, error) { return 0, syscall.ENOSYS }

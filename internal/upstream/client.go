@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -98,6 +99,9 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		c.finish(stop, false)
 		if werr != nil {
 			return nil, true, p.wrapErr(ctx, "write request", werr)
+		}
+		if isWriteErr(err) { // a request sent by Wait (FlushInWait)
+			return nil, true, p.wrapErr(ctx, "write request", err)
 		}
 		return nil, true, p.wrapErr(ctx, "read response", readErr(err))
 	}
@@ -254,6 +258,12 @@ func readErr(err error) error {
 		return errResponseTimeout
 	}
 	return err
+}
+
+// isWriteErr reports a failed write on the connection.
+func isWriteErr(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "write"
 }
 
 // wrapErr names the target and the step; when the request context ended,

@@ -767,3 +767,69 @@ func TestClientBodyErrorNotRetried(t *testing.T) {
 	}
 	up.waitClosed(t, 1) // the half-written connection is closed
 }
+
+// TestStaleConnFoundWhicheverWayTheRequestIsSent: a pooled connection the
+// upstream gave up while it sat idle costs the request a retry on a new
+// connection, not a wait for the response timeout. A connection idle less
+// than sendInWaitIdle sends a bodiless request from inside the wait for the
+// response (http1.ClientConn.FlushInWait): a closed socket answers the
+// request with a reset, which wakes the wait. One idle longer sends, then
+// reads, so even an upstream that only half-closed it (and never reads
+// again) is found at once by the read. The one case left to the response
+// timeout, a half-close followed within sendInWaitIdle by a request, is
+// retried once that timeout passes.
+func TestStaleConnFoundWhicheverWayTheRequestIsSent(t *testing.T) {
+	const respTimeout = time.Second
+	for _, tc := range []struct {
+		desc     string
+		idle     time.Duration
+		halfOnly bool
+		wantFast bool
+	}{
+		{desc: "closed, reused at once: sent from inside the wait", idle: 0, wantFast: true},
+		{desc: "closed, reused after sendInWaitIdle: sent, then read", idle: sendInWaitIdle + 100*time.Millisecond, wantFast: true},
+		{desc: "half-closed, reused after sendInWaitIdle: the read finds the end", idle: sendInWaitIdle + 100*time.Millisecond, halfOnly: true, wantFast: true},
+		{desc: "half-closed, reused at once: retried after the response timeout", idle: 0, halfOnly: true, wantFast: false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			hold := make(chan struct{})
+			answered := make(chan struct{}, 4)
+			rs := newRawServer(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				if _, err := readHead(br); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				if tc.halfOnly {
+					_ = c.(*net.TCPConn).CloseWrite()
+					answered <- struct{}{}
+					<-hold // open, never read again
+					return
+				}
+				answered <- struct{}{}
+			})
+			g := newGate(t, hold)
+			defer g.open()
+			cfg := svcConfig(rs.URL())
+			cfg.Timeouts.Response = config.Duration(respTimeout)
+			s := mustService(t, testRegistry(t), cfg)
+			if code, body := get(t, s, "/1"); code != 200 || body != "ok" {
+				t.Fatalf("first: %d %q", code, body)
+			}
+			<-answered
+			time.Sleep(50 * time.Millisecond) // the close (or half-close) reaches the gateway's socket
+			time.Sleep(tc.idle)
+			start := time.Now()
+			if code, body := get(t, s, "/2"); code != 200 || body != "ok" {
+				t.Fatalf("second: %d %q", code, body)
+			}
+			took := time.Since(start)
+			if n := rs.accepted.Load(); n != 2 {
+				t.Fatalf("accepted %d connections, want 2 (a retry on a new one)", n)
+			}
+			if fast := took < respTimeout/2; fast != tc.wantFast {
+				t.Fatalf("the retry came after %v (response timeout %v), want fast=%v", took, respTimeout, tc.wantFast)
+			}
+		})
+	}
+}

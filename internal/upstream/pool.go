@@ -62,6 +62,15 @@ type pool struct {
 	closed  bool // pruned: connections are closed instead of kept idle
 }
 
+// sendInWaitIdle is how long a connection may have been idle for its next
+// bodiless request to be sent from inside the wait for the response (one
+// read system call less). A connection idle longer is sent to and then
+// read, so that an upstream that half-closed it on its idle timeout (and
+// will never answer) is found at once by the read and the request retried
+// on a new connection: idle timeouts are seconds, busy connections are
+// reused within milliseconds.
+const sendInWaitIdle = time.Second
+
 // conn is one HTTP/1.1 connection with its own buffers, reused with it.
 type conn struct {
 	p      *pool
@@ -70,6 +79,10 @@ type conn struct {
 	bw     *bufio.Writer     // cc's request writer
 	body   bodyReader        // the Body of the response being read
 	idleAt time.Time
+	// sendInWait: the connection is new or was idle less than
+	// sendInWaitIdle, so a bodiless request is sent from inside the wait
+	// for its response (http1.ClientConn.FlushInWait).
+	sendInWait bool
 	// rdl is the read deadline in force (setReadDeadline).
 	rdl time.Time
 	// abortFn is c.abort, bound once: a method value per request allocates.
@@ -128,10 +141,11 @@ func (p *pool) get(ctx context.Context, fresh bool) (c *conn, reused bool, err e
 	canOpen := p.maxConns <= 0 || p.open < p.maxConns
 	if n := len(p.idle); n > 0 && !(fresh && canOpen) {
 		c = p.idle[n-1]
-		if time.Since(c.idleAt) < p.idleTimeout {
+		if idle := time.Since(c.idleAt); idle < p.idleTimeout {
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
 			p.mu.Unlock()
+			c.sendInWait = idle < sendInWaitIdle
 			return c, true, nil
 		}
 		// The newest idle connection expired, so all of them did.
@@ -206,7 +220,7 @@ func (p *pool) dial(ctx context.Context) (*conn, bool, error) {
 	}
 	p.dialSucceeded()
 	cc := http1.NewClientConn(nc)
-	c := &conn{p: p, nc: nc, cc: cc, bw: cc.Writer()}
+	c := &conn{p: p, nc: nc, cc: cc, bw: cc.Writer(), sendInWait: true}
 	c.abortFn = c.abort
 	return c, false, nil
 }

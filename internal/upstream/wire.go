@@ -86,6 +86,9 @@ func (c *conn) writeRequest(req *http.Request, body io.Reader, hasBody bool) err
 	}
 	bw.WriteString("\r\n")
 	if !hasBody {
+		if c.sendInWait {
+			return c.cc.FlushInWait() // sent by exchange's Wait
+		}
 		return bw.Flush()
 	}
 	if chunked {
