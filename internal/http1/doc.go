@@ -57,16 +57,32 @@
 // # The client leaving
 //
 // Once a request has been read to its end (its body included: a body
-// being read is never mistaken for a close), the engine watches the
-// connection while the handler runs, as net/http's server does: when the
-// client closes or resets it, the connection's context, every request's
-// parent, is cancelled, so the handler's work (the upstream request) stops.
+// being read is never mistaken for a close) and its handler has run for
+// Server.WatchAfter (10 ms by default), the engine watches the connection
+// until the handler returns, as net/http's server does from the start:
+// when the client closes or resets it, the connection's context, every
+// request's parent, is cancelled, so the handler's work (the upstream
+// request) stops. Most requests are answered before WatchAfter and cost no
+// watch (no goroutine, no wake-up, no hand-off); the price is that a client
+// that leaves is noticed at most WatchAfter late. A per-connection timer
+// starts the watch on its own goroutine; a mutex orders that start with the
+// handler's return, so a watch is either never started or awaited.
 // Bytes of a pipelined request end the watch and are answered next. On a
 // plain socket the watch peeks (MSG_PEEK through the runtime's poller) and
 // holds no buffer, so it need not be stopped when the handler returns: it
 // goes on as the wait for the next request (woken then, it does not peek
 // again: the read of the next head tells data from the end). On TLS it
 // reads into the read buffer and is stopped when the handler returns.
+//
+// # The upstream side
+//
+// ClientConn.FlushInWait holds back a bodiless request and sends it from
+// inside the wait for its response (the callback of RawConn.Read, after
+// the runtime's poller has registered the wait), so no read is made before
+// the upstream can have answered. A pooled connection the upstream closed
+// meets a reset that wakes the wait; one it half-closed would not, so the
+// upstream client uses FlushInWait only on connections idle less than a
+// second.
 //
 // The connection's context has one slot for a function to run when it
 // ends (SetAbort, StopAbort; see connContext): the upstream client

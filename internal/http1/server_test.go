@@ -610,6 +610,45 @@ func TestClientWatchedOnlyOnceHandlerRunsForWatchAfter(t *testing.T) {
 		})
 	}
 
+	t.Run("a timer set for an earlier request does not start a later one's watch early", func(t *testing.T) {
+		const after = 300 * time.Millisecond
+		started, done := make(chan struct{}), make(chan time.Duration, 1)
+		s := &Server{WatchAfter: after, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/fast" {
+				_, _ = io.WriteString(w, "fast")
+				return
+			}
+			t0 := time.Now()
+			close(started)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			done <- time.Since(t0)
+		})}
+		addr := serve(t, s)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, req("GET /fast HTTP/1.1", "Host: a")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after / 2) // the timer /fast set is half-way
+		if _, err := io.WriteString(c, req("GET /slow HTTP/1.1", "Host: a")); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		_ = c.Close()
+		if took := <-done; took < after {
+			t.Fatalf("cancelled after %v: the watch started before the slow handler had run for WatchAfter (%v)", took, after)
+		}
+	})
+
 	t.Run("slow handler: watched after WatchAfter, cancelled when the client leaves", func(t *testing.T) {
 		const after = 150 * time.Millisecond
 		type outcome struct {
