@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -58,12 +59,23 @@ type heldWriter struct {
 }
 
 func (w *heldWriter) Write(p []byte) (int, error) {
+	if w.held != nil {
+		// The held bytes live in the buffer being written again: they are
+		// gone, and sending what is there now would send a request the
+		// caller never finished. Only Wait (or ReadResponse) may follow
+		// FlushInWait.
+		return 0, errHeldNotSent
+	}
 	if w.hold {
 		w.hold, w.held = false, p
 		return len(p), nil
 	}
 	return w.nc.Write(p)
 }
+
+// errHeldNotSent is a write after FlushInWait that was not followed by
+// Wait: the connection is unusable.
+var errHeldNotSent = errors.New("http1: write after FlushInWait before Wait")
 
 // FlushInWait is Flush for a request that is complete once flushed (no
 // body follows): on a plain socket the bytes are held back and sent by

@@ -177,3 +177,24 @@ func TestFlushInWaitOnClosedConnection(t *testing.T) {
 		t.Fatal("a response read after the failure")
 	}
 }
+
+// TestWriteAfterFlushInWaitRefused: bytes written after FlushInWait and
+// before Wait would overwrite the held request in the buffer; the flush
+// that would send them fails instead, and nothing reaches the upstream.
+func TestWriteAfterFlushInWaitRefused(t *testing.T) {
+	got := make(chan string, 1)
+	cc := dialClient(t, upstreamOnce(t, 1, got))
+	_, _ = cc.Writer().WriteString(getOK)
+	if err := cc.FlushInWait(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = cc.Writer().WriteString("GET /other HTTP/1.1\r\nHost: up\r\n\r\n")
+	if err := cc.Writer().Flush(); !errors.Is(err, errHeldNotSent) {
+		t.Fatalf("Flush after FlushInWait: %v, want errHeldNotSent", err)
+	}
+	select {
+	case h := <-got:
+		t.Fatalf("the upstream read %q", h)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
