@@ -74,6 +74,20 @@
 // again: the read of the next head tells data from the end). On TLS it
 // reads into the read buffer and is stopped when the handler returns.
 //
+// # Serving from inside the read callback
+//
+// On a plain socket a request whose handler never reads the socket (no
+// body, no Upgrade, no Expect, not OPTIONS *) is read, parsed and answered
+// inside one RawConn.Read callback, and the callback waits for the next
+// request without a read after a read that took less than it could: within
+// one RawConn.Read the runtime's poller keeps the readiness that arrives,
+// where every new read or wait resets it (so the ordinary loop's wait must
+// start with a peek). That saves one system call per keep-alive request.
+// Any other request is left in the buffer for the ordinary loop. Inline,
+// the handler holds the socket's read lock: Hijack is refused there, and
+// the watch peeks through RawConn.Control on a timer (WatchAfter, then
+// doubling up to a second) instead of waiting on the socket. See inline.go.
+//
 // # The upstream side
 //
 // ClientConn.FlushInWait holds back a bodiless request and sends it from

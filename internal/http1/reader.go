@@ -96,6 +96,9 @@ func (b *reader) fill(limit int) error {
 	}
 	n, err := b.src.Read(b.buf[b.w:])
 	b.w += n
+	if err == errWouldBlock { // inline: nothing yet, the callback waits
+		return err
+	}
 	if err != nil {
 		b.err = err
 		if n > 0 {

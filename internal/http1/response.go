@@ -326,6 +326,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	c := w.c
+	if c.inl {
+		return nil, nil, errHijackInline
+	}
 	c.settleWatch()
 	c.stopBackgroundRead() // the connection and its buffered bytes are the handler's now
 	if w.committed {

@@ -62,7 +62,9 @@ type Server struct {
 	ErrorLog *log.Logger
 
 	draining atomic.Bool
+	noInline bool         // tests: the ordinary loop only
 	watches  atomic.Int64 // watches started (tests read it)
+	inlined  atomic.Int64 // requests answered inline, added when a connection ends (tests read it)
 	idle     atomic.Int64 // connections waiting for a request without buffers
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -139,10 +141,24 @@ type conn struct {
 	wfireFn   func()
 	wmu       sync.Mutex
 	wstate    uint8
+	bgPoll    bool // the watch peeks on a timer (inline): stopped when the handler returns
+	wstop     chan struct{}
+	pollT     *time.Timer
 	rc        syscall.RawConn
 	peekFn    func(fd uintptr) bool
 	peekBuf   [1]byte
 	peekState uint8
+
+	// Serving inside the read callback (inline.go).
+	inl        bool // the callback runs: the handler holds the read lock
+	inlShort   bool // the last read took less than it could
+	inlWaiting bool // the callback asked to wait
+	inlMid     bool // a request's turn has started (its head is being read)
+	inlIdle    bool // counted in srv.idle while waiting
+	inlStep    step
+	inlCount   int64 // requests answered inline on this connection
+	inlSrc     rawSource
+	inlFn      func(fd uintptr) bool
 }
 
 // peekState values: what the last peek found.
@@ -170,6 +186,9 @@ var connPool = sync.Pool{New: func() any {
 	c.bgStartFn = c.startBackgroundRead
 	c.bgDone = make(chan struct{}, 1)
 	c.wfireFn = c.watchFire
+	c.wstop = make(chan struct{}, 1)
+	c.inlSrc.c = c
+	c.inlFn = c.inlineCallback
 	c.peekFn = c.peek
 	return c
 }}
@@ -274,14 +293,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes every connection at once.
+// Close cancels the requests of every connection and closes every
+// connection at once.
 func (s *Server) Close() {
 	s.draining.Store(true)
 	s.mu.Lock()
+	ncs := make([]net.Conn, 0, len(s.conns))
 	for c := range s.conns {
-		_ = c.nc.Close()
+		// The requests stop first: a handler answered inline holds the
+		// socket, and closing it waits until that handler returns (the
+		// runtime closes a descriptor once no operation holds it).
+		c.cancel()
+		ncs = append(ncs, c.nc)
 	}
 	s.mu.Unlock()
+	for _, nc := range ncs {
+		_ = nc.Close()
+	}
 }
 
 func (c *conn) start(s *Server, nc net.Conn) {
@@ -303,9 +331,12 @@ func (c *conn) start(s *Server, nc net.Conn) {
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
 	c.rdl, c.wdl = time.Time{}, time.Time{}
 	c.hijacked, c.aborted = false, false
+	c.inl, c.inlIdle, c.inlCount = false, false, 0 // a handler's panic may have left serveInline midway
 }
 
 func (c *conn) end() {
+	c.srv.inlined.Add(c.inlCount)
+	c.inlCount = 0
 	c.settleWatch()
 	c.stopBackgroundRead()
 	c.cancel()
@@ -338,113 +369,153 @@ func (c *conn) maxHead() int {
 	return DefaultMaxHeaderBytes
 }
 
-// serve is the request loop of one connection.
+// serve is the request loop of one connection. On a plain socket it
+// serves from inside the read callback (serveInline) and takes the
+// ordinary loop for one request at a time when a request needs it.
 func (c *conn) serve() {
+	for {
+		// A watch left running by an ordinary turn is that turn's wait for
+		// the next request (idleWait): the ordinary loop takes it.
+		if c.rc != nil && !c.srv.noInline && c.srv.WatchAfter >= 0 && !c.bgOn {
+			if c.serveInline() == stepEnd {
+				return
+			}
+		}
+		if c.serveOne() == stepEnd {
+			return
+		}
+	}
+}
+
+// step is what follows a request.
+type step uint8
+
+const (
+	stepNext     step = iota // the next request
+	stepEnd                  // the connection ends
+	stepOrdinary             // (inline) this request needs the ordinary loop
+)
+
+// serveOne is one turn of the ordinary loop: wait for a request, read its
+// head (blocking reads through the connection), answer it.
+func (c *conn) serveOne() step {
 	s := c.srv
+	c.phase, c.headStarted, c.bodyDL = phaseHead, false, time.Time{}
+	c.active.Store(false)
+	if s.draining.Load() && c.rd.buffered() == 0 {
+		return stepEnd
+	}
+	if c.rd.buffered() == 0 {
+		// Idle: the buffers go back to their pools until the client
+		// sends again (the response was flushed before this point).
+		c.releaseWriter()
+		if c.rc != nil && c.rd.err == nil {
+			c.idleWait()
+			if s.draining.Load() {
+				return stepEnd
+			}
+		}
+	}
+	raw, started, err := c.rd.readHead(c.maxHead())
+	return c.answer(raw, started, err, false)
+}
+
+// answer answers the request whose head readHead returned (or refuses
+// it). Inline, a request that the handler could not be given without
+// reading the socket (a body, an Upgrade, Expect, OPTIONS *) is left in
+// the buffer, head and all, for the ordinary loop (stepOrdinary).
+func (c *conn) answer(raw []byte, started bool, err error, inline bool) step {
+	s := c.srv
+	c.acquireWriter()
+	c.active.Store(true)
+	c.phase = phaseBody
+	if err != nil {
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			c.refuse(e)
+		case started && isTimeout(err):
+			c.refuse(ErrHeaderTimeout)
+		}
+		return stepEnd
+	}
 	maxHeaders := s.MaxHeaders
 	if maxHeaders <= 0 {
 		maxHeaders = DefaultMaxHeaders
 	}
-	for {
-		c.phase, c.headStarted, c.bodyDL = phaseHead, false, time.Time{}
-		c.active.Store(false)
-		if s.draining.Load() && c.rd.buffered() == 0 {
-			return
+	c.f.reset(c.hdr, maxHeaders)
+	perr := parseRequestHead(string(raw), &c.h, &c.f) // the one copy of the head
+	c.minor = c.h.minor
+	if perr == nil {
+		perr = setURL(&c.url, c.h.target)
+	}
+	if perr == nil && inline && !inlineable(&c.h) {
+		c.rd.r -= len(raw) // the head again, for the ordinary loop
+		return stepOrdinary
+	}
+	var trailer http.Header
+	if perr == nil {
+		trailer, perr = takeTrailer(c.h.chunked, c.hdr)
+	}
+	if perr != nil {
+		c.refuse(perr)
+		return stepEnd
+	}
+	c.fillRequest()
+	c.req.Trailer, c.body.trailer = trailer, trailer
+	if c.h.chunked {
+		if c.drainBuf == nil {
+			c.drainBuf = make([]byte, 4096)
 		}
-		if c.rd.buffered() == 0 {
-			// Idle: the buffers go back to their pools until the client
-			// sends again (the response was flushed before this point).
-			c.releaseWriter()
-			if c.rc != nil && c.rd.err == nil {
-				c.idleWait()
-				if s.draining.Load() {
-					return
-				}
-			}
+		if e := checkBuffered(&c.rd, c.drainBuf); e != nil {
+			c.refuse(e)
+			return stepEnd
 		}
-		raw, started, err := c.rd.readHead(c.maxHead())
-		c.acquireWriter()
-		c.active.Store(true)
-		c.phase = phaseBody
-		if err != nil {
-			var e *Error
-			switch {
-			case errors.As(err, &e):
-				c.refuse(e)
-			case started && isTimeout(err):
-				c.refuse(ErrHeaderTimeout)
-			}
-			return
+	}
+	if c.h.optionsStar {
+		c.w.reset(c, c.h.method, c.h.close)
+		c.w.hdr["Content-Length"] = []string{"0"}
+		c.w.WriteHeader(http.StatusOK)
+	} else {
+		c.w.reset(c, c.h.method, c.h.close)
+		if c.body.eof {
+			c.startBackgroundRead()
+		} else {
+			c.body.onEOF = c.bgStartFn // once the handler has read it all
 		}
-		c.f.reset(c.hdr, maxHeaders)
-		perr := parseRequestHead(string(raw), &c.h, &c.f) // the one copy of the head
-		c.minor = c.h.minor
-		if perr == nil {
-			perr = setURL(&c.url, c.h.target)
+		s.Handler.ServeHTTP(&c.w, &c.req)
+		c.body.onEOF = nil
+		c.settleWatch()
+		if c.bgRead {
+			c.stopBackgroundRead() // the read buffer is the loop's again
+		} // a peeking watch goes on: it is the wait for the next request
+		if c.hijacked {
+			return stepEnd
 		}
-		var trailer http.Header
-		if perr == nil {
-			trailer, perr = takeTrailer(c.h.chunked, c.hdr)
-		}
-		if perr != nil {
-			c.refuse(perr)
-			return
-		}
-		c.fillRequest()
-		c.req.Trailer, c.body.trailer = trailer, trailer
-		if c.h.chunked {
+	}
+	keep := c.w.finish()
+	if keep && !c.body.eof {
+		if c.h.expectContinue && c.body.sendContinue != nil {
+			// RFC 9110 section 10.1.1: a final answer before the body
+			// was asked for leaves open whether the client sends it,
+			// so the connection closes (RFC 9112 section 9.6).
+			keep = false
+		} else {
 			if c.drainBuf == nil {
 				c.drainBuf = make([]byte, 4096)
 			}
-			if e := checkBuffered(&c.rd, c.drainBuf); e != nil {
-				c.refuse(e)
-				return
-			}
-		}
-		if c.h.optionsStar {
-			c.w.reset(c, c.h.method, c.h.close)
-			c.w.hdr["Content-Length"] = []string{"0"}
-			c.w.WriteHeader(http.StatusOK)
-		} else {
-			c.w.reset(c, c.h.method, c.h.close)
-			if c.body.eof {
-				c.startBackgroundRead()
-			} else {
-				c.body.onEOF = c.bgStartFn // once the handler has read it all
-			}
-			s.Handler.ServeHTTP(&c.w, &c.req)
-			c.body.onEOF = nil
-			c.settleWatch()
-			if c.bgRead {
-				c.stopBackgroundRead() // the read buffer is the loop's again
-			} // a peeking watch goes on: it is the wait for the next request
-			if c.hijacked {
-				return
-			}
-		}
-		keep := c.w.finish()
-		if keep && !c.body.eof {
-			if c.h.expectContinue && c.body.sendContinue != nil {
-				// RFC 9110 section 10.1.1: a final answer before the body
-				// was asked for leaves open whether the client sends it,
-				// so the connection closes (RFC 9112 section 9.6).
-				keep = false
-			} else {
-				if c.drainBuf == nil {
-					c.drainBuf = make([]byte, 4096)
-				}
-				keep = c.body.drain(maxDrain, c.drainBuf)
-			}
-		}
-		if !keep || s.draining.Load() || c.rd.buffered() == 0 {
-			// Pipelined requests already buffered are answered before the
-			// responses are flushed, in one write.
-			c.armWrite()
-			if err := c.bw.Flush(); err != nil || !keep {
-				return
-			}
+			keep = c.body.drain(maxDrain, c.drainBuf)
 		}
 	}
+	if !keep || s.draining.Load() || c.rd.buffered() == 0 {
+		// Pipelined requests already buffered are answered before the
+		// responses are flushed, in one write.
+		c.armWrite()
+		if err := c.bw.Flush(); err != nil || !keep {
+			return stepEnd
+		}
+	}
+	return stepNext
 }
 
 // aLongTimeAgo is a read deadline that wakes a blocked read at once.
@@ -522,8 +593,14 @@ func (c *conn) watchFire() {
 		return
 	}
 	c.wstate = watchOnState
+	c.bgPoll = c.inl
 	c.claimWatch()
 	c.wmu.Unlock()
+	if c.bgPoll {
+		c.srv.watches.Add(1)
+		c.pollWatch()
+		return
+	}
 	c.backgroundRead()
 }
 
@@ -540,6 +617,21 @@ func (c *conn) settleWatch() {
 	on := c.wstate == watchOnState
 	c.wstate = watchNone
 	c.wmu.Unlock()
+	if on && c.bgPoll {
+		// An inline watch ends with its handler: it does not wait on the
+		// socket, so it cannot serve as the wait for the next request.
+		select {
+		case c.wstop <- struct{}{}:
+		default:
+		}
+		<-c.bgDone
+		select {
+		case <-c.wstop: // it had ended on its own
+		default:
+		}
+		c.bgPoll = false
+		return
+	}
 	if on {
 		c.bgOn = true
 		return

@@ -738,3 +738,272 @@ func bytesDuringHandler(t *testing.T, after time.Duration) {
 		}
 	}
 }
+
+// inlineModes are the engine's two loops on a plain socket: requests
+// answered inside the read callback where they can be, and the ordinary
+// loop only.
+var inlineModes = []struct {
+	desc     string
+	noInline bool
+}{
+	{"inline", false},
+	{"ordinary loop only", true},
+}
+
+// TestRequestPipelinedDuringHandlerAnsweredAtOnce: a request that arrives
+// while the handler of the one before runs is answered as soon as that
+// handler returns, not when the idle timeout wakes the connection. Inline,
+// its readiness arrives while the callback runs and is kept for the
+// callback's next wait; a wait begun after a reset of the socket's
+// readiness would miss it.
+func TestRequestPipelinedDuringHandlerAnsweredAtOnce(t *testing.T) {
+	for _, mode := range inlineModes {
+		t.Run(mode.desc, func(t *testing.T) {
+			started, proceed := make(chan struct{}, 1), make(chan struct{})
+			s := &Server{IdleTimeout: time.Minute, WatchAfter: time.Hour, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/1" {
+					started <- struct{}{}
+					<-proceed
+				}
+				_, _ = io.WriteString(w, r.URL.Path)
+			})}
+			s.noInline = mode.noInline
+			addr := serve(t, s)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			// A first exchange, so the second is read after a short read.
+			if _, err := io.WriteString(c, req("GET /0 HTTP/1.1", "Host: a")); err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := http.ReadResponse(br, nil); err != nil || respBody(resp) != "/0" {
+				t.Fatalf("first exchange: %v", err)
+			}
+			if _, err := io.WriteString(c, req("GET /1 HTTP/1.1", "Host: a")); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			if _, err := io.WriteString(c, req("GET /2 HTTP/1.1", "Host: a")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond) // /2 is in the socket before /1's handler returns
+			close(proceed)
+			for _, want := range []string{"/1", "/2"} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("waiting for %s: %v", want, err)
+				}
+				if got := respBody(resp); got != want {
+					t.Fatalf("got %q, want %q", got, want)
+				}
+			}
+			_ = c.Close()
+			s.Close()
+			for i := 0; i < 200 && s.inlined.Load() == 0 && !mode.noInline; i++ {
+				time.Sleep(5 * time.Millisecond) // the connection adds its count when it ends
+			}
+			if n := s.inlined.Load(); mode.noInline != (n == 0) {
+				t.Fatalf("%d requests answered inline (noInline %v)", n, mode.noInline)
+			}
+		})
+	}
+}
+
+// TestInlineOnlyForRequestsThatNeedNoRead: a request with a body, an
+// Upgrade or Expect goes to the ordinary loop (its handler may read the
+// socket); a bodiless one is answered inline, and Hijack is refused there.
+func TestInlineOnlyForRequestsThatNeedNoRead(t *testing.T) {
+	var hijackErr atomic.Value
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/hijack" {
+			_, _, err := http.NewResponseController(w).Hijack()
+			hijackErr.Store(fmt.Sprint(err))
+		}
+		_, _ = fmt.Fprintf(w, "%s %s", r.URL.Path, b)
+	})}
+	addr := serve(t, s)
+	raw := req("GET /a HTTP/1.1", "Host: a") +
+		req("POST /b HTTP/1.1", "Host: a", "Content-Length: 3") + "abc" +
+		req("GET /c HTTP/1.1", "Host: a") +
+		req("POST /d HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + "2\r\nde\r\n0\r\n\r\n" +
+		req("GET /hijack HTTP/1.1", "Host: a")
+	resps := exchange(t, addr, raw, 5)
+	want := []string{"/a ", "/b abc", "/c ", "/d de", "/hijack "}
+	if len(resps) != len(want) {
+		t.Fatalf("%d responses, want %d", len(resps), len(want))
+	}
+	for i, r := range resps {
+		if got := respBody(r); got != want[i] {
+			t.Fatalf("response %d: %q, want %q", i, got, want[i])
+		}
+	}
+	if got := hijackErr.Load(); got != errHijackInline.Error() {
+		t.Fatalf("Hijack inline: %v, want %v", got, errHijackInline)
+	}
+	s.Close()
+	for i := 0; i < 200 && s.inlined.Load() < 3; i++ {
+		time.Sleep(5 * time.Millisecond) // the connection adds its count when it ends
+	}
+	if n := s.inlined.Load(); n != 3 {
+		t.Fatalf("%d requests answered inline, want 3 (/a, /c, /hijack)", n)
+	}
+}
+
+// TestNextRequestAfterAHandlerOutlastsTheHeadTimeout: a handler that runs
+// longer than ReadHeaderTimeout does not leave the head's deadline, passed
+// by then, on the wait for the next request.
+func TestNextRequestAfterAHandlerOutlastsTheHeadTimeout(t *testing.T) {
+	for _, mode := range inlineModes {
+		for _, first := range []string{
+			req("POST /slow HTTP/1.1", "Host: a", "Content-Length: 3") + "abc", // the ordinary loop, then inline
+			req("GET /slow HTTP/1.1", "Host: a"),                               // inline throughout
+			req("GET /slow HTTP/1.1", "Host: a", "Expect: 100-continue"),       // the ordinary loop, no body read: the head's deadline stays
+		} {
+			t.Run(mode.desc+"/"+strings.Fields(first)[0]+"/"+fmt.Sprint(strings.Contains(first, "Expect")), func(t *testing.T) {
+				s := &Server{ReadHeaderTimeout: 100 * time.Millisecond, IdleTimeout: 10 * time.Second, WatchAfter: time.Hour,
+					Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						_, _ = io.ReadAll(r.Body)
+						if r.URL.Path == "/slow" {
+							time.Sleep(300 * time.Millisecond)
+						}
+						_, _ = io.WriteString(w, r.URL.Path)
+					})}
+				s.noInline = mode.noInline
+				addr := serve(t, s)
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				br := bufio.NewReader(c)
+				for _, raw := range []string{first, req("GET /next HTTP/1.1", "Host: a")} {
+					// In two pieces: a head split across reads is what puts
+					// the head's deadline on the socket.
+					if _, err := io.WriteString(c, raw[:10]); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(20 * time.Millisecond)
+					if _, err := io.WriteString(c, raw[10:]); err != nil {
+						t.Fatal(err)
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Fatalf("%s: %v", strings.Fields(raw)[1], err)
+					}
+					if resp.StatusCode != 200 {
+						t.Fatalf("%s: status %d", strings.Fields(raw)[1], resp.StatusCode)
+					}
+					_ = respBody(resp)
+				}
+			})
+		}
+	}
+}
+
+// TestInlineRequestsWatchedAfterAnOrdinaryWatch: a watch started for a
+// request the ordinary loop answered (it had a body) is that loop's wait
+// for the next request; the requests answered inline after it are still
+// watched, and a client that leaves during one cancels it.
+func TestInlineRequestsWatchedAfterAnOrdinaryWatch(t *testing.T) {
+	started, done := make(chan struct{}), make(chan error, 1)
+	s := &Server{WatchAfter: 30 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/slowbody":
+			time.Sleep(100 * time.Millisecond) // watched by the ordinary loop's peek
+		case "/wait":
+			close(started)
+			select {
+			case <-r.Context().Done():
+				done <- r.Context().Err()
+			case <-time.After(10 * time.Second):
+				done <- nil
+			}
+			return
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	})}
+	addr := serve(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for _, raw := range []string{
+		req("POST /slowbody HTTP/1.1", "Host: a", "Content-Length: 2") + "ab",
+		req("GET /fast HTTP/1.1", "Host: a"),
+		req("GET /fast HTTP/1.1", "Host: a"),
+	} {
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = respBody(resp)
+	}
+	if _, err := io.WriteString(c, req("GET /wait HTTP/1.1", "Host: a")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	_ = c.Close()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("request context: %v, want canceled", err)
+	}
+	s.Close()
+	for i := 0; i < 200 && s.inlined.Load() == 0; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s.inlined.Load() == 0 {
+		t.Fatal("no request was answered inline")
+	}
+}
+
+// TestCloseStopsRunningHandlers: Close cancels the requests in flight and
+// closes their connections at once, whichever loop answers them (inline,
+// the handler holds the socket, so a close alone would wait for it).
+func TestCloseStopsRunningHandlers(t *testing.T) {
+	for _, mode := range inlineModes {
+		t.Run(mode.desc, func(t *testing.T) {
+			started, done := make(chan struct{}), make(chan error, 1)
+			s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(started)
+				select {
+				case <-r.Context().Done():
+					done <- r.Context().Err()
+				case <-time.After(10 * time.Second):
+					done <- nil
+				}
+			})}
+			s.noInline = mode.noInline
+			addr := serve(t, s)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, req("GET /wait HTTP/1.1", "Host: a")); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			closed := make(chan struct{})
+			go func() { s.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Close waited for the handler")
+			}
+			if err := <-done; err != context.Canceled {
+				t.Fatalf("request context: %v, want canceled", err)
+			}
+		})
+	}
+}

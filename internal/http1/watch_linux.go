@@ -75,3 +75,19 @@ func rawWrite(fd uintptr, p []byte) (int, error) {
 func rawRead(fd uintptr, p []byte) (int, error) {
 	return syscall.Read(int(fd), p) // #nosec G115 -- a file descriptor the runtime got from the kernel as an int
 }
+
+// peekOnce looks at the next byte without taking it or waiting (the inline
+// watch, through RawConn.Control): peekData, peekGone, or peekNone when
+// nothing has arrived.
+func peekOnce(fd uintptr, buf *[1]byte) uint8 {
+	// #nosec G103 -- recvfrom(2) into the connection's own 1-byte buffer, which outlives the call; no sockaddr is asked for.
+	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	switch {
+	case errno == syscall.EAGAIN || errno == syscall.EINTR:
+		return peekNone
+	case errno != 0 || n == 0:
+		return peekGone
+	}
+	return peekData
+}

@@ -17,3 +17,6 @@ func (c *conn) peek(uintptr) bool { return true }
 func rawWrite(uintptr, []byte) (int, error) { return 0, syscall.ENOSYS }
 
 func rawRead(uintptr, []byte) (int, error) { return 0, syscall.ENOSYS }
+
+// peekOnce is never called: rawConnOf gives no RawConn here.
+func peekOnce(uintptr, *[1]byte) uint8 { return peekNone }
