@@ -816,6 +816,14 @@ func (c *conn) mapBodyErr(err error) error {
 // from its first byte, the body timeout per body read.
 func (c *conn) beforeRead() {
 	s := c.srv
+	if c.phase == phaseHead && c.bw != nil && c.bw.Buffered() > 0 {
+		// Answers to pipelined requests wait in the buffer until the
+		// buffered requests are all answered; a read for the next head
+		// that has to wait would hold them back from a client that may be
+		// waiting for them before it sends the rest of that head.
+		c.armWrite()
+		_ = c.bw.Flush() // a failure ends the connection at its next write
+	}
 	now := time.Now()
 	if c.phase == phaseHead && (c.headStarted || c.rd.buffered() > 0) {
 		if !c.headStarted {

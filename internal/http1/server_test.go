@@ -1007,3 +1007,46 @@ func TestCloseStopsRunningHandlers(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelinedAnswerNotHeldByAPartialNextHead: a response waiting in the
+// buffer behind a pipelined request is sent before the engine waits for
+// the rest of that request's head: a client may wait for it before it
+// sends more.
+func TestPipelinedAnswerNotHeldByAPartialNextHead(t *testing.T) {
+	for _, mode := range inlineModes {
+		t.Run(mode.desc, func(t *testing.T) {
+			s := &Server{Handler: echo}
+			s.noInline = mode.noInline
+			addr := serve(t, s)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			second := req("GET /b HTTP/1.1", "Host: a")
+			if _, err := io.WriteString(c, req("GET /a HTTP/1.1", "Host: a")+second[:12]); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("the first answer waited for the second head: %v", err)
+			}
+			if got := respBody(resp); got != "GET /a " {
+				t.Fatalf("first: %q", got)
+			}
+			if _, err := io.WriteString(c, second[12:]); err != nil {
+				t.Fatal(err)
+			}
+			resp, err = http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := respBody(resp); got != "GET /b " {
+				t.Fatalf("second: %q", got)
+			}
+		})
+	}
+}
