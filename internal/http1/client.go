@@ -209,22 +209,13 @@ func (cc *ClientConn) sendThenRead(fd uintptr) bool {
 		}
 	}
 	rd := &cc.rd
-	for {
-		n, err := rawRead(fd, rd.buf[rd.w:])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return false
-		case err != nil:
-			cc.readErr = os.NewSyscallError("read", err)
-		case n == 0:
-			cc.readErr = io.EOF
-		default:
-			rd.w += n
-		}
-		return true
+	n, err := readNow(fd, rd.buf[rd.w:])
+	if err == errWouldBlock {
+		return false
 	}
+	rd.w += n
+	cc.readErr = err
+	return true
 }
 
 // Read reads the raw stream after a 101 (Switching Protocols) response:

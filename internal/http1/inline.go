@@ -51,20 +51,26 @@ type rawSource struct {
 }
 
 func (s *rawSource) Read(p []byte) (int, error) {
+	n, err := readNow(s.fd, p)
+	s.c.inlShort = err == errWouldBlock || err == nil && n < len(p)
+	return n, err
+}
+
+// readNow is one non-blocking read(2) from inside a RawConn callback:
+// errWouldBlock when nothing has arrived, io.EOF at the end of the stream.
+func readNow(fd uintptr, p []byte) (int, error) {
 	for {
-		n, err := rawRead(s.fd, p)
+		n, err := rawRead(fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			s.c.inlShort = true
 			return 0, errWouldBlock
 		case err != nil:
 			return 0, os.NewSyscallError("read", err)
 		case n == 0:
 			return 0, io.EOF
 		}
-		s.c.inlShort = n < len(p)
 		return n, nil
 	}
 }

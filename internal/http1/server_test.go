@@ -38,9 +38,7 @@ func exchange(t *testing.T, addr, raw string, n int) []*http.Response {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
+	send(t, c, raw)
 	br := bufio.NewReader(c)
 	var out []*http.Response
 	for len(out) < n {
@@ -53,6 +51,27 @@ func exchange(t *testing.T, addr, raw string, n int) []*http.Response {
 		out = append(out, resp)
 	}
 	return out
+}
+
+// dialServer connects to addr with a deadline on the whole exchange; the
+// connection is closed when the test ends.
+func dialServer(t *testing.T, addr string, d time.Duration) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(d))
+	return c, bufio.NewReader(c)
+}
+
+// send writes raw on c.
+func send(t *testing.T, c net.Conn, raw string) {
+	t.Helper()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func respBody(r *http.Response) string { b, _ := io.ReadAll(r.Body); return string(b) }
@@ -555,9 +574,7 @@ func TestClientCloseCancelsRequestContext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := io.WriteString(c, tc.raw); err != nil {
-					t.Fatal(err)
-				}
+				send(t, c, tc.raw)
 				<-started
 				_ = c.Close()
 				if err := <-done; err != context.Canceled {
@@ -585,17 +602,9 @@ func TestClientWatchedOnlyOnceHandlerRunsForWatchAfter(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			s := &Server{WatchAfter: tc.after, Handler: echo}
 			addr := serve(t, s)
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			br := bufio.NewReader(c)
+			c, br := dialServer(t, addr, 5*time.Second)
 			for i := 0; i < 20; i++ { // one at a time: nothing pipelined, so every handler is watchable
-				if _, err := io.WriteString(c, req(fmt.Sprintf("GET /%d HTTP/1.1", i), "Host: a")); err != nil {
-					t.Fatal(err)
-				}
+				send(t, c, req(fmt.Sprintf("GET /%d HTTP/1.1", i), "Host: a"))
 				resp, err := http.ReadResponse(br, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -632,16 +641,12 @@ func TestClientWatchedOnlyOnceHandlerRunsForWatchAfter(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, req("GET /fast HTTP/1.1", "Host: a")); err != nil {
-			t.Fatal(err)
-		}
+		send(t, c, req("GET /fast HTTP/1.1", "Host: a"))
 		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(after / 2) // the timer /fast set is half-way
-		if _, err := io.WriteString(c, req("GET /slow HTTP/1.1", "Host: a")); err != nil {
-			t.Fatal(err)
-		}
+		send(t, c, req("GET /slow HTTP/1.1", "Host: a"))
 		<-started
 		_ = c.Close()
 		if took := <-done; took < after {
@@ -671,9 +676,7 @@ func TestClientWatchedOnlyOnceHandlerRunsForWatchAfter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.WriteString(c, req("GET /slow HTTP/1.1", "Host: a")); err != nil {
-			t.Fatal(err)
-		}
+		send(t, c, req("GET /slow HTTP/1.1", "Host: a"))
 		<-started
 		_ = c.Close()
 		o := <-done
@@ -716,16 +719,12 @@ func bytesDuringHandler(t *testing.T, after time.Duration) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req("POST /1 HTTP/1.1", "Host: a", "Content-Length: 2")+"ab"); err != nil {
-		t.Fatal(err)
-	}
+	send(t, c, req("POST /1 HTTP/1.1", "Host: a", "Content-Length: 2")+"ab")
 	<-started
 	for s.watches.Load() == 0 { // the bytes arrive while the watch runs
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := io.WriteString(c, req("POST /2 HTTP/1.1", "Host: a", "Content-Length: 2")+"cd"); err != nil {
-		t.Fatal(err)
-	}
+	send(t, c, req("POST /2 HTTP/1.1", "Host: a", "Content-Length: 2")+"cd")
 	close(proceed)
 	br := bufio.NewReader(c)
 	for _, want := range []string{"/1 ab ctx=<nil>", "/2 cd ctx=<nil>"} {
@@ -769,27 +768,15 @@ func TestRequestPipelinedDuringHandlerAnsweredAtOnce(t *testing.T) {
 			})}
 			s.noInline = mode.noInline
 			addr := serve(t, s)
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			br := bufio.NewReader(c)
+			c, br := dialServer(t, addr, 5*time.Second)
 			// A first exchange, so the second is read after a short read.
-			if _, err := io.WriteString(c, req("GET /0 HTTP/1.1", "Host: a")); err != nil {
-				t.Fatal(err)
-			}
+			send(t, c, req("GET /0 HTTP/1.1", "Host: a"))
 			if resp, err := http.ReadResponse(br, nil); err != nil || respBody(resp) != "/0" {
 				t.Fatalf("first exchange: %v", err)
 			}
-			if _, err := io.WriteString(c, req("GET /1 HTTP/1.1", "Host: a")); err != nil {
-				t.Fatal(err)
-			}
+			send(t, c, req("GET /1 HTTP/1.1", "Host: a"))
 			<-started
-			if _, err := io.WriteString(c, req("GET /2 HTTP/1.1", "Host: a")); err != nil {
-				t.Fatal(err)
-			}
+			send(t, c, req("GET /2 HTTP/1.1", "Host: a"))
 			time.Sleep(50 * time.Millisecond) // /2 is in the socket before /1's handler returns
 			close(proceed)
 			for _, want := range []string{"/1", "/2"} {
@@ -875,23 +862,13 @@ func TestNextRequestAfterAHandlerOutlastsTheHeadTimeout(t *testing.T) {
 					})}
 				s.noInline = mode.noInline
 				addr := serve(t, s)
-				c, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
+				c, br := dialServer(t, addr, 5*time.Second)
 				for _, raw := range []string{first, req("GET /next HTTP/1.1", "Host: a")} {
 					// In two pieces: a head split across reads is what puts
 					// the head's deadline on the socket.
-					if _, err := io.WriteString(c, raw[:10]); err != nil {
-						t.Fatal(err)
-					}
+					send(t, c, raw[:10])
 					time.Sleep(20 * time.Millisecond)
-					if _, err := io.WriteString(c, raw[10:]); err != nil {
-						t.Fatal(err)
-					}
+					send(t, c, raw[10:])
 					resp, err := http.ReadResponse(br, nil)
 					if err != nil {
 						t.Fatalf("%s: %v", strings.Fields(raw)[1], err)
@@ -941,18 +918,14 @@ func TestInlineRequestsWatchedAfterAnOrdinaryWatch(t *testing.T) {
 		req("GET /fast HTTP/1.1", "Host: a"),
 		req("GET /fast HTTP/1.1", "Host: a"),
 	} {
-		if _, err := io.WriteString(c, raw); err != nil {
-			t.Fatal(err)
-		}
+		send(t, c, raw)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = respBody(resp)
 	}
-	if _, err := io.WriteString(c, req("GET /wait HTTP/1.1", "Host: a")); err != nil {
-		t.Fatal(err)
-	}
+	send(t, c, req("GET /wait HTTP/1.1", "Host: a"))
 	<-started
 	_ = c.Close()
 	if err := <-done; err != context.Canceled {
@@ -990,9 +963,7 @@ func TestCloseStopsRunningHandlers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if _, err := io.WriteString(c, req("GET /wait HTTP/1.1", "Host: a")); err != nil {
-				t.Fatal(err)
-			}
+			send(t, c, req("GET /wait HTTP/1.1", "Host: a"))
 			<-started
 			closed := make(chan struct{})
 			go func() { s.Close(); close(closed) }()
@@ -1018,17 +989,9 @@ func TestPipelinedAnswerNotHeldByAPartialNextHead(t *testing.T) {
 			s := &Server{Handler: echo}
 			s.noInline = mode.noInline
 			addr := serve(t, s)
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			br := bufio.NewReader(c)
+			c, br := dialServer(t, addr, 5*time.Second)
 			second := req("GET /b HTTP/1.1", "Host: a")
-			if _, err := io.WriteString(c, req("GET /a HTTP/1.1", "Host: a")+second[:12]); err != nil {
-				t.Fatal(err)
-			}
+			send(t, c, req("GET /a HTTP/1.1", "Host: a")+second[:12])
 			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
@@ -1037,9 +1000,7 @@ func TestPipelinedAnswerNotHeldByAPartialNextHead(t *testing.T) {
 			if got := respBody(resp); got != "GET /a " {
 				t.Fatalf("first: %q", got)
 			}
-			if _, err := io.WriteString(c, second[12:]); err != nil {
-				t.Fatal(err)
-			}
+			send(t, c, second[12:])
 			resp, err = http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatal(err)

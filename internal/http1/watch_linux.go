@@ -49,21 +49,12 @@ func (c *conn) peek(fd uintptr) bool {
 		c.peekState = peekWoken
 		return true
 	}
-	// #nosec G103 -- recvfrom(2) into the connection's own 1-byte buffer, which outlives the call; no sockaddr is asked for.
-	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	switch {
-	case errno == syscall.EAGAIN || errno == syscall.EINTR:
-		c.peekState = peekParked
-		return false
-	case errno != 0:
-		c.peekState = peekGone
-	case n == 0:
-		c.peekState = peekGone // the client closed (FIN)
-	default:
-		c.peekState = peekData
+	if st := peekOnce(fd, &c.peekBuf); st != peekNone {
+		c.peekState = st
+		return true
 	}
-	return true
+	c.peekState = peekParked
+	return false
 }
 
 // rawWrite and rawRead are write(2) and read(2) on a socket from inside a
