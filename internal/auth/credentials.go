@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // Credentials meant for the gateway never reach the upstream. Each method
@@ -208,28 +210,11 @@ func schemeKept(v string, keep []string) bool {
 		}
 	}
 	for _, k := range keep {
-		if equalLowerASCII(scheme, k) {
+		if ascii.EqualFoldLower(scheme, k) {
 			return true
 		}
 	}
 	return false
-}
-
-// equalLowerASCII reports whether the ASCII string s, lower-cased, is lower.
-func equalLowerASCII(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := range len(s) {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // stripCookies removes the named cookies from every Cookie line (HTTP/2

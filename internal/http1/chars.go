@@ -2,6 +2,8 @@ package http1
 
 import (
 	"net/textproto"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // tchar: RFC 9110 section 5.6.2, token = 1*tchar.
@@ -85,23 +87,6 @@ func trimOWS(s string) string {
 	return s
 }
 
-// equalFold compares s with the lower-case ASCII string lower.
-func equalFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // hasToken reports whether the comma-separated list v holds tok (lower
 // case), ignoring case and OWS.
 func hasToken(v, tok string) bool {
@@ -112,7 +97,7 @@ func hasToken(v, tok string) bool {
 		} else {
 			item, v = v, ""
 		}
-		if equalFold(trimOWS(item), tok) {
+		if ascii.EqualFoldLower(trimOWS(item), tok) {
 			return true
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"syscall"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // ClientConn is the client side of one HTTP/1.1 connection to an upstream:
@@ -378,7 +380,7 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 		value = trimOWS(value)
 		switch len(name) {
 		case 10:
-			if equalFold(name, "connection") {
+			if ascii.EqualFoldLower(name, "connection") {
 				if hasToken(value, "close") {
 					h.close = true
 				}
@@ -387,7 +389,7 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 				}
 			}
 		case 14:
-			if equalFold(name, "content-length") {
+			if ascii.EqualFoldLower(name, "content-length") {
 				n, ok := parseContentLength(value)
 				// RFC 9112 section 6.3 (5): differing or invalid lengths
 				// are unrecoverable; identical repeats are one length.
@@ -397,12 +399,12 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 				h.contentLength = n
 			}
 		case 17:
-			if equalFold(name, "transfer-encoding") {
+			if ascii.EqualFoldLower(name, "transfer-encoding") {
 				// RFC 9112 section 6.3 (4) would have a response whose
 				// final coding is not chunked read until close; a proxy
 				// cannot forward that framing faithfully, so anything but
 				// one lone "chunked" is refused (502).
-				if nTE++; nTE > 1 || !equalFold(value, "chunked") {
+				if nTE++; nTE > 1 || !ascii.EqualFoldLower(value, "chunked") {
 					return ErrResponseHead
 				}
 				h.chunked = true

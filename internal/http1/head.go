@@ -3,6 +3,8 @@ package http1
 import (
 	"net/http"
 	"net/url"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // Limits a Parser applies unless set.
@@ -134,7 +136,7 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 		value = trimOWS(value)
 		switch len(name) {
 		case 4:
-			if equalFold(name, "host") {
+			if ascii.EqualFoldLower(name, "host") {
 				// RFC 9112 section 3.2: a server MUST respond with 400 to a
 				// request with more than one Host field (or an invalid one:
 				// the gateway checks the value, normalize.CheckHost).
@@ -145,17 +147,17 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 				continue // net/http keeps Host out of Header: Request.Host holds it
 			}
 		case 6:
-			if equalFold(name, "expect") {
+			if ascii.EqualFoldLower(name, "expect") {
 				// RFC 9110 section 10.1.1: 100-continue is the only
 				// expectation; a server MAY answer 417 to any other.
-				if equalFold(value, "100-continue") {
+				if ascii.EqualFoldLower(value, "100-continue") {
 					h.expectContinue = true
 				} else if value != "" {
 					return ErrExpectation
 				}
 			}
 		case 7:
-			if equalFold(name, "upgrade") && value != "" {
+			if ascii.EqualFoldLower(name, "upgrade") && value != "" {
 				hasUpgrade = true
 			}
 		case 10:
@@ -163,7 +165,7 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 			// after this exchange; section 9.3: HTTP/1.0 persists only with
 			// "keep-alive". RFC 9110 section 7.8: an upgrade needs both
 			// the "upgrade" option and an Upgrade field.
-			if equalFold(name, "connection") {
+			if ascii.EqualFoldLower(name, "connection") {
 				if hasToken(value, "close") {
 					h.close = true
 				}
@@ -175,7 +177,7 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 				}
 			}
 		case 14:
-			if equalFold(name, "content-length") {
+			if ascii.EqualFoldLower(name, "content-length") {
 				// RFC 9112 section 6.3 (3): both framings present "ought to
 				// be handled as an error" (smuggling); section 6.1 lets a
 				// server reject it and requires the connection to close.
@@ -195,7 +197,7 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 				h.contentLength = n
 			}
 		case 17:
-			if equalFold(name, "transfer-encoding") {
+			if ascii.EqualFoldLower(name, "transfer-encoding") {
 				if nCL > 0 {
 					return ErrCLAndTE // RFC 9112 sections 6.3 (3) and 6.1, as above
 				}
@@ -363,7 +365,7 @@ func checkTE(raw string) int {
 	for len(v) > 0 && v[len(v)-1] == ' ' {
 		v = v[:len(v)-1]
 	}
-	if equalFold(v, "chunked") {
+	if ascii.EqualFoldLower(v, "chunked") {
 		return teChunked
 	}
 	// An empty value (often the first line of an obs-fold) names no coding
