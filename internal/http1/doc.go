@@ -77,7 +77,8 @@
 // # Serving from inside the read callback
 //
 // On a plain socket a request whose handler never reads the socket (no
-// body, no Upgrade, no Expect, not OPTIONS *) is read, parsed and answered
+// body or a Content-Length body already whole in the buffer, no Upgrade,
+// no Expect, not OPTIONS *) is read, parsed and answered
 // inside one RawConn.Read callback, and the callback waits for the next
 // request without a read after a read that took less than it could: within
 // one RawConn.Read the runtime's poller keeps the readiness that arrives,

@@ -24,8 +24,9 @@ import (
 // epoll.
 //
 // The handler then runs holding the socket's read lock. So only a request
-// whose handler never reads the socket is answered there: no body, no
-// Upgrade (Hijack is refused inline), no Expect, not OPTIONS *. Any other
+// whose handler never reads the socket is answered there: no body or a
+// Content-Length body already whole in the buffer, no Upgrade (Hijack is
+// refused inline), no Expect, not OPTIONS *. Any other
 // request is left in the buffer, head and all, and the ordinary loop
 // answers it (stepOrdinary); the next request starts a new callback.
 // The watch on a client that leaves cannot wait on the socket while the
@@ -76,9 +77,16 @@ func readNow(fd uintptr, p []byte) (int, error) {
 }
 
 // inlineable reports whether the handler of the request h heads can run
-// without reading the socket.
-func inlineable(h *head) bool {
-	return !h.chunked && h.contentLength <= 0 && !h.upgrade && !h.expectContinue && !h.optionsStar
+// without reading the socket, given the bytes buffered after its head: no
+// body, or a Content-Length body already whole in the buffer (a small
+// POST usually arrives in the same segment as its head). A chunked body's
+// end is only known by parsing it, and a body still on its way needs
+// reads that wait: both take the ordinary loop.
+func inlineable(h *head, buffered int) bool {
+	if h.chunked || h.upgrade || h.expectContinue || h.optionsStar {
+		return false
+	}
+	return h.contentLength <= int64(buffered) // -1 when there is no body
 }
 
 // serveInline serves requests from inside one RawConn.Read until one needs

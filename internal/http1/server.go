@@ -449,7 +449,7 @@ func (c *conn) answer(raw []byte, started bool, err error, inline bool) step {
 	if perr == nil {
 		perr = setURL(&c.url, c.h.target)
 	}
-	if perr == nil && inline && !inlineable(&c.h) {
+	if perr == nil && inline && !inlineable(&c.h, c.rd.buffered()) {
 		c.rd.r -= len(raw) // the head again, for the ordinary loop
 		return stepOrdinary
 	}

@@ -800,13 +800,19 @@ func TestRequestPipelinedDuringHandlerAnsweredAtOnce(t *testing.T) {
 	}
 }
 
-// TestInlineOnlyForRequestsThatNeedNoRead: a request with a body, an
-// Upgrade or Expect goes to the ordinary loop (its handler may read the
-// socket); a bodiless one is answered inline, and Hijack is refused there.
+// TestInlineOnlyForRequestsThatNeedNoRead: a request whose handler may
+// have to read the socket goes to the ordinary loop: a chunked body, a
+// Content-Length body not yet whole in the buffer, Upgrade or Expect. A
+// bodiless request, or one whose Content-Length body came whole with its
+// head, is answered inline (read or left unread by the handler), and
+// Hijack is refused there.
 func TestInlineOnlyForRequestsThatNeedNoRead(t *testing.T) {
 	var hijackErr atomic.Value
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
+		var b []byte
+		if r.URL.Path != "/unread" {
+			b, _ = io.ReadAll(r.Body)
+		}
 		if r.URL.Path == "/hijack" {
 			_, _, err := http.NewResponseController(w).Hijack()
 			hijackErr.Store(fmt.Sprint(err))
@@ -818,9 +824,10 @@ func TestInlineOnlyForRequestsThatNeedNoRead(t *testing.T) {
 		req("POST /b HTTP/1.1", "Host: a", "Content-Length: 3") + "abc" +
 		req("GET /c HTTP/1.1", "Host: a") +
 		req("POST /d HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + "2\r\nde\r\n0\r\n\r\n" +
+		req("POST /unread HTTP/1.1", "Host: a", "Content-Length: 5") + "fghij" +
 		req("GET /hijack HTTP/1.1", "Host: a")
-	resps := exchange(t, addr, raw, 5)
-	want := []string{"/a ", "/b abc", "/c ", "/d de", "/hijack "}
+	resps := exchange(t, addr, raw, 6)
+	want := []string{"/a ", "/b abc", "/c ", "/d de", "/unread ", "/hijack "}
 	if len(resps) != len(want) {
 		t.Fatalf("%d responses, want %d", len(resps), len(want))
 	}
@@ -832,12 +839,25 @@ func TestInlineOnlyForRequestsThatNeedNoRead(t *testing.T) {
 	if got := hijackErr.Load(); got != errHijackInline.Error() {
 		t.Fatalf("Hijack inline: %v, want %v", got, errHijackInline)
 	}
+	// A body that arrives after its head: the ordinary loop waits for it.
+	c, br := dialServer(t, addr, 5*time.Second)
+	send(t, c, req("POST /late HTTP/1.1", "Host: a", "Content-Length: 4")+"kl")
+	time.Sleep(50 * time.Millisecond)
+	send(t, c, "mn")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := respBody(resp); got != "/late klmn" {
+		t.Fatalf("late body: %q", got)
+	}
+	c.Close()
 	s.Close()
-	for i := 0; i < 200 && s.inlined.Load() < 3; i++ {
+	for i := 0; i < 200 && s.inlined.Load() < 5; i++ {
 		time.Sleep(5 * time.Millisecond) // the connection adds its count when it ends
 	}
-	if n := s.inlined.Load(); n != 3 {
-		t.Fatalf("%d requests answered inline, want 3 (/a, /c, /hijack)", n)
+	if n := s.inlined.Load(); n != 5 {
+		t.Fatalf("%d requests answered inline, want 5 (/a, /b, /c, /unread, /hijack)", n)
 	}
 }
 
