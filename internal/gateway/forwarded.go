@@ -11,9 +11,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"golang.org/x/net/http/httpguts"
-
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
 // trustedProxies is the set of peers whose forwarding headers are believed.
@@ -232,7 +231,7 @@ func forwardedLine(fors []string, line string) []string {
 			i = skipOWS(line, i)
 			if i < len(line) && line[i] != ';' && line[i] != ',' {
 				j := i
-				for j < len(line) && isTokenChar(line[j]) {
+				for j < len(line) && http1.IsTchar(line[j]) {
 					j++
 				}
 				name := line[i:j]
@@ -291,7 +290,7 @@ func forwardedValue(s string, i int) (string, int, bool) {
 		return "", 0, false
 	}
 	j := i
-	for j < len(s) && isTokenChar(s[j]) {
+	for j < len(s) && http1.IsTchar(s[j]) {
 		j++
 	}
 	if j == i {
@@ -305,11 +304,6 @@ func skipOWS(s string, i int) int {
 		i++
 	}
 	return i
-}
-
-// isTokenChar: tchar of RFC 9110 section 5.6.2.
-func isTokenChar(c byte) bool {
-	return httpguts.IsTokenRune(rune(c))
 }
 
 // setForwardingHeaders writes X-Forwarded-For/-Proto/-Host and Forwarded on

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
 // removeHopHeaders deletes hop-by-hop headers and every header named in
@@ -76,7 +78,7 @@ func canonicalKeyInto(dst []byte, name string) (key []byte, ok bool) {
 	upper := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !isTokenByte(c) {
+		if !http1.IsTchar(c) {
 			return dst, false
 		}
 		if upper && 'a' <= c && c <= 'z' {
@@ -88,15 +90,6 @@ func canonicalKeyInto(dst []byte, name string) (key []byte, ok bool) {
 		upper = c == '-'
 	}
 	return dst, true
-}
-
-// isTokenByte reports an RFC 9110 tchar.
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // isHopHeader reports the headers that are connection-specific and never

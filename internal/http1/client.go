@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/portcullis/portcullis/internal/ascii"
@@ -367,15 +368,13 @@ func parseResponseHead(s string, h *respHead, f *fields, r *http.Response) *Erro
 		// after a token name with no whitespace before it (RFC 9112
 		// section 5.1, RFC 9110 section 5.1), a value without CR, LF, NUL
 		// or other CTL but HTAB (RFC 9110 section 5.5).
-		colon := indexByte(line, ':')
-		if colon < 0 || !validToken(line[:colon]) {
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 || !ValidToken(line[:colon]) {
 			return ErrResponseHead
 		}
 		name, value := line[:colon], line[colon+1:]
-		for i := 0; i < len(value); i++ {
-			if !isValueByte[value[i]] {
-				return ErrResponseHead
-			}
+		if !ValidFieldValue(value) {
+			return ErrResponseHead
 		}
 		value = trimOWS(value)
 		switch len(name) {

@@ -3,6 +3,7 @@ package http1
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/portcullis/portcullis/internal/ascii"
 )
@@ -72,7 +73,7 @@ func (f *fields) add(name, value string) *Error {
 // recipient MUST treat it as invalid or replace it with SP, and no
 // request-line or field grammar admits it.)
 func nextLine(s string) (line, rest string, err *Error) {
-	i := indexByte(s, '\n')
+	i := strings.IndexByte(s, '\n')
 	if i < 1 || s[i-1] != '\r' {
 		return "", "", ErrBareLF
 	}
@@ -112,7 +113,7 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 		}
 		// RFC 9112 section 5: field-line = field-name ":" OWS field-value
 		// OWS; a line without a colon is no field line.
-		colon := indexByte(line, ':')
+		colon := strings.IndexByte(line, ':')
 		if colon < 0 {
 			return ErrHeaderLine
 		}
@@ -120,17 +121,15 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 		// RFC 9112 section 5.1: no whitespace is allowed between the field
 		// name and the colon; a server MUST reject such a message with 400.
 		// The name is a token (RFC 9110 section 5.1), which excludes it.
-		if !validToken(name) {
+		if !ValidToken(name) {
 			return ErrHeaderName
 		}
 		value := line[colon+1:]
 		// RFC 9110 section 5.5: a field value holds no CTL but HTAB; a
 		// recipient of CR, LF or NUL in a value MUST reject the message or
 		// replace them, and this parser rejects.
-		for i := 0; i < len(value); i++ {
-			if !isValueByte[value[i]] {
-				return ErrHeaderValue
-			}
+		if !ValidFieldValue(value) {
+			return ErrHeaderValue
 		}
 		raw := value
 		value = trimOWS(value)
@@ -244,17 +243,17 @@ func parseRequestHead(s string, h *head, f *fields) *Error {
 // (RFC 9112 section 3): exactly one SP between the parts, no other
 // whitespace.
 func parseRequestLine(line string, h *head) *Error {
-	sp1 := indexByte(line, ' ')
+	sp1 := strings.IndexByte(line, ' ')
 	if sp1 < 0 {
 		return ErrRequestLine
 	}
 	method, rest := line[:sp1], line[sp1+1:]
-	sp2 := indexByte(rest, ' ')
+	sp2 := strings.IndexByte(rest, ' ')
 	if sp2 < 0 {
 		return ErrRequestLine
 	}
 	target, proto := rest[:sp2], rest[sp2+1:]
-	if !validToken(method) { // RFC 9112 section 3.1, RFC 9110 section 9.1: method = token
+	if !ValidToken(method) { // RFC 9112 section 3.1, RFC 9110 section 9.1: method = token
 		return ErrMethod
 	}
 	switch proto {
@@ -388,7 +387,7 @@ func checkTE(raw string) int {
 // section 3.2.1: absolute-path [ "?" query ]) is refused.
 func setURL(u *url.URL, target string) *Error {
 	path, query, hasQuery := target, "", false
-	if i := indexByte(target, '?'); i >= 0 {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
 		path, query, hasQuery = target[:i], target[i+1:], true
 	}
 	plain := true
@@ -443,7 +442,7 @@ func takeTrailer(chunked bool, hdr http.Header) (http.Header, *Error) {
 	for _, v := range vv {
 		for v != "" {
 			var item string
-			if i := indexByte(v, ','); i >= 0 {
+			if i := strings.IndexByte(v, ','); i >= 0 {
 				item, v = v[:i], v[i+1:]
 			} else {
 				item, v = v, ""

@@ -390,7 +390,7 @@ func writeFields(bw *bufio.Writer, h http.Header, interim bool) {
 				continue // the engine decides; a "close" was noted
 			}
 		}
-		if !validToken(k) {
+		if !ValidToken(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -403,14 +403,7 @@ func writeFields(bw *bufio.Writer, h http.Header, interim bool) {
 }
 
 func writeValue(bw *bufio.Writer, v string) {
-	clean := true
-	for i := 0; i < len(v); i++ {
-		if !isValueByte[v[i]] {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if ValidFieldValue(v) {
 		bw.WriteString(v)
 		return
 	}

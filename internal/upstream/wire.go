@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/portcullis/portcullis/internal/http1"
 )
 
 // bodyReadError marks a failure to read the client's request body, which
@@ -30,14 +32,14 @@ func (c *conn) writeRequest(req *http.Request, body io.Reader, hasBody bool) err
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !validToken(method) {
+	if !http1.ValidToken(method) {
 		return errors.New("invalid method")
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	if !validValue(host) {
+	if !http1.ValidFieldValue(host) {
 		return errors.New("invalid Host header")
 	}
 	bw.WriteString(method)
@@ -53,11 +55,11 @@ func (c *conn) writeRequest(req *http.Request, body io.Reader, hasBody bool) err
 		if ownHeader(k) {
 			continue
 		}
-		if !validToken(k) {
+		if !http1.ValidToken(k) {
 			return fmt.Errorf("invalid header name %q", k)
 		}
 		for _, v := range vv {
-			if !validValue(v) {
+			if !http1.ValidFieldValue(v) {
 				return fmt.Errorf("invalid value in header %s", k)
 			}
 			bw.WriteString(k)
@@ -150,11 +152,11 @@ func (c *conn) writeChunked(body io.Reader, trailer http.Header) error {
 	}
 	bw.WriteString("0\r\n")
 	for k, vv := range trailer { // filled in by now: the body hit EOF
-		if !validToken(k) {
+		if !http1.ValidToken(k) {
 			return fmt.Errorf("invalid trailer name %q", k)
 		}
 		for _, v := range vv {
-			if !validValue(v) {
+			if !http1.ValidFieldValue(v) {
 				return fmt.Errorf("invalid value in trailer %s", k)
 			}
 			bw.WriteString(k)
@@ -175,7 +177,7 @@ func writeTrailerHeader(bw *bufio.Writer, trailer http.Header) error {
 	bw.WriteString("Trailer: ")
 	first := true
 	for k := range trailer {
-		if !validToken(k) || ownHeader(k) {
+		if !http1.ValidToken(k) || ownHeader(k) {
 			return fmt.Errorf("invalid trailer name %q", k)
 		}
 		if !first {
@@ -192,7 +194,7 @@ func writeTrailerHeader(bw *bufio.Writer, trailer http.Header) error {
 // common case (a path that needs no escaping).
 func writeRequestURI(bw *bufio.Writer, method string, u *url.URL) error {
 	if method == http.MethodConnect && u.Path == "" {
-		if !validValue(u.Host) || strings.ContainsAny(u.Host, " /") {
+		if !http1.ValidFieldValue(u.Host) || strings.ContainsAny(u.Host, " /") {
 			return errors.New("invalid CONNECT authority")
 		}
 		bw.WriteString(u.Host)
@@ -237,38 +239,6 @@ func ownHeader(k string) bool {
 		return strings.EqualFold(k, "Transfer-Encoding")
 	}
 	return false
-}
-
-// validToken reports whether s is a non-empty RFC 9110 token.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenChar(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
-}
-
-// validValue rejects control characters other than tab: a CR or LF would
-// let a value inject headers.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; (b < ' ' && b != '\t') || b == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // validURI rejects what would break the request line.
