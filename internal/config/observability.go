@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Observability configures what the gateway tells operators: Prometheus
@@ -125,7 +127,7 @@ func (v *validator) tracing() {
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		val := t.Headers[name]
 		hp := p + ".headers." + name
-		if !tokenRE.MatchString(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			v.add(hp, "is not a valid header name")
 		}
 		if strings.ContainsAny(val, "\r\n\x00") {

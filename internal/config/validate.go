@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Limits checked by Validate.
@@ -26,7 +28,6 @@ const (
 
 var (
 	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	tokenRE  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	labelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	nameRule = "must start with a letter or digit and use only letters, digits, '_', '.' and '-' (at most 64 characters)"
 )
@@ -298,7 +299,7 @@ func (v *validator) services() map[string]int {
 		default:
 			v.add(lp+".hash_on", "must be client_address or header, not %s", v.q(lp+".hash_on", lb.HashOn))
 		}
-		if lb.HashHeader != "" && !tokenRE.MatchString(lb.HashHeader) {
+		if lb.HashHeader != "" && !httpguts.ValidHeaderFieldName(lb.HashHeader) {
 			v.add(lp+".hash_header", "%s is not a valid header name", v.q(lp+".hash_header", lb.HashHeader))
 		}
 		if s.MaxIdleConnsPerTarget < 0 {
@@ -457,7 +458,7 @@ func (v *validator) methods(p string, methods []string) {
 	for j, m := range methods {
 		mp := indexPath(p+".methods", j)
 		switch {
-		case !tokenRE.MatchString(m):
+		case !httpguts.ValidHeaderFieldName(m):
 			v.add(mp, "%s is not a valid method token", v.q(mp, m))
 		case m != strings.ToUpper(m):
 			v.add(mp, "method %s must be upper-case", v.q(mp, m))
@@ -477,7 +478,7 @@ func (v *validator) headers(p string, hs []HeaderMatch) {
 		hp := indexPath(p+".headers", j)
 		if h.Name == "" {
 			v.add(hp+".name", "is required")
-		} else if !tokenRE.MatchString(h.Name) {
+		} else if !httpguts.ValidHeaderFieldName(h.Name) {
 			v.add(hp+".name", "%s is not a valid header name", v.q(hp+".name", h.Name))
 		}
 		if h.Value != "" && h.Regex != "" {

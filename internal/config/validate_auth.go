@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Validation of consumers, their credentials, the identity headers, client
@@ -352,7 +354,7 @@ func (v *validator) identityHeaders() {
 		switch {
 		case f.val == "":
 			v.add(p, "must not be empty")
-		case !tokenRE.MatchString(f.val):
+		case !httpguts.ValidHeaderFieldName(f.val):
 			v.add(p, "%s is not a valid header name", v.q(p, f.val))
 		case reservedHeaders[canon] || strings.HasPrefix(canon, "X-Forwarded-"):
 			v.add(p, "%s is a header the gateway sets or reads itself", v.q(p, f.val))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"golang.org/x/net/http/httpguts"
 )
 
 // upstreamTLS checks services[].tls: the trust anchors, the client
@@ -111,7 +112,7 @@ func (v *validator) identityAssertion() {
 		if c.IdentityAssertion == nil {
 			v.add(p, "needs the top-level identity_assertion with the signing keys")
 		}
-		if a.Header != "" && !tokenRE.MatchString(a.Header) {
+		if a.Header != "" && !httpguts.ValidHeaderFieldName(a.Header) {
 			v.add(p+".header", "%s is not a valid header name", v.q(p+".header", a.Header))
 		}
 		if a.TTL != 0 && (a.TTL.D() < MinAssertionTTL || a.TTL.D() > MaxAssertionTTL) {
@@ -119,7 +120,7 @@ func (v *validator) identityAssertion() {
 		}
 		if gs := a.GatewaySignature; gs != nil {
 			gp := p + ".gateway_signature"
-			if gs.Header != "" && !tokenRE.MatchString(gs.Header) {
+			if gs.Header != "" && !httpguts.ValidHeaderFieldName(gs.Header) {
 				v.add(gp+".header", "%s is not a valid header name", v.q(gp+".header", gs.Header))
 			}
 			if len(gs.Secret) < MinGatewaySignatureKey {
