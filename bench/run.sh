@@ -549,6 +549,34 @@ report=$(
 		fi
 	done
 	echo
+	if [[ -n ${RPS[nginx]:-} && $RUNS -gt 1 ]]; then
+		# Each round measures every target once, back to back, so a
+		# target's ratio to nginx within one round is freer of the
+		# machine's drift than the ratio of medians taken over all rounds.
+		echo "Paired with nginx in the same round (req/s ratio and p99 ratio per round, then their median):"
+		echo
+		echo "| target | req/s vs nginx, per round | median | p99 vs nginx's, per round | median |"
+		echo "|---|---|---:|---|---:|"
+		for t in $TARGETS; do
+			[[ $t == nginx ]] && continue
+			awk -F, -v t="$t" '
+				function med(a, n,    i, j, x) {
+					for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+				}
+				NR > 1 { rps[$1, $2] = $3; p99[$1, $2] = $5; if ($1 == t) runs[++nr] = $2 }
+				END {
+					for (i = 1; i <= nr; i++) {
+						r = runs[i]
+						if (rps["nginx", r] == "" || rps["nginx", r] == 0 || p99["nginx", r] == 0) continue
+						n++; a[n] = rps[t, r] / rps["nginx", r]; b[n] = p99[t, r] / p99["nginx", r]
+						la = la sprintf("%s%.2fx", n > 1 ? " " : "", a[n]); lb = lb sprintf("%s%.2fx", n > 1 ? " " : "", b[n])
+					}
+					if (n) printf "| %s | %s | %.2fx | %s | %.2fx |\n", t, la, med(a, n), lb, med(b, n)
+				}' "$RUN/runs.csv"
+		done
+		echo
+	fi
 	echo "Medians over runs. vs = req/s ratio. errors = non-2xx/3xx answers plus socket errors, summed."
 	echo "CPU µs/req = the server process's (and its children's) user and kernel CPU time over the measured run, per request."
 	echo "ceiling = net/http server + bare pooled client (bench/ceiling), the upper bound of this design."
