@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // Limits checked by Validate.
@@ -548,24 +550,24 @@ func CheckPath(p string) error {
 		case c == ';' || c == '?' || c == '#':
 			return fmt.Errorf("must not contain %q", c)
 		case c == '%':
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			b, ok := ascii.PercentByte(p, i)
+			if !ok {
 				return fmt.Errorf("has an invalid percent escape")
 			}
 			esc := p[i : i+3]
 			if esc != strings.ToUpper(esc) {
 				return fmt.Errorf("percent escapes must use upper-case hex (%s, not %s)", strings.ToUpper(esc), esc)
 			}
-			b := unhex(p[i+1])<<4 | unhex(p[i+2])
 			if b == '/' {
 				return fmt.Errorf("must not contain %%2F (an encoded slash)")
 			}
-			if isUnreserved(b) {
+			if ascii.IsUnreserved(b) {
 				return fmt.Errorf("must write %q as is, not as %s", b, esc)
 			}
 			i += 2
 		case c >= 0x80:
 			return fmt.Errorf("must percent-encode non-ASCII characters")
-		case !isUnreserved(c) && !strings.ContainsRune("!$&'()*+,=:@/", rune(c)):
+		case !ascii.IsUnreserved(c) && !strings.ContainsRune("!$&'()*+,=:@/", rune(c)):
 			return fmt.Errorf("must percent-encode %q", c)
 		}
 	}
@@ -578,23 +580,4 @@ func CheckPath(p string) error {
 		}
 	}
 	return nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
-}
-
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // Validation of consumers, their credentials, the identity headers, client
@@ -104,7 +106,7 @@ func NormalizeFingerprint(s string) (fp string, ok bool) {
 		return "", false
 	}
 	for i := 0; i < len(hex); i++ {
-		if !isHex(hex[i]) {
+		if _, ok := ascii.Unhex(hex[i]); !ok {
 			return "", false
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // Bounds of the chunked decoder (RFC 9112 section 7.1). net/http allows a
@@ -236,7 +238,7 @@ func chunkErr(err error) error {
 func parseChunkSize(line []byte) (size int64, ext int, err error) {
 	i := 0
 	for ; i < len(line); i++ {
-		v, ok := unhex(line[i])
+		v, ok := ascii.Unhex(line[i])
 		if !ok {
 			break
 		}
@@ -324,18 +326,6 @@ func quotedString(s []byte, i *int) bool {
 		}
 	}
 	return false
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // readTrailers reads the trailer section (RFC 9112 section 7.1.2): field

@@ -3,6 +3,8 @@ package normalize
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // Reasons a path is refused. They are short, fixed and safe to show to
@@ -105,7 +107,7 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 			c := raw[i]
 			switch {
 			case c == '%':
-				v, ok := unhex2(raw, i)
+				v, ok := ascii.PercentByte(raw, i)
 				if !ok { // RFC 3986 section 2.1: pct-encoded = "%" HEXDIG HEXDIG
 					return Path{}, errBadEscape
 				}
@@ -121,7 +123,7 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 					}
 					i = next
 					continue
-				case isUnreserved(v):
+				case ascii.IsUnreserved(v):
 					// RFC 3986 sections 2.3 and 6.2.2.2: an encoded
 					// unreserved character is that character; decoded.
 					encDot = encDot || v == '.'
@@ -170,7 +172,7 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 				}
 				semi = true
 				b.put(c)
-			case isUnreserved(c) || isRawPathChar(c):
+			case ascii.IsUnreserved(c) || isRawPathChar(c):
 				b.put(c)
 			default: // " < > [ ] ^ ` { | }: not pchar (RFC 3986 section 3.3), escaped
 				b.putEscaped(c)
@@ -332,7 +334,7 @@ func (b *lazyBuf) putUTF8(raw string, i int) (int, error) {
 		}
 		c := raw[i]
 		if c == '%' {
-			v, ok := unhex2(raw, i)
+			v, ok := ascii.PercentByte(raw, i)
 			if !ok {
 				return 0, errBadEscape
 			}
@@ -372,40 +374,14 @@ func utf8SeqLen(c byte) int {
 	return 0
 }
 
-func unhex2(s string, i int) (byte, bool) {
-	if i+2 >= len(s) {
-		return 0, false
-	}
-	hi, ok1 := unhex(s[i+1])
-	lo, ok2 := unhex(s[i+2])
-	return hi<<4 | lo, ok1 && ok2
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 // plain marks the bytes a canonical segment holds raw: unreserved and
 // isRawPathChar. '.' is among them; dot segments are caught per segment.
 var plain = func() (t [256]bool) {
 	for c := 0; c < 256; c++ {
-		t[c] = isUnreserved(byte(c)) || isRawPathChar(byte(c))
+		t[c] = ascii.IsUnreserved(byte(c)) || isRawPathChar(byte(c))
 	}
 	return t
 }()
-
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
 
 // isRawPathChar reports the sub-delims (but ';'), ':' and '@', which RFC
 // 3986 section 3.3 allows raw in a segment (pchar) and which keep their

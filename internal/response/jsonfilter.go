@@ -5,6 +5,8 @@ import (
 	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/portcullis/portcullis/internal/ascii"
 )
 
 // The filter makes one pass over a JSON document held in memory and
@@ -470,7 +472,7 @@ func (f *filter) scanString() (esc bool, err error) {
 					return esc, errSyntax
 				}
 				for _, h := range in[i+2 : i+6] {
-					if hexVal(h) < 0 {
+					if _, ok := ascii.Unhex(h); !ok {
 						return esc, errSyntax
 					}
 				}
@@ -485,18 +487,6 @@ func (f *filter) scanString() (esc bool, err error) {
 		}
 	}
 	return esc, errSyntax
-}
-
-func hexVal(c byte) rune {
-	switch {
-	case c >= '0' && c <= '9':
-		return rune(c - '0')
-	case c >= 'a' && c <= 'f':
-		return rune(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return rune(c-'A') + 10
-	}
-	return -1
 }
 
 // unescape appends the decoded form of a validated string's content to
@@ -543,6 +533,12 @@ func unescape(dst, s []byte) []byte {
 	return dst
 }
 
+// hex4 is the value of four hex digits (checked by validate).
 func hex4(b []byte) rune {
-	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
+	var r rune
+	for _, c := range b[:4] {
+		v, _ := ascii.Unhex(c)
+		r = r<<4 | rune(v)
+	}
+	return r
 }
