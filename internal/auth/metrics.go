@@ -4,7 +4,6 @@ import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -69,29 +68,10 @@ type Count struct {
 // Counts returns every counter, sorted, for /stats/auth and tests.
 func (m *Metrics) Counts() []Count {
 	out := []Count{}
-	ch := make(chan prometheus.Metric, 64)
-	go func() { m.reg.Auth.Collect(ch); close(ch) }()
-	for pm := range ch {
-		var d dto.Metric
-		if pm.Write(&d) != nil {
-			continue
-		}
-		var c Count
-		for _, l := range d.GetLabel() {
-			switch l.GetName() {
-			case "route":
-				c.Route = l.GetValue()
-			case "method":
-				c.Method = l.GetValue()
-			case "outcome":
-				c.Outcome = l.GetValue()
-			case "reason":
-				c.Reason = l.GetValue()
-			}
-		}
-		c.Value = uint64(d.GetCounter().GetValue())
-		if c.Value > 0 {
-			out = append(out, c)
+	for _, sm := range metrics.CounterSamples(m.reg.Auth) {
+		if sm.Value > 0 {
+			l := sm.Labels
+			out = append(out, Count{Route: l["route"], Method: l["method"], Outcome: l["outcome"], Reason: l["reason"], Value: sm.Value})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -3,9 +3,6 @@ package authz
 import (
 	"sort"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
@@ -35,26 +32,10 @@ type Count struct {
 // Counts returns every refusal counter, sorted, for tests and reports.
 func (m *Metrics) Counts() []Count {
 	out := []Count{}
-	ch := make(chan prometheus.Metric, 64)
-	go func() { m.reg.Authz.Collect(ch); close(ch) }()
-	for pm := range ch {
-		var d dto.Metric
-		if pm.Write(&d) != nil {
-			continue
-		}
-		var c Count
-		for _, l := range d.GetLabel() {
-			switch l.GetName() {
-			case "route":
-				c.Route = l.GetValue()
-			case "kind":
-				c.Kind = l.GetValue()
-			case "reason":
-				c.Reason = l.GetValue()
-			}
-		}
-		if c.Value = uint64(d.GetCounter().GetValue()); c.Value > 0 {
-			out = append(out, c)
+	for _, sm := range metrics.CounterSamples(m.reg.Authz) {
+		if sm.Value > 0 {
+			l := sm.Labels
+			out = append(out, Count{Route: l["route"], Kind: l["kind"], Reason: l["reason"], Value: sm.Value})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

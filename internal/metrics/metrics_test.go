@@ -71,6 +71,33 @@ func TestAuthReasonsAreBounded(t *testing.T) {
 	}
 }
 
+// TestAuthFailuresPerRoute reads the counters back through
+// CounterSamples: failures summed per route over methods and reasons,
+// successes left out.
+func TestAuthFailuresPerRoute(t *testing.T) {
+	r := New()
+	r.AuthCounter("api", "jwt", "failure", "expired").Add(2)
+	r.AuthCounter("api", "key", "failure", "unknown key").Inc()
+	r.AuthCounter("api", "jwt", "success", "").Add(5)
+	r.AuthCounter("admin", "basic", "failure", "bad password").Inc()
+	got := r.AuthFailures()
+	if len(got) != 2 || got["api"] != 3 || got["admin"] != 1 {
+		t.Fatalf("AuthFailures() = %v, want api 3 and admin 1", got)
+	}
+	n := 0
+	for _, s := range CounterSamples(r.Auth) {
+		if s.Labels["route"] == "api" && s.Labels["method"] == "jwt" && s.Labels["outcome"] == "success" {
+			n++
+			if s.Value != 5 {
+				t.Fatalf("api/jwt/success = %d, want 5", s.Value)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d samples for api/jwt/success, want 1", n)
+	}
+}
+
 func TestRouteObserve(t *testing.T) {
 	r := New()
 	kinds := [pipeline.NumPhases][]string{}

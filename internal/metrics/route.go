@@ -216,25 +216,36 @@ func (m *Route) Totals() Totals {
 // process started.
 func (r *Registry) AuthFailures() map[string]uint64 {
 	out := map[string]uint64{}
+	for _, s := range CounterSamples(r.Auth) {
+		if s.Labels["outcome"] == "failure" {
+			out[s.Labels["route"]] += s.Value
+		}
+	}
+	return out
+}
+
+// Sample is one counter of a labelled vector: its labels and its value.
+type Sample struct {
+	Labels map[string]string
+	Value  uint64
+}
+
+// CounterSamples reads every counter that c (a CounterVec) collects, for
+// the stats endpoints and tests; the order is the collector's.
+func CounterSamples(c prometheus.Collector) []Sample {
 	ch := make(chan prometheus.Metric, 64)
-	go func() { r.Auth.Collect(ch); close(ch) }()
+	go func() { c.Collect(ch); close(ch) }()
+	var out []Sample
 	for pm := range ch {
 		var d dto.Metric
 		if pm.Write(&d) != nil {
 			continue
 		}
-		route, failure := "", false
+		s := Sample{Labels: make(map[string]string, len(d.GetLabel())), Value: uint64(d.GetCounter().GetValue())}
 		for _, l := range d.GetLabel() {
-			switch l.GetName() {
-			case "route":
-				route = l.GetValue()
-			case "outcome":
-				failure = l.GetValue() == "failure"
-			}
+			s.Labels[l.GetName()] = l.GetValue()
 		}
-		if failure {
-			out[route] += uint64(d.GetCounter().GetValue())
-		}
+		out = append(out, s)
 	}
 	return out
 }
