@@ -264,7 +264,7 @@ func (s *Server) deleteConsumer(q *request) (int, any) {
 	}, "consumer", name, -1); p != nil {
 		return 0, p
 	}
-	if p := q.write(func(tx store.Tx) error { return tx.DeleteConsumer(name, ifv) }); p != nil {
+	if p := q.writeAt("path.name", func(tx store.Tx) error { return tx.DeleteConsumer(name, ifv) }); p != nil {
 		return 0, p
 	}
 	return http.StatusNoContent, nil

@@ -404,10 +404,7 @@ func (s *Server) deleteCredential(q *request) (int, any) {
 	if p := s.writable(consumer); p != nil {
 		return 0, p
 	}
-	if p := q.write(func(tx store.Tx) error { return tx.DeleteCredential(consumer, id, ifv) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.id"
-		}
+	if p := q.writeAt("path.id", func(tx store.Tx) error { return tx.DeleteCredential(consumer, id, ifv) }); p != nil {
 		return 0, p
 	}
 	return http.StatusNoContent, nil

@@ -140,10 +140,7 @@ func (s *Server) updateSecret(q *request) (int, any) {
 		return 0, p
 	}
 	sc := &store.Secret{Name: name, Value: plain}
-	if p := q.write(func(tx store.Tx) error { return tx.UpdateSecret(sc, ifv) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.name"
-		}
+	if p := q.writeAt("path.name", func(tx store.Tx) error { return tx.UpdateSecret(sc, ifv) }); p != nil {
 		return 0, p
 	}
 	v := s.secretView(*sc)
@@ -165,10 +162,7 @@ func (s *Server) deleteSecret(q *request) (int, any) {
 			return 0, problem(http.StatusConflict, "the config references this secret at "+strings.Join(refs, ", ")+": remove the references first", "path.name")
 		}
 	}
-	if p := q.write(func(tx store.Tx) error { return tx.DeleteSecret(name, ifv) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.name"
-		}
+	if p := q.writeAt("path.name", func(tx store.Tx) error { return tx.DeleteSecret(name, ifv) }); p != nil {
 		return 0, p
 	}
 	return http.StatusNoContent, nil

@@ -359,6 +359,17 @@ type request struct {
 // write runs fn in one store transaction (the only way the API changes
 // anything), then brings this node up to date so the change is in force
 // here before the answer goes out.
+// writeAt is write for a change to the record a path parameter names: a
+// record that is not there is a 404 whose field is that parameter
+// (field, such as "path.name").
+func (q *request) writeAt(field string, fn func(store.Tx) error) *Problem {
+	p := q.write(fn)
+	if p != nil && p.Status == http.StatusNotFound {
+		p.Field = field
+	}
+	return p
+}
+
 func (q *request) write(fn func(store.Tx) error) *Problem {
 	if err := q.s.rt.StoreError(); err != nil {
 		return unavailable()

@@ -175,10 +175,7 @@ func (s *Server) deleteToken(q *request) (int, any) {
 		return 0, p
 	}
 	id := q.r.PathValue("id")
-	if p := q.write(func(tx store.Tx) error { return tx.DeleteToken(id, ifv) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.id"
-		}
+	if p := q.writeAt("path.id", func(tx store.Tx) error { return tx.DeleteToken(id, ifv) }); p != nil {
 		return 0, p
 	}
 	return http.StatusNoContent, nil

@@ -267,10 +267,7 @@ func (s *Server) updateUser(q *request) (int, any) {
 		}
 		u.PasswordHash = h
 	}
-	if p := q.write(func(tx store.Tx) error { return tx.UpdateUser(u, ifv) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.name"
-		}
+	if p := q.writeAt("path.name", func(tx store.Tx) error { return tx.UpdateUser(u, ifv) }); p != nil {
 		return 0, p
 	}
 	q.w.Header().Set("ETag", etag(u.Version))
@@ -283,10 +280,7 @@ func (s *Server) deleteUser(q *request) (int, any) {
 		return 0, p
 	}
 	name := q.r.PathValue("name")
-	if p := q.write(func(tx store.Tx) error { return tx.DeleteUser(name, ifv) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.name"
-		}
+	if p := q.writeAt("path.name", func(tx store.Tx) error { return tx.DeleteUser(name, ifv) }); p != nil {
 		return 0, p
 	}
 	return http.StatusNoContent, nil
@@ -300,10 +294,7 @@ func (s *Server) enrolUser(q *request) (int, any) {
 	if err != nil {
 		return 0, problem(http.StatusInternalServerError, "no second factor could be generated", "")
 	}
-	if p := q.write(func(tx store.Tx) error { return tx.EnrolTOTP(name, secret, hashes) }); p != nil {
-		if p.Status == http.StatusNotFound {
-			p.Field = "path.name"
-		}
+	if p := q.writeAt("path.name", func(tx store.Tx) error { return tx.EnrolTOTP(name, secret, hashes) }); p != nil {
 		return 0, p
 	}
 	return http.StatusOK, e

@@ -90,3 +90,30 @@ func TestAdminBadInput(t *testing.T) {
 		t.Fatalf("credentials after bad input: %v", c)
 	}
 }
+
+// TestAdminMissingRecordIsNotFoundAtItsPath: a change to a record that
+// does not exist is a 404 problem whose field names the path parameter,
+// for every kind of record the API deletes by name or id.
+func TestAdminMissingRecordIsNotFoundAtItsPath(t *testing.T) {
+	up := NewUpstream(t, nil)
+	n := startAdminNode(t, up, adminOpts{})
+	n.mustAPI(t, 201, "POST", "/admin/consumers", map[string]any{"name": "acme"})
+	for _, tc := range []struct {
+		desc, method, path, field string
+	}{
+		{"consumer", "DELETE", "/admin/consumers/nobody", "path.name"},
+		{"credential", "DELETE", "/admin/consumers/acme/credentials/nope", "path.id"},
+		{"token", "DELETE", "/admin/tokens/nope", "path.id"},
+		{"secret", "DELETE", "/admin/secrets/nope", "path.name"},
+		{"user", "DELETE", "/admin/users/nobody", "path.name"},
+	} {
+		r := n.api(t, tc.method, tc.path, nil)
+		if r.Status != 404 || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: %d %s", tc.desc, r.Status, r.Body)
+			continue
+		}
+		if got := r.Str(t, "field"); got != tc.field {
+			t.Errorf("%s: field %q, want %q (%s)", tc.desc, got, tc.field, r.Body)
+		}
+	}
+}

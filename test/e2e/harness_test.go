@@ -51,14 +51,33 @@ func TestMain(m *testing.M) {
 // freeAddr returns a loopback address that was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port is free once its listener closes, so the kernel may hand the
+	// same one out again: a gateway's admin address and its listener came
+	// out equal once (the config then refuses to start). Each address is
+	// therefore handed out once per test process.
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		handedMu.Lock()
+		seen := handedAddrs[addr]
+		handedAddrs[addr] = true
+		handedMu.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
+	t.Fatal("no free loopback port that was not handed out before")
+	return ""
 }
+
+var (
+	handedMu    sync.Mutex
+	handedAddrs = map[string]bool{}
+)
 
 // syncBuffer collects a process's output safely across goroutines.
 type syncBuffer struct {
