@@ -35,8 +35,13 @@ lint: tools ## gofmt, go vet, staticcheck, gosec
 	@# error is checked once at Flush; go vet and staticcheck cover the rest.
 	$(TOOLS)/gosec -quiet -exclude-generated -exclude=G104 -exclude-dir=bench -exclude-dir=test ./...
 
+# The compile and reload benchmarks cost 10-200 ms an iteration: 2000 of
+# them would be ten minutes, so they run a few times each.
+SLOW_BENCH := Compile5000Routes|Reload5000Routes|StoreChangeCompile
+
 bench: build ## Go benchmarks of the hot paths, then the load harness against nginx and a plain Go proxy
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./internal/router ./internal/normalize ./internal/upstream ./internal/gateway
+	$(GO) test -run '^$$' -bench . -skip '$(SLOW_BENCH)' -benchmem -benchtime 2000x ./internal/router ./internal/normalize ./internal/upstream ./internal/gateway
+	$(GO) test -run '^$$' -bench '$(SLOW_BENCH)' -benchmem -benchtime 5x ./internal/gateway
 	./bench/run.sh
 
 fuzz: ## every fuzz target in the module, FUZZTIME each (default 30s)

@@ -74,7 +74,7 @@ routes: [{name: r, paths: [{prefix: /}], service: s, policies: [{kind: auth, met
 func BenchmarkProxyHandlerAdmin(b *testing.B) {
 	for _, tc := range []struct{ name, extra string }{
 		{"admin-off", ""},
-		{"admin-on", "admin: {address: \"127.0.0.1:0\", store: {path: \"" + filepath.Join(b.TempDir(), "store.db") + "\"}}"},
+		{"admin-on", "admin: {address: \"127.0.0.1:0\", store: {path: \"" + filepath.Join(b.TempDir(), "store.db") + "\"}}\n"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := benchGatewayWith(b, "off", tc.extra)
