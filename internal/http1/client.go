@@ -43,7 +43,8 @@ type ClientConn struct {
 
 // NewClientConn wraps nc (already connected).
 func NewClientConn(nc net.Conn) *ClientConn {
-	cc := &ClientConn{nc: nc, hdr: make(http.Header, 16), te: make([]string, 1)}
+	// No size hint for the reused header map: see connPool in server.go.
+	cc := &ClientConn{nc: nc, hdr: make(http.Header), te: make([]string, 1)}
 	cc.rd.init(nc)
 	cc.out.nc = nc
 	cc.bw = bufio.NewWriterSize(&cc.out, 4096)

@@ -175,9 +175,17 @@ const (
 	phaseBody
 )
 
+// The header maps a connection reuses between messages are made without a
+// size hint, on purpose. A hint above eight makes a table map from the
+// start, and clearing or walking a table map costs its capacity, not its
+// entries: a request with a handful of headers then paid for 16 on every
+// clear (one per message) and every walk (the proxy walks each map several
+// times). Without a hint the map is one group of eight until a message
+// needs more; then it grows once and keeps that size for the connection.
+// Measured in the load harness's A/B rig: +5% req/s on the plain route.
 var connPool = sync.Pool{New: func() any {
-	c := &conn{hdr: make(http.Header, 16)}
-	c.w.hdr = make(http.Header, 16)
+	c := &conn{hdr: make(http.Header)}
+	c.w.hdr = make(http.Header)
 	c.beforeReadFn = c.beforeRead
 	c.continueFn = c.sendContinue
 	c.body.mapErr = c.mapBodyErr
