@@ -45,6 +45,58 @@ func (h *proxyHandler) rewriteResponseURIs(rh http.Header, status int, r *http.R
 	if r.TLS != nil {
 		x.public = "https"
 	}
+	// One walk finds the URI headers and removes any other header that
+	// names the target or the internal path; the URI headers, usually
+	// absent, are then looked up by name only when the walk saw one.
+	var uriHeaders uint8
+	for k, vs := range rh {
+		if bit := uriHeaderBit(k); bit != 0 {
+			uriHeaders |= bit
+			continue
+		}
+		for _, v := range vs {
+			if x.leaks(v) {
+				delete(rh, k)
+				break
+			}
+		}
+	}
+	if uriHeaders == 0 {
+		return true
+	}
+	return x.mapURIHeaders(rh, status)
+}
+
+// The response headers that carry URIs, one bit each.
+const (
+	hdrLocation uint8 = 1 << iota
+	hdrContentLocation
+	hdrRefresh
+	hdrLink
+	hdrSetCookie
+)
+
+// uriHeaderBit is the bit of a (canonical) URI-bearing header name, 0 for
+// any other name.
+func uriHeaderBit(k string) uint8 {
+	switch k {
+	case "Location":
+		return hdrLocation
+	case "Content-Location":
+		return hdrContentLocation
+	case "Refresh":
+		return hdrRefresh
+	case "Link":
+		return hdrLink
+	case "Set-Cookie":
+		return hdrSetCookie
+	}
+	return 0
+}
+
+// mapURIHeaders maps the URI headers of rh (at least one is present). It
+// returns false when a redirect's Location had no public form.
+func (x *respURIs) mapURIHeaders(rh http.Header, status int) bool {
 	ok := true
 	for _, name := range [...]string{"Location", "Content-Location"} {
 		vs, present := rh[name]
@@ -92,19 +144,6 @@ func (h *proxyHandler) rewriteResponseURIs(rh http.Header, status int, r *http.R
 			out[i] = x.mapCookie(v)
 		}
 		rh["Set-Cookie"] = out
-	}
-	// Any other header that names the target or the internal path goes.
-	for k, vs := range rh {
-		switch k {
-		case "Location", "Content-Location", "Refresh", "Link", "Set-Cookie":
-			continue
-		}
-		for _, v := range vs {
-			if x.leaks(v) {
-				delete(rh, k)
-				break
-			}
-		}
 	}
 	// What the mapping kept still must not name the internal path (a
 	// query parameter or fragment could carry it).
