@@ -397,9 +397,24 @@ func appendForwardedElement(b []byte, peer netip.Addr, proto, host string) []byt
 	b = append(b, proto...)
 	if host != "" {
 		b = append(b, ";host="...)
-		b = strconv.AppendQuote(b, host)
+		b = appendQuotedString(b, host)
 	}
 	return b
+}
+
+// appendQuotedString appends s as an RFC 9110 section 5.6.4 quoted-string:
+// in double quotes, with '"' and '\' escaped by a backslash. RFC 7239
+// section 4 wants one for a host with a port (':' is not a token
+// character). The engine has checked Host, so s has no control bytes.
+func appendQuotedString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
 }
 
 // strArena hands out the small strings of one request (its id, the

@@ -272,3 +272,19 @@ func TestXForwardedFamilyRecognized(t *testing.T) {
 		}
 	}
 }
+
+// RFC 7239 section 4: a Forwarded value that is not a token is a
+// quoted-string (RFC 9110 section 5.6.4), whose '"' and '\' are escaped.
+func TestForwardedHostIsQuotedString(t *testing.T) {
+	for _, tc := range []struct{ desc, host, want string }{
+		{desc: "name", host: "example.com", want: `"example.com"`},
+		{desc: "name and port", host: "example.com:8443", want: `"example.com:8443"`},
+		{desc: "IPv6 literal", host: "[2001:db8::1]:80", want: `"[2001:db8::1]:80"`},
+		{desc: "quote and backslash escaped", host: `a"b\c`, want: `"a\"b\\c"`},
+		{desc: "empty", host: "", want: `""`},
+	} {
+		if got := string(appendQuotedString(nil, tc.host)); got != tc.want {
+			t.Errorf("%s: appendQuotedString(%q) = %s, want %s", tc.desc, tc.host, got, tc.want)
+		}
+	}
+}
