@@ -337,7 +337,7 @@ func (b *body) readTrailers() error {
 	if b.trailer != nil {
 		// The announced names are in the map with no value; what arrives
 		// replaces them (net/http merges every received trailer the same way).
-		b.tf.h, b.tf.n, b.tf.max = b.trailer, 0, maxTrailers
+		b.tf.h, b.tf.n, b.tf.max, b.tf.seen = b.trailer, 0, maxTrailers, 0
 	}
 	size, n := 0, 0
 	for {

@@ -35,12 +35,24 @@ type fields struct {
 	vals    []string // slab for one-value slices, reused between messages
 	scratch []byte
 	n, max  int
+	// seen has the bit keyBit gives each name added since reset. A name
+	// whose bit is clear is new, so add stores it without first looking
+	// it up: one hash of the name per field instead of two, as nearly
+	// every field of a message has a name of its own. A set bit (a repeat,
+	// or another name with the same bit) takes the lookup.
+	seen uint64
 }
 
 func (f *fields) reset(h http.Header, max int) {
 	clear(h)
-	f.h, f.n, f.max = h, 0, max
+	f.h, f.n, f.max, f.seen = h, 0, max, 0
 	f.vals = f.vals[:0]
+}
+
+// keyBit is the bit of seen for the (non-empty) map key k, from its
+// length and last byte: canonical names that differ in neither are rare.
+func keyBit(k string) uint64 {
+	return 1 << ((uint(len(k))*7 + uint(k[len(k)-1])) & 63)
 }
 
 // add appends value to the field name (a valid token). A field seen once
@@ -52,7 +64,9 @@ func (f *fields) add(name, value string) *Error {
 		return ErrTooManyHeaders
 	}
 	key := keyCanon(name, &f.scratch)
-	if old, ok := f.h[key]; ok {
+	if bit := keyBit(key); f.seen&bit == 0 {
+		f.seen |= bit
+	} else if old, ok := f.h[key]; ok {
 		f.h[key] = append(old, value)
 		return nil
 	}

@@ -290,3 +290,85 @@ func TestParsingAPlainRequestDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per head", allocs)
 	}
 }
+
+// RFC 9110 section 5.3: repeated field lines are one field whose values are
+// in order. The parser skips the lookup of a name whose keyBit it has not
+// seen in this head, so the cases below repeat names among others that share
+// their bit (same length, same last byte) and names it has not.
+func TestRepeatedFieldsMergeInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		lines []string
+		want  http.Header
+	}{
+		{desc: "repeat after another name", lines: []string{"X-A: 1", "Accept: */*", "X-A: 2"},
+			want: http.Header{"X-A": {"1", "2"}, "Accept": {"*/*"}}},
+		{desc: "same bit, different names", lines: []string{"X-Aa: 1", "X-Ba: 2", "X-Ca: 3"},
+			want: http.Header{"X-Aa": {"1"}, "X-Ba": {"2"}, "X-Ca": {"3"}}},
+		{desc: "same bit, repeats interleaved", lines: []string{"X-Aa: 1", "X-Ba: 2", "X-Aa: 3", "x-ba: 4", "X-AA: 5"},
+			want: http.Header{"X-Aa": {"1", "3", "5"}, "X-Ba": {"2", "4"}}},
+		{desc: "three repeats in other spellings", lines: []string{"accept: a", "ACCEPT: b", "Accept: c"},
+			want: http.Header{"Accept": {"a", "b", "c"}}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if keyBit("X-Aa") != keyBit("X-Ba") {
+				t.Fatal("the cases need X-Aa and X-Ba to share a bit")
+			}
+			err, _, hdr := parse(req(append([]string{"GET / HTTP/1.1", "Host: gw.test"}, tc.lines...)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hdr) != len(tc.want) {
+				t.Fatalf("header %v, want %v", hdr, tc.want)
+			}
+			for k, v := range tc.want {
+				if strings.Join(hdr[k], "|") != strings.Join(v, "|") {
+					t.Errorf("%s = %q, want %q", k, hdr[k], v)
+				}
+			}
+		})
+	}
+}
+
+// The heads the load harness sends and receives: wrk's request and nginx's
+// "ok" response, and a browser's request with a dozen fields.
+func BenchmarkParseHead(b *testing.B) {
+	browser := req("GET /orders/42?full=1 HTTP/1.1", "Host: api.test",
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Accept-Language: en-US,en;q=0.5",
+		"Accept-Encoding: gzip, deflate, br", "Connection: keep-alive", "Cookie: session=abc; theme=dark",
+		"Upgrade-Insecure-Requests: 1", "Sec-Fetch-Dest: document", "Sec-Fetch-Mode: navigate",
+		"Sec-Fetch-Site: none", "Sec-Fetch-User: ?1", "Priority: u=0, i")
+	for _, tc := range []struct{ desc, raw string }{
+		{desc: "wrk request", raw: req("GET /ok HTTP/1.1", "Host: 127.0.0.1:19103")},
+		{desc: "browser request", raw: browser},
+	} {
+		b.Run(tc.desc, func(b *testing.B) {
+			var h head
+			var f fields
+			hdr := http.Header{}
+			b.ReportAllocs()
+			for b.Loop() {
+				f.reset(hdr, DefaultMaxHeaders)
+				if err := parseRequestHead(tc.raw, &h, &f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("nginx response", func(b *testing.B) {
+		raw := "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 02:07:41 GMT\r\n" +
+			"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"
+		var h respHead
+		var f fields
+		var r http.Response
+		hdr := http.Header{}
+		b.ReportAllocs()
+		for b.Loop() {
+			f.reset(hdr, DefaultMaxHeaders)
+			if err := parseResponseHead(raw, &h, &f, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
