@@ -28,6 +28,15 @@ func (t trustedProxies) contains(a netip.Addr) bool {
 	return false
 }
 
+// peerOf is the TCP peer of the connection r came on: the engine's,
+// read once per connection, or else r.RemoteAddr parsed.
+func peerOf(r *http.Request) netip.Addr {
+	if ap, ok := http1.RemoteAddrPort(r); ok {
+		return ap.Addr().Unmap()
+	}
+	return peerAddr(r.RemoteAddr)
+}
+
 // peerAddr parses the TCP peer of the connection.
 func peerAddr(remoteAddr string) netip.Addr {
 	ap, err := netip.ParseAddrPort(remoteAddr)
@@ -65,7 +74,11 @@ func ClientAddr(r *http.Request, trusted trustedProxies) netip.Addr {
 // (a proxy that appends to one header passes the other through), and the
 // client is the trusted peer itself.
 func ClientAddrFrom(r *http.Request, trusted trustedProxies, header string) netip.Addr {
-	peer := peerAddr(r.RemoteAddr)
+	return clientAddrOf(peerOf(r), r, trusted, header)
+}
+
+// clientAddrOf is ClientAddrFrom for a request whose peer is known.
+func clientAddrOf(peer netip.Addr, r *http.Request, trusted trustedProxies, header string) netip.Addr {
 	if len(trusted) == 0 || !trusted.contains(peer) {
 		return peer
 	}

@@ -30,7 +30,7 @@ func (g *Gateway) refuseMalformed(w http.ResponseWriter, r *http.Request, e *htt
 		why, event = "timeout: "+e.Reason, intrusion.EventTimeout
 	}
 
-	client := peerAddr(r.RemoteAddr)
+	client := peerOf(r)
 	// Behind a trusted proxy the peer is the proxy, and with no header
 	// parsed the real client is unknown: counting the event against the
 	// proxy could ban every client behind it.

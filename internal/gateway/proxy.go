@@ -153,7 +153,7 @@ func (x *exchange) begin(h *proxyHandler, w http.ResponseWriter, r *http.Request
 	start := time.Now()
 	snap := h.gw.snap.Load()
 	x.h, x.w, x.r, x.snap = h, w, r, snap
-	x.peer = peerAddr(r.RemoteAddr)
+	x.peer = peerOf(r)
 	x.peerTrusted = snap.trusted.contains(x.peer)
 
 	rid := ""
@@ -184,7 +184,7 @@ func (x *exchange) begin(h *proxyHandler, w http.ResponseWriter, r *http.Request
 	*x.c = pipeline.Context{
 		Request:    r,
 		RequestID:  rid,
-		ClientAddr: ClientAddrFrom(r, snap.trusted, snap.clientHeader),
+		ClientAddr: clientAddrOf(x.peer, r, snap.trusted, snap.clientHeader),
 		Start:      start,
 		TLS:        r.TLS != nil,
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -281,5 +282,40 @@ func clientCloseTLS(t *testing.T, after time.Duration) {
 	_ = c.Close()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("request context: %v, want canceled", err)
+	}
+}
+
+// RemoteAddrPort gives a handler the address r.RemoteAddr names without
+// parsing it per request, for every request on the connection, and says
+// so only for requests as the engine made them.
+func TestRemoteAddrPortIsTheConnectionsPeer(t *testing.T) {
+	type seen struct {
+		ap      netip.AddrPort
+		ok      bool
+		remote  string
+		wrapped bool // RemoteAddrPort of r.WithContext: must be false
+	}
+	got := make(chan seen, 2)
+	addr := serve(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, ok := RemoteAddrPort(r)
+		_, wrapped := RemoteAddrPort(r.WithContext(context.Background()))
+		got <- seen{ap: ap, ok: ok, remote: r.RemoteAddr, wrapped: wrapped}
+	})})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	send(t, c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	for i := 0; i < 2; i++ {
+		s := <-got
+		if !s.ok || s.ap.String() != s.remote || s.remote != local {
+			t.Fatalf("request %d: RemoteAddrPort %v %v, RemoteAddr %q, client %q", i+1, s.ap, s.ok, s.remote, local)
+		}
+		if s.wrapped {
+			t.Fatalf("request %d: RemoteAddrPort answered for a request with another context", i+1)
+		}
 	}
 }

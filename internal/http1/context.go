@@ -2,6 +2,9 @@ package http1
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"net/netip"
 	"sync"
 )
 
@@ -14,6 +17,10 @@ import (
 // registration is refused and the caller falls back to context.AfterFunc.
 type connContext struct {
 	context.Context // the cancelable context the connection ends
+
+	// peer is the connection's remote address, taken once when it starts
+	// (zero when the listener's addresses are not TCP): RemoteAddrPort.
+	peer netip.AddrPort
 
 	mu    sync.Mutex
 	ended bool
@@ -29,6 +36,28 @@ func newConnContext(base context.Context) (*connContext, context.CancelFunc) {
 	c := &connContext{Context: inner}
 	context.AfterFunc(inner, c.fire)
 	return c, cancel
+}
+
+// RemoteAddrPort is the remote address of the connection a request the
+// engine serves came on, as r.RemoteAddr says but read once per
+// connection, not parsed from that text per request. ok is false for a
+// request that did not come from the engine as it is (HTTP/2, a context
+// replaced with WithContext) or from a listener whose addresses are not
+// TCP: parse r.RemoteAddr then.
+func RemoteAddrPort(r *http.Request) (ap netip.AddrPort, ok bool) {
+	cc, ok := r.Context().(*connContext)
+	if !ok || !cc.peer.IsValid() {
+		return netip.AddrPort{}, false
+	}
+	return cc.peer, true
+}
+
+// addrPortOf is a's address and port when a is a TCP address.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
 }
 
 func (c *connContext) fire() {

@@ -324,7 +324,8 @@ func (c *conn) start(s *Server, nc net.Conn) {
 	c.srv, c.nc = s, nc
 	c.rd.init(nc)
 	c.rd.onRead = c.beforeReadFn
-	c.remote = nc.RemoteAddr().String()
+	ra := nc.RemoteAddr()
+	c.remote = ra.String()
 	c.tls = nil
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
@@ -335,7 +336,9 @@ func (c *conn) start(s *Server, nc net.Conn) {
 	if base == nil {
 		base = context.Background()
 	}
-	c.ctx, c.cancel = newConnContext(base)
+	cc, cancel := newConnContext(base)
+	cc.peer = addrPortOf(ra)
+	c.ctx, c.cancel = cc, cancel
 	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
 	c.rdl, c.wdl = time.Time{}, time.Time{}
 	c.hijacked, c.aborted = false, false
