@@ -149,19 +149,15 @@ var spoofableHeaders = []string{
 	"X-Original-Uri",
 }
 
-// dropSeparatorHeaders deletes every client header whose name contains
-// '_' or '.'. CGI (RFC 3875 section 4.1.18: HTTP_X_CONSUMER_NAME), PHP,
+// hasSeparator reports a header name with '_' or '.'; every client header
+// so named is deleted (dropClientHeaders). CGI (RFC 3875 section 4.1.18: HTTP_X_CONSUMER_NAME), PHP,
 // WSGI, Rails and nginx with underscores_in_headers map '-', '_' (and some
 // '.') onto one another, so "X_Consumer_Name" or "Transfer.Encoding" can
 // reach an application as a header the gateway checked, set or stripped
 // under its plain name. No standard header has either character; nginx
 // drops underscored names by default for the same reason.
-func dropSeparatorHeaders(h http.Header) {
-	for k := range h {
-		if strings.ContainsAny(k, "_.") {
-			delete(h, k)
-		}
-	}
+func hasSeparator(name string) bool {
+	return strings.ContainsAny(name, "_.")
 }
 
 // dropAliases is the rule for listeners that keep such names
@@ -171,7 +167,7 @@ func dropSeparatorHeaders(h http.Header) {
 // request also carries under its plain name, is still deleted.
 func dropAliases(h http.Header, guard map[string]bool) {
 	for k := range h {
-		if !strings.ContainsAny(k, "_.") {
+		if !hasSeparator(k) {
 			continue
 		}
 		alias := aliasName(k)

@@ -32,6 +32,9 @@ type Snapshot struct {
 	// the identity headers and those policies declare; stripped from
 	// every client request.
 	owned []string
+	// dropped is the set dropClientHeaders deletes by name: owned and the
+	// spoofable names.
+	dropped map[string]struct{}
 	// mtlsHosts, per HTTPS listener, are the hosts that need client
 	// certificates (nil: every host, or no client auth).
 	mtlsHosts map[string]map[string]bool
@@ -276,6 +279,10 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 	s.aliasGuard = guard
 	sort.Strings(s.owned)
+	s.dropped = make(map[string]struct{}, len(s.owned)+len(spoofableHeaders))
+	for _, h := range append(s.owned, spoofableHeaders...) {
+		s.dropped[h] = struct{}{}
+	}
 	if err := errs.Err(); err != nil { // sorted by line, each problem once
 		return nil, err
 	}
