@@ -98,9 +98,12 @@ func (c *conn) serveInline() step {
 	// from the request before may have passed while its handler ran.
 	c.phase, c.headStarted, c.bodyDL = phaseHead, false, time.Time{}
 	c.beforeRead()
-	c.rd.src = &c.inlSrc
+	// Reads from inside the callback never wait, so the deadline upkeep
+	// before each read (onRead) is not needed there: inlineWait does it
+	// before every wait, which is where a deadline applies.
+	c.rd.src, c.rd.onRead = &c.inlSrc, nil
 	err := c.rc.Read(c.inlFn)
-	c.rd.src = c.nc
+	c.rd.src, c.rd.onRead = c.nc, c.beforeReadFn
 	c.inl = false
 	if c.inlIdle {
 		c.inlIdle = false
