@@ -38,9 +38,11 @@ func (x *exchange) forward() (resp *http.Response, t *upstream.Target) {
 	}
 
 	span := x.startUpstreamSpan()
-	upStart := time.Now()
+	// Both readings are on the monotonic clock, as offsets from the
+	// request's start: one clock read each (time.Now makes two).
+	upStart := time.Since(x.c.Start)
 	resp, t, err := rt.service.Forward(outreq, hashKey, rt.preserve)
-	x.out.upLatency = time.Since(upStart)
+	x.out.upLatency = time.Since(x.c.Start) - upStart
 	if t != nil {
 		x.out.upstream = t.Host()
 	}

@@ -94,7 +94,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		wait = min(wait, earlyResponseWait)
 	}
 
-	c.setReadDeadline(time.Now().Add(wait))
+	c.setReadDeadline(time.Now(), wait)
 	if err := c.cc.Wait(); err != nil {
 		c.finish(stop, false)
 		if werr != nil {
@@ -114,7 +114,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 		return nil, false, p.wrapErr(ctx, "read response", readErr(err))
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		c.setReadDeadline(time.Time{}) // the tunnel has no response timeout
+		c.setReadDeadline(time.Time{}, 0) // the tunnel has no response timeout
 		resp.Body = &upgradedConn{c: c, stop: stop}
 		return resp, false, nil
 	}
@@ -123,7 +123,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 	// deadline is left for the next exchange to move (most often it need
 	// not: see setReadDeadline) rather than cleared and set again.
 	if !c.bodyBuffered(resp) {
-		c.setReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{}, 0)
 	}
 	reuse := werr == nil && !resp.Close && !wantsClose(req)
 	// Every response, a bodiless one too, goes back to the pool when its
@@ -224,16 +224,20 @@ func (c *conn) finish(stop abortHook, reuse bool) {
 // and reorders the runtime's timer heap).
 const deadlineSlack = 100 * time.Millisecond
 
-// setReadDeadline sets the connection's read deadline to t (zero: none),
-// unless the deadline in force is already at most deadlineSlack (and at
-// most 1/64 of the time left) before t: the timeout then fires a little
+// setReadDeadline sets the connection's read deadline to now+wait (wait 0:
+// none), unless the deadline in force is already at most deadlineSlack
+// (and at most 1/64 of wait) before it: the timeout then fires a little
 // early, never late.
-func (c *conn) setReadDeadline(t time.Time) {
+func (c *conn) setReadDeadline(now time.Time, wait time.Duration) {
+	var t time.Time // no deadline when wait is 0
+	if wait > 0 {
+		t = now.Add(wait)
+	}
 	switch {
 	case t.Equal(c.rdl):
 		return
 	case !t.IsZero() && !c.rdl.IsZero() && !t.Before(c.rdl):
-		if d := t.Sub(c.rdl); d < deadlineSlack && d < time.Until(t)/64 {
+		if d := t.Sub(c.rdl); d < deadlineSlack && d < wait/64 {
 			return
 		}
 	}
