@@ -48,10 +48,10 @@ func (h *proxyHandler) rewriteResponseURIs(rh http.Header, status int, r *http.R
 	// One walk finds the URI headers and removes any other header that
 	// names the target or the internal path; the URI headers, usually
 	// absent, are then looked up by name only when the walk saw one.
-	var uriHeaders uint8
+	uriHeaders := false
 	for k, vs := range rh {
-		if bit := uriHeaderBit(k); bit != 0 {
-			uriHeaders |= bit
+		if isURIHeader(k) {
+			uriHeaders = true
 			continue
 		}
 		for _, v := range vs {
@@ -61,37 +61,20 @@ func (h *proxyHandler) rewriteResponseURIs(rh http.Header, status int, r *http.R
 			}
 		}
 	}
-	if uriHeaders == 0 {
+	if !uriHeaders {
 		return true
 	}
 	return x.mapURIHeaders(rh, status)
 }
 
-// The response headers that carry URIs, one bit each.
-const (
-	hdrLocation uint8 = 1 << iota
-	hdrContentLocation
-	hdrRefresh
-	hdrLink
-	hdrSetCookie
-)
-
-// uriHeaderBit is the bit of a (canonical) URI-bearing header name, 0 for
-// any other name.
-func uriHeaderBit(k string) uint8 {
+// isURIHeader reports the (canonical) names of the response headers that
+// carry URIs, which mapURIHeaders maps.
+func isURIHeader(k string) bool {
 	switch k {
-	case "Location":
-		return hdrLocation
-	case "Content-Location":
-		return hdrContentLocation
-	case "Refresh":
-		return hdrRefresh
-	case "Link":
-		return hdrLink
-	case "Set-Cookie":
-		return hdrSetCookie
+	case "Location", "Content-Location", "Refresh", "Link", "Set-Cookie":
+		return true
 	}
-	return 0
+	return false
 }
 
 // mapURIHeaders maps the URI headers of rh (at least one is present). It

@@ -43,7 +43,9 @@ func newConnContext(base context.Context) (*connContext, context.CancelFunc) {
 // connection, not parsed from that text per request. ok is false for a
 // request that did not come from the engine as it is (HTTP/2, a context
 // replaced with WithContext) or from a listener whose addresses are not
-// TCP: parse r.RemoteAddr then.
+// TCP: parse r.RemoteAddr then. An IPv4 peer of a dual-stack listener may
+// come in its IPv4-mapped IPv6 form (Unmap it), where r.RemoteAddr shows
+// the IPv4 one.
 func RemoteAddrPort(r *http.Request) (ap netip.AddrPort, ok bool) {
 	cc, ok := r.Context().(*connContext)
 	if !ok || !cc.peer.IsValid() {
