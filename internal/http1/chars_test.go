@@ -56,3 +56,31 @@ func BenchmarkValidFieldValue(b *testing.B) {
 		}
 	}
 }
+
+// ValidFieldValue's sixteen-byte screen must give the rule's answer for
+// every byte value at every place in a block, in values of every length
+// around the block size, alone and with a HTAB (allowed, but flagged by
+// the screen) in the same block.
+func TestFieldValueScreenIsTheRule(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 40; pos++ {
+			for _, tab := range []bool{false, true} {
+				b := []byte(strings.Repeat("v", 40))
+				if tab {
+					b[pos/2] = '\t'
+				}
+				b[pos] = byte(c)
+				for n := 0; n <= len(b); n++ {
+					s := string(b[:n])
+					want := true
+					for i := 0; i < n; i++ {
+						want = want && valueByteRule(s[i])
+					}
+					if got := ValidFieldValue(s); got != want {
+						t.Fatalf("byte %#x at %d (HTAB %v), length %d: %v, want %v", c, pos, tab, n, got, want)
+					}
+				}
+			}
+		}
+	}
+}
