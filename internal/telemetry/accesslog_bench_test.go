@@ -49,3 +49,19 @@ func BenchmarkAccessLog(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendAccessJSON is the formatting of one line alone.
+func BenchmarkAppendAccessJSON(b *testing.B) {
+	e := AccessEntry{
+		RequestID: "8bf5ad24cc2ae179-uhtg", ClientAddr: "203.0.113.7", Method: "GET",
+		Host: "api.example.com", Path: "/v1/orders/42", Proto: "HTTP/1.1", Route: "orders",
+		Service: "orders", Upstream: "10.0.0.1:8080", Status: 200, BytesOut: 1234,
+		Duration: 1512 * time.Microsecond, UpstreamLatency: 1207 * time.Microsecond,
+	}
+	at := time.Date(2026, 12, 3, 14, 30, 0, 123456789, time.UTC)
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendAccessJSON(buf[:0], at, &e)
+	}
+}

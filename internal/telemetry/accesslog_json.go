@@ -52,9 +52,26 @@ func appendAccessJSON(b []byte, t time.Time, e *AccessEntry) []byte {
 // encoding/json (which slog uses for floats) switches to exponent notation
 // below 1e-6 and from 1e21; a whole number of microseconds over 1000 is
 // either 0 or at least 0.001 in magnitude, and at most about 9.2e12, so the
-// plain 'f' format is always what it would write.
+// plain 'f' format is always what it would write. Below 10^15 µs (31
+// years) that is also the decimal us/1000 with its trailing zeros dropped:
+// a decimal of at most 15 significant digits is the shortest text of the
+// float64 nearest it, so it is written from the integer, without the float
+// formatter (TestMillisAsFloatFormat).
 func appendMillis(b []byte, d time.Duration) []byte {
-	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', -1, 64)
+	us := d.Microseconds()
+	if us < 0 || us >= 1e15 {
+		return strconv.AppendFloat(b, float64(us)/1000, 'f', -1, 64)
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	for b[len(b)-1] == '0' {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 const hexDigits = "0123456789abcdef"

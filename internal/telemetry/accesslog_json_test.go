@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,29 @@ func TestAccessJSONDoesNotAllocate(t *testing.T) {
 	now := time.Now()
 	if n := testing.AllocsPerRun(100, func() { buf = appendAccessJSON(buf[:0], now, &e) }); n != 0 {
 		t.Errorf("%v allocs per line", n)
+	}
+}
+
+// appendMillis writes what strconv's shortest 'f' format writes for the
+// float64 of us/1000, which is what slog's JSON handler would write.
+func TestMillisAsFloatFormat(t *testing.T) {
+	check := func(us int64) {
+		t.Helper()
+		d := time.Duration(us) * time.Microsecond
+		want := strconv.FormatFloat(float64(us)/1000, 'f', -1, 64)
+		if got := string(appendMillis(nil, d)); got != want {
+			t.Fatalf("%d µs: %s, want %s", us, got, want)
+		}
+	}
+	for us := int64(-2000); us < 200000; us++ {
+		check(us)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		check(r.Int64N(2e15)) // across the 10^15 boundary
+		check(r.Int64N(math.MaxInt64 / 1000))
+	}
+	for _, us := range []int64{1e15 - 1, 1e15, 1e15 + 1, 999999999999999, 123456789012345} {
+		check(us)
 	}
 }
