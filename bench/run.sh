@@ -25,6 +25,13 @@
 #   routes on a process with the control plane on)
 #   BENCH_QUICK=1   smoke run: RUNS=1 DUR=3 WARM=1 unless set
 #   GO (go)         the Go command used to build goproxy and Portcullis
+#   BASE (none)     a git revision to compare the tree with: its gateway is
+#                   built and served like portcullis-log (targets base-log, its
+#                   plain route, and base-chain), and the report pairs
+#                   portcullis-log with base-log and portcullis-chain with
+#                   base-chain round by round. For a change of a few percent:
+#                   BASE=main TARGETS="portcullis-log base-log portcullis-chain
+#                   base-chain" RUNS=5 bench/run.sh
 #
 # Add a target: write a target_NAME function below (URL, server, wrk args),
 # add a route to conf/portcullis.yaml when it is a Portcullis route, and name
@@ -72,6 +79,8 @@ PORTCULLIS_OPS_PORT=19901
 PORTCULLIS_ADMIN_PORT=19109
 PORTCULLIS_ADMIN_OPS_PORT=19906
 PORTCULLIS_ADMIN_API_PORT=19907
+PORTCULLIS_BASE_PORT=19110
+PORTCULLIS_BASE_OPS_PORT=19909
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -254,6 +263,21 @@ start_portcullis_nometrics() {
 	[[ $code == 404 ]] || { log "portcullis-nometrics: /metrics answered $code, metrics are not off"; exit 1; }
 	check_chain portcullis-nometrics "$PORTCULLIS_NOMETRICS_PORT"
 }
+# The gateway of revision BASE, built from a temporary worktree and served
+# with portcullis-log's config on its own ports: the same routes, the access
+# log to a file of its own.
+start_portcullis_base() {
+	[[ -n ${BASE:-} ]] || { log "targets base-log and base-chain need BASE (a git revision)"; exit 2; }
+	build_portcullis
+	local src=$RUN/base-src
+	git -C "$ROOT" worktree add --quiet --detach "$src" "$BASE" || { log "BASE=$BASE: no such revision"; exit 2; }
+	(cd "$src" && "$GO" build -trimpath -o "$RUN/portcullis-base" ./cmd/portcullis)
+	git -C "$ROOT" worktree remove --force "$src"
+	portcullis_conf portcullis-base "$PORTCULLIS_BASE_PORT" "$PORTCULLIS_BASE_OPS_PORT"
+	start_bg portcullis_base "$RUN/portcullis-base" run --config "$RUN/portcullis-base.yaml"
+	wait_200 portcullis_base "http://127.0.0.1:$PORTCULLIS_BASE_OPS_PORT/readyz"
+	check_chain portcullis-base "$PORTCULLIS_BASE_PORT"
+}
 start_ceiling() {
 	(cd "$ROOT" && "$GO" build -trimpath -o "$RUN/ceiling" ./bench/ceiling)
 	start_bg ceiling "$RUN/ceiling" -listen "127.0.0.1:$CEILING_PORT" -upstream "127.0.0.1:$UPSTREAM_PORT"
@@ -357,6 +381,15 @@ target_portcullis_chain() {
 	if [[ -s $RUN/jwt-rs256.token ]]; then
 		T_WRK_ARGS=(-H "Authorization: Bearer $(<"$RUN/jwt-rs256.token")")
 	fi
+}
+# The plain route and the chain on the BASE revision's gateway, to pair
+# with portcullis-log and portcullis-chain.
+target_base_log() {
+	T_URL=http://127.0.0.1:$PORTCULLIS_BASE_PORT/ok T_SERVER=portcullis_base T_WRK_ARGS=()
+}
+target_base_chain() {
+	target_portcullis_chain
+	T_URL=http://127.0.0.1:$PORTCULLIS_BASE_PORT/chain/ok T_SERVER=portcullis_base
 }
 # Routes chain-cel and chain-waf: the chain measured before issue 12 named
 # one (an IP allow list, JWT HS256, a scope, a CEL rule, input limits; no
@@ -477,6 +510,7 @@ declare -A SERVER_PORTS=(
 	[portcullis]="$PORTCULLIS_PORT $PORTCULLIS_OPS_PORT"
 	[portcullis_admin]="$PORTCULLIS_ADMIN_PORT $PORTCULLIS_ADMIN_OPS_PORT $PORTCULLIS_ADMIN_API_PORT"
 	[portcullis_nometrics]="$PORTCULLIS_NOMETRICS_PORT $PORTCULLIS_NOMETRICS_OPS_PORT"
+	[portcullis_base]="$PORTCULLIS_BASE_PORT $PORTCULLIS_BASE_OPS_PORT"
 )
 for s in "${servers[@]}"; do
 	for p in ${SERVER_PORTS[$s]:-}; do
@@ -573,6 +607,34 @@ report=$(
 						la = la sprintf("%s%.2fx", n > 1 ? " " : "", a[n]); lb = lb sprintf("%s%.2fx", n > 1 ? " " : "", b[n])
 					}
 					if (n) printf "| %s | %s | %.2fx | %s | %.2fx |\n", t, la, med(a, n), lb, med(b, n)
+				}' "$RUN/runs.csv"
+		done
+		echo
+	fi
+	if [[ -n ${BASE:-} && $RUNS -gt 1 ]]; then
+		# The tree against BASE, round by round: req/s and the server's CPU
+		# per request (user + kernel), each as tree / base.
+		echo "The tree against BASE=$BASE in the same round (tree / base: req/s, then CPU per request; per round, then the median):"
+		echo
+		echo "| tree target | base target | req/s, per round | median | CPU µs/req, per round | median |"
+		echo "|---|---|---|---:|---|---:|"
+		for pair in "portcullis-log base-log" "portcullis-chain base-chain"; do
+			read -r a b <<<"$pair"
+			[[ " $TARGETS " == *" $a "* && " $TARGETS " == *" $b "* ]] || continue
+			awk -F, -v a="$a" -v b="$b" '
+				function med(v, n,    i, j, x) {
+					for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+					return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+				}
+				NR > 1 { rps[$1, $2] = $3; cpu[$1, $2] = $7 + $8; if ($1 == a) runs[++nr] = $2 }
+				END {
+					for (i = 1; i <= nr; i++) {
+						r = runs[i]
+						if (rps[b, r] == "" || rps[b, r] == 0 || cpu[b, r] == 0) continue
+						n++; x[n] = rps[a, r] / rps[b, r]; y[n] = cpu[a, r] / cpu[b, r]
+						lx = lx sprintf("%s%.3fx", n > 1 ? " " : "", x[n]); ly = ly sprintf("%s%.3fx", n > 1 ? " " : "", y[n])
+					}
+					if (n) printf "| %s | %s | %s | %.3fx | %s | %.3fx |\n", a, b, lx, med(x, n), ly, med(y, n)
 				}' "$RUN/runs.csv"
 		done
 		echo
