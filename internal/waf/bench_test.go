@@ -65,7 +65,8 @@ func reportCPU(b *testing.B) func() {
 
 // BenchmarkCleanGETScreen is BenchmarkCleanGET on two builds of the same
 // rule set, without the @rx screen (Coraza's own matching) and with it,
-// alternated three times so that the machine's drift falls on both.
+// and on the screened build with pruning (prune.go) on, alternated three
+// times so that the machine's drift falls on all three.
 func BenchmarkCleanGETScreen(b *testing.B) {
 	s := settings{blocking: true, paranoia: 1, threshold: 5, bodyLimit: defaultBodyLimit}
 	unscreened := buildWithoutScreen(b, s)
@@ -76,10 +77,11 @@ func BenchmarkCleanGETScreen(b *testing.B) {
 	c := request(b, "GET", "/v1/users?name="+q("O'Brien")+"&page=2&sort=-created_at", nil, "")
 	for range 3 {
 		for _, e := range []struct {
-			name string
-			waf  coraza.WAF
-		}{{"unscreened", unscreened}, {"screened", screened}} {
-			p := &policy{waf: e.waf, blocking: true, log: slog.New(slog.DiscardHandler)}
+			name   string
+			waf    coraza.WAF
+			pruner *pruner
+		}{{"unscreened", unscreened, nil}, {"screened", screened.waf, nil}, {"pruned", screened.waf, screened.pruner}} {
+			p := &policy{waf: e.waf, pruner: e.pruner, blocking: true, log: slog.New(slog.DiscardHandler)}
 			b.Run(e.name, func(b *testing.B) {
 				b.ReportAllocs()
 				defer reportCPU(b)()

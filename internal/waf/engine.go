@@ -14,7 +14,9 @@ import (
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/debuglog"
+	"github.com/corazawaf/coraza/v3/experimental"
 	"github.com/corazawaf/coraza/v3/experimental/plugins"
+	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/portcullis/portcullis/internal/waf/rx"
 )
@@ -91,18 +93,41 @@ func (s settings) directives() string {
 	return b.String()
 }
 
+// engine is one compiled rule set and its pruner.
+type engine struct {
+	waf    coraza.WAF
+	pruner *pruner
+}
+
 // build compiles the CRS for s. It takes hundreds of milliseconds, which
-// is why policies share the result through the state memo.
-func (s settings) build() (coraza.WAF, time.Duration, error) {
+// is why policies share the result through the state memo. Coraza shows
+// each rule it adds to the rule observer, in order; the pruner is read
+// from them.
+func (s settings) build() (*engine, time.Duration, error) {
 	start := time.Now()
-	w, err := coraza.NewWAF(coraza.NewWAFConfig().
-		WithRootFS(coreruleset.FS).
-		WithDebugLogger(corazaLogger()).
-		WithDirectives(s.directives()))
+	e, err := compileRules(s.directives(), s.exclusions)
 	if err != nil {
 		return nil, 0, fmt.Errorf("building the rule set: %w", err)
 	}
-	return w, time.Since(start), nil
+	return e, time.Since(start), nil
+}
+
+// compileRules compiles directives (with the embedded CRS as their root)
+// and reads the pruner from the rules Coraza adds; removed is the ids the
+// directives' SecRuleRemoveById lines take out again.
+func compileRules(directives string, removed []int) (*engine, error) {
+	var rules []ruleText
+	cfg := experimental.WAFConfigWithRuleObserver(coraza.NewWAFConfig().
+		WithRootFS(coreruleset.FS).
+		WithDebugLogger(corazaLogger()).
+		WithDirectives(directives), func(r types.RuleMetadata) {
+		rules = append(rules, ruleText{id: r.ID(), phase: r.Phase(), raw: r.Raw()})
+	})
+	w, err := coraza.NewWAF(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &engine{waf: w, pruner: newPruner(rules, removed)}, nil
 }
 
 // normalizeExclusions sorts and de-duplicates rule ids.

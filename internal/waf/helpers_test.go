@@ -138,5 +138,5 @@ func buildWithoutScreen(t testing.TB, s settings) coraza.WAF {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return w
+	return w.waf
 }

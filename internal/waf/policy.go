@@ -85,6 +85,7 @@ func (pc policyConfig) settings() (settings, error) {
 // itself holds only what Handle needs.
 type policy struct {
 	waf       coraza.WAF
+	pruner    *pruner
 	blocking  bool
 	inspect   bool
 	bodyLimit int64
@@ -105,26 +106,26 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		state = pipeline.NewSharedValues()
 	}
 	v, err := state.Get(s.key(), func() (any, error) {
-		w, took, err := s.build()
+		e, took, err := s.build()
 		if err != nil {
 			return nil, err
 		}
 		rules := -1
-		if rc, ok := w.(interface{ RulesCount() int }); ok {
+		if rc, ok := e.waf.(interface{ RulesCount() int }); ok {
 			rules = rc.RulesCount()
 		}
 		slog.Default().Info("waf rule set compiled", "route", env.Route, "paranoia_level", s.paranoia,
-			"blocking", s.blocking, "rules", rules, "took", took.String())
-		return w, nil
+			"blocking", s.blocking, "rules", rules, "prunable", len(e.pruner.rules), "took", took.String())
+		return e, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	w, ok := v.(coraza.WAF)
+	e, ok := v.(*engine)
 	if !ok {
-		return nil, fmt.Errorf("state key %q holds a %T, not a WAF", s.key(), v)
+		return nil, fmt.Errorf("state key %q holds a %T, not a WAF engine", s.key(), v)
 	}
-	return &policy{waf: w, blocking: s.blocking, inspect: s.inspectBody, bodyLimit: s.bodyLimit, log: slog.Default()}, nil
+	return &policy{waf: e.waf, pruner: e.pruner, blocking: s.blocking, inspect: s.inspectBody, bodyLimit: s.bodyLimit, log: slog.Default()}, nil
 }
 
 func (p *policy) Phase() pipeline.Phase { return pipeline.PhaseValidate }
@@ -207,6 +208,7 @@ func (p *policy) process(tx types.Transaction, c *pipeline.Context) (*types.Inte
 	if _, ok := r.Header["Content-Length"]; !ok && r.ContentLength > 0 {
 		tx.AddRequestHeader("Content-Length", strconv.FormatInt(r.ContentLength, 10))
 	}
+	p.pruner.prune(tx, bodyHandedOver(p.inspect, r))
 	if it := tx.ProcessRequestHeaders(); it != nil {
 		return it, nil
 	}

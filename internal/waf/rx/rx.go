@@ -50,8 +50,7 @@ func NewUnscreened(opts plugintypes.OperatorOptions) (plugintypes.Operator, erro
 // pattern, as Coraza compiles it, behind the screens.
 type rxOperator struct {
 	re     *regexp.Regexp
-	screen *byteSet   // nil: no byte screen
-	words  wordScreen // nil: no word screen
+	screen Screen
 }
 
 // binaryRX is @rx on bytes, for patterns that name bytes which are not
@@ -104,12 +103,55 @@ func compileRX(expr string, screen bool) (*rxOperator, error) {
 		return nil, err
 	}
 	if set, ok := required(parsed); ok {
-		op.screen = &set
+		op.screen.bytes = &set
 	}
 	if ws, ok := requiredWords(parsed); ok {
-		op.words = ws
+		op.screen.words = ws
 	}
 	return op, nil
+}
+
+// Screen is the screens New puts in front of pattern's regexp: TurnsAway
+// reports that a value cannot match without running the regexp. The waf
+// package uses it, with Bytes, to skip whole rules (its prune.go); why it
+// is sound is set out at required and requiredWords.
+type Screen struct {
+	bytes *byteSet
+	words wordScreen
+}
+
+// ScreenOf is pattern's screens as New compiles them; ok is false when New
+// gives the pattern none: it has none, it does not parse, or it names
+// bytes that are not UTF-8 (the byte engine, which is not screened).
+func ScreenOf(pattern string) (s Screen, ok bool) {
+	if namesNonUTF8(pattern) {
+		return s, false
+	}
+	parsed, err := syntax.Parse("(?sm)"+pattern, syntax.Perl)
+	if err != nil {
+		return s, false
+	}
+	if set, ok := required(parsed); ok {
+		s.bytes = &set
+	}
+	if ws, ok := requiredWords(parsed); ok {
+		s.words = ws
+	}
+	return s, s.bytes != nil || s.words != nil
+}
+
+// Bytes is the byte screen (bit b of set[b>>6] for each ASCII byte b, one
+// of which every match contains); ok is false without one.
+func (s Screen) Bytes() (set [2]uint64, ok bool) {
+	if s.bytes == nil {
+		return set, false
+	}
+	return *s.bytes, true
+}
+
+// TurnsAway reports whether a screen shows that value cannot match.
+func (s Screen) TurnsAway(value string) bool {
+	return s.bytes != nil && !s.bytes.anyIn(value) || s.words != nil && !s.words.anyIn(value)
 }
 
 func memoize(m plugintypes.Memoizer, key string, fn func() (any, error)) (any, error) {
@@ -132,9 +174,7 @@ func (o *rxOperator) Evaluate(tx plugintypes.TransactionState, value string) boo
 }
 
 // turnsAway reports whether a screen shows that value cannot match.
-func (o *rxOperator) turnsAway(value string) bool {
-	return o.screen != nil && !o.screen.anyIn(value) || o.words != nil && !o.words.anyIn(value)
-}
+func (o *rxOperator) turnsAway(value string) bool { return o.screen.TurnsAway(value) }
 
 func (o *binaryRX) Evaluate(tx plugintypes.TransactionState, value string) bool {
 	if !tx.Capturing() {

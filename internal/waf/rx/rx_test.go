@@ -1,13 +1,8 @@
 package rx
 
 import (
-	"encoding/json"
 	"fmt"
-	"io/fs"
-	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -20,20 +15,9 @@ import (
 	"github.com/corazawaf/coraza/v3/debuglog"
 	"github.com/corazawaf/coraza/v3/experimental/plugins"
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis/portcullis/internal/waf/crstest"
 )
-
-// raceStride: under the race detector the corpus tests take every
-// raceStride-th case (regexp matching runs about ten times slower there);
-// without it they take all.
-const raceStride = 24
-
-func stride() int {
-	if raceEnabled {
-		return raceStride
-	}
-	return 1
-}
 
 // crsDirectives is the CRS as the waf package configures it (its
 // engine.go), at the given paranoia level and engine mode, with bodies
@@ -283,169 +267,15 @@ func TestNamesNonUTF8(t *testing.T) {
 	}
 }
 
-// crsModuleDir is the directory of the coraza-coreruleset module, whose
-// tests/ directory holds the CRS's regression corpus (not embedded in the
-// module's rule FS).
-func crsModuleDir(t testing.TB) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-json", "github.com/corazawaf/coraza-coreruleset/v4").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	var m struct{ Dir string }
-	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
-		t.Fatalf("go list: %v %s", err, out)
-	}
-	return m.Dir
-}
-
-// corpusRequest is one stage of a CRS regression test.
-type corpusRequest struct {
-	name    string
-	method  string
-	uri     string
-	version string
-	headers map[string]string
-	data    string
-}
-
-var (
-	corpusOnce sync.Once
-	corpus     []corpusRequest
-)
-
-// crsCorpus reads the CRS regression corpus: every stage with an input
-// given as fields (those given only as an encoded raw request, a few
-// dozen, are left out).
-func crsCorpus(t testing.TB) []corpusRequest {
-	t.Helper()
-	corpusOnce.Do(func() {
-		root := filepath.Join(crsModuleDir(t), "tests")
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
-				return err
-			}
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			var f struct {
-				Tests []struct {
-					ID     int `yaml:"test_id"`
-					Stages []struct {
-						Input struct {
-							Method  string            `yaml:"method"`
-							URI     string            `yaml:"uri"`
-							Version string            `yaml:"version"`
-							Headers map[string]string `yaml:"headers"`
-							Data    any               `yaml:"data"`
-						} `yaml:"input"`
-					} `yaml:"stages"`
-				} `yaml:"tests"`
-			}
-			if err := yaml.Unmarshal(raw, &f); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			for _, tc := range f.Tests {
-				for i, st := range tc.Stages {
-					in := st.Input
-					if in.URI == "" {
-						continue
-					}
-					r := corpusRequest{
-						name:    fmt.Sprintf("%s/%d/%d", strings.TrimSuffix(filepath.Base(path), ".yaml"), tc.ID, i),
-						method:  cmpOr(in.Method, "GET"),
-						uri:     in.URI,
-						version: cmpOr(in.Version, "HTTP/1.1"),
-						headers: in.Headers,
-					}
-					switch d := in.Data.(type) {
-					case string:
-						r.data = d
-					case []any:
-						for _, line := range d {
-							r.data += fmt.Sprint(line) + "\r\n"
-						}
-					}
-					corpus = append(corpus, r)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	if len(corpus) < 3000 {
-		t.Fatalf("read %d corpus requests; the CRS has thousands", len(corpus))
-	}
-	return corpus
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// corpusValues is the text the screen is tried on: every URI, header
-// value and body of the corpus, whole and cut at & and =, raw,
-// percent-decoded and lowercased (the CRS's usual transformations), the
-// waf package's attack requests, and values aimed at the screens' reading
-// of characters (folding beyond ASCII, bytes that are not UTF-8).
-func corpusValues(t testing.TB) []string {
-	t.Helper()
-	seen := map[string]bool{}
-	var out []string
-	var add func(string)
-	add = func(v string) {
-		for _, w := range []string{v, strings.ToLower(v)} {
-			if !seen[w] {
-				seen[w] = true
-				out = append(out, w)
-			}
-		}
-		if d, err := url.QueryUnescape(v); err == nil && d != v {
-			add(d)
-		}
-	}
-	addParts := func(v string) {
-		add(v)
-		for _, kv := range strings.FieldsFunc(v, func(r rune) bool { return r == '&' || r == '?' }) {
-			add(kv)
-			if _, val, ok := strings.Cut(kv, "="); ok {
-				add(val)
-			}
-		}
-	}
-	for _, r := range crsCorpus(t) {
-		addParts(r.uri)
-		addParts(r.data)
-		for k, v := range r.headers {
-			add(k)
-			add(v)
-		}
-	}
-	for _, v := range []string{"1' OR '1'='1", "1 UNION SELECT password FROM users", "<script>alert(1)</script>",
-		"127.0.0.1;cat /etc/passwd", "../../etc/passwd", "${jndi:ldap://x/a}", "2.2250738585072011e-308"} {
-		addParts(v)
-	}
-	for _, v := range []string{"", "\xff", "\u212a", "\u017f", "\u212aill -9", "\u017fcript", "<\u017fcript>", "\xc0\xbc\xff<", "O'Brien", "-created_at", "2"} {
-		add(v)
-	}
-	return out
-}
-
 // TestScreensOnCRSPatterns runs every screened @rx pattern of the CRS
-// over corpusValues: every value the screen turns away must be one
+// over crstest.Values: every value the screen turns away must be one
 // that Go's regexp does not match either (a value the screen lets through
 // goes to that same regexp, so the answers agree by construction). A
 // screen that turned away a value its pattern matches would be a missed
 // attack.
 func TestScreensOnCRSPatterns(t *testing.T) {
 	patterns := crsRXPatterns(t)
-	values := corpusValues(t)
+	values := crstest.Values(t)
 	screened, checked := 0, 0
 	for _, p := range patterns {
 		op, err := New(plugintypes.OperatorOptions{Arguments: p})
@@ -456,12 +286,12 @@ func TestScreensOnCRSPatterns(t *testing.T) {
 		if !ok {
 			continue // the byte patterns are not screened
 		}
-		if rx.screen == nil && rx.words == nil {
+		if rx.screen.bytes == nil && rx.screen.words == nil {
 			continue // Go's regexp sees every value
 		}
 		screened++
 		ref := regexp.MustCompile("(?sm)" + p)
-		for i := 0; i < len(values); i += stride() {
+		for i := 0; i < len(values); i += crstest.Stride() {
 			v := values[i]
 			if !rx.turnsAway(v) {
 				continue // the operator hands v to ref itself
@@ -488,19 +318,19 @@ func TestScreensOnCRSPatterns(t *testing.T) {
 // the matching behind them (flags, the byte engine's patterns, captures
 // that messages use) is Coraza's.
 func TestSameVerdictsAsCoraza(t *testing.T) {
-	requests := crsCorpus(t)
+	requests := crstest.Corpus(t)
 	for i, d := range configs {
 		ours := build(t, d)
 		matched, n := 0, 0
-		for j := i % stride(); j < len(requests); j += stride() {
+		for j := i % crstest.Stride(); j < len(requests); j += crstest.Stride() {
 			r := requests[j]
-			want := corpusVerdict(corazaWAFs[i], r)
-			got := corpusVerdict(ours, r)
+			want := crstest.Verdict(corazaWAFs[i], r, nil)
+			got := crstest.Verdict(ours, r, nil)
 			if !slices.Equal(got, want) {
-				t.Fatalf("config %d, %s: ours %q, Coraza's %q", i, r.name, got, want)
+				t.Fatalf("config %d, %s: ours %q, Coraza's %q", i, r.Name, got, want)
 			}
 			n++
-			if slices.ContainsFunc(want, isDetection) {
+			if slices.ContainsFunc(want, crstest.IsDetection) {
 				matched++
 			}
 		}
@@ -509,41 +339,4 @@ func TestSameVerdictsAsCoraza(t *testing.T) {
 			t.Fatalf("only %d of %d requests matched a detection rule: the corpus did not reach the rules", matched, n)
 		}
 	}
-}
-
-// isDetection reports whether a corpusVerdict line is a detection rule's
-// (CRS 911000-944999), not setup, paranoia-level skipping or scoring.
-func isDetection(line string) bool {
-	var id int
-	_, err := fmt.Sscanf(line, "%d", &id)
-	return err == nil && id >= 911000 && id < 945000
-}
-
-// corpusVerdict is the matched rules (id and message, which carries the
-// anomaly scores) of r, in the order they matched.
-func corpusVerdict(w coraza.WAF, r corpusRequest) []string {
-	tx := w.NewTransaction()
-	defer func() { _ = tx.Close() }()
-	tx.ProcessConnection("127.0.0.1", 40000, "127.0.0.1", 80)
-	tx.ProcessURI(r.uri, r.method, r.version)
-	for k, v := range r.headers {
-		tx.AddRequestHeader(k, v)
-	}
-	var out []string
-	if it := tx.ProcessRequestHeaders(); it == nil {
-		if r.data != "" {
-			if it, _, err := tx.WriteRequestBody([]byte(r.data)); err != nil || it != nil {
-				out = append(out, fmt.Sprintf("body: %v %v", err, it))
-			}
-		}
-		if _, err := tx.ProcessRequestBody(); err != nil {
-			out = append(out, "body error: "+err.Error())
-		}
-	}
-	for _, m := range tx.MatchedRules() {
-		// Not m.Data(): which of several matching values it names follows
-		// Coraza's map order, which differs from run to run.
-		out = append(out, fmt.Sprintf("%d %s", m.Rule().ID(), m.Message()))
-	}
-	return out
 }

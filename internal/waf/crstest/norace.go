@@ -1,5 +1,5 @@
 //go:build !race
 
-package rx
+package crstest
 
 const raceEnabled = false

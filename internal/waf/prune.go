@@ -1,0 +1,916 @@
+package waf
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/corazawaf/coraza/v3/collection"
+	"github.com/corazawaf/coraza/v3/types"
+	"github.com/corazawaf/coraza/v3/types/variables"
+
+	"github.com/portcullis/portcullis/internal/waf/rx"
+)
+
+// Pruning: rules a request cannot match are not evaluated at all.
+//
+// The threat is cost. Coraza evaluates every rule of a phase for every
+// request, and most of a clean GET's 0.5 ms goes to rules whose operator
+// cannot match any of the request's values: Coraza still copies the
+// variables, transforms every value, expands the rule's msg and logdata and
+// fills the RULE collection before the operator says no (docs/performance.md,
+// "The WAF route"). The rx screens made the operator's "no" cheap; pruning
+// skips the rule around it.
+//
+// What is pruned. Before a phase runs, the policy computes, for each
+// variable the prunable rules read, the set of bytes its values can hold
+// after each transformation chain (imageOf), and removes from the
+// transaction (Coraza's own RemoveRuleByID, what ctl:ruleRemoveById does)
+// every prunable rule whose operator needs a byte none of those sets has.
+// A rule is prunable only when all of these hold, which newPruner checks on
+// the rule's own text (Raw, exactly what Coraza parsed):
+//   - its operator is @rx with a byte screen (rx.RequiredBytes), @pm, or
+//     @contains, @beginsWith, @endsWith or @streq with a literal argument;
+//     never negated (a negated operator matches when the value lacks the
+//     bytes);
+//   - every target is a request variable whose values are fixed before the
+//     phase runs (requestVars): a count (&ARGS), TX or any variable rules or
+//     the engine write is not;
+//   - every transformation is one imageOf models; any other leaves the rule
+//     alone;
+//   - it is not inside the window of a skip:N action (a removed rule does
+//     not count toward N, so removing one would move the skip).
+//
+// Why a pruned rule could not have matched. A rule matches only if its
+// operator matches a transformed value of one of its targets (a chain's
+// later rules run only after the first matched, so a first rule that
+// cannot match takes its chain with it). A selected target (ARGS:id, a
+// regex key, an exclusion, a ctl that removes a target) reads a subset of
+// the variable's values; pruning reads them all. imageOf over-approximates
+// a chain's output bytes from the input's and is never smaller than its
+// input, so it also covers multiMatch, which runs the operator after every
+// step. The operator's need set holds a byte every matching value
+// contains. A rule that cannot match runs no action, sets no variable and
+// logs nothing, so removing it changes nothing a later rule or the verdict
+// can see. TestPrunedSameVerdicts sends the CRS's regression corpus
+// through the rule set with and without pruning and requires the same
+// matched rules and messages; TestImagesCoverCorazasTransformations runs
+// each modelled transformation through Coraza itself.
+//
+// Bodies. Variables fed by the body (ARGS, ARGS_POST, REQUEST_BODY, XML,
+// FILES) are filled inside ProcessRequestBody, after the last point the
+// policy can remove a rule, so rules reading them are pruned only when no
+// body is handed to Coraza.
+
+// byteSet is a set of bytes: bit b&63 of word b>>6.
+type byteSet [4]uint64
+
+func (s *byteSet) add(b byte)          { s[b>>6] |= 1 << (b & 63) }
+func (s byteSet) has(b byte) bool      { return s[b>>6]&(1<<(b&63)) != 0 }
+func (s byteSet) meets(o byteSet) bool { return s[0]&o[0]|s[1]&o[1]|s[2]&o[2]|s[3]&o[3] != 0 }
+func (s *byteSet) union(o byteSet) {
+	s[0] |= o[0]
+	s[1] |= o[1]
+	s[2] |= o[2]
+	s[3] |= o[3]
+}
+
+var allBytes = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+
+// highBytes is 0x80-0xff: a value with one is not ASCII.
+var highBytes = byteSet{0, 0, ^uint64(0), ^uint64(0)}
+
+func setOf(chars string) byteSet {
+	var s byteSet
+	for i := 0; i < len(chars); i++ {
+		s.add(chars[i])
+	}
+	return s
+}
+
+func bytesOf(v string) byteSet {
+	var s byteSet
+	for i := 0; i < len(v); i++ {
+		s.add(v[i])
+	}
+	return s
+}
+
+// transform is what pruning knows of one Coraza transformation: an
+// over-approximation of the bytes its output can hold given its input's.
+// When the input holds a byte of trigger, the output may hold any byte
+// (a decoder met its escape character, a Unicode-aware function met a byte
+// that is not ASCII); otherwise the output holds at most the input's
+// bytes, plus adds, plus the lower (or upper) case of its ASCII letters.
+// urlDecode is a decoder handled from the value itself (see imageOf).
+type transform struct {
+	trigger   byteSet
+	adds      byteSet
+	lower     bool
+	upper     bool
+	urlDecode bool
+	// asciiIdentity: the output is the input when the input is ASCII (and
+	// trigger covers every other input), so a URL decode after it still
+	// reads the value as it is.
+	asciiIdentity bool
+	// exact is the output itself, for the inputs where it is easy to be
+	// sure of (ok false for the others); nil when never.
+	exact func(v string) (string, bool)
+}
+
+// identityUnless is an exact function: the value as it is, when it has
+// none of the bytes in changes.
+func identityUnless(changes byteSet) func(string) (string, bool) {
+	return func(v string) (string, bool) {
+		if bytesOf(v).meets(changes) {
+			return "", false
+		}
+		return v, true
+	}
+}
+
+// caseUnless is an exact function for an ASCII case mapping, when the
+// value has none of the bytes in changes (which include every byte that
+// is not ASCII).
+func caseUnless(changes byteSet, lower bool) func(string) (string, bool) {
+	return func(v string) (string, bool) {
+		if bytesOf(v).meets(changes) {
+			return "", false
+		}
+		if lower {
+			return strings.ToLower(v), true
+		}
+		return strings.ToUpper(v), true
+	}
+}
+
+// normalisePath is Coraza's normalisePath (filepath.Clean, "." becoming
+// empty, a trailing slash kept).
+func normalisePath(v string) (string, bool) {
+	if v == "" {
+		return v, true
+	}
+	clean := filepath.Clean(v)
+	if clean == "." {
+		return "", true
+	}
+	if v[len(v)-1] == '/' {
+		return clean + "/", true
+	}
+	return clean, true
+}
+
+// normalisePathWin is Coraza's normalisePathWin on the values where it is
+// normalisePath: no backslash, no colon (alternate data streams), no
+// segment ending in a dot or a space (which Windows strips).
+func normalisePathWin(v string) (string, bool) {
+	if strings.ContainsAny(v, `\:`) {
+		return "", false
+	}
+	out, _ := normalisePath(v)
+	for seg := range strings.SplitSeq(out, "/") {
+		if seg != "" && (seg[len(seg)-1] == '.' || seg[len(seg)-1] == ' ') {
+			return "", false
+		}
+	}
+	return out, true
+}
+
+// transforms is every transformation pruning models, by Coraza's name
+// (v3.8.1, internal/transformations); a rule with any other is not
+// pruned. Each entry is checked against Coraza's own implementation by
+// TestImagesCoverCorazasTransformations.
+var transforms = map[string]transform{
+	// Unicode-aware case mapping can turn a non-ASCII character into an
+	// ASCII one (U+212A, the Kelvin sign, lowercases to k), and an invalid
+	// byte into U+FFFD.
+	"lowercase": {trigger: highBytes, lower: true, exact: caseUnless(highBytes, true)},
+	"uppercase": {trigger: highBytes, upper: true, exact: caseUnless(highBytes, false)},
+	// Deletes \ " ' ^, turns , ; and whitespace into one space, lowercases
+	// ASCII.
+	"cmdLine": {trigger: highBytes, adds: setOf(" "), lower: true,
+		exact: caseUnless(union(highBytes, setOf("\\\"'^,; \t\r\n")), true)},
+	// Whitespace (with U+0085 and U+00A0) becomes one space.
+	"compressWhitespace": {adds: setOf(" "), exact: identityUnless(union(highBytes, setOf(" \t\n\v\f\r")))},
+	// Only deletes.
+	"removeWhitespace":   {trigger: highBytes, exact: identityUnless(union(highBytes, setOf(" \t\n\v\f\r")))},
+	"removeNulls":        {exact: identityUnless(setOf("\x00"))},
+	"removeCommentsChar": {exact: identityUnless(setOf("/*<-#"))},
+	"trim":               {},
+	"trimLeft":           {},
+	"trimRight":          {},
+	"replaceNulls":       {adds: setOf(" "), exact: identityUnless(setOf("\x00"))},
+	// A comment becomes a space; removeComments can also leave the NUL it
+	// pads its input with.
+	"replaceComments": {adds: setOf(" "), exact: identityUnless(setOf("*"))},
+	"removeComments":  {adds: setOf(" \x00"), exact: identityUnless(setOf("*#-"))},
+	// filepath.Clean, and the Windows variant's \ to /.
+	"normalizePath":    {adds: setOf("./"), exact: normalisePath},
+	"normalisePath":    {adds: setOf("./"), exact: normalisePath},
+	"normalizePathWin": {adds: setOf("./"), exact: normalisePathWin},
+	"normalisePathWin": {adds: setOf("./"), exact: normalisePathWin},
+	// Escape decoders: without their escape character they copy.
+	"htmlEntityDecode": {trigger: setOf("&"), exact: identityUnless(setOf("&"))},
+	"jsDecode":         {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
+	"cssDecode":        {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
+	"escapeSeqDecode":  {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
+	"utf8toUnicode":    {trigger: highBytes, asciiIdentity: true, exact: identityUnless(highBytes)},
+	"urlDecode":        {urlDecode: true, exact: identityUnless(setOf("%+"))},
+	"urlDecodeUni":     {urlDecode: true, exact: identityUnless(setOf("%+"))},
+	"length": {adds: setOf("0123456789"), exact: func(v string) (string, bool) {
+		return strconv.Itoa(len(v)), true
+	}},
+	"hexEncode": {adds: setOf("0123456789abcdef"), exact: func(v string) (string, bool) {
+		return hex.EncodeToString([]byte(v)), true
+	}},
+}
+
+func union(a, b byteSet) byteSet {
+	a.union(b)
+	return a
+}
+
+// exactOf is v after chain, when every step's exact function is sure.
+func exactOf(v string, chain []transform) (string, bool) {
+	for _, t := range chain {
+		if t.exact == nil {
+			return "", false
+		}
+		var ok bool
+		if v, ok = t.exact(v); !ok {
+			return "", false
+		}
+	}
+	return v, true
+}
+
+// imageOf is the set of bytes chain can produce from v (the value before
+// any transformation), never smaller than v's own bytes.
+//
+// URL decoding is read from the value: %HH adds the byte it names, + adds
+// a space, and %u (urlDecodeUni's %uHHHH) adds any byte. That is exact
+// only on the value itself, so a URL decode that follows a transformation
+// other than utf8toUnicode (which leaves ASCII as it is) falls back to:
+// any % gives any byte.
+func imageOf(val value, chain []transform) byteSet {
+	v, s := val.s, val.bytes
+	pristine := true // s is still v's bytes as they are
+	for _, t := range chain {
+		if s.meets(t.trigger) {
+			return allBytes
+		}
+		if t.urlDecode {
+			if !pristine {
+				if s.has('%') {
+					return allBytes
+				}
+			} else if s.has('%') || s.has('+') {
+				d, ok := urlDecodedBytes(v)
+				if !ok {
+					return allBytes
+				}
+				s.union(d)
+			}
+			s.add(' ')
+			pristine = false
+			continue
+		}
+		s.union(t.adds)
+		const upperLetters = 0x07fffffe // A-Z: bits 1-26 of word 1 (0x41-0x5a); a-z are 32 bits up
+		if t.lower {
+			s[1] |= (s[1] & upperLetters) << 32
+		}
+		if t.upper {
+			s[1] |= (s[1] >> 32) & upperLetters
+		}
+		if !t.asciiIdentity {
+			pristine = false
+		}
+	}
+	return s
+}
+
+// urlDecodedBytes is the bytes URL decoding of v adds: each %HH's byte;
+// ok is false for %u, whose code point can become any byte.
+func urlDecodedBytes(v string) (s byteSet, ok bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' || i+1 >= len(v) {
+			continue
+		}
+		if v[i+1] == 'u' || v[i+1] == 'U' {
+			return s, false
+		}
+		if i+2 < len(v) {
+			if h, err := strconv.ParseUint(v[i+1:i+3], 16, 8); err == nil {
+				s.add(byte(h))
+			}
+		}
+	}
+	return s, true
+}
+
+// varClass says when a variable's values are fixed: fromHead ones once
+// the URI and the headers are in, fromBody ones only when no body is
+// handed to Coraza (the body processors fill them inside
+// ProcessRequestBody).
+type varClass uint8
+
+const (
+	fromHead varClass = iota + 1
+	fromBody
+)
+
+// requestVars are the variables pruning reads; a rule reading any other
+// is not pruned.
+var requestVars = map[variables.RuleVariable]varClass{
+	variables.ArgsGet:              fromHead,
+	variables.ArgsGetNames:         fromHead,
+	variables.RequestHeaders:       fromHead,
+	variables.RequestHeadersNames:  fromHead,
+	variables.RequestCookies:       fromHead,
+	variables.RequestCookiesNames:  fromHead,
+	variables.RequestURI:           fromHead,
+	variables.RequestURIRaw:        fromHead,
+	variables.RequestFilename:      fromHead,
+	variables.RequestBasename:      fromHead,
+	variables.RequestLine:          fromHead,
+	variables.QueryString:          fromHead,
+	variables.RequestMethod:        fromHead,
+	variables.RequestProtocol:      fromHead,
+	variables.Args:                 fromBody,
+	variables.ArgsNames:            fromBody,
+	variables.ArgsPost:             fromBody,
+	variables.ArgsPostNames:        fromBody,
+	variables.RequestBody:          fromBody,
+	variables.XML:                  fromBody,
+	variables.Files:                fromBody,
+	variables.FilesNames:           fromBody,
+	variables.MultipartPartHeaders: fromBody,
+}
+
+// prunable is one rule pruning may remove.
+type prunable struct {
+	id      int
+	phase   types.RulePhase
+	need    byteSet // one of these bytes is in every value the operator matches
+	hasNeed bool
+	// mayMatch is false for a (transformed) value the operator cannot
+	// match; nil when pruning knows no such test.
+	mayMatch func(string) bool
+	reads    []int // indexes into pruner.reads: (variable, chain) pairs
+	body     bool  // reads a fromBody variable
+}
+
+// read is one (variable, transformation chain) pair some prunable rule
+// reads.
+type read struct {
+	v     int // index into pruner.vars
+	chain []transform
+}
+
+// pruner is the prunable rules of one rule set, in rule order.
+type pruner struct {
+	rules []prunable
+	reads []read
+	vars  []variables.RuleVariable // the variables reads read
+}
+
+// ruleText is what newPruner needs of a rule Coraza built: its id, phase
+// and the directive as written (types.RuleMetadata's ID, Phase, Raw).
+type ruleText struct {
+	id    int
+	phase types.RulePhase
+	raw   string
+}
+
+// newPruner reads the rule set's rules in order (as Coraza added them;
+// removed lists the ids SecRuleRemoveById took out after). A rule that
+// cannot be read or is not prunable is left alone: pruning only ever
+// leaves more rules to Coraza.
+func newPruner(rules []ruleText, removed []int) *pruner {
+	gone := map[int]bool{}
+	for _, id := range removed {
+		gone[id] = true
+	}
+	p := &pruner{}
+	readIndex := map[string]int{}
+	skipLeft := map[types.RulePhase]int{} // rules of the phase still in a skip:N window
+	for _, rt := range rules {
+		if gone[rt.id] {
+			continue
+		}
+		inSkip := skipLeft[rt.phase] > 0
+		if inSkip {
+			skipLeft[rt.phase]--
+		}
+		sr, err := parseSecRule(rt.raw)
+		if err != nil {
+			continue // SecAction, SecMarker, or not read: left alone
+		}
+		if n := sr.skip(); n > 0 {
+			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
+		}
+		if inSkip || rt.id == 0 || (rt.phase != types.PhaseRequestHeaders && rt.phase != types.PhaseRequestBody) {
+			continue
+		}
+		pr, ok := sr.prunable()
+		if !ok {
+			continue
+		}
+		pr.id, pr.phase = rt.id, rt.phase
+		for _, v := range sr.vars {
+			if requestVars[v] == fromBody {
+				pr.body = true
+			}
+			key := v.Name() + "|" + strings.Join(sr.chainNames, ",")
+			i, seen := readIndex[key]
+			if !seen {
+				i = len(p.reads)
+				readIndex[key] = i
+				vi := slices.Index(p.vars, v)
+				if vi < 0 {
+					vi = len(p.vars)
+					p.vars = append(p.vars, v)
+				}
+				p.reads = append(p.reads, read{v: vi, chain: sr.chain})
+			}
+			pr.reads = append(pr.reads, i)
+		}
+		p.rules = append(p.rules, pr)
+	}
+	return p
+}
+
+// corazaTx is the part of Coraza's transaction (*corazawaf.Transaction)
+// pruning uses beyond types.Transaction: the collections rules read, and
+// the per-transaction rule removal ctl:ruleRemoveById uses.
+type corazaTx interface {
+	Collection(variables.RuleVariable) collection.Collection
+	RemoveRuleByID(int)
+}
+
+// prune removes from tx every prunable rule of phases 1 and 2 that cannot
+// match, and returns how many it removed. Call it once the URI and the
+// headers are in, before ProcessRequestHeaders. With body true (a body
+// will be handed to Coraza) rules reading a fromBody variable stay.
+func (p *pruner) prune(tx types.Transaction, body bool) int {
+	ctx, ok := tx.(corazaTx)
+	if p == nil || !ok {
+		return 0
+	}
+	req := &requestView{
+		tx:     ctx,
+		reads:  make([]readView, len(p.reads)),
+		values: make([][]value, len(p.vars)),
+		done:   make([]bool, len(p.vars)),
+	}
+	removed := 0
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.body && body {
+			continue
+		}
+		if p.mayMatch(req, r) {
+			continue
+		}
+		ctx.RemoveRuleByID(r.id)
+		removed++
+	}
+	return removed
+}
+
+// requestView is what prune has worked out of one request so far.
+type requestView struct {
+	tx     corazaTx
+	reads  []readView // by pruner.reads index
+	values [][]value  // by pruner.vars index, read once
+	done   []bool
+}
+
+// value is one value of a variable, with its bytes.
+type value struct {
+	s     string
+	bytes byteSet
+}
+
+// readView is what prune has worked out of one read, filled as rules ask.
+type readView struct {
+	imaged, exacted bool
+	image           byteSet
+	exact           []string // the transformed values, when exactOK
+	exactOK         bool
+}
+
+// valuesOf is the values of p.vars[vi] in req's transaction.
+func (p *pruner) valuesOf(req *requestView, vi int) []value {
+	if req.done[vi] {
+		return req.values[vi]
+	}
+	req.done[vi] = true
+	col := req.tx.Collection(p.vars[vi])
+	if col == nil {
+		return nil
+	}
+	mds := col.FindAll()
+	vals := make([]value, len(mds))
+	for i, md := range mds {
+		vals[i] = value{s: md.Value(), bytes: bytesOf(md.Value())}
+	}
+	req.values[vi] = vals
+	return vals
+}
+
+// mayMatch reports whether r's operator may match a transformed value of
+// one of its reads: a read whose image lacks the need set cannot; one
+// whose values are all known exactly can only through a value mayMatch
+// lets through.
+func (p *pruner) mayMatch(req *requestView, r *prunable) bool {
+	for _, ri := range r.reads {
+		v := &req.reads[ri]
+		rd := p.reads[ri]
+		if r.hasNeed {
+			if !v.imaged {
+				v.imaged = true
+				for _, val := range p.valuesOf(req, rd.v) {
+					v.image.union(imageOf(val, rd.chain))
+					if v.image == allBytes {
+						break
+					}
+				}
+			}
+			if !v.image.meets(r.need) {
+				continue
+			}
+		}
+		if r.mayMatch == nil {
+			return true
+		}
+		if !v.exacted {
+			v.exacted, v.exactOK = true, true
+			vals := p.valuesOf(req, rd.v)
+			v.exact = make([]string, len(vals))
+			for i, val := range vals {
+				if v.exact[i], v.exactOK = exactOf(val.s, rd.chain); !v.exactOK {
+					break
+				}
+			}
+		}
+		if !v.exactOK {
+			return true
+		}
+		for _, x := range v.exact {
+			if r.mayMatch(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// secRule is a SecRule directive as pruning reads it.
+type secRule struct {
+	vars       []variables.RuleVariable // positive targets, deduplicated
+	countOrOdd bool                     // a count target, or one outside requestVars
+	negated    bool
+	op, arg    string
+	chain      []transform
+	chainNames []string
+	unmodelled bool // a transformation transforms lacks
+	// transformCount counts t: actions, t:none included.
+	transformCount int
+	actions        []string
+}
+
+var errNotSecRule = errors.New("not a SecRule")
+
+// transformActions finds t: actions in an action list.
+var transformActions = regexp.MustCompile(`(?:^|,)\s*t\s*:`)
+
+// parseSecRule reads raw ("SecRule VARIABLES "OPERATOR" "ACTIONS"") the way
+// Coraza's seclang parser (v3.8.1, rule_parser.go) does for what pruning
+// needs: the operator string is the first double-quoted string after the
+// variables, unquoted and with \" unescaped; an operator without @ is
+// @rx. TestParseSecRuleMatchesCoraza checks every CRS rule's @rx
+// argument against the one Coraza handed the operator.
+func parseSecRule(raw string) (secRule, error) {
+	var sr secRule
+	rest, ok := strings.CutPrefix(strings.TrimLeft(raw, " \t"), "SecRule ")
+	if !ok {
+		return sr, errNotSecRule
+	}
+	rest = strings.Trim(rest, " ")
+	vars, rest, ok := strings.Cut(rest, " ")
+	if !ok {
+		return sr, fmt.Errorf("no operator: %q", raw)
+	}
+	rest = strings.TrimLeft(rest, " ")
+	op, rest, err := cutQuoted(rest)
+	if err != nil {
+		return sr, err
+	}
+	op = strings.ReplaceAll(op, `\"`, `"`)
+	actions := ""
+	if rest = strings.TrimLeft(rest, " "); rest != "" {
+		if len(rest) < 2 || rest[0] != '"' || rest[len(rest)-1] != '"' {
+			return sr, fmt.Errorf("actions not quoted: %q", raw)
+		}
+		actions = rest[1 : len(rest)-1]
+	}
+	if err := sr.readVars(vars); err != nil {
+		return sr, err
+	}
+	sr.readOperator(op)
+	sr.readActions(actions)
+	if n := len(transformActions.FindAllStringIndex(actions, -1)); n != sr.transformCount {
+		// The comma split disagrees with a plain reading: leave the rule
+		// alone rather than miss a transformation.
+		sr.unmodelled = true
+	}
+	return sr, nil
+}
+
+// cutQuoted cuts the double-quoted string s starts with: a quote preceded
+// by an odd number of backslashes does not end it. It returns the text
+// between the quotes.
+func cutQuoted(s string) (string, string, error) {
+	if s == "" || s[0] != '"' {
+		return "", "", fmt.Errorf("operator not quoted: %q", s)
+	}
+	backslashes := 0
+	for i := 1; i < len(s); i++ {
+		switch {
+		case s[i] == '\\':
+			backslashes++
+		case s[i] == '"' && backslashes%2 == 0:
+			return s[1:i], s[i+1:], nil
+		default:
+			backslashes = 0
+		}
+	}
+	return "", "", fmt.Errorf("unterminated operator: %q", s)
+}
+
+// readVars reads the targets: names split at | outside a /regex/ or
+// 'quoted' key. An exclusion (!) only narrows a target and is skipped; a
+// count (&) or a variable outside requestVars makes the rule unprunable.
+func (sr *secRule) readVars(vars string) error {
+	for len(vars) > 0 {
+		end, err := targetEnd(vars)
+		if err != nil {
+			return err
+		}
+		t := vars[:end]
+		vars = strings.TrimPrefix(vars[end:], "|")
+		if strings.HasPrefix(t, "!") {
+			continue
+		}
+		if strings.HasPrefix(t, "&") {
+			sr.countOrOdd = true
+			continue
+		}
+		name, _, _ := strings.Cut(t, ":")
+		v, err := variables.Parse(name)
+		if err != nil || requestVars[v] == 0 {
+			sr.countOrOdd = true
+			continue
+		}
+		if !containsVar(sr.vars, v) {
+			sr.vars = append(sr.vars, v)
+		}
+	}
+	return nil
+}
+
+func containsVar(vs []variables.RuleVariable, v variables.RuleVariable) bool {
+	for _, x := range vs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// targetEnd is the length of the first target of vars. A key starting
+// with / is a regex up to the next unescaped / (XML's is an XPath, up to
+// the next |), one starting with ' runs to the next '.
+func targetEnd(vars string) (int, error) {
+	colon := strings.IndexByte(vars, ':')
+	pipe := strings.IndexByte(vars, '|')
+	toPipe := len(vars)
+	if pipe >= 0 {
+		toPipe = pipe
+	}
+	if colon < 0 || colon > toPipe || colon+1 >= len(vars) {
+		return toPipe, nil
+	}
+	name := strings.TrimLeft(vars[:colon], "!&")
+	switch {
+	case vars[colon+1] == '/' && !strings.EqualFold(name, "XML"):
+		for i := colon + 2; i < len(vars); i++ {
+			if vars[i] == '\\' {
+				i++
+				continue
+			}
+			if vars[i] == '/' {
+				return i + 1, nil
+			}
+		}
+		return 0, fmt.Errorf("unterminated regex key: %q", vars)
+	case vars[colon+1] == '\'':
+		if j := strings.IndexByte(vars[colon+2:], '\''); j >= 0 {
+			return colon + 2 + j + 1, nil
+		}
+		return 0, fmt.Errorf("unterminated quoted key: %q", vars)
+	}
+	return toPipe, nil
+}
+
+func (sr *secRule) readOperator(op string) {
+	switch {
+	case op == "" || op[0] != '@' && op[0] != '!':
+		op = "@rx " + op
+	case op == "!":
+		op = "!@rx"
+	case len(op) > 1 && op[0] == '!' && op[1] != '@':
+		op = "!@rx " + op[1:]
+	}
+	name, arg, _ := strings.Cut(op, " ")
+	name = strings.TrimSpace(name)
+	if strings.HasPrefix(name, "!") {
+		sr.negated = true
+		name = name[1:]
+	}
+	sr.op = strings.TrimPrefix(name, "@")
+	sr.arg = strings.TrimSpace(arg)
+}
+
+// readActions splits the actions at commas outside 'quotes' and reads
+// the transformations (t:none clears the list, as in Coraza).
+func (sr *secRule) readActions(actions string) {
+	quoted := false
+	start := 0
+	for i := 0; i <= len(actions); i++ {
+		if i < len(actions) {
+			if actions[i] == '\'' {
+				quoted = !quoted
+			}
+			if quoted || actions[i] != ',' {
+				continue
+			}
+		}
+		a := strings.TrimSpace(actions[start:i])
+		start = i + 1
+		if a == "" {
+			continue
+		}
+		sr.actions = append(sr.actions, a)
+		name, val, _ := strings.Cut(a, ":")
+		if strings.TrimSpace(name) != "t" {
+			continue
+		}
+		val = strings.Trim(strings.TrimSpace(val), "'")
+		sr.transformCount++
+		if val == "none" {
+			sr.chain, sr.chainNames, sr.unmodelled = nil, nil, false
+			continue
+		}
+		t, ok := transforms[val]
+		if !ok {
+			sr.unmodelled = true
+		}
+		sr.chain = append(sr.chain, t)
+		sr.chainNames = append(sr.chainNames, val)
+	}
+}
+
+// skip is N of a skip:N action, 0 without one.
+func (sr *secRule) skip() int {
+	for _, a := range sr.actions {
+		if v, ok := strings.CutPrefix(a, "skip:"); ok {
+			n, err := strconv.Atoi(strings.Trim(v, "'"))
+			if err != nil || n < 1 {
+				return 1 << 30 // unreadable: nothing after it is pruned
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// prunable reports whether the rule may be pruned, with its need set.
+func (sr *secRule) prunable() (prunable, bool) {
+	if sr.negated || sr.countOrOdd || sr.unmodelled || len(sr.vars) == 0 {
+		return prunable{}, false
+	}
+	need, hasNeed, mayMatch, ok := operatorScreen(sr.op, sr.arg)
+	if !ok {
+		return prunable{}, false
+	}
+	return prunable{need: need, hasNeed: hasNeed, mayMatch: mayMatch}, true
+}
+
+// operatorScreen is what pruning knows of the operator: need, a set of
+// bytes one of which every value it matches contains (hasNeed false
+// without one), and mayMatch, false for a value it cannot match (nil
+// without one). ok is false when it has neither.
+func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(string) bool, ok bool) {
+	switch op {
+	case "rx":
+		screen, ok := rx.ScreenOf(arg)
+		if !ok {
+			return need, false, nil, false
+		}
+		if ascii, ok := screen.Bytes(); ok {
+			need, hasNeed = byteSet{ascii[0], ascii[1]}, true
+		}
+		return need, hasNeed, func(v string) bool { return !screen.TurnsAway(v) }, true
+	case "pm":
+		// Coraza lowercases the phrases (strings.ToLower), splits them at
+		// each space and matches them ignoring ASCII case: a match holds
+		// every byte of one phrase, so one byte per phrase, in both cases,
+		// is a need set, and mayMatch is the operator itself.
+		phrases := strings.Split(strings.ToLower(arg), " ")
+		for _, phrase := range phrases {
+			if phrase == "" {
+				return need, false, nil, false // an empty phrase matches anything
+			}
+			c := rarest(phrase)
+			need.add(c)
+			if 'a' <= c && c <= 'z' {
+				need.add(c - 'a' + 'A')
+			}
+		}
+		return need, true, func(v string) bool {
+			v = asciiLower(v)
+			for _, phrase := range phrases {
+				if strings.Contains(v, phrase) {
+					return true
+				}
+			}
+			return false
+		}, true
+	case "contains", "beginsWith", "endsWith", "streq":
+		// Literal and case-sensitive; a macro (%{...}) is expanded per
+		// transaction, so its bytes are not known here.
+		if arg == "" || strings.Contains(arg, "%{") {
+			return need, false, nil, false
+		}
+		need.add(rarest(arg))
+		match := map[string]func(string, string) bool{
+			"contains":   strings.Contains,
+			"beginsWith": strings.HasPrefix,
+			"endsWith":   strings.HasSuffix,
+			"streq":      func(v, a string) bool { return v == a },
+		}[op]
+		return need, true, func(v string) bool { return match(v, arg) }, true
+	}
+	return need, false, nil, false
+}
+
+// asciiLower lowercases ASCII letters only, as the @pm matcher folds.
+func asciiLower(v string) string {
+	for i := 0; i < len(v); i++ {
+		if 'A' <= v[i] && v[i] <= 'Z' {
+			b := []byte(v)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return v
+}
+
+// rarest picks the byte of s least likely to be in an ordinary value: any
+// one would do for soundness, a rare one prunes more.
+func rarest(s string) byte {
+	best, bestScore := s[0], 3
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		score := 0
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+			score = 2
+		case '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '/':
+			score = 1
+		}
+		if score < bestScore {
+			best, bestScore = c, score
+		}
+	}
+	return best
+}
+
+// bodyHandedOver reports whether the policy will hand Coraza a body: the
+// same test inspectBody makes.
+func bodyHandedOver(inspect bool, r *http.Request) bool {
+	return inspect && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}

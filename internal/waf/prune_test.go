@@ -1,0 +1,412 @@
+package waf
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental"
+	"github.com/corazawaf/coraza/v3/experimental/plugins"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/portcullis/portcullis/internal/waf/crstest"
+	"github.com/portcullis/portcullis/internal/waf/rx"
+)
+
+// pruneConfigs are the rule sets the pruning tests compare: every rule
+// (paranoia 4, detection only: every rule sees every request) and the
+// gateway's default (paranoia 1, blocking), bodies inspected.
+var pruneConfigs = []settings{
+	{blocking: false, paranoia: 4, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit},
+	{blocking: true, paranoia: 1, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit},
+}
+
+// TestPrunedSameVerdicts sends the CRS's regression corpus through each
+// rule set twice, as it is and with pruning, and requires the same
+// matched rules with the same messages for every request: no rule pruning
+// removed could have matched.
+func TestPrunedSameVerdicts(t *testing.T) {
+	requests := crstest.Corpus(t)
+	for i, s := range pruneConfigs {
+		e, _, err := s.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, pruned, detections := 0, 0, 0
+		prune := func(tx types.Transaction, body bool) { pruned += e.pruner.prune(tx, body) }
+		for j := i % crstest.Stride(); j < len(requests); j += crstest.Stride() {
+			r := requests[j]
+			want := crstest.Verdict(e.waf, r, nil)
+			got := crstest.Verdict(e.waf, r, prune)
+			if !slices.Equal(got, want) {
+				t.Fatalf("config %d, %s: pruned %q, whole %q", i, r.Name, difference(got, want), difference(want, got))
+			}
+			n++
+			if slices.ContainsFunc(want, crstest.IsDetection) {
+				detections++
+			}
+		}
+		t.Logf("config %d: %d requests (%d with a match), %d rules pruned, %.1f a request", i, n, detections, pruned, float64(pruned)/float64(n))
+		if detections < n/2 {
+			t.Fatalf("only %d of %d requests matched: the corpus did not reach the rules", detections, n)
+		}
+		// Pruning that silently stopped would pass the comparison.
+		if pruned < n*40 {
+			t.Fatalf("pruning removed %d rules over %d requests; expected dozens a request", pruned, n)
+		}
+	}
+}
+
+// TestPruneCleanGET: a clean GET loses most of its detection rules, and
+// a request carrying an attack keeps the rule that catches it.
+func TestPruneCleanGET(t *testing.T) {
+	e, _, err := pruneConfigs[1].build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		desc, target string
+		minPruned    int
+		keeps        []int
+	}{
+		{desc: "clean GET", target: "/v1/users?name=" + q("O'Brien") + "&page=2&sort=-created_at", minPruned: 150},
+		{desc: "SQL injection keeps 942100", target: "/v1/users?id=" + q("1' OR '1'='1"), keeps: []int{942100}},
+		{desc: "path traversal keeps 930100 and 930110", target: "/v1/users?f=..%2F..%2Fetc%2Fpasswd", keeps: []int{930100, 930110}},
+		{desc: "Unix command keeps 932230", target: "/v1/users?c=" + q(";cat /etc/passwd"), keeps: []int{932230}},
+	}
+	for _, tc := range tests {
+		tx := e.waf.NewTransaction()
+		tx.ProcessURI(tc.target, "GET", "HTTP/1.1")
+		tx.AddRequestHeader("Host", "api.example.com")
+		tx.AddRequestHeader("User-Agent", "example-client/1.2")
+		removed := map[int]bool{}
+		spy := &removalSpy{Transaction: tx, corazaTx: tx.(corazaTx), removed: removed}
+		n := e.pruner.prune(spy, false)
+		if n < tc.minPruned {
+			t.Errorf("%s: pruned %d rules, want at least %d", tc.desc, n, tc.minPruned)
+		}
+		for _, id := range tc.keeps {
+			if removed[id] {
+				t.Errorf("%s: rule %d pruned", tc.desc, id)
+			}
+		}
+		_ = tx.Close()
+	}
+}
+
+// removalSpy records the rules prune removes.
+type removalSpy struct {
+	types.Transaction
+	corazaTx
+	removed map[int]bool
+}
+
+func (s *removalSpy) RemoveRuleByID(id int) {
+	s.removed[id] = true
+	s.corazaTx.RemoveRuleByID(id)
+}
+
+// TestImagesCoverCorazasTransformations runs every transformation
+// pruning models, and every transformation chain of the CRS, through
+// Coraza itself over the corpus's values and values aimed at each
+// transformation: the output's bytes must lie in imageOf, and where
+// exactOf claims to know the output, it must be the output.
+func TestImagesCoverCorazasTransformations(t *testing.T) {
+	values := append(crstest.Values(t),
+		"", "%", "%4", "%41", "%u0041", "%U0041", "a+b", "&lt;&#x41;&amp", `\x41\u0041\n`, "/* c */", "<!-- c -->", "a--b", "a#b",
+		"\x00a\x00", " \t\n\v\f\r", "\u0085\u00a0", "\u212a\u0130", "\xff\xfe", "a/./b/../c", `a\b\..\c`, "c:\\x::$DATA", "f.txt. ",
+		".", "./", "..", "/", "a/", `"'^,;`, "A B(C/D", "İSTANBUL", "\xc0\xaf")
+	chains := map[string][]string{}
+	for name := range transforms {
+		chains[name] = []string{name}
+	}
+	for _, raw := range crsRuleTexts(t) {
+		sr, err := parseSecRule(raw)
+		if err == nil && len(sr.chainNames) > 0 && !sr.unmodelled {
+			chains[strings.Join(sr.chainNames, ",")] = sr.chainNames
+		}
+	}
+	checked := 0
+	for key, names := range chains {
+		var chain []transform
+		for _, n := range names {
+			chain = append(chain, transforms[n])
+		}
+		w := transformWAF(t, names)
+		for i := 0; i < len(values); i += crstest.Stride() {
+			v := values[i]
+			out := transformed(t, w, v)
+			img := imageOf(value{s: v, bytes: bytesOf(v)}, chain)
+			for j := 0; j < len(out); j++ {
+				if !img.has(out[j]) {
+					t.Fatalf("%s on %.200q gives %.200q: byte %#x not in the image", key, v, out, out[j])
+				}
+			}
+			if x, ok := exactOf(v, chain); ok && x != out {
+				t.Fatalf("%s on %.200q: exactOf says %.200q, Coraza gives %.200q", key, v, x, out)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d chains, %d checks", len(chains), checked)
+}
+
+// transformWAF is a rule set of one rule that captures ARGS_GET:v after
+// the chain into TX.out, in brackets (an empty setvar value reads as 0).
+func transformWAF(t testing.TB, names []string) coraza.WAF {
+	t.Helper()
+	ts := ""
+	for _, n := range names {
+		ts += ",t:" + n
+	}
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(
+		`SecRule ARGS_GET:v "@rx ^(.*)$" "id:1,phase:1,pass,nolog,capture,t:none` + ts + `,setvar:'tx.out=[%{TX.1}]'"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// transformed is v after w's chain, as Coraza computes it.
+func transformed(t testing.TB, w coraza.WAF, v string) string {
+	t.Helper()
+	tx := w.NewTransaction()
+	defer func() { _ = tx.Close() }()
+	tx.AddGetRequestArgument("v", v)
+	tx.ProcessRequestHeaders()
+	vars := tx.(interface {
+		Variables() plugintypes.TransactionVariables
+	}).Variables()
+	out := vars.TX().Get("out")
+	if len(out) != 1 || len(out[0]) < 2 || out[0][0] != '[' || out[0][len(out[0])-1] != ']' {
+		t.Fatalf("no output for %q: %q", v, out)
+	}
+	return out[0][1 : len(out[0])-1]
+}
+
+// crsRuleTexts is the text of every rule of the gateway's paranoia 4
+// rule set, as Coraza hands it to the rule observer.
+func crsRuleTexts(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	cfg := experimental.WAFConfigWithRuleObserver(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).
+		WithDirectives(pruneConfigs[0].directives()), func(r types.RuleMetadata) { out = append(out, r.Raw()) })
+	if _, err := coraza.NewWAF(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestParseSecRuleMatchesCoraza: the @rx argument parseSecRule reads from
+// each rule's text is the one Coraza handed the operator. Coraza creates
+// a rule's operator while parsing it and shows the rule to the observer
+// right after, so the last argument recorded before the observer call is
+// the rule's own.
+func TestParseSecRuleMatchesCoraza(t *testing.T) {
+	var recorded []string
+	plugins.RegisterOperator("rx", func(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
+		recorded = append(recorded, o.Arguments)
+		return rx.New(o)
+	})
+	defer plugins.RegisterOperator("rx", rx.New)
+	checked := 0
+	cfg := experimental.WAFConfigWithRuleObserver(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).
+		WithDirectives(pruneConfigs[0].directives()), func(r types.RuleMetadata) {
+		sr, err := parseSecRule(r.Raw())
+		if err != nil || sr.op != "rx" {
+			return
+		}
+		if len(recorded) == 0 || recorded[len(recorded)-1] != sr.arg {
+			t.Errorf("rule %d: parsed %q, Coraza's operator got %q", r.ID(), sr.arg, recorded[len(recorded)-1])
+		}
+		checked++
+	})
+	if _, err := coraza.NewWAF(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if checked < 200 {
+		t.Fatalf("checked %d @rx rules; the CRS has over 200", checked)
+	}
+}
+
+// TestRuleSetKeepsPruningAssumptions: pruning reads each rule's own text,
+// so nothing in the rule set may change a rule after it: no
+// SecRuleUpdateActionById (new transformations), no
+// SecRuleUpdateTargetBy* that adds a target (only exclusions, "!..."),
+// no SecDefaultAction with a transformation, no SecRuleRemoveBy* but the
+// gateway's own exclusions (which newPruner is told of). A CRS update
+// that breaks one fails here, not silently.
+func TestRuleSetKeepsPruningAssumptions(t *testing.T) {
+	updateTarget := regexp.MustCompile(`(?m)^\s*SecRuleUpdateTargetBy\w+\s+\S+\s+"?([^"\n]*)`)
+	files := 0
+	err := fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".conf") || strings.HasSuffix(path, ".example") || strings.HasSuffix(path, "-recommended")) {
+			return err
+		}
+		b, err := fs.ReadFile(coreruleset.FS, path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, line := range strings.Split(string(b), "\n") {
+			l := strings.TrimSpace(line)
+			switch {
+			case strings.HasPrefix(l, "SecRuleUpdateActionBy"), strings.HasPrefix(l, "SecRuleRemoveBy"):
+				t.Errorf("%s: %s", path, l)
+			case strings.HasPrefix(l, "SecDefaultAction") && strings.Contains(l, "t:"):
+				t.Errorf("%s: %s", path, l)
+			}
+		}
+		for _, m := range updateTarget.FindAllStringSubmatch(string(b), -1) {
+			for _, target := range strings.Split(m[1], "|") {
+				if !strings.HasPrefix(target, "!") {
+					t.Errorf("%s: %s adds a target", path, m[0])
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 20 {
+		t.Fatalf("read %d rule files", files)
+	}
+	for _, d := range strings.Split(pruneConfigs[1].directives(), "\n") {
+		if strings.HasPrefix(d, "SecRuleUpdate") || strings.HasPrefix(d, "SecDefaultAction") {
+			t.Errorf("the gateway's directives: %s", d)
+		}
+	}
+}
+
+// TestParseSecRule reads targets, operators and transformations as
+// Coraza's parser does.
+func TestParseSecRule(t *testing.T) {
+	tests := []struct {
+		desc, raw  string
+		vars       []string
+		odd, neg   bool
+		op, arg    string
+		chain      string
+		unmodelled bool
+		skip       int
+	}{
+		{desc: "targets, exclusion with a regex key holding a pipe", raw: `SecRule ARGS|!ARGS:/a|b/|REQUEST_HEADERS:User-Agent "@rx x" "id:1,t:none,t:lowercase"`,
+			vars: []string{"ARGS", "REQUEST_HEADERS"}, op: "rx", arg: "x", chain: "lowercase"},
+		{desc: "count target", raw: `SecRule &ARGS "@eq 0" "id:1"`, odd: true, op: "eq", arg: "0"},
+		{desc: "TX target", raw: `SecRule TX:foo "@rx x" "id:1"`, odd: true, op: "rx", arg: "x"},
+		{desc: "XML XPath key", raw: `SecRule XML:/*|ARGS "@rx x" "id:1"`, vars: []string{"XML", "ARGS"}, op: "rx", arg: "x"},
+		{desc: "implicit @rx with an escaped quote", raw: `SecRule ARGS "a\"b" "id:1"`, vars: []string{"ARGS"}, op: "rx", arg: `a"b`},
+		{desc: "negated", raw: `SecRule ARGS "!@rx x" "id:1"`, vars: []string{"ARGS"}, neg: true, op: "rx", arg: "x"},
+		{desc: "t:none clears", raw: `SecRule ARGS "@rx x" "id:1,t:lowercase,t:none,t:urlDecodeUni"`, vars: []string{"ARGS"}, op: "rx", arg: "x", chain: "urlDecodeUni"},
+		{desc: "comma inside a quoted action", raw: `SecRule ARGS "@rx x" "id:1,msg:'a, t:none, b',t:lowercase"`, vars: []string{"ARGS"}, op: "rx", arg: "x", chain: "lowercase", unmodelled: true},
+		{desc: "unmodelled transformation", raw: `SecRule ARGS "@rx x" "id:1,t:base64Decode"`, vars: []string{"ARGS"}, op: "rx", arg: "x", chain: "base64Decode", unmodelled: true},
+		{desc: "skip", raw: `SecRule ARGS "@streq JSON" "id:1,skip:2"`, vars: []string{"ARGS"}, op: "streq", arg: "JSON", skip: 2},
+	}
+	for _, tc := range tests {
+		sr, err := parseSecRule(tc.raw)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.desc, err)
+		}
+		var vars []string
+		for _, v := range sr.vars {
+			vars = append(vars, v.Name())
+		}
+		got := fmt.Sprintf("%v %v %v %s %q %s %v %d", vars, sr.countOrOdd, sr.negated, sr.op, sr.arg, strings.Join(sr.chainNames, ","), sr.unmodelled, sr.skip())
+		want := fmt.Sprintf("%v %v %v %s %q %s %v %d", tc.vars, tc.odd, tc.neg, tc.op, tc.arg, tc.chain, tc.unmodelled, tc.skip)
+		if got != want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.desc, got, want)
+		}
+	}
+	for _, raw := range []string{`SecAction "id:1,pass"`, `SecRule ARGS`, `SecRule ARGS "@rx x`} {
+		if _, err := parseSecRule(raw); err == nil {
+			t.Errorf("%q: parsed", raw)
+		}
+	}
+}
+
+// TestSkipWindowNotPruned: a rule removed inside a skip:N window would
+// move the skip to the next rule, so the N rules after a skip stay.
+func TestSkipWindowNotPruned(t *testing.T) {
+	rules := []ruleText{
+		{id: 1, phase: 2, raw: `SecRule REQUEST_HEADERS "@streq JSON" "id:1,pass,skip:1"`},
+		{id: 2, phase: 2, raw: `SecRule ARGS "@rx <script" "id:2,block"`},
+		{id: 3, phase: 2, raw: `SecRule ARGS "@rx <script" "id:3,block"`},
+	}
+	p := newPruner(rules, nil)
+	var ids []int
+	for _, r := range p.rules {
+		ids = append(ids, r.id)
+	}
+	if !slices.Equal(ids, []int{1, 3}) {
+		t.Fatalf("prunable %v, want [1 3]", ids)
+	}
+	// Removed by the configuration, rule 2 is not there to be skipped:
+	// the window moves to rule 3.
+	p = newPruner(rules, []int{2})
+	ids = ids[:0]
+	for _, r := range p.rules {
+		ids = append(ids, r.id)
+	}
+	if !slices.Equal(ids, []int{1}) {
+		t.Fatalf("with 2 removed: prunable %v, want [1]", ids)
+	}
+}
+
+// difference is the lines of a that b lacks.
+func difference(a, b []string) []string {
+	var out []string
+	for _, l := range a {
+		if !slices.Contains(b, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestOperatorScreens: for each operator pruning reads, a value the
+// operator matches meets the need set and passes mayMatch, and a value
+// it cannot match is turned away by one of them.
+func TestOperatorScreens(t *testing.T) {
+	tests := []struct {
+		desc, op, arg, value string
+		matches              bool
+	}{
+		{desc: "pm in another case", op: "pm", arg: "foo bar", value: "xFOOx", matches: true},
+		{desc: "pm phrase lowercased by Coraza", op: "pm", arg: "Foo", value: "xfoo", matches: true},
+		{desc: "pm none", op: "pm", arg: "foo bar", value: "baz", matches: false},
+		{desc: "contains", op: "contains", arg: "#", value: "a#b", matches: true},
+		{desc: "contains none", op: "contains", arg: "#", value: "ab", matches: false},
+		{desc: "beginsWith", op: "beginsWith", arg: "GET /", value: "GET /x", matches: true},
+		{desc: "beginsWith elsewhere", op: "beginsWith", arg: "GET /", value: "x GET /", matches: false},
+		{desc: "endsWith", op: "endsWith", arg: ".php", value: "a.php", matches: true},
+		{desc: "streq", op: "streq", arg: "JSON", value: "JSON", matches: true},
+		{desc: "streq case", op: "streq", arg: "JSON", value: "json", matches: false},
+		{desc: "rx", op: "rx", arg: "(?i)select", value: "SeLeCt", matches: true},
+		{desc: "rx none", op: "rx", arg: "(?i)select", value: "delete", matches: false},
+	}
+	for _, tc := range tests {
+		need, hasNeed, mayMatch, ok := operatorScreen(tc.op, tc.arg)
+		if !ok {
+			t.Fatalf("%s: no screen", tc.desc)
+		}
+		passes := (!hasNeed || need.meets(bytesOf(tc.value))) && (mayMatch == nil || mayMatch(tc.value))
+		if tc.matches && !passes {
+			t.Errorf("%s: %q matches %s %q but the screen turns it away", tc.desc, tc.value, tc.op, tc.arg)
+		}
+		if !tc.matches && passes {
+			t.Errorf("%s: %q cannot match %s %q but the screen lets it through", tc.desc, tc.value, tc.op, tc.arg)
+		}
+	}
+	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", ".*"}, {"detectSQLi", ""}} {
+		if _, _, _, ok := operatorScreen(tc.op, tc.arg); ok {
+			t.Errorf("%s %q: screened", tc.op, tc.arg)
+		}
+	}
+}
