@@ -4,16 +4,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/collection"
 	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/coraza/v3/types/variables"
+	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 
 	"github.com/portcullis/portcullis/internal/waf/rx"
 )
@@ -831,30 +835,26 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 		}
 		return need, hasNeed, func(v string) bool { return !screen.TurnsAway(v) }, true
 	case "pm":
-		// Coraza lowercases the phrases (strings.ToLower), splits them at
-		// each space and matches them ignoring ASCII case: a match holds
-		// every byte of one phrase, so one byte per phrase, in both cases,
-		// is a need set, and mayMatch is the operator itself.
-		phrases := strings.Split(strings.ToLower(arg), " ")
-		for _, phrase := range phrases {
-			if phrase == "" {
-				return need, false, nil, false // an empty phrase matches anything
-			}
-			c := rarest(phrase)
-			need.add(c)
-			if 'a' <= c && c <= 'z' {
-				need.add(c - 'a' + 'A')
-			}
+		// Coraza lowercases the phrases (strings.ToLower) and splits them
+		// at each space.
+		return phraseScreen(strings.Split(strings.ToLower(arg), " "))
+	case "pmFromFile", "pmf":
+		phrases, err := dataFile(arg)
+		if err != nil {
+			return need, false, nil, false
 		}
-		return need, true, func(v string) bool {
-			v = asciiLower(v)
-			for _, phrase := range phrases {
-				if strings.Contains(v, phrase) {
-					return true
-				}
-			}
-			return false
-		}, true
+		return phraseScreen(phrases)
+	case "validateByteRange":
+		// Matches a value holding a byte outside the ranges: those bytes
+		// are the need set, and the operator itself is mayMatch.
+		valid, err := byteRanges(arg)
+		if err != nil {
+			return need, false, nil, false
+		}
+		for i := range need {
+			need[i] = ^valid[i]
+		}
+		return need, true, func(v string) bool { return bytesOf(v).meets(need) }, true
 	case "contains", "beginsWith", "endsWith", "streq":
 		// Literal and case-sensitive; a macro (%{...}) is expanded per
 		// transaction, so its bytes are not known here.
@@ -873,20 +873,78 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 	return need, false, nil, false
 }
 
-// asciiLower lowercases ASCII letters only, as the @pm matcher folds.
-func asciiLower(v string) string {
-	for i := 0; i < len(v); i++ {
-		if 'A' <= v[i] && v[i] <= 'Z' {
-			b := []byte(v)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
+// phraseScreen is @pm's and @pmFromFile's screen over their (lowercased)
+// phrases, matched as Coraza matches them: Aho-Corasick from the same
+// library with the same options, ignoring ASCII case. A match holds every
+// byte of one phrase, so one byte of each phrase, in both cases, makes a
+// need set.
+func phraseScreen(phrases []string) (need byteSet, hasNeed bool, mayMatch func(string) bool, ok bool) {
+	if len(phrases) == 0 {
+		return need, false, nil, false
+	}
+	for _, phrase := range phrases {
+		if phrase == "" {
+			return need, false, nil, false // an empty phrase matches anything
+		}
+		c := rarest(phrase)
+		need.add(c)
+		if 'a' <= c && c <= 'z' {
+			need.add(c - 'a' + 'A')
 		}
 	}
-	return v
+	builder := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
+		AsciiCaseInsensitive: true,
+		MatchKind:            ahocorasick.LeftMostLongestMatch,
+		DFA:                  len(phrases) < 64,
+	})
+	m := builder.Build(phrases)
+	return need, true, func(v string) bool { return m.Iter(v).Next() != nil }, true
+}
+
+// dataFile is a @pmFromFile data file of the CRS as Coraza reads it: from
+// the directory of the rule files (@owasp_crs in the embedded FS), each
+// line trimmed and lowercased, empty lines and # comments left out.
+func dataFile(name string) ([]string, error) {
+	if name == "" || strings.Contains(name, "://") || path.IsAbs(name) {
+		return nil, fmt.Errorf("data file %q: not a CRS file", name)
+	}
+	b, err := fs.ReadFile(coreruleset.FS, path.Join("@owasp_crs", name))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		l := strings.TrimSpace(line)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		out = append(out, strings.ToLower(l))
+	}
+	return out, nil
+}
+
+// byteRanges is @validateByteRange's argument ("1-255", "9,10,13,32-126")
+// as Coraza reads it.
+func byteRanges(arg string) (byteSet, error) {
+	var valid byteSet
+	if arg == "" {
+		return valid, errors.New("empty range: matches every value")
+	}
+	for _, br := range strings.Split(arg, ",") {
+		start, end, isRange := strings.Cut(strings.TrimSpace(br), "-")
+		if !isRange {
+			end = start
+		}
+		s, err1 := strconv.Atoi(start)
+		e, err2 := strconv.Atoi(end)
+		if err1 != nil || err2 != nil || s < 0 || e > 255 {
+			return valid, fmt.Errorf("bad range %q", br)
+		}
+		for i := s; i <= e; i++ {
+			valid.add(byte(i))
+		}
+	}
+	return valid, nil
 }
 
 // rarest picks the byte of s least likely to be in an ordinary value: any
