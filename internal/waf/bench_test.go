@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -75,6 +76,10 @@ func BenchmarkCleanGETScreen(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := request(b, "GET", "/v1/users?name="+q("O'Brien")+"&page=2&sort=-created_at", nil, "")
+	if os.Getenv("WAF_BENCH_BEARER") != "" {
+		// The load harness's portcullis-waf request.
+		c = request(b, "GET", "/chain-waf/ok?q=hello", http.Header{"Authorization": {"Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsInNjb3BlIjoib3JkZXJzOnJlYWQiLCJleHAiOjE5OTk5OTk5OTl9.abcdefghijklmnopqrstuvwxyz0123456789_-ABCDEFG"}}, "")
+	}
 	for range 3 {
 		for _, e := range []struct {
 			name   string

@@ -123,34 +123,45 @@ type transform struct {
 	// trigger covers every other input), so a URL decode after it still
 	// reads the value as it is.
 	asciiIdentity bool
-	// exact is the output itself, for the inputs where it is easy to be
-	// sure of (ok false for the others); nil when never.
-	exact func(v string) (string, bool)
+	// exact is the output itself and its bytes, for the inputs where it
+	// is easy to be sure of (ok false for the others), given the input
+	// and its bytes; nil when never.
+	exact func(v string, b byteSet) (string, byteSet, bool)
 }
 
 // identityUnless is an exact function: the value as it is, when it has
 // none of the bytes in changes.
-func identityUnless(changes byteSet) func(string) (string, bool) {
-	return func(v string) (string, bool) {
-		if bytesOf(v).meets(changes) {
-			return "", false
+func identityUnless(changes byteSet) func(string, byteSet) (string, byteSet, bool) {
+	return func(v string, b byteSet) (string, byteSet, bool) {
+		if b.meets(changes) {
+			return "", b, false
 		}
-		return v, true
+		return v, b, true
 	}
 }
 
 // caseUnless is an exact function for an ASCII case mapping, when the
 // value has none of the bytes in changes (which include every byte that
 // is not ASCII).
-func caseUnless(changes byteSet, lower bool) func(string) (string, bool) {
-	return func(v string) (string, bool) {
-		if bytesOf(v).meets(changes) {
-			return "", false
+func caseUnless(changes byteSet, lower bool) func(string, byteSet) (string, byteSet, bool) {
+	return func(v string, b byteSet) (string, byteSet, bool) {
+		if b.meets(changes) {
+			return "", b, false
 		}
 		if lower {
-			return strings.ToLower(v), true
+			v = strings.ToLower(v)
+		} else {
+			v = strings.ToUpper(v)
 		}
-		return strings.ToUpper(v), true
+		return v, bytesOf(v), true
+	}
+}
+
+// whole adapts an exact function of the value alone.
+func whole(f func(string) (string, bool)) func(string, byteSet) (string, byteSet, bool) {
+	return func(v string, _ byteSet) (string, byteSet, bool) {
+		out, ok := f(v)
+		return out, bytesOf(out), ok
 	}
 }
 
@@ -215,10 +226,10 @@ var transforms = map[string]transform{
 	"replaceComments": {adds: setOf(" "), exact: identityUnless(setOf("*"))},
 	"removeComments":  {adds: setOf(" \x00"), exact: identityUnless(setOf("*#-"))},
 	// filepath.Clean, and the Windows variant's \ to /.
-	"normalizePath":    {adds: setOf("./"), exact: normalisePath},
-	"normalisePath":    {adds: setOf("./"), exact: normalisePath},
-	"normalizePathWin": {adds: setOf("./"), exact: normalisePathWin},
-	"normalisePathWin": {adds: setOf("./"), exact: normalisePathWin},
+	"normalizePath":    {adds: setOf("./"), exact: whole(normalisePath)},
+	"normalisePath":    {adds: setOf("./"), exact: whole(normalisePath)},
+	"normalizePathWin": {adds: setOf("./"), exact: whole(normalisePathWin)},
+	"normalisePathWin": {adds: setOf("./"), exact: whole(normalisePathWin)},
 	// Escape decoders: without their escape character they copy.
 	"htmlEntityDecode": {trigger: setOf("&"), exact: identityUnless(setOf("&"))},
 	"jsDecode":         {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
@@ -227,12 +238,12 @@ var transforms = map[string]transform{
 	"utf8toUnicode":    {trigger: highBytes, asciiIdentity: true, exact: identityUnless(highBytes)},
 	"urlDecode":        {urlDecode: true, exact: identityUnless(setOf("%+"))},
 	"urlDecodeUni":     {urlDecode: true, exact: identityUnless(setOf("%+"))},
-	"length": {adds: setOf("0123456789"), exact: func(v string) (string, bool) {
+	"length": {adds: setOf("0123456789"), exact: whole(func(v string) (string, bool) {
 		return strconv.Itoa(len(v)), true
-	}},
-	"hexEncode": {adds: setOf("0123456789abcdef"), exact: func(v string) (string, bool) {
+	})},
+	"hexEncode": {adds: setOf("0123456789abcdef"), exact: whole(func(v string) (string, bool) {
 		return hex.EncodeToString([]byte(v)), true
-	}},
+	})},
 }
 
 func union(a, b byteSet) byteSet {
@@ -240,14 +251,15 @@ func union(a, b byteSet) byteSet {
 	return a
 }
 
-// exactOf is v after chain, when every step's exact function is sure.
-func exactOf(v string, chain []transform) (string, bool) {
+// exactOf is val after chain, when every step's exact function is sure.
+func exactOf(val value, chain []transform) (string, bool) {
+	v, b := val.s, val.bytes
 	for _, t := range chain {
 		if t.exact == nil {
 			return "", false
 		}
 		var ok bool
-		if v, ok = t.exact(v); !ok {
+		if v, b, ok = t.exact(v, b); !ok {
 			return "", false
 		}
 	}
@@ -560,7 +572,7 @@ func (p *pruner) mayMatch(req *requestView, r *prunable) bool {
 			vals := p.valuesOf(req, rd.v)
 			v.exact = make([]string, len(vals))
 			for i, val := range vals {
-				if v.exact[i], v.exactOK = exactOf(val.s, rd.chain); !v.exactOK {
+				if v.exact[i], v.exactOK = exactOf(val, rd.chain); !v.exactOK {
 					break
 				}
 			}
