@@ -3,7 +3,12 @@ package waf
 import (
 	"bytes"
 	"io"
+	"slices"
 	"testing"
+
+	"github.com/corazawaf/coraza/v3/types"
+
+	"github.com/portcullis/portcullis/internal/waf/crstest"
 )
 
 // FuzzReadBounded checks the body buffering the WAF relies on: whatever
@@ -35,6 +40,47 @@ func FuzzReadBounded(f *testing.F) {
 		}
 		if int64(len(data)) > limit+1 {
 			t.Fatalf("read %d bytes beyond limit %d", len(data), limit)
+		}
+	})
+}
+
+// FuzzPrunedSameVerdicts sends a request built from the fuzzer's bytes
+// through the paranoia 4 rule set (every rule active) as it is and with
+// pruning, and requires the same matched rules with the same messages:
+// TestPrunedSameVerdicts on inputs the CRS's corpus does not have. The
+// seeds are a clean request, encodings pruning reads (percent, plus,
+// entities, backslashes, comments, case, bytes that are not ASCII) and a
+// few attacks.
+func FuzzPrunedSameVerdicts(f *testing.F) {
+	for _, s := range [][4]string{
+		{"GET", "/v1/users?name=O%27Brien&page=2", "example-client/1.2", ""},
+		{"GET", "/a?q=%3Cscript%3E+alert(1)", "Mozilla/5.0", ""},
+		{"GET", "/a?q=&lt;script&gt;", "x", ""},
+		{"GET", "/a?q=\\x3cscript\\u003e", "\u212aelvin", ""},
+		{"GET", "/a?q=SeLeCt/**/1", "\xff\xfe", ""},
+		{"POST", "/a", "curl/8", "q=1%27+OR+%271%27%3D%271"},
+		{"GET", "/..%2F..%2Fetc%2Fpasswd", "x", ""},
+		{"GET", "/a?c=;cat%20/etc/passwd", "x", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	var e *engine
+	f.Fuzz(func(t *testing.T, method, uri, agent, body string) {
+		if e == nil {
+			var err error
+			if e, _, err = pruneConfigs[0].build(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := crstest.Request{Name: "fuzz", Method: method, URI: uri, Version: "HTTP/1.1",
+			Headers: map[string]string{"Host": "example.com", "User-Agent": agent}, Data: body}
+		if body != "" {
+			r.Headers["Content-Type"] = "application/x-www-form-urlencoded"
+		}
+		want := crstest.Verdict(e.waf, r, nil)
+		got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { e.pruner.prune(tx, body) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q %q %q %q: pruned adds %q, lacks %q", method, uri, agent, body, difference(got, want), difference(want, got))
 		}
 	})
 }
