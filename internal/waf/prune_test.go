@@ -410,3 +410,29 @@ func TestOperatorScreens(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneMultiMatchSeesEveryStep: with multiMatch, Coraza runs the
+// operator on the value before each transformation too, so a rule that
+// matches only the untransformed value must not be pruned.
+func TestPruneMultiMatchSeesEveryStep(t *testing.T) {
+	e, err := compileRules(`SecRuleEngine On
+SecRule ARGS "@rx Foo" "id:1,phase:1,pass,log,msg:'multi',multiMatch,t:none,t:lowercase"
+SecRule ARGS "@rx Foo" "id:2,phase:1,pass,log,msg:'single',t:none,t:lowercase"`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := crstest.Request{Name: "multiMatch", Method: "GET", URI: "/?a=Foo", Version: "HTTP/1.1",
+		Headers: map[string]string{"Host": "example.com"}}
+	want := crstest.Verdict(e.waf, r, nil)
+	if !slices.Equal(want, []string{"1 multi"}) {
+		t.Fatalf("Coraza's verdict %q, want rule 1 alone", want)
+	}
+	pruned := 0
+	got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { pruned = e.pruner.prune(tx, body) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("pruned %q, whole %q", got, want)
+	}
+	if pruned != 1 {
+		t.Fatalf("pruned %d rules, want rule 2 alone", pruned)
+	}
+}
