@@ -58,9 +58,8 @@ import (
 // regex key, an exclusion, a ctl that removes a target) reads a subset of
 // the variable's values; pruning reads them all. imageOf over-approximates
 // a chain's output bytes from the input's and is never smaller than its
-// input, so it also covers multiMatch, which runs the operator on the
-// value before each step as well; the exact values of a multiMatch rule
-// are every step's. The operator's need set holds a byte every matching value
+// input, so it also covers multiMatch, which runs the operator after every
+// step. The operator's need set holds a byte every matching value
 // contains. A rule that cannot match runs no action, sets no variable and
 // logs nothing, so removing it changes nothing a later rule or the verdict
 // can see. TestPrunedSameVerdicts sends the CRS's regression corpus
@@ -254,31 +253,17 @@ func union(a, b byteSet) byteSet {
 
 // exactOf is val after chain, when every step's exact function is sure.
 func exactOf(val value, chain []transform) (string, bool) {
-	out, ok := appendExact(nil, val, chain, false)
-	if !ok {
-		return "", false
-	}
-	return out[0], true
-}
-
-// appendExact appends val after chain to out, and with steps the value
-// before each step too (what multiMatch evaluates), when every step's
-// exact function is sure; ok is false when one is not.
-func appendExact(out []string, val value, chain []transform, steps bool) ([]string, bool) {
 	v, b := val.s, val.bytes
 	for _, t := range chain {
 		if t.exact == nil {
-			return out, false
-		}
-		if steps {
-			out = append(out, v)
+			return "", false
 		}
 		var ok bool
 		if v, b, ok = t.exact(v, b); !ok {
-			return out, false
+			return "", false
 		}
 	}
-	return append(out, v), true
+	return v, true
 }
 
 // imageOf is the set of bytes chain can produce from v (the value before
@@ -403,10 +388,6 @@ type prunable struct {
 type read struct {
 	v     int // index into pruner.vars
 	chain []transform
-	// steps: the rule has multiMatch, so Coraza runs the operator on the
-	// value before each transformation as well as after the last, and
-	// the exact values of the read are every step's.
-	steps bool
 }
 
 // pruner is the prunable rules of one rule set, in rule order.
@@ -463,7 +444,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 			if requestVars[v] == fromBody {
 				pr.body = true
 			}
-			key := v.Name() + "|" + strings.Join(sr.chainNames, ",") + "|" + strconv.FormatBool(sr.multiMatch)
+			key := v.Name() + "|" + strings.Join(sr.chainNames, ",")
 			i, seen := readIndex[key]
 			if !seen {
 				i = len(p.reads)
@@ -473,7 +454,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 					vi = len(p.vars)
 					p.vars = append(p.vars, v)
 				}
-				p.reads = append(p.reads, read{v: vi, chain: sr.chain, steps: sr.multiMatch})
+				p.reads = append(p.reads, read{v: vi, chain: sr.chain})
 			}
 			pr.reads = append(pr.reads, i)
 		}
@@ -588,8 +569,10 @@ func (p *pruner) mayMatch(req *requestView, r *prunable) bool {
 		}
 		if !v.exacted {
 			v.exacted, v.exactOK = true, true
-			for _, val := range p.valuesOf(req, rd.v) {
-				if v.exact, v.exactOK = appendExact(v.exact, val, rd.chain, rd.steps); !v.exactOK {
+			vals := p.valuesOf(req, rd.v)
+			v.exact = make([]string, len(vals))
+			for i, val := range vals {
+				if v.exact[i], v.exactOK = exactOf(val, rd.chain); !v.exactOK {
 					break
 				}
 			}
@@ -617,7 +600,6 @@ type secRule struct {
 	unmodelled bool // a transformation transforms lacks
 	// transformCount counts t: actions, t:none included.
 	transformCount int
-	multiMatch     bool
 	actions        []string
 }
 
@@ -804,9 +786,6 @@ func (sr *secRule) readActions(actions string) {
 			continue
 		}
 		sr.actions = append(sr.actions, a)
-		if a == "multiMatch" {
-			sr.multiMatch = true
-		}
 		name, val, _ := strings.Cut(a, ":")
 		if strings.TrimSpace(name) != "t" {
 			continue

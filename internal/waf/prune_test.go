@@ -436,3 +436,25 @@ SecRule ARGS "@rx Foo" "id:2,phase:1,pass,log,msg:'single',t:none,t:lowercase"`,
 		t.Fatalf("pruned %d rules, want rule 2 alone", pruned)
 	}
 }
+
+// TestPruneEmptyBodyVariables: without a body, ProcessRequestBody can
+// still give a body variable an empty value (REQUEST_BODY, when a rule
+// forces it), which t:length turns into "0": pruning reads body variables
+// as holding an empty value too.
+func TestPruneEmptyBodyVariables(t *testing.T) {
+	e, err := compileRules(`SecRuleEngine On
+SecRequestBodyAccess On
+SecRule REQUEST_METHOD "@rx ." "id:9,phase:1,pass,nolog,ctl:forceRequestBodyVariable=On"
+SecRule REQUEST_BODY "@rx ^0$" "id:1,phase:2,pass,log,msg:'empty body',t:none,t:length"`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := crstest.Request{Name: "empty body", Method: "GET", URI: "/", Version: "HTTP/1.1",
+		Headers: map[string]string{"Host": "example.com"}}
+	want := crstest.Verdict(e.waf, r, nil)
+	got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { e.pruner.prune(tx, body) })
+	t.Logf("verdict %q", want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("pruned %q, whole %q", got, want)
+	}
+}
