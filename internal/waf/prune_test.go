@@ -390,6 +390,8 @@ func TestOperatorScreens(t *testing.T) {
 		{desc: "streq case", op: "streq", arg: "JSON", value: "json", matches: false},
 		{desc: "rx", op: "rx", arg: "(?i)select", value: "SeLeCt", matches: true},
 		{desc: "rx none", op: "rx", arg: "(?i)select", value: "delete", matches: false},
+		{desc: "validateByteRange", op: "validateByteRange", arg: "32-126", value: "a\x01", matches: true},
+		{desc: "validateByteRange none", op: "validateByteRange", arg: "32-126", value: "abc", matches: false},
 	}
 	for _, tc := range tests {
 		need, hasNeed, mayMatch, ok := operatorScreen(tc.op, tc.arg)
@@ -404,7 +406,7 @@ func TestOperatorScreens(t *testing.T) {
 			t.Errorf("%s: %q cannot match %s %q but the screen lets it through", tc.desc, tc.value, tc.op, tc.arg)
 		}
 	}
-	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", ".*"}, {"detectSQLi", ""}} {
+	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", ".*"}, {"validateByteRange", ""}, {"detectSQLi", ""}} {
 		if _, _, _, ok := operatorScreen(tc.op, tc.arg); ok {
 			t.Errorf("%s %q: screened", tc.op, tc.arg)
 		}
