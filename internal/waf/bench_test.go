@@ -99,3 +99,24 @@ func BenchmarkCleanGETScreen(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPrune is pruning's own cost (prune.go) for the load harness's
+// portcullis-waf request: a transaction with the URI and headers in,
+// pruned, and closed, without evaluating any rule.
+func BenchmarkPrune(b *testing.B) {
+	e, _, err := settings{blocking: true, paranoia: 1, threshold: 5, bodyLimit: defaultBodyLimit}.build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	pruned := 0
+	for b.Loop() {
+		tx := e.waf.NewTransaction()
+		tx.ProcessURI("/chain-waf/ok?q=hello", "GET", "HTTP/1.1")
+		tx.AddRequestHeader("Host", "127.0.0.1:19100")
+		tx.AddRequestHeader("Authorization", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsInNjb3BlIjoib3JkZXJzOnJlYWQiLCJleHAiOjE5OTk5OTk5OTl9.abcdefghijklmnopqrstuvwxyz0123456789_-ABCDEFG")
+		pruned = e.pruner.prune(tx, false)
+		_ = tx.Close()
+	}
+	b.ReportMetric(float64(pruned), "rules/op")
+}

@@ -460,3 +460,48 @@ SecRule REQUEST_BODY "@rx ^0$" "id:1,phase:2,pass,log,msg:'empty body',t:none,t:
 		t.Fatalf("pruned %q, whole %q", got, want)
 	}
 }
+
+// TestPruneConcurrent: one pruner serves every request of a rule set at
+// once (its matchers and screens are shared, read-only); under -race this
+// shows they are not written, and each request gets the same rules
+// removed as when pruned alone.
+func TestPruneConcurrent(t *testing.T) {
+	e, _, err := pruneConfigs[1].build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []string{"/v1/users?name=" + q("O'Brien") + "&page=2", "/a?q=" + q("<script>alert(1)</script>"),
+		"/a?c=" + q(";cat /etc/passwd"), "/chain-waf/ok?q=hello"}
+	prune := func(target string) int {
+		tx := e.waf.NewTransaction()
+		defer func() { _ = tx.Close() }()
+		tx.ProcessURI(target, "GET", "HTTP/1.1")
+		tx.AddRequestHeader("Host", "api.example.com")
+		tx.AddRequestHeader("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)")
+		return e.pruner.prune(tx, false)
+	}
+	alone := make([]int, len(targets))
+	for i, target := range targets {
+		alone[i] = prune(target)
+	}
+	errs := make(chan string, 64)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := range 20 {
+				i := (g + k) % len(targets)
+				if n := prune(targets[i]); n != alone[i] {
+					errs <- fmt.Sprintf("%s: %d rules pruned, %d alone", targets[i], n, alone[i])
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
