@@ -32,17 +32,21 @@ import (
 // "The WAF route"). The rx screens made the operator's "no" cheap; pruning
 // skips the rule around it.
 //
-// What is pruned. Before a phase runs, the policy computes, for each
+// What is pruned. Before the first phase, the policy computes, for each
 // variable the prunable rules read, the set of bytes its values can hold
-// after each transformation chain (imageOf), and removes from the
-// transaction (Coraza's own RemoveRuleByID, what ctl:ruleRemoveById does)
-// every prunable rule whose operator needs a byte none of those sets has.
+// after each transformation chain (imageOf) and, where the chain is sure
+// to leave them as they are or only change their case, the transformed
+// values themselves (exactOf). It removes from the transaction (Coraza's
+// own RemoveRuleByID, what ctl:ruleRemoveById does) every prunable rule
+// whose operator needs a byte none of the sets has, or that cannot match
+// any of the exact values: the rx screens for @rx, and the operator
+// itself (the same matcher Coraza runs) for the others.
 // A rule is prunable only when all of these hold, which newPruner checks on
 // the rule's own text (Raw, exactly what Coraza parsed):
-//   - its operator is @rx with a byte screen (rx.RequiredBytes), @pm, or
-//     @contains, @beginsWith, @endsWith or @streq with a literal argument;
-//     never negated (a negated operator matches when the value lacks the
-//     bytes);
+//   - its operator is @rx with a screen (rx.ScreenOf), @pm, @pmFromFile,
+//     @validateByteRange, or @contains, @beginsWith, @endsWith or @streq
+//     with a literal argument; never negated (a negated operator matches
+//     when the value lacks the bytes);
 //   - every target is a request variable whose values are fixed before the
 //     phase runs (requestVars): a count (&ARGS), TX or any variable rules or
 //     the engine write is not;
@@ -58,8 +62,9 @@ import (
 // regex key, an exclusion, a ctl that removes a target) reads a subset of
 // the variable's values; pruning reads them all. imageOf over-approximates
 // a chain's output bytes from the input's and is never smaller than its
-// input, so it also covers multiMatch, which runs the operator after every
-// step. The operator's need set holds a byte every matching value
+// input, so it also covers multiMatch, which runs the operator on the
+// value before each step as well; the exact values of a multiMatch rule
+// are every step's. The operator's need set holds a byte every matching value
 // contains. A rule that cannot match runs no action, sets no variable and
 // logs nothing, so removing it changes nothing a later rule or the verdict
 // can see. TestPrunedSameVerdicts sends the CRS's regression corpus
@@ -253,17 +258,31 @@ func union(a, b byteSet) byteSet {
 
 // exactOf is val after chain, when every step's exact function is sure.
 func exactOf(val value, chain []transform) (string, bool) {
+	out, ok := appendExact(nil, val, chain, false)
+	if !ok {
+		return "", false
+	}
+	return out[0], true
+}
+
+// appendExact appends val after chain to out, and with steps the value
+// before each step too (what multiMatch evaluates), when every step's
+// exact function is sure; ok is false when one is not.
+func appendExact(out []string, val value, chain []transform, steps bool) ([]string, bool) {
 	v, b := val.s, val.bytes
 	for _, t := range chain {
 		if t.exact == nil {
-			return "", false
+			return out, false
+		}
+		if steps {
+			out = append(out, v)
 		}
 		var ok bool
 		if v, b, ok = t.exact(v, b); !ok {
-			return "", false
+			return out, false
 		}
 	}
-	return v, true
+	return append(out, v), true
 }
 
 // imageOf is the set of bytes chain can produce from v (the value before
@@ -388,6 +407,10 @@ type prunable struct {
 type read struct {
 	v     int // index into pruner.vars
 	chain []transform
+	// steps: the rule has multiMatch, so Coraza runs the operator on the
+	// value before each transformation as well as after the last, and
+	// the exact values of the read are every step's.
+	steps bool
 }
 
 // pruner is the prunable rules of one rule set, in rule order.
@@ -444,7 +467,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 			if requestVars[v] == fromBody {
 				pr.body = true
 			}
-			key := v.Name() + "|" + strings.Join(sr.chainNames, ",")
+			key := v.Name() + "|" + strings.Join(sr.chainNames, ",") + "|" + strconv.FormatBool(sr.multiMatch)
 			i, seen := readIndex[key]
 			if !seen {
 				i = len(p.reads)
@@ -454,7 +477,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 					vi = len(p.vars)
 					p.vars = append(p.vars, v)
 				}
-				p.reads = append(p.reads, read{v: vi, chain: sr.chain})
+				p.reads = append(p.reads, read{v: vi, chain: sr.chain, steps: sr.multiMatch})
 			}
 			pr.reads = append(pr.reads, i)
 		}
@@ -531,12 +554,17 @@ func (p *pruner) valuesOf(req *requestView, vi int) []value {
 	req.done[vi] = true
 	col := req.tx.Collection(p.vars[vi])
 	if col == nil {
-		return nil
+		return []value{{}} // read as an empty value: never fewer than Coraza sees
 	}
 	mds := col.FindAll()
-	vals := make([]value, len(mds))
+	vals := make([]value, len(mds), len(mds)+1)
 	for i, md := range mds {
 		vals[i] = value{s: md.Value(), bytes: bytesOf(md.Value())}
+	}
+	if requestVars[p.vars[vi]] == fromBody {
+		// ProcessRequestBody may still set it to an empty body's value
+		// (REQUEST_BODY becomes ""; t:length makes that "0").
+		vals = append(vals, value{})
 	}
 	req.values[vi] = vals
 	return vals
@@ -569,10 +597,8 @@ func (p *pruner) mayMatch(req *requestView, r *prunable) bool {
 		}
 		if !v.exacted {
 			v.exacted, v.exactOK = true, true
-			vals := p.valuesOf(req, rd.v)
-			v.exact = make([]string, len(vals))
-			for i, val := range vals {
-				if v.exact[i], v.exactOK = exactOf(val, rd.chain); !v.exactOK {
+			for _, val := range p.valuesOf(req, rd.v) {
+				if v.exact, v.exactOK = appendExact(v.exact, val, rd.chain, rd.steps); !v.exactOK {
 					break
 				}
 			}
@@ -600,6 +626,7 @@ type secRule struct {
 	unmodelled bool // a transformation transforms lacks
 	// transformCount counts t: actions, t:none included.
 	transformCount int
+	multiMatch     bool
 	actions        []string
 }
 
@@ -786,6 +813,9 @@ func (sr *secRule) readActions(actions string) {
 			continue
 		}
 		sr.actions = append(sr.actions, a)
+		if a == "multiMatch" {
+			sr.multiMatch = true
+		}
 		name, val, _ := strings.Cut(a, ":")
 		if strings.TrimSpace(name) != "t" {
 			continue
