@@ -6,8 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/corazawaf/coraza/v3/types"
-
 	"github.com/portcullis/portcullis/internal/waf/crstest"
 )
 
@@ -77,8 +75,7 @@ func FuzzPrunedSameVerdicts(f *testing.F) {
 		if body != "" {
 			r.Headers["Content-Type"] = "application/x-www-form-urlencoded"
 		}
-		want := crstest.Verdict(e.waf, r, nil)
-		got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { e.pruner.prune(tx, body) })
+		want, got, _ := verdicts(e, r)
 		if !slices.Equal(got, want) {
 			t.Fatalf("%q %q %q %q: pruned adds %q, lacks %q", method, uri, agent, body, difference(got, want), difference(want, got))
 		}

@@ -39,11 +39,10 @@ func TestPrunedSameVerdicts(t *testing.T) {
 			t.Fatal(err)
 		}
 		n, pruned, detections := 0, 0, 0
-		prune := func(tx types.Transaction, body bool) { pruned += e.pruner.prune(tx, body) }
 		for j := i % crstest.Stride(); j < len(requests); j += crstest.Stride() {
 			r := requests[j]
-			want := crstest.Verdict(e.waf, r, nil)
-			got := crstest.Verdict(e.waf, r, prune)
+			want, got, removed := verdicts(e, r)
+			pruned += removed
 			if !slices.Equal(got, want) {
 				t.Fatalf("config %d, %s: pruned %q, whole %q", i, r.Name, difference(got, want), difference(want, got))
 			}
@@ -98,6 +97,25 @@ func TestPruneCleanGET(t *testing.T) {
 		}
 		_ = tx.Close()
 	}
+}
+
+// verdicts is r's verdict through e's rule set as it is (whole) and
+// with pruning (pruned), and how many rules pruning removed.
+func verdicts(e *engine, r crstest.Request) (whole, pruned []string, removed int) {
+	whole = crstest.Verdict(e.waf, r, nil)
+	pruned = crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { removed = e.pruner.prune(tx, body) })
+	return whole, pruned, removed
+}
+
+// ruleVerdicts compiles directives and returns verdicts for a GET of uri.
+func ruleVerdicts(t *testing.T, directives, uri string) (whole, pruned []string, removed int) {
+	t.Helper()
+	e, err := compileRules(directives, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verdicts(e, crstest.Request{Name: uri, Method: "GET", URI: uri, Version: "HTTP/1.1",
+		Headers: map[string]string{"Host": "example.com"}})
 }
 
 // removalSpy records the rules prune removes.
@@ -417,20 +435,12 @@ func TestOperatorScreens(t *testing.T) {
 // operator on the value before each transformation too, so a rule that
 // matches only the untransformed value must not be pruned.
 func TestPruneMultiMatchSeesEveryStep(t *testing.T) {
-	e, err := compileRules(`SecRuleEngine On
+	want, got, pruned := ruleVerdicts(t, `SecRuleEngine On
 SecRule ARGS "@rx Foo" "id:1,phase:1,pass,log,msg:'multi',multiMatch,t:none,t:lowercase"
-SecRule ARGS "@rx Foo" "id:2,phase:1,pass,log,msg:'single',t:none,t:lowercase"`, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := crstest.Request{Name: "multiMatch", Method: "GET", URI: "/?a=Foo", Version: "HTTP/1.1",
-		Headers: map[string]string{"Host": "example.com"}}
-	want := crstest.Verdict(e.waf, r, nil)
+SecRule ARGS "@rx Foo" "id:2,phase:1,pass,log,msg:'single',t:none,t:lowercase"`, "/?a=Foo")
 	if !slices.Equal(want, []string{"1 multi"}) {
 		t.Fatalf("Coraza's verdict %q, want rule 1 alone", want)
 	}
-	pruned := 0
-	got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { pruned = e.pruner.prune(tx, body) })
 	if !slices.Equal(got, want) {
 		t.Fatalf("pruned %q, whole %q", got, want)
 	}
@@ -444,18 +454,13 @@ SecRule ARGS "@rx Foo" "id:2,phase:1,pass,log,msg:'single',t:none,t:lowercase"`,
 // forces it), which t:length turns into "0": pruning reads body variables
 // as holding an empty value too.
 func TestPruneEmptyBodyVariables(t *testing.T) {
-	e, err := compileRules(`SecRuleEngine On
+	want, got, _ := ruleVerdicts(t, `SecRuleEngine On
 SecRequestBodyAccess On
 SecRule REQUEST_METHOD "@rx ." "id:9,phase:1,pass,nolog,ctl:forceRequestBodyVariable=On"
-SecRule REQUEST_BODY "@rx ^0$" "id:1,phase:2,pass,log,msg:'empty body',t:none,t:length"`, nil)
-	if err != nil {
-		t.Fatal(err)
+SecRule REQUEST_BODY "@rx ^0$" "id:1,phase:2,pass,log,msg:'empty body',t:none,t:length"`, "/")
+	if !slices.Equal(want, []string{"9 ", "1 empty body"}) {
+		t.Fatalf("Coraza's verdict %q, want rules 9 and 1", want)
 	}
-	r := crstest.Request{Name: "empty body", Method: "GET", URI: "/", Version: "HTTP/1.1",
-		Headers: map[string]string{"Host": "example.com"}}
-	want := crstest.Verdict(e.waf, r, nil)
-	got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) { e.pruner.prune(tx, body) })
-	t.Logf("verdict %q", want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("pruned %q, whole %q", got, want)
 	}
