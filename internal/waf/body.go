@@ -21,7 +21,7 @@ import (
 // inspected: blocking mode refuses it with 415, detection mode logs it.
 func (p *policy) inspectBody(tx types.Transaction, c *pipeline.Context) *pipeline.Problem {
 	r := c.Request
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+	if !hasBody(r) {
 		return nil
 	}
 	if encoded(r.Header) {
@@ -71,6 +71,13 @@ func (p *policy) inspectBody(tx types.Transaction, c *pipeline.Context) *pipelin
 // readBounded reads at most limit bytes of body, plus one to learn whether
 // more follow. size is the declared length (-1 when unknown). more reports
 // that the body is longer than limit; data then holds what was read.
+// hasBody reports whether r brings a body: the one test of whether the
+// policy hands Coraza a body (inspectBody) and of whether pruning may
+// treat the body variables as empty (process).
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
 func readBounded(body io.Reader, size, limit int64) (data []byte, more bool, err error) {
 	if size >= 0 {
 		n := min(size, limit)

@@ -208,7 +208,7 @@ func (p *policy) process(tx types.Transaction, c *pipeline.Context) (*types.Inte
 	if _, ok := r.Header["Content-Length"]; !ok && r.ContentLength > 0 {
 		tx.AddRequestHeader("Content-Length", strconv.FormatInt(r.ContentLength, 10))
 	}
-	p.pruner.prune(tx, bodyHandedOver(p.inspect, r))
+	p.pruner.prune(tx, p.inspect && hasBody(r))
 	if it := tx.ProcessRequestHeaders(); it != nil {
 		return it, nil
 	}

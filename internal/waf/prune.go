@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -94,14 +93,6 @@ var allBytes = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
 
 // highBytes is 0x80-0xff: a value with one is not ASCII.
 var highBytes = byteSet{0, 0, ^uint64(0), ^uint64(0)}
-
-func setOf(chars string) byteSet {
-	var s byteSet
-	for i := 0; i < len(chars); i++ {
-		s.add(chars[i])
-	}
-	return s
-}
 
 func bytesOf(v string) byteSet {
 	var s byteSet
@@ -214,39 +205,39 @@ var transforms = map[string]transform{
 	"uppercase": {trigger: highBytes, upper: true, exact: caseUnless(highBytes, false)},
 	// Deletes \ " ' ^, turns , ; and whitespace into one space, lowercases
 	// ASCII.
-	"cmdLine": {trigger: highBytes, adds: setOf(" "), lower: true,
-		exact: caseUnless(union(highBytes, setOf("\\\"'^,; \t\r\n")), true)},
+	"cmdLine": {trigger: highBytes, adds: bytesOf(" "), lower: true,
+		exact: caseUnless(union(highBytes, bytesOf("\\\"'^,; \t\r\n")), true)},
 	// Whitespace (with U+0085 and U+00A0) becomes one space.
-	"compressWhitespace": {adds: setOf(" "), exact: identityUnless(union(highBytes, setOf(" \t\n\v\f\r")))},
+	"compressWhitespace": {adds: bytesOf(" "), exact: identityUnless(union(highBytes, bytesOf(" \t\n\v\f\r")))},
 	// Only deletes.
-	"removeWhitespace":   {trigger: highBytes, exact: identityUnless(union(highBytes, setOf(" \t\n\v\f\r")))},
-	"removeNulls":        {exact: identityUnless(setOf("\x00"))},
-	"removeCommentsChar": {exact: identityUnless(setOf("/*<-#"))},
+	"removeWhitespace":   {trigger: highBytes, exact: identityUnless(union(highBytes, bytesOf(" \t\n\v\f\r")))},
+	"removeNulls":        {exact: identityUnless(bytesOf("\x00"))},
+	"removeCommentsChar": {exact: identityUnless(bytesOf("/*<-#"))},
 	"trim":               {},
 	"trimLeft":           {},
 	"trimRight":          {},
-	"replaceNulls":       {adds: setOf(" "), exact: identityUnless(setOf("\x00"))},
+	"replaceNulls":       {adds: bytesOf(" "), exact: identityUnless(bytesOf("\x00"))},
 	// A comment becomes a space; removeComments can also leave the NUL it
 	// pads its input with.
-	"replaceComments": {adds: setOf(" "), exact: identityUnless(setOf("*"))},
-	"removeComments":  {adds: setOf(" \x00"), exact: identityUnless(setOf("*#-"))},
+	"replaceComments": {adds: bytesOf(" "), exact: identityUnless(bytesOf("*"))},
+	"removeComments":  {adds: bytesOf(" \x00"), exact: identityUnless(bytesOf("*#-"))},
 	// filepath.Clean, and the Windows variant's \ to /.
-	"normalizePath":    {adds: setOf("./"), exact: whole(normalisePath)},
-	"normalisePath":    {adds: setOf("./"), exact: whole(normalisePath)},
-	"normalizePathWin": {adds: setOf("./"), exact: whole(normalisePathWin)},
-	"normalisePathWin": {adds: setOf("./"), exact: whole(normalisePathWin)},
+	"normalizePath":    {adds: bytesOf("./"), exact: whole(normalisePath)},
+	"normalisePath":    {adds: bytesOf("./"), exact: whole(normalisePath)},
+	"normalizePathWin": {adds: bytesOf("./"), exact: whole(normalisePathWin)},
+	"normalisePathWin": {adds: bytesOf("./"), exact: whole(normalisePathWin)},
 	// Escape decoders: without their escape character they copy.
-	"htmlEntityDecode": {trigger: setOf("&"), exact: identityUnless(setOf("&"))},
-	"jsDecode":         {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
-	"cssDecode":        {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
-	"escapeSeqDecode":  {trigger: setOf(`\`), exact: identityUnless(setOf(`\`))},
+	"htmlEntityDecode": {trigger: bytesOf("&"), exact: identityUnless(bytesOf("&"))},
+	"jsDecode":         {trigger: bytesOf(`\`), exact: identityUnless(bytesOf(`\`))},
+	"cssDecode":        {trigger: bytesOf(`\`), exact: identityUnless(bytesOf(`\`))},
+	"escapeSeqDecode":  {trigger: bytesOf(`\`), exact: identityUnless(bytesOf(`\`))},
 	"utf8toUnicode":    {trigger: highBytes, asciiIdentity: true, exact: identityUnless(highBytes)},
-	"urlDecode":        {urlDecode: true, exact: identityUnless(setOf("%+"))},
-	"urlDecodeUni":     {urlDecode: true, exact: identityUnless(setOf("%+"))},
-	"length": {adds: setOf("0123456789"), exact: whole(func(v string) (string, bool) {
+	"urlDecode":        {urlDecode: true, exact: identityUnless(bytesOf("%+"))},
+	"urlDecodeUni":     {urlDecode: true, exact: identityUnless(bytesOf("%+"))},
+	"length": {adds: bytesOf("0123456789"), exact: whole(func(v string) (string, bool) {
 		return strconv.Itoa(len(v)), true
 	})},
-	"hexEncode": {adds: setOf("0123456789abcdef"), exact: whole(func(v string) (string, bool) {
+	"hexEncode": {adds: bytesOf("0123456789abcdef"), exact: whole(func(v string) (string, bool) {
 		return hex.EncodeToString([]byte(v)), true
 	})},
 }
@@ -392,7 +383,6 @@ var requestVars = map[variables.RuleVariable]varClass{
 // prunable is one rule pruning may remove.
 type prunable struct {
 	id      int
-	phase   types.RulePhase
 	need    byteSet // one of these bytes is in every value the operator matches
 	hasNeed bool
 	// mayMatch is false for a (transformed) value the operator cannot
@@ -462,7 +452,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 		if !ok {
 			continue
 		}
-		pr.id, pr.phase = rt.id, rt.phase
+		pr.id = rt.id
 		for _, v := range sr.vars {
 			if requestVars[v] == fromBody {
 				pr.body = true
@@ -507,7 +497,6 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 		tx:     ctx,
 		reads:  make([]readView, len(p.reads)),
 		values: make([][]value, len(p.vars)),
-		done:   make([]bool, len(p.vars)),
 	}
 	removed := 0
 	for i := range p.rules {
@@ -529,7 +518,6 @@ type requestView struct {
 	tx     corazaTx
 	reads  []readView // by pruner.reads index
 	values [][]value  // by pruner.vars index, read once
-	done   []bool
 }
 
 // value is one value of a variable, with its bytes.
@@ -548,13 +536,13 @@ type readView struct {
 
 // valuesOf is the values of p.vars[vi] in req's transaction.
 func (p *pruner) valuesOf(req *requestView, vi int) []value {
-	if req.done[vi] {
-		return req.values[vi]
+	if vals := req.values[vi]; vals != nil {
+		return vals
 	}
-	req.done[vi] = true
 	col := req.tx.Collection(p.vars[vi])
 	if col == nil {
-		return []value{{}} // read as an empty value: never fewer than Coraza sees
+		req.values[vi] = []value{{}} // read as an empty value: never fewer than Coraza sees
+		return req.values[vi]
 	}
 	mds := col.FindAll()
 	vals := make([]value, len(mds), len(mds)+1)
@@ -723,20 +711,11 @@ func (sr *secRule) readVars(vars string) error {
 			sr.countOrOdd = true
 			continue
 		}
-		if !containsVar(sr.vars, v) {
+		if !slices.Contains(sr.vars, v) {
 			sr.vars = append(sr.vars, v)
 		}
 	}
 	return nil
-}
-
-func containsVar(vs []variables.RuleVariable, v variables.RuleVariable) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // targetEnd is the length of the first target of vars. A key starting
@@ -1007,10 +986,4 @@ func rarest(s string) byte {
 		}
 	}
 	return best
-}
-
-// bodyHandedOver reports whether the policy will hand Coraza a body: the
-// same test inspectBody makes.
-func bodyHandedOver(inspect bool, r *http.Request) bool {
-	return inspect && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
