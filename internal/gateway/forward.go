@@ -37,7 +37,6 @@ func (x *exchange) forward() (resp *http.Response, t *upstream.Target) {
 		outreq.Body = nil
 	}
 
-	x.reusable = x.reusable && rt.service.ReleasesRequests()
 	span := x.startUpstreamSpan()
 	// Both readings are on the monotonic clock, as offsets from the
 	// request's start: one clock read each (time.Now makes two).

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -105,19 +104,18 @@ type exchange struct {
 	// to ("" when none).
 	upgrade string
 
-	// Storage for the request's objects that the gateway's own code is
-	// done with when ServeHTTP returns, reused with the exchange: the
-	// policies' context, the upstream request and its URL.
+	// Storage for the request's small objects, allocated with the
+	// exchange (one allocation instead of one each): the policies'
+	// context, the upstream request and its URL, the request id's, the
+	// forwarding headers' and the identity headers' value slices, and
+	// their strings.
 	pc     pipeline.Context
 	outreq http.Request
 	outURL url.URL
-	// mem is what outlives ServeHTTP (allocated per request, never
-	// reused): the strings the access log's queue, events and spans keep,
-	// and the value slices put in the engine's header maps.
-	mem *requestMem
-	// reusable: nothing but the gateway holds the exchange once ServeHTTP
-	// returns (see release).
-	reusable bool
+	ridv   [1]string
+	fwd    [4]string
+	idv    [4]string
+	strs   strArena
 	// The request's server span and its context (tracing.go); span is nil
 	// while tracing is off.
 	tracer  *tracing.Tracer
@@ -125,43 +123,17 @@ type exchange struct {
 	spanCtx context.Context
 }
 
-// requestMem is the part of a request's storage that outlives ServeHTTP,
-// allocated with each request (one allocation for all of it): the
-// request's small strings (its id, the client address, the forwarding
-// values) and the value slices of the X-Request-Id, forwarding and
-// identity headers, which sit in header maps the engine owns.
-type requestMem struct {
-	strs strArena
-	ridv [1]string
-	fwd  [4]string
-	idv  [4]string
-}
-
-// exchanges holds exchanges between requests: an exchange is 1.2 KB that
-// every request would otherwise allocate and the collector sweep.
-var exchanges = sync.Pool{New: func() any { return new(exchange) }}
-
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x, _ := exchanges.Get().(*exchange)
+	x := new(exchange)
 	x.begin(h, w, r)
-	x.handle()
-	if x.out.abort {
-		// The exchange is left to the collector: the engine unwinds.
-		panic(http.ErrAbortHandler)
-	}
-	x.release()
-}
-
-// handle serves the request (unless its client is banned) and records it.
-func (x *exchange) handle() {
 	// Policies that hold something for the request (a concurrency slot)
 	// give it back when the request is over, whatever happened.
 	defer x.c.Finish()
-	det := x.h.gw.detector.Load()
+	det := h.gw.detector.Load()
 	if det != nil && det.Banned(x.c.ClientAddr) {
 		// A banned client costs one map lookup; nothing reaches the upstream,
 		// and the connection ends (its framing verdicts are not consumed).
-		x.w.Header().Set("Connection", "close")
+		w.Header().Set("Connection", "close")
 		x.refuse(http.StatusForbidden, "The client is blocked.", "banned")
 	} else {
 		x.serve()
@@ -170,23 +142,9 @@ func (x *exchange) handle() {
 		}
 	}
 	x.record()
-}
-
-// release clears the exchange and keeps it for another request, when
-// nothing but the gateway can still hold it. What may: the policies were
-// told the request is over (Finish) and keep no pointer to its context
-// past that (pipeline.Finisher); the upstream request is the service's
-// until Forward returns and the response body is closed, and beyond that
-// for a service whose https targets go through http.Transport
-// (upstream.Service.ReleasesRequests), which is why such a request's
-// exchange is left to the collector. Strings and header values that
-// outlive the request are in x.mem, never reused.
-func (x *exchange) release() {
-	if !x.reusable {
-		return
+	if x.out.abort {
+		panic(http.ErrAbortHandler)
 	}
-	*x = exchange{}
-	exchanges.Put(x)
 }
 
 // begin sets up the exchange: the snapshot, the request id (kept only from
@@ -195,7 +153,6 @@ func (x *exchange) begin(h *proxyHandler, w http.ResponseWriter, r *http.Request
 	start := time.Now()
 	snap := h.gw.snap.Load()
 	x.h, x.w, x.r, x.snap = h, w, r, snap
-	x.mem, x.reusable = new(requestMem), true
 	x.peer = peerOf(r)
 	x.peerTrusted = snap.trusted.contains(x.peer)
 
@@ -207,11 +164,11 @@ func (x *exchange) begin(h *proxyHandler, w http.ResponseWriter, r *http.Request
 	}
 	if rid == "" {
 		var b [64]byte
-		rid = x.mem.strs.str(h.gw.ids.appendNext(b[:0]))
+		rid = x.strs.str(h.gw.ids.appendNext(b[:0]))
 	}
 	wh := w.Header()
-	x.mem.ridv[0] = rid
-	wh["X-Request-Id"] = x.mem.ridv[:1:1] // shared with the upstream request
+	x.ridv[0] = rid
+	wh["X-Request-Id"] = x.ridv[:1:1] // shared with the upstream request
 	if h.hsts != "" {
 		wh["Strict-Transport-Security"] = []string{h.hsts}
 	}
@@ -281,7 +238,7 @@ func (x *exchange) clientAddrString() string {
 		return a.String()
 	}
 	var b [64]byte // an IPv6 address with a zone fits
-	return x.mem.strs.str(a.AppendTo(b[:0]))
+	return x.strs.str(a.AppendTo(b[:0]))
 }
 
 // record writes the request's access log line and observes its metrics:

@@ -33,7 +33,7 @@ func (x *exchange) rewritePath() bool {
 func (x *exchange) setOutgoingHeaders() bool {
 	r, hdr := x.r, x.r.Header
 	if id := x.c.Identity; id != nil {
-		setIdentityHeaders(hdr, x.snap.identity, id, &x.mem.idv)
+		setIdentityHeaders(hdr, x.snap.identity, id, &x.idv)
 	}
 	x.upgrade = upgradeType(hdr)
 	trailers := wantsTrailers(hdr)
@@ -41,7 +41,7 @@ func (x *exchange) setOutgoingHeaders() bool {
 	// were stripped by dropClientHeaders): a client's Connection list
 	// cannot remove them.
 	removeHopHeadersKeep(hdr, x.snap.owned)
-	writeForwardingHeaders(hdr, r, x.peerTrusted, x.peer, r.TLS != nil, &x.mem.fwd, &x.mem.strs)
+	writeForwardingHeaders(hdr, r, x.peerTrusted, x.peer, r.TLS != nil, &x.fwd, &x.strs)
 	hdr["X-Request-Id"] = x.w.Header()["X-Request-Id"]
 	if prob := applyAssertion(x.rt, hdr, x.c, r.Method, x.upPath, r.URL.RawQuery); prob != nil {
 		return x.refuseProblem(prob, prob.Reason)

@@ -72,7 +72,7 @@ func newExchange(snap *Snapshot, method, target, host string) (*exchange, *httpt
 	r.RequestURI, r.Host = target, host
 	r.RemoteAddr = "192.0.2.10:40000"
 	w := httptest.NewRecorder()
-	x := &exchange{h: &proxyHandler{}, w: w, r: r, snap: snap, peer: peerAddr(r.RemoteAddr), mem: new(requestMem)}
+	x := &exchange{h: &proxyHandler{}, w: w, r: r, snap: snap, peer: peerAddr(r.RemoteAddr)}
 	x.c = &pipeline.Context{Request: r, RequestID: "test-id", ClientAddr: x.peer}
 	return x, w
 }

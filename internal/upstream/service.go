@@ -22,8 +22,6 @@ type Service struct {
 	header     string
 	retry      *retryPolicy // nil: one try
 	budget     *retryBudget // with retry
-	// viaTransport: some target is https, sent through http.Transport.
-	viaTransport bool
 }
 
 // Target is one upstream address of a Service.
@@ -72,7 +70,6 @@ func (r *Registry) compile(cfg config.Service) (*Service, error) {
 		}
 		p.addService(cfg.Name)
 		s.targets = append(s.targets, &Target{p: p, weight: w})
-		s.viaTransport = s.viaTransport || p.tr != nil
 	}
 
 	lb := cfg.LoadBalancing
@@ -109,16 +106,6 @@ func (r *Registry) compile(cfg config.Service) (*Service, error) {
 
 // Name returns the service name.
 func (s *Service) Name() string { return s.name }
-
-// ReleasesRequests reports whether the service is done with a request
-// once Forward has returned and the response's body is closed, whatever
-// happened: every target is http://, sent through the engine's client,
-// which reads the request only in the calling goroutine. An https target
-// goes through http.Transport, whose connection goroutines may still read
-// a request (its URL, its header) after RoundTrip returned an error or
-// while a failed try's write runs on; a caller that reuses the request's
-// memory must not do so for such a service.
-func (s *Service) ReleasesRequests() bool { return !s.viaTransport }
 
 // Targets returns the service's targets in configuration order.
 func (s *Service) Targets() []*Target { return s.targets }

@@ -117,29 +117,3 @@ func TestHTTPSTarget(t *testing.T) {
 		}
 	}
 }
-
-// TestReleasesRequestsOnlyWithoutHTTPSTargets: a service is done with a
-// request when Forward returns and the body is closed only if no target
-// goes through http.Transport (the gateway reuses the request's memory on
-// that promise).
-func TestReleasesRequestsOnlyWithoutHTTPSTargets(t *testing.T) {
-	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(up.Close)
-	ca := writePEM(t, up.Certificate().Raw)
-	r := testRegistry(t)
-	for _, tc := range []struct {
-		desc string
-		cfg  config.Service
-		want bool
-	}{
-		{desc: "http targets only", cfg: svcConfig("http://127.0.0.1:9", "http://127.0.0.1:10"), want: true},
-		{desc: "an https target", cfg: withTLS(svcConfig(up.URL), ca), want: false},
-		{desc: "an https target before an http one", cfg: withTLS(svcConfig(up.URL, "http://127.0.0.1:9"), ca), want: false},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			if got := mustService(t, r, tc.cfg).ReleasesRequests(); got != tc.want {
-				t.Fatalf("ReleasesRequests() = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}

@@ -17,10 +17,11 @@ import (
 // request's values stay its own from end to end: the X-Request-Id the
 // client gets is the one the upstream saw and the one on the request's
 // access line, with the request's own path, client address and status.
-// The gateway reuses the memory of a finished request for the next one
-// (its exchange); a value that outlived its request in reused memory would
-// show here as another request's id, path or address (and, in this -race
-// binary, as a data race).
+// The request's small strings (its id, the forwarding values) are carved
+// from an arena in its exchange and are never copied: they must live as
+// long as anything that holds them. An arena reused for another request
+// before that shows here (an HTTP/2 client then gets an empty or foreign
+// X-Request-Id), and as a data race in this -race binary.
 func TestConcurrentRequestsKeepTheirOwnValues(t *testing.T) {
 	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s %s", r.Header.Get("X-Request-Id"), r.RequestURI, r.Header.Get("X-Forwarded-For"))
