@@ -97,6 +97,8 @@ func (s settings) directives() string {
 type engine struct {
 	waf    coraza.WAF
 	pruner *pruner
+	// skipped is the rules the paranoia jumps left out (paranoia.go).
+	skipped []int
 }
 
 // build compiles the CRS for s. It takes hundreds of milliseconds, which
@@ -105,7 +107,7 @@ type engine struct {
 // from them.
 func (s settings) build() (*engine, time.Duration, error) {
 	start := time.Now()
-	e, err := compileRules(s.directives(), s.exclusions)
+	e, err := compileRules(s.directives(), s.exclusions, s.paranoia)
 	if err != nil {
 		return nil, 0, fmt.Errorf("building the rule set: %w", err)
 	}
@@ -114,8 +116,36 @@ func (s settings) build() (*engine, time.Duration, error) {
 
 // compileRules compiles directives (with the embedded CRS as their root)
 // and reads the pruner from the rules Coraza adds; removed is the ids the
-// directives' SecRuleRemoveById lines take out again.
-func compileRules(directives string, removed []int) (*engine, error) {
+// directives' SecRuleRemoveById lines take out again. With paranoia above
+// 0 (the level the directives set), the rules the CRS's paranoia jumps
+// leave out at that level are left out of the rule set (paranoia.go): the
+// directives are compiled a second time with them removed.
+func compileRules(directives string, removed []int, paranoia int) (*engine, error) {
+	rules, w, err := compileObserved(directives)
+	if err != nil {
+		return nil, err
+	}
+	var skipped []int
+	if paranoia > 0 {
+		if skips := paranoiaSkips(rules, removed, paranoia); len(skips) > 0 {
+			var b strings.Builder
+			b.WriteString(directives)
+			for _, id := range skips {
+				fmt.Fprintf(&b, "SecRuleRemoveById %d\n", id)
+			}
+			if rules, w, err = compileObserved(b.String()); err != nil {
+				return nil, err
+			}
+			removed, skipped = append(slices.Clone(removed), skips...), skips
+		}
+	}
+	return &engine{waf: w, pruner: newPruner(rules, removed), skipped: skipped}, nil
+}
+
+// compileObserved compiles directives and returns the rules Coraza added,
+// in order, as its rule observer saw them (those SecRuleRemoveById takes
+// out again among them).
+func compileObserved(directives string) ([]ruleText, coraza.WAF, error) {
 	var rules []ruleText
 	cfg := experimental.WAFConfigWithRuleObserver(coraza.NewWAFConfig().
 		WithRootFS(coreruleset.FS).
@@ -125,9 +155,9 @@ func compileRules(directives string, removed []int) (*engine, error) {
 	})
 	w, err := coraza.NewWAF(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &engine{waf: w, pruner: newPruner(rules, removed)}, nil
+	return rules, w, nil
 }
 
 // normalizeExclusions sorts and de-duplicates rule ids.

@@ -1,0 +1,164 @@
+package waf
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/corazawaf/coraza/v3/collection"
+	"github.com/corazawaf/coraza/v3/types"
+	"github.com/corazawaf/coraza/v3/types/variables"
+
+	"github.com/portcullis/portcullis/internal/waf/crstest"
+)
+
+// TestParanoiaSkipsSameVerdicts sends the CRS's regression corpus through
+// each paranoia level's rule set built as the gateway builds it (the
+// paranoia jumps worked out at build) and built whole, and requires the
+// same matched rules with the same messages for every request, less the
+// jumps themselves (nolog rules that match and decide nothing). Pruning is
+// off on both sides: this compares the build alone.
+func TestParanoiaSkipsSameVerdicts(t *testing.T) {
+	requests := crstest.Corpus(t)
+	for pl := 1; pl <= 4; pl++ {
+		for _, blocking := range []bool{true, false} {
+			s := settings{blocking: blocking, paranoia: pl, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
+			t.Run(fmt.Sprintf("paranoia %d blocking %t", pl, blocking), func(t *testing.T) {
+				cut, _, err := s.build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				whole, err := compileRules(s.directives(), s.exclusions, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The feature silently stopping (a CRS whose jumps read
+				// differently) would pass the comparison.
+				if min := []int{0, 200, 120, 60, 28}[pl]; len(cut.skipped) < min {
+					t.Fatalf("%d rules left out at paranoia %d, want at least %d", len(cut.skipped), pl, min)
+				}
+				jumps := map[int]bool{} // every rule left out
+				for _, id := range cut.skipped {
+					jumps[id] = true
+				}
+				// The default level and the top one see the whole corpus
+				// (a stride of it under the race detector); the two
+				// between, a quarter.
+				stride := crstest.Stride()
+				if pl == 2 || pl == 3 {
+					stride *= 4
+				}
+				n, detections := 0, 0
+				for j := pl % stride; j < len(requests); j += stride {
+					r := requests[j]
+					want := crstest.Verdict(whole.waf, r, nil)
+					want = slices.DeleteFunc(want, func(line string) bool {
+						// A jump matches without a message; a rule left out
+						// that would have matched with one still counts.
+						id, msg, _ := strings.Cut(line, " ")
+						n, _ := strconv.Atoi(id)
+						return jumps[n] && msg == ""
+					})
+					got := crstest.Verdict(cut.waf, r, nil)
+					if !slices.Equal(got, want) {
+						t.Fatalf("%s: left out %q, whole %q", r.Name, difference(got, want), difference(want, got))
+					}
+					n++
+					if slices.ContainsFunc(want, crstest.IsDetection) {
+						detections++
+					}
+				}
+				if detections < n/3 {
+					t.Fatalf("only %d of %d requests matched: the corpus did not reach the rules", detections, n)
+				}
+			})
+		}
+	}
+}
+
+// TestDetectionParanoiaIsTheBuildsLevel: what paranoiaSkips stands on. At
+// run time the rules read TX:DETECTION_PARANOIA_LEVEL (and the blocking
+// level) as the level the rule set was built for, whatever the request.
+func TestDetectionParanoiaIsTheBuildsLevel(t *testing.T) {
+	for pl := 1; pl <= 4; pl++ {
+		s := settings{blocking: true, paranoia: pl, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
+		e, _, err := s.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := e.waf.NewTransaction()
+		tx.ProcessURI("/?tx.detection_paranoia_level=0&x=%27", "POST", "HTTP/1.1")
+		tx.AddRequestHeader("Host", "example.com")
+		tx.AddRequestHeader("Content-Type", "application/x-www-form-urlencoded")
+		tx.ProcessRequestHeaders()
+		_, _, _ = tx.WriteRequestBody([]byte("tx.detection_paranoia_level=0&a=1"))
+		_, _ = tx.ProcessRequestBody()
+		txVars, ok := tx.(corazaTx).Collection(variables.TX).(collection.Keyed)
+		if !ok {
+			t.Fatal("TX is not a keyed collection")
+		}
+		for _, key := range []string{"detection_paranoia_level", "blocking_paranoia_level"} {
+			if got := txVars.Get(key); len(got) != 1 || got[0] != strconv.Itoa(pl) {
+				t.Errorf("paranoia %d: TX:%s is %q at the end of phase 2", pl, key, got)
+			}
+		}
+		_ = tx.Close()
+	}
+}
+
+// TestParanoiaSkips: which rules the jumps leave out, on made-up rule sets.
+func TestParanoiaSkips(t *testing.T) {
+	jump := func(id int, phase types.RulePhase, level int, marker string) ruleText {
+		return ruleText{id: id, phase: phase, raw: fmt.Sprintf(`SecRule TX:DETECTION_PARANOIA_LEVEL "@lt %d" "id:%d,phase:%d,pass,nolog,tag:'OWASP_CRS',ver:'OWASP_CRS/4.25.0',skipAfter:%s"`, level, id, phase, marker)}
+	}
+	rule := func(id int, phase types.RulePhase, actions string) ruleText {
+		return ruleText{id: id, phase: phase, raw: fmt.Sprintf(`SecRule ARGS "@rx a" "id:%d,phase:%d,deny%s"`, id, phase, actions)}
+	}
+	marker := func(name string) ruleText { return ruleText{raw: `SecMarker "` + name + `"`} }
+	section := []ruleText{
+		jump(11, 1, 1, "END"), jump(12, 2, 1, "END"),
+		rule(100, 1, ""), rule(101, 2, ""),
+		jump(13, 1, 2, "END"), jump(14, 2, 2, "END"),
+		rule(200, 1, ""), rule(201, 2, ""),
+		marker("END"),
+		rule(300, 1, ""), rule(301, 2, ""),
+	}
+	tests := []struct {
+		desc    string
+		rules   []ruleText
+		removed []int
+		pl      int
+		want    []int
+	}{
+		{desc: "at the lowest level: every jump, and the rules above it in both phases", rules: section, pl: 1,
+			want: []int{11, 12, 13, 14, 200, 201}},
+		{desc: "at the top level: the jumps, which never match", rules: section, pl: 2, want: []int{11, 12, 13, 14}},
+		{desc: "a jump the policy removed jumps nowhere", rules: section, removed: []int{13}, pl: 1,
+			want: []int{11, 12, 14, 201}},
+		{desc: "a jump taken in one phase leaves the other phase's rules",
+			rules: []ruleText{jump(13, 1, 2, "END"), rule(200, 1, ""), rule(201, 2, ""), marker("END")}, pl: 1,
+			want: []int{13, 200}},
+		{desc: "a skip window over a rule left out leaves the rule set as it is",
+			rules: []ruleText{rule(99, 1, ",skip:2"), jump(13, 1, 2, "END"), rule(200, 1, ""), marker("END")}, pl: 1},
+		{desc: "a skip window that ends before the jump is no obstacle",
+			rules: []ruleText{rule(99, 1, ",skip:1"), rule(98, 1, ""), jump(13, 1, 2, "END"), rule(200, 1, ""), marker("END")}, pl: 1,
+			want: []int{13, 200}},
+		{desc: "a jump to a marker that never comes leaves the rule set as it is",
+			rules: []ruleText{jump(13, 1, 2, "ELSEWHERE"), rule(200, 1, ""), marker("END")}, pl: 1},
+		{desc: "a rule that jumps and acts is not a jump",
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2" "id:13,phase:1,pass,nolog,setvar:tx.x=1,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
+		{desc: "a jump on another variable is not a jump",
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
+		{desc: "a negated jump is not a jump",
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "!@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := paranoiaSkips(tc.rules, tc.removed, tc.pl); !slices.Equal(got, tc.want) {
+				t.Fatalf("paranoiaSkips = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
