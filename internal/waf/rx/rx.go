@@ -167,8 +167,15 @@ func (o *rxOperator) Evaluate(tx plugintypes.TransactionState, value string) boo
 	if o.turnsAway(value) {
 		return false
 	}
+	// Most values match nothing. Go's matcher answers "does it match"
+	// without tracking groups, which is cheaper than finding them, so a
+	// capturing rule asks that first and finds the groups only for a
+	// value that matches.
+	if !o.re.MatchString(value) {
+		return false
+	}
 	if !tx.Capturing() {
-		return o.re.MatchString(value)
+		return true
 	}
 	return capture(tx, value, o.re.FindStringSubmatchIndex(value))
 }
@@ -177,8 +184,11 @@ func (o *rxOperator) Evaluate(tx plugintypes.TransactionState, value string) boo
 func (o *rxOperator) turnsAway(value string) bool { return o.screen.TurnsAway(value) }
 
 func (o *binaryRX) Evaluate(tx plugintypes.TransactionState, value string) bool {
+	if !o.re.MatchString(value) { // as rxOperator's
+		return false
+	}
 	if !tx.Capturing() {
-		return o.re.MatchString(value)
+		return true
 	}
 	return capture(tx, value, o.re.FindStringSubmatchIndex(value))
 }

@@ -340,3 +340,43 @@ func TestSameVerdictsAsCoraza(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureOnlyOnMatch: a capturing rule's groups are what Coraza's
+// operator hands the transaction (the first nine, "" for a group that took
+// no part) when the value matches, and nothing is captured when it does
+// not (the operator asks whether the value matches before finding groups).
+func TestCaptureOnlyOnMatch(t *testing.T) {
+	tests := []struct {
+		desc, pattern, value string
+		want                 bool
+		fields               [9]string
+	}{
+		{desc: "text: groups of a match", pattern: `(sel)(ect)?\s+(\w+)`, value: "x select name", want: true,
+			fields: [9]string{"select name", "sel", "ect", "name"}},
+		{desc: "text: a group that took no part is empty", pattern: `(sel)(ect)?\s+(\w+)`, value: "sel name", want: true,
+			fields: [9]string{"sel name", "sel", "", "name"}},
+		{desc: "text: no match, nothing captured", pattern: `(sel)(ect)?\s+(\w+)`, value: "selection", want: false},
+		{desc: "bytes: groups of a match", pattern: `(\xac\xed)(\x00)`, value: "a\xac\xed\x00b", want: true,
+			fields: [9]string{"\xac\xed\x00", "\xac\xed", "\x00"}},
+		{desc: "bytes: no match, nothing captured", pattern: `(\xac\xed)(\x00)`, value: "a\xac\x00", want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			op, err := New(plugintypes.OperatorOptions{Arguments: tc.pattern})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &captureState{capturing: true}
+			if got := op.Evaluate(st, tc.value); got != tc.want {
+				t.Fatalf("Evaluate(%q) = %v, want %v", tc.value, got, tc.want)
+			}
+			if st.fields != tc.fields {
+				t.Fatalf("captured %q, want %q", st.fields, tc.fields)
+			}
+			st = &captureState{}
+			if got := op.Evaluate(st, tc.value); got != tc.want || st.fields != ([9]string{}) {
+				t.Fatalf("not capturing: Evaluate = %v, captured %q", got, st.fields)
+			}
+		})
+	}
+}
