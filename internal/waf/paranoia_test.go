@@ -14,13 +14,14 @@ import (
 	"github.com/portcullis/portcullis/internal/waf/crstest"
 )
 
-// TestParanoiaSkipsSameVerdicts sends the CRS's regression corpus through
-// each paranoia level's rule set built as the gateway builds it (the
-// paranoia jumps worked out at build) and built whole, and requires the
-// same matched rules with the same messages for every request, less the
-// jumps themselves (nolog rules that match and decide nothing). Pruning is
-// off on both sides: this compares the build alone.
-func TestParanoiaSkipsSameVerdicts(t *testing.T) {
+// TestLeanRuleSetSameVerdicts sends the CRS's regression corpus through
+// each paranoia level's rule set built as the gateway builds it (lean: the
+// paranoia jumps worked out at build, a constant logdata) and built as
+// written, and requires the same matched rules with the same messages for
+// every request, less the jumps themselves (nolog rules that match and
+// decide nothing). Pruning is off on both sides: this compares the build
+// alone.
+func TestLeanRuleSetSameVerdicts(t *testing.T) {
 	requests := crstest.Corpus(t)
 	for pl := 1; pl <= 4; pl++ {
 		for _, blocking := range []bool{true, false} {
@@ -160,5 +161,43 @@ func TestParanoiaSkips(t *testing.T) {
 				t.Fatalf("paranoiaSkips = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestQuietLogdata: in the gateway's build a matched rule's data is the
+// constant quietData, where the rule set as written has the matched input;
+// its id and message are the same.
+func TestQuietLogdata(t *testing.T) {
+	s := settings{blocking: false, paranoia: 1, threshold: 5, bodyLimit: defaultBodyLimit}
+	lean, _, err := s.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := compileRules(s.directives(), s.exclusions, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := func(e *engine) (msg, data string) {
+		tx := e.waf.NewTransaction()
+		defer func() { _ = tx.Close() }()
+		tx.ProcessURI("/?id="+q("1' OR '1'='1"), "GET", "HTTP/1.1")
+		tx.AddRequestHeader("Host", "example.com")
+		tx.ProcessRequestHeaders()
+		_, _ = tx.ProcessRequestBody()
+		for _, m := range tx.MatchedRules() {
+			if m.Rule().ID() == 942100 {
+				return m.Message(), m.Data()
+			}
+		}
+		t.Fatal("942100 did not match the SQL injection")
+		return "", ""
+	}
+	leanMsg, leanData := match(lean)
+	msg, data := match(written)
+	if leanMsg != msg || msg == "" {
+		t.Errorf("message %q in the gateway's build, %q as written", leanMsg, msg)
+	}
+	if leanData != quietData || !strings.Contains(data, "1' OR '1'='1") {
+		t.Errorf("data %q in the gateway's build (want %q), %q as written", leanData, quietData, data)
 	}
 }
