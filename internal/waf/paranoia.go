@@ -23,7 +23,7 @@ import (
 // jumps leave out, and the rule set is built without them
 // (SecRuleRemoveById): the control rules themselves and the rules above the
 // level. The same rules run, in the same order, with the same results; the
-// jumps just happen once, at build. TestParanoiaSkipsSameVerdicts compares
+// jumps just happen once, at build. TestLeanRuleSetSameVerdicts compares
 // the two rule sets on the CRS's corpus at every level, and
 // TestDetectionParanoiaIsTheBuildsLevel checks the level the rules read at
 // run time.
