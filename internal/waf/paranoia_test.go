@@ -27,14 +27,7 @@ func TestLeanRuleSetSameVerdicts(t *testing.T) {
 		for _, blocking := range []bool{true, false} {
 			s := settings{blocking: blocking, paranoia: pl, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
 			t.Run(fmt.Sprintf("paranoia %d blocking %t", pl, blocking), func(t *testing.T) {
-				cut, _, err := s.build()
-				if err != nil {
-					t.Fatal(err)
-				}
-				whole, err := compileRules(s.directives(), s.exclusions, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
+				cut, whole := leanAndWritten(t, s)
 				// The feature silently stopping (a CRS whose jumps read
 				// differently) would pass the comparison.
 				if min := []int{0, 200, 120, 60, 28}[pl]; len(cut.skipped) < min {
@@ -77,6 +70,20 @@ func TestLeanRuleSetSameVerdicts(t *testing.T) {
 			})
 		}
 	}
+}
+
+// leanAndWritten builds s as the gateway does (lean) and as its
+// directives are written, the reference the lean build is compared with.
+func leanAndWritten(t *testing.T, s settings) (lean, written *engine) {
+	t.Helper()
+	lean, _, err := s.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written, err = compileRules(s.directives(), s.exclusions, 0); err != nil {
+		t.Fatal(err)
+	}
+	return lean, written
 }
 
 // TestDetectionParanoiaIsTheBuildsLevel: what paranoiaSkips stands on. At
@@ -169,14 +176,7 @@ func TestParanoiaSkips(t *testing.T) {
 // its id and message are the same.
 func TestQuietLogdata(t *testing.T) {
 	s := settings{blocking: false, paranoia: 1, threshold: 5, bodyLimit: defaultBodyLimit}
-	lean, _, err := s.build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	written, err := compileRules(s.directives(), s.exclusions, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lean, written := leanAndWritten(t, s)
 	match := func(e *engine) (msg, data string) {
 		tx := e.waf.NewTransaction()
 		defer func() { _ = tx.Close() }()
