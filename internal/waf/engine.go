@@ -99,6 +99,9 @@ type engine struct {
 	pruner *pruner
 	// skipped is the rules the paranoia jumps left out (paranoia.go).
 	skipped []int
+	// folded is the initialization rules worked out at build, replaced by
+	// the rule foldID (fold.go).
+	folded []int
 }
 
 // build compiles the CRS for s. It takes hundreds of milliseconds, which
@@ -119,35 +122,79 @@ func (s settings) build() (*engine, time.Duration, error) {
 // directives' SecRuleRemoveById lines take out again. With paranoia above
 // 0 (the level the directives set) the rule set is compiled a second time,
 // lean: without the rules the CRS's paranoia jumps leave out at that level
-// (paranoia.go), and with a constant logdata (quietLogdata). Paranoia 0
-// compiles the directives as written, the reference the tests compare
-// with.
+// (paranoia.go), with the CRS's initialization folded into one rule
+// written after the setup include (fold.go; the build fails if the rule
+// did not land where the rules it replaces were), and with a constant
+// logdata (quietLogdata). Paranoia 0 compiles the directives as written,
+// the reference the tests compare with.
 func compileRules(directives string, removed []int, paranoia int) (*engine, error) {
 	rules, w, err := compileObserved(directives)
 	if err != nil {
 		return nil, err
 	}
-	var skipped []int
-	if paranoia > 0 {
-		skipped = paranoiaSkips(rules, removed, paranoia)
-		gone := make(map[int]bool, len(removed)+len(skipped))
-		for _, id := range append(slices.Clone(removed), skipped...) {
-			gone[id] = true
-		}
-		var b strings.Builder
-		b.WriteString(directives)
-		for _, id := range skipped {
-			fmt.Fprintf(&b, "SecRuleRemoveById %d\n", id)
-		}
-		for _, id := range quietLogdata(rules, gone) {
-			fmt.Fprintf(&b, "SecRuleUpdateActionById %d \"logdata:%s\"\n", id, quietData)
-		}
-		if rules, w, err = compileObserved(b.String()); err != nil {
+	if paranoia == 0 {
+		return &engine{waf: w, pruner: newPruner(rules, removed)}, nil
+	}
+	written := rules
+	skipped := paranoiaSkips(rules, removed, paranoia)
+	fold, folding := foldInit(rules, removed)
+	folding = folding && strings.Contains(directives, setupInclude)
+	var left []int // every rule the lean build leaves out
+	left = append(append(left, removed...), skipped...)
+	if folding {
+		left = append(left, fold.ids...)
+		directives = strings.Replace(directives, setupInclude, setupInclude+fold.secAction(), 1)
+	}
+	gone := make(map[int]bool, len(left))
+	for _, id := range left {
+		gone[id] = true
+	}
+	var b strings.Builder
+	b.WriteString(directives)
+	for _, id := range left[len(removed):] {
+		fmt.Fprintf(&b, "SecRuleRemoveById %d\n", id)
+	}
+	for _, id := range quietLogdata(rules, gone) {
+		fmt.Fprintf(&b, "SecRuleUpdateActionById %d \"logdata:%s\"\n", id, quietData)
+	}
+	if rules, w, err = compileObserved(b.String()); err != nil {
+		return nil, err
+	}
+	e := &engine{waf: w, pruner: newPruner(rules, left), skipped: skipped}
+	if folding {
+		if err := foldLanded(written, rules, gone, fold); err != nil {
 			return nil, err
 		}
-		removed = append(slices.Clone(removed), skipped...)
+		e.folded = fold.ids
 	}
-	return &engine{waf: w, pruner: newPruner(rules, removed), skipped: skipped}, nil
+	return e, nil
+}
+
+// foldLanded checks that the fold's rule runs where the rules it replaces
+// did: phase 1 of the lean build is phase 1 as written, less the rules
+// left out, with the fold's rule in the place of the run's first rule.
+func foldLanded(written, lean []ruleText, gone map[int]bool, f initFold) error {
+	var want, got []int
+	for _, rt := range written {
+		if rt.phase != types.PhaseRequestHeaders {
+			continue
+		}
+		if rt.id == f.ids[0] {
+			want = append(want, foldID)
+		}
+		if rt.id == 0 || !gone[rt.id] {
+			want = append(want, rt.id)
+		}
+	}
+	for _, rt := range lean {
+		if rt.phase == types.PhaseRequestHeaders && (rt.id == 0 || !gone[rt.id]) {
+			got = append(got, rt.id)
+		}
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("the CRS initialization folded at build did not land where its rules were (phase 1 %v, want %v)", got, want)
+	}
+	return nil
 }
 
 // quietData is the logdata every rule gets in place of its own.

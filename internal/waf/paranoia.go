@@ -23,13 +23,23 @@ import (
 // jumps leave out, and the rule set is built without them
 // (SecRuleRemoveById): the control rules themselves and the rules above the
 // level. The same rules run, in the same order, with the same results; the
-// jumps just happen once, at build. TestLeanRuleSetSameVerdicts compares
+// jumps just happen once, at build. The other tests of the level go the
+// same way: the scoring in REQUEST-949 adds each level's score under a
+// TX:BLOCKING_PARANOIA_LEVEL "@ge N" rule (and the detection level's), and
+// those above the policy's level never match (12 evaluations a request at
+// paranoia 1), nor does 901500's check that the two levels agree; they
+// are left out too. TestLeanRuleSetSameVerdicts compares
 // the two rule sets on the CRS's corpus at every level, and
 // TestDetectionParanoiaIsTheBuildsLevel checks the level the rules read at
 // run time.
 
-// controlTarget is the variable the CRS's paranoia jumps read.
-const controlTarget = "TX:DETECTION_PARANOIA_LEVEL"
+// controlTargets are the variables the CRS's paranoia tests read: both
+// hold the build's level (TestDetectionParanoiaIsTheBuildsLevel).
+var controlTargets = map[string]bool{"tx:detection_paranoia_level": true, "tx:blocking_paranoia_level": true}
+
+// levelMacro is the one macro a paranoia test's operand may be: the
+// blocking level, which is the detection level (901500 compares them).
+const levelMacro = "%{tx.blocking_paranoia_level}"
 
 // controlActions are the actions a paranoia jump may have besides its
 // skipAfter: none of them does anything when the rule matches.
@@ -37,8 +47,10 @@ var controlActions = map[string]bool{"id": true, "phase": true, "pass": true, "n
 
 // paranoiaSkips returns the ids of the rules (rules as Coraza added them,
 // in order, less those in removed) that a transaction at detection
-// paranoia level pl never evaluates because of the paranoia jumps, and the
-// jumps themselves, so that they can be left out of the rule set. It
+// paranoia level pl never evaluates because of the paranoia jumps, the
+// jumps themselves, and the other tests of the level that never match at
+// pl (the scoring's "@ge 2" at paranoia 1, 901500's check that the two
+// levels agree), so that they can be left out of the rule set. It
 // returns nil, to leave the rule set as it is, when anything is not as
 // the CRS writes it: a skip:N window that would cover a rule left out
 // (its count would then reach further), a jump to a marker that never
@@ -82,16 +94,20 @@ func paranoiaSkips(rules []ruleText, removed []int, pl int) []int {
 		if n := sr.skip(); n > 0 {
 			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
 		}
-		level, marker, ok := paranoiaJump(rt.raw, sr)
+		matches, ok := paranoiaTest(rt.raw, sr)
 		if !ok {
 			continue
+		}
+		marker, jump := jumpMarker(sr)
+		if matches(pl) && !jump {
+			continue // matches and acts (the scoring adds a level's score)
 		}
 		if inSkip {
 			return nil
 		}
-		out = append(out, rt.id)
-		if pl < level {
-			jumping[rt.phase] = marker // "@lt level" matches: the jump is taken
+		out = append(out, rt.id) // a jump, or a test that never matches
+		if matches(pl) {
+			jumping[rt.phase] = marker // the jump is taken
 		}
 	}
 	if len(jumping) > 0 {
@@ -100,28 +116,58 @@ func paranoiaSkips(rules []ruleText, removed []int, pl int) []int {
 	return out
 }
 
-// paranoiaJump reads a CRS paranoia jump: SecRule on controlTarget alone,
-// operator "@lt N", no transformation, skipAfter to a marker and nothing
-// else that acts. ok is false for any other rule.
-func paranoiaJump(raw string, sr secRule) (level int, marker string, ok bool) {
+// paranoiaTest reads a rule that tests the paranoia level: SecRule on one
+// of controlTargets alone, operator @lt, @le, @gt, @ge or @eq with a
+// number (or levelMacro) for operand, no transformation but t:none, not
+// negated. matches tells whether it matches at a level; ok is false for
+// any other rule.
+func paranoiaTest(raw string, sr secRule) (matches func(pl int) bool, ok bool) {
 	fields := strings.Fields(raw)
-	if len(fields) < 3 || !strings.EqualFold(fields[1], controlTarget) || sr.negated || sr.op != "lt" ||
-		sr.transformCount > 0 || sr.multiMatch {
-		return 0, "", false
+	if len(fields) < 3 || !controlTargets[strings.ToLower(fields[1])] || sr.negated || len(sr.chain) > 0 ||
+		sr.unmodelled || sr.multiMatch {
+		return nil, false
 	}
-	level, err := strconv.Atoi(strings.TrimSpace(sr.arg))
-	if err != nil {
-		return 0, "", false
+	arg := strings.TrimSpace(sr.arg)
+	if strings.EqualFold(arg, levelMacro) {
+		arg = "" // the level itself
 	}
+	level, err := strconv.Atoi(arg)
+	if err != nil && arg != "" {
+		return nil, false
+	}
+	operand := func(pl int) int {
+		if arg == "" {
+			return pl
+		}
+		return level
+	}
+	switch sr.op {
+	case "lt":
+		return func(pl int) bool { return pl < operand(pl) }, true
+	case "le":
+		return func(pl int) bool { return pl <= operand(pl) }, true
+	case "gt":
+		return func(pl int) bool { return pl > operand(pl) }, true
+	case "ge":
+		return func(pl int) bool { return pl >= operand(pl) }, true
+	case "eq":
+		return func(pl int) bool { return pl == operand(pl) }, true
+	}
+	return nil, false
+}
+
+// jumpMarker reads a paranoia test's actions: jump is whether skipAfter
+// to marker is all it does when it matches.
+func jumpMarker(sr secRule) (marker string, jump bool) {
 	for _, a := range sr.actions {
 		name, val, _ := strings.Cut(a, ":")
 		name = strings.TrimSpace(name)
 		if !controlActions[name] {
-			return 0, "", false
+			return "", false
 		}
 		if name == "skipAfter" {
 			marker = strings.Trim(strings.TrimSpace(val), `"'`)
 		}
 	}
-	return level, marker, marker != ""
+	return marker, marker != ""
 }

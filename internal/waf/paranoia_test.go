@@ -16,11 +16,12 @@ import (
 
 // TestLeanRuleSetSameVerdicts sends the CRS's regression corpus through
 // each paranoia level's rule set built as the gateway builds it (lean: the
-// paranoia jumps worked out at build, a constant logdata) and built as
-// written, and requires the same matched rules with the same messages for
-// every request, less the jumps themselves (nolog rules that match and
-// decide nothing). Pruning is off on both sides: this compares the build
-// alone.
+// paranoia jumps worked out at build, the initialization folded into one
+// rule, a constant logdata) and built as written, and requires the same
+// matched rules with the same messages for every request, less the rules
+// left out that match without a message (the jumps, the initialization)
+// and the fold's own rule. Pruning is off on both sides: this compares the
+// build alone.
 func TestLeanRuleSetSameVerdicts(t *testing.T) {
 	requests := crstest.Corpus(t)
 	for pl := 1; pl <= 4; pl++ {
@@ -28,14 +29,18 @@ func TestLeanRuleSetSameVerdicts(t *testing.T) {
 			s := settings{blocking: blocking, paranoia: pl, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
 			t.Run(fmt.Sprintf("paranoia %d blocking %t", pl, blocking), func(t *testing.T) {
 				cut, whole := leanAndWritten(t, s)
-				// The feature silently stopping (a CRS whose jumps read
-				// differently) would pass the comparison.
+				// The features silently stopping (a CRS whose jumps or
+				// initialization read differently) would pass the
+				// comparison.
 				if min := []int{0, 200, 120, 60, 28}[pl]; len(cut.skipped) < min {
 					t.Fatalf("%d rules left out at paranoia %d, want at least %d", len(cut.skipped), pl, min)
 				}
-				jumps := map[int]bool{} // every rule left out
-				for _, id := range cut.skipped {
-					jumps[id] = true
+				if len(cut.folded) < minFolded {
+					t.Fatalf("%d initialization rules folded, want at least %d", len(cut.folded), minFolded)
+				}
+				leftOut := map[int]bool{}
+				for _, id := range append(slices.Clone(cut.skipped), cut.folded...) {
+					leftOut[id] = true
 				}
 				// The default level and the top one see the whole corpus
 				// (a stride of it under the race detector); the two
@@ -49,13 +54,16 @@ func TestLeanRuleSetSameVerdicts(t *testing.T) {
 					r := requests[j]
 					want := crstest.Verdict(whole.waf, r, nil)
 					want = slices.DeleteFunc(want, func(line string) bool {
-						// A jump matches without a message; a rule left out
-						// that would have matched with one still counts.
+						// A jump or an initialization rule matches without a
+						// message; a rule left out that would have matched
+						// with one still counts.
 						id, msg, _ := strings.Cut(line, " ")
 						n, _ := strconv.Atoi(id)
-						return jumps[n] && msg == ""
+						return leftOut[n] && msg == ""
 					})
-					got := crstest.Verdict(cut.waf, r, nil)
+					got := slices.DeleteFunc(crstest.Verdict(cut.waf, r, nil), func(line string) bool {
+						return line == strconv.Itoa(foldID)+" "
+					})
 					if !slices.Equal(got, want) {
 						t.Fatalf("%s: left out %q, whole %q", r.Name, difference(got, want), difference(want, got))
 					}
@@ -125,6 +133,9 @@ func TestParanoiaSkips(t *testing.T) {
 		return ruleText{id: id, phase: phase, raw: fmt.Sprintf(`SecRule ARGS "@rx a" "id:%d,phase:%d,deny%s"`, id, phase, actions)}
 	}
 	marker := func(name string) ruleText { return ruleText{raw: `SecMarker "` + name + `"`} }
+	score := func(id, level int) ruleText {
+		return ruleText{id: id, phase: 1, raw: fmt.Sprintf(`SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge %d" "id:%d,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%%{tx.inbound_anomaly_score_pl%d}'"`, level, id, level)}
+	}
 	section := []ruleText{
 		jump(11, 1, 1, "END"), jump(12, 2, 1, "END"),
 		rule(100, 1, ""), rule(101, 2, ""),
@@ -158,7 +169,22 @@ func TestParanoiaSkips(t *testing.T) {
 		{desc: "a rule that jumps and acts is not a jump",
 			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2" "id:13,phase:1,pass,nolog,setvar:tx.x=1,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
 		{desc: "a jump on another variable is not a jump",
-			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:EARLY_BLOCKING "@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
+		{desc: "a jump on the blocking level is a jump",
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1,
+			want: []int{13, 200}},
+		{desc: "a test that never matches at the level is left out, whatever it does; one that matches and acts stays",
+			rules: []ruleText{score(949053, 2), score(949052, 1), {id: 949061, phase: 2, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@gt 1" "id:949061,phase:2,deny,t:none"`}}, pl: 1,
+			want: []int{949053, 949061}},
+		{desc: "at the top level every scoring test matches and stays",
+			rules: []ruleText{score(949053, 2), score(949052, 1), score(949055, 4)}, pl: 4},
+		{desc: "the check that the two levels agree never matches",
+			rules: []ruleText{{id: 901500, phase: 1, raw: `SecRule TX:detection_paranoia_level "@lt %{tx.blocking_paranoia_level}" "id:901500,phase:1,deny,status:500,t:none,log,msg:'x'"`}}, pl: 3,
+			want: []int{901500}},
+		{desc: "a test with a transformation is not a test",
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@ge 2" "id:13,phase:1,pass,t:length,setvar:tx.x=1"`}}, pl: 1},
+		{desc: "a test of another operator is not a test",
+			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@rx 2" "id:13,phase:1,pass,setvar:tx.x=1"`}}, pl: 1},
 		{desc: "a negated jump is not a jump",
 			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "!@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
 	}

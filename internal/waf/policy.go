@@ -115,7 +115,7 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 			rules = rc.RulesCount()
 		}
 		slog.Default().Info("waf rule set compiled", "route", env.Route, "paranoia_level", s.paranoia,
-			"blocking", s.blocking, "rules", rules, "left_out_by_paranoia", len(e.skipped), "prunable", len(e.pruner.rules), "took", took.String())
+			"blocking", s.blocking, "rules", rules, "left_out_by_paranoia", len(e.skipped), "initialization_folded", len(e.folded), "prunable", len(e.pruner.rules), "took", took.String())
 		return e, nil
 	})
 	if err != nil {

@@ -202,6 +202,32 @@ func IsDetection(line string) bool {
 // runs once the URI and the headers are in, before the first phase, and
 // is told whether a body follows.
 func Verdict(w coraza.WAF, r Request, before func(tx types.Transaction, body bool)) []string {
+	var matched []string
+	out := Run(w, r, Hooks{Before: before, After: func(tx types.Transaction, phase types.RulePhase) {
+		if phase != types.PhaseRequestBody {
+			return
+		}
+		for _, m := range tx.MatchedRules() {
+			// Not m.Data(): which of several matching values it names follows
+			// Coraza's map order, which differs from run to run.
+			matched = append(matched, fmt.Sprintf("%d %s", m.Rule().ID(), m.Message()))
+		}
+	}})
+	return append(out, matched...)
+}
+
+// Hooks are what Run calls on the way: Before once the URI and the
+// headers are in (told whether a body follows), After at the end of each
+// request phase that ran (phase 1, and phase 2 unless phase 1
+// interrupted; both as 2 when it did, so that After sees the end).
+type Hooks struct {
+	Before func(tx types.Transaction, body bool)
+	After  func(tx types.Transaction, phase types.RulePhase)
+}
+
+// Run sends r through a new transaction of w, phases 1 and 2, as the
+// gateway does, and closes it. Errors on the way come back as lines.
+func Run(w coraza.WAF, r Request, h Hooks) []string {
 	tx := w.NewTransaction()
 	defer func() { _ = tx.Close() }()
 	tx.ProcessConnection("127.0.0.1", 40000, "127.0.0.1", 80)
@@ -209,24 +235,28 @@ func Verdict(w coraza.WAF, r Request, before func(tx types.Transaction, body boo
 	for k, v := range r.Headers {
 		tx.AddRequestHeader(k, v)
 	}
-	if before != nil {
-		before(tx, r.Data != "")
+	if h.Before != nil {
+		h.Before(tx, r.Data != "")
+	}
+	after := func(phase types.RulePhase) {
+		if h.After != nil {
+			h.After(tx, phase)
+		}
 	}
 	var out []string
-	if it := tx.ProcessRequestHeaders(); it == nil {
-		if r.Data != "" {
-			if it, _, err := tx.WriteRequestBody([]byte(r.Data)); err != nil || it != nil {
-				out = append(out, fmt.Sprintf("body: %v %v", err, it))
-			}
-		}
-		if _, err := tx.ProcessRequestBody(); err != nil {
-			out = append(out, "body error: "+err.Error())
+	if it := tx.ProcessRequestHeaders(); it != nil {
+		after(types.PhaseRequestBody)
+		return out
+	}
+	after(types.PhaseRequestHeaders)
+	if r.Data != "" {
+		if it, _, err := tx.WriteRequestBody([]byte(r.Data)); err != nil || it != nil {
+			out = append(out, fmt.Sprintf("body: %v %v", err, it))
 		}
 	}
-	for _, m := range tx.MatchedRules() {
-		// Not m.Data(): which of several matching values it names follows
-		// Coraza's map order, which differs from run to run.
-		out = append(out, fmt.Sprintf("%d %s", m.Rule().ID(), m.Message()))
+	if _, err := tx.ProcessRequestBody(); err != nil {
+		out = append(out, "body error: "+err.Error())
 	}
+	after(types.PhaseRequestBody)
 	return out
 }

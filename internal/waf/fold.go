@@ -1,0 +1,260 @@
+package waf
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/corazawaf/coraza/v3/types"
+)
+
+// The CRS's setup and initialization run as rules on every request. The
+// setup (crs-setup.conf and the gateway's own SecActions) sets TX
+// variables; then REQUEST-901 gives each variable the setup did not set a
+// default, one rule per variable:
+//
+//	SecRule &TX:reporting_level "@eq 0" "id:901111,phase:1,pass,nolog,...,setvar:'tx.reporting_level=4'"
+//
+// and zeroes the scores in one SecAction. About 25 rules, every one of
+// which matches (or, for a variable the setup set, fails to) the same way
+// for every request: each pays Coraza's cost for a matched rule (the
+// variable counted, MATCHED_VAR and the matched-rule record kept) to write
+// the same constants again. Nothing in them depends on the request: TX
+// starts empty, and what these rules read is what the rules before them
+// wrote. So foldInit works them out at build, as a transaction would run
+// them, and the rule set is built with one SecAction (foldID) in their
+// place that sets the same variables to the same values. The transaction's
+// TX is the same after it as after the rules it replaces
+// (TestFoldedInitSameState compares the whole collection on the CRS's
+// corpus), and so is every verdict (TestLeanRuleSetSameVerdicts).
+//
+// foldInit takes the longest run of phase 1 rules it can work out, from
+// the first one; the run ends at the first rule it cannot (901340 reads
+// the request's body processor). A rule it can work out is:
+//   - a SecAction that only sets TX variables to constants (or to TX
+//     variables already known): it always runs;
+//   - a SecRule on the count of one TX variable (&TX:name "@eq N"): the
+//     count is known (1 if a rule of the run set the variable, else 0), so
+//     the rule either always matches (then it may only set TX variables,
+//     as above) or never does (then what it would do does not matter:
+//     901001's deny, 901320's chain).
+//
+// It gives up (no fold) when anything before the run could make a
+// transaction step over part of it or change TX (a skip, a skipAfter, a
+// ctl, a setvar). The fold rule is written right after the CRS setup
+// include, the place of the run's first rule (900990, the setup's own);
+// compileRules checks that it landed there.
+
+// foldID is the id of the SecAction that replaces the run: in the CRS's
+// setup range (900000-900999), which the gateway never reports as a
+// detection (matchedIDs), and used by no CRS rule.
+const foldID = 900999
+
+// setupInclude is the directive after which the fold rule is written.
+const setupInclude = "Include @crs-setup.conf.example\n"
+
+// initFold is a run of rules worked out at build.
+type initFold struct {
+	ids  []int       // the rules of the run, to be left out
+	vars [][2]string // TX name, value: the run's outcome, in the order first set
+}
+
+// foldActions are the actions a rule of the run that runs may have besides
+// its setvars: none of them does anything when the rule matches.
+var foldActions = map[string]bool{"id": true, "phase": true, "pass": true, "nolog": true, "tag": true, "ver": true}
+
+// txName is a TX variable name a fold can set: no macro, no regex.
+var txName = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// txMacro is a macro naming a TX variable, %{TX.name}.
+var txMacro = regexp.MustCompile(`(?i)%\{tx\.([a-z0-9_]+)\}`)
+
+// foldInit returns the run of phase 1 rules (rules as Coraza added them,
+// less those in removed) that it can work out at build, and its outcome.
+// ok is false when there is nothing to fold or something before the run
+// could change its course.
+func foldInit(rules []ruleText, removed []int) (initFold, bool) {
+	gone := make(map[int]bool, len(removed))
+	for _, id := range removed {
+		gone[id] = true
+	}
+	var f initFold
+	tx := map[string]string{}
+	index := map[string]int{} // name -> index in f.vars
+	for _, rt := range rules {
+		if rt.id != 0 && gone[rt.id] || rt.phase != types.PhaseRequestHeaders {
+			continue
+		}
+		sets, runs, known := workOut(rt.raw, tx)
+		if !known {
+			if len(f.ids) > 0 {
+				break // the end of the run
+			}
+			if !inert(rt.raw) {
+				return initFold{}, false
+			}
+			continue
+		}
+		f.ids = append(f.ids, rt.id)
+		if !runs {
+			continue
+		}
+		for _, nv := range sets {
+			tx[nv[0]] = nv[1]
+			if i, ok := index[nv[0]]; ok {
+				f.vars[i][1] = nv[1]
+				continue
+			}
+			index[nv[0]] = len(f.vars)
+			f.vars = append(f.vars, nv)
+		}
+	}
+	return f, len(f.ids) > 1
+}
+
+// workOut reads one rule against tx, the TX variables the run has set so
+// far. known is whether the rule's outcome is known at build; runs is
+// whether it matches; sets is what it then writes, in order, with the
+// macros resolved.
+func workOut(raw string, tx map[string]string) (sets [][2]string, runs, known bool) {
+	if actions, ok := secActionActions(raw); ok {
+		var sr secRule
+		sr.readActions(actions)
+		sets, ok := onlySetvars(sr.actions, tx)
+		return sets, true, ok
+	}
+	sr, err := parseSecRule(raw)
+	if err != nil || sr.negated || sr.op != "eq" || sr.transformCount > 0 {
+		return nil, false, false
+	}
+	fields := strings.Fields(raw)
+	name, ok := strings.CutPrefix(strings.ToLower(fields[1]), "&tx:")
+	if !ok || !txName.MatchString(name) {
+		return nil, false, false
+	}
+	want, err := strconv.Atoi(sr.arg)
+	if err != nil {
+		return nil, false, false
+	}
+	count := 0
+	if _, set := tx[name]; set {
+		count = 1
+	}
+	if count != want {
+		return nil, false, true // never matches: what it would do does not matter
+	}
+	sets, ok = onlySetvars(sr.actions, tx)
+	return sets, true, ok
+}
+
+// secActionActions returns the action list of a SecAction.
+func secActionActions(raw string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(raw), "SecAction ")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	if len(rest) < 2 || rest[0] != '"' || rest[len(rest)-1] != '"' {
+		return "", false
+	}
+	return rest[1 : len(rest)-1], true
+}
+
+// onlySetvars returns the TX variables actions set, with the macros
+// resolved against tx, when setting them is all the actions do (besides
+// foldActions and t:none).
+func onlySetvars(actions []string, tx map[string]string) ([][2]string, bool) {
+	var sets [][2]string
+	for _, a := range actions {
+		name, val, _ := strings.Cut(a, ":")
+		name = strings.TrimSpace(name)
+		switch {
+		case foldActions[name]:
+		case name == "t" && strings.Trim(strings.TrimSpace(val), "'") == "none":
+		case name == "setvar":
+			nv, ok := constantSetvar(val, tx)
+			if !ok {
+				return nil, false
+			}
+			tx = withVar(tx, nv)
+			sets = append(sets, nv)
+		default:
+			return nil, false
+		}
+	}
+	return sets, true
+}
+
+// withVar is tx with nv set, as a copy: a rule's later setvars read its
+// earlier ones, and tx itself is the caller's.
+func withVar(tx map[string]string, nv [2]string) map[string]string {
+	out := make(map[string]string, len(tx)+1)
+	for k, v := range tx {
+		out[k] = v
+	}
+	out[nv[0]] = nv[1]
+	return out
+}
+
+// constantSetvar reads "tx.name=value" (quoted or not): a plain
+// assignment, the value's %{TX.name} macros resolved against tx. Any
+// other form (=+, =-, !, another collection, another macro, a name with a
+// macro) is not constant.
+func constantSetvar(s string, tx map[string]string) ([2]string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+		s = s[1 : len(s)-1]
+	}
+	name, val, ok := strings.Cut(s, "=")
+	name = strings.ToLower(name)
+	name, isTX := strings.CutPrefix(name, "tx.")
+	if !ok || !isTX || !txName.MatchString(name) || strings.HasPrefix(val, "+") || strings.HasPrefix(val, "-") {
+		return [2]string{}, false
+	}
+	resolved := true
+	val = txMacro.ReplaceAllStringFunc(val, func(m string) string {
+		v, set := tx[strings.ToLower(txMacro.FindStringSubmatch(m)[1])]
+		resolved = resolved && set
+		return v
+	})
+	if !resolved || strings.Contains(val, "%{") || strings.ContainsAny(val, `'"\`) {
+		return [2]string{}, false
+	}
+	return [2]string{name, val}, true
+}
+
+// inert reports whether a rule before the run can neither step over part
+// of it nor change what it reads: no skip, skipAfter, ctl or setvar.
+func inert(raw string) bool {
+	if strings.HasPrefix(strings.TrimSpace(raw), "SecMarker") {
+		return true
+	}
+	sr, err := parseSecRule(raw)
+	if err != nil {
+		return false
+	}
+	for _, a := range sr.actions {
+		name, _, _ := strings.Cut(a, ":")
+		switch strings.TrimSpace(name) {
+		case "skip", "skipAfter", "setvar":
+			return false
+		case "ctl":
+			if !strings.HasPrefix(strings.TrimSpace(a[4:]), "requestBodyProcessor=") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// secAction is the fold's rule: one SecAction setting the run's outcome.
+func (f initFold) secAction() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `SecAction "id:%d,phase:1,pass,t:none,nolog`, foldID)
+	for _, nv := range f.vars {
+		fmt.Fprintf(&b, `,setvar:'tx.%s=%s'`, nv[0], nv[1])
+	}
+	b.WriteString("\"\n")
+	return b.String()
+}
