@@ -136,9 +136,13 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 		return &engine{waf: w, pruner: newPruner(rules, removed)}, nil
 	}
 	written := rules
-	skipped := paranoiaSkips(rules, removed, paranoia)
 	fold, folding := foldInit(rules, removed)
 	folding = folding && strings.Contains(directives, setupInclude)
+	known := levelsKnown(paranoia)
+	if folding {
+		known = fold.known(paranoia, directives)
+	}
+	skipped := paranoiaSkips(rules, removed, known)
 	var left []int // every rule the lean build leaves out
 	left = append(append(left, removed...), skipped...)
 	if folding {

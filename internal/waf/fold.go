@@ -2,10 +2,14 @@ package waf
 
 import (
 	"fmt"
+	"io/fs"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/types"
 )
 
@@ -58,6 +62,8 @@ const setupInclude = "Include @crs-setup.conf.example\n"
 type initFold struct {
 	ids  []int       // the rules of the run, to be left out
 	vars [][2]string // TX name, value: the run's outcome, in the order first set
+	raws []string    // the rules' texts
+	last int         // the index of the run's last rule in the rules walked
 }
 
 // foldActions are the actions a rule of the run that runs may have besides
@@ -82,7 +88,7 @@ func foldInit(rules []ruleText, removed []int) (initFold, bool) {
 	var f initFold
 	tx := map[string]string{}
 	index := map[string]int{} // name -> index in f.vars
-	for _, rt := range rules {
+	for i, rt := range rules {
 		if rt.id != 0 && gone[rt.id] || rt.phase != types.PhaseRequestHeaders {
 			continue
 		}
@@ -97,6 +103,8 @@ func foldInit(rules []ruleText, removed []int) (initFold, bool) {
 			continue
 		}
 		f.ids = append(f.ids, rt.id)
+		f.raws = append(f.raws, rt.raw)
+		f.last = i
 		if !runs {
 			continue
 		}
@@ -258,3 +266,76 @@ func (f initFold) secAction() string {
 	b.WriteString("\"\n")
 	return b.String()
 }
+
+// known is what the build knows of TX after the run (txKnown): the
+// paranoia levels, the run's outcome for each variable no setvar outside
+// the run names (in the CRS's files or in directives), and, as absent,
+// the variables no setvar names at all. A setvar whose name has a macro
+// (tx.header_name_920450_%{tx.0}) names every variable its literal part
+// begins.
+func (f initFold) known(pl int, directives string) txKnown {
+	k := levelsKnown(pl)
+	all := countWrites(append(crsTexts(), directives)...)
+	run := countWrites(f.raws...)
+	written := func(name string, outside bool) bool {
+		n := all.names[name]
+		if outside {
+			n -= run.names[name]
+		}
+		return n > 0 || slices.ContainsFunc(all.prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+	}
+	for _, nv := range f.vars {
+		if !written(nv[0], true) {
+			k.values[nv[0]] = nv[1]
+		}
+	}
+	k.absent = func(name string) bool { return !written(name, false) }
+	k.after = f.last
+	return k
+}
+
+// setvarTarget finds the TX variable a setvar names, up to a macro in the
+// name.
+var setvarTarget = regexp.MustCompile(`(?i)setvar:\s*'?\s*!?\s*tx\.([a-z0-9_]*)(%\{)?`)
+
+// txWrites is the setvars found in texts: how many name each variable,
+// and the literal beginnings of names with a macro.
+type txWrites struct {
+	names    map[string]int
+	prefixes []string
+}
+
+// countWrites reads the setvars of texts, less comment lines.
+func countWrites(texts ...string) txWrites {
+	w := txWrites{names: map[string]int{}}
+	for _, text := range texts {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "#") {
+				continue
+			}
+			for _, m := range setvarTarget.FindAllStringSubmatch(line, -1) {
+				if m[2] != "" {
+					w.prefixes = append(w.prefixes, strings.ToLower(m[1]))
+					continue
+				}
+				w.names[strings.ToLower(m[1])]++
+			}
+		}
+	}
+	return w
+}
+
+// crsTexts is the text of every file of the embedded CRS (its rules and
+// setup, Coraza's recommended configuration), read once.
+var crsTexts = sync.OnceValue(func() []string {
+	var out []string
+	_ = fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".data") {
+			return err
+		}
+		b, err := fs.ReadFile(coreruleset.FS, path)
+		out = append(out, string(b))
+		return err
+	})
+	return out
+})

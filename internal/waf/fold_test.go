@@ -220,3 +220,48 @@ func TestFoldLanded(t *testing.T) {
 		t.Fatal("a fold before the rules that precede the run was accepted")
 	}
 }
+
+// TestFoldKnown: what the gateway's build takes as known of TX after the
+// folded run. A variable that another rule writes (the detection rules add
+// to the scores) is not a constant; a variable no setvar names is absent;
+// one a setvar with a macro in its name may name is not.
+func TestFoldKnown(t *testing.T) {
+	s := settings{blocking: true, paranoia: 2, threshold: 5, bodyLimit: defaultBodyLimit}
+	rules, _, err := compileObserved(s.directives())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := foldInit(rules, nil)
+	if !ok {
+		t.Fatal("nothing folded")
+	}
+	k := f.known(s.paranoia, s.directives())
+	tests := []struct {
+		desc, name, value string
+		absent            bool
+	}{
+		{desc: "the gateway's level", name: "blocking_paranoia_level", value: "2"},
+		{desc: "the level the setup copies", name: "detection_paranoia_level", value: "2"},
+		{desc: "a default nothing else writes", name: "crs_validate_utf8_encoding", value: "0"},
+		{desc: "the sampling default", name: "sampling_percentage", value: "100"},
+		{desc: "a score the detection rules add to", name: "inbound_anomaly_score_pl1"},
+		{desc: "the total the scoring rules add to", name: "blocking_inbound_anomaly_score"},
+		{desc: "a limit the setup leaves commented out", name: "max_num_args", absent: true},
+		{desc: "a name a setvar with a macro may write", name: "header_name_920450_host"},
+		{desc: "a variable a rule outside the run sets", name: "sampling_rnd100"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			v, known := k.values[tc.name]
+			if known != (tc.value != "") || v != tc.value {
+				t.Errorf("TX:%s known %t as %q, want %q", tc.name, known, v, tc.value)
+			}
+			if got := k.absent(tc.name); got != tc.absent {
+				t.Errorf("TX:%s absent %t, want %t", tc.name, got, tc.absent)
+			}
+		})
+	}
+	if k.after <= 0 || rules[k.after].id != f.ids[len(f.ids)-1] {
+		t.Errorf("the values hold after rule index %d, want the run's last rule %d", k.after, f.ids[len(f.ids)-1])
+	}
+}

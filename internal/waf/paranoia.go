@@ -33,13 +33,26 @@ import (
 // TestDetectionParanoiaIsTheBuildsLevel checks the level the rules read at
 // run time.
 
-// controlTargets are the variables the CRS's paranoia tests read: both
-// hold the build's level (TestDetectionParanoiaIsTheBuildsLevel).
-var controlTargets = map[string]bool{"tx:detection_paranoia_level": true, "tx:blocking_paranoia_level": true}
+// txKnown is what the build knows of every transaction's TX from a point
+// of the rule set on: variables that hold the same value from there on
+// (the paranoia levels, which the gateway sets; the initialization's
+// constants that no other rule writes, fold.go) and variables no rule
+// ever sets.
+type txKnown struct {
+	values map[string]string      // lowercase name -> value
+	absent func(name string) bool // nil: none known
+	// after is the index, in the rules walked, of the last phase 1 rule
+	// before which the values may not hold yet (the folded run's last
+	// rule); -1 for everywhere.
+	after int
+}
 
-// levelMacro is the one macro a paranoia test's operand may be: the
-// blocking level, which is the detection level (901500 compares them).
-const levelMacro = "%{tx.blocking_paranoia_level}"
+// levelsKnown is what the build knows with nothing folded: both paranoia
+// levels hold the build's (TestDetectionParanoiaIsTheBuildsLevel).
+func levelsKnown(pl int) txKnown {
+	v := strconv.Itoa(pl)
+	return txKnown{values: map[string]string{"blocking_paranoia_level": v, "detection_paranoia_level": v}, after: -1}
+}
 
 // controlActions are the actions a paranoia jump may have besides its
 // skipAfter: none of them does anything when the rule matches.
@@ -55,7 +68,7 @@ var controlActions = map[string]bool{"id": true, "phase": true, "pass": true, "n
 // the CRS writes it: a skip:N window that would cover a rule left out
 // (its count would then reach further), a jump to a marker that never
 // comes, or a jump with another action.
-func paranoiaSkips(rules []ruleText, removed []int, pl int) []int {
+func paranoiaSkips(rules []ruleText, removed []int, known txKnown) []int {
 	gone := make(map[int]bool, len(removed))
 	for _, id := range removed {
 		gone[id] = true
@@ -63,7 +76,7 @@ func paranoiaSkips(rules []ruleText, removed []int, pl int) []int {
 	var out []int
 	jumping := map[types.RulePhase]string{} // phase -> the marker it jumps to
 	skipLeft := map[types.RulePhase]int{}   // rules of the phase still in a skip:N window
-	for _, rt := range rules {
+	for i, rt := range rules {
 		if rt.id != 0 && gone[rt.id] {
 			continue
 		}
@@ -94,19 +107,22 @@ func paranoiaSkips(rules []ruleText, removed []int, pl int) []int {
 		if n := sr.skip(); n > 0 {
 			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
 		}
-		matches, ok := paranoiaTest(rt.raw, sr)
+		if rt.phase == types.PhaseRequestHeaders && i <= known.after {
+			continue // the values may not hold yet
+		}
+		matches, ok := constantTest(rt.raw, sr, known)
 		if !ok {
 			continue
 		}
 		marker, jump := jumpMarker(sr)
-		if matches(pl) && !jump {
+		if matches && !jump {
 			continue // matches and acts (the scoring adds a level's score)
 		}
 		if inSkip {
 			return nil
 		}
 		out = append(out, rt.id) // a jump, or a test that never matches
-		if matches(pl) {
+		if matches {
 			jumping[rt.phase] = marker // the jump is taken
 		}
 	}
@@ -116,44 +132,57 @@ func paranoiaSkips(rules []ruleText, removed []int, pl int) []int {
 	return out
 }
 
-// paranoiaTest reads a rule that tests the paranoia level: SecRule on one
-// of controlTargets alone, operator @lt, @le, @gt, @ge or @eq with a
-// number (or levelMacro) for operand, no transformation but t:none, not
-// negated. matches tells whether it matches at a level; ok is false for
-// any other rule.
-func paranoiaTest(raw string, sr secRule) (matches func(pl int) bool, ok bool) {
+// constantTest reads a rule that tests what the build knows of TX: SecRule
+// on one target, TX:name with a known value or &TX:name with a known
+// count (1 for a known value, 0 for a variable never set), operator @lt,
+// @le, @gt, @ge or @eq with a number or a %{tx.name} of a known value for
+// operand, no transformation but t:none, not negated. matches tells
+// whether it matches; ok is false for any other rule.
+func constantTest(raw string, sr secRule, known txKnown) (matches, ok bool) {
 	fields := strings.Fields(raw)
-	if len(fields) < 3 || !controlTargets[strings.ToLower(fields[1])] || sr.negated || len(sr.chain) > 0 ||
-		sr.unmodelled || sr.multiMatch {
-		return nil, false
+	if len(fields) < 3 || sr.negated || len(sr.chain) > 0 || sr.unmodelled || sr.multiMatch {
+		return false, false
+	}
+	target := strings.ToLower(fields[1])
+	var have string
+	if name, count := strings.CutPrefix(target, "&tx:"); count {
+		switch _, set := known.values[name]; {
+		case set:
+			have = "1"
+		case known.absent != nil && txName.MatchString(name) && known.absent(name):
+			have = "0"
+		default:
+			return false, false
+		}
+	} else if name, ok := strings.CutPrefix(target, "tx:"); !ok {
+		return false, false
+	} else if have, ok = known.values[name]; !ok {
+		return false, false
 	}
 	arg := strings.TrimSpace(sr.arg)
-	if strings.EqualFold(arg, levelMacro) {
-		arg = "" // the level itself
-	}
-	level, err := strconv.Atoi(arg)
-	if err != nil && arg != "" {
-		return nil, false
-	}
-	operand := func(pl int) int {
-		if arg == "" {
-			return pl
+	if m := txMacro.FindStringSubmatch(arg); m != nil && m[0] == arg {
+		if arg, ok = known.values[strings.ToLower(m[1])]; !ok {
+			return false, false
 		}
-		return level
+	}
+	a, errA := strconv.Atoi(have)
+	b, errB := strconv.Atoi(arg)
+	if errA != nil || errB != nil {
+		return false, false
 	}
 	switch sr.op {
 	case "lt":
-		return func(pl int) bool { return pl < operand(pl) }, true
+		return a < b, true
 	case "le":
-		return func(pl int) bool { return pl <= operand(pl) }, true
+		return a <= b, true
 	case "gt":
-		return func(pl int) bool { return pl > operand(pl) }, true
+		return a > b, true
 	case "ge":
-		return func(pl int) bool { return pl >= operand(pl) }, true
+		return a >= b, true
 	case "eq":
-		return func(pl int) bool { return pl == operand(pl) }, true
+		return a == b, true
 	}
-	return nil, false
+	return false, false
 }
 
 // jumpMarker reads a paranoia test's actions: jump is whether skipAfter

@@ -133,6 +133,9 @@ func TestParanoiaSkips(t *testing.T) {
 		return ruleText{id: id, phase: phase, raw: fmt.Sprintf(`SecRule ARGS "@rx a" "id:%d,phase:%d,deny%s"`, id, phase, actions)}
 	}
 	marker := func(name string) ruleText { return ruleText{raw: `SecMarker "` + name + `"`} }
+	count := func(id int, name string, n int) ruleText {
+		return ruleText{id: id, phase: 1, raw: fmt.Sprintf(`SecRule &TX:%s "@eq %d" "id:%d,phase:1,block,t:none,msg:'x'"`, name, n, id)}
+	}
 	score := func(id, level int) ruleText {
 		return ruleText{id: id, phase: 1, raw: fmt.Sprintf(`SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge %d" "id:%d,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%%{tx.inbound_anomaly_score_pl%d}'"`, level, id, level)}
 	}
@@ -149,6 +152,7 @@ func TestParanoiaSkips(t *testing.T) {
 		rules   []ruleText
 		removed []int
 		pl      int
+		known   *txKnown // levelsKnown(pl) when nil
 		want    []int
 	}{
 		{desc: "at the lowest level: every jump, and the rules above it in both phases", rules: section, pl: 1,
@@ -183,6 +187,21 @@ func TestParanoiaSkips(t *testing.T) {
 			want: []int{901500}},
 		{desc: "a test with a transformation is not a test",
 			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@ge 2" "id:13,phase:1,pass,t:length,setvar:tx.x=1"`}}, pl: 1},
+		{desc: "a count of a variable never set is 0; of a known one, 1",
+			rules: []ruleText{count(920380, "MAX_NUM_ARGS", 1), count(13, "MAX_NUM_ARGS", 0), count(14, "sampling_percentage", 1), count(15, "sampling_percentage", 0)},
+			known: &txKnown{values: map[string]string{"sampling_percentage": "100"}, absent: func(n string) bool { return n == "max_num_args" }, after: -1},
+			want:  []int{920380, 15}},
+		{desc: "a count of a variable that may be set is not decided",
+			rules: []ruleText{count(920380, "MAX_NUM_ARGS", 1)},
+			known: &txKnown{values: map[string]string{}, absent: func(string) bool { return false }, after: -1}},
+		{desc: "a known value's jump is taken",
+			rules: []ruleText{{id: 901400, phase: 1, raw: `SecRule TX:sampling_percentage "@eq 100" "id:901400,phase:1,pass,nolog,skipAfter:END-SAMPLING"`}, rule(901410, 1, ""), marker("END-SAMPLING"), rule(200, 1, "")},
+			known: &txKnown{values: map[string]string{"sampling_percentage": "100"}, after: -1},
+			want:  []int{901400, 901410}},
+		{desc: "a phase 1 test before the values hold is not decided; a phase 2 one is",
+			rules: []ruleText{count(13, "MAX_NUM_ARGS", 1), rule(1, 1, ""), count(14, "MAX_NUM_ARGS", 1), {id: 15, phase: 2, raw: `SecRule &TX:MAX_NUM_ARGS "@eq 1" "id:15,phase:2,deny"`}},
+			known: &txKnown{values: map[string]string{}, absent: func(string) bool { return true }, after: 1},
+			want:  []int{14, 15}},
 		{desc: "a test of another operator is not a test",
 			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@rx 2" "id:13,phase:1,pass,setvar:tx.x=1"`}}, pl: 1},
 		{desc: "a negated jump is not a jump",
@@ -190,7 +209,11 @@ func TestParanoiaSkips(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			if got := paranoiaSkips(tc.rules, tc.removed, tc.pl); !slices.Equal(got, tc.want) {
+			known := levelsKnown(tc.pl)
+			if tc.known != nil {
+				known = *tc.known
+			}
+			if got := paranoiaSkips(tc.rules, tc.removed, known); !slices.Equal(got, tc.want) {
 				t.Fatalf("paranoiaSkips = %v, want %v", got, tc.want)
 			}
 		})
