@@ -29,7 +29,10 @@
 // are worked out at build too (fold.go): about 25 rules that set the same
 // TX variables to the same constants on every request, each at the cost
 // of a matched rule, become one SecAction; the transaction's TX after it
-// is the same, on the whole corpus. The same build gives every rule a
+// is the same, on the whole corpus. With those constants known, every
+// test of one of them (the scoring above the level, the sampling jump)
+// is decided at build like the jumps: the harness's request about a
+// fifth less again. The same build gives every rule a
 // constant logdata: Coraza expands logdata on every evaluation, and the
 // gateway logs matched rules' ids and messages, never their data.
 //

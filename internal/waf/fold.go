@@ -33,9 +33,9 @@ import (
 // (TestFoldedInitSameState compares the whole collection on the CRS's
 // corpus), and so is every verdict (TestLeanRuleSetSameVerdicts).
 //
-// foldInit takes the longest run of phase 1 rules it can work out, from
-// the first one; the run ends at the first rule it cannot (901340 reads
-// the request's body processor). A rule it can work out is:
+// foldInit takes the run of phase 1 rules it can work out that starts at
+// the first such rule; the run ends at the first rule it cannot (901340
+// reads the request's body processor). A rule it can work out is:
 //   - a SecAction that only sets TX variables to constants (or to TX
 //     variables already known): it always runs;
 //   - a SecRule on the count of one TX variable (&TX:name "@eq N"): the
@@ -49,6 +49,10 @@ import (
 // ctl, a setvar). The fold rule is written right after the CRS setup
 // include, the place of the run's first rule (900990, the setup's own);
 // compileRules checks that it landed there.
+//
+// The run's outcome is then known for the rest of the rule set wherever
+// no other rule writes the variable (initFold.known): paranoia.go decides
+// the tests of such variables at build as it does the paranoia jumps.
 
 // foldID is the id of the SecAction that replaces the run: in the CRS's
 // setup range (900000-900999), which the gateway never reports as a
