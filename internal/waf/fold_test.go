@@ -25,14 +25,21 @@ const minFolded = 20
 // after phase 2, the whole TX collection of a transaction is the same in
 // the gateway's build as in the rule set as written, for every request of
 // the CRS's corpus (a stride of it under the race detector), at the
-// lowest and the highest paranoia level. (MATCHED_VAR is not: it is the
+// lowest and the highest paranoia level and with exclusions inside the
+// folded run. (MATCHED_VAR is not: it is the
 // last matched rule's, and the rules left out matched; no CRS rule reads
 // it outside a chain, TestRuleSetKeepsPruningAssumptions.)
 func TestFoldedInitSameState(t *testing.T) {
 	requests := crstest.Corpus(t)
-	for _, pl := range []int{1, 4} {
-		s := settings{blocking: true, paranoia: pl, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
-		t.Run(fmt.Sprintf("paranoia %d", pl), func(t *testing.T) {
+	for _, s := range []settings{
+		{blocking: true, paranoia: 1, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit},
+		{blocking: true, paranoia: 4, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit},
+		// Exclusions inside the run: a default that matches (the critical
+		// score's, which the detection rules then add as nothing) and one
+		// that does not (the gateway sets the allowed methods).
+		{blocking: true, paranoia: 2, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit, exclusions: []int{901140, 901160, 942100}},
+	} {
+		t.Run(fmt.Sprintf("paranoia %d exclusions %v", s.paranoia, s.exclusions), func(t *testing.T) {
 			lean, written := leanAndWritten(t, s)
 			if len(lean.folded) < minFolded {
 				t.Fatalf("%d initialization rules folded, want at least %d", len(lean.folded), minFolded)
