@@ -3,6 +3,7 @@ package waf
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -279,7 +280,7 @@ func (f initFold) secAction() string {
 // begins.
 func (f initFold) known(pl int, directives string) txKnown {
 	k := levelsKnown(pl)
-	all := countWrites(append(crsTexts(), directives)...)
+	all := crsWrites().plus(countWrites(directives))
 	run := countWrites(f.raws...)
 	written := func(name string, outside bool) bool {
 		n := all.names[name]
@@ -329,17 +330,31 @@ func countWrites(texts ...string) txWrites {
 	return w
 }
 
-// crsTexts is the text of every file of the embedded CRS (its rules and
-// setup, Coraza's recommended configuration), read once.
-var crsTexts = sync.OnceValue(func() []string {
-	var out []string
-	_ = fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
+// plus is w and o counted together.
+func (w txWrites) plus(o txWrites) txWrites {
+	out := txWrites{names: maps.Clone(w.names), prefixes: slices.Concat(w.prefixes, o.prefixes)}
+	for name, n := range o.names {
+		out.names[name] += n
+	}
+	return out
+}
+
+// crsWrites is the setvars of every file of the embedded CRS (its rules
+// and setup, Coraza's recommended configuration), counted once. Should a
+// file not read, every name counts as written: nothing is then taken as
+// known or absent.
+var crsWrites = sync.OnceValue(func() txWrites {
+	var texts []string
+	err := fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(path, ".data") {
 			return err
 		}
 		b, err := fs.ReadFile(coreruleset.FS, path)
-		out = append(out, string(b))
+		texts = append(texts, string(b))
 		return err
 	})
-	return out
+	if err != nil {
+		return txWrites{names: map[string]int{}, prefixes: []string{""}}
+	}
+	return countWrites(texts...)
 })
