@@ -21,7 +21,7 @@ import (
 //
 //	SecRule &TX:reporting_level "@eq 0" "id:901111,phase:1,pass,nolog,...,setvar:'tx.reporting_level=4'"
 //
-// and zeroes the scores in one SecAction. About 25 rules, every one of
+// and zeroes the scores in one SecAction. 29 rules in CRS 4.25, every one of
 // which matches (or, for a variable the setup set, fails to) the same way
 // for every request: each pays Coraza's cost for a matched rule (the
 // variable counted, MATCHED_VAR and the matched-rule record kept) to write
