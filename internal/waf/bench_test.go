@@ -24,6 +24,31 @@ func BenchmarkCleanGET(b *testing.B) {
 	}
 }
 
+// BenchmarkBrowserGET is a clean GET with the eleven headers a browser's
+// API call carries (cookies, a bearer token, fetch metadata).
+func BenchmarkBrowserGET(b *testing.B) {
+	p, _ := mustPolicy(b, "        mode: blocking")
+	c := request(b, "GET", "/v1/orders?page=2&sort=created_at", http.Header{
+		"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+		"Accept":          {"application/json, text/plain, */*"},
+		"Accept-Language": {"en-US,en;q=0.5"},
+		"Accept-Encoding": {"gzip, deflate, br"},
+		"Referer":         {"https://app.example.com/dashboard"},
+		"Cookie":          {"session=abcdef0123456789; theme=dark"},
+		"Authorization":   {"Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCJ9.abcdefghijklmnop"},
+		"Sec-Fetch-Mode":  {"cors"},
+		"Sec-Fetch-Site":  {"same-site"},
+		"Origin":          {"https://app.example.com"},
+	}, "")
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if prob := p.Handle(c); prob != nil {
+			b.Fatal(prob.Reason)
+		}
+	}
+}
+
 // BenchmarkCleanJSONPost is the cost for a small JSON body (body
 // inspection on), including buffering and restoring the body.
 func BenchmarkCleanJSONPost(b *testing.B) {

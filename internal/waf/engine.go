@@ -165,6 +165,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 		return nil, err
 	}
 	e := &engine{waf: w, pruner: newPruner(rules, left), skipped: skipped}
+	e.pruner.headers = restrictedHeaderLists(rules, gone, known)
 	if folding {
 		if err := foldLanded(written, rules, gone, fold); err != nil {
 			return nil, err

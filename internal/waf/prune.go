@@ -405,9 +405,12 @@ type read struct {
 
 // pruner is the prunable rules of one rule set, in rule order.
 type pruner struct {
-	rules []prunable
-	reads []read
-	vars  []variables.RuleVariable // the variables reads read
+	// headers is the restricted-header chains pruning decides itself
+	// (headers.go).
+	headers []headerList
+	rules   []prunable
+	reads   []read
+	vars    []variables.RuleVariable // the variables reads read
 }
 
 // ruleText is what newPruner needs of a rule Coraza built: its id, phase
@@ -499,6 +502,12 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 		values: make([][]value, len(p.vars)),
 	}
 	removed := 0
+	for _, h := range p.headers {
+		if !h.restricted(ctx) {
+			ctx.RemoveRuleByID(h.id)
+			removed++
+		}
+	}
 	for i := range p.rules {
 		r := &p.rules[i]
 		if r.body && body {
