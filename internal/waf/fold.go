@@ -115,8 +115,8 @@ func foldInit(rules []ruleText, removed []int) (initFold, bool) {
 		}
 		for _, nv := range sets {
 			tx[nv[0]] = nv[1]
-			if i, ok := index[nv[0]]; ok {
-				f.vars[i][1] = nv[1]
+			if j, ok := index[nv[0]]; ok {
+				f.vars[j][1] = nv[1]
 				continue
 			}
 			index[nv[0]] = len(f.vars)

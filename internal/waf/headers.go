@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/types/variables"
@@ -75,9 +76,47 @@ func (h headerList) restricted(tx corazaTx) bool {
 		return true
 	}
 	for _, md := range names.FindAll() {
-		if strings.Contains(h.list, "/"+strings.ToLower(md.Value())+"/") {
+		if h.lists(md.Value()) {
 			return true
 		}
 	}
 	return false
+}
+
+// lists reports whether strings.Contains(h.list, "/"+strings.ToLower(name)+"/")
+// without building the string (a request path, once per header): for an
+// ASCII name, a slash-bounded window of the list equal to the name
+// lowercased byte by byte; any other name takes the plain path.
+func (h headerList) lists(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return strings.Contains(h.list, "/"+strings.ToLower(name)+"/")
+		}
+	}
+	l := h.list
+	for i := strings.IndexByte(l, '/'); i >= 0 && i+len(name)+1 < len(l); {
+		if w := l[i+1 : i+1+len(name)]; l[i+1+len(name)] == '/' && lowerEqual(w, name) {
+			return true
+		}
+		next := strings.IndexByte(l[i+1:], '/')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}
+
+// lowerEqual reports whether w is name with ASCII capitals lowered.
+func lowerEqual(w, name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if w[i] != c {
+			return false
+		}
+	}
+	return true
 }

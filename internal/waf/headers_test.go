@@ -66,3 +66,30 @@ func TestPruneRestrictedHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderListLists: the allocation-free lookup answers as the chain's
+// @within does (strings.Contains of "/name/", lowercased) for every name,
+// list words in any case, near misses, slashes, spaces and non-ASCII.
+func TestHeaderListLists(t *testing.T) {
+	lists := []string{
+		"/content-encoding/ /proxy/ /lock-token/ /content-range/ /if/ /x-http-method-override/ /x-http-method/ /x-method-override/ /x-middleware-subrequest/ /expect/",
+		"/accept-charset/", "", "/", "//", "/a//b/", "no slashes", "/Proxy/",
+	}
+	names := []string{"", "/", "//", " ", "a", "b", "if", "If", "IF", "if-match", "proxy", "Proxy", "PROXY", "x-proxy",
+		"proxy-authorization", "proxy/ /if", "content-encoding ", "Accept-Charset", "accept-charse", "ccept-charset",
+		"lock-token/", "\u212aelvin", "prox\u0130", "ünicode", "Expect", "x-middleware-subrequest", "X-Middleware-SubRequest"}
+	for _, l := range lists {
+		for _, w := range strings.Fields(strings.ReplaceAll(l, "/", " ")) {
+			names = append(names, w, strings.ToUpper(w), strings.ToUpper(w[:1])+w[1:], w[1:], w[:len(w)-1])
+		}
+	}
+	for _, l := range lists {
+		h := headerList{list: l}
+		for _, n := range names {
+			want := strings.Contains(l, "/"+strings.ToLower(n)+"/")
+			if got := h.lists(n); got != want {
+				t.Errorf("list %q, name %q: %t, @within %t", l, n, got, want)
+			}
+		}
+	}
+}

@@ -64,6 +64,9 @@ var wafAttacks = []wafReq{
 	{"path traversal", "GET", "/v1/files?file=" + wq("../../etc/passwd"), nil, ""},
 	{"log4shell user-agent", "GET", "/v1/items", map[string]string{"User-Agent": "${jndi:ldap://x/a}"}, ""},
 	{"log4shell other header", "GET", "/v1/items", map[string]string{"X-Api-Version": "${jndi:ldap://x/a}"}, ""},
+	// A restricted header name (the CRS's 920450, which the WAF prunes
+	// from requests without one): the middleware-bypass header.
+	{"restricted header", "GET", "/v1/items", map[string]string{"X-Middleware-Subrequest": "middleware:middleware:middleware"}, ""},
 }
 
 // wafCorpus is ordinary API traffic that must pass at paranoia 1.
