@@ -408,6 +408,8 @@ type pruner struct {
 	// headers is the restricted-header chains pruning decides itself
 	// (headers.go).
 	headers []headerList
+	// markers decides when the SecMarkers may go (markers.go).
+	markers markerGate
 	rules   []prunable
 	reads   []read
 	vars    []variables.RuleVariable // the variables reads read
@@ -430,7 +432,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 	for _, id := range removed {
 		gone[id] = true
 	}
-	p := &pruner{}
+	p := &pruner{markers: newMarkerGate(rules, gone)}
 	readIndex := map[string]int{}
 	skipLeft := map[types.RulePhase]int{} // rules of the phase still in a skip:N window
 	for _, rt := range rules {
@@ -502,6 +504,9 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 		values: make([][]value, len(p.vars)),
 	}
 	removed := 0
+	if p.markers.removable(ctx) {
+		ctx.RemoveRuleByID(markerID)
+	}
 	for _, h := range p.headers {
 		if !h.restricted(ctx) {
 			ctx.RemoveRuleByID(h.id)

@@ -1,0 +1,166 @@
+package waf
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/corazawaf/coraza/v3/collection"
+	"github.com/corazawaf/coraza/v3/types"
+	"github.com/corazawaf/coraza/v3/types/variables"
+)
+
+// Markers: the CRS's SecMarkers left out of a request no skipAfter can
+// reach.
+//
+// The cost. A SecMarker (END-REQUEST-920-PROTOCOL-ENFORCEMENT and 16 more
+// at paranoia 1) is only a place a skipAfter jumps to, but Coraza keeps it
+// as a rule of phase 0, which runs in every phase, and evaluates it as a
+// rule that always matches: the RULE collection filled, the MATCHED_*
+// variables set. Phases 1, 2 and logging make 51 such evaluations a
+// request, about 15 µs of a clean GET's 200 (docs/performance.md).
+//
+// Why they may go. A marker does two things: it ends a skipAfter (Coraza
+// skips every rule until the marker named), and it counts as one of the N
+// rules a skip:N steps over. Its evaluation sets nothing a later rule
+// reads: no message, no setvar, no entry in the matched rules (Coraza adds
+// only rules with an id), and MATCHED_VAR, which no rule outside a chain
+// reads (TestRuleSetKeepsPruningAssumptions). So once the rule set has
+// been compiled, the markers may be removed from a transaction (Coraza's
+// RemoveRuleByID with a marker's id, 0, which no other rule may have) when
+//   - no marker is among the rules a skip:N of the rule set steps over (a
+//     removed rule is not counted, so the skip would reach one rule
+//     further), and
+//   - no rule of the rule set can set a skipAfter in this transaction: a
+//     removed marker never ends one, and the skip would run to the end of
+//     every later phase.
+//
+// The second is decided per request. After the build leaves out what the
+// paranoia level decides (paranoia.go), the CRS has one rule with a
+// skipAfter left at every level: 920280, "&REQUEST_HEADERS:Host @eq 0",
+// which jumps over the other Host checks of a request without a Host. A
+// rule of that form (a count of one request header tested for equality,
+// nothing else) is decided from the request's headers, which are in
+// before pruning runs; a rule with a skipAfter of any other form keeps the
+// markers in every request.
+type markerGate struct {
+	// on: the markers may be removed from a request that none of counts
+	// matches.
+	on     bool
+	counts []headerCount
+}
+
+// headerCount is a rule "SecRule &REQUEST_HEADERS:name "@eq n" ...": it
+// matches when the request has exactly n headers named name.
+type headerCount struct {
+	id   int
+	name string // lowercased, as Coraza keys REQUEST_HEADERS
+	n    int
+}
+
+// headerCountRule reads the targets and operator of a headerCount rule.
+var headerCountRule = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "@eq ([0-9]{1,4})" "`)
+
+// newMarkerGate reads the gate from the rule set's rules in order, as the
+// pruner is read (gone: the rules the build takes out again).
+func newMarkerGate(rules []ruleText, gone map[int]bool) markerGate {
+	g := markerGate{on: true}
+	// skipLeft: per phase, how many more rules a skip:N steps over. A
+	// marker (phase 0) is in every phase's sequence.
+	skipLeft := map[types.RulePhase]int{}
+	for _, rt := range rules {
+		if gone[rt.id] {
+			continue
+		}
+		if rt.id == 0 {
+			for _, n := range skipLeft {
+				if n > 0 {
+					return markerGate{} // a skip:N steps over this marker
+				}
+			}
+			continue
+		}
+		if skipLeft[rt.phase] > 0 {
+			skipLeft[rt.phase]--
+		}
+		sr, err := parseSecRule(rt.raw)
+		if errors.Is(err, errNotSecRule) {
+			// A SecAction (the fold's): with a skip or skipAfter it
+			// always jumps.
+			var sa secRule
+			sa.readActions(strings.Trim(strings.TrimPrefix(strings.TrimSpace(rt.raw), "SecAction"), ` "`))
+			if sa.skip() > 0 || hasAction(sa.actions, "skipAfter") {
+				return markerGate{}
+			}
+			continue
+		}
+		if err != nil {
+			return markerGate{} // a rule not read may jump anywhere
+		}
+		if n := sr.skip(); n > 0 {
+			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
+		}
+		if !hasAction(sr.actions, "skipAfter") {
+			continue
+		}
+		hc, ok := readHeaderCount(rt, sr)
+		if !ok {
+			return markerGate{}
+		}
+		g.counts = append(g.counts, hc)
+	}
+	return g
+}
+
+// readHeaderCount reads a skipAfter rule of the one form the gate decides:
+// a count of one request header, tested for equality, no chain, not
+// negated.
+func readHeaderCount(rt ruleText, sr secRule) (headerCount, bool) {
+	m := headerCountRule.FindStringSubmatch(rt.raw)
+	if m == nil || sr.negated || hasAction(sr.actions, "chain") {
+		return headerCount{}, false
+	}
+	n, err := strconv.Atoi(m[2])
+	if err != nil {
+		return headerCount{}, false
+	}
+	return headerCount{id: rt.id, name: strings.ToLower(m[1]), n: n}, true
+}
+
+// hasAction reports whether actions holds the action name (with or without
+// a value).
+func hasAction(actions []string, name string) bool {
+	for _, a := range actions {
+		n, _, _ := strings.Cut(a, ":")
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// removable reports whether tx's request lets the markers go: no rule of
+// the gate's can match it.
+func (g markerGate) removable(tx corazaTx) bool {
+	if !g.on {
+		return false
+	}
+	if len(g.counts) == 0 {
+		return true
+	}
+	headers, ok := tx.Collection(variables.RequestHeaders).(collection.Map)
+	if !ok {
+		return false
+	}
+	for _, hc := range g.counts {
+		if len(headers.Get(hc.name)) == hc.n {
+			return false
+		}
+	}
+	return true
+}
+
+// markerID is the id Coraza gives every SecMarker (and the rule id check
+// gives no other rule).
+const markerID = 0
