@@ -25,6 +25,8 @@ func FuzzScreenSound(f *testing.F) {
 		{`(?i)[k-m]x`, "\u212aX"},
 		{`(?i)\x{212a}`, "k"},
 		{`\xac\xed\x00\x05`, "\xac\xed\x00\x05"},
+		{`(?:^|[/;\x5c])\.{2,3}[/;\x5c]`, "a/../b"},
+		{`(?i)(?:ab){2,}`, "xAbaBy"},
 	} {
 		f.Add(s[0], s[1])
 	}

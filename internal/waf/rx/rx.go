@@ -479,10 +479,16 @@ func requiredWords(re *syntax.Regexp) (ws wordScreen, ok bool) {
 	case syntax.OpCapture, syntax.OpPlus:
 		return requiredWords(re.Sub[0])
 	case syntax.OpRepeat:
-		if re.Min >= 1 {
-			return requiredWords(re.Sub[0])
+		if re.Min < 1 {
+			return nil, false
 		}
-		return nil, false
+		ws, ok := requiredWords(re.Sub[0])
+		if ok && re.Min >= 2 && wholeLiteral(re.Sub[0], ws) {
+			// x{n,} matches n copies of x back to back: when x is a
+			// literal that is its own word, so is x repeated.
+			ws = wordScreen{{s: strings.Repeat(ws[0].s, min(re.Min, maxRepeat)), fold: ws[0].fold}}
+		}
+		return ws, ok
 	case syntax.OpConcat:
 		for _, sub := range re.Sub {
 			if s, ok := requiredWords(sub); ok && (ws == nil || wordCost(s) < wordCost(ws)) {
@@ -501,6 +507,16 @@ func requiredWords(re *syntax.Regexp) (ws wordScreen, ok bool) {
 		return ws, true
 	}
 	return nil, false
+}
+
+// maxRepeat bounds the copies of a literal a repetition's word holds (a
+// shorter word is still in every match, only less selective).
+const maxRepeat = 8
+
+// wholeLiteral reports whether ws, the word screen of re, is re's whole
+// text: re is a literal of which every character stands for itself.
+func wholeLiteral(re *syntax.Regexp, ws wordScreen) bool {
+	return re.Op == syntax.OpLiteral && len(ws) == 1 && len(ws[0].s) == len(re.Rune)
 }
 
 // wordCost ranks word screens: fewer and longer words turn more values

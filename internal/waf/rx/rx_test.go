@@ -169,6 +169,13 @@ func TestRequiredWords(t *testing.T) {
 		{`[a-e]`, ""},
 		{`é`, ""},
 		{`a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q`, ""}, // more than maxWords
+		{`(?:^|[/;\x5c])\.{2,3}[/;\x5c]`, ".."},   // CRS 930110: n copies of a literal back to back
+		{`(?:ab){2,}c`, "abab"},
+		{`(?i)(?:ab){3}`, "~ababab"},
+		{`a{20}`, "aaaaaaaa"}, // at most maxRepeat copies
+		{`(?i)k{2}`, ""},      // K, k and the Kelvin sign: no word
+		{`(?:ab|cd){2}`, "ab cd"},
+		{`(?:a\b){2}`, "a"}, // not a literal: one copy
 	} {
 		parsed, err := syntax.Parse("(?sm)"+c.pattern, syntax.Perl)
 		if err != nil {
