@@ -410,9 +410,11 @@ type pruner struct {
 	headers []headerList
 	// markers decides when the SecMarkers may go (markers.go).
 	markers markerGate
-	rules   []prunable
-	reads   []read
-	vars    []variables.RuleVariable // the variables reads read
+	// exclusions is the tag exclusions pruning works out (exclusion.go).
+	exclusions []tagExclusion
+	rules      []prunable
+	reads      []read
+	vars       []variables.RuleVariable // the variables reads read
 }
 
 // ruleText is what newPruner needs of a rule Coraza built: its id, phase
@@ -487,6 +489,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 type corazaTx interface {
 	Collection(variables.RuleVariable) collection.Collection
 	RemoveRuleByID(int)
+	RemoveRuleTargetByID(id int, variable variables.RuleVariable, key string, keyRx *regexp.Regexp)
 }
 
 // prune removes from tx every prunable rule of phases 1 and 2 that cannot
@@ -513,6 +516,10 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 			removed++
 		}
 	}
+	var pruned []bool
+	if len(p.exclusions) > 0 {
+		pruned = make([]bool, len(p.rules))
+	}
 	for i := range p.rules {
 		r := &p.rules[i]
 		if r.body && body {
@@ -522,6 +529,13 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 			continue
 		}
 		ctx.RemoveRuleByID(r.id)
+		removed++
+		if pruned != nil {
+			pruned[i] = true
+		}
+	}
+	for i := range p.exclusions {
+		p.exclusions[i].apply(ctx, pruned)
 		removed++
 	}
 	return removed
