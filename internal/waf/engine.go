@@ -166,7 +166,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	}
 	e := &engine{waf: w, pruner: newPruner(rules, left), skipped: skipped}
 	e.pruner.headers = restrictedHeaderLists(rules, gone, known)
-	e.pruner.exclusions = newTagExclusions(rules, gone, e.pruner, b.String())
+	e.pruner.exclusions = newTagExclusions(rules, gone, &e.pruner.order, b.String())
 	if folding {
 		if err := foldLanded(written, rules, gone, fold); err != nil {
 			return nil, err

@@ -55,14 +55,14 @@ import (
 type tagExclusion struct {
 	id    int
 	valid byteSet // the bytes the ranges allow
-	// targets: the tagged rules, with their index in pruner.rules (-1 for
-	// a rule pruning never removes).
+	// targets: the tagged rules, with their position in the rule set's
+	// order (removal.go).
 	targets []exclusionTarget
 }
 
 type exclusionTarget struct {
-	id   int
-	rule int
+	id  int
+	pos int
 }
 
 // exclusionRule reads the one form taken: REQUEST_FILENAME, the negated
@@ -85,14 +85,9 @@ func tagsOf(sr secRule) []string {
 }
 
 // newTagExclusions finds the exclusions pruning may work out in the rule
-// set's rules (in order; gone: left out at build), with ruleIndex the
-// index of each prunable rule in the pruner and directives the gateway's
-// own text.
-func newTagExclusions(rules []ruleText, gone map[int]bool, p *pruner, directives string) []tagExclusion {
-	ruleIndex := make(map[int]int, len(p.rules))
-	for i, r := range p.rules {
-		ruleIndex[r.id] = i
-	}
+// set's rules (in order; gone: left out at build), with order the rule
+// set's ids in order and directives the gateway's own text.
+func newTagExclusions(rules []ruleText, gone map[int]bool, order *ruleOrder, directives string) []tagExclusion {
 	var lean []ruleText
 	for _, rt := range rules {
 		if !gone[rt.id] {
@@ -124,11 +119,12 @@ func newTagExclusions(rules []ruleText, gone map[int]bool, p *pruner, directives
 				x.targets = nil
 				break // a tagged rule runs before it
 			}
-			idx, prunable := ruleIndex[t.id]
-			if !prunable {
-				idx = -1
+			pos, ok := order.pos[t.id]
+			if !ok {
+				x.targets = nil
+				break // not in the order: cannot be looked up per request
 			}
-			x.targets = append(x.targets, exclusionTarget{id: t.id, rule: idx})
+			x.targets = append(x.targets, exclusionTarget{id: t.id, pos: pos})
 			if first {
 				for _, tg := range tags {
 					allHave[tg] = true
@@ -326,8 +322,8 @@ func covers(value string, id int) bool {
 // apply works the exclusion out for tx: the rule removed and, when it
 // would have matched, its target removed from each tagged rule pruning
 // left in (pruned: the indexes of the rules pruning removed).
-func (x *tagExclusion) apply(tx corazaTx, pruned []bool) {
-	tx.RemoveRuleByID(x.id)
+func (x *tagExclusion) apply(tx corazaTx, rm *removal) {
+	rm.add(x.id)
 	path := ""
 	if c := tx.Collection(variables.RequestFilename); c != nil {
 		if all := c.FindAll(); len(all) > 0 {
@@ -340,7 +336,7 @@ func (x *tagExclusion) apply(tx corazaTx, pruned []bool) {
 		}
 	}
 	for _, t := range x.targets {
-		if t.rule >= 0 && pruned[t.rule] {
+		if rm.marks[t.pos] {
 			continue
 		}
 		tx.RemoveRuleTargetByID(t.id, variables.RequestFilename, "", nil)

@@ -49,7 +49,8 @@ func TestTagExclusionTaken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			xs := newTagExclusions(tc.rules, map[int]bool{}, &pruner{}, tc.directives)
+			order := newRuleOrder(tc.rules, map[int]bool{})
+			xs := newTagExclusions(tc.rules, map[int]bool{}, &order, tc.directives)
 			if taken := len(xs) == 1 && xs[0].id == 5; taken != tc.taken || len(xs) > 1 {
 				t.Fatalf("exclusions %+v, want taken %t", xs, tc.taken)
 			}

@@ -383,6 +383,7 @@ var requestVars = map[variables.RuleVariable]varClass{
 // prunable is one rule pruning may remove.
 type prunable struct {
 	id      int
+	pos     int // in the rule set's order (removal.go)
 	need    byteSet // one of these bytes is in every value the operator matches
 	hasNeed bool
 	// mayMatch is false for a (transformed) value the operator cannot
@@ -412,6 +413,9 @@ type pruner struct {
 	markers markerGate
 	// exclusions is the tag exclusions pruning works out (exclusion.go).
 	exclusions []tagExclusion
+	// order is the rule set's ids in order, for handing Coraza runs of
+	// them as ranges (removal.go).
+	order ruleOrder
 	rules      []prunable
 	reads      []read
 	vars       []variables.RuleVariable // the variables reads read
@@ -434,7 +438,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 	for _, id := range removed {
 		gone[id] = true
 	}
-	p := &pruner{markers: newMarkerGate(rules, gone)}
+	p := &pruner{markers: newMarkerGate(rules, gone), order: newRuleOrder(rules, gone)}
 	readIndex := map[string]int{}
 	skipLeft := map[types.RulePhase]int{} // rules of the phase still in a skip:N window
 	for _, rt := range rules {
@@ -460,6 +464,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 			continue
 		}
 		pr.id = rt.id
+		pr.pos = p.order.pos[rt.id]
 		for _, v := range sr.vars {
 			if requestVars[v] == fromBody {
 				pr.body = true
@@ -489,6 +494,7 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 type corazaTx interface {
 	Collection(variables.RuleVariable) collection.Collection
 	RemoveRuleByID(int)
+	RemoveRuleByIDRange(start, end int)
 	RemoveRuleTargetByID(id int, variable variables.RuleVariable, key string, keyRx *regexp.Regexp)
 }
 
@@ -510,15 +516,12 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 	if p.markers.removable(ctx) {
 		ctx.RemoveRuleByID(markerID)
 	}
+	rm := newRemoval(&p.order)
 	for _, h := range p.headers {
 		if !h.restricted(ctx) {
-			ctx.RemoveRuleByID(h.id)
+			rm.add(h.id)
 			removed++
 		}
-	}
-	var pruned []bool
-	if len(p.exclusions) > 0 {
-		pruned = make([]bool, len(p.rules))
 	}
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -528,16 +531,14 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 		if p.mayMatch(req, r) {
 			continue
 		}
-		ctx.RemoveRuleByID(r.id)
+		rm.marks[r.pos] = true
 		removed++
-		if pruned != nil {
-			pruned[i] = true
-		}
 	}
 	for i := range p.exclusions {
-		p.exclusions[i].apply(ctx, pruned)
+		p.exclusions[i].apply(ctx, &rm)
 		removed++
 	}
+	rm.hand(ctx)
 	return removed
 }
 

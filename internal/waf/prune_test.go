@@ -147,6 +147,14 @@ func (s *removalSpy) RemoveRuleByID(id int) {
 	s.corazaTx.RemoveRuleByID(id)
 }
 
+// RemoveRuleByIDRange records every id of the range as removed.
+func (s *removalSpy) RemoveRuleByIDRange(start, end int) {
+	for id := start; id <= end; id++ {
+		s.removed[id] = true
+	}
+	s.corazaTx.RemoveRuleByIDRange(start, end)
+}
+
 // TestImagesCoverCorazasTransformations runs every transformation
 // pruning models, and every transformation chain of the CRS, through
 // Coraza itself over the corpus's values and values aimed at each
