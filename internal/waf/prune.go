@@ -383,7 +383,7 @@ var requestVars = map[variables.RuleVariable]varClass{
 // prunable is one rule pruning may remove.
 type prunable struct {
 	id      int
-	pos     int // in the rule set's order (removal.go)
+	pos     int     // in the rule set's order (removal.go)
 	need    byteSet // one of these bytes is in every value the operator matches
 	hasNeed bool
 	// mayMatch is false for a (transformed) value the operator cannot
@@ -416,9 +416,9 @@ type pruner struct {
 	// order is the rule set's ids in order, for handing Coraza runs of
 	// them as ranges (removal.go).
 	order ruleOrder
-	rules      []prunable
-	reads      []read
-	vars       []variables.RuleVariable // the variables reads read
+	rules []prunable
+	reads []read
+	vars  []variables.RuleVariable // the variables reads read
 }
 
 // ruleText is what newPruner needs of a rule Coraza built: its id, phase
