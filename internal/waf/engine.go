@@ -102,6 +102,9 @@ type engine struct {
 	// folded is the initialization rules worked out at build, replaced by
 	// the rule foldID (fold.go).
 	folded []int
+	// unset is the folded variables the fold's rule leaves out, read by
+	// no rule of the lean rule set (unread.go).
+	unset []string
 }
 
 // build compiles the CRS for s. It takes hundreds of milliseconds, which
@@ -147,11 +150,18 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	left = append(append(left, removed...), skipped...)
 	if folding {
 		left = append(left, fold.ids...)
-		directives = strings.Replace(directives, setupInclude, setupInclude+fold.secAction(), 1)
 	}
 	gone := make(map[int]bool, len(left))
 	for _, id := range left {
 		gone[id] = true
+	}
+	if folding {
+		kept := map[int]bool{}
+		for _, rt := range rules {
+			kept[rt.id] = !gone[rt.id]
+		}
+		fold.unset = unreadVars(fold.vars, kept, directives)
+		directives = strings.Replace(directives, setupInclude, setupInclude+fold.secAction(), 1)
 	}
 	var b strings.Builder
 	b.WriteString(directives)
@@ -172,6 +182,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 			return nil, err
 		}
 		e.folded = fold.ids
+		e.unset = fold.unset
 	}
 	return e, nil
 }

@@ -1,14 +1,12 @@
 package waf
 
 import (
-	"io/fs"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/types/variables"
 )
 
@@ -253,15 +251,7 @@ func ctlRemovals(texts ...string) []ctlRemoval {
 // then worked out).
 var crsRemovals = sync.OnceValue(func() []ctlRemoval {
 	var texts []string
-	err := fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".data") {
-			return err
-		}
-		b, err := fs.ReadFile(coreruleset.FS, path)
-		texts = append(texts, string(b))
-		return err
-	})
-	if err != nil {
+	if err := walkCRS(func(text string) { texts = append(texts, text) }); err != nil {
 		return []ctlRemoval{{kind: "ById", value: "1-999999999"}}
 	}
 	return ctlRemovals(texts...)

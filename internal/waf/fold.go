@@ -2,7 +2,6 @@ package waf
 
 import (
 	"fmt"
-	"io/fs"
 	"maps"
 	"regexp"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/types"
 )
 
@@ -69,6 +67,9 @@ type initFold struct {
 	vars [][2]string // TX name, value: the run's outcome, in the order first set
 	raws []string    // the rules' texts
 	last int         // the index of the run's last rule in the rules walked
+	// unset is the variables of vars the fold's rule leaves out: no rule
+	// left in the rule set reads them (unread.go).
+	unset []string
 }
 
 // foldActions are the actions a rule of the run that runs may have besides
@@ -266,7 +267,9 @@ func (f initFold) secAction() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `SecAction "id:%d,phase:1,pass,t:none,nolog`, foldID)
 	for _, nv := range f.vars {
-		fmt.Fprintf(&b, `,setvar:'tx.%s=%s'`, nv[0], nv[1])
+		if !slices.Contains(f.unset, nv[0]) {
+			fmt.Fprintf(&b, `,setvar:'tx.%s=%s'`, nv[0], nv[1])
+		}
 	}
 	b.WriteString("\"\n")
 	return b.String()
@@ -345,15 +348,7 @@ func (w txWrites) plus(o txWrites) txWrites {
 // known or absent.
 var crsWrites = sync.OnceValue(func() txWrites {
 	var texts []string
-	err := fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".data") {
-			return err
-		}
-		b, err := fs.ReadFile(coreruleset.FS, path)
-		texts = append(texts, string(b))
-		return err
-	})
-	if err != nil {
+	if err := walkCRS(func(text string) { texts = append(texts, text) }); err != nil {
 		return txWrites{names: map[string]int{}, prefixes: []string{""}}
 	}
 	return countWrites(texts...)

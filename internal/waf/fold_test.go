@@ -44,11 +44,19 @@ func TestFoldedInitSameState(t *testing.T) {
 			if len(lean.folded) < minFolded {
 				t.Fatalf("%d initialization rules folded, want at least %d", len(lean.folded), minFolded)
 			}
+			if len(lean.unset) < 10 {
+				t.Fatalf("%d folded variables left unset (%v), want at least 10", len(lean.unset), lean.unset)
+			}
 			n := 0
 			for j := 0; j < len(requests); j += crstest.Stride() {
 				r := requests[j]
 				got, want := txStates(lean, r), txStates(written, r)
 				for phase := range want {
+					// The variables no rule reads are not set (unread.go).
+					want[phase] = slices.DeleteFunc(want[phase], func(l string) bool {
+						name, _, _ := strings.Cut(strings.TrimPrefix(l, "tx."), "=")
+						return slices.Contains(lean.unset, name)
+					})
 					if !slices.Equal(got[phase], want[phase]) {
 						t.Fatalf("%s: after phase %d the gateway's build has %q, the rule set as written %q",
 							r.Name, phase+1, difference(got[phase], want[phase]), difference(want[phase], got[phase]))
