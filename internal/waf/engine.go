@@ -136,7 +136,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 		return nil, err
 	}
 	if paranoia == 0 {
-		return &engine{waf: w, pruner: newPruner(rules, removed)}, nil
+		return &engine{waf: w, pruner: newPruner(rules, removed, directives)}, nil
 	}
 	written := rules
 	fold, folding := foldInit(rules, removed)
@@ -174,7 +174,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	if rules, w, err = compileObserved(b.String()); err != nil {
 		return nil, err
 	}
-	e := &engine{waf: w, pruner: newPruner(rules, left), skipped: skipped}
+	e := &engine{waf: w, pruner: newPruner(rules, left, b.String()), skipped: skipped}
 	e.pruner.headers = restrictedHeaderLists(rules, gone, known)
 	e.pruner.exclusions = newTagExclusions(rules, gone, &e.pruner.order, b.String())
 	if folding {

@@ -391,6 +391,12 @@ type prunable struct {
 	mayMatch func(string) bool
 	reads    []int // indexes into pruner.reads: (variable, chain) pairs
 	body     bool  // reads a fromBody variable
+	// unscreened: pruning knows nothing of the rule's own operator; it is
+	// pruned only by its links.
+	unscreened bool
+	// links is the later rules of the rule's chain pruning decides
+	// (chain.go): the chain cannot match if one of them cannot.
+	links []link
 }
 
 // read is one (variable, transformation chain) pair some prunable rule
@@ -433,12 +439,18 @@ type ruleText struct {
 // removed lists the ids SecRuleRemoveById took out after). A rule that
 // cannot be read or is not prunable is left alone: pruning only ever
 // leaves more rules to Coraza.
-func newPruner(rules []ruleText, removed []int) *pruner {
+func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 	gone := map[int]bool{}
 	for _, id := range removed {
 		gone[id] = true
 	}
 	p := &pruner{markers: newMarkerGate(rules, gone), order: newRuleOrder(rules, gone)}
+	chains := crsChains()
+	for _, g := range ruleGroups(directives) {
+		if g.id != 0 && len(g.directives) > 1 {
+			chains[g.id] = g.directives[1:]
+		}
+	}
 	readIndex := map[string]int{}
 	skipLeft := map[types.RulePhase]int{} // rules of the phase still in a skip:N window
 	for _, rt := range rules {
@@ -460,32 +472,51 @@ func newPruner(rules []ruleText, removed []int) *pruner {
 			continue
 		}
 		pr, ok := sr.prunable()
-		if !ok {
+		var links []link
+		if chainStarter(sr) {
+			for _, raw := range chains[rt.id] {
+				if l, decided := p.readLink(raw, readIndex); decided {
+					links = append(links, l)
+				}
+			}
+		}
+		if !ok && len(links) == 0 {
 			continue
+		}
+		if !ok {
+			pr = prunable{unscreened: true} // pruned only by its links
+		} else {
+			p.addReads(&pr, sr, readIndex)
 		}
 		pr.id = rt.id
 		pr.pos = p.order.pos[rt.id]
-		for _, v := range sr.vars {
-			if requestVars[v] == fromBody {
-				pr.body = true
-			}
-			key := v.Name() + "|" + strings.Join(sr.chainNames, ",") + "|" + strconv.FormatBool(sr.multiMatch)
-			i, seen := readIndex[key]
-			if !seen {
-				i = len(p.reads)
-				readIndex[key] = i
-				vi := slices.Index(p.vars, v)
-				if vi < 0 {
-					vi = len(p.vars)
-					p.vars = append(p.vars, v)
-				}
-				p.reads = append(p.reads, read{v: vi, chain: sr.chain, steps: sr.multiMatch})
-			}
-			pr.reads = append(pr.reads, i)
-		}
+		pr.links = links
 		p.rules = append(p.rules, pr)
 	}
 	return p
+}
+
+// addReads registers the reads of sr's targets for pr (shared by every
+// rule that reads the same variable through the same transformations).
+func (p *pruner) addReads(pr *prunable, sr secRule, readIndex map[string]int) {
+	for _, v := range sr.vars {
+		if requestVars[v] == fromBody {
+			pr.body = true
+		}
+		key := v.Name() + "|" + strings.Join(sr.chainNames, ",") + "|" + strconv.FormatBool(sr.multiMatch)
+		i, seen := readIndex[key]
+		if !seen {
+			i = len(p.reads)
+			readIndex[key] = i
+			vi := slices.Index(p.vars, v)
+			if vi < 0 {
+				vi = len(p.vars)
+				p.vars = append(p.vars, v)
+			}
+			p.reads = append(p.reads, read{v: vi, chain: sr.chain, steps: sr.multiMatch})
+		}
+		pr.reads = append(pr.reads, i)
+	}
 }
 
 // corazaTx is the part of Coraza's transaction (*corazawaf.Transaction)
@@ -528,7 +559,7 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 		if r.body && body {
 			continue
 		}
-		if p.mayMatch(req, r) {
+		if p.mayMatch(req, r, body) {
 			continue
 		}
 		rm.marks[r.pos] = true
@@ -587,11 +618,31 @@ func (p *pruner) valuesOf(req *requestView, vi int) []value {
 	return vals
 }
 
-// mayMatch reports whether r's operator may match a transformed value of
-// one of its reads: a read whose image lacks the need set cannot; one
-// whose values are all known exactly can only through a value mayMatch
-// lets through.
-func (p *pruner) mayMatch(req *requestView, r *prunable) bool {
+// mayMatch reports whether r may match the request: its own operator
+// may (operatorMayMatch), and so may each link of its chain that pruning
+// decides (body: a body will be handed to Coraza, so a link reading one
+// is not decided).
+func (p *pruner) mayMatch(req *requestView, r *prunable, body bool) bool {
+	if !r.unscreened && !p.operatorMayMatch(req, r) {
+		return false
+	}
+	for i := range r.links {
+		l := &r.links[i]
+		if l.kind == linkScreened && l.rule.body && body {
+			continue
+		}
+		if !p.linkMayMatch(req, l) {
+			return false
+		}
+	}
+	return true
+}
+
+// operatorMayMatch reports whether r's operator may match a transformed
+// value of one of its reads: a read whose image lacks the need set
+// cannot; one whose values are all known exactly can only through a value
+// mayMatch lets through.
+func (p *pruner) operatorMayMatch(req *requestView, r *prunable) bool {
 	for _, ri := range r.reads {
 		v := &req.reads[ri]
 		rd := p.reads[ri]

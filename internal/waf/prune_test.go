@@ -119,7 +119,6 @@ func ruleVerdicts(t *testing.T, directives, uri string) (whole, pruned []string,
 		Headers: map[string]string{"Host": "example.com"}})
 }
 
-// removalSpy records the rules prune removes.
 // withoutExclusions is a verdict without the tag exclusions pruning works
 // out (exclusion.go): those leave the transaction, so a whole rule set's
 // verdict lists them (as matched, without a message) and a pruned one
@@ -136,6 +135,7 @@ func (e *engine) withoutExclusions(verdict []string) []string {
 	})
 }
 
+// removalSpy records the rules prune removes.
 type removalSpy struct {
 	types.Transaction
 	corazaTx
@@ -391,7 +391,7 @@ func TestSkipWindowNotPruned(t *testing.T) {
 		{id: 2, phase: 2, raw: `SecRule ARGS "@rx <script" "id:2,block"`},
 		{id: 3, phase: 2, raw: `SecRule ARGS "@rx <script" "id:3,block"`},
 	}
-	p := newPruner(rules, nil)
+	p := newPruner(rules, nil, "")
 	var ids []int
 	for _, r := range p.rules {
 		ids = append(ids, r.id)
@@ -401,7 +401,7 @@ func TestSkipWindowNotPruned(t *testing.T) {
 	}
 	// Removed by the configuration, rule 2 is not there to be skipped:
 	// the window moves to rule 3.
-	p = newPruner(rules, []int{2})
+	p = newPruner(rules, []int{2}, "")
 	ids = ids[:0]
 	for _, r := range p.rules {
 		ids = append(ids, r.id)

@@ -1,14 +1,10 @@
 package waf
 
 import (
-	"io/fs"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-
-	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 )
 
 // Unread variables: the fold's rule sets only the TX variables a rule left
@@ -55,45 +51,31 @@ var (
 	txNamed = regexp.MustCompile(`(?i)\btx[.:]([a-z0-9_]+)`)
 	// txRegexTarget finds TX:/regex/ targets.
 	txRegexTarget = regexp.MustCompile(`(?i)\btx:/((?:[^/\\]|\\.)*)/`)
-	// ruleID finds a rule's id action.
-	ruleID = regexp.MustCompile(`(?:^|["',\s])id:'?([0-9]+)`)
 )
 
-// txMentions reads the rules of a seclang text: each SecRule or SecAction
-// with an id begins a rule, an id-less SecRule (a chained rule) joins the
-// rule before it; comments are skipped.
+// txMentions reads what each rule of a seclang text (ruleGroups) reads
+// of TX.
 func txMentions(text string) []txMention {
-	text = strings.ReplaceAll(text, "\\\r\n", " ")
-	text = strings.ReplaceAll(text, "\\\n", " ")
 	var out []txMention
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		isRule := strings.HasPrefix(line, "SecRule ")
-		if !isRule && !strings.HasPrefix(line, "SecAction") {
-			continue
-		}
-		if m := ruleID.FindStringSubmatch(line); m != nil || len(out) == 0 {
-			id := 0
-			if m != nil {
-				id, _ = strconv.Atoi(m[1])
+	for _, g := range ruleGroups(text) {
+		m := txMention{id: g.id}
+		for _, line := range g.directives {
+			for _, n := range txNamed.FindAllStringSubmatch(line, -1) {
+				m.names = append(m.names, strings.ToLower(n[1]))
 			}
-			out = append(out, txMention{id: id})
-		}
-		cur := &out[len(out)-1]
-		for _, m := range txNamed.FindAllStringSubmatch(line, -1) {
-			cur.names = append(cur.names, strings.ToLower(m[1]))
-		}
-		for _, m := range txRegexTarget.FindAllStringSubmatch(line, -1) {
-			cur.rx = append(cur.rx, m[1])
-		}
-		if isRule {
-			vars, _, _ := strings.Cut(strings.TrimPrefix(line, "SecRule "), " ")
-			for _, v := range strings.Split(vars, "|") {
-				if strings.EqualFold(strings.TrimLeft(v, "!&"), "TX") {
-					cur.all = true
+			for _, x := range txRegexTarget.FindAllStringSubmatch(line, -1) {
+				m.rx = append(m.rx, x[1])
+			}
+			if vars, ok := strings.CutPrefix(line, "SecRule "); ok {
+				vars, _, _ = strings.Cut(vars, " ")
+				for _, v := range strings.Split(vars, "|") {
+					if strings.EqualFold(strings.TrimLeft(v, "!&"), "TX") {
+						m.all = true
+					}
 				}
 			}
 		}
+		out = append(out, m)
 	}
 	return out
 }
@@ -107,20 +89,6 @@ var crsMentions = sync.OnceValue(func() []txMention {
 	}
 	return out
 })
-
-// walkCRS calls fn with the text of each file of the embedded CRS (its
-// rules and setup, Coraza's recommended configuration), data files left
-// out.
-func walkCRS(fn func(text string)) error {
-	return fs.WalkDir(coreruleset.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(path, ".data") {
-			return err
-		}
-		b, err := fs.ReadFile(coreruleset.FS, path)
-		fn(string(b))
-		return err
-	})
-}
 
 // unreadVars is the names among vars that no rule of kept (the ids of the
 // rule set's rules left in) mentions in the CRS or in directives.
