@@ -52,13 +52,42 @@ import (
 // link is one later rule of a chain, as pruning decides it.
 type link struct {
 	kind linkKind
-	// headerCount, headersOnly: the header names (lowercased).
+	// linkHeaderCount: the count.
+	count headerCount
+	// linkHeadersOnly: the header names (lowercased).
 	names []string
-	// headerCount: the @eq operand and whether the operator is negated.
+	// linkScreened: the rule as pruning reads a rule it could prune.
+	rule prunable
+}
+
+// headerCount is a rule "SecRule &REQUEST_HEADERS:name "@eq n" ..." (or
+// "!@eq n"): it matches when the request has (or, negated, has not)
+// exactly n headers named name.
+type headerCount struct {
+	name    string // lowercased, as Coraza keys REQUEST_HEADERS
 	n       int
 	negated bool
-	// screened: the rule as pruning reads a rule it could prune.
-	rule prunable
+}
+
+// headerCountRule reads a headerCount rule's target and operator.
+var headerCountRule = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "(!?)@eq ([0-9]{1,4})" `)
+
+// readHeaderCount reads a headerCount rule.
+func readHeaderCount(raw string) (headerCount, bool) {
+	m := headerCountRule.FindStringSubmatch(raw)
+	if m == nil {
+		return headerCount{}, false
+	}
+	n, err := strconv.Atoi(m[3])
+	if err != nil {
+		return headerCount{}, false
+	}
+	return headerCount{name: strings.ToLower(m[1]), n: n, negated: m[2] == "!"}, true
+}
+
+// matches reports whether the count rule matches a request with headers.
+func (hc headerCount) matches(headers collection.Map) bool {
+	return (len(headers.Get(hc.name)) == hc.n) != hc.negated
 }
 
 type linkKind uint8
@@ -78,9 +107,6 @@ var chainStarterActions = map[string]bool{
 	"block": true, "deny": true, "drop": true, "pass": true, "status": true,
 	"log": true, "nolog": true, "auditlog": true, "noauditlog": true,
 }
-
-// linkCount reads a header count tested with @eq.
-var linkCount = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "(!?)@eq ([0-9]{1,4})" `)
 
 // headerTarget is one named request header target.
 var headerTarget = regexp.MustCompile(`^REQUEST_HEADERS:([A-Za-z0-9_-]+)$`)
@@ -118,12 +144,8 @@ func chainStarter(sr secRule) bool {
 // readLink reads one later rule of a chain; ok is false when pruning
 // cannot decide it.
 func (p *pruner) readLink(raw string, readIndex map[string]int) (link, bool) {
-	if m := linkCount.FindStringSubmatch(raw); m != nil {
-		n, err := strconv.Atoi(m[3])
-		if err != nil {
-			return link{}, false
-		}
-		return link{kind: linkHeaderCount, names: []string{strings.ToLower(m[1])}, n: n, negated: m[2] == "!"}, true
+	if hc, ok := readHeaderCount(raw); ok {
+		return link{kind: linkHeaderCount, count: hc}, true
 	}
 	rest, ok := strings.CutPrefix(raw, "SecRule ")
 	if !ok {
@@ -162,7 +184,7 @@ func (p *pruner) linkMayMatch(req *requestView, l *link) bool {
 		if !ok {
 			return true
 		}
-		return (len(headers.Get(l.names[0])) == l.n) != l.negated
+		return l.count.matches(headers)
 	case linkHeadersOnly:
 		headers, ok := req.tx.Collection(variables.RequestHeaders).(collection.Map)
 		if !ok {

@@ -2,8 +2,6 @@ package waf
 
 import (
 	"errors"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/corazawaf/coraza/v3/collection"
@@ -42,25 +40,20 @@ import (
 // which jumps over the other Host checks of a request without a Host. A
 // rule of that form (a count of one request header tested for equality,
 // nothing else) is decided from the request's headers, which are in
-// before pruning runs; a rule with a skipAfter of any other form keeps the
-// markers in every request.
+// before pruning runs (headerCount, chain.go); a rule with a skipAfter of
+// any other form keeps the markers in every request.
 type markerGate struct {
 	// on: the markers may be removed from a request that none of counts
 	// matches.
 	on     bool
-	counts []headerCount
+	counts []jumpCount
 }
 
-// headerCount is a rule "SecRule &REQUEST_HEADERS:name "@eq n" ...": it
-// matches when the request has exactly n headers named name.
-type headerCount struct {
-	id   int
-	name string // lowercased, as Coraza keys REQUEST_HEADERS
-	n    int
+// jumpCount is a rule with a skipAfter the gate decides: a header count.
+type jumpCount struct {
+	id int
+	headerCount
 }
-
-// headerCountRule reads the targets and operator of a headerCount rule.
-var headerCountRule = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "@eq ([0-9]{1,4})" "`)
 
 // newMarkerGate reads the gate from the rule set's rules in order, as the
 // pruner is read (gone: the rules the build takes out again).
@@ -104,28 +97,13 @@ func newMarkerGate(rules []ruleText, gone map[int]bool) markerGate {
 		if !hasAction(sr.actions, "skipAfter") {
 			continue
 		}
-		hc, ok := readHeaderCount(rt, sr)
-		if !ok {
+		hc, ok := readHeaderCount(rt.raw)
+		if !ok || hasAction(sr.actions, "chain") {
 			return markerGate{}
 		}
-		g.counts = append(g.counts, hc)
+		g.counts = append(g.counts, jumpCount{id: rt.id, headerCount: hc})
 	}
 	return g
-}
-
-// readHeaderCount reads a skipAfter rule of the one form the gate decides:
-// a count of one request header, tested for equality, no chain, not
-// negated.
-func readHeaderCount(rt ruleText, sr secRule) (headerCount, bool) {
-	m := headerCountRule.FindStringSubmatch(rt.raw)
-	if m == nil || sr.negated || hasAction(sr.actions, "chain") {
-		return headerCount{}, false
-	}
-	n, err := strconv.Atoi(m[2])
-	if err != nil {
-		return headerCount{}, false
-	}
-	return headerCount{id: rt.id, name: strings.ToLower(m[1]), n: n}, true
 }
 
 // hasAction reports whether actions holds the action name (with or without
@@ -153,8 +131,8 @@ func (g markerGate) removable(tx corazaTx) bool {
 	if !ok {
 		return false
 	}
-	for _, hc := range g.counts {
-		if len(headers.Get(hc.name)) == hc.n {
+	for _, jc := range g.counts {
+		if jc.matches(headers) {
 			return false
 		}
 	}

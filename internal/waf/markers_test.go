@@ -24,11 +24,11 @@ func TestMarkerGate(t *testing.T) {
 		rules  []ruleText
 		gone   []int
 		on     bool
-		counts []headerCount
+		counts []jumpCount
 	}{
 		{desc: "no jumps", rules: []ruleText{plain(1, 1), marker, plain(2, 2), marker}, on: true},
 		{desc: "the Host check: decided per request", rules: []ruleText{hostCheck, plain(1, 1), marker}, on: true,
-			counts: []headerCount{{id: 10, name: "host", n: 0}}},
+			counts: []jumpCount{{id: 10, headerCount: headerCount{name: "host"}}}},
 		{desc: "a skip:1 onto a marker", rules: []ruleText{
 			{id: 3, phase: 2, raw: `SecRule REQBODY_PROCESSOR "@streq JSON" "id:3,phase:2,pass,nolog,skip:1"`}, marker, plain(4, 2)}},
 		{desc: "a skip:1 onto a rule, the marker after", rules: []ruleText{
@@ -44,7 +44,8 @@ func TestMarkerGate(t *testing.T) {
 		{desc: "a header count with a chain", rules: []ruleText{
 			{id: 7, phase: 1, raw: `SecRule &REQUEST_HEADERS:Host "@eq 0" "id:7,phase:1,pass,chain,skipAfter:END-X"`}, marker}},
 		{desc: "a negated header count", rules: []ruleText{
-			{id: 8, phase: 1, raw: `SecRule &REQUEST_HEADERS:Host "!@eq 0" "id:8,phase:1,pass,skipAfter:END-X"`}, marker}},
+			{id: 8, phase: 1, raw: `SecRule &REQUEST_HEADERS:Host "!@eq 0" "id:8,phase:1,pass,skipAfter:END-X"`}, marker}, on: true,
+			counts: []jumpCount{{id: 8, headerCount: headerCount{name: "host", negated: true}}}},
 		{desc: "a count of another collection", rules: []ruleText{
 			{id: 9, phase: 1, raw: `SecRule &ARGS:a "@eq 0" "id:9,phase:1,pass,skipAfter:END-X"`}, marker}},
 		{desc: "a rule that does not read", rules: []ruleText{{id: 11, phase: 1, raw: `SecRule ARGS "@rx a`}, marker}},
@@ -75,7 +76,7 @@ func TestMarkersRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A CRS with another kind of jump would stop this silently.
-		if g := e.pruner.markers; !g.on || !slices.Equal(g.counts, []headerCount{{id: 920280, name: "host", n: 0}}) {
+		if g := e.pruner.markers; !g.on || !slices.Equal(g.counts, []jumpCount{{id: 920280, headerCount: headerCount{name: "host"}}}) {
 			t.Fatalf("paranoia %d: marker gate on %t, counts %v; want on, decided by 920280", pl, g.on, g.counts)
 		}
 		for _, tc := range []struct {
