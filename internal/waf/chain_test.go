@@ -4,8 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/corazawaf/coraza/v3/types"
-
 	"github.com/portcullis/portcullis/internal/waf/crstest"
 )
 
@@ -67,12 +65,7 @@ SecRule TX:1 "@streq GET" "id:2,phase:1,pass,log,msg:'captured'"
 			if !slices.Equal(whole, tc.want) {
 				t.Fatalf("Coraza's verdict %q, want %q", whole, tc.want)
 			}
-			var removed map[int]bool
-			got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) {
-				spy := &removalSpy{Transaction: tx, corazaTx: tx.(corazaTx), removed: map[int]bool{}}
-				e.pruner.prune(spy, body)
-				removed = spy.removed
-			})
+			got, removed := prunedVerdict(e, r)
 			if !slices.Equal(got, whole) {
 				t.Fatalf("pruned %q, whole %q", got, whole)
 			}
@@ -91,12 +84,7 @@ func TestCRSChainsPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := crstest.Request{Name: "get", Method: "GET", URI: "/a?b=c", Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com", "User-Agent": "curl/8", "Accept": "*/*"}}
-	var removed map[int]bool
-	crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) {
-		spy := &removalSpy{Transaction: tx, corazaTx: tx.(corazaTx), removed: map[int]bool{}}
-		e.pruner.prune(spy, body)
-		removed = spy.removed
-	})
+	_, removed := prunedVerdict(e, r)
 	for _, id := range []int{920170, 920171, 920180} {
 		if !removed[id] {
 			t.Errorf("rule %d not pruned from a GET without a body", id)

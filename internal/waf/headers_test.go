@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/corazawaf/coraza/v3/types"
-
 	"github.com/portcullis/portcullis/internal/waf/crstest"
 )
 
@@ -45,12 +43,7 @@ func TestPruneRestrictedHeaders(t *testing.T) {
 				r.Headers[k] = v
 			}
 			want := e.withoutExclusions(crstest.Verdict(e.waf, r, nil))
-			var removed map[int]bool
-			got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) {
-				spy := &removalSpy{Transaction: tx, corazaTx: tx.(corazaTx), removed: map[int]bool{}}
-				e.pruner.prune(spy, body)
-				removed = spy.removed
-			})
+			got, removed := prunedVerdict(e, r)
 			if !slices.Equal(got, want) {
 				t.Fatalf("pruned %q, whole %q", got, want)
 			}

@@ -90,12 +90,7 @@ func TestMarkersRemoved(t *testing.T) {
 		} {
 			r := crstest.Request{Name: tc.desc, Method: "GET", URI: "/a?b=c", Version: "HTTP/1.1", Headers: tc.headers}
 			want := e.withoutExclusions(crstest.Verdict(e.waf, r, nil))
-			var removed map[int]bool
-			got := crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) {
-				spy := &removalSpy{Transaction: tx, corazaTx: tx.(corazaTx), removed: map[int]bool{}}
-				e.pruner.prune(spy, body)
-				removed = spy.removed
-			})
+			got, removed := prunedVerdict(e, r)
 			if !slices.Equal(got, want) {
 				t.Errorf("paranoia %d, %s: pruned %q, whole %q", pl, tc.desc, got, want)
 			}

@@ -135,6 +135,17 @@ func (e *engine) withoutExclusions(verdict []string) []string {
 	})
 }
 
+// prunedVerdict is r's verdict through e's rule set with pruning, and the
+// rules pruning removed.
+func prunedVerdict(e *engine, r crstest.Request) (verdict []string, removed map[int]bool) {
+	verdict = crstest.Verdict(e.waf, r, func(tx types.Transaction, body bool) {
+		spy := &removalSpy{Transaction: tx, corazaTx: tx.(corazaTx), removed: map[int]bool{}}
+		e.pruner.prune(spy, body)
+		removed = spy.removed
+	})
+	return verdict, removed
+}
+
 // removalSpy records the rules prune removes.
 type removalSpy struct {
 	types.Transaction
