@@ -46,8 +46,16 @@
 // transaction as ctl:ruleRemoveById would: about 90 rules a request on the
 // CRS's corpus; a clean GET's CPU falls by a fifth. The restricted-header
 // chains (920450, 920451), which run per header name, are pruned when no
-// name is on their list (headers.go). Rules that read the
-// body are pruned only when no body is handed to Coraza. The corpus's
+// name is on their list (headers.go); a chain whose later rule cannot
+// match (a GET's 920170: no Content-Length) goes with its first rule when
+// that rule does nothing on its own (chain.go, reading the chain from the
+// CRS's text, crstext.go); the SecMarkers, which Coraza evaluates in
+// every phase, go when no skipAfter can reach one (markers.go); 941010's
+// target exclusion by tag is worked out by pruning from a list made at
+// build (exclusion.go); and the removed rules go to Coraza as ranges of
+// the rule set's ids (removal.go). The fold's rule sets only the
+// variables a rule left in the rule set reads (unread.go). Rules that
+// read the body are pruned only when no body is handed to Coraza. The corpus's
 // requests give the same verdicts with and without pruning, every
 // modelled transformation is checked against Coraza's own, and a fuzz
 // target compares the two on requests the corpus does not have.
