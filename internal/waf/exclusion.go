@@ -94,11 +94,10 @@ func newTagExclusions(rules []ruleText, gone map[int]bool, order *ruleOrder, dir
 	}
 	var out []tagExclusion
 	for i, rt := range lean {
-		x, tag, ok := readExclusion(rt)
+		x, tag, eTags, ok := readExclusion(rt)
 		if !ok || !runsUnhindered(lean, i) {
 			continue
 		}
-		eTags := tagsOf(mustParse(rt.raw))
 		allHave := map[string]bool{} // tags every tagged rule has
 		first := true
 		for j, t := range lean {
@@ -143,23 +142,17 @@ func newTagExclusions(rules []ruleText, gone map[int]bool, order *ruleOrder, dir
 	return out
 }
 
-func mustParse(raw string) secRule {
-	sr, _ := parseSecRule(raw)
-	return sr
-}
-
 // readExclusion reads a rule of the form taken, with the tag its ctl
-// names.
-func readExclusion(rt ruleText) (tagExclusion, string, bool) {
+// names and the rule's own tags.
+func readExclusion(rt ruleText) (x tagExclusion, tag string, tags []string, ok bool) {
 	m := exclusionRule.FindStringSubmatch(rt.raw)
 	if m == nil || rt.id == 0 {
-		return tagExclusion{}, "", false
+		return x, "", nil, false
 	}
 	sr, err := parseSecRule(rt.raw)
 	if err != nil || len(sr.chain) > 0 || sr.unmodelled {
-		return tagExclusion{}, "", false
+		return x, "", nil, false
 	}
-	tag := ""
 	for _, a := range sr.actions {
 		name, val, _ := strings.Cut(a, ":")
 		name = strings.TrimSpace(name)
@@ -167,20 +160,20 @@ func readExclusion(rt ruleText) (tagExclusion, string, bool) {
 			t, ok := strings.CutPrefix(strings.Trim(strings.TrimSpace(val), "'"), "ruleRemoveTargetByTag=")
 			t, v, ok2 := strings.Cut(t, ";")
 			if !ok || !ok2 || v != "REQUEST_FILENAME" || tag != "" || t == "" {
-				return tagExclusion{}, "", false
+				return x, "", nil, false
 			}
 			tag = t
 			continue
 		}
 		if !exclusionActions[name] || name == "t" && strings.Trim(strings.TrimSpace(val), "'") != "none" {
-			return tagExclusion{}, "", false
+			return x, "", nil, false
 		}
 	}
 	valid, err := byteRanges(m[1])
 	if tag == "" || err != nil {
-		return tagExclusion{}, "", false
+		return x, "", nil, false
 	}
-	return tagExclusion{id: rt.id, valid: valid}, tag, true
+	return tagExclusion{id: rt.id, valid: valid}, tag, tagsOf(sr), true
 }
 
 // runsUnhindered reports whether no flow action of the rules before
