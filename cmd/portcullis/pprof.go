@@ -2,7 +2,7 @@
 
 package main
 
-// Built only with -tags pprof (make profile): serves net/http/pprof on
+// Built only with -tags pprof (docs/performance.md, "Profiling"): serves net/http/pprof on
 // 127.0.0.1:6060 for profiling under load. Never in a release binary.
 
 import (
