@@ -67,6 +67,14 @@ var wafAttacks = []wafReq{
 	// A restricted header name (the CRS's 920450, which the WAF prunes
 	// from requests without one): the middleware-bypass header.
 	{"restricted header", "GET", "/v1/items", map[string]string{"X-Middleware-Subrequest": "middleware:middleware:middleware"}, ""},
+	// Script in the path: the XSS rules read the path unless it holds
+	// only plain bytes (CRS 941010, which the WAF's pruning works out).
+	{"xss in the path", "GET", "/v1/items/%3Cscript%3Ealert(1)%3C/script%3E", nil, ""},
+	// Traversal in a header (930110, whose screen needs "..").
+	{"path traversal header", "GET", "/v1/items", map[string]string{"X-File": "../../../app/config.yaml"}, ""},
+	// A GET with a body (920170, a chain the WAF prunes from a GET
+	// without Content-Length).
+	{"get with a body", "GET", "/v1/items", nil, "a=1"},
 }
 
 // wafCorpus is ordinary API traffic that must pass at paranoia 1.
@@ -177,6 +185,33 @@ func TestWAFBlocksAttacks(t *testing.T) {
 	}
 	if !gw.WaitLog(`"msg":"waf blocked a request"`, 5*time.Second) || !gw.WaitLog(`942100`, 5*time.Second) {
 		t.Fatalf("blocks not logged with rule ids:\n%s", gw.Stderr.String())
+	}
+}
+
+// TestWAFRefusesWithoutHost: an HTTP/1.0 request may come without a Host
+// header. The CRS refuses it (920280), and then jumps over its other Host
+// checks (920280's skipAfter): the WAF keeps the rule set's markers for
+// such a request (its pruning leaves them out only when no jump can
+// fire), so the scoring runs and the request is refused, with or without
+// an attack in it; the upstream never sees one.
+func TestWAFRefusesWithoutHost(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, wafConfig(up))
+	for _, path := range []string{
+		"/block/v1/search?q=hello",
+		"/block/v1/search?q=" + wq("<script>alert(1)</script>"),
+		"/block/v1/ping?host=" + wq("127.0.0.1;cat /etc/passwd"),
+	} {
+		resp := rawRequest(t, gw.Addr, "GET "+path+" HTTP/1.0\r\nUser-Agent: example-app/2.3\r\nAccept: */*\r\n\r\n")
+		if resp.Status != http.StatusForbidden || !strings.Contains(resp.Body, "The request was refused.") {
+			t.Fatalf("%s without a Host: status %d %s", path, resp.Status, resp.Body)
+		}
+		if n := up.Count(); n != 0 {
+			t.Fatalf("%s without a Host: upstream received %d requests", path, n)
+		}
+	}
+	if !gw.WaitLog(`920280`, 5*time.Second) {
+		t.Fatalf("refusals not logged with 920280:\n%s", gw.Stderr.String())
 	}
 }
 
