@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/corazawaf/coraza/v3/collection"
 	"github.com/corazawaf/coraza/v3/types/variables"
 )
 
@@ -198,10 +199,9 @@ func runsUnhindered(lean []ruleText, i int) bool {
 		if rt.id == 0 {
 			continue
 		}
-		sr, err := parseSecRule(rt.raw)
+		sr, err := parseDirective(rt.raw)
 		if err != nil {
-			sr = secRule{}
-			sr.readActions(strings.Trim(strings.TrimPrefix(strings.TrimSpace(rt.raw), "SecAction"), ` "`))
+			return false // a rule not read may jump anywhere
 		}
 		if hasAction(sr.actions, "allow") {
 			return false
@@ -308,10 +308,8 @@ func covers(value string, id int) bool {
 func (x *tagExclusion) apply(tx corazaTx, rm *removal) {
 	rm.add(x.id)
 	path := ""
-	if c := tx.Collection(variables.RequestFilename); c != nil {
-		if all := c.FindAll(); len(all) > 0 {
-			path = all[0].Value()
-		}
+	if c, ok := tx.Collection(variables.RequestFilename).(collection.Single); ok {
+		path = c.Get() // the one value the rule reads (FindAll would allocate it)
 	}
 	for i := 0; i < len(path); i++ {
 		if !x.valid.has(path[i]) {

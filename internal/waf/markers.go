@@ -1,7 +1,6 @@
 package waf
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/corazawaf/coraza/v3/collection"
@@ -77,17 +76,7 @@ func newMarkerGate(rules []ruleText, gone map[int]bool) markerGate {
 		if skipLeft[rt.phase] > 0 {
 			skipLeft[rt.phase]--
 		}
-		sr, err := parseSecRule(rt.raw)
-		if errors.Is(err, errNotSecRule) {
-			// A SecAction (the fold's): with a skip or skipAfter it
-			// always jumps.
-			var sa secRule
-			sa.readActions(strings.Trim(strings.TrimPrefix(strings.TrimSpace(rt.raw), "SecAction"), ` "`))
-			if sa.skip() > 0 || hasAction(sa.actions, "skipAfter") {
-				return markerGate{}
-			}
-			continue
-		}
+		sr, err := parseDirective(rt.raw)
 		if err != nil {
 			return markerGate{} // a rule not read may jump anywhere
 		}

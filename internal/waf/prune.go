@@ -746,6 +746,18 @@ func parseSecRule(raw string) (secRule, error) {
 	return sr, nil
 }
 
+// parseDirective reads a SecRule as parseSecRule does, and a SecAction as
+// a rule with its actions only (no targets, no operator).
+func parseDirective(raw string) (secRule, error) {
+	sr, err := parseSecRule(raw)
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(raw), "SecAction"); ok && errors.Is(err, errNotSecRule) {
+		sr = secRule{}
+		sr.readActions(strings.Trim(rest, ` "`))
+		return sr, nil
+	}
+	return sr, err
+}
+
 // cutQuoted cuts the double-quoted string s starts with: a quote preceded
 // by an odd number of backslashes does not end it. It returns the text
 // between the quotes.
