@@ -338,10 +338,13 @@ func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error
 		v   *verified
 		key *verifyKey
 	)
-	if e := m.cache.get(&sum, now); e != nil {
+	e := m.cache.get(&sum, now)
+	if e != nil {
 		key = m.cachedKey(e)
 		if key != nil {
 			v = e.v
+		} else {
+			e = nil // verified again below, and its identity mapped again
 		}
 	}
 	fresh := v == nil
@@ -351,13 +354,13 @@ func (m *jwtMethod) Authenticate(c *pipeline.Context) (*pipeline.Identity, error
 			return nil, f
 		}
 	}
-	if !m.allowed.has(v.alg) {
+	if !m.allowed.hasBit(v.algBit) {
 		return nil, fail(reasonAlgNotAllowed) // a cached token from a route with other algorithms
 	}
 	if r := m.checks.check(v, now); r != "" {
 		return nil, fail(r)
 	}
-	id, r := m.identity(v, key)
+	id, r := m.identityOf(e, v, key)
 	if r != "" {
 		return nil, fail(r)
 	}
@@ -578,6 +581,21 @@ func (m *jwtMethod) findKey(ctx context.Context, t *jwt.Token) (*verifyKey, stri
 		}
 	}
 	return nil, reasonAlgMismatch
+}
+
+// identityOf is identity, reused from the cache entry e (nil: none) when
+// this route mapped the same entry with the same key before.
+func (m *jwtMethod) identityOf(e *cacheEntry, v *verified, key *verifyKey) (*pipeline.Identity, string) {
+	if e != nil {
+		if ei := e.id.Load(); ei != nil && ei.m == m && ei.key == key {
+			return ei.id, ""
+		}
+	}
+	id, r := m.identity(v, key)
+	if r == "" && e != nil {
+		e.id.Store(&entryIdentity{m: m, key: key, id: id})
+	}
+	return id, r
 }
 
 // identity maps the token to a consumer: the credential's owner, or for

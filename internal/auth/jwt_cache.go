@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -38,6 +39,21 @@ type cacheEntry struct {
 	v       *verified
 	keyFP   [32]byte
 	expires int64 // unix nanoseconds
+	// id is the identity the token last mapped to, and for which route
+	// (method, built once per snapshot with that snapshot's consumers) and
+	// key: a hit from the same route and key reuses it instead of
+	// allocating the same identity again. Another route, a reload (a new
+	// method, perhaps other consumers) or a key found anew maps it again.
+	// Identities are read-only once made (as the anonymous one, shared by
+	// every anonymous request).
+	id atomic.Pointer[entryIdentity]
+}
+
+// entryIdentity is a cache entry's identity and what it was mapped with.
+type entryIdentity struct {
+	m   *jwtMethod
+	key *verifyKey
+	id  *pipeline.Identity
 }
 
 // tokenCache is the verified-token cache: a ttlmap (bounded, sharded,

@@ -12,6 +12,9 @@ import (
 // may change it after newVerified returns (Identity.Claims included).
 type verified struct {
 	alg, kid string
+	// algBit is alg's bit, looked up once: every request checks it against
+	// the route's algorithms.
+	algBit algSet
 	claims   map[string]any
 	// exp, nbf, iat are NumericDates in seconds; has* says whether present.
 	exp, nbf, iat          float64
@@ -25,7 +28,7 @@ type verified struct {
 // a string, "aud" as an object): such a token is malformed, not merely
 // lacking the claim.
 func newVerified(alg, kid string, claims map[string]any) (*verified, string) {
-	v := &verified{alg: alg, kid: kid, claims: claims}
+	v := &verified{alg: alg, algBit: algBit(alg), kid: kid, claims: claims}
 	var ok bool
 	if v.exp, v.hasExp, ok = numericDate(claims, "exp"); !ok {
 		return nil, reasonInvalidClaims

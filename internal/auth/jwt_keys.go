@@ -55,10 +55,11 @@ const (
 
 func algBit(alg string) algSet { return jwtAlgs[alg].bit }
 
-func (s algSet) has(alg string) bool {
-	b := algBit(alg)
-	return b != 0 && s&b != 0
-}
+func (s algSet) has(alg string) bool { return s.hasBit(algBit(alg)) }
+
+// hasBit reports whether s holds b, the bit of one algorithm (0, an
+// unknown algorithm's, is never held).
+func (s algSet) hasBit(b algSet) bool { return b != 0 && s&b != 0 }
 
 // ecCurveAlg binds each curve to the one algorithm it may verify.
 var ecCurveAlg = map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}

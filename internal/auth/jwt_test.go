@@ -464,6 +464,68 @@ func TestJWTCacheBoundToKey(t *testing.T) {
 	}
 }
 
+// A cached token's identity is reused by the route that mapped it (no
+// allocation a request), and mapped again after a reload: the consumer's
+// groups as the new config has them, never the old ones.
+func TestJWTCachedIdentityFollowsReload(t *testing.T) {
+	k := keys(t)
+	state := pipeline.NewSharedValues()
+	cs := defaultConsumers(t)
+	compile := func() *jwtMethod {
+		t.Helper()
+		p, err := compileWith(t, testConfig(t, `{algorithms: [RS256]}`, cs), state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.methods[0].(*jwtMethod)
+	}
+	tok := sign(t, "RS256", "bob-rs", k.rsa, jwt.MapClaims{"scope": "orders:read"})
+	m := compile()
+	var ids []*pipeline.Identity
+	for range 3 {
+		id, _, err := authenticate(m, "Bearer "+tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// The first request verified the token, the second mapped the cached
+	// entry, the third reused that mapping.
+	if ids[2] != ids[1] {
+		t.Error("the cached token's identity was made again on the same route")
+	}
+	if got := ids[2]; got.Consumer != "bob" || strings.Join(got.Groups, ",") != "partners" ||
+		strings.Join(got.Scopes, ",") != "orders:read" || got.CredentialID == "" || got.Method != "jwt" {
+		t.Errorf("identity %+v", got)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		c := bearerPolicyCtx(tok)
+		if _, err := m.Authenticate(c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	base := testing.AllocsPerRun(50, func() { _ = bearerPolicyCtx(tok) })
+	if allocs-base != 0 {
+		t.Errorf("a cached token costs %v allocations, want 0", allocs-base)
+	}
+
+	cs[1].Groups = []string{"partners", "auditors"}
+	m2 := compile()
+	id, _, err := authenticate(m2, "Bearer "+tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id == ids[2] || strings.Join(id.Groups, ",") != "partners,auditors" {
+		t.Errorf("after the reload: groups %v (same identity as before: %v)", id.Groups, id == ids[2])
+	}
+	// The consumer renamed by a reload (the credential with it): the
+	// cached token maps to the new name.
+	cs[1].Name = "robert"
+	if id, _, err := authenticate(compile(), "Bearer "+tok); err != nil || id.Consumer != "robert" {
+		t.Fatalf("renamed consumer: %v, %v", id, err)
+	}
+}
+
 // A cached token stops at its exp, even though the entry is a hit.
 func TestJWTCachedTokenExpires(t *testing.T) {
 	k := keys(t)

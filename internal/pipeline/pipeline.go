@@ -76,8 +76,13 @@ type Context struct {
 
 	// finishers run once the response is done (see OnFinish).
 	finishers []Finisher
-	// values carries per-request data between a policy's methods (see SetValue).
-	values []ctxValue
+	// values carries per-request data between a policy's methods (see
+	// SetValue); it starts in valuesBuf, so the first value (a route's
+	// rate limit's) costs no allocation of its own: the Context lives in
+	// the request's one allocation, the gateway's exchange, whose size
+	// class one more entry would raise.
+	values    []ctxValue
+	valuesBuf [1]ctxValue
 }
 
 // RequestPolicy runs in one request phase. Handle returns nil to let the

@@ -17,6 +17,9 @@ func (c *Context) SetValue(key, val any) {
 			return
 		}
 	}
+	if c.values == nil {
+		c.values = c.valuesBuf[:0]
+	}
 	c.values = append(c.values, ctxValue{key, val})
 }
 

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -181,8 +182,11 @@ type decision struct {
 	set *limitSet
 	res Result
 	// hdr holds the two header values Respond sets, so that their value
-	// slices cost no allocation of their own.
-	hdr [2]string
+	// slices cost no allocation of their own; hbuf holds the RateLimit
+	// value's bytes when they fit, for the same reason.
+	hdr   [2]string
+	hbuf  [56]byte
+	hused bool
 }
 
 // Handle implements pipeline.RequestPolicy.
@@ -229,7 +233,7 @@ func (p *Policy) Respond(c *pipeline.Context, _ int, h http.Header) {
 	if d == nil {
 		return
 	}
-	d.hdr[0], d.hdr[1] = d.set.policyHeader, rateLimitHeader(d.set, &d.res)
+	d.hdr[0], d.hdr[1] = d.set.policyHeader, d.rateLimitHeader()
 	h["Ratelimit-Policy"] = d.hdr[0:1:1]
 	h["Ratelimit"] = d.hdr[1:2:2]
 }
@@ -308,11 +312,32 @@ func appendValue(b []byte, tag, v string) []byte {
 	return append(b, v...)
 }
 
+// rateLimitHeader is the decision's RateLimit value, written into the
+// decision's own bytes when it fits: the header map keeps the decision
+// alive for as long as it holds the string, and hbuf is written only once
+// (a second call gets a string of its own).
+func (d *decision) rateLimitHeader() string {
+	if d.hused {
+		return rateLimitHeader(d.set, &d.res)
+	}
+	d.hused = true
+	b := appendRateLimitHeader(d.hbuf[:0], d.set, &d.res)
+	if len(b) == 0 || &b[0] != &d.hbuf[0] {
+		return string(b) // grown past hbuf by long limit names
+	}
+	// #nosec G103 -- hbuf is written once, here, and never changed; the string keeps the decision alive.
+	return unsafe.String(&d.hbuf[0], len(b))
+}
+
 // rateLimitHeader is the RateLimit value: for each limit, what remains
 // now (r) and when it resets (t, seconds; see reset).
 func rateLimitHeader(set *limitSet, res *Result) string {
 	var buf [48 * MaxLimits]byte // on the stack; grown only by a very long limit name
-	b := buf[:0]
+	return string(appendRateLimitHeader(buf[:0], set, res))
+}
+
+// appendRateLimitHeader appends the RateLimit value to b.
+func appendRateLimitHeader(b []byte, set *limitSet, res *Result) []byte {
 	for i, ps := range set.ps {
 		if i > 0 {
 			b = append(b, ", "...)
@@ -324,5 +349,5 @@ func rateLimitHeader(set *limitSet, res *Result) string {
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, (reset(res.Now, ps, res.TAT[i])+999_999)/1_000_000, 10)
 	}
-	return string(b)
+	return b
 }

@@ -59,6 +59,50 @@ limits:
 	}
 }
 
+// The RateLimit value is written into the request's decision: a second
+// Respond for the same request (the first header map still holding the
+// first value) gets a value of its own, and names longer than the
+// decision's buffer still give the whole value.
+func TestPolicyRateLimitHeaderStable(t *testing.T) {
+	long := strings.Repeat("l", 32)
+	p := mustPolicy(t, `
+kind: rate_limit
+limits:
+  - {name: burst, rate: 10, per: 1s, burst: 3}
+  - {name: `+long+`, rate: 10000, per: 24h}
+  - {name: m`+long[1:]+`, rate: 20000, per: 24h}
+`)
+	withClock(p)
+	c := reqCtx("192.0.2.1", nil)
+	if prob := p.Handle(c); prob != nil {
+		t.Fatalf("refused: %+v", prob)
+	}
+	want := `"burst";r=2;t=1, "` + long + `";r=9999;t=9, "m` + long[1:] + `";r=19999;t=5`
+	h1, h2 := http.Header{}, http.Header{}
+	p.Respond(c, 200, h1)
+	first := h1.Get("RateLimit")
+	p.Respond(c, 200, h2)
+	if first != want || h1.Get("RateLimit") != want || h2.Get("RateLimit") != want {
+		t.Fatalf("RateLimit %q, then %q and %q; want %q", first, h1.Get("RateLimit"), h2.Get("RateLimit"), want)
+	}
+	// Respond itself allocates nothing: the value's bytes are the
+	// decision's (made by Handle) and the map's keys exist already.
+	short := mustPolicy(t, "kind: rate_limit\nlimits: [{rate: 1000000, per: 1s}]\n")
+	h := http.Header{"Ratelimit": nil, "Ratelimit-Policy": nil}
+	handle := func() *pipeline.Context {
+		c := reqCtx("192.0.2.1", nil)
+		if prob := short.Handle(c); prob != nil {
+			t.Fatalf("refused: %+v", prob)
+		}
+		return c
+	}
+	base := testing.AllocsPerRun(20, func() { handle() })
+	allocs := testing.AllocsPerRun(20, func() { short.Respond(handle(), 200, h) })
+	if allocs != base {
+		t.Errorf("Respond: %v allocations", allocs-base)
+	}
+}
+
 func TestPolicyKeys(t *testing.T) {
 	alice := &pipeline.Identity{Consumer: "alice", CredentialID: "a1"}
 	alice2 := &pipeline.Identity{Consumer: "alice", CredentialID: "a2"}
