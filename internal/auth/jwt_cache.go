@@ -22,9 +22,11 @@ import (
 //     the same fingerprint: a credential removed or replaced in the config,
 //     or a key rotated out of a JWKS, stops the token at once instead of
 //     letting it live on in the cache until it expires.
-//   - Only the signature and the decoded claims are cached. Every request
-//     still runs the route's claim checks (time, issuer, audience, required
-//     claims) and maps the consumer through the current snapshot.
+//   - Only the signature, the decoded claims and the identity they map to
+//     are cached. Every request still runs the route's claim checks (time,
+//     issuer, audience, required claims); the identity is reused only by the
+//     route (one snapshot's method) and key that made it, so a reload maps
+//     the consumer through the new snapshot.
 //   - An entry never outlives the token's exp, nor jwtCacheMaxTTL.
 //   - Bounded: jwtCacheEntries in all, split over shards (less lock
 //     contention); a full shard evicts an expired entry or a random one
