@@ -15,7 +15,7 @@ type verified struct {
 	// algBit is alg's bit, looked up once: every request checks it against
 	// the route's algorithms.
 	algBit algSet
-	claims   map[string]any
+	claims map[string]any
 	// exp, nbf, iat are NumericDates in seconds; has* says whether present.
 	exp, nbf, iat          float64
 	hasExp, hasNbf, hasIat bool
