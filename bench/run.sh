@@ -456,6 +456,22 @@ cpu_ticks() {
 	echo "$u $s"
 }
 
+# ctx_switches PID: voluntary and involuntary context switches of every
+# thread of PID and its children, as "VOL INVOL". Involuntary ones are the
+# kernel preempting a runnable thread: on a few cores shared with wrk and
+# the upstream they are where a server's tail grows (docs/performance.md,
+# "The chain's tail: what moves it").
+ctx_switches() {
+	local p v=0 i=0 a b
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		read -r a b < <(cat /proc/"$p"/task/*/status 2>/dev/null |
+			awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { i += $2 } END { print v + 0, i + 0 }')
+		v=$((v + ${a:-0}))
+		i=$((i + ${b:-0}))
+	done
+	echo "$v $i"
+}
+
 # measure TARGET RUN: warm up, then one measured wrk run; appends a CSV row
 # with the server's CPU time per request (user and kernel, microseconds)
 # over the measured run.
@@ -464,17 +480,23 @@ measure() {
 	"target_${t//-/_}"
 	out="$RUN/wrk-$t-$run.txt"
 	wrk -t"$THREADS" -c"$CONNS" -d"${WARM}s" --timeout 2s "${T_WRK_ARGS[@]}" "$T_URL" >/dev/null
-	local spid c0 c1
+	local spid c0 c1 x0 x1
 	spid=$(server_pid "$T_SERVER")
 	c0=$(cpu_ticks "$spid")
+	x0=$(ctx_switches "$spid")
 	wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 2s --latency "${T_WRK_ARGS[@]}" "$T_URL" >"$out"
 	c1=$(cpu_ticks "$spid")
-	local rps p50 p99 errs reqs ucpu scpu
+	x1=$(ctx_switches "$spid")
+	local rps p50 p99 errs reqs ucpu scpu vcsw icsw
 	reqs=$(awk '/requests in/ { print $1 }' "$out")
 	read -r ucpu scpu < <(awk -v a="$c0" -v b="$c1" -v n="${reqs:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
 		if (n == 0) { print "nan nan"; exit }
 		printf "%.1f %.1f\n", (y[1] - x[1]) / hz / n * 1e6, (y[2] - x[2]) / hz / n * 1e6 }')
+	read -r vcsw icsw < <(awk -v a="$x0" -v b="$x1" -v n="${reqs:-0}" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		if (n == 0) { print "nan nan"; exit }
+		printf "%.3f %.3f\n", (y[1] - x[1]) / n, (y[2] - x[2]) / n }')
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
 	p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
 	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -487,8 +509,8 @@ measure() {
 		cat "$out" >&2
 		exit 1
 	fi
-	echo "$t,$run,$rps,$p50,$p99,$errs,$ucpu,$scpu" >>"$RUN/runs.csv"
-	log "$t run $run: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs, CPU/req user ${ucpu} us sys ${scpu} us"
+	echo "$t,$run,$rps,$p50,$p99,$errs,$ucpu,$scpu,$vcsw,$icsw" >>"$RUN/runs.csv"
+	log "$t run $run: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $errs, CPU/req user ${ucpu} us sys ${scpu} us, context switches/req ${vcsw} + ${icsw} preempted"
 }
 
 # ---- main --------------------------------------------------------------------------
@@ -526,7 +548,7 @@ for s in "${servers[@]}"; do
 	"start_$s"
 done
 
-echo "target,run,rps,p50_ms,p99_ms,errors,user_us_req,sys_us_req" >"$RUN/runs.csv"
+echo "target,run,rps,p50_ms,p99_ms,errors,user_us_req,sys_us_req,vol_csw_req,invol_csw_req" >"$RUN/runs.csv"
 log "measuring: $RUNS round(s) of [$TARGETS], wrk -t$THREADS -c$CONNS -d${DUR}s after ${WARM}s warm-up"
 for run in $(seq "$RUNS"); do
 	for t in $TARGETS; do
@@ -545,13 +567,15 @@ ratio() { # A B -> A/B as "0.42x", or "-" when B is missing
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'
 }
 
-declare -A RPS P50 P99 ERRS UCPU SCPU
+declare -A RPS P50 P99 ERRS UCPU SCPU VCSW ICSW
 for t in $TARGETS; do
 	RPS[$t]=$(column_median "$t" 3)
 	P50[$t]=$(column_median "$t" 4)
 	P99[$t]=$(column_median "$t" 5)
 	UCPU[$t]=$(column_median "$t" 7)
 	SCPU[$t]=$(column_median "$t" 8)
+	VCSW[$t]=$(column_median "$t" 9)
+	ICSW[$t]=$(column_median "$t" 10)
 	ERRS[$t]=$(awk -F, -v t="$t" 'NR > 1 && $1 == t { e += $6 } END { print e + 0 }' "$RUN/runs.csv")
 done
 
@@ -565,13 +589,13 @@ report=$(
 	echo "- machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc), kernel $(uname -r)"
 	echo "- load: wrk -t$THREADS -c$CONNS -d${DUR}s --latency after ${WARM}s warm-up; $RUNS interleaved round(s); upstream nginx returning \"ok\""
 	echo
-	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | vs ceiling | vs fasthttp | CPU µs/req user + sys | errors |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| target | req/s | p50 ms | p99 ms | vs nginx | vs Go proxy | vs ceiling | vs fasthttp | CPU µs/req user + sys | context switches/req voluntary + preempted | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for t in $TARGETS; do
-		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s + %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
+		printf '| %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s + %s | %s + %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" \
 			"$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" "$(ratio "${RPS[$t]}" "${RPS[goproxy]:-}")" \
 			"$(ratio "${RPS[$t]}" "${RPS[ceiling]:-}")" "$(ratio "${RPS[$t]}" "${RPS[fasthttp]:-}")" \
-			"${UCPU[$t]}" "${SCPU[$t]}" "${ERRS[$t]}"
+			"${UCPU[$t]}" "${SCPU[$t]}" "${VCSW[$t]}" "${ICSW[$t]}" "${ERRS[$t]}"
 	done
 	echo
 	# The metrics-off process logs to a file: its plain route is compared
@@ -641,6 +665,7 @@ report=$(
 	fi
 	echo "Medians over runs. vs = req/s ratio. errors = non-2xx/3xx answers plus socket errors, summed."
 	echo "CPU µs/req = the server process's (and its children's) user and kernel CPU time over the measured run, per request."
+	echo "context switches/req = the same processes' threads' voluntary (blocked) and involuntary (preempted by the kernel) switches over the measured run, per request."
 	echo "ceiling = net/http server + bare pooled client (bench/ceiling), the upper bound of this design."
 	echo "ceiling-engine = the same on internal/http1 (bench/ceiling-engine); fasthttp = fasthttp server + HostClient (bench/fasthttpproxy)."
 	echo
