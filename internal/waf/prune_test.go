@@ -555,3 +555,72 @@ func TestPruneConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestPhraseScreenDFAAgreesWithNFA: dfaPhrases picks the automaton for
+// speed only. For every CRS data file a request rule reads, the DFA and
+// the NFA over its phrases say the same of each phrase (as sent, upper
+// case, inside other text), of each phrase with its last byte changed, and
+// of values a clean request carries.
+func TestPhraseScreenDFAAgreesWithNFA(t *testing.T) {
+	files := []string{"lfi-os-files.data", "unix-shell.data", "restricted-files.data", "windows-powershell-commands.data",
+		"restricted-upload.data", "php-function-names-933150.data", "ssrf.data", "java-classes.data",
+		"scanners-user-agents.data", "php-variables.data", "ssrf-no-scheme.data", "ai-critical-artifacts.data"}
+	clean := []string{"", "hello", "/chain-waf/ok", "q=hello", "Mozilla/5.0 (X11; Linux x86_64)", "application/json",
+		"Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImJlbmNoIn0.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl", "bench.test", "*/*"}
+	for _, name := range files {
+		phrases, err := dataFile(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		dfa, nfa := phraseMatcher(phrases, true), phraseMatcher(phrases, false)
+		values := slices.Clone(clean)
+		for _, p := range phrases {
+			values = append(values, p, strings.ToUpper(p), "x/"+p+"?y", p[:len(p)-1]+"\x00")
+		}
+		matched := 0
+		for _, v := range values {
+			d, n := dfa(v), nfa(v)
+			if d != n {
+				t.Fatalf("%s: %q: DFA %v, NFA %v", name, v, d, n)
+			}
+			if d {
+				matched++
+			}
+		}
+		if matched < len(phrases) { // every phrase matches itself at least
+			t.Fatalf("%s: %d of %d values matched, fewer than the %d phrases", name, matched, len(values), len(phrases))
+		}
+	}
+}
+
+// TestDataFileScreenBuiltOnce: a data file's screen is built once and
+// shared (every WAF route, every reload); a name that is not a CRS data
+// file gets no screen and is not kept.
+func TestDataFileScreenBuiltOnce(t *testing.T) {
+	const name = "java-classes.data"
+	phrases, err := dataFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := operatorScreen("pmFromFile", name); !ok {
+		t.Fatal("no screen for a CRS data file")
+	}
+	built := dataFileScreenBuilds.Load()
+	for _, op := range []string{"pmFromFile", "pmf"} {
+		_, _, mayMatch, ok := operatorScreen(op, name)
+		if !ok || !mayMatch("x "+strings.ToUpper(phrases[0])+" y") || mayMatch("hello") {
+			t.Fatalf("%s: the kept screen does not screen", op)
+		}
+	}
+	if n := dataFileScreenBuilds.Load() - built; n != 0 {
+		t.Fatalf("%d more screens built for a data file already screened", n)
+	}
+	for _, bad := range []string{"no-such-file.data", "../etc/passwd", "/etc/passwd", "http://example.com/x.data"} {
+		if _, _, _, ok := operatorScreen("pmFromFile", bad); ok {
+			t.Errorf("%q: screened", bad)
+		}
+		if _, ok := dataFileScreens.Load(bad); ok {
+			t.Errorf("%q: kept", bad)
+		}
+	}
+}
