@@ -566,6 +566,7 @@ func (c *conn) startBackgroundRead() {
 	if after < 0 {
 		c.claimWatch()
 		c.bgOn = true
+		c.srv.watches.Add(1) // counted here, not in the goroutine: the count is current when the handler answers
 		go c.bgRun()
 		return
 	}
@@ -607,8 +608,8 @@ func (c *conn) watchFire() {
 	c.bgPoll = c.inl
 	c.claimWatch()
 	c.wmu.Unlock()
+	c.srv.watches.Add(1)
 	if c.bgPoll {
-		c.srv.watches.Add(1)
 		c.pollWatch()
 		return
 	}
@@ -652,7 +653,6 @@ func (c *conn) settleWatch() {
 
 // backgroundRead is the watch itself, on its own goroutine.
 func (c *conn) backgroundRead() {
-	c.srv.watches.Add(1)
 	if !c.bgRead {
 		c.peekState = peekNone
 		// An error here is a deadline (the idle timeout, a stop, a
