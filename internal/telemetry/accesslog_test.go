@@ -146,10 +146,9 @@ func TestAccessLogCloseFlushes(t *testing.T) {
 
 // TestAccessLogBatchesRequestsInFlight: lines logged by requests that are
 // ready to run when the writer wakes go out in the writer's next write,
-// not one write each. On one P the order is deterministic up to the
-// scheduler's fairness checks: the writer, woken by the first line, yields
-// to the goroutines already waiting, which log theirs meanwhile. Without
-// the yield, every line is a write of its own.
+// not one write each. On one P the writer, woken by the first line, waits
+// its window while the goroutines already waiting log theirs. Without the
+// wait, every line is a write of its own.
 func TestAccessLogBatchesRequestsInFlight(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const requests = 40
@@ -171,6 +170,46 @@ func TestAccessLogBatchesRequestsInFlight(t *testing.T) {
 		t.Fatalf("%d lines in %d writes: the writer did not wait for the requests in flight", requests+1, calls)
 	}
 	t.Logf("%d lines in %d writes", requests+1, calls)
+}
+
+// TestAccessLogGathersLinesForAWindow: the writer, woken by a line, waits
+// gatherWindow before it writes, so lines logged one after another go out
+// together even when the writer could run between them (the logging
+// goroutine yields after each line, as a request does when it waits for
+// its next one); the lines are still written soon after, with no Flush to
+// push them. On one P the order is deterministic: a writer that only
+// yields once when woken writes every line or two on its own here.
+func TestAccessLogGathersLinesForAWindow(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const lines = 200 // a few hundred µs of Log calls, well inside the window
+	rec := &recorder{}
+	a := newAccessLog(rec, nil, noReport)
+	defer a.Close()
+	start := time.Now()
+	for i := range lines {
+		a.Log(&AccessEntry{RequestID: fmt.Sprint(i)})
+		runtime.Gosched()
+	}
+	logged := time.Since(start)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+		if _, out := rec.all(); bytes.Count(out, []byte("\n")) == lines {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lines were not written within 5 s without a Flush")
+		}
+	}
+	calls, out := rec.all()
+	if n := len(decodeLines(t, out)); n != lines {
+		t.Fatalf("%d lines written, want %d", n, lines)
+	}
+	// At most one write a window the loop took, and one more for a loop
+	// that straddles a window's end: a writer that did not wait makes one
+	// per line or two.
+	if limit := 2 + int(logged/gatherWindow); calls > limit {
+		t.Fatalf("%d lines logged in %v went out in %d writes: the writer did not wait its window", lines, logged, calls)
+	}
+	t.Logf("%d lines logged in %v, written in %d writes", lines, logged, calls)
 }
 
 func TestAccessLogFlush(t *testing.T) {
