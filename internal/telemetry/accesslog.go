@@ -43,15 +43,14 @@ const maxPending = 4 << 20
 
 // gatherWindow is how long the writer, woken by a line, waits for more
 // before it writes. What it saves is the writer's wake-up and its write(2),
-// which are per batch. Measured on issue 12's chain under wrk -c64 (15-17k
-// req/s on a slow hour): yielding once to the goroutines ready to run (the
-// design before) made batches of about 7 lines, 0.13 log writes and 0.09
-// voluntary context switches a request; the window makes batches of about
-// 13 lines, 0.07 writes and 0.01 switches a request, and the chain's req/s
-// 1.08x and its CPU a request 0.94x (medians of 8 rounds, both orders;
-// docs/performance.md, "The access log's window"). 1 ms is far below what
-// anyone reading the log can notice, and it loses no line: Flush and
-// Close wait for the write.
+// which are per batch. Measured on issue 12's chain under wrk -c64 (15-20k
+// req/s on a noisy day), against yielding once to the goroutines ready to
+// run (the design before): batches of 15-30 lines instead of 7-9, 0.05 log
+// writes a request instead of 0.12, voluntary context switches 0.12
+// instead of 0.19, and the chain's req/s 1.06x and CPU a request 0.95x
+// (medians of 14 rounds in three interleaved runs; docs/performance.md,
+// "The access log's window"). 1 ms is far below what anyone reading the
+// log can notice, and it loses no line: Flush and Close wait for the write.
 const gatherWindow = time.Millisecond
 
 // initialBuffer is the starting capacity of each of the two batch buffers,
