@@ -40,9 +40,12 @@ lint: tools ## gofmt, go vet, staticcheck, gosec
 SLOW_BENCH := Compile5000Routes|Reload5000Routes|StoreChangeCompile
 
 bench: build ## Go benchmarks of the hot paths, then the load harness against nginx and a plain Go proxy
-	$(GO) test -run '^$$' -bench . -skip '$(SLOW_BENCH)' -benchmem -benchtime 2000x ./internal/router ./internal/normalize ./internal/upstream ./internal/gateway
+	$(GO) test -run '^$$' -bench . -skip '$(SLOW_BENCH)' -benchmem -benchtime 2000x ./internal/router ./internal/normalize ./internal/upstream ./internal/gateway >$(BIN)/bench-go.txt 2>&1; \
+		s=$$?; cat $(BIN)/bench-go.txt; exit $$s
 	$(GO) test -run '^$$' -bench '$(SLOW_BENCH)' -benchmem -benchtime 5x ./internal/gateway
-	./bench/run.sh
+	@# The report's bars table takes the allocation bar from the Go benchmark above.
+	ALLOCS=$$(awk '$$1 ~ /^BenchmarkEngineProxyPlain(-[0-9]+)?$$/ { for (i = 2; i < NF; i++) if ($$(i + 1) == "allocs/op") print $$i }' $(BIN)/bench-go.txt) \
+		./bench/run.sh
 
 fuzz: ## every fuzz target in the module, FUZZTIME each (default 30s)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -32,6 +32,12 @@
 #                   base-chain round by round. For a change of a few percent:
 #                   BASE=main TARGETS="portcullis-log base-log portcullis-chain
 #                   base-chain" RUNS=5 bench/run.sh
+#   BASE_ENV (none) NAME=VALUE words for the BASE gateway's environment
+#                   only, to measure a runtime setting on the same build:
+#                   BASE=HEAD BASE_ENV="GOGC=1600" TARGETS="nginx
+#                   portcullis-chain base-chain" bench/run.sh
+#   ALLOCS (none)   allocs/op of BenchmarkEngineProxyPlain, for the report's
+#                   bars table (make bench sets it from its Go benchmarks)
 #
 # Add a target: write a target_NAME function below (URL, server, wrk args),
 # add a route to conf/portcullis.yaml when it is a Portcullis route, and name
@@ -274,7 +280,10 @@ start_portcullis_base() {
 	(cd "$src" && "$GO" build -trimpath -o "$RUN/portcullis-base" ./cmd/portcullis)
 	git -C "$ROOT" worktree remove --force "$src"
 	portcullis_conf portcullis-base "$PORTCULLIS_BASE_PORT" "$PORTCULLIS_BASE_OPS_PORT"
-	start_bg portcullis_base "$RUN/portcullis-base" run --config "$RUN/portcullis-base.yaml"
+	# BASE_ENV (NAME=VALUE ...) is handed to this process alone; env execs
+	# the gateway, so the PID measured is still the server's.
+	# shellcheck disable=SC2086 # BASE_ENV is a list of NAME=VALUE words
+	start_bg portcullis_base env ${BASE_ENV:-} "$RUN/portcullis-base" run --config "$RUN/portcullis-base.yaml"
 	wait_200 portcullis_base "http://127.0.0.1:$PORTCULLIS_BASE_OPS_PORT/readyz"
 	check_chain portcullis-base "$PORTCULLIS_BASE_PORT"
 }
@@ -557,6 +566,73 @@ for run in $(seq "$RUNS"); do
 done
 stop_all
 
+# ---- issue 12's bars -------------------------------------------------------------
+
+# pair_stat A B COL: target A against target B on runs.csv column COL (3
+# req/s, 5 p99), as "PAIRED OVERALL": the median of A/B over the rounds
+# that measured both, and the ratio of A's median to B's, unrounded (a bar
+# is judged on these; the table rounds). Nothing when a target is missing.
+pair_stat() {
+	awk -F, -v a="$1" -v b="$2" -v col="$3" '
+		function med(v, n,    i, j, x) {
+			for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		}
+		NR > 1 { val[$1, $2] = $col; if ($1 == a) runs[++nr] = $2 }
+		END {
+			for (i = 1; i <= nr; i++) {
+				r = runs[i]
+				if (val[b, r] == "" || val[b, r] == 0) continue
+				n++; x[n] = val[a, r] / val[b, r]; va[n] = val[a, r]; vb[n] = val[b, r]
+			}
+			if (n) printf "%.4f %.4f\n", med(x, n), med(va, n) / med(vb, n)
+		}' "$RUN/runs.csv"
+}
+
+# bar_row NAME A B COL OP LIMIT: one row of the bars table. The bar is met
+# when both the paired median and the ratio of medians are on its side of
+# LIMIT (OP ge: at least; le: at most), "one of two" when only one is.
+bar_row() {
+	local name=$1 a=$2 b=$3 col=$4 op=$5 limit=$6 stat paired overall n=0 verdict
+	stat=$(pair_stat "$a" "$b" "$col")
+	[[ -n $stat ]] || { printf '| %s | (not measured: targets %s and %s) | | |\n' "$name" "$a" "$b"; return; }
+	read -r paired overall <<<"$stat"
+	for v in "$paired" "$overall"; do
+		if awk -v v="$v" -v l="$limit" -v op="$op" 'BEGIN { exit !(op == "ge" ? v >= l : v <= l) }'; then
+			n=$((n + 1))
+		fi
+	done
+	case $n in 2) verdict=yes ;; 1) verdict="one of two" ;; *) verdict=no ;; esac
+	printf '| %s | %.3fx | %.3fx | %s |\n' "$name" "$paired" "$overall" "$verdict"
+}
+
+# bars_report: issue 12's performance bars, worked out from this run alone
+# (docs/performance.md reads them by hand from the tables above in older
+# sections). The allocation bar is the Go benchmark's (make bench runs it
+# before this script; ALLOCS carries what this script measured itself).
+bars_report() {
+	echo "Issue 12's bars in this run (paired: the median over rounds of the ratio within a round; overall: the ratio of the medians):"
+	echo
+	echo "| bar | paired | overall | met |"
+	echo "|---|---:|---:|---|"
+	bar_row "plain >= 0.7x nginx" portcullis-plain nginx 3 ge 0.7
+	bar_row "plain >= 1.8x the Go proxy" portcullis-plain goproxy 3 ge 1.8
+	bar_row "chain >= 0.6x nginx" portcullis-chain nginx 3 ge 0.6
+	bar_row "p99 plain <= 1.5x nginx's" portcullis-plain nginx 5 le 1.5
+	bar_row "p99 chain <= 1.5x nginx's" portcullis-chain nginx 5 le 1.5
+	bar_row "WAF >= 0.25x plain" portcullis-waf portcullis-plain 3 ge 0.25
+	if [[ ${ALLOCS:-} =~ ^[0-9]+$ ]]; then
+		printf '| <= 3 allocations (BenchmarkEngineProxyPlain) | %s | | %s |\n' "$ALLOCS" "$( ((ALLOCS <= 3)) && echo yes || echo no)"
+	elif [[ -n ${ALLOCS:-} ]]; then
+		printf '| <= 3 allocations (BenchmarkEngineProxyPlain) | (ALLOCS=%q is not a count) | | |\n' "$ALLOCS"
+	fi
+	echo
+	if [[ -n ${UCPU[nginx]:-} ]]; then
+		echo "The host: nginx cost ${UCPU[nginx]} + ${SCPU[nginx]} µs of CPU a request (user + kernel) at ${RPS[nginx]%.*} req/s; compare with the runs in docs/performance.md before comparing ratios across days."
+		echo
+	fi
+}
+
 # ---- report ---------------------------------------------------------------------------
 
 column_median() { # TARGET FIELD -> median of that CSV column over the target's runs
@@ -634,6 +710,7 @@ report=$(
 				}' "$RUN/runs.csv"
 		done
 		echo
+		bars_report
 	fi
 	if [[ -n ${BASE:-} && $RUNS -gt 1 ]]; then
 		# The tree against BASE, round by round: req/s and the server's CPU
