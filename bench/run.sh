@@ -566,6 +566,14 @@ for run in $(seq "$RUNS"); do
 done
 stop_all
 
+# AWK_MED is an awk function, med(v, n): the median of v[1..n] (it sorts
+# v in place). The report's awk programs start with it.
+AWK_MED='
+function med(v, n,    i, j, x) {
+	for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}'
+
 # ---- issue 12's bars -------------------------------------------------------------
 
 # pair_stat A B COL: target A against target B on runs.csv column COL (3
@@ -573,11 +581,7 @@ stop_all
 # that measured both, and the ratio of A's median to B's, unrounded (a bar
 # is judged on these; the table rounds). Nothing when a target is missing.
 pair_stat() {
-	awk -F, -v a="$1" -v b="$2" -v col="$3" '
-		function med(v, n,    i, j, x) {
-			for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
-			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-		}
+	awk -F, -v a="$1" -v b="$2" -v col="$3" "$AWK_MED"'
 		NR > 1 { val[$1, $2] = $col; if ($1 == a) runs[++nr] = $2 }
 		END {
 			for (i = 1; i <= nr; i++) {
@@ -606,10 +610,11 @@ bar_row() {
 	printf '| %s | %.3fx | %.3fx | %s |\n' "$name" "$paired" "$overall" "$verdict"
 }
 
-# bars_report: issue 12's performance bars, worked out from this run alone
-# (docs/performance.md reads them by hand from the tables above in older
-# sections). The allocation bar is the Go benchmark's (make bench runs it
-# before this script; ALLOCS carries what this script measured itself).
+# bars_report: issue 12's performance bars, worked out from this run alone,
+# so that every run is judged the same way (older sections of
+# docs/performance.md read them by hand). The allocation bar is the Go
+# benchmark's: make bench runs it before this script and passes its
+# allocs/op in ALLOCS; without ALLOCS the row is left out.
 bars_report() {
 	echo "Issue 12's bars in this run (paired: the median over rounds of the ratio within a round; overall: the ratio of the medians):"
 	echo
@@ -693,11 +698,7 @@ report=$(
 		echo "|---|---|---:|---|---:|"
 		for t in $TARGETS; do
 			[[ $t == nginx ]] && continue
-			awk -F, -v t="$t" '
-				function med(a, n,    i, j, x) {
-					for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-					return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-				}
+			awk -F, -v t="$t" "$AWK_MED"'
 				NR > 1 { rps[$1, $2] = $3; p99[$1, $2] = $5; if ($1 == t) runs[++nr] = $2 }
 				END {
 					for (i = 1; i <= nr; i++) {
@@ -722,11 +723,7 @@ report=$(
 		for pair in "portcullis-log base-log" "portcullis-chain base-chain"; do
 			read -r a b <<<"$pair"
 			[[ " $TARGETS " == *" $a "* && " $TARGETS " == *" $b "* ]] || continue
-			awk -F, -v a="$a" -v b="$b" '
-				function med(v, n,    i, j, x) {
-					for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
-					return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-				}
+			awk -F, -v a="$a" -v b="$b" "$AWK_MED"'
 				NR > 1 { rps[$1, $2] = $3; cpu[$1, $2] = $7 + $8; if ($1 == a) runs[++nr] = $2 }
 				END {
 					for (i = 1; i <= nr; i++) {
