@@ -32,7 +32,9 @@
 //   - ";" is refused with its own reason: Tomcat, Jetty and Spring strip
 //     ";params" from segments, so "/admin;x" and "/..;/admin" mean
 //     something to them that they do not mean to the router. Options can
-//     allow it; a dot segment carrying parameters is still refused.
+//     allow it; a dot segment carrying parameters is still refused, and so
+//     is a ".." after a segment of parameters only ("/a/;x/.."): to those
+//     servers that segment is empty and collapsed, so their ".." drops "a".
 //   - A raw "#" is refused: a fragment is never sent by a client, so one in
 //     the request line is a probe.
 //   - "." and ".." are resolved (RFC 3986 section 5.2.4) and "//" is

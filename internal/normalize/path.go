@@ -207,6 +207,13 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 			for b.at(j) != '/' {
 				j--
 			}
+			// A segment of parameters only (";x") is empty to an
+			// upstream that strips ";params" (Tomcat, Jetty), which
+			// collapses it, so there ".." drops the segment before it:
+			// "/a/;x/.." is "/a/" here and "/" there. Refused.
+			if b.at(j+1) == ';' {
+				return Path{}, errAmbiguousDot
+			}
 			b.w = j + 1
 		default:
 			if i < len(raw) { // raw[i] == '/'

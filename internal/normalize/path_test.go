@@ -148,7 +148,9 @@ func TestCanonicalizeSemicolonOption(t *testing.T) {
 			t.Errorf("IsCanonical(%q) = false", want)
 		}
 	}
-	for _, in := range []string{"/..;/admin", "/a/.;x/b", "/a/..;", "/a;x%2F..;y"} {
+	// The last three: ".." after a segment of parameters only, which an
+	// upstream that strips them reads as an empty segment and collapses.
+	for _, in := range []string{"/..;/admin", "/a/.;x/b", "/a/..;", "/a;x%2F..;y", "/0/;/..", "/a/;x/..", "/a/;x/;y/../b"} {
 		if _, err := o.Canonicalize(in); err == nil || err.(*PathError).Reason != ReasonAmbiguousDot {
 			t.Errorf("Canonicalize(%q) err = %v; want %q", in, err, ReasonAmbiguousDot)
 		}
