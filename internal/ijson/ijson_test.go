@@ -63,6 +63,8 @@ func TestCheck(t *testing.T) {
 		{"just under 2^53 with a fraction", `9007199254740991.5`, ""},
 		{"2^64", `18446744073709551616`, ""},
 		{"2^64+1", `18446744073709551617`, ReasonNumberRounded},
+		{"an integer beyond 2^53 with an exponent rounds like a double", `100000000000001e3`, ""},
+		{"the same integer written out is not a double", `100000000000001000`, ReasonNumberRounded},
 		{"too long to compare", long, ReasonNumberRange},
 		{"1e308 written out is not a double", "-1" + strings.Repeat("0", 308), ReasonNumberRounded},
 		{"2^1023 written out is a double", pow2(1023), ""},
@@ -110,7 +112,8 @@ func pow2plus1(n uint) string {
 // FuzzCheck: whatever Check accepts, encoding/json decodes without error,
 // its decoder sees no member name twice in any object (so no parser that
 // keeps the first or the last can read it differently), and the
-// re-encoded value is accepted again.
+// re-encoded value is accepted again: with its numbers as written, always;
+// from float64s, but for the integer literals Go's encoder may write.
 func FuzzCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if Check(data) != nil {
@@ -126,12 +129,35 @@ func FuzzCheck(f *testing.F) {
 		if dup := duplicateName(t, data); dup != "" {
 			t.Fatalf("accepted %q, in which encoding/json reads the name %q twice", data, dup)
 		}
+		// Re-encoded from float64s. Go writes an integral double below
+		// 1e21 as an integer literal of its shortest digits, which need
+		// not be the double's exact value ("100000000000001e3", accepted
+		// as the double it rounds to, becomes "100000000000001000"), and
+		// an integer literal that is not exactly a double is refused by
+		// rule (ReasonNumberRounded). Any other refusal is a fault.
 		again, err := json.Marshal(v)
 		if err != nil {
 			t.Fatalf("re-encoding %q: %v", data, err)
 		}
 		if err := Check(again); err != nil {
-			t.Fatalf("the re-encoding %q of accepted %q is refused: %v", again, data, err)
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != ReasonNumberRounded {
+				t.Fatalf("the re-encoding %q of accepted %q is refused: %v", again, data, err)
+			}
+		}
+		// Re-encoded with the numbers as written (json.Number): accepted.
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var n any
+		if err := dec.Decode(&n); err != nil {
+			t.Fatalf("accepted %q, which encoding/json does not decode with UseNumber: %v", data, err)
+		}
+		asWritten, err := json.Marshal(n)
+		if err != nil {
+			t.Fatalf("re-encoding %q with its numbers as written: %v", data, err)
+		}
+		if err := Check(asWritten); err != nil {
+			t.Fatalf("the re-encoding %q of accepted %q (numbers as written) is refused: %v", asWritten, data, err)
 		}
 	})
 }
