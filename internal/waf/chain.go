@@ -1,13 +1,6 @@
 package waf
 
-import (
-	"regexp"
-	"strconv"
-	"strings"
-
-	"github.com/corazawaf/coraza/v3/collection"
-	"github.com/corazawaf/coraza/v3/types/variables"
-)
+import "strings"
 
 // Chains pruned by their later rules.
 //
@@ -23,19 +16,11 @@ import (
 // evaluation) before the chain fails: about 2 µs each on every GET.
 //
 // What is pruned. The chain is removed with its first rule when one of
-// its later rules (links) cannot match the request. A link is decided
-// when it is
-//   - a count of one request header tested with @eq (negated or not):
-//     the count is the request's;
-//   - a rule whose every target is a named request header
-//     (REQUEST_HEADERS:Content-Length): with none of those headers there
-//     is no value, and Coraza runs an operator (negated or not) only on a
-//     value;
-//   - a rule pruning could prune on its own (prune.go's conditions: a
-//     screened operator, request variables, modelled transformations).
-//
-// Any other link (a count of something else, MATCHED_VARS, TX) is taken
-// as one that may match. The links are read from the CRS's text
+// its later rules (links) cannot match the request. A link is decided as
+// a first rule is (secRule.prunable): by its operator's screen
+// (prune.go), by its targets having no value, or by a count
+// (counting.go), a count only when nothing narrows the chain's targets.
+// Any other link (MATCHED_VARS, TX) is taken as one that may match. The links are read from the CRS's text
 // (crstext.go), since Coraza shows only a chain's first rule.
 //
 // Why it is sound. A rule's non-disruptive actions (setvar, ctl, capture)
@@ -49,55 +34,6 @@ import (
 // variables no rule writes, so an earlier rule of the chain cannot change
 // what the link sees.
 
-// link is one later rule of a chain, as pruning decides it.
-type link struct {
-	kind linkKind
-	// linkHeaderCount: the count.
-	count headerCount
-	// linkHeadersOnly: the header names (lowercased).
-	names []string
-	// linkScreened: the rule as pruning reads a rule it could prune.
-	rule prunable
-}
-
-// headerCount is a rule "SecRule &REQUEST_HEADERS:name "@eq n" ..." (or
-// "!@eq n"): it matches when the request has (or, negated, has not)
-// exactly n headers named name.
-type headerCount struct {
-	name    string // lowercased, as Coraza keys REQUEST_HEADERS
-	n       int
-	negated bool
-}
-
-// headerCountRule reads a headerCount rule's target and operator.
-var headerCountRule = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "(!?)@eq ([0-9]{1,4})" `)
-
-// readHeaderCount reads a headerCount rule.
-func readHeaderCount(raw string) (headerCount, bool) {
-	m := headerCountRule.FindStringSubmatch(raw)
-	if m == nil {
-		return headerCount{}, false
-	}
-	n, err := strconv.Atoi(m[3])
-	if err != nil {
-		return headerCount{}, false
-	}
-	return headerCount{name: strings.ToLower(m[1]), n: n, negated: m[2] == "!"}, true
-}
-
-// matches reports whether the count rule matches a request with headers.
-func (hc headerCount) matches(headers collection.Map) bool {
-	return (len(headers.Get(hc.name)) == hc.n) != hc.negated
-}
-
-type linkKind uint8
-
-const (
-	linkHeaderCount linkKind = iota + 1
-	linkHeadersOnly
-	linkScreened
-)
-
 // chainStarterActions are the actions a chain's first rule may have for
 // the chain to be pruned by its links: none of them does anything unless
 // the whole chain matches.
@@ -107,9 +43,6 @@ var chainStarterActions = map[string]bool{
 	"block": true, "deny": true, "drop": true, "pass": true, "status": true,
 	"log": true, "nolog": true, "auditlog": true, "noauditlog": true,
 }
-
-// headerTarget is one named request header target.
-var headerTarget = regexp.MustCompile(`^REQUEST_HEADERS:([A-Za-z0-9_-]+)$`)
 
 // crsChains is the later rules of each chain of the embedded CRS, by the
 // chain's id, read at build (not kept).
@@ -141,63 +74,19 @@ func chainStarter(sr secRule) bool {
 	return true
 }
 
-// readLink reads one later rule of a chain; ok is false when pruning
-// cannot decide it.
-func (p *pruner) readLink(raw string, readIndex map[string]int) (link, bool) {
-	if hc, ok := readHeaderCount(raw); ok {
-		return link{kind: linkHeaderCount, count: hc}, true
-	}
-	rest, ok := strings.CutPrefix(raw, "SecRule ")
-	if !ok {
-		return link{}, false
-	}
-	vars, _, _ := strings.Cut(rest, " ")
-	var names []string
-	for _, t := range strings.Split(vars, "|") {
-		m := headerTarget.FindStringSubmatch(t)
-		if m == nil {
-			names = nil
-			break
-		}
-		names = append(names, strings.ToLower(m[1]))
-	}
-	if names != nil {
-		return link{kind: linkHeadersOnly, names: names}, true
-	}
+// readLink reads one later rule of the chain id starts; ok is false
+// when pruning cannot decide it. A link is read as a first rule is
+// (secRule.prunable), with one more condition: its id is the chain's, so
+// a count in it is decided only when nothing narrows the chain's targets.
+func (p *pruner) readLink(raw string, id int, actions []string, readIndex map[string]int) (prunable, bool) {
 	sr, err := parseSecRule(raw)
 	if err != nil {
-		return link{}, false
+		return prunable{}, false
 	}
 	pr, ok := sr.prunable()
-	if !ok {
-		return link{}, false
+	if !ok || sr.counts() && p.narrowed.of(id, actions) {
+		return prunable{}, false
 	}
 	p.addReads(&pr, sr, readIndex)
-	return link{kind: linkScreened, rule: pr}, true
-}
-
-// linkMayMatch reports whether l may match the request.
-func (p *pruner) linkMayMatch(req *requestView, l *link) bool {
-	switch l.kind {
-	case linkHeaderCount:
-		headers, ok := req.tx.Collection(variables.RequestHeaders).(collection.Map)
-		if !ok {
-			return true
-		}
-		return l.count.matches(headers)
-	case linkHeadersOnly:
-		headers, ok := req.tx.Collection(variables.RequestHeaders).(collection.Map)
-		if !ok {
-			return true
-		}
-		for _, name := range l.names {
-			if len(headers.Get(name)) > 0 {
-				return true
-			}
-		}
-		return false
-	case linkScreened:
-		return p.operatorMayMatch(req, &l.rule)
-	}
-	return true
+	return pr, true
 }

@@ -1,6 +1,8 @@
 package waf
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/corazawaf/coraza/v3/collection"
@@ -39,7 +41,7 @@ import (
 // which jumps over the other Host checks of a request without a Host. A
 // rule of that form (a count of one request header tested for equality,
 // nothing else) is decided from the request's headers, which are in
-// before pruning runs (headerCount, chain.go); a rule with a skipAfter of
+// before pruning runs (headerCount); a rule with a skipAfter of
 // any other form keeps the markers in every request.
 type markerGate struct {
 	// on: the markers may be removed from a request that none of counts
@@ -131,3 +133,33 @@ func (g markerGate) removable(tx corazaTx) bool {
 // markerID is the id Coraza gives every SecMarker (and the rule id check
 // gives no other rule).
 const markerID = 0
+
+// headerCount is a rule "SecRule &REQUEST_HEADERS:name "@eq n" ..." (or
+// "!@eq n"): it matches when the request has (or, negated, has not)
+// exactly n headers named name.
+type headerCount struct {
+	name    string // lowercased, as Coraza keys REQUEST_HEADERS
+	n       int
+	negated bool
+}
+
+// headerCountRule reads a headerCount rule's target and operator.
+var headerCountRule = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "(!?)@eq ([0-9]{1,4})" `)
+
+// readHeaderCount reads a headerCount rule.
+func readHeaderCount(raw string) (headerCount, bool) {
+	m := headerCountRule.FindStringSubmatch(raw)
+	if m == nil {
+		return headerCount{}, false
+	}
+	n, err := strconv.Atoi(m[3])
+	if err != nil {
+		return headerCount{}, false
+	}
+	return headerCount{name: strings.ToLower(m[1]), n: n, negated: m[2] == "!"}, true
+}
+
+// matches reports whether the count rule matches a request with headers.
+func (hc headerCount) matches(headers collection.Map) bool {
+	return (len(headers.Get(hc.name)) == hc.n) != hc.negated
+}

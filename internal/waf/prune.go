@@ -42,19 +42,22 @@ import (
 // whose operator needs a byte none of the sets has, or that cannot match
 // any of the exact values: the rx screens for @rx, and the operator
 // itself (the same matcher Coraza runs) for the others.
-// A rule is prunable only when all of these hold, which newPruner checks on
-// the rule's own text (Raw, exactly what Coraza parsed):
+// A rule is screened by its operator when all of these hold, which
+// newPruner checks on the rule's own text (Raw, exactly what Coraza
+// parsed):
 //   - its operator is @rx with a screen (rx.ScreenOf), @pm, @pmFromFile,
 //     @validateByteRange, or @contains, @beginsWith, @endsWith or @streq
 //     with a literal argument; never negated (a negated operator matches
 //     when the value lacks the bytes);
 //   - every target is a request variable whose values are fixed before the
-//     phase runs (requestVars): a count (&ARGS), TX or any variable rules or
-//     the engine write is not;
-//   - every transformation is one imageOf models; any other leaves the rule
-//     alone;
-//   - it is not inside the window of a skip:N action (a removed rule does
-//     not count toward N, so removing one would move the skip).
+//     phase runs (requestVars): TX or any variable rules or the engine
+//     write is not;
+//   - every transformation is one imageOf models.
+// A rule whose targets are request variables but whose operator or
+// transformations fail the others is decided by its targets alone: no
+// value, or a count it cannot match (counting.go). And no rule inside
+// the window of a skip:N action is pruned (a removed rule does not count
+// toward N, so removing one would move the skip).
 //
 // Why a pruned rule could not have matched. A rule matches only if its
 // operator matches a transformed value of one of its targets (a chain's
@@ -391,20 +394,28 @@ type prunable struct {
 	// mayMatch is false for a (transformed) value the operator cannot
 	// match; nil when pruning knows no such test.
 	mayMatch func(string) bool
-	reads    []int // indexes into pruner.reads: (variable, chain) pairs
+	reads    []int // indexes into pruner.reads: (target, chain) pairs
 	body     bool  // reads a fromBody variable
+	// presence: pruning knows nothing of the operator (negated, not
+	// screened, or behind a transformation imageOf lacks), so the rule may
+	// match whenever one of its reads has a value (counting.go).
+	presence bool
+	// counts is the rule's count targets (indexes into pruner.targets),
+	// tested with count (counting.go).
+	counts []int
+	count  countTest
 	// unscreened: pruning knows nothing of the rule's own operator; it is
 	// pruned only by its links.
 	unscreened bool
 	// links is the later rules of the rule's chain pruning decides
 	// (chain.go): the chain cannot match if one of them cannot.
-	links []link
+	links []prunable
 }
 
 // read is one (variable, transformation chain) pair some prunable rule
 // reads.
 type read struct {
-	v     int // index into pruner.vars
+	t     int // index into pruner.targets
 	chain []transform
 	// steps: the rule has multiMatch, so Coraza runs the operator on the
 	// value before each transformation as well as after the last, and
@@ -423,10 +434,17 @@ type pruner struct {
 	exclusions []tagExclusion
 	// order is the rule set's ids in order, for handing Coraza runs of
 	// them as ranges (removal.go).
-	order ruleOrder
-	rules []prunable
-	reads []read
-	vars  []variables.RuleVariable // the variables reads read
+	order   ruleOrder
+	rules   []prunable
+	reads   []read
+	targets []target // the targets reads and counts read
+	// narrowed is what may narrow a rule's targets at run time or after
+	// its text (counting.go): a count of such a rule is not decided.
+	narrowed narrowing
+	// views holds the requestViews of finished requests, cleared, for
+	// the next ones: a view is some 20 KB (a readView for each of the
+	// 200-odd reads), which every request allocated afresh.
+	views sync.Pool
 }
 
 // ruleText is what newPruner needs of a rule Coraza built: its id, phase
@@ -446,7 +464,7 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 	for _, id := range removed {
 		gone[id] = true
 	}
-	p := &pruner{markers: newMarkerGate(rules, gone), order: newRuleOrder(rules, gone)}
+	p := &pruner{markers: newMarkerGate(rules, gone), order: newRuleOrder(rules, gone), narrowed: readNarrowing(directives)}
 	chains := crsChains()
 	for _, g := range ruleGroups(directives) {
 		if g.id != 0 && len(g.directives) > 1 {
@@ -474,10 +492,13 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 			continue
 		}
 		pr, ok := sr.prunable()
-		var links []link
+		if ok && sr.counts() && p.narrowed.of(rt.id, sr.actions) {
+			ok = false
+		}
+		var links []prunable
 		if chainStarter(sr) {
 			for _, raw := range chains[rt.id] {
-				if l, decided := p.readLink(raw, readIndex); decided {
+				if l, decided := p.readLink(raw, rt.id, sr.actions, readIndex); decided {
 					links = append(links, l)
 				}
 			}
@@ -501,21 +522,25 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 // addReads registers the reads of sr's targets for pr (shared by every
 // rule that reads the same variable through the same transformations).
 func (p *pruner) addReads(pr *prunable, sr secRule, readIndex map[string]int) {
-	for _, v := range sr.vars {
-		if requestVars[v] == fromBody {
+	for _, tg := range sr.targets {
+		if requestVars[tg.v] == fromBody {
 			pr.body = true
 		}
-		key := v.Name() + "|" + strings.Join(sr.chainNames, ",") + "|" + strconv.FormatBool(sr.multiMatch)
+		ti := slices.Index(p.targets, tg.selector())
+		if ti < 0 {
+			ti = len(p.targets)
+			p.targets = append(p.targets, tg.selector())
+		}
+		if tg.count {
+			pr.counts = append(pr.counts, ti)
+			continue
+		}
+		key := tg.v.Name() + ":" + tg.key + "|" + strings.Join(sr.chainNames, ",") + "|" + strconv.FormatBool(sr.multiMatch)
 		i, seen := readIndex[key]
 		if !seen {
 			i = len(p.reads)
 			readIndex[key] = i
-			vi := slices.Index(p.vars, v)
-			if vi < 0 {
-				vi = len(p.vars)
-				p.vars = append(p.vars, v)
-			}
-			p.reads = append(p.reads, read{v: vi, chain: sr.chain, steps: sr.multiMatch})
+			p.reads = append(p.reads, read{t: ti, chain: sr.chain, steps: sr.multiMatch})
 		}
 		pr.reads = append(pr.reads, i)
 	}
@@ -540,16 +565,13 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 	if p == nil || !ok {
 		return 0
 	}
-	req := &requestView{
-		tx:     ctx,
-		reads:  make([]readView, len(p.reads)),
-		values: make([][]value, len(p.vars)),
-	}
+	req := p.view(ctx)
+	defer p.release(req)
 	removed := 0
 	if p.markers.removable(ctx) {
 		ctx.RemoveRuleByID(markerID)
 	}
-	rm := newRemoval(&p.order)
+	rm := removal{order: &p.order, marks: req.marks}
 	for _, h := range p.headers {
 		if !h.restricted(ctx) {
 			rm.add(h.id)
@@ -578,8 +600,52 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 // requestView is what prune has worked out of one request so far.
 type requestView struct {
 	tx     corazaTx
-	reads  []readView // by pruner.reads index
-	values [][]value  // by pruner.vars index, read once
+	reads  []readView     // by pruner.reads index
+	values []targetValues // by pruner.targets index, read once
+	// exact and vals back the reads' exact values and the targets'
+	// values; marks is the removal's (one per rule of the order).
+	exact []string
+	vals  []value
+	marks []bool
+}
+
+// view is a cleared requestView for tx, from the pool when it has one.
+func (p *pruner) view(tx corazaTx) *requestView {
+	req, _ := p.views.Get().(*requestView)
+	if req == nil {
+		req = &requestView{
+			reads:  make([]readView, len(p.reads)),
+			values: make([]targetValues, len(p.targets)),
+			marks:  make([]bool, len(p.order.ids)),
+		}
+	}
+	req.tx = tx
+	return req
+}
+
+// release clears req and puts it back in the pool. Clearing drops every
+// reference to the request's values (a bearer token among them), so the
+// pool holds none of a finished request's data.
+func (p *pruner) release(req *requestView) {
+	clear(req.reads)
+	clear(req.values)
+	clear(req.exact)
+	clear(req.vals)
+	clear(req.marks)
+	req.exact, req.vals, req.tx = req.exact[:0], req.vals[:0], nil
+	p.views.Put(req)
+}
+
+// targetValues is one target's values in a transaction, read once.
+type targetValues struct {
+	read bool
+	// count is how many values the collection holds under the target,
+	// as Coraza counts them for &VARIABLE (before a rule's exclusions).
+	count int
+	// vals is the values pruning reads: those, or one empty value for a
+	// variable the transaction lacks or that ProcessRequestBody may
+	// still set.
+	vals []value
 }
 
 // value is one value of a variable, with its bytes.
@@ -596,28 +662,48 @@ type readView struct {
 	exactOK         bool
 }
 
-// valuesOf is the values of p.vars[vi] in req's transaction.
-func (p *pruner) valuesOf(req *requestView, vi int) []value {
-	if vals := req.values[vi]; vals != nil {
-		return vals
+// valuesOf is the values of p.targets[ti] in req's transaction.
+func (p *pruner) valuesOf(req *requestView, ti int) []value {
+	return p.targetOf(req, ti).vals
+}
+
+// targetOf reads p.targets[ti] in req's transaction, once: the values
+// Coraza's GetField starts from (FindString for a named key of a keyed
+// collection, FindAll otherwise), before any exclusion narrows them.
+func (p *pruner) targetOf(req *requestView, ti int) *targetValues {
+	tv := &req.values[ti]
+	if tv.read {
+		return tv
 	}
-	col := req.tx.Collection(p.vars[vi])
+	tv.read = true
+	tg := p.targets[ti]
+	col := req.tx.Collection(tg.v)
 	if col == nil {
-		req.values[vi] = []value{{}} // read as an empty value: never fewer than Coraza sees
-		return req.values[vi]
+		tv.vals = []value{{}} // read as an empty value: never fewer than Coraza sees
+		return tv
 	}
-	mds := col.FindAll()
-	vals := make([]value, len(mds), len(mds)+1)
-	for i, md := range mds {
-		vals[i] = value{s: md.Value(), bytes: bytesOf(md.Value())}
+	var mds []types.MatchData
+	keyed, isKeyed := col.(collection.Keyed)
+	if isKeyed && tg.key != "" {
+		mds = keyed.FindString(tg.key)
+	} else {
+		mds = col.FindAll()
 	}
-	if requestVars[p.vars[vi]] == fromBody {
+	tv.count = len(mds)
+	start := len(req.vals)
+	for _, md := range mds {
+		req.vals = append(req.vals, value{s: md.Value(), bytes: bytesOf(md.Value())})
+	}
+	if requestVars[tg.v] == fromBody && !isKeyed {
 		// ProcessRequestBody may still set it to an empty body's value
-		// (REQUEST_BODY becomes ""; t:length makes that "0").
-		vals = append(vals, value{})
+		// (REQUEST_BODY becomes ""; t:length makes that "0"). The keyed
+		// body variables (FILES, XML, ARGS_POST...) are filled only by
+		// a body processor, which runs only on a body handed to Coraza,
+		// and then rules reading them are not pruned (r.body).
+		req.vals = append(req.vals, value{})
 	}
-	req.values[vi] = vals
-	return vals
+	tv.vals = req.vals[start:len(req.vals):len(req.vals)]
+	return tv
 }
 
 // mayMatch reports whether r may match the request: its own operator
@@ -630,10 +716,10 @@ func (p *pruner) mayMatch(req *requestView, r *prunable, body bool) bool {
 	}
 	for i := range r.links {
 		l := &r.links[i]
-		if l.kind == linkScreened && l.rule.body && body {
+		if l.body && body {
 			continue
 		}
-		if !p.linkMayMatch(req, l) {
+		if !p.operatorMayMatch(req, l) {
 			return false
 		}
 	}
@@ -645,13 +731,24 @@ func (p *pruner) mayMatch(req *requestView, r *prunable, body bool) bool {
 // cannot; one whose values are all known exactly can only through a value
 // mayMatch lets through.
 func (p *pruner) operatorMayMatch(req *requestView, r *prunable) bool {
+	for _, ti := range r.counts {
+		if r.count.matches(p.targetOf(req, ti).count) {
+			return true
+		}
+	}
 	for _, ri := range r.reads {
 		v := &req.reads[ri]
 		rd := p.reads[ri]
+		if r.presence {
+			if len(p.valuesOf(req, rd.t)) > 0 {
+				return true
+			}
+			continue
+		}
 		if r.hasNeed {
 			if !v.imaged {
 				v.imaged = true
-				for _, val := range p.valuesOf(req, rd.v) {
+				for _, val := range p.valuesOf(req, rd.t) {
 					v.image.union(imageOf(val, rd.chain))
 					if v.image == allBytes {
 						break
@@ -667,11 +764,13 @@ func (p *pruner) operatorMayMatch(req *requestView, r *prunable) bool {
 		}
 		if !v.exacted {
 			v.exacted, v.exactOK = true, true
-			for _, val := range p.valuesOf(req, rd.v) {
-				if v.exact, v.exactOK = appendExact(v.exact, val, rd.chain, rd.steps); !v.exactOK {
+			start := len(req.exact)
+			for _, val := range p.valuesOf(req, rd.t) {
+				if req.exact, v.exactOK = appendExact(req.exact, val, rd.chain, rd.steps); !v.exactOK {
 					break
 				}
 			}
+			v.exact = req.exact[start:len(req.exact):len(req.exact)]
 		}
 		if !v.exactOK {
 			return true
@@ -687,8 +786,12 @@ func (p *pruner) operatorMayMatch(req *requestView, r *prunable) bool {
 
 // secRule is a SecRule directive as pruning reads it.
 type secRule struct {
-	vars       []variables.RuleVariable // positive targets, deduplicated
-	countOrOdd bool                     // a count target, or one outside requestVars
+	targets []target // positive targets, deduplicated
+	// odd: a target outside requestVars, or a count pruning cannot take
+	// (of a /regex/ or quoted key).
+	odd bool
+	// excludes: a target starts with ! (it narrows the rule's values).
+	excludes   bool
 	negated    bool
 	op, arg    string
 	chain      []transform
@@ -793,20 +896,27 @@ func (sr *secRule) readVars(vars string) error {
 		t := vars[:end]
 		vars = strings.TrimPrefix(vars[end:], "|")
 		if strings.HasPrefix(t, "!") {
+			sr.excludes = true
 			continue
 		}
-		if strings.HasPrefix(t, "&") {
-			sr.countOrOdd = true
-			continue
-		}
-		name, _, _ := strings.Cut(t, ":")
+		count := strings.HasPrefix(t, "&")
+		name, key, _ := strings.Cut(strings.TrimPrefix(t, "&"), ":")
 		v, err := variables.Parse(name)
 		if err != nil || requestVars[v] == 0 {
-			sr.countOrOdd = true
+			sr.odd = true
 			continue
 		}
-		if !slices.Contains(sr.vars, v) {
-			sr.vars = append(sr.vars, v)
+		if key != "" && !plainKey.MatchString(key) {
+			// A /regex/, 'quoted' or XPath key: read as the whole
+			// collection (a superset of its values), which is no count.
+			if count {
+				sr.odd = true
+				continue
+			}
+			key = ""
+		}
+		if tg := (target{v: v, key: key, count: count}); !slices.Contains(sr.targets, tg) {
+			sr.targets = append(sr.targets, tg)
 		}
 	}
 	return nil
@@ -922,14 +1032,29 @@ func (sr *secRule) skip() int {
 	return 0
 }
 
-// prunable reports whether the rule may be pruned, with its need set.
+// prunable reports whether the rule may be pruned, with what decides it:
+// its count test when it counts (counting.go), its operator's screen when
+// pruning models the operator and the transformations, and otherwise
+// whether its targets have values (presence).
 func (sr *secRule) prunable() (prunable, bool) {
-	if sr.negated || sr.countOrOdd || sr.unmodelled || len(sr.vars) == 0 {
+	if sr.odd || len(sr.targets) == 0 {
 		return prunable{}, false
+	}
+	if sr.counts() {
+		ct, ok := sr.countTest()
+		if !ok {
+			return prunable{}, false
+		}
+		// The other targets' values meet a numeric comparison: pruning
+		// reads only whether they have any.
+		return prunable{count: ct, presence: true}, true
+	}
+	if sr.negated || sr.unmodelled {
+		return prunable{presence: true}, true
 	}
 	need, hasNeed, mayMatch, ok := operatorScreen(sr.op, sr.arg)
 	if !ok {
-		return prunable{}, false
+		return prunable{presence: true}, true
 	}
 	return prunable{need: need, hasNeed: hasNeed, mayMatch: mayMatch}, true
 }

@@ -352,17 +352,20 @@ func TestRuleSetKeepsPruningAssumptions(t *testing.T) {
 // Coraza's parser does.
 func TestParseSecRule(t *testing.T) {
 	tests := []struct {
-		desc, raw  string
-		vars       []string
-		odd, neg   bool
-		op, arg    string
-		chain      string
-		unmodelled bool
-		skip       int
+		desc, raw          string
+		vars               []string
+		odd, excludes, neg bool
+		op, arg            string
+		chain              string
+		unmodelled         bool
+		skip               int
 	}{
 		{desc: "targets, exclusion with a regex key holding a pipe", raw: `SecRule ARGS|!ARGS:/a|b/|REQUEST_HEADERS:User-Agent "@rx x" "id:1,t:none,t:lowercase"`,
-			vars: []string{"ARGS", "REQUEST_HEADERS"}, op: "rx", arg: "x", chain: "lowercase"},
-		{desc: "count target", raw: `SecRule &ARGS "@eq 0" "id:1"`, odd: true, op: "eq", arg: "0"},
+			vars: []string{"ARGS", "REQUEST_HEADERS:User-Agent"}, excludes: true, op: "rx", arg: "x", chain: "lowercase"},
+		{desc: "count target", raw: `SecRule &ARGS "@eq 0" "id:1"`, vars: []string{"&ARGS"}, op: "eq", arg: "0"},
+		{desc: "count of a named header", raw: `SecRule &REQUEST_HEADERS:Content-Type "@gt 1" "id:1"`, vars: []string{"&REQUEST_HEADERS:Content-Type"}, op: "gt", arg: "1"},
+		{desc: "count of a regex key", raw: `SecRule &ARGS:/^a/ "@eq 0" "id:1"`, odd: true, op: "eq", arg: "0"},
+		{desc: "regex key read as the whole collection", raw: `SecRule ARGS:/^a/|ARGS "@rx x" "id:1"`, vars: []string{"ARGS"}, op: "rx", arg: "x"},
 		{desc: "TX target", raw: `SecRule TX:foo "@rx x" "id:1"`, odd: true, op: "rx", arg: "x"},
 		{desc: "XML XPath key", raw: `SecRule XML:/*|ARGS "@rx x" "id:1"`, vars: []string{"XML", "ARGS"}, op: "rx", arg: "x"},
 		{desc: "implicit @rx with an escaped quote", raw: `SecRule ARGS "a\"b" "id:1"`, vars: []string{"ARGS"}, op: "rx", arg: `a"b`},
@@ -378,11 +381,18 @@ func TestParseSecRule(t *testing.T) {
 			t.Fatalf("%s: %v", tc.desc, err)
 		}
 		var vars []string
-		for _, v := range sr.vars {
-			vars = append(vars, v.Name())
+		for _, tg := range sr.targets {
+			v := tg.v.Name()
+			if tg.key != "" {
+				v += ":" + tg.key
+			}
+			if tg.count {
+				v = "&" + v
+			}
+			vars = append(vars, v)
 		}
-		got := fmt.Sprintf("%v %v %v %s %q %s %v %d", vars, sr.countOrOdd, sr.negated, sr.op, sr.arg, strings.Join(sr.chainNames, ","), sr.unmodelled, sr.skip())
-		want := fmt.Sprintf("%v %v %v %s %q %s %v %d", tc.vars, tc.odd, tc.neg, tc.op, tc.arg, tc.chain, tc.unmodelled, tc.skip)
+		got := fmt.Sprintf("%v %v %v %v %s %q %s %v %d", vars, sr.odd, sr.excludes, sr.negated, sr.op, sr.arg, strings.Join(sr.chainNames, ","), sr.unmodelled, sr.skip())
+		want := fmt.Sprintf("%v %v %v %v %s %q %s %v %d", tc.vars, tc.odd, tc.excludes, tc.neg, tc.op, tc.arg, tc.chain, tc.unmodelled, tc.skip)
 		if got != want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.desc, got, want)
 		}

@@ -1,0 +1,149 @@
+package waf
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/portcullis/portcullis/internal/waf/crstest"
+)
+
+// TestPrunedByTargets: a rule is pruned by what its targets hold (a named
+// key read alone, no value at all, a count), whatever its operator, and
+// the verdict is Coraza's with every rule. A count something may narrow
+// (an exclusion target, SecRuleUpdateTargetById, a ctl) is left to
+// Coraza.
+func TestPrunedByTargets(t *testing.T) {
+	const clNumeric = `SecRule REQUEST_HEADERS:Content-Length "!@rx ^\d+$" "id:1,phase:1,pass,log,msg:'cl',t:none"`
+	const aeLength = `SecRule REQUEST_HEADERS:Accept-Encoding "@gt 100" "id:1,phase:1,pass,log,msg:'ae',t:none,t:lowercase,t:length"`
+	const rangeRule = `SecRule REQUEST_HEADERS:Range "@rx (\d+)-(\d+)" "id:1,phase:1,pass,log,msg:'range',t:none"`
+	const twoCT = `SecRule &REQUEST_HEADERS:Content-Type "@gt 1" "id:1,phase:1,pass,log,msg:'two'"`
+	const noHost = `SecRule &REQUEST_HEADERS:Host "@eq 0" "id:1,phase:1,pass,log,msg:'no host'"`
+	const anyTE = `SecRule &REQUEST_HEADERS:X-A "!@eq 0" "id:1,phase:1,pass,log,msg:'x-a'"`
+	const noXA = `SecRule &REQUEST_HEADERS:X-A "@eq 0" "id:1,phase:1,pass,log,msg:'no x-a',tag:'t1'"`
+	const files = `SecRule FILES|FILES_NAMES "!@rx ^a$" "id:1,phase:2,pass,log,msg:'files',t:none"`
+	const body = `SecRule REQUEST_BODY "!@rx x" "id:1,phase:2,pass,log,msg:'body',t:none"`
+	tests := []struct {
+		desc    string
+		rules   string
+		headers map[string]string
+		want    []string // Coraza's verdict
+		pruned  bool     // rule 1 pruned
+	}{
+		{desc: "negated operator, named header absent", rules: clNumeric, pruned: true},
+		{desc: "negated operator, named header present and matching", rules: clNumeric, headers: map[string]string{"Content-Length": "1x"}, want: []string{"1 cl"}},
+		{desc: "negated operator, named header present, not matching", rules: clNumeric, headers: map[string]string{"Content-Length": "12"}},
+		{desc: "numeric operator after t:length, named header absent", rules: aeLength, pruned: true},
+		{desc: "numeric operator after t:length, named header present", rules: aeLength, headers: map[string]string{"Accept-Encoding": strings.Repeat("gzip,", 21)}, want: []string{"1 ae"}},
+		{desc: "named header read alone, another header holds a match", rules: rangeRule, headers: map[string]string{"X-Other": "1-2"}, pruned: true},
+		{desc: "named header read alone, holding a match", rules: rangeRule, headers: map[string]string{"Range": "bytes=1-2"}, want: []string{"1 range"}},
+		{desc: "count above a bound, none", rules: twoCT, pruned: true},
+		{desc: "count above a bound, one", rules: twoCT, headers: map[string]string{"Content-Type": "text/plain"}, pruned: true},
+		{desc: "count equal to zero, present", rules: noHost, pruned: true},
+		{desc: "negated count, absent", rules: anyTE, pruned: true},
+		{desc: "negated count, present", rules: anyTE, headers: map[string]string{"X-A": "1"}, want: []string{"1 x-a"}},
+		{desc: "count with an exclusion target", rules: `SecRule &REQUEST_HEADERS:X-A|!REQUEST_HEADERS:X-A "@eq 0" "id:1,phase:1,pass,log,msg:'none'"`,
+			headers: map[string]string{"X-A": "1"}, want: []string{"1 none"}},
+		{desc: "count narrowed by SecRuleUpdateTargetById", rules: noXA + "\nSecRuleUpdateTargetById 1 \"!REQUEST_HEADERS:X-A\"",
+			headers: map[string]string{"X-A": "1"}, want: []string{"1 no x-a"}},
+		{desc: "count narrowed at run time by id", rules: `SecRule REQUEST_METHOD "@rx ." "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetById=1;REQUEST_HEADERS:X-A"` + "\n" + noXA,
+			headers: map[string]string{"X-A": "1"}, want: []string{"2 ", "1 no x-a"}},
+		{desc: "count narrowed at run time by tag", rules: `SecRule REQUEST_METHOD "@rx ." "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=t1;REQUEST_HEADERS:X-A"` + "\n" + noXA,
+			headers: map[string]string{"X-A": "1"}, want: []string{"2 ", "1 no x-a"}},
+		{desc: "keyed body variables without a body", rules: files, pruned: true},
+		{desc: "REQUEST_BODY always has a value", rules: body, want: []string{"1 body"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			e, err := compileRules("SecRuleEngine On\nSecRequestBodyAccess On\n"+tc.rules, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := crstest.Request{Name: tc.desc, Method: "GET", URI: "/a", Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com"}}
+			for k, v := range tc.headers {
+				r.Headers[k] = v
+			}
+			whole := crstest.Verdict(e.waf, r, nil)
+			if !slices.Equal(whole, tc.want) {
+				t.Fatalf("Coraza's verdict %q, want %q", whole, tc.want)
+			}
+			got, removed := prunedVerdict(e, r)
+			if !slices.Equal(got, whole) {
+				t.Fatalf("pruned %q, whole %q", got, whole)
+			}
+			if removed[1] != tc.pruned {
+				t.Fatalf("rule 1 pruned %t, want %t", removed[1], tc.pruned)
+			}
+		})
+	}
+}
+
+// TestCRSRulesPrunedByTargets: the CRS's protocol rules that name a
+// header an API client does not send, or count one, are pruned from the
+// load harness's request (a Host and a bearer token), and kept when the
+// header they test is there with a value they match.
+func TestCRSRulesPrunedByTargets(t *testing.T) {
+	e, _, err := settings{blocking: true, paranoia: 1, threshold: 5, bodyLimit: defaultBodyLimit}.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCJ9.abcdefghijklmnop"
+	r := crstest.Request{Name: "harness", Method: "GET", URI: "/ok?q=hello", Version: "HTTP/1.1", Headers: map[string]string{"Host": "127.0.0.1:19103", "Authorization": bearer}}
+	_, removed := prunedVerdict(e, r)
+	for _, id := range []int{
+		920160, 920340, // Content-Length
+		920190,         // Range
+		920280,         // the Host count
+		920311, 920600, // Accept
+		920330,                 // User-Agent
+		920420, 920470, 920620, // Content-Type
+		920520,         // Accept-Encoding
+		920660,         // Request-Range count
+		922100, 922140, // multipart part headers, with no body
+		932180, 933110, 944140, // FILES and X-Filename
+	} {
+		if !removed[id] {
+			t.Errorf("rule %d not pruned from the harness's request", id)
+		}
+	}
+	r.Headers["User-Agent"] = ""
+	r.Headers["Accept-Encoding"] = strings.Repeat("gzip,", 21)
+	verdict, removed := prunedVerdict(e, r)
+	for _, id := range []int{920330, 920520} {
+		if removed[id] || !slices.ContainsFunc(verdict, func(l string) bool { return strings.HasPrefix(l, strconv.Itoa(id)+" ") }) {
+			t.Errorf("rule %d pruned (%t) or not matched: %q", id, removed[id], verdict)
+		}
+	}
+}
+
+// TestCountedRulesAreNotNarrowed: the rules whose counts pruning decides
+// are none of those the gateway's tag exclusions narrow at run time
+// (exclusion.go), which counting.go's narrowing does not read.
+func TestCountedRulesAreNotNarrowed(t *testing.T) {
+	for i, s := range pruneConfigs {
+		e, _, err := s.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted := 0
+		for _, r := range e.pruner.rules {
+			n := len(r.counts)
+			for _, l := range r.links {
+				n += len(l.counts)
+			}
+			if n == 0 {
+				continue
+			}
+			counted++
+			for _, x := range e.pruner.exclusions {
+				if slices.ContainsFunc(x.targets, func(tg exclusionTarget) bool { return tg.id == r.id }) {
+					t.Errorf("config %d: rule %d counts and exclusion %d narrows it", i, r.id, x.id)
+				}
+			}
+		}
+		if counted == 0 {
+			t.Errorf("config %d: no rule decided by a count", i)
+		}
+	}
+}
