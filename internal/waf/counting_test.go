@@ -10,8 +10,9 @@ import (
 )
 
 // TestPrunedByTargets: a rule is pruned by what its targets hold (a named
-// key read alone, no value at all, a count), whatever its operator, and
-// the verdict is Coraza's with every rule. A count something may narrow
+// key read alone, no value at all, a count), whatever its operator, or by
+// its operator itself (negated or not) on values known exactly, and the
+// verdict is Coraza's with every rule. A count something may narrow
 // (an exclusion target, SecRuleUpdateTargetById, a ctl) is left to
 // Coraza.
 func TestPrunedByTargets(t *testing.T) {
@@ -24,16 +25,24 @@ func TestPrunedByTargets(t *testing.T) {
 	const noXA = `SecRule &REQUEST_HEADERS:X-A "@eq 0" "id:1,phase:1,pass,log,msg:'no x-a',tag:'t1'"`
 	const files = `SecRule FILES|FILES_NAMES "!@rx ^a$" "id:1,phase:2,pass,log,msg:'files',t:none"`
 	const body = `SecRule REQUEST_BODY "!@rx x" "id:1,phase:2,pass,log,msg:'body',t:none"`
+	const argDigits = `SecRule ARGS "!@rx ^\d+$" "id:1,phase:2,pass,log,msg:'digits',t:none,t:urlDecodeUni"`
+	const sqli = `SecRule ARGS "@detectSQLi" "id:1,phase:2,pass,log,msg:'sqli',t:none,t:urlDecodeUni"`
 	tests := []struct {
 		desc    string
 		rules   string
+		uri     string // "/a" when empty
 		headers map[string]string
 		want    []string // Coraza's verdict
 		pruned  bool     // rule 1 pruned
 	}{
 		{desc: "negated operator, named header absent", rules: clNumeric, pruned: true},
 		{desc: "negated operator, named header present and matching", rules: clNumeric, headers: map[string]string{"Content-Length": "1x"}, want: []string{"1 cl"}},
-		{desc: "negated operator, named header present, not matching", rules: clNumeric, headers: map[string]string{"Content-Length": "12"}},
+		{desc: "negated operator, named header present, not matching", rules: clNumeric, headers: map[string]string{"Content-Length": "12"}, pruned: true},
+		{desc: "negated operator, a value known only after decoding", rules: argDigits, uri: "/a?x=%2531%2532"},
+		{desc: "negated operator, a value decoding leaves as it is", rules: argDigits, uri: "/a?x=12", pruned: true},
+		{desc: "negated operator, a value it turns away", rules: argDigits, uri: "/a?x=1a", want: []string{"1 digits"}},
+		{desc: "libinjection, nothing", rules: sqli, uri: "/a?x=hello", pruned: true},
+		{desc: "libinjection, an injection", rules: sqli, uri: "/a?x=1%27%20OR%20%271%27%3D%271", want: []string{"1 sqli"}},
 		{desc: "numeric operator after t:length, named header absent", rules: aeLength, pruned: true},
 		{desc: "numeric operator after t:length, named header present", rules: aeLength, headers: map[string]string{"Accept-Encoding": strings.Repeat("gzip,", 21)}, want: []string{"1 ae"}},
 		{desc: "named header read alone, another header holds a match", rules: rangeRule, headers: map[string]string{"X-Other": "1-2"}, pruned: true},
@@ -60,7 +69,11 @@ func TestPrunedByTargets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := crstest.Request{Name: tc.desc, Method: "GET", URI: "/a", Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com"}}
+			uri := tc.uri
+			if uri == "" {
+				uri = "/a"
+			}
+			r := crstest.Request{Name: tc.desc, Method: "GET", URI: uri, Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com"}}
 			for k, v := range tc.headers {
 				r.Headers[k] = v
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/corazawaf/coraza/v3/collection"
 	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/coraza/v3/types/variables"
+	"github.com/corazawaf/libinjection-go"
 	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 
 	"github.com/portcullis/portcullis/internal/waf/rx"
@@ -396,10 +397,14 @@ type prunable struct {
 	mayMatch func(string) bool
 	reads    []int // indexes into pruner.reads: (target, chain) pairs
 	body     bool  // reads a fromBody variable
-	// presence: pruning knows nothing of the operator (negated, not
-	// screened, or behind a transformation imageOf lacks), so the rule may
-	// match whenever one of its reads has a value (counting.go).
+	// presence: pruning knows nothing of the operator (not screened, or
+	// behind a transformation imageOf lacks), so the rule may match
+	// whenever one of its reads has a value (counting.go).
 	presence bool
+	// negated: the operator is negated and mayMatch is the operator
+	// itself (exactOperators): the rule may match a value known exactly
+	// that mayMatch turns away, or one not known exactly.
+	negated bool
 	// counts is the rule's count targets (indexes into pruner.targets),
 	// tested with count (counting.go).
 	counts []int
@@ -745,7 +750,7 @@ func (p *pruner) operatorMayMatch(req *requestView, r *prunable) bool {
 			}
 			continue
 		}
-		if r.hasNeed {
+		if r.hasNeed && !r.negated {
 			if !v.imaged {
 				v.imaged = true
 				for _, val := range p.valuesOf(req, rd.t) {
@@ -776,7 +781,7 @@ func (p *pruner) operatorMayMatch(req *requestView, r *prunable) bool {
 			return true
 		}
 		for _, x := range v.exact {
-			if r.mayMatch(x) {
+			if r.mayMatch(x) != r.negated {
 				return true
 			}
 		}
@@ -1049,12 +1054,22 @@ func (sr *secRule) prunable() (prunable, bool) {
 		// reads only whether they have any.
 		return prunable{count: ct, presence: true}, true
 	}
-	if sr.negated || sr.unmodelled {
+	if sr.unmodelled {
 		return prunable{presence: true}, true
 	}
 	need, hasNeed, mayMatch, ok := operatorScreen(sr.op, sr.arg)
 	if !ok {
 		return prunable{presence: true}, true
+	}
+	if sr.negated {
+		// A negated operator matches a value the operator does not: it
+		// is decided on exact values only, by an operator mayMatch is
+		// exactly (not a screen, which would let a value through that
+		// the operator turns away).
+		if !exactOperators[sr.op] {
+			return prunable{presence: true}, true
+		}
+		return prunable{mayMatch: mayMatch, negated: true}, true
 	}
 	return prunable{need: need, hasNeed: hasNeed, mayMatch: mayMatch}, true
 }
@@ -1066,14 +1081,27 @@ func (sr *secRule) prunable() (prunable, bool) {
 func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(string) bool, ok bool) {
 	switch op {
 	case "rx":
-		screen, ok := rx.ScreenOf(arg)
-		if !ok {
+		// The operator itself, as Coraza runs it (the gateway's @rx):
+		// its screens, then the regexp on a value they let through.
+		match, err := rx.Match(arg)
+		if err != nil {
 			return need, false, nil, false
 		}
-		if ascii, ok := screen.Bytes(); ok {
-			need, hasNeed = byteSet{ascii[0], ascii[1]}, true
+		if screen, ok := rx.ScreenOf(arg); ok {
+			if ascii, ok := screen.Bytes(); ok {
+				need, hasNeed = byteSet{ascii[0], ascii[1]}, true
+			}
 		}
-		return need, hasNeed, func(v string) bool { return !screen.TurnsAway(v) }, true
+		return need, hasNeed, match, true
+	case "detectXSS":
+		// Coraza's operators call libinjection and nothing else
+		// (v3.8.1, internal/operators/detect_xss.go, detect_sqli.go).
+		return need, false, libinjection.IsXSS, true
+	case "detectSQLi":
+		return need, false, func(v string) bool {
+			found, _ := libinjection.IsSQLi(v)
+			return found
+		}, true
 	case "pm":
 		// Coraza lowercases the phrases (strings.ToLower) and splits them
 		// at each space.
@@ -1108,6 +1136,14 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 		return need, true, func(v string) bool { return match(v, arg) }, true
 	}
 	return need, false, nil, false
+}
+
+// exactOperators are those whose operatorScreen mayMatch is the operator
+// itself, true exactly for the values it matches: a negated one can be
+// decided on them (secRule.prunable).
+var exactOperators = map[string]bool{
+	"rx": true, "detectXSS": true, "detectSQLi": true, "validateByteRange": true,
+	"contains": true, "beginsWith": true, "endsWith": true, "streq": true,
 }
 
 // screen is what operatorScreen returns, kept for a data file.

@@ -78,7 +78,7 @@ func TestPruneCleanGET(t *testing.T) {
 		{desc: "clean GET", target: "/v1/users?name=" + q("O'Brien") + "&page=2&sort=-created_at", minPruned: 90},
 		{desc: "SQL injection keeps 942100", target: "/v1/users?id=" + q("1' OR '1'='1"), keeps: []int{942100}},
 		{desc: "path traversal keeps 930100 and 930110", target: "/v1/users?f=..%2F..%2Fetc%2Fpasswd", keeps: []int{930100, 930110}},
-		{desc: "Unix command keeps 932230", target: "/v1/users?c=" + q(";cat /etc/passwd"), keeps: []int{932230}},
+		{desc: "Unix command keeps 932160 and 930120", target: "/v1/users?c=" + q(";cat /etc/passwd"), keeps: []int{932160, 930120}},
 	}
 	for _, tc := range tests {
 		tx := e.waf.NewTransaction()
@@ -465,6 +465,16 @@ func TestOperatorScreens(t *testing.T) {
 		{desc: "rx none", op: "rx", arg: "(?i)select", value: "delete", matches: false},
 		{desc: "validateByteRange", op: "validateByteRange", arg: "32-126", value: "a\x01", matches: true},
 		{desc: "validateByteRange none", op: "validateByteRange", arg: "32-126", value: "abc", matches: false},
+		{desc: "rx past its screen", op: "rx", arg: "(?i)sel.ct", value: "select", matches: true},
+		{desc: "rx dot matches a newline", op: "rx", arg: "(?i)sel.ct", value: "sel\nct", matches: true},
+		{desc: "rx with the screen let through, no match", op: "rx", arg: "^select$", value: "xselect", matches: false},
+		{desc: "rx without a screen", op: "rx", arg: ".*", value: "", matches: true},
+		{desc: "rx on bytes", op: "rx", arg: `\xac\xed`, value: "a\xac\xed", matches: true},
+		{desc: "rx on bytes, no match", op: "rx", arg: `\xac\xed`, value: "ab", matches: false},
+		{desc: "detectXSS", op: "detectXSS", value: "<script>alert(1)</script>", matches: true},
+		{desc: "detectXSS none", op: "detectXSS", value: "hello", matches: false},
+		{desc: "detectSQLi", op: "detectSQLi", value: "1' OR '1'='1", matches: true},
+		{desc: "detectSQLi none", op: "detectSQLi", value: "hello", matches: false},
 	}
 	for _, tc := range tests {
 		need, hasNeed, mayMatch, ok := operatorScreen(tc.op, tc.arg)
@@ -479,7 +489,7 @@ func TestOperatorScreens(t *testing.T) {
 			t.Errorf("%s: %q cannot match %s %q but the screen lets it through", tc.desc, tc.value, tc.op, tc.arg)
 		}
 	}
-	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", ".*"}, {"validateByteRange", ""}, {"detectSQLi", ""}} {
+	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", "("}, {"validateByteRange", ""}, {"within", "GET"}} {
 		if _, _, _, ok := operatorScreen(tc.op, tc.arg); ok {
 			t.Errorf("%s %q: screened", tc.op, tc.arg)
 		}

@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,8 +234,12 @@ func Run(w coraza.WAF, r Request, h Hooks) []string {
 	defer func() { _ = tx.Close() }()
 	tx.ProcessConnection("127.0.0.1", 40000, "127.0.0.1", 80)
 	tx.ProcessURI(r.URI, r.Method, r.Version)
-	for k, v := range r.Headers {
-		tx.AddRequestHeader(k, v)
+	// In the order of their names: two names that differ only in case
+	// (Content-Type, content-type) are one header to Coraza, whose rules
+	// read its first value, so a map's order would give two runs of one
+	// request different verdicts.
+	for _, k := range slices.Sorted(maps.Keys(r.Headers)) {
+		tx.AddRequestHeader(k, r.Headers[k])
 	}
 	if h.Before != nil {
 		h.Before(tx, r.Data != "")

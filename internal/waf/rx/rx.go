@@ -23,11 +23,13 @@
 package rx
 
 import (
+	"fmt"
 	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -68,7 +70,7 @@ var (
 
 func newRX(opts plugintypes.OperatorOptions, screen bool) (plugintypes.Operator, error) {
 	if namesNonUTF8(opts.Arguments) {
-		v, err := memoize(opts.Memoizer, "portcullis:rx:binary:"+opts.Arguments, func() (any, error) {
+		v, err := memoize("portcullis:rx:binary:"+opts.Arguments, func() (any, error) {
 			return binaryregexp.Compile(opts.Arguments)
 		})
 		if err != nil {
@@ -77,7 +79,7 @@ func newRX(opts plugintypes.OperatorOptions, screen bool) (plugintypes.Operator,
 		return &binaryRX{re: v.(*binaryregexp.Regexp)}, nil
 	}
 	expr := "(?sm)" + opts.Arguments
-	v, err := memoize(opts.Memoizer, "portcullis:rx:"+strconv.FormatBool(screen)+":"+expr, func() (any, error) {
+	v, err := memoize("portcullis:rx:"+strconv.FormatBool(screen)+":"+expr, func() (any, error) {
 		return compileRX(expr, screen)
 	})
 	if err != nil {
@@ -154,11 +156,42 @@ func (s Screen) TurnsAway(value string) bool {
 	return s.bytes != nil && !s.bytes.anyIn(value) || s.words != nil && !s.words.anyIn(value)
 }
 
-func memoize(m plugintypes.Memoizer, key string, fn func() (any, error)) (any, error) {
-	if m == nil {
-		return fn()
+// compiled holds every pattern compiled here, for the process's life:
+// the operators of every rule set (Coraza's memoizer is one per WAF, and
+// each reload builds a new one) and Match share one compiled regexp per
+// pattern. Its keys are bounded by the patterns of the rule sets the
+// process compiles: the embedded CRS's.
+var compiled sync.Map // key -> *rxOperator or *binaryRX
+
+func memoize(key string, fn func() (any, error)) (any, error) {
+	if v, ok := compiled.Load(key); ok {
+		return v, nil
 	}
-	return m.Do(key, fn)
+	v, err := fn()
+	if err != nil {
+		return nil, err
+	}
+	v, _ = compiled.LoadOrStore(key, v)
+	return v, nil
+}
+
+// Match is pattern's @rx as New compiles it, without the capture: whether
+// a value matches, exactly as the rule's operator decides it (screens,
+// then the regexp). The waf package's pruning runs it on values it knows
+// exactly, to leave out a rule that cannot match before Coraza evaluates
+// it. It shares the compiled regexp with the operators New makes.
+func Match(pattern string) (func(string) bool, error) {
+	op, err := newRX(plugintypes.OperatorOptions{Arguments: pattern}, true)
+	if err != nil {
+		return nil, err
+	}
+	switch o := op.(type) {
+	case *rxOperator:
+		return func(v string) bool { return !o.turnsAway(v) && o.re.MatchString(v) }, nil
+	case *binaryRX:
+		return o.re.MatchString, nil
+	}
+	return nil, fmt.Errorf("rx: operator %T", op)
 }
 
 // Evaluate reports whether value matches and, when the rule captures,
