@@ -41,8 +41,12 @@ import (
 // values themselves (exactOf). It removes from the transaction (Coraza's
 // own RemoveRuleByID, what ctl:ruleRemoveById does) every prunable rule
 // whose operator needs a byte none of the sets has, or that cannot match
-// any of the exact values: the rx screens for @rx, and the operator
-// itself (the same matcher Coraza runs) for the others.
+// any of the exact values: the operator itself (the same matcher Coraza
+// runs: the gateway's @rx with its screens, libinjection, the phrase
+// automaton, the literal comparisons), so that Coraza evaluates only the
+// rules that match or that read a value pruning cannot know exactly. A
+// negated operator is decided the same way when the matcher is the
+// operator exactly (exactOperators): it may match a value it turns away.
 // A rule is screened by its operator when all of these hold, which
 // newPruner checks on the rule's own text (Raw, exactly what Coraza
 // parsed):
@@ -63,9 +67,11 @@ import (
 // Why a pruned rule could not have matched. A rule matches only if its
 // operator matches a transformed value of one of its targets (a chain's
 // later rules run only after the first matched, so a first rule that
-// cannot match takes its chain with it). A selected target (ARGS:id, a
-// regex key, an exclusion, a ctl that removes a target) reads a subset of
-// the variable's values; pruning reads them all. imageOf over-approximates
+// cannot match takes its chain with it). A selected target (a regex key,
+// an exclusion, a ctl that removes a target) reads a subset of the values
+// pruning reads (a named key is read as Coraza reads it, counting.go); a
+// negated operator needs a value it turns away, so more values never hide
+// one. imageOf over-approximates
 // a chain's output bytes from the input's and is never smaller than its
 // input, so it also covers multiMatch, which runs the operator on the
 // value before each step as well; the exact values of a multiMatch rule
