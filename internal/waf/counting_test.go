@@ -65,29 +65,7 @@ func TestPrunedByTargets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			e, err := compileRules("SecRuleEngine On\nSecRequestBodyAccess On\n"+tc.rules, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			uri := tc.uri
-			if uri == "" {
-				uri = "/a"
-			}
-			r := crstest.Request{Name: tc.desc, Method: "GET", URI: uri, Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com"}}
-			for k, v := range tc.headers {
-				r.Headers[k] = v
-			}
-			whole := crstest.Verdict(e.waf, r, nil)
-			if !slices.Equal(whole, tc.want) {
-				t.Fatalf("Coraza's verdict %q, want %q", whole, tc.want)
-			}
-			got, removed := prunedVerdict(e, r)
-			if !slices.Equal(got, whole) {
-				t.Fatalf("pruned %q, whole %q", got, whole)
-			}
-			if removed[1] != tc.pruned {
-				t.Fatalf("rule 1 pruned %t, want %t", removed[1], tc.pruned)
-			}
+			ruleOneCase{directives: "SecRuleEngine On\nSecRequestBodyAccess On\n" + tc.rules, uri: tc.uri, headers: tc.headers, want: tc.want, pruned: tc.pruned}.check(t, tc.desc)
 		})
 	}
 }
