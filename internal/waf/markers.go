@@ -1,8 +1,6 @@
 package waf
 
 import (
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/corazawaf/coraza/v3/collection"
@@ -39,9 +37,9 @@ import (
 // paranoia level decides (paranoia.go), the CRS has one rule with a
 // skipAfter left at every level: 920280, "&REQUEST_HEADERS:Host @eq 0",
 // which jumps over the other Host checks of a request without a Host. A
-// rule of that form (a count of one request header tested for equality,
-// nothing else) is decided from the request's headers, which are in
-// before pruning runs (headerCount); a rule with a skipAfter of
+// rule of that form (a count of one named request header tested against
+// a number, nothing else, nothing narrowing it: counting.go) is decided
+// from the request's headers, which are in before pruning runs; a rule with a skipAfter of
 // any other form keeps the markers in every request.
 type markerGate struct {
 	// on: the markers may be removed from a request that none of counts
@@ -50,15 +48,17 @@ type markerGate struct {
 	counts []jumpCount
 }
 
-// jumpCount is a rule with a skipAfter the gate decides: a header count.
+// jumpCount is a rule with a skipAfter the gate decides: a count of the
+// request headers named name (lowercased, as Coraza keys them).
 type jumpCount struct {
-	id int
-	headerCount
+	id   int
+	name string
+	test countTest
 }
 
 // newMarkerGate reads the gate from the rule set's rules in order, as the
 // pruner is read (gone: the rules the build takes out again).
-func newMarkerGate(rules []ruleText, gone map[int]bool) markerGate {
+func newMarkerGate(rules []ruleText, gone map[int]bool, narrowed narrowing) markerGate {
 	g := markerGate{on: true}
 	// skipLeft: per phase, how many more rules a skip:N steps over. A
 	// marker (phase 0) is in every phase's sequence.
@@ -88,11 +88,11 @@ func newMarkerGate(rules []ruleText, gone map[int]bool) markerGate {
 		if !hasAction(sr.actions, "skipAfter") {
 			continue
 		}
-		hc, ok := readHeaderCount(rt.raw)
-		if !ok || hasAction(sr.actions, "chain") {
+		jc, ok := readJumpCount(sr, rt.id, narrowed)
+		if !ok {
 			return markerGate{}
 		}
-		g.counts = append(g.counts, jumpCount{id: rt.id, headerCount: hc})
+		g.counts = append(g.counts, jc)
 	}
 	return g
 }
@@ -123,43 +123,31 @@ func (g markerGate) removable(tx corazaTx) bool {
 		return false
 	}
 	for _, jc := range g.counts {
-		if jc.matches(headers) {
+		if jc.test.matches(len(headers.Get(jc.name))) {
 			return false
 		}
 	}
 	return true
 }
 
+// readJumpCount reads a rule with a skipAfter as a jumpCount: its one
+// target a count of a named request header, its operator a count test,
+// no chain, nothing narrowing its targets.
+func readJumpCount(sr secRule, id int, narrowed narrowing) (jumpCount, bool) {
+	if len(sr.targets) != 1 || sr.odd || hasAction(sr.actions, "chain") || narrowed.of(id, sr.actions) {
+		return jumpCount{}, false
+	}
+	tg := sr.targets[0]
+	if !tg.count || tg.v != variables.RequestHeaders || tg.key == "" {
+		return jumpCount{}, false
+	}
+	test, ok := sr.countTest()
+	if !ok {
+		return jumpCount{}, false
+	}
+	return jumpCount{id: id, name: strings.ToLower(tg.key), test: test}, true
+}
+
 // markerID is the id Coraza gives every SecMarker (and the rule id check
 // gives no other rule).
 const markerID = 0
-
-// headerCount is a rule "SecRule &REQUEST_HEADERS:name "@eq n" ..." (or
-// "!@eq n"): it matches when the request has (or, negated, has not)
-// exactly n headers named name.
-type headerCount struct {
-	name    string // lowercased, as Coraza keys REQUEST_HEADERS
-	n       int
-	negated bool
-}
-
-// headerCountRule reads a headerCount rule's target and operator.
-var headerCountRule = regexp.MustCompile(`^SecRule &REQUEST_HEADERS:([A-Za-z0-9_-]+) "(!?)@eq ([0-9]{1,4})" `)
-
-// readHeaderCount reads a headerCount rule.
-func readHeaderCount(raw string) (headerCount, bool) {
-	m := headerCountRule.FindStringSubmatch(raw)
-	if m == nil {
-		return headerCount{}, false
-	}
-	n, err := strconv.Atoi(m[3])
-	if err != nil {
-		return headerCount{}, false
-	}
-	return headerCount{name: strings.ToLower(m[1]), n: n, negated: m[2] == "!"}, true
-}
-
-// matches reports whether the count rule matches a request with headers.
-func (hc headerCount) matches(headers collection.Map) bool {
-	return (len(headers.Get(hc.name)) == hc.n) != hc.negated
-}

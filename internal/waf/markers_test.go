@@ -20,15 +20,16 @@ func TestMarkerGate(t *testing.T) {
 		return ruleText{id: id, phase: phase, raw: `SecRule ARGS "@rx a" "id:` + strconv.Itoa(id) + `,phase:` + strconv.Itoa(int(phase)) + `,block"`}
 	}
 	tests := []struct {
-		desc   string
-		rules  []ruleText
-		gone   []int
-		on     bool
-		counts []jumpCount
+		desc     string
+		rules    []ruleText
+		gone     []int
+		narrowed narrowing
+		on       bool
+		counts   []jumpCount
 	}{
 		{desc: "no jumps", rules: []ruleText{plain(1, 1), marker, plain(2, 2), marker}, on: true},
 		{desc: "the Host check: decided per request", rules: []ruleText{hostCheck, plain(1, 1), marker}, on: true,
-			counts: []jumpCount{{id: 10, headerCount: headerCount{name: "host"}}}},
+			counts: []jumpCount{{id: 10, name: "host", test: countTest{op: "eq"}}}},
 		{desc: "a skip:1 onto a marker", rules: []ruleText{
 			{id: 3, phase: 2, raw: `SecRule REQBODY_PROCESSOR "@streq JSON" "id:3,phase:2,pass,nolog,skip:1"`}, marker, plain(4, 2)}},
 		{desc: "a skip:1 onto a rule, the marker after", rules: []ruleText{
@@ -45,7 +46,13 @@ func TestMarkerGate(t *testing.T) {
 			{id: 7, phase: 1, raw: `SecRule &REQUEST_HEADERS:Host "@eq 0" "id:7,phase:1,pass,chain,skipAfter:END-X"`}, marker}},
 		{desc: "a negated header count", rules: []ruleText{
 			{id: 8, phase: 1, raw: `SecRule &REQUEST_HEADERS:Host "!@eq 0" "id:8,phase:1,pass,skipAfter:END-X"`}, marker}, on: true,
-			counts: []jumpCount{{id: 8, headerCount: headerCount{name: "host", negated: true}}}},
+			counts: []jumpCount{{id: 8, name: "host", test: countTest{op: "eq", negated: true}}}},
+		{desc: "a header count above a bound", rules: []ruleText{
+			{id: 12, phase: 1, raw: `SecRule &REQUEST_HEADERS:Range "@gt 1" "id:12,phase:1,pass,skipAfter:END-X"`}, marker}, on: true,
+			counts: []jumpCount{{id: 12, name: "range", test: countTest{op: "gt", n: 1}}}},
+		{desc: "a header count something narrows", rules: []ruleText{hostCheck, marker}, narrowed: narrowing{ids: map[int]bool{10: true}}},
+		{desc: "a header count with an exclusion", rules: []ruleText{
+			{id: 13, phase: 1, raw: `SecRule &REQUEST_HEADERS:Host|!REQUEST_HEADERS:Host "@eq 0" "id:13,phase:1,pass,skipAfter:END-X"`}, marker}},
 		{desc: "a count of another collection", rules: []ruleText{
 			{id: 9, phase: 1, raw: `SecRule &ARGS:a "@eq 0" "id:9,phase:1,pass,skipAfter:END-X"`}, marker}},
 		{desc: "a rule that does not read", rules: []ruleText{{id: 11, phase: 1, raw: `SecRule ARGS "@rx a`}, marker}},
@@ -58,7 +65,7 @@ func TestMarkerGate(t *testing.T) {
 			for _, id := range tc.gone {
 				gone[id] = true
 			}
-			g := newMarkerGate(tc.rules, gone)
+			g := newMarkerGate(tc.rules, gone, tc.narrowed)
 			if g.on != tc.on || !slices.Equal(g.counts, tc.counts) {
 				t.Fatalf("gate on %t counts %v, want on %t counts %v", g.on, g.counts, tc.on, tc.counts)
 			}
@@ -76,7 +83,7 @@ func TestMarkersRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A CRS with another kind of jump would stop this silently.
-		if g := e.pruner.markers; !g.on || !slices.Equal(g.counts, []jumpCount{{id: 920280, headerCount: headerCount{name: "host"}}}) {
+		if g := e.pruner.markers; !g.on || !slices.Equal(g.counts, []jumpCount{{id: 920280, name: "host", test: countTest{op: "eq"}}}) {
 			t.Fatalf("paranoia %d: marker gate on %t, counts %v; want on, decided by 920280", pl, g.on, g.counts)
 		}
 		for _, tc := range []struct {

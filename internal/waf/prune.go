@@ -475,7 +475,8 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 	for _, id := range removed {
 		gone[id] = true
 	}
-	p := &pruner{markers: newMarkerGate(rules, gone), order: newRuleOrder(rules, gone), narrowed: readNarrowing(directives)}
+	narrowed := readNarrowing(directives)
+	p := &pruner{markers: newMarkerGate(rules, gone, narrowed), order: newRuleOrder(rules, gone), narrowed: narrowed}
 	chains := crsChains()
 	for _, g := range ruleGroups(directives) {
 		if g.id != 0 && len(g.directives) > 1 {
