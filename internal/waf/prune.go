@@ -165,6 +165,23 @@ func caseUnless(changes byteSet, lower bool) func(string, byteSet) (string, byte
 	}
 }
 
+// cmdLineExact is cmdLine's output when it only lowercases: the value has
+// none of the bytes it deletes or turns into a space, and every space in
+// it stays (none before another, a / or a (). A bearer token's one space
+// is such a value.
+func cmdLineExact(v string, b byteSet) (string, byteSet, bool) {
+	if b.has(' ') {
+		for i := 0; i+1 < len(v); i++ {
+			if v[i] == ' ' && (v[i+1] == ' ' || v[i+1] == '/' || v[i+1] == '(') {
+				return "", b, false
+			}
+		}
+	}
+	return cmdLineLower(v, b)
+}
+
+var cmdLineLower = caseUnless(union(highBytes, bytesOf("\\\"'^,;\t\r\n")), true)
+
 // whole adapts an exact function of the value alone.
 func whole(f func(string) (string, bool)) func(string, byteSet) (string, byteSet, bool) {
 	return func(v string, _ byteSet) (string, byteSet, bool) {
@@ -215,10 +232,9 @@ var transforms = map[string]transform{
 	// byte into U+FFFD.
 	"lowercase": {trigger: highBytes, lower: true, exact: caseUnless(highBytes, true)},
 	"uppercase": {trigger: highBytes, upper: true, exact: caseUnless(highBytes, false)},
-	// Deletes \ " ' ^, turns , ; and whitespace into one space, lowercases
-	// ASCII.
-	"cmdLine": {trigger: highBytes, adds: bytesOf(" "), lower: true,
-		exact: caseUnless(union(highBytes, bytesOf("\\\"'^,; \t\r\n")), true)},
+	// Deletes \ " ' ^, turns , ; and whitespace into one space, deletes a
+	// space before / or (, lowercases ASCII.
+	"cmdLine": {trigger: highBytes, adds: bytesOf(" "), lower: true, exact: cmdLineExact},
 	// Whitespace (with U+0085 and U+00A0) becomes one space.
 	"compressWhitespace": {adds: bytesOf(" "), exact: identityUnless(union(highBytes, bytesOf(" \t\n\v\f\r")))},
 	// Only deletes.

@@ -175,7 +175,8 @@ func TestImagesCoverCorazasTransformations(t *testing.T) {
 	values := append(crstest.Values(t),
 		"", "%", "%4", "%41", "%u0041", "%U0041", "a+b", "&lt;&#x41;&amp", `\x41\u0041\n`, "/* c */", "<!-- c -->", "a--b", "a#b",
 		"\x00a\x00", " \t\n\v\f\r", "\u0085\u00a0", "\u212a\u0130", "\xff\xfe", "a/./b/../c", `a\b\..\c`, "c:\\x::$DATA", "f.txt. ",
-		".", "./", "..", "/", "a/", `"'^,;`, "A B(C/D", "İSTANBUL", "\xc0\xaf")
+		".", "./", "..", "/", "a/", `"'^,;`, "A B(C/D", "İSTANBUL", "\xc0\xaf",
+		"a b", " a", "a ", "a  b", "a /b", "a (b", "a\tb", "Bearer eyJ.A-b_c", "a ,b", "a \"/b")
 	chains := map[string][]string{}
 	for name := range transforms {
 		chains[name] = []string{name}
