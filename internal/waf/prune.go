@@ -50,10 +50,11 @@ import (
 // A rule is screened by its operator when all of these hold, which
 // newPruner checks on the rule's own text (Raw, exactly what Coraza
 // parsed):
-//   - its operator is @rx with a screen (rx.ScreenOf), @pm, @pmFromFile,
+//   - its operator is @rx, @detectXSS, @detectSQLi, @pm, @pmFromFile,
 //     @validateByteRange, or @contains, @beginsWith, @endsWith or @streq
-//     with a literal argument; never negated (a negated operator matches
-//     when the value lacks the bytes);
+//     with a literal argument; when it is negated, one of exactOperators
+//     (a negated operator matches a value the operator turns away, which
+//     no byte set or screen can show);
 //   - every target is a request variable whose values are fixed before the
 //     phase runs (requestVars): TX or any variable rules or the engine
 //     write is not;
