@@ -600,7 +600,7 @@ func (p *pruner) prune(tx types.Transaction, body bool) int {
 	if p.markers.removable(ctx) {
 		ctx.RemoveRuleByID(markerID)
 	}
-	rm := removal{order: &p.order, marks: req.marks}
+	rm := newRemoval(&p.order, req.marks)
 	for _, h := range p.headers {
 		if !h.restricted(ctx) {
 			rm.add(h.id)
@@ -914,8 +914,10 @@ func cutQuoted(s string) (string, string, error) {
 }
 
 // readVars reads the targets: names split at | outside a /regex/ or
-// 'quoted' key. An exclusion (!) only narrows a target and is skipped; a
-// count (&) or a variable outside requestVars makes the rule unprunable.
+// 'quoted' key. An exclusion (!) only narrows a target: it is skipped
+// and noted (excludes). A count (&) is a target of its own; a variable
+// outside requestVars, or a count of a key read as the whole collection,
+// makes the rule odd (not prunable).
 func (sr *secRule) readVars(vars string) error {
 	for len(vars) > 0 {
 		end, err := targetEnd(vars)

@@ -47,8 +47,10 @@ type removal struct {
 	direct []int
 }
 
-func newRemoval(o *ruleOrder) removal {
-	return removal{order: o, marks: make([]bool, len(o.ids))}
+// newRemoval is a removal over o; marks (one per id of o, all false) is
+// the caller's, a request's pooled buffer (prune.go's requestView).
+func newRemoval(o *ruleOrder, marks []bool) removal {
+	return removal{order: o, marks: marks}
 }
 
 // add marks the rule id for removal.

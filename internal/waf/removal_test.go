@@ -33,7 +33,7 @@ func TestRemovalHandsRuns(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			rm := newRemoval(&order)
+			rm := newRemoval(&order, make([]bool, len(order.ids)))
 			for _, id := range tc.add {
 				rm.add(id)
 			}
