@@ -347,15 +347,10 @@ func TestAdminSessionRefusesForgedCookie(t *testing.T) {
 	n := startAdminNode(t, NewUpstream(t, nil), adminOpts{store: sqliteKeyStore(t)})
 	p := createPerson(t, n, "alice", "admin")
 	s := login(t, n.AdminAddr, p)
-	flip := []byte(s.cookie)
-	if flip[10] == 'A' {
-		flip[10] = 'B'
-	} else {
-		flip[10] = 'A'
-	}
+	flip := changedAt(s.cookie, 10)
 	for _, tc := range []struct{ desc, cookie string }{
 		{"random value of the right form", base64.RawURLEncoding.EncodeToString([]byte(randHex(16)))},
-		{"issued cookie with one character changed", string(flip)},
+		{"issued cookie with one character changed", flip},
 		{"the admin token as a cookie", n.Token},
 		{"the CSRF token as a cookie", s.csrf},
 		{"empty", ""},
@@ -387,7 +382,7 @@ func TestAdminSessionRefusesCrossSiteWrite(t *testing.T) {
 		hdr  []string
 	}{
 		{"no CSRF token", "", nil},
-		{"wrong CSRF token", "x" + s.csrf[1:], nil},
+		{"wrong CSRF token", changedAt(s.csrf, 0), nil},
 		{"another session's CSRF token", s2.csrf, nil},
 		{"right token, foreign Origin", s.csrf, []string{"Origin", "https://evil.example"}},
 		{"right token, Sec-Fetch-Site cross-site", s.csrf, []string{"Sec-Fetch-Site", "cross-site"}},
@@ -719,4 +714,18 @@ func TestAdminTokenLastUsedShown(t *testing.T) {
 	if !found {
 		t.Fatal("the token is not listed")
 	}
+}
+
+// changedAt returns v with the character at i replaced by a different one
+// of the same alphabet, so the result is always a wrong value of the right
+// form (replacing it with a fixed letter gave the value back unchanged
+// whenever it already held that letter).
+func changedAt(v string, i int) string {
+	b := []byte(v)
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
 }
