@@ -105,6 +105,10 @@ type engine struct {
 	// unset is the folded variables the fold's rule leaves out, read by
 	// no rule of the lean rule set (unread.go).
 	unset []string
+	// writeOnly is the rules left out because they only write variables
+	// no rule left reads, and writeOnlyVars those variables (writeonly.go).
+	writeOnly     []int
+	writeOnlyVars []string
 }
 
 // build compiles the CRS for s. It takes hundreds of milliseconds, which
@@ -155,6 +159,11 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	for _, id := range left {
 		gone[id] = true
 	}
+	writeOnly, writeOnlyVars := writeOnlyRules(rules, gone, directives)
+	for _, id := range writeOnly {
+		gone[id] = true
+	}
+	left = append(left, writeOnly...)
 	if folding {
 		kept := map[int]bool{}
 		for _, rt := range rules {
@@ -174,7 +183,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	if rules, w, err = compileObserved(b.String()); err != nil {
 		return nil, err
 	}
-	e := &engine{waf: w, pruner: newPruner(rules, left, b.String()), skipped: skipped}
+	e := &engine{waf: w, pruner: newPruner(rules, left, b.String()), skipped: skipped, writeOnly: writeOnly, writeOnlyVars: writeOnlyVars}
 	e.pruner.headers = restrictedHeaderLists(rules, gone, known)
 	e.pruner.exclusions = newTagExclusions(rules, gone, &e.pruner.order, b.String())
 	if folding {
