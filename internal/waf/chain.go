@@ -58,6 +58,18 @@ func crsChains() map[int][]string {
 	return out
 }
 
+// ruleChains is the later rules of each chain, by the chain's id: the
+// CRS's (crsChains) and the directives' own, which win.
+func ruleChains(directives string) map[int][]string {
+	chains := crsChains()
+	for _, g := range ruleGroups(directives) {
+		if g.id != 0 && len(g.directives) > 1 {
+			chains[g.id] = g.directives[1:]
+		}
+	}
+	return chains
+}
+
 // chainStarter reports whether a rule's own actions let its chain be
 // pruned by its links: it has a chain, and nothing else that acts when it
 // alone matches.

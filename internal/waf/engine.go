@@ -149,7 +149,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	if folding {
 		known = fold.known(paranoia, directives)
 	}
-	skipped := paranoiaSkips(rules, removed, known)
+	skipped := paranoiaSkips(rules, removed, known, ruleChains(directives))
 	var left []int // every rule the lean build leaves out
 	left = append(append(left, removed...), skipped...)
 	if folding {

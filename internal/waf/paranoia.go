@@ -63,12 +63,14 @@ var controlActions = map[string]bool{"id": true, "phase": true, "pass": true, "n
 // paranoia level pl never evaluates because of the paranoia jumps, the
 // jumps themselves, and the other tests of the level that never match at
 // pl (the scoring's "@ge 2" at paranoia 1, 901500's check that the two
-// levels agree), so that they can be left out of the rule set. It
+// levels agree), and the chains one of whose later rules is such a test
+// (neverByLink: 949111's early blocking, off), so that they can be left
+// out of the rule set. It
 // returns nil, to leave the rule set as it is, when anything is not as
 // the CRS writes it: a skip:N window that would cover a rule left out
 // (its count would then reach further), a jump to a marker that never
 // comes, or a jump with another action.
-func paranoiaSkips(rules []ruleText, removed []int, known txKnown) []int {
+func paranoiaSkips(rules []ruleText, removed []int, known txKnown, chains map[int][]string) []int {
 	gone := make(map[int]bool, len(removed))
 	for _, id := range removed {
 		gone[id] = true
@@ -112,6 +114,12 @@ func paranoiaSkips(rules []ruleText, removed []int, known txKnown) []int {
 		}
 		matches, ok := constantTest(rt.raw, sr, known)
 		if !ok {
+			if neverByLink(sr, chains[rt.id], known) {
+				if inSkip {
+					return nil
+				}
+				out = append(out, rt.id)
+			}
 			continue
 		}
 		marker, jump := jumpMarker(sr)
@@ -183,6 +191,34 @@ func constantTest(raw string, sr secRule, known txKnown) (matches, ok bool) {
 		return a == b, true
 	}
 	return false, false
+}
+
+// neverByLink reports whether a chain never matches because one of its
+// later rules (links) is a constant test that never matches, such as
+// REQUEST-949's early blocking (949111: the phase 1 score, chained to
+// TX:EARLY_BLOCKING "@eq 1", which the setup leaves at 0). Only a chain
+// whose first rule, and every link before that one, does nothing unless
+// the whole chain matches (chainStarter, chain.go): a rule's setvar,
+// capture or ctl runs when it matches, whatever its chain does.
+func neverByLink(sr secRule, links []string, known txKnown) bool {
+	if !chainStarter(sr) {
+		return false
+	}
+	for _, raw := range links {
+		lsr, err := parseSecRule(raw)
+		if err != nil {
+			return false
+		}
+		if matches, ok := constantTest(raw, lsr, known); ok && !matches {
+			return true
+		}
+		for _, a := range lsr.actions {
+			if name, _, _ := strings.Cut(a, ":"); !chainStarterActions[strings.TrimSpace(name)] {
+				return false
+			}
+		}
+	}
+	return false
 }
 
 // jumpMarker reads a paranoia test's actions: jump is whether skipAfter

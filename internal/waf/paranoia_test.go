@@ -39,6 +39,9 @@ func TestLeanRuleSetSameVerdicts(t *testing.T) {
 					t.Fatalf("%d initialization rules folded, want at least %d", len(cut.folded), minFolded)
 				}
 				leftOut := map[int]bool{}
+				if !slices.Contains(cut.skipped, 949111) {
+					t.Fatal("949111 (early blocking, off) kept: a chain whose link never matches is no longer left out")
+				}
 				if len(cut.writeOnly) < 3 {
 					t.Fatalf("%d write-only rules left out, want at least 3 (the detection score's)", len(cut.writeOnly))
 				}
@@ -142,6 +145,11 @@ func TestParanoiaSkips(t *testing.T) {
 	score := func(id, level int) ruleText {
 		return ruleText{id: id, phase: 1, raw: fmt.Sprintf(`SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge %d" "id:%d,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%%{tx.inbound_anomaly_score_pl%d}'"`, level, id, level)}
 	}
+	// REQUEST-949's early blocking: a phase 1 verdict chained to a switch
+	// the setup leaves off.
+	early := ruleText{id: 949111, phase: 1, raw: `SecRule TX:BLOCKING_INBOUND_ANOMALY_SCORE "@ge %{tx.inbound_anomaly_score_threshold}" "id:949111,phase:1,deny,t:none,msg:'Inbound Anomaly Score Exceeded in phase 1',tag:'OWASP_CRS',chain"`}
+	const earlyLink = `SecRule TX:EARLY_BLOCKING "@eq 1"`
+	earlyOff := txKnown{values: map[string]string{"early_blocking": "0"}, after: -1}
 	section := []ruleText{
 		jump(11, 1, 1, "END"), jump(12, 2, 1, "END"),
 		rule(100, 1, ""), rule(101, 2, ""),
@@ -156,6 +164,7 @@ func TestParanoiaSkips(t *testing.T) {
 		removed []int
 		pl      int
 		known   *txKnown // levelsKnown(pl) when nil
+		chains  map[int][]string
 		want    []int
 	}{
 		{desc: "at the lowest level: every jump, and the rules above it in both phases", rules: section, pl: 1,
@@ -207,6 +216,21 @@ func TestParanoiaSkips(t *testing.T) {
 			want:  []int{14, 15}},
 		{desc: "a test of another operator is not a test",
 			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@rx 2" "id:13,phase:1,pass,setvar:tx.x=1"`}}, pl: 1},
+		{desc: "a chain whose link never matches is left out",
+			rules: []ruleText{early}, chains: map[int][]string{949111: {earlyLink}}, known: &earlyOff, want: []int{949111}},
+		{desc: "a chain whose link may match stays",
+			rules: []ruleText{early}, chains: map[int][]string{949111: {earlyLink}}, known: &txKnown{values: map[string]string{"early_blocking": "1"}, after: -1}},
+		{desc: "a chain whose link tests a variable not known stays",
+			rules: []ruleText{early}, chains: map[int][]string{949111: {earlyLink}}, pl: 1},
+		{desc: "a chain whose first rule acts when it alone matches stays",
+			rules: []ruleText{{id: 949111, phase: 1, raw: `SecRule TX:BLOCKING_INBOUND_ANOMALY_SCORE "@ge 5" "id:949111,phase:1,deny,t:none,setvar:'tx.x=1',chain"`}},
+			chains: map[int][]string{949111: {earlyLink}}, known: &earlyOff},
+		{desc: "a chain with a link that acts before the one that never matches stays",
+			rules: []ruleText{early}, chains: map[int][]string{949111: {`SecRule ARGS "@rx a" "capture,chain"`, earlyLink}}, known: &earlyOff},
+		{desc: "a chain after a link that only tests is left out",
+			rules: []ruleText{early}, chains: map[int][]string{949111: {`SecRule ARGS "@rx a" "t:none,chain"`, earlyLink}}, known: &earlyOff, want: []int{949111}},
+		{desc: "a chain that never matches inside a skip window leaves the rule set as it is",
+			rules: []ruleText{rule(99, 1, ",skip:1"), early}, chains: map[int][]string{949111: {earlyLink}}, known: &earlyOff},
 		{desc: "a negated jump is not a jump",
 			rules: []ruleText{{id: 13, phase: 1, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "!@lt 2" "id:13,phase:1,pass,nolog,skipAfter:END"`}, rule(200, 1, ""), marker("END")}, pl: 1},
 	}
@@ -216,7 +240,7 @@ func TestParanoiaSkips(t *testing.T) {
 			if tc.known != nil {
 				known = *tc.known
 			}
-			if got := paranoiaSkips(tc.rules, tc.removed, known); !slices.Equal(got, tc.want) {
+			if got := paranoiaSkips(tc.rules, tc.removed, known, tc.chains); !slices.Equal(got, tc.want) {
 				t.Fatalf("paranoiaSkips = %v, want %v", got, tc.want)
 			}
 		})

@@ -494,12 +494,7 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 	}
 	narrowed := readNarrowing(directives)
 	p := &pruner{markers: newMarkerGate(rules, gone, narrowed), order: newRuleOrder(rules, gone), narrowed: narrowed}
-	chains := crsChains()
-	for _, g := range ruleGroups(directives) {
-		if g.id != 0 && len(g.directives) > 1 {
-			chains[g.id] = g.directives[1:]
-		}
-	}
+	chains := ruleChains(directives)
 	readIndex := map[string]int{}
 	skipLeft := map[types.RulePhase]int{} // rules of the phase still in a skip:N window
 	for _, rt := range rules {
