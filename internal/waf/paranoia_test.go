@@ -223,7 +223,7 @@ func TestParanoiaSkips(t *testing.T) {
 		{desc: "a chain whose link tests a variable not known stays",
 			rules: []ruleText{early}, chains: map[int][]string{949111: {earlyLink}}, pl: 1},
 		{desc: "a chain whose first rule acts when it alone matches stays",
-			rules: []ruleText{{id: 949111, phase: 1, raw: `SecRule TX:BLOCKING_INBOUND_ANOMALY_SCORE "@ge 5" "id:949111,phase:1,deny,t:none,setvar:'tx.x=1',chain"`}},
+			rules:  []ruleText{{id: 949111, phase: 1, raw: `SecRule TX:BLOCKING_INBOUND_ANOMALY_SCORE "@ge 5" "id:949111,phase:1,deny,t:none,setvar:'tx.x=1',chain"`}},
 			chains: map[int][]string{949111: {earlyLink}}, known: &earlyOff},
 		{desc: "a chain with a link that acts before the one that never matches stays",
 			rules: []ruleText{early}, chains: map[int][]string{949111: {`SecRule ARGS "@rx a" "capture,chain"`, earlyLink}}, known: &earlyOff},
