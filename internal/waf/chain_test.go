@@ -78,6 +78,7 @@ type ruleOneCase struct {
 	method     string // GET when empty
 	uri        string // /a when empty
 	headers    map[string]string
+	data       string // the body, none when empty
 	want       []string
 	pruned     bool
 }
@@ -98,7 +99,7 @@ func (c ruleOneCase) check(t *testing.T, name string) {
 	if uri == "" {
 		uri = "/a"
 	}
-	r := crstest.Request{Name: name, Method: method, URI: uri, Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com"}}
+	r := crstest.Request{Name: name, Method: method, URI: uri, Version: "HTTP/1.1", Headers: map[string]string{"Host": "example.com"}, Data: c.data}
 	for k, v := range c.headers {
 		r.Headers[k] = v
 	}

@@ -26,12 +26,19 @@ func TestPrunedByTargets(t *testing.T) {
 	const files = `SecRule FILES|FILES_NAMES "!@rx ^a$" "id:1,phase:2,pass,log,msg:'files',t:none"`
 	const body = `SecRule REQUEST_BODY "!@rx x" "id:1,phase:2,pass,log,msg:'body',t:none"`
 	const argDigits = `SecRule ARGS "!@rx ^\d+$" "id:1,phase:2,pass,log,msg:'digits',t:none,t:urlDecodeUni"`
+	const xnAbove5 = `SecRule REQUEST_HEADERS:X-N "@gt 5" "id:1,phase:1,pass,log,msg:'n',t:none"`
+	const xnNotZero = `SecRule REQUEST_HEADERS:X-N "!@eq 0" "id:1,phase:1,pass,log,msg:'nz',t:none"`
+	const bodyError = `SecRule REQBODY_ERROR "!@eq 0" "id:1,phase:2,pass,log,msg:'rbe',t:none"`
+	const bodyLength = `SecRule REQUEST_BODY_LENGTH "@gt 0" "id:1,phase:2,pass,log,msg:'rbl',t:none"`
+	const strictError = `SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:1,phase:2,pass,log,msg:'mse',t:none"`
 	const sqli = `SecRule ARGS "@detectSQLi" "id:1,phase:2,pass,log,msg:'sqli',t:none,t:urlDecodeUni"`
 	tests := []struct {
 		desc    string
 		rules   string
 		uri     string // "/a" when empty
+		method  string // GET when empty
 		headers map[string]string
+		data    string   // the body
 		want    []string // Coraza's verdict
 		pruned  bool     // rule 1 pruned
 	}{
@@ -62,10 +69,25 @@ func TestPrunedByTargets(t *testing.T) {
 			headers: map[string]string{"X-A": "1"}, want: []string{"2 ", "1 no x-a"}},
 		{desc: "keyed body variables without a body", rules: files, pruned: true},
 		{desc: "REQUEST_BODY always has a value", rules: body, want: []string{"1 body"}},
+		{desc: "numeric operator, a value below", rules: xnAbove5, headers: map[string]string{"X-N": "3"}, pruned: true},
+		{desc: "numeric operator, a value above", rules: xnAbove5, headers: map[string]string{"X-N": "7"}, want: []string{"1 n"}},
+		{desc: "numeric operator, not a number reads 0", rules: xnAbove5, headers: map[string]string{"X-N": "9a"}, pruned: true},
+		{desc: "numeric operator, a number too large reads the largest", rules: xnAbove5, headers: map[string]string{"X-N": "99999999999999999999"}, want: []string{"1 n"}},
+		{desc: "numeric operator, a sign", rules: xnAbove5, headers: map[string]string{"X-N": "+6"}, want: []string{"1 n"}},
+		{desc: "negated numeric operator, not a number reads 0", rules: xnNotZero, headers: map[string]string{"X-N": "x"}, pruned: true},
+		{desc: "negated numeric operator, a number", rules: xnNotZero, headers: map[string]string{"X-N": "2"}, want: []string{"1 nz"}},
+		{desc: "numeric operator with a macro", rules: `SecRule REQUEST_HEADERS:X-N "@gt %{tx.n}" "id:1,phase:1,pass,log,msg:'m',t:none"`, headers: map[string]string{"X-N": "3"}, want: []string{"1 m"}},
+		{desc: "REQBODY_ERROR without a body", rules: bodyError, pruned: true},
+		{desc: "REQBODY_ERROR with a body that fails to parse", rules: bodyError, method: "POST",
+			headers: map[string]string{"Content-Type": "multipart/form-data; boundary=xyz"}, data: "not multipart", want: []string{"1 rbe"}},
+		{desc: "REQUEST_BODY_LENGTH without a body", rules: bodyLength, pruned: true},
+		{desc: "REQUEST_BODY_LENGTH with a body", rules: bodyLength, method: "POST",
+			headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, data: "a=1", want: []string{"1 rbl"}},
+		{desc: "MULTIPART_STRICT_ERROR without a body", rules: strictError, pruned: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			ruleOneCase{directives: "SecRuleEngine On\nSecRequestBodyAccess On\n" + tc.rules, uri: tc.uri, headers: tc.headers, want: tc.want, pruned: tc.pruned}.check(t, tc.desc)
+			ruleOneCase{directives: "SecRuleEngine On\nSecRequestBodyAccess On\n" + tc.rules, method: tc.method, uri: tc.uri, headers: tc.headers, data: tc.data, want: tc.want, pruned: tc.pruned}.check(t, tc.desc)
 		})
 	}
 }

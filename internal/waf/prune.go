@@ -51,8 +51,9 @@ import (
 // newPruner checks on the rule's own text (Raw, exactly what Coraza
 // parsed):
 //   - its operator is @rx, @detectXSS, @detectSQLi, @pm, @pmFromFile,
-//     @validateByteRange, or @contains, @beginsWith, @endsWith or @streq
-//     with a literal argument; when it is negated, one of exactOperators
+//     @validateByteRange, or @contains, @beginsWith, @endsWith, @streq or
+//     a numeric comparison (@eq, @gt, @ge, @lt, @le) with a literal
+//     argument; when it is negated, one of exactOperators
 //     (a negated operator matches a value the operator turns away, which
 //     no byte set or screen can show);
 //   - every target is a request variable whose values are fixed before the
@@ -85,9 +86,10 @@ import (
 // each modelled transformation through Coraza itself.
 //
 // Bodies. Variables fed by the body (ARGS, ARGS_POST, REQUEST_BODY, XML,
-// FILES) are filled inside ProcessRequestBody, after the last point the
-// policy can remove a rule, so rules reading them are pruned only when no
-// body is handed to Coraza.
+// FILES, and the body processor's REQBODY_ERROR, MULTIPART_STRICT_ERROR
+// and REQUEST_BODY_LENGTH) are filled inside ProcessRequestBody, after the
+// last point the policy can remove a rule, so rules reading them are
+// pruned only when no body is handed to Coraza.
 
 // byteSet is a set of bytes: bit b&63 of word b>>6.
 type byteSet [4]uint64
@@ -407,6 +409,12 @@ var requestVars = map[variables.RuleVariable]varClass{
 	variables.Files:                fromBody,
 	variables.FilesNames:           fromBody,
 	variables.MultipartPartHeaders: fromBody,
+	// The body processor's state: set only inside ProcessRequestBody, by
+	// a body processor (REQUEST_BODY_LENGTH starts at "0", the others
+	// empty), which runs only on a body handed to Coraza.
+	variables.ReqbodyError:         fromBody,
+	variables.MultipartStrictError: fromBody,
+	variables.RequestBodyLength:    fromBody,
 }
 
 // prunable is one rule pruning may remove.
@@ -1141,6 +1149,26 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 			need[i] = ^valid[i]
 		}
 		return need, true, func(v string) bool { return bytesOf(v).meets(need) }, true
+	case "eq", "gt", "ge", "lt", "le":
+		// Coraza's numeric operators compare strconv.Atoi of the value
+		// with strconv.Atoi of the argument, either reading 0 when it is
+		// not a number (v3.8.1, internal/operators/eq.go and the
+		// others); a macro is expanded per transaction.
+		if strings.Contains(arg, "%{") {
+			return need, false, nil, false
+		}
+		k, _ := strconv.Atoi(arg)
+		cmp := map[string]func(v int) bool{
+			"eq": func(v int) bool { return v == k },
+			"gt": func(v int) bool { return v > k },
+			"ge": func(v int) bool { return v >= k },
+			"lt": func(v int) bool { return v < k },
+			"le": func(v int) bool { return v <= k },
+		}[op]
+		return need, false, func(v string) bool {
+			n, _ := strconv.Atoi(v)
+			return cmp(n)
+		}, true
 	case "contains", "beginsWith", "endsWith", "streq":
 		// Literal and case-sensitive; a macro (%{...}) is expanded per
 		// transaction, so its bytes are not known here.
@@ -1165,6 +1193,7 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 var exactOperators = map[string]bool{
 	"rx": true, "detectXSS": true, "detectSQLi": true, "validateByteRange": true,
 	"contains": true, "beginsWith": true, "endsWith": true, "streq": true,
+	"eq": true, "gt": true, "ge": true, "lt": true, "le": true,
 }
 
 // screen is what operatorScreen returns, kept for a data file.
