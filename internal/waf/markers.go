@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/corazawaf/coraza/v3/collection"
-	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/coraza/v3/types/variables"
 )
 
@@ -62,7 +61,7 @@ func newMarkerGate(rules []ruleText, gone map[int]bool, narrowed narrowing) mark
 	g := markerGate{on: true}
 	// skipLeft: per phase, how many more rules a skip:N steps over. A
 	// marker (phase 0) is in every phase's sequence.
-	skipLeft := map[types.RulePhase]int{}
+	skipLeft := skipWindows{}
 	for _, rt := range rules {
 		if gone[rt.id] {
 			continue
@@ -75,16 +74,12 @@ func newMarkerGate(rules []ruleText, gone map[int]bool, narrowed narrowing) mark
 			}
 			continue
 		}
-		if skipLeft[rt.phase] > 0 {
-			skipLeft[rt.phase]--
-		}
+		skipLeft.next(rt.phase)
 		sr, err := parseDirective(rt.raw)
 		if err != nil {
 			return markerGate{} // a rule not read may jump anywhere
 		}
-		if n := sr.skip(); n > 0 {
-			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
-		}
+		skipLeft.open(rt.phase, sr)
 		if !hasAction(sr.actions, "skipAfter") {
 			continue
 		}

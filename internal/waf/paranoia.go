@@ -77,7 +77,7 @@ func paranoiaSkips(rules []ruleText, removed []int, known txKnown, chains map[in
 	}
 	var out []int
 	jumping := map[types.RulePhase]string{} // phase -> the marker it jumps to
-	skipLeft := map[types.RulePhase]int{}   // rules of the phase still in a skip:N window
+	windows := skipWindows{}
 	for i, rt := range rules {
 		if rt.id != 0 && gone[rt.id] {
 			continue
@@ -91,10 +91,7 @@ func paranoiaSkips(rules []ruleText, removed []int, known txKnown, chains map[in
 			}
 			continue
 		}
-		inSkip := skipLeft[rt.phase] > 0
-		if inSkip {
-			skipLeft[rt.phase]--
-		}
+		inSkip := windows.next(rt.phase)
 		if _, on := jumping[rt.phase]; on {
 			if inSkip {
 				return nil
@@ -106,9 +103,7 @@ func paranoiaSkips(rules []ruleText, removed []int, known txKnown, chains map[in
 		if err != nil {
 			continue // SecAction: no skip, no jump
 		}
-		if n := sr.skip(); n > 0 {
-			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
-		}
+		windows.open(rt.phase, sr)
 		if rt.phase == types.PhaseRequestHeaders && i <= known.after {
 			continue // the values may not hold yet
 		}

@@ -504,22 +504,17 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 	p := &pruner{markers: newMarkerGate(rules, gone, narrowed), order: newRuleOrder(rules, gone), narrowed: narrowed}
 	chains := ruleChains(directives)
 	readIndex := map[string]int{}
-	skipLeft := map[types.RulePhase]int{} // rules of the phase still in a skip:N window
+	windows := skipWindows{}
 	for _, rt := range rules {
 		if gone[rt.id] {
 			continue
 		}
-		inSkip := skipLeft[rt.phase] > 0
-		if inSkip {
-			skipLeft[rt.phase]--
-		}
+		inSkip := windows.next(rt.phase)
 		sr, err := parseSecRule(rt.raw)
 		if err != nil {
 			continue // SecAction, SecMarker, or not read: left alone
 		}
-		if n := sr.skip(); n > 0 {
-			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
-		}
+		windows.open(rt.phase, sr)
 		if inSkip || rt.id == 0 || (rt.phase != types.PhaseRequestHeaders && rt.phase != types.PhaseRequestBody) {
 			continue
 		}
@@ -1049,6 +1044,27 @@ func (sr *secRule) readActions(actions string) {
 		}
 		sr.chain = append(sr.chain, t)
 		sr.chainNames = append(sr.chainNames, val)
+	}
+}
+
+// skipWindows follows the skip:N windows of a walk over the rules in
+// order: per phase, how many more rules the open window steps over.
+type skipWindows map[types.RulePhase]int
+
+// next counts one rule of phase ph and reports whether it is inside a
+// window.
+func (w skipWindows) next(ph types.RulePhase) bool {
+	if w[ph] > 0 {
+		w[ph]--
+		return true
+	}
+	return false
+}
+
+// open starts sr's skip:N window, if it has one, at the next rule of ph.
+func (w skipWindows) open(ph types.RulePhase, sr secRule) {
+	if n := sr.skip(); n > 0 {
+		w[ph] = max(w[ph], n)
 	}
 }
 

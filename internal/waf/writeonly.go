@@ -3,8 +3,6 @@ package waf
 import (
 	"slices"
 	"strings"
-
-	"github.com/corazawaf/coraza/v3/types"
 )
 
 // Write-only rules: a rule whose only effect is to write TX variables that
@@ -64,7 +62,7 @@ var testOperators = map[string]bool{
 // build. directives are the gateway's, read with the CRS's files.
 func writeOnlyRules(rules []ruleText, gone map[int]bool, directives string) (ids []int, vars []string) {
 	writes := map[int][]string{} // candidate -> the variables it writes
-	skipLeft := map[types.RulePhase]int{}
+	windows := skipWindows{}
 	for _, rt := range rules {
 		if rt.id != 0 && gone[rt.id] || strings.HasPrefix(rt.raw, "SecMarker") {
 			// Not counted in a window: a window read longer than
@@ -72,17 +70,12 @@ func writeOnlyRules(rules []ruleText, gone map[int]bool, directives string) (ids
 			// fewer.
 			continue
 		}
-		inSkip := skipLeft[rt.phase] > 0
-		if inSkip {
-			skipLeft[rt.phase]--
-		}
+		inSkip := windows.next(rt.phase)
 		sr, err := parseDirective(rt.raw)
 		if err != nil {
 			continue
 		}
-		if n := sr.skip(); n > 0 {
-			skipLeft[rt.phase] = max(skipLeft[rt.phase], n)
-		}
+		windows.open(rt.phase, sr)
 		if rt.id == 0 || inSkip {
 			continue
 		}
