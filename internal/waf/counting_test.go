@@ -115,6 +115,8 @@ func TestCRSRulesPrunedByTargets(t *testing.T) {
 		920660,         // Request-Range count
 		922100, 922140, // multipart part headers, with no body
 		932180, 933110, 944140, // FILES and X-Filename
+		200002, 200003, 920640, // the body processor's state, with no body
+		911100, 920430, // the method and the protocol within the setup's lists
 	} {
 		if !removed[id] {
 			t.Errorf("rule %d not pruned from the harness's request", id)
@@ -124,6 +126,14 @@ func TestCRSRulesPrunedByTargets(t *testing.T) {
 	r.Headers["Accept-Encoding"] = strings.Repeat("gzip,", 21)
 	verdict, removed := prunedVerdict(e, r)
 	for _, id := range []int{920330, 920520} {
+		if removed[id] || !slices.ContainsFunc(verdict, func(l string) bool { return strings.HasPrefix(l, strconv.Itoa(id)+" ") }) {
+			t.Errorf("rule %d pruned (%t) or not matched: %q", id, removed[id], verdict)
+		}
+	}
+	// A method and a protocol outside the setup's lists.
+	r.Method, r.Version = "FOO", "HTTP/1.2"
+	verdict, removed = prunedVerdict(e, r)
+	for _, id := range []int{911100, 920430} {
 		if removed[id] || !slices.ContainsFunc(verdict, func(l string) bool { return strings.HasPrefix(l, strconv.Itoa(id)+" ") }) {
 			t.Errorf("rule %d pruned (%t) or not matched: %q", id, removed[id], verdict)
 		}

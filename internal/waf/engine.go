@@ -140,7 +140,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 		return nil, err
 	}
 	if paranoia == 0 {
-		return &engine{waf: w, pruner: newPruner(rules, removed, directives)}, nil
+		return &engine{waf: w, pruner: newPruner(rules, removed, directives, nil)}, nil
 	}
 	written := rules
 	fold, folding := foldInit(rules, removed)
@@ -183,7 +183,7 @@ func compileRules(directives string, removed []int, paranoia int) (*engine, erro
 	if rules, w, err = compileObserved(b.String()); err != nil {
 		return nil, err
 	}
-	e := &engine{waf: w, pruner: newPruner(rules, left, b.String()), skipped: skipped, writeOnly: writeOnly, writeOnlyVars: writeOnlyVars}
+	e := &engine{waf: w, pruner: newPruner(rules, left, b.String(), &known), skipped: skipped, writeOnly: writeOnly, writeOnlyVars: writeOnlyVars}
 	e.pruner.headers = restrictedHeaderLists(rules, gone, known)
 	e.pruner.exclusions = newTagExclusions(rules, gone, &e.pruner.order, b.String())
 	if folding {

@@ -51,9 +51,10 @@ import (
 // newPruner checks on the rule's own text (Raw, exactly what Coraza
 // parsed):
 //   - its operator is @rx, @detectXSS, @detectSQLi, @pm, @pmFromFile,
-//     @validateByteRange, or @contains, @beginsWith, @endsWith, @streq or
-//     a numeric comparison (@eq, @gt, @ge, @lt, @le) with a literal
-//     argument; when it is negated, one of exactOperators
+//     @validateByteRange, or @contains, @beginsWith, @endsWith, @streq,
+//     @within or a numeric comparison (@eq, @gt, @ge, @lt, @le) with a
+//     literal argument (or a macro of a TX constant the build knows,
+//     knownArg); when it is negated, one of exactOperators
 //     (a negated operator matches a value the operator turns away, which
 //     no byte set or screen can show);
 //   - every target is a request variable whose values are fixed before the
@@ -495,7 +496,7 @@ type ruleText struct {
 // removed lists the ids SecRuleRemoveById took out after). A rule that
 // cannot be read or is not prunable is left alone: pruning only ever
 // leaves more rules to Coraza.
-func newPruner(rules []ruleText, removed []int, directives string) *pruner {
+func newPruner(rules []ruleText, removed []int, directives string, known *txKnown) *pruner {
 	gone := map[int]bool{}
 	for _, id := range removed {
 		gone[id] = true
@@ -505,10 +506,12 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 	chains := ruleChains(directives)
 	readIndex := map[string]int{}
 	windows := skipWindows{}
+	folded := false // the fold's rule has run: its values hold
 	for _, rt := range rules {
 		if gone[rt.id] {
 			continue
 		}
+		folded = folded || rt.id == foldID
 		inSkip := windows.next(rt.phase)
 		sr, err := parseSecRule(rt.raw)
 		if err != nil {
@@ -517,6 +520,9 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 		windows.open(rt.phase, sr)
 		if inSkip || rt.id == 0 || (rt.phase != types.PhaseRequestHeaders && rt.phase != types.PhaseRequestBody) {
 			continue
+		}
+		if known != nil && (rt.phase != types.PhaseRequestHeaders || known.after < 0 || folded) {
+			sr.arg = knownArg(sr.arg, *known)
 		}
 		pr, ok := sr.prunable()
 		if ok && sr.counts() && p.narrowed.of(rt.id, sr.actions) {
@@ -544,6 +550,22 @@ func newPruner(rules []ruleText, removed []int, directives string) *pruner {
 		p.rules = append(p.rules, pr)
 	}
 	return p
+}
+
+// knownArg is an operator's argument with a macro that is the whole
+// argument and names a TX variable the build knows (%{tx.allowed_methods},
+// which 911100's "@within" reads: the setup's constant, which no rule
+// changes, paranoia.go) replaced by its value, as Coraza would expand it;
+// any other argument as it is.
+func knownArg(arg string, known txKnown) string {
+	m := txMacro.FindStringSubmatch(arg)
+	if m == nil || m[0] != arg {
+		return arg
+	}
+	if v, ok := known.values[strings.ToLower(m[1])]; ok {
+		return v
+	}
+	return arg
 }
 
 // addReads registers the reads of sr's targets for pr (shared by every
@@ -1185,6 +1207,13 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 			n, _ := strconv.Atoi(v)
 			return cmp(n)
 		}, true
+	case "within":
+		// Coraza's @within: the argument contains the value
+		// (strings.Contains, so an empty value is within any argument).
+		if strings.Contains(arg, "%{") {
+			return need, false, nil, false
+		}
+		return need, false, func(v string) bool { return strings.Contains(arg, v) }, true
 	case "contains", "beginsWith", "endsWith", "streq":
 		// Literal and case-sensitive; a macro (%{...}) is expanded per
 		// transaction, so its bytes are not known here.
@@ -1209,7 +1238,7 @@ func operatorScreen(op, arg string) (need byteSet, hasNeed bool, mayMatch func(s
 var exactOperators = map[string]bool{
 	"rx": true, "detectXSS": true, "detectSQLi": true, "validateByteRange": true,
 	"contains": true, "beginsWith": true, "endsWith": true, "streq": true,
-	"eq": true, "gt": true, "ge": true, "lt": true, "le": true,
+	"eq": true, "gt": true, "ge": true, "lt": true, "le": true, "within": true,
 }
 
 // screen is what operatorScreen returns, kept for a data file.

@@ -413,7 +413,7 @@ func TestSkipWindowNotPruned(t *testing.T) {
 		{id: 2, phase: 2, raw: `SecRule ARGS "@rx <script" "id:2,block"`},
 		{id: 3, phase: 2, raw: `SecRule ARGS "@rx <script" "id:3,block"`},
 	}
-	p := newPruner(rules, nil, "")
+	p := newPruner(rules, nil, "", nil)
 	var ids []int
 	for _, r := range p.rules {
 		ids = append(ids, r.id)
@@ -423,7 +423,7 @@ func TestSkipWindowNotPruned(t *testing.T) {
 	}
 	// Removed by the configuration, rule 2 is not there to be skipped:
 	// the window moves to rule 3.
-	p = newPruner(rules, []int{2}, "")
+	p = newPruner(rules, []int{2}, "", nil)
 	ids = ids[:0]
 	for _, r := range p.rules {
 		ids = append(ids, r.id)
@@ -476,6 +476,16 @@ func TestOperatorScreens(t *testing.T) {
 		{desc: "detectXSS none", op: "detectXSS", value: "hello", matches: false},
 		{desc: "detectSQLi", op: "detectSQLi", value: "1' OR '1'='1", matches: true},
 		{desc: "detectSQLi none", op: "detectSQLi", value: "hello", matches: false},
+		{desc: "within", op: "within", arg: "GET HEAD POST", value: "HEAD", matches: true},
+		{desc: "within none", op: "within", arg: "GET HEAD POST", value: "PUT", matches: false},
+		{desc: "within, a part of a word", op: "within", arg: "GET HEAD POST", value: "EA", matches: true},
+		{desc: "within, the empty value", op: "within", arg: "GET", value: "", matches: true},
+		{desc: "eq, not a number reads 0", op: "eq", arg: "0", value: "", matches: true},
+		{desc: "eq none", op: "eq", arg: "0", value: "1", matches: false},
+		{desc: "gt", op: "gt", arg: "5", value: "6", matches: true},
+		{desc: "ge none", op: "ge", arg: "5", value: "4", matches: false},
+		{desc: "lt", op: "lt", arg: "5", value: "-1", matches: true},
+		{desc: "le none", op: "le", arg: "5", value: "6", matches: false},
 	}
 	for _, tc := range tests {
 		need, hasNeed, mayMatch, ok := operatorScreen(tc.op, tc.arg)
@@ -490,7 +500,7 @@ func TestOperatorScreens(t *testing.T) {
 			t.Errorf("%s: %q cannot match %s %q but the screen lets it through", tc.desc, tc.value, tc.op, tc.arg)
 		}
 	}
-	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", "("}, {"validateByteRange", ""}, {"within", "GET"}} {
+	for _, tc := range []struct{ op, arg string }{{"pm", "a  b"}, {"contains", ""}, {"streq", "%{tx.x}"}, {"rx", "("}, {"validateByteRange", ""}, {"within", "%{tx.allowed_methods}"}, {"gt", "%{tx.n}"}} {
 		if _, _, _, ok := operatorScreen(tc.op, tc.arg); ok {
 			t.Errorf("%s %q: screened", tc.op, tc.arg)
 		}
