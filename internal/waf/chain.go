@@ -1,6 +1,10 @@
 package waf
 
-import "strings"
+import (
+	"maps"
+	"strings"
+	"sync"
+)
 
 // Chains pruned by their later rules.
 //
@@ -45,8 +49,9 @@ var chainStarterActions = map[string]bool{
 }
 
 // crsChains is the later rules of each chain of the embedded CRS, by the
-// chain's id, read at build (not kept).
-func crsChains() map[int][]string {
+// chain's id, read once per process (the CRS is embedded: the same for
+// every build) and never written: ruleChains copies it.
+var crsChains = sync.OnceValue(func() map[int][]string {
 	out := map[int][]string{}
 	_ = walkCRS(func(text string) {
 		for _, g := range ruleGroups(text) {
@@ -56,12 +61,12 @@ func crsChains() map[int][]string {
 		}
 	})
 	return out
-}
+})
 
 // ruleChains is the later rules of each chain, by the chain's id: the
 // CRS's (crsChains) and the directives' own, which win.
 func ruleChains(directives string) map[int][]string {
-	chains := crsChains()
+	chains := maps.Clone(crsChains())
 	for _, g := range ruleGroups(directives) {
 		if g.id != 0 && len(g.directives) > 1 {
 			chains[g.id] = g.directives[1:]

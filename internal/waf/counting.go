@@ -1,9 +1,11 @@
 package waf
 
 import (
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/corazawaf/coraza/v3/types/variables"
 )
@@ -159,32 +161,43 @@ var narrowingDirective = regexp.MustCompile(`(?i)(?:SecRuleUpdateTargetBy|ctl:ru
 // readNarrowing reads the narrowing of the embedded CRS's files and of
 // the gateway's directives; a CRS that cannot be read narrows every rule.
 func readNarrowing(directives string) narrowing {
+	crs := crsNarrowing()
+	n := narrowing{ids: maps.Clone(crs.ids), tags: maps.Clone(crs.tags), all: crs.all}
+	n.read(directives)
+	return n
+}
+
+// crsNarrowing is what the embedded CRS's own text narrows, read once per
+// process (the same for every build) and never written: readNarrowing
+// copies it.
+var crsNarrowing = sync.OnceValue(func() narrowing {
 	n := narrowing{ids: map[int]bool{}, tags: map[string]bool{}}
-	read := func(text string) {
-		for _, line := range strings.Split(text, "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "#") {
-				continue
-			}
-			for _, m := range narrowingDirective.FindAllStringSubmatch(line, -1) {
-				switch kind := strings.ToLower(m[1]); {
-				case kind == "tag" && m[2] != "":
-					n.tags[m[2]] = true
-				case kind == "id":
-					id, err := strconv.Atoi(m[2])
-					if err != nil {
-						n.all = true // a range or a list: not read here
-						continue
-					}
-					n.ids[id] = true
-				default:
-					n.all = true
+	if err := walkCRS(n.read); err != nil {
+		n.all = true
+	}
+	return n
+})
+
+// read adds what a seclang text narrows.
+func (n *narrowing) read(text string) {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, m := range narrowingDirective.FindAllStringSubmatch(line, -1) {
+			switch kind := strings.ToLower(m[1]); {
+			case kind == "tag" && m[2] != "":
+				n.tags[m[2]] = true
+			case kind == "id":
+				id, err := strconv.Atoi(m[2])
+				if err != nil {
+					n.all = true // a range or a list: not read here
+					continue
 				}
+				n.ids[id] = true
+			default:
+				n.all = true
 			}
 		}
 	}
-	if err := walkCRS(read); err != nil {
-		n.all = true
-	}
-	read(directives)
-	return n
 }

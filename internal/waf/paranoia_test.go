@@ -102,31 +102,41 @@ func leanAndWritten(t *testing.T, s settings) (lean, written *engine) {
 
 // TestDetectionParanoiaIsTheBuildsLevel: what paranoiaSkips stands on. At
 // run time the rules read TX:DETECTION_PARANOIA_LEVEL (and the blocking
-// level) as the level the rule set was built for, whatever the request.
+// level) as the level the rule set was built for, whatever the request:
+// in the rule set as written, and in the gateway's build, where a level
+// no rule left reads is not set at all (unread.go; the detection level,
+// once its last readers, the detection score's rules, are left out,
+// writeonly.go).
 func TestDetectionParanoiaIsTheBuildsLevel(t *testing.T) {
 	for pl := 1; pl <= 4; pl++ {
 		s := settings{blocking: true, paranoia: pl, threshold: 5, inspectBody: true, bodyLimit: defaultBodyLimit}
-		e, _, err := s.build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx := e.waf.NewTransaction()
-		tx.ProcessURI("/?tx.detection_paranoia_level=0&x=%27", "POST", "HTTP/1.1")
-		tx.AddRequestHeader("Host", "example.com")
-		tx.AddRequestHeader("Content-Type", "application/x-www-form-urlencoded")
-		tx.ProcessRequestHeaders()
-		_, _, _ = tx.WriteRequestBody([]byte("tx.detection_paranoia_level=0&a=1"))
-		_, _ = tx.ProcessRequestBody()
-		txVars, ok := tx.(corazaTx).Collection(variables.TX).(collection.Keyed)
-		if !ok {
-			t.Fatal("TX is not a keyed collection")
-		}
-		for _, key := range []string{"detection_paranoia_level", "blocking_paranoia_level"} {
-			if got := txVars.Get(key); len(got) != 1 || got[0] != strconv.Itoa(pl) {
-				t.Errorf("paranoia %d: TX:%s is %q at the end of phase 2", pl, key, got)
+		lean, written := leanAndWritten(t, s)
+		for _, e := range []*engine{written, lean} {
+			tx := e.waf.NewTransaction()
+			tx.ProcessURI("/?tx.detection_paranoia_level=0&x=%27", "POST", "HTTP/1.1")
+			tx.AddRequestHeader("Host", "example.com")
+			tx.AddRequestHeader("Content-Type", "application/x-www-form-urlencoded")
+			tx.ProcessRequestHeaders()
+			_, _, _ = tx.WriteRequestBody([]byte("tx.detection_paranoia_level=0&a=1"))
+			_, _ = tx.ProcessRequestBody()
+			txVars, ok := tx.(corazaTx).Collection(variables.TX).(collection.Keyed)
+			if !ok {
+				t.Fatal("TX is not a keyed collection")
 			}
+			for _, key := range []string{"detection_paranoia_level", "blocking_paranoia_level"} {
+				got := txVars.Get(key)
+				if e == lean && slices.Contains(e.unset, key) {
+					if len(got) != 0 {
+						t.Errorf("paranoia %d: TX:%s, which no rule left reads, is %q in the gateway's build", pl, key, got)
+					}
+					continue
+				}
+				if len(got) != 1 || got[0] != strconv.Itoa(pl) {
+					t.Errorf("paranoia %d (written %t): TX:%s is %q at the end of phase 2", pl, e == written, key, got)
+				}
+			}
+			_ = tx.Close()
 		}
-		_ = tx.Close()
 	}
 }
 
