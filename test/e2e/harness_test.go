@@ -154,7 +154,11 @@ func startGatewayOnce(t testing.TB, yaml GatewayConfig, mayRetry bool, args ...s
 	}
 	go func() { g.exitErr = g.cmd.Wait(); close(g.done) }()
 	t.Cleanup(g.Stop)
-	deadline := time.Now().Add(20 * time.Second)
+	// A WAF route compiles the CRS before the gateway is ready: a second
+	// in a release build, 4-18 s in a race build on a slow machine busy
+	// with the other tests (seen on 2026-12-05). The deadline bounds a
+	// gateway that never comes up; a ready one returns at once.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case <-g.done:
@@ -174,7 +178,7 @@ func startGatewayOnce(t testing.TB, yaml GatewayConfig, mayRetry bool, args ...s
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready after 20s\nstderr:\n%s", g.Stderr.String())
+			t.Fatalf("gateway not ready after 60s\nstderr:\n%s", g.Stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
