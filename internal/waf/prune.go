@@ -521,7 +521,7 @@ func newPruner(rules []ruleText, removed []int, directives string, known *txKnow
 		if inSkip || rt.id == 0 || (rt.phase != types.PhaseRequestHeaders && rt.phase != types.PhaseRequestBody) {
 			continue
 		}
-		if known != nil && (rt.phase != types.PhaseRequestHeaders || known.after < 0 || folded) {
+		if known != nil && macroOperators[sr.op] && (rt.phase != types.PhaseRequestHeaders || known.after < 0 || folded) {
 			sr.arg = knownArg(sr.arg, *known)
 		}
 		pr, ok := sr.prunable()
@@ -551,6 +551,13 @@ func newPruner(rules []ruleText, removed []int, directives string, known *txKnow
 	}
 	return p
 }
+
+// macroOperators are the operators whose argument Coraza expands as a
+// macro and pruning runs itself (operatorScreen): knownArg applies to
+// them only. They are the only ones the CRS gives a whole %{tx.*}
+// argument; an @rx with one would need the gateway's @rx (package rx)
+// checked to expand it as Coraza's does first.
+var macroOperators = map[string]bool{"within": true, "eq": true, "gt": true, "ge": true, "lt": true, "le": true}
 
 // knownArg is an operator's argument with a macro that is the whole
 // argument and names a TX variable the build knows (%{tx.allowed_methods},
