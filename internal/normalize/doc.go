@@ -28,7 +28,11 @@
 //   - "%2F" inside a segment stays encoded and is reported in
 //     HasEncodedSlash; the caller refuses it unless the route allows it,
 //     because an upstream that decodes it sees a different path. A dot
-//     segment next to "%2F" ("..%2Fadmin") is refused outright.
+//     segment next to "%2F" ("..%2Fadmin") is refused outright, and so is
+//     a ".." that would drop a segment holding "%2F" ("/a/b%2Fc/.."): to a
+//     server that decodes before splitting, that segment is two, and its
+//     ".." drops only the second (the output would also no longer show
+//     the encoded slash the route must allow).
 //   - ";" is refused with its own reason: Tomcat, Jetty and Spring strip
 //     ";params" from segments, so "/admin;x" and "/..;/admin" mean
 //     something to them that they do not mean to the router. Options can

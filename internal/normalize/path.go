@@ -214,6 +214,17 @@ func (o Options) Canonicalize(raw string) (Path, error) {
 			if b.at(j+1) == ';' {
 				return Path{}, errAmbiguousDot
 			}
+			// A segment holding "%2F" is several segments to an upstream
+			// that decodes the whole path before splitting it, so there
+			// ".." drops only the last of them: "/a/b%2Fc/.." is "/a/"
+			// here and "/a/b/" there, and "/0/%2F/.." hides its encoded
+			// slash from the route's check. Refused. (The segment runs
+			// from j+1 to the slash at segStart-1; escapes are upper-case.)
+			for k := j + 1; k+2 < segStart-1; k++ {
+				if b.at(k) == '%' && b.at(k+1) == '2' && b.at(k+2) == 'F' {
+					return Path{}, errAmbiguousDot
+				}
+			}
 			b.w = j + 1
 		default:
 			if i < len(raw) { // raw[i] == '/'

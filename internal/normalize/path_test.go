@@ -54,7 +54,7 @@ func TestCanonicalize(t *testing.T) {
 		{in: "/a%2Fb", want: "/a%2Fb", slash: true},
 		{in: "/a%2fb", want: "/a%2Fb", slash: true},
 		{in: "/a%2F%2Fb/", want: "/a%2F%2Fb/", slash: true},
-		{in: "/a%2Fb/../c", want: "/c"},
+		bad("/a%2Fb/../c", ReasonAmbiguousDot), // "/c" here, "/a/c" to a server that decodes first
 		// Refused.
 		bad("", ReasonNotOriginForm),
 		bad("a/b", ReasonNotOriginForm),
@@ -73,6 +73,12 @@ func TestCanonicalize(t *testing.T) {
 		bad("/a/%2e%2e%2fadmin", ReasonAmbiguousDot),
 		bad("/a%2F..", ReasonAmbiguousDot),
 		bad("/a%2F.%2Fb", ReasonAmbiguousDot),
+		// ".." dropping a segment that holds "%2F": a server that decodes
+		// the whole path first drops only the part after the slash.
+		bad("/0/%2f/..", ReasonAmbiguousDot),
+		bad("/a/b%2Fc/..", ReasonAmbiguousDot),
+		bad("/a/b%2fc/d/../..", ReasonAmbiguousDot),
+		bad("/public/%2F/../admin", ReasonAmbiguousDot),
 		bad("/a%5Cb", ReasonBackslash),
 		bad("/a%5cb", ReasonBackslash),
 		bad("/a\\b", ReasonBackslash),

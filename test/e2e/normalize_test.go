@@ -144,6 +144,11 @@ func normCases() []normCase {
 		ok("encoded slash allowed stays encoded", "/files/a%2Fb", "misc", "/files/a%2Fb"),
 		ok("encoded slash allowed upper-cased", "/files/a%2fb/c", "misc", "/files/a%2Fb/c"),
 		bad("dot-dot next to allowed encoded slash", "/files/x/..%2F..%2Fadmin"),
+		// A ".." dropping a segment with an encoded slash: "/files/a/" here,
+		// "/files/a/b/" to a server that decodes before splitting; and on a
+		// route without the switch, the slash would vanish from the output.
+		bad("dot-dot dropping an allowed encoded slash", "/files/a/b%2Fc/.."),
+		bad("dot-dot hiding an encoded slash", "/public/%2f/../x"),
 
 		// Backslash, NUL, control characters, bad escapes, bad UTF-8.
 		bad("encoded backslash", "/public/a%5Cb"),
