@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 const adminUsage = `Usage:
@@ -117,7 +118,7 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.token = tok
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := tlspolicy.Config(tls.VersionTLS12)
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // introspector is the long-lived part of one introspection endpoint: the
@@ -44,7 +45,7 @@ func newIntrospector(endpoint string, roots *x509.CertPool) *introspector {
 			Timeout:   5 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:        tlspolicy.Client(roots),
 		ForceAttemptHTTP2:      true,
 		MaxIdleConnsPerHost:    32,
 		IdleConnTimeout:        90 * time.Second,

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ijson"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // jwksConfig is a jwt method's "jwks" block: keys fetched from a JWKS URL,
@@ -146,7 +146,7 @@ func newJWKSSource(c *jwksConfig, pool *x509.CertPool) *jwksSource {
 	tr := &http.Transport{
 		Proxy:                 nil, // keys come from the configured URL, never through an environment proxy
 		DialContext:           (&net.Dialer{Timeout: s.timeout}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       tlspolicy.Client(pool),
 		TLSHandshakeTimeout:   s.timeout,
 		ResponseHeaderTimeout: s.timeout,
 		MaxIdleConns:          2,

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/portcullis/portcullis/internal/ascii"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Limits checked by Validate.
@@ -24,8 +25,6 @@ const (
 	minHTTP2FrameSize = 1 << 14
 	maxHTTP2FrameSize = 1<<24 - 1
 	SupportedVersion  = 1
-	TLSVersion12      = "1.2"
-	TLSVersion13      = "1.3"
 )
 
 var (
@@ -230,14 +229,21 @@ func (v *validator) listenerTLS(p string, t *ListenerTLS) {
 		v.readable(cp+".cert_file", cert.CertFile)
 		v.readable(cp+".key_file", cert.KeyFile)
 	}
-	if t.MinVersion != TLSVersion12 && t.MinVersion != TLSVersion13 {
-		v.add(p+".min_version", "must be \"1.2\" or \"1.3\", not %s", v.q(p+".min_version", t.MinVersion))
-	}
+	v.tlsMinVersion(p+".min_version", t.MinVersion, false)
 	if t.HSTS != nil && v.c.meta != nil && !v.c.isSet(p+".hsts.max_age") {
 		v.add(p+".hsts.max_age", "is required")
 	}
 	if t.ClientAuth != nil {
 		v.clientAuth(p+".client_auth", t.ClientAuth)
+	}
+}
+
+// tlsMinVersion checks a min_version against the gateway's TLS policy
+// (tlspolicy.Version, the one list of versions the gateway can start at);
+// emptyOK where the field has a default that is not filled in beforehand.
+func (v *validator) tlsMinVersion(path, val string, emptyOK bool) {
+	if _, err := tlspolicy.Version(val, 0); err != nil || (val == "" && !emptyOK) {
+		v.add(path, "must be \"1.2\" or \"1.3\", not %s", v.q(path, val))
 	}
 }
 

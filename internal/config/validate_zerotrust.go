@@ -25,11 +25,7 @@ func (v *validator) upstreamTLS(p string, s *Service) {
 		v.readable(p+".cert_file", t.CertFile)
 		v.readable(p+".key_file", t.KeyFile)
 	}
-	switch t.MinVersion {
-	case "", TLSVersion12, TLSVersion13:
-	default:
-		v.add(p+".min_version", "must be \"1.2\" or \"1.3\", not %s", v.q(p+".min_version", t.MinVersion))
-	}
+	v.tlsMinVersion(p+".min_version", t.MinVersion, true)
 	if id := t.ExpectedIdentity; id != "" {
 		ip := p + ".expected_identity"
 		if msg := checkExpectedIdentity(id); msg != "" {

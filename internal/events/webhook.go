@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/intrusion"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // webhookSink posts events in batches (a JSON array) to each configured
@@ -51,7 +52,8 @@ func newWebhookSink(cfg config.SecurityEvents, s *Stream) *webhookSink {
 		w.retries = 3
 	}
 	w.client = &http.Client{
-		Timeout: cfg.WebhookTimeout.Or(2 * time.Second),
+		Timeout:   cfg.WebhookTimeout.Or(2 * time.Second),
+		Transport: tlspolicy.Transport(),
 		// A receiver's redirect is not followed: signed events go only
 		// where the config says.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/store"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // The control plane inside a gateway: the store's state kept in memory
@@ -225,7 +226,8 @@ func adminTLS(t *config.AdminTLS) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin.tls: %w", err)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	tc := tlspolicy.Config(tls.VersionTLS12)
+	tc.Certificates, tc.NextProtos = []tls.Certificate{cert}, []string{"h2", "http/1.1"}
 	if t.ClientCAFile != "" {
 		pem, err := os.ReadFile(t.ClientCAFile)
 		if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/store"
 	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"github.com/portcullis/portcullis/internal/tracing"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -291,16 +292,17 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*publicServ
 		return ps, nil
 	}
 	name := lc.Name
-	ps.tlsConfig = &tls.Config{
-		MinVersion:   tlsMinVersion(lc.TLS.MinVersion),
-		CipherSuites: modernCipherSuites,
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			cs := g.snap.Load().certs[name]
-			if cs == nil {
-				return nil, errors.New("no certificate")
-			}
-			return cs.get(hello), nil
-		},
+	minVersion, err := tlspolicy.Version(lc.TLS.MinVersion, tls.VersionTLS12)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: tls.%w", lc.Name, err)
+	}
+	ps.tlsConfig = tlspolicy.Config(minVersion)
+	ps.tlsConfig.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cs := g.snap.Load().certs[name]
+		if cs == nil {
+			return nil, errors.New("no certificate")
+		}
+		return cs.get(hello), nil
 	}
 	// Set explicitly: per-SNI configs (client auth) are clones made from it.
 	ps.tlsConfig.NextProtos = []string{"http/1.1"}

@@ -172,24 +172,6 @@ func (cs *certSet) failures(listener string) []map[string]any {
 	return out
 }
 
-// modernCipherSuites are the TLS 1.2 suites with forward secrecy and AEAD;
-// TLS 1.3 suites are not configurable in Go and are all modern.
-var modernCipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
-
-func tlsMinVersion(v string) uint16 {
-	if v == "1.3" {
-		return tls.VersionTLS13
-	}
-	return tls.VersionTLS12
-}
-
 // setClientAuth makes an HTTPS listener ask for client certificates. With
 // hosts listed, only connections whose SNI names one of them are asked;
 // the proxy handler refuses a Host that needs certificates on a connection

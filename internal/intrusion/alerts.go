@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Alert is what a webhook receives, as JSON.
@@ -92,7 +93,8 @@ func newAlerter(ac *config.IntrusionAlerts, log *slog.Logger) *alerter {
 		retries = defaultRetries
 	}
 	client := &http.Client{
-		Timeout: timeout,
+		Timeout:   timeout,
+		Transport: tlspolicy.Transport(),
 		// A receiver's redirect is not followed: the signed alert goes
 		// only where the config says.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

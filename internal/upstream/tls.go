@@ -21,6 +21,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // TLS toward services (docs/zero-trust.md).
@@ -120,13 +121,11 @@ func newTLSMaterial(t *config.UpstreamTLS) (*tlsMaterial, error) {
 	m := &tlsMaterial{key: materialKey(t), minVersion: tls.VersionTLS13}
 	if t != nil {
 		m.caFile, m.certFile, m.keyFile, m.serverName = t.CAFile, t.CertFile, t.KeyFile, t.ServerName
-		switch t.MinVersion {
-		case "", config.TLSVersion13:
-		case config.TLSVersion12:
-			m.minVersion = tls.VersionTLS12
-		default:
-			return nil, fmt.Errorf("tls.min_version %q: want \"1.2\" or \"1.3\"", t.MinVersion)
+		v, err := tlspolicy.Version(t.MinVersion, tls.VersionTLS13)
+		if err != nil {
+			return nil, fmt.Errorf("tls.%w", err)
 		}
+		m.minVersion = v
 		if (m.certFile == "") != (m.keyFile == "") {
 			return nil, errors.New("tls.cert_file and tls.key_file go together")
 		}
@@ -252,14 +251,9 @@ func (m *tlsMaterial) clientConfig(host string) *tls.Config {
 	if sni == "" {
 		sni = host
 	}
-	tc := &tls.Config{
-		MinVersion:         m.minVersion,
-		CipherSuites:       tls12Suites,
-		ServerName:         sni,
-		RootCAs:            s.roots,
-		NextProtos:         []string{"h2", "http/1.1"},
-		ClientSessionCache: s.sessions,
-	}
+	tc := tlspolicy.Config(m.minVersion)
+	tc.ServerName, tc.RootCAs, tc.ClientSessionCache = sni, s.roots, s.sessions
+	tc.NextProtos = []string{"h2", "http/1.1"}
 	if s.cert != nil {
 		cert := s.cert
 		// Sent whenever the service asks, whatever CA names it lists:
@@ -315,17 +309,6 @@ func verifyDNS(cs tls.ConnectionState, roots *x509.CertPool, name string) error 
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	return err
-}
-
-// tls12Suites are the TLS 1.2 suites with forward secrecy and AEAD (TLS 1.3
-// suites are not configurable in Go and are all modern).
-var tls12Suites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // newTransport builds the http.Transport of an https:// target: the pool

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy/tlspolicytest"
 )
 
 func writePEM(t *testing.T, der []byte) string {
@@ -114,6 +116,36 @@ func TestHTTPSTarget(t *testing.T) {
 		}
 		if IsTimeout(err) {
 			t.Fatalf("verification failure reported as timeout: %v", err)
+		}
+	}
+}
+
+// TestHTTPSTargetHoldsToTheTLSPolicy: with min_version 1.2, the upstream
+// client's real ClientHello offers only the gateway's TLS policy, reaches
+// a modern target, and cannot reach a target that speaks only a CBC or a
+// static-RSA suite.
+func TestHTTPSTargetHoldsToTheTLSPolicy(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	r := testRegistry(t)
+	svc := func(s *tlspolicytest.Server) config.Service {
+		c := withTLS(svcConfig(s.URL), writePEM(t, s.Cert.Raw))
+		c.TLS.MinVersion = "1.2"
+		return c
+	}
+	good := tlspolicytest.NewServer(t, ok, 0)
+	if code, body := get(t, mustService(t, r, svc(good)), "/"); code != 200 || body != "ok" {
+		t.Fatalf("a modern target: %d %q", code, body)
+	}
+	tlspolicytest.CheckHello(t, good, "the upstream client")
+	for _, suite := range []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_128_GCM_SHA256} {
+		weak := tlspolicytest.NewServer(t, ok, suite)
+		s := mustService(t, r, svc(weak))
+		tg, _ := s.Pick("")
+		resp, err := tg.RoundTrip(newReq(context.Background(), tg, "GET", "/", nil))
+		tg.Release()
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("the upstream client reached a target speaking only %s", tls.CipherSuiteName(suite))
 		}
 	}
 }

@@ -23,7 +23,8 @@ import (
 // TestAdminClientCertificates: on a TLS admin listener, a verified client
 // certificate listed in the config gets its role; a verified but unlisted
 // one gets nothing; one from another CA fails the handshake; a token
-// still works; plain HTTP gets no answer from the API.
+// still works; plain HTTP gets no answer from the API; TLS 1.1 and CBC
+// suites are refused as on the HTTPS listeners.
 func TestAdminClientCertificates(t *testing.T) {
 	ca, err := newTLSTestCA("Admin Server CA")
 	if err != nil {
@@ -100,6 +101,40 @@ func TestAdminClientCertificates(t *testing.T) {
 	}
 	if got, err := do(client(&forged), "GET", "/admin/consumers", "", ""); err == nil {
 		t.Errorf("a certificate from another CA with the listed subject was accepted in the handshake (%d)", got)
+	}
+
+	// The admin listener holds to the gateway's TLS policy (package
+	// tlspolicy), as the HTTPS listeners do: no TLS 1.1, no CBC suite. Each
+	// control handshake shows the client offers what is refused, against a
+	// plain Go server with the same certificate.
+	pair, err := tls.X509KeyPair(srv.cert, srv.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		desc     string
+		min, max uint16
+		suite    uint16
+	}{
+		{"TLS 1.1", tls.VersionTLS10, tls.VersionTLS11, 0},
+		{"ECDHE-ECDSA with AES-CBC-SHA", tls.VersionTLS12, tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA},
+		{"ECDHE-ECDSA with AES-CBC-SHA256", tls.VersionTLS12, tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256},
+	} {
+		hello := &tls.Config{RootCAs: ca.pool, MinVersion: tc.min, MaxVersion: tc.max}
+		control := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tc.min, MaxVersion: tc.max}
+		if tc.suite != 0 {
+			hello.CipherSuites, control.CipherSuites = []uint16{tc.suite}, []uint16{tc.suite}
+		}
+		if err := tlsControlHandshake(t, control, hello); err != nil {
+			t.Fatalf("%s: control: the client must offer it: %v", tc.desc, err)
+		}
+		if st, err := tlsHandshake(n.AdminAddr, hello); err == nil {
+			t.Errorf("%s: the admin listener accepted it (%s)", tc.desc, tls.CipherSuiteName(st.CipherSuite))
+		}
+	}
+	modern := &tls.Config{RootCAs: ca.pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}
+	if _, err := tlsHandshake(n.AdminAddr, modern); err != nil {
+		t.Errorf("a modern TLS 1.2 suite on the admin listener: %v", err)
 	}
 	resp, err := http.Get("http://" + n.AdminAddr + "/admin/consumers")
 	if err == nil {
