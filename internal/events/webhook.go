@@ -160,4 +160,5 @@ func (w *webhookSink) post(h *eventHook, body []byte) error {
 func (w *webhookSink) close() {
 	w.cancel()
 	w.wg.Wait()
+	w.client.CloseIdleConnections() // its own pool: a reload makes a new one
 }

@@ -66,6 +66,7 @@ const (
 // when a queue is full the alert is dropped and counted.
 type alerter struct {
 	hooks   []*webhook
+	tr      *http.Transport // nil without webhooks
 	log     *slog.Logger
 	dropped atomic.Uint64
 	failed  atomic.Uint64
@@ -92,9 +93,10 @@ func newAlerter(ac *config.IntrusionAlerts, log *slog.Logger) *alerter {
 	if retries == 0 {
 		retries = defaultRetries
 	}
+	a.tr = tlspolicy.Transport()
 	client := &http.Client{
 		Timeout:   timeout,
-		Transport: tlspolicy.Transport(),
+		Transport: a.tr,
 		// A receiver's redirect is not followed: the signed alert goes
 		// only where the config says.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -198,4 +200,7 @@ func PostSigned(ctx context.Context, client *http.Client, url, userAgent string,
 func (a *alerter) close() {
 	a.cancel()
 	a.wg.Wait()
+	if a.tr != nil {
+		a.tr.CloseIdleConnections() // its own pool: a reload makes a new one
+	}
 }
