@@ -250,8 +250,7 @@ func (g *Gateway) startControl(errLog *log.Logger) {
 	if cp == nil {
 		return
 	}
-	cp.srv = &http.Server{Handler: cp.api.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	cp.srv = operatorServer(cp.api.Handler(), errLog)
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()

@@ -237,7 +237,7 @@ func (g *Gateway) Start() error {
 		g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String(), "tls", lc.TLS != nil)
 	}
 	if opsLn != nil {
-		g.ops = &http.Server{Handler: g.opsHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+		g.ops = operatorServer(g.opsHandler(), errLog)
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()

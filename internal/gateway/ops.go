@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"encoding/json"
+	"log"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/dashboard"
@@ -11,6 +13,26 @@ import (
 
 // opsHandler serves the operations listener. Nothing here is ever served
 // on a public listener.
+// operatorServer is the net/http server of the listeners that serve
+// operators rather than traffic: the ops listener (health, metrics, the
+// dashboard) and the admin API. Both answer short requests, so both bound
+// what a client may hold: 5 s for the head, 30 s for the whole request,
+// 60 s to write the answer, 2 minutes idle, 64 KiB of header (431 above).
+// Without them a client that opens connections and never finishes a
+// request, or keeps them idle, holds a file descriptor each for as long as
+// it likes.
+func operatorServer(h http.Handler, errLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+}
+
 func (g *Gateway) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

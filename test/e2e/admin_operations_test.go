@@ -310,3 +310,41 @@ func TestAdminRevocationEveryKind(t *testing.T) {
 		t.Error("a revoked credential reached the upstream")
 	}
 }
+
+// TestOperatorListenersBoundHeaders: the ops listener and the admin
+// listener share one server setup (operatorServer): a header section
+// over 64 KiB is refused with 431 on both, where net/http's default would
+// read up to 1 MiB. (The same setup bounds the head to 5 s, the request
+// to 30 s, the answer to 60 s and idle connections to 2 minutes.)
+func TestOperatorListenersBoundHeaders(t *testing.T) {
+	up := NewUpstream(t, nil)
+	n := startAdminNode(t, up, adminOpts{})
+	for _, tc := range []struct{ desc, addr, path string }{
+		{"ops listener", n.OpsAddr, "/healthz"},
+		{"admin listener", n.AdminAddr, "/admin/consumers"},
+	} {
+		for _, size := range []int{32 << 10, 100 << 10} {
+			req, _ := http.NewRequest("GET", "http://"+tc.addr+tc.path, nil)
+			req.Header.Set("X-Padding", strings.Repeat("a", size))
+			if tc.path != "/healthz" {
+				req.Header.Set("Authorization", "Bearer "+n.Token)
+			}
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatalf("%s, %d-byte header: %v", tc.desc, size, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			want := http.StatusOK
+			if size > 64<<10 {
+				want = http.StatusRequestHeaderFieldsTooLarge
+			}
+			if resp.StatusCode != want {
+				t.Errorf("%s, %d-byte header: %d, want %d", tc.desc, size, resp.StatusCode, want)
+			}
+		}
+	}
+	if up.Count() != 0 {
+		t.Fatalf("operator requests reached the upstream %d times", up.Count())
+	}
+}
