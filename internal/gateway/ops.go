@@ -11,8 +11,6 @@ import (
 	"github.com/portcullis/portcullis/internal/dashboard"
 )
 
-// opsHandler serves the operations listener. Nothing here is ever served
-// on a public listener.
 // operatorServer is the net/http server of the listeners that serve
 // operators rather than traffic: the ops listener (health, metrics, the
 // dashboard) and the admin API. Both answer short requests, so both bound
@@ -33,6 +31,8 @@ func operatorServer(h http.Handler, errLog *log.Logger) *http.Server {
 	}
 }
 
+// opsHandler serves the operations listener. Nothing here is ever served
+// on a public listener.
 func (g *Gateway) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
