@@ -119,6 +119,9 @@ func TestLoadFullConfig(t *testing.T) {
 	if d := c.IntrusionDetection; d == nil || len(d.Rules) != 2 || d.Redis.Password != "redis-pass" || d.Alerts.Webhooks[0].Secret != "hook-secret" || d.Alerts.Retries != 5 {
 		t.Errorf("intrusion_detection = %+v", d)
 	}
+	if r := c.IntrusionDetection.Redis; r.Username != "portcullis" || r.TLS == nil || r.TLS.CAFile != filepath.Join(dir, "redis-ca.pem") || r.TLS.KeyFile != filepath.Join(dir, "redis-client.key") {
+		t.Errorf("intrusion_detection.redis: username %q, tls %+v", r.Username, r.TLS)
+	}
 }
 
 func TestDefaults(t *testing.T) {

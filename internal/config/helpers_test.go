@@ -70,7 +70,7 @@ func mustParse(t *testing.T, src string) *Config {
 func tlsFiles(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"api.crt", "api.key", "internal-ca.pem", "clients-ca.pem", "acme-jwt.pem"} {
+	for _, f := range []string{"api.crt", "api.key", "internal-ca.pem", "clients-ca.pem", "acme-jwt.pem", "redis-ca.pem", "redis-client.crt", "redis-client.key"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte("placeholder\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}

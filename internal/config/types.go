@@ -162,8 +162,8 @@ type Service struct {
 	// MaxIdleConnsPerTarget bounds the keep-alive pool (default 128).
 	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target,omitempty"`
 	// MaxConnsPerTarget bounds open connections per target (0: unlimited).
-	MaxConnsPerTarget int          `yaml:"max_conns_per_target,omitempty"`
-	TLS               *UpstreamTLS `yaml:"tls,omitempty"`
+	MaxConnsPerTarget int        `yaml:"max_conns_per_target,omitempty"`
+	TLS               *ClientTLS `yaml:"tls,omitempty"`
 	// HealthCheck probes each target actively; unhealthy targets are skipped.
 	HealthCheck *HealthCheck `yaml:"health_check,omitempty"`
 	// Passive ejects a target after failures seen on real requests.
@@ -295,9 +295,11 @@ type Timeouts struct {
 	Idle     Duration `yaml:"idle,omitempty"`     // idle keep-alive connection lifetime, default 90s
 }
 
-// UpstreamTLS configures verification of HTTPS targets and the client
-// certificate the gateway presents to them (mTLS toward services).
-type UpstreamTLS struct {
+// ClientTLS configures how the gateway verifies a server it connects to
+// (a service's https:// targets, Redis) and the client certificate it
+// presents to it, so the server can refuse any caller that is not the
+// gateway (internal/clienttls).
+type ClientTLS struct {
 	// CAFile is a PEM bundle; the system roots are used when empty.
 	CAFile string `yaml:"ca_file,omitempty"`
 	// ServerName overrides the name verified in the target's certificate.
@@ -514,13 +516,23 @@ type IntrusionRule struct {
 	Ban       Duration `yaml:"ban,omitempty"`
 }
 
-// IntrusionRedis is the Redis server that shares bans between nodes.
-type IntrusionRedis struct {
+// RedisServer is how the gateway reaches one Redis: its address, ACL
+// credentials, database and TLS. A rate_limit or signature policy's redis
+// block and intrusion detection's hold one (internal/redisconn).
+type RedisServer struct {
 	Address  string `yaml:"address"`
-	Username string `yaml:"username,omitempty"`
+	Username string `yaml:"username,omitempty"` // ACL user (Redis 6+); "" : the default user
 	// Password is usually ${env:NAME} or ${file:/path}.
 	Password string `yaml:"password,omitempty"`
 	DB       int    `yaml:"db,omitempty"`
+	// TLS connects over TLS, verifying the server as a service's https://
+	// targets are verified; nil: plain TCP.
+	TLS *ClientTLS `yaml:"tls,omitempty"`
+}
+
+// IntrusionRedis is the Redis server that shares bans between nodes.
+type IntrusionRedis struct {
+	RedisServer `yaml:",inline"`
 	// Prefix starts every key (default "portcullis:ids:").
 	Prefix  string   `yaml:"prefix,omitempty"`
 	Timeout Duration `yaml:"timeout,omitempty"` // default 500ms

@@ -91,12 +91,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 }
 
 func (v *validator) intrusionRedis(p string, r *IntrusionRedis) {
-	if err := checkHostPort(r.Address); err != nil {
-		v.add(p+".address", "%s: %v", v.q(p+".address", r.Address), err)
-	}
-	if r.DB < 0 || r.DB > 15 {
-		v.add(p+".db", "must be from 0 to 15")
-	}
+	v.redisServer(p, &r.RedisServer)
 	if r.Timeout.D() < 0 || r.Timeout.D() > 10*time.Second {
 		v.add(p+".timeout", "must be from 0 (default 500ms) to 10s")
 	}
@@ -115,5 +110,19 @@ func (v *validator) connectionLimits(p string, l *Listener) {
 	}
 	if l.MaxConnections > 0 && l.MaxConnectionsPerClient > l.MaxConnections {
 		v.add(p+".max_connections_per_client", "must not exceed max_connections")
+	}
+}
+
+// redisServer checks how a Redis is reached: its address, database and
+// TLS block.
+func (v *validator) redisServer(p string, r *RedisServer) {
+	if err := checkHostPort(r.Address); err != nil {
+		v.add(p+".address", "%s: %v", v.q(p+".address", r.Address), err)
+	}
+	if r.DB < 0 || r.DB > 15 {
+		v.add(p+".db", "must be from 0 to 15")
+	}
+	if r.TLS != nil {
+		v.clientTLS(p+".tls", r.TLS)
 	}
 }

@@ -8,11 +8,29 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// upstreamTLS checks services[].tls: the trust anchors, the client
-// certificate the gateway presents, the identity expected of the target,
-// and the protocol floor.
+// upstreamTLS checks services[].tls: the block itself (clientTLS), and
+// that what it asks for applies to the service's targets.
 func (v *validator) upstreamTLS(p string, s *Service) {
 	t := s.TLS
+	v.clientTLS(p, t)
+	// Settings that only an https:// target uses would silently do
+	// nothing on a plain one: an operator who wrote cert_file believes the
+	// traffic is mutually authenticated.
+	if t.CertFile != "" || t.ExpectedIdentity != "" {
+		for _, tg := range s.Targets {
+			if !strings.HasPrefix(strings.ToLower(tg.URL), "https://") {
+				v.add(p, "applies to https:// targets only, and target %s is not one", v.q(p, tg.URL))
+				break
+			}
+		}
+	}
+}
+
+// clientTLS checks a tls block of a connection the gateway opens
+// (services[].tls, a Redis's tls): the trust anchors, the client
+// certificate the gateway presents, the identity expected of the server,
+// and the protocol floor.
+func (v *validator) clientTLS(p string, t *ClientTLS) {
 	if t.CAFile != "" {
 		v.readable(p+".ca_file", t.CAFile)
 	}
@@ -34,17 +52,6 @@ func (v *validator) upstreamTLS(p string, s *Service) {
 			// A SPIFFE ID means something only within its trust domain's
 			// bundle; the public roots never issue SVIDs.
 			v.add(p+".ca_file", "is required with a SPIFFE expected_identity (the trust domain's bundle)")
-		}
-	}
-	// Settings that only an https:// target uses would silently do
-	// nothing on a plain one: an operator who wrote cert_file believes the
-	// traffic is mutually authenticated.
-	if t.CertFile != "" || t.ExpectedIdentity != "" {
-		for _, tg := range s.Targets {
-			if !strings.HasPrefix(strings.ToLower(tg.URL), "https://") {
-				v.add(p, "applies to https:// targets only, and target %s is not one", v.q(p, tg.URL))
-				break
-			}
 		}
 	}
 }

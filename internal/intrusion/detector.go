@@ -103,12 +103,16 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 			d.counts = prev.counts
 		}
 	}
-	d.alerts = newAlerter(cfg.Alerts, log)
 	interval := time.Second
 	if cfg.Store == config.StoreRedis && cfg.Redis != nil {
-		d.redis = newRedisBans(cfg.Redis)
+		rb, err := newRedisBans(cfg.Redis, log)
+		if err != nil {
+			return nil, err
+		}
+		d.redis = rb
 		interval = cfg.Redis.SyncInterval.Or(time.Second)
 	}
+	d.alerts = newAlerter(cfg.Alerts, log)
 	d.wg.Add(1)
 	go d.loop(interval)
 	return d, nil

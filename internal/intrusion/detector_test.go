@@ -294,7 +294,7 @@ func TestRedisSharedBan(t *testing.T) {
 	prefix := randomPrefix(t)
 	cfg := func(allow ...string) *config.IntrusionDetection {
 		return &config.IntrusionDetection{Rules: rules(2, time.Minute, 2*time.Second), Allow: allow, Store: "redis",
-			Redis: &config.IntrusionRedis{Address: addr, Prefix: prefix, SyncInterval: config.Duration(100 * time.Millisecond)}}
+			Redis: &config.IntrusionRedis{RedisServer: config.RedisServer{Address: addr}, Prefix: prefix, SyncInterval: config.Duration(100 * time.Millisecond)}}
 	}
 	a, b := newDet(t, cfg()), newDet(t, cfg())
 	c := newDet(t, cfg("192.0.2.0/24")) // allow-lists the attacker locally

@@ -3,6 +3,7 @@ package intrusion
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/redisconn"
 )
 
 // redisBans shares bans through one sorted set: member = client address,
@@ -24,27 +26,23 @@ type redisBans struct {
 
 const defaultRedisPrefix = "portcullis:ids:"
 
-func newRedisBans(rc *config.IntrusionRedis) *redisBans {
+func newRedisBans(rc *config.IntrusionRedis, log *slog.Logger) (*redisBans, error) {
 	prefix := rc.Prefix
 	if prefix == "" {
 		prefix = defaultRedisPrefix
 	}
 	timeout := rc.Timeout.Or(500 * time.Millisecond)
+	o, err := redisconn.Options(&rc.RedisServer, timeout, log)
+	if err != nil {
+		return nil, fmt.Errorf("intrusion_detection.redis.%w", err)
+	}
+	o.ReadTimeout, o.WriteTimeout = timeout, timeout
+	o.PoolSize, o.MaxRetries = 4, 1
 	return &redisBans{
-		client: redis.NewClient(&redis.Options{
-			Addr:         rc.Address,
-			Username:     rc.Username,
-			Password:     rc.Password,
-			DB:           rc.DB,
-			DialTimeout:  timeout,
-			ReadTimeout:  timeout,
-			WriteTimeout: timeout,
-			PoolSize:     4,
-			MaxRetries:   1,
-		}),
+		client:  redis.NewClient(o),
 		key:     prefix + "bans",
 		timeout: timeout,
-	}
+	}, nil
 }
 
 // add publishes a ban; the set lives as long as its longest ban.

@@ -1,8 +1,6 @@
 package ratelimit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/textproto"
@@ -14,6 +12,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/redisconn"
 )
 
 // policyConfig is the "rate_limit" policy entry.
@@ -54,12 +53,11 @@ type limitConfig struct {
 // with store: redis counts in, and the one a signature policy keeps its
 // replay store in (internal/validate).
 type RedisConfig struct {
-	Address  string          `yaml:"address"`
-	Password string          `yaml:"password,omitempty"`
-	DB       int             `yaml:"db,omitempty"`
-	Timeout  config.Duration `yaml:"timeout,omitempty"`
-	Prefix   string          `yaml:"prefix,omitempty"`
-	Probe    config.Duration `yaml:"probe,omitempty"`
+	// RedisServer: address, username, password, db, tls.
+	config.RedisServer `yaml:",inline"`
+	Timeout            config.Duration `yaml:"timeout,omitempty"`
+	Prefix             string          `yaml:"prefix,omitempty"`
+	Probe              config.Duration `yaml:"probe,omitempty"`
 }
 
 // keyKind is what a request is counted by.
@@ -170,7 +168,7 @@ func (rc *RedisConfig) Options() (RedisOptions, error) {
 	if rc.Timeout.D() > 5*time.Second {
 		return RedisOptions{}, fmt.Errorf("redis.timeout %s: a request waits this long when Redis hangs; keep it under 5s", rc.Timeout.D())
 	}
-	return RedisOptions{Address: rc.Address, Password: rc.Password, DB: rc.DB, Timeout: rc.Timeout.D(), Probe: rc.Probe.D()}, nil
+	return RedisOptions{Server: rc.RedisServer, Timeout: rc.Timeout.D(), Probe: rc.Probe.D()}, nil
 }
 
 // SharedRedis returns the process's client for o: one per address,
@@ -178,7 +176,7 @@ func (rc *RedisConfig) Options() (RedisOptions, error) {
 // the same Redis (rate limits, signature replay) and kept across reloads.
 func SharedRedis(state *pipeline.SharedValues, o RedisOptions) (*Redis, error) {
 	v, err := state.Get(redisStateKey(o), func() (any, error) {
-		return NewRedis(o, slog.Default()), nil
+		return NewRedis(o, slog.Default())
 	})
 	if err != nil {
 		return nil, err
@@ -209,9 +207,8 @@ func RouteRedis(cfg *config.Config, rc *config.Route) *RedisConfig {
 }
 
 // redisStateKey names a shared Redis client in the gateway's state: one
-// client per address, database, credentials and timeouts (hashed, so the
-// password appears nowhere in memory it need not be).
+// client per connection (redisconn.Key: address, credentials, database,
+// TLS, hashed) and timeouts.
 func redisStateKey(o RedisOptions) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%s\x00%d\x00%d", o.Address, o.Username, o.DB, o.Password, o.Timeout, o.Probe)))
-	return "ratelimit.redis." + hex.EncodeToString(h[:16])
+	return fmt.Sprintf("ratelimit.redis.%s.%d.%d", redisconn.Key(&o.Server), o.Timeout, o.Probe)
 }

@@ -11,6 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/redisconn"
 )
 
 // script decides one request against every limit of a set, atomically, in
@@ -57,10 +60,8 @@ var script = redis.NewScript(scriptSrc)
 
 // RedisOptions configure the connection to the shared store.
 type RedisOptions struct {
-	Address  string
-	Username string // ACL user (Redis 6); "" for the default user
-	Password string
-	DB       int
+	// Server is how Redis is reached: address, credentials, database, TLS.
+	Server config.RedisServer
 	// Timeout is how long Redis may take to answer one batch of checks,
 	// dial included, before it counts as down (DefaultRedisTimeout).
 	Timeout time.Duration
@@ -136,8 +137,9 @@ type call struct {
 	done chan struct{}
 }
 
-// NewRedis returns a store for o. It does not connect: the first check does.
-func NewRedis(o RedisOptions, log *slog.Logger) *Redis {
+// NewRedis returns a store for o. It does not connect: the first check
+// does. An error is a tls block whose files do not load.
+func NewRedis(o RedisOptions, log *slog.Logger) (*Redis, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultRedisTimeout
 	}
@@ -147,24 +149,20 @@ func NewRedis(o RedisOptions, log *slog.Logger) *Redis {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr:                  o.Address,
-		Username:              o.Username,
-		Password:              o.Password,
-		DB:                    o.DB,
-		DialTimeout:           o.Timeout,
-		ReadTimeout:           o.Timeout,
-		WriteTimeout:          o.Timeout,
-		PoolTimeout:           o.Timeout,
-		PipelinePoolSize:      maxInflight,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1, // a retry would double the time a request waits, and run scripts twice
-		DialerRetries:         1,
-		DisableIdentity:       true, // no CLIENT SETINFO round trip on connect
-		// nor a CLIENT MAINT_NOTIFICATIONS one (a Redis Enterprise feature)
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
-	return &Redis{client: c, address: o.Address, timeout: o.Timeout, probe: o.Probe, log: log}
+	ro, err := redisconn.Options(&o.Server, o.Timeout, log)
+	if err != nil {
+		return nil, fmt.Errorf("redis.%w", err)
+	}
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.Timeout, o.Timeout, o.Timeout
+	ro.PipelinePoolSize = maxInflight
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = -1 // a retry would double the time a request waits, and run scripts twice
+	ro.DialerRetries = 1
+	ro.DisableIdentity = true // no CLIENT SETINFO round trip on connect
+	// nor a CLIENT MAINT_NOTIFICATIONS one (a Redis Enterprise feature)
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	c := redis.NewClient(ro)
+	return &Redis{client: c, address: o.Server.Address, timeout: o.Timeout, probe: o.Probe, log: log}, nil
 }
 
 // Client is the underlying client (for hooks in tests and benchmarks).

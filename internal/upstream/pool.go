@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/clienttls"
 	"github.com/portcullis/portcullis/internal/http1"
 )
 
@@ -36,8 +37,8 @@ type pool struct {
 	maxConns    int // 0: unlimited
 	ejectFor    time.Duration
 
-	tr   *http.Transport // https targets only
-	tlsm *tlsMaterial    // https targets only: CA, client certificate, identity
+	tr   *http.Transport     // https targets only
+	tlsm *clienttls.Material // https targets only: CA, client certificate, identity
 
 	inflight     atomic.Int64
 	fails        atomic.Int32

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/clienttls"
 	"github.com/portcullis/portcullis/internal/config"
 )
 
@@ -35,7 +36,7 @@ type Registry struct {
 	budgets map[string]*retryBudget // by service name
 	// materials are the TLS client settings of https targets, by
 	// materialKey, reloaded from disk by the reaper loop (tls.go).
-	materials map[string]*tlsMaterial
+	materials map[string]*clienttls.Material
 	log       logRef // SetLogger; shared with the pools for their events
 	closed    bool
 	stop      chan struct{}
@@ -48,7 +49,7 @@ func NewRegistry() *Registry { return newRegistry(defaultReapEvery, defaultEject
 
 func newRegistry(reapEvery, ejectFor time.Duration) *Registry {
 	r := &Registry{ejectFor: ejectFor, pools: make(map[string]*pool), budgets: make(map[string]*retryBudget),
-		materials: make(map[string]*tlsMaterial), stop: make(chan struct{})}
+		materials: make(map[string]*clienttls.Material), stop: make(chan struct{})}
 	r.wg.Add(1)
 	go r.reapLoop(reapEvery)
 	return r
@@ -108,7 +109,7 @@ func (r *Registry) Prune(keep []*Service) {
 			delete(r.budgets, name)
 		}
 	}
-	usedTLS := make(map[*tlsMaterial]bool)
+	usedTLS := make(map[*clienttls.Material]bool)
 	for _, p := range r.pools {
 		usedTLS[p.tlsm] = true
 	}
@@ -146,7 +147,7 @@ func (r *Registry) Close() {
 type poolSettings struct {
 	connect, response, idle time.Duration
 	maxIdle, maxConns       int
-	tls                     *config.UpstreamTLS // nil: system roots, no client certificate
+	tls                     *config.ClientTLS // nil: system roots, no client certificate
 	// Resilience settings (health.go); nil when not configured.
 	health  *healthSettings
 	passive *passiveSettings
@@ -216,9 +217,9 @@ func parseTarget(raw string) (targetURL, error) {
 func (r *Registry) pool(tu targetURL, s poolSettings) (*pool, error) {
 	key := fmt.Sprintf("%s://%s|c=%s|r=%s|i=%s|mi=%d|mc=%d", tu.scheme, tu.host,
 		s.connect, s.response, s.idle, s.maxIdle, s.maxConns) + s.resKey
-	var tlsm *tlsMaterial
+	var tlsm *clienttls.Material
 	if tu.scheme == "https" { // TLS settings do not concern plain targets
-		key += "|" + materialKey(s.tls)
+		key += "|" + clienttls.Key(s.tls)
 		var err error
 		if tlsm, err = r.material(s.tls); err != nil {
 			return nil, err

@@ -37,7 +37,7 @@ func TestPoolSurvivesRecompile(t *testing.T) {
 	}
 	// TLS settings do not concern http targets.
 	cfg = svcConfig(up.URL)
-	cfg.TLS = &config.UpstreamTLS{ServerName: "x.example"}
+	cfg.TLS = &config.ClientTLS{ServerName: "x.example"}
 	if s4 := mustService(t, r, cfg); s4.targets[0].p != s2.targets[0].p {
 		t.Fatal("TLS settings split an http target's pool")
 	}
@@ -163,7 +163,7 @@ func TestServiceConfigErrors(t *testing.T) {
 func withLB(c config.Service, lb config.LoadBalancing) config.Service { c.LoadBalancing = lb; return c }
 
 func withTLS(c config.Service, ca string) config.Service {
-	c.TLS = &config.UpstreamTLS{CAFile: ca}
+	c.TLS = &config.ClientTLS{CAFile: ca}
 	return c
 }
 

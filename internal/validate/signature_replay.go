@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/redisconn"
 )
 
 // Replay protection (on by default). A signed request is accepted once:
@@ -152,9 +153,9 @@ func compileReplayStore(own *ratelimit.RedisConfig, env pipeline.CompileEnv) (re
 	if timeout <= 0 {
 		timeout = ratelimit.DefaultRedisTimeout
 	}
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%s\x00%d\x00%s", opts.Address, opts.Username, opts.DB, opts.Password, opts.Timeout, prefix)))
-	v, err := env.State.Get("validate.signature.replay."+hex.EncodeToString(h[:16]), func() (any, error) {
-		return &RedisReplay{client: client.Client(), prefix: prefix, address: opts.Address, timeout: timeout}, nil
+	key := fmt.Sprintf("validate.signature.replay.%s.%d.%q", redisconn.Key(&opts.Server), opts.Timeout, prefix)
+	v, err := env.State.Get(key, func() (any, error) {
+		return &RedisReplay{client: client.Client(), prefix: prefix, address: opts.Server.Address, timeout: timeout}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -163,5 +164,5 @@ func compileReplayStore(own *ratelimit.RedisConfig, env pipeline.CompileEnv) (re
 }
 
 func intrusionRedisOptions(rc *config.IntrusionRedis) *ratelimit.RedisOptions {
-	return &ratelimit.RedisOptions{Address: rc.Address, Username: rc.Username, Password: rc.Password, DB: rc.DB, Timeout: rc.Timeout.D()}
+	return &ratelimit.RedisOptions{Server: rc.RedisServer, Timeout: rc.Timeout.D()}
 }

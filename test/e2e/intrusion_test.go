@@ -19,6 +19,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/intrusion/webhooktest"
+	"github.com/portcullis/portcullis/internal/redisconn/redistest"
 )
 
 func expectBanned(t *testing.T, name string, status int, body string) {
@@ -186,12 +187,28 @@ func intrusionRedisPrefix(t *testing.T) string {
 
 func TestIntrusionBanSharedThroughRedis(t *testing.T) {
 	prefix := intrusionRedisPrefix(t)
+	testIntrusionBanShared(t, fmt.Sprintf(`{address: "127.0.0.1:6379", prefix: "%s", sync_interval: 100ms}`, prefix))
+}
+
+// TestIntrusionBanSharedThroughRedisOverTLS: the same, through a Redis that
+// takes TLS only, with a client certificate and an ACL user.
+func TestIntrusionBanSharedThroughRedisOverTLS(t *testing.T) {
+	srv := redistest.StartTLS(t, false)
+	testIntrusionBanShared(t, fmt.Sprintf(`{address: "%s", username: %s, password: %q, sync_interval: 100ms, tls: %s}`,
+		srv.Addr, redistest.User, redistest.Password, srv.TLSBlock()))
+}
+
+// testIntrusionBanShared: a client banned on node A is banned on node B
+// (which saw nothing) within its sync interval, through the Redis that
+// redisBlock (a flow mapping) names; other clients still pass.
+func testIntrusionBanShared(t *testing.T, redisBlock string) {
+	t.Helper()
 	up := NewUpstream(t, nil)
 	key, hash := akGenerate(t)
-	cfg := intrusionConfig(up, hash, fmt.Sprintf(`  rules: [{event: auth_failure, threshold: 2, window: 1m, ban: 1m}]
+	cfg := intrusionConfig(up, hash, `  rules: [{event: auth_failure, threshold: 2, window: 1m, ban: 1m}]
   store: redis
-  redis: {address: "127.0.0.1:6379", prefix: "%s", sync_interval: 100ms}
-`, prefix))
+  redis: `+redisBlock+`
+`)
 	a, b := StartGateway(t, cfg), StartGateway(t, cfg)
 	attacker, friend := keepAliveClient("127.0.0.2"), keepAliveClient("127.0.0.1")
 	for i := 0; i < 2; i++ {

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/internal/devpki"
+	"github.com/portcullis/portcullis/internal/redisconn/redistest"
+)
+
+// redisTLSRateLimit is a route whose rate_limit policy counts in the
+// TLS-only Redis srv, reached through the given tls block and password;
+// fail: closed, so a Redis the gateway cannot reach answers 503.
+func redisTLSRateLimit(srv *redistest.Server, password, tlsBlock string) string {
+	return fmt.Sprintf(`    policies:
+      - kind: rate_limit
+        key: route
+        limits: [{rate: 3, per: 1m}]
+        store: redis
+        redis:
+          address: "%s"
+          username: %s
+          password: %q
+          timeout: 2s
+          tls: %s
+        fail: closed`, srv.Addr, redistest.User, password, tlsBlock)
+}
+
+// TestRateLimitRedisOverTLS: two gateways count one limit in a Redis that
+// takes TLS only, with a client certificate and an ACL user: together they
+// admit exactly the limit, and the counters are in that Redis.
+func TestRateLimitRedisOverTLS(t *testing.T) {
+	srv := redistest.StartTLS(t, false)
+	up := NewUpstream(t, nil)
+	route := redisTLSRateLimit(srv, redistest.Password, srv.TLSBlock())
+	a, b := StartGateway(t, simpleConfig(up, route)), StartGateway(t, simpleConfig(up, route))
+	var codes []int
+	for _, gw := range []*Gateway{a, b, a, b} {
+		resp, err := http.Get(gw.URL("/r"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if fmt.Sprint(codes) != "[200 200 200 429]" {
+		t.Fatalf("statuses %v, want [200 200 200 429]: the two nodes share 3 requests a minute", codes)
+	}
+	if up.Count() != 3 {
+		t.Fatalf("upstream saw %d requests, want 3", up.Count())
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: redistest.User, Password: redistest.Password, TLSConfig: srv.ClientTLS(t)})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("no counter in the TLS Redis")
+	}
+}
+
+// TestRateLimitRedisOverTLSRefusals: a gateway that cannot prove itself to
+// Redis, or cannot verify Redis, never counts there; with fail: closed its
+// requests are refused and the upstream sees none.
+func TestRateLimitRedisOverTLSRefusals(t *testing.T) {
+	srv := redistest.StartTLS(t, false)
+	other := filepath.Join(t.TempDir(), "other")
+	if _, err := devpki.Create(devpki.Options{Dir: other}); err != nil {
+		t.Fatal(err)
+	}
+	ca, cert, key := srv.File("ca.pem"), srv.File("gateway-client.pem"), srv.File("gateway-client.key")
+	for _, tc := range []struct {
+		desc, password, tls string
+	}{
+		{desc: "Redis's certificate not signed by ca_file", password: redistest.Password,
+			tls: fmt.Sprintf("{ca_file: %q, cert_file: %q, key_file: %q}", filepath.Join(other, "ca.pem"), cert, key)},
+		{desc: "an identity Redis's certificate does not carry", password: redistest.Password,
+			tls: srv.TLSBlock("expected_identity: redis.other.example")},
+		{desc: "no client certificate", password: redistest.Password, tls: fmt.Sprintf("{ca_file: %q}", ca)},
+		{desc: "a client certificate from another CA", password: redistest.Password,
+			tls: fmt.Sprintf("{ca_file: %q, cert_file: %q, key_file: %q}", ca, filepath.Join(other, "gateway-client.pem"), filepath.Join(other, "gateway-client.key"))},
+		{desc: "the wrong ACL password", password: "not-the-password", tls: srv.TLSBlock()},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			up := NewUpstream(t, nil)
+			gw := StartGateway(t, simpleConfig(up, redisTLSRateLimit(srv, tc.password, tc.tls)))
+			resp, err := http.Get(gw.URL("/r"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusedBeforeUpstream(t, up, resp, http.StatusServiceUnavailable)
+			if strings.Contains(gw.Stdout.String()+gw.Stderr.String(), tc.password) {
+				t.Fatal("the Redis password is in the gateway's output")
+			}
+		})
+	}
+}
+
+// TestRedisTLSBlockCheckedAtLoad: a Redis tls block whose files do not load
+// fails validation at its field, before anything is live.
+func TestRedisTLSBlockCheckedAtLoad(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing-ca.pem")
+	for _, tc := range []struct {
+		desc, block, want string
+	}{
+		{desc: "rate_limit", want: "redis.tls.ca_file", block: fmt.Sprintf(`routes:
+  - name: r
+    paths: [{prefix: /}]
+    service: s
+    policies:
+      - kind: rate_limit
+        limits: [{rate: 3, per: 1m}]
+        store: redis
+        redis: {address: "127.0.0.1:6380", tls: {ca_file: %q}}
+`, missing)},
+		{desc: "intrusion_detection", want: "intrusion_detection.redis.tls.ca_file", block: fmt.Sprintf(`routes:
+  - name: r
+    paths: [{prefix: /}]
+    service: s
+intrusion_detection:
+  rules: [{event: auth_failure, threshold: 2, window: 1m, ban: 1m}]
+  store: redis
+  redis: {address: "127.0.0.1:6380", tls: {ca_file: %q}}
+`, missing)},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			p := writeFile(t, "gw.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+services: [{name: s, targets: [{url: "http://127.0.0.1:9"}]}]
+`+tc.block)
+			r := runCLI(t, nil, "validate", "--config", p)
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "missing-ca.pem") {
+				t.Fatalf("exit %d, want 1 and an error at %s naming the file; stderr:\n%s", r.code, tc.want, r.stderr)
+			}
+		})
+	}
+}
