@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/redisconn/redistest"
 )
 
 // replayComponents: what the replay tests sign (not @authority: the same
@@ -112,6 +114,8 @@ func TestSignedRequestReplayRefusedByDefault(t *testing.T) {
 // by node B, byte for byte the same, and the upstream sees it once.
 func TestSignedRequestReplayRefusedAcrossNodes(t *testing.T) {
 	rlNeedRedis(t)
+	tlsRedis := redistest.StartTLS(t, false)
+	tlsBlock := fmt.Sprintf(`{address: "%s", username: %s, password: %q, tls: %s}`, tlsRedis.Addr, redistest.User, redistest.Password, tlsRedis.TLSBlock())
 	for _, tc := range []struct {
 		desc, extra, route, top string
 	}{
@@ -127,6 +131,11 @@ func TestSignedRequestReplayRefusedAcrossNodes(t *testing.T) {
 `, rlPrefix())},
 		{desc: "the policy's own redis block", extra: fmt.Sprintf(`        redis: {address: "127.0.0.1:6379", prefix: "%s"}
 `, rlPrefix())},
+		{desc: "the policy's own redis block, over TLS", extra: "        redis: " + tlsBlock + "\n"},
+		{desc: "intrusion detection shares bans through Redis over TLS", top: `intrusion_detection:
+  rules: [{event: auth_failure, threshold: 100, window: 1m, ban: 1m}]
+  store: redis
+  redis: ` + tlsBlock + "\n"},
 	} {
 		// A key per row: the replay store outlives the row (the same
 		// bytes signed again in the same second would be a replay).
