@@ -126,7 +126,10 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		tc.RootCAs = x509.NewCertPool()
-		tc.RootCAs.AppendCertsFromPEM(pem)
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(stderr, "portcullis admin: --ca-file %s: no PEM certificate in it\n", *caFile)
+			return 2
+		}
 	}
 	if *certFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
