@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/pgdsn"
 )
 
 // Admin is the control plane: the admin API on its own listener, and the
@@ -207,6 +209,9 @@ func (v *validator) admin() {
 	case StorePostgres:
 		if s.DSN == "" {
 			v.add(sp+".dsn", "is required for driver postgres (usually ${env:NAME})")
+		} else if _, err := pgdsn.Parse(s.DSN); err != nil {
+			// The message names hosts and files, never the DSN.
+			v.add(sp+".dsn", "%v", err)
 		}
 		if s.Path != "" {
 			v.add(sp+".path", "is for driver sqlite")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +30,11 @@ func TestValidateAdmin(t *testing.T) {
 			`admin.tls.client_certificates[0].fingerprint_sha256: must be a SHA-256 fingerprint`},
 		{"unknown driver", adm("  store: {driver: mysql}\n"), `admin.store.driver: must be sqlite or postgres, not "mysql"`},
 		{"postgres without dsn", adm("  store: {driver: postgres}\n"), `admin.store.dsn: is required for driver postgres`},
-		{"bad schema", adm("  store: {driver: postgres, dsn: \"postgres://x\", schema: \"Bad-Schema\"}\n"), `admin.store.schema: "Bad-Schema": use lower-case letters`},
+		{"bad schema", adm("  store: {driver: postgres, dsn: \"postgres://127.0.0.1/x\", schema: \"Bad-Schema\"}\n"), `admin.store.schema: "Bad-Schema": use lower-case letters`},
+		{"a remote store that may fall back to plaintext", adm("  store: {driver: postgres, dsn: \"postgres://u:dsn-secret@db.internal/x\"}\n"),
+			`admin.store.dsn: host db.internal may be reached without TLS`},
+		{"a remote store over unverified TLS", adm("  store: {driver: postgres, dsn: \"postgres://u:dsn-secret@db.internal/x?sslmode=require\"}\n"),
+			`admin.store.dsn: host db.internal is reached over TLS that accepts any certificate`},
 		{"dsn on sqlite", adm("  store: {dsn: \"postgres://x\"}\n"), `admin.store: dsn and schema are for driver postgres`},
 		{"previous keys without a key", adm("  store: {previous_master_keys: [x]}\n"), `admin.store.previous_master_keys: need a master_key`},
 		{"poll too fast", adm("  store: {poll_interval: 1ms}\n"), `admin.store.poll_interval: must be at least 10ms`},
@@ -43,6 +48,9 @@ func TestValidateAdmin(t *testing.T) {
 			if len(es) != 1 || !strings.Contains(es[0].Error(), tc.want) {
 				t.Errorf("errors:\n%v\nwant one containing:\n%s", es, tc.want)
 			}
+			if len(es) > 0 && strings.Contains(fmt.Sprint(es), "dsn-secret") {
+				t.Errorf("an error quotes the DSN's password: %v", es)
+			}
 		})
 	}
 }
@@ -54,7 +62,7 @@ func TestAdminDefaults(t *testing.T) {
 		a.Store.PollInterval.D() != DefaultPollInterval || a.Store.ResyncInterval.D() != DefaultResyncInterval || a.Store.UsageFlushInterval.D() != DefaultUsageFlushInterval {
 		t.Fatalf("defaults: %+v", a)
 	}
-	pg := mustParse(t, minimal+"admin: {address: \"[::1]:9902\", store: {driver: postgres, dsn: \"postgres://db/x\"}}\n")
+	pg := mustParse(t, minimal+"admin: {address: \"[::1]:9902\", store: {driver: postgres, dsn: \"postgres://db/x?sslmode=verify-full&sslrootcert=system\"}}\n")
 	if pg.Admin.Store.Schema != DefaultStoreSchema {
 		t.Fatalf("schema default: %q", pg.Admin.Store.Schema)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/portcullis/portcullis/internal/pgdsn"
 )
 
 // PostgresOptions configure a PostgreSQL store.
@@ -38,10 +40,9 @@ func OpenPostgres(ctx context.Context, o PostgresOptions, keys *Keyring) (Store,
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	cfg, err := pgx.ParseConfig(o.DSN)
+	cfg, err := pgdsn.Parse(o.DSN)
 	if err != nil {
-		// pgx's message can quote the DSN, password included.
-		return nil, errors.New("store: the PostgreSQL DSN cannot be parsed")
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	cfg.RuntimeParams["search_path"] = o.Schema
 	cfg.RuntimeParams["application_name"] = "portcullis"
