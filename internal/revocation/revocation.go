@@ -51,6 +51,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"github.com/portcullis/portcullis/internal/ttlmap"
 )
 
@@ -108,7 +109,9 @@ func New(ca *config.ClientAuth, cas []*x509.Certificate, log *slog.Logger) (*Che
 			timeout:  o.Timeout.Or(2 * time.Second),
 			maxCache: o.MaxCache.Or(time.Hour),
 			cache:    newOCSPCache(ocspCacheCapacity),
-			client:   &http.Client{Timeout: o.Timeout.Or(2 * time.Second)},
+			// Answers are signed, so TLS adds only privacy; a responder
+			// named https:// is still reached by the gateway's policy.
+			client: &http.Client{Timeout: o.Timeout.Or(2 * time.Second), Transport: tlspolicy.Transport()},
 		}
 	}
 	return c, nil

@@ -1,8 +1,9 @@
 // Package tlspolicy is the one TLS policy of every connection Portcullis
 // accepts or makes: the HTTPS listeners, the admin API's listener, the
-// upstream client, the identity providers' clients (JWKS, token
-// introspection), the webhooks that carry alerts and audit events, and the
-// admin command line. A gateway is trusted as the hardened door only if
+// upstream client, the Redis and PostgreSQL clients, the identity
+// providers' clients (JWKS, token introspection), the webhooks that carry
+// alerts and audit events, the OTLP trace exporter, the OCSP client, and
+// the admin command line. A gateway is trusted as the hardened door only if
 // none of its doors is weaker than the front one: an admin listener or a
 // JWKS fetch that takes a suite the data plane refuses is where a
 // downgrade would be aimed.

@@ -50,6 +50,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Defaults of the tracing block.
@@ -87,6 +88,11 @@ func New(cfg *config.Tracing, log *slog.Logger) (*Tracer, error) {
 		// or change what the config says.
 		otlptracehttp.WithHeaders(cfg.Headers),
 		otlptracehttp.WithCompression(otlptracehttp.GzipCompression),
+		// An https:// collector is reached by the gateway's TLS policy
+		// (the exporter's default is Go's, which offers CBC suites): the
+		// spans name routes, consumers and paths, and the headers often
+		// carry the vendor's API key.
+		otlptracehttp.WithTLSClientConfig(tlspolicy.Client(nil)),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: timeout}),
 	}
 	exp, err := otlptracehttp.New(context.Background(), opts...)

@@ -1,0 +1,37 @@
+package tracing
+
+import (
+	"crypto/tls"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy/tlspolicytest"
+)
+
+// TestExporterHoldsToTheTLSPolicy: the OTLP exporter's ClientHello to an
+// https:// collector offers only the gateway's TLS policy, and a
+// collector that speaks only CBC or static RSA receives no span.
+func TestExporterHoldsToTheTLSPolicy(t *testing.T) {
+	for _, suite := range []uint16{0, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_128_GCM_SHA256} {
+		got := make(chan struct{}, 16)
+		srv := tlspolicytest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			got <- struct{}{}
+		}), suite)
+		tr, err := New(&config.Tracing{Endpoint: srv.URL, Timeout: config.Duration(2 * time.Second)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := http.NewRequest("GET", "http://x/", nil)
+		_, span := tr.Start(r, false, time.Now())
+		span.End()
+		tr.Close() // exports, within the timeout
+		tlspolicytest.CheckHello(t, srv, "the OTLP exporter")
+		// The collector's certificate is self-signed, so even the modern
+		// one is not trusted: only the ClientHello is under test there.
+		if len(got) != 0 {
+			t.Errorf("%s: a span reached a collector the exporter must not trust", tls.CipherSuiteName(suite))
+		}
+	}
+}
