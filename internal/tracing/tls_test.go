@@ -3,6 +3,7 @@ package tracing
 import (
 	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -33,5 +34,26 @@ func TestExporterHoldsToTheTLSPolicy(t *testing.T) {
 		if len(got) != 0 {
 			t.Errorf("%s: a span reached a collector the exporter must not trust", tls.CipherSuiteName(suite))
 		}
+	}
+}
+
+// TestPlainEndpointStillExports: an http:// collector (a sidecar on
+// loopback) takes no TLS config and receives the spans.
+func TestPlainEndpointStillExports(t *testing.T) {
+	got := make(chan struct{}, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		got <- struct{}{}
+	}))
+	defer srv.Close()
+	tr, err := New(&config.Tracing{Endpoint: srv.URL, Timeout: config.Duration(2 * time.Second)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest("GET", "http://x/", nil)
+	_, span := tr.Start(r, false, time.Now())
+	span.End()
+	tr.Close()
+	if len(got) == 0 {
+		t.Fatal("no span reached the http:// collector")
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -88,12 +89,15 @@ func New(cfg *config.Tracing, log *slog.Logger) (*Tracer, error) {
 		// or change what the config says.
 		otlptracehttp.WithHeaders(cfg.Headers),
 		otlptracehttp.WithCompression(otlptracehttp.GzipCompression),
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: timeout}),
+	}
+	if strings.HasPrefix(endpoint, "https://") {
 		// An https:// collector is reached by the gateway's TLS policy
 		// (the exporter's default is Go's, which offers CBC suites): the
 		// spans name routes, consumers and paths, and the headers often
-		// carry the vendor's API key.
-		otlptracehttp.WithTLSClientConfig(tlspolicy.Client(nil)),
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: time.Second, MaxInterval: 5 * time.Second, MaxElapsedTime: timeout}),
+		// carry the vendor's API key. (The exporter refuses a TLS config
+		// with an http:// endpoint.)
+		opts = append(opts, otlptracehttp.WithTLSClientConfig(tlspolicy.Client(nil)))
 	}
 	exp, err := otlptracehttp.New(context.Background(), opts...)
 	if err != nil {
