@@ -383,6 +383,11 @@ type PolicySpec struct {
 type Ops struct {
 	Address string `yaml:"address,omitempty"` // default 127.0.0.1:9901
 	Disable bool   `yaml:"disable,omitempty"`
+	// Allow lists the peers (addresses or CIDRs) that may use the
+	// listener; empty: every peer that can reach it. The identity
+	// assertion's JWKS stays open to every peer: services fetch it, and it
+	// holds public keys only.
+	Allow []string `yaml:"allow,omitempty"`
 }
 
 // AccessLog configures the JSON access log.

@@ -97,6 +97,12 @@ func (c *Config) validate() Errors {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)
 		}
 	}
+	for i, p := range c.Ops.Allow {
+		path := indexPath("ops.allow", i)
+		if _, err := ParsePrefix(p); err != nil {
+			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
+		}
+	}
 	if strings.TrimSpace(c.AccessLog.Output) == "" {
 		v.add("access_log.output", "must not be empty (stdout, stderr, off or a file path)")
 	}

@@ -200,6 +200,8 @@ func TestValidationRules(t *testing.T) {
 			`gw.yaml:14:31: trusted_proxies[1]: "10.0.0.0/33" is not a CIDR or IP address`},
 		{"ops address", minimal + "ops: {address: \"9901\"}\n",
 			`gw.yaml:14:16: ops.address: "9901": not a host:port address`},
+		{"ops allow", minimal + "ops: {allow: [10.0.0.0/33]}\n",
+			`gw.yaml:14:15: ops.allow[0]: "10.0.0.0/33" is not a CIDR or IP address`},
 		{"access log blank", minimal + "access_log: {output: \" \"}\n",
 			`gw.yaml:14:22: access_log.output: must not be empty (stdout, stderr, off or a file path)`},
 		{"drain timeout zero", minimal + "shutdown: {drain_timeout: 0s}\n",

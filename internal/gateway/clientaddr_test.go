@@ -13,9 +13,9 @@ import (
 // range and one single address, as trusted_proxies would list them.
 var clientAddrTrusted = []string{"10.0.0.0/8", "fd00::/8", "192.0.2.1"}
 
-func trustedOf(t *testing.T, list []string) trustedProxies {
+func trustedOf(t *testing.T, list []string) prefixList {
 	t.Helper()
-	var tp trustedProxies
+	var tp prefixList
 	for _, s := range list {
 		p, err := ipfilter.ParsePrefix(s)
 		if err != nil {

@@ -13,12 +13,28 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/http1"
+	"github.com/portcullis/portcullis/internal/ipfilter"
 )
 
-// trustedProxies is the set of peers whose forwarding headers are believed.
-type trustedProxies []netip.Prefix
+// prefixList is a list of peers by address prefix: the trusted proxies
+// (whose forwarding headers are believed), ops.allow.
+type prefixList []netip.Prefix
 
-func (t trustedProxies) contains(a netip.Addr) bool {
+// parsePrefixList reads a config address list (config.ParsePrefix is the
+// one reading of an entry, checked at validation).
+func parsePrefixList(list []string) (prefixList, error) {
+	var out prefixList
+	for _, e := range list {
+		p, err := ipfilter.ParsePrefix(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (t prefixList) contains(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range t {
 		if p.Contains(a) {
@@ -54,7 +70,7 @@ func peerAddr(remoteAddr string) netip.Addr {
 // ClientAddr is the one place that decides who the client is, reading
 // whichever forwarding header a trusted proxy sent (client_address_header:
 // auto). See ClientAddrFrom.
-func ClientAddr(r *http.Request, trusted trustedProxies) netip.Addr {
+func ClientAddr(r *http.Request, trusted prefixList) netip.Addr {
 	return ClientAddrFrom(r, trusted, config.ClientAddressAuto)
 }
 
@@ -73,12 +89,12 @@ func ClientAddr(r *http.Request, trusted trustedProxies) netip.Addr {
 // name the same client. Otherwise one of them was written by the client
 // (a proxy that appends to one header passes the other through), and the
 // client is the trusted peer itself.
-func ClientAddrFrom(r *http.Request, trusted trustedProxies, header string) netip.Addr {
+func ClientAddrFrom(r *http.Request, trusted prefixList, header string) netip.Addr {
 	return clientAddrOf(peerOf(r), r, trusted, header)
 }
 
 // clientAddrOf is ClientAddrFrom for a request whose peer is known.
-func clientAddrOf(peer netip.Addr, r *http.Request, trusted trustedProxies, header string) netip.Addr {
+func clientAddrOf(peer netip.Addr, r *http.Request, trusted prefixList, header string) netip.Addr {
 	if len(trusted) == 0 || !trusted.contains(peer) {
 		return peer
 	}
@@ -102,7 +118,7 @@ func clientAddrOf(peer netip.Addr, r *http.Request, trusted trustedProxies, head
 }
 
 // walkXFF walks X-Forwarded-For lines right to left from the trusted peer.
-func walkXFF(peer netip.Addr, lines []string, trusted trustedProxies) netip.Addr {
+func walkXFF(peer netip.Addr, lines []string, trusted prefixList) netip.Addr {
 	client := peer
 	for i := len(lines) - 1; i >= 0; i-- {
 		list := lines[i]
@@ -128,7 +144,7 @@ func walkXFF(peer netip.Addr, lines []string, trusted trustedProxies) netip.Addr
 
 // walkForwarded walks the for= parameters of RFC 7239 Forwarded elements
 // right to left from the trusted peer.
-func walkForwarded(peer netip.Addr, lines []string, trusted trustedProxies) netip.Addr {
+func walkForwarded(peer netip.Addr, lines []string, trusted prefixList) netip.Addr {
 	fors := forwardedFors(lines)
 	client := peer
 	for i := len(fors) - 1; i >= 0; i-- {

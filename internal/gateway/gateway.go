@@ -442,7 +442,9 @@ func (g *Gateway) check(cfg *config.Config) (*Snapshot, error) {
 	if !reflect.DeepEqual(listenerShape(cfg.Listeners), listenerShape(g.listeners)) {
 		return nil, errors.New("listeners changed (addresses, timeouts or TLS settings other than certificates): restart to apply")
 	}
-	if cfg.Ops != g.snap.Load().cfg.Ops {
+	// The listener's address and switch need a restart; its allow list
+	// is read from the snapshot and applies on reload.
+	if old := g.snap.Load().cfg.Ops; cfg.Ops.Address != old.Address || cfg.Ops.Disable != old.Disable {
 		return nil, errors.New("ops listener changed: restart to apply")
 	}
 	return g.compile(cfg)

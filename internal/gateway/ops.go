@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log"
 	"net/http"
+	"net/netip"
 	"sort"
 	"time"
 
@@ -34,6 +35,29 @@ func operatorServer(h http.Handler, errLog *log.Logger) *http.Server {
 // opsHandler serves the operations listener. Nothing here is ever served
 // on a public listener.
 func (g *Gateway) opsHandler() http.Handler {
+	return g.opsAllowed(g.opsMux())
+}
+
+// opsAllowed refuses, with 403, a peer outside ops.allow (read from the
+// live snapshot, so a reload changes it). The listener usually sits where
+// services can reach it, for the identity assertion's JWKS; without the
+// list, any of them could also read /stats/auth (every API key id and the
+// last client address of each), the metrics, the readiness detail and the
+// dashboard. The JWKS stays open: public keys, and the services need it.
+func (g *Gateway) opsAllowed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := g.snap.Load(); s != nil && len(s.opsAllow) > 0 && r.URL.Path != jwksPath {
+			peer, err := netip.ParseAddrPort(r.RemoteAddr)
+			if err != nil || !s.opsAllow.contains(peer.Addr()) {
+				writeJSON(w, http.StatusForbidden, map[string]any{"error": "this address may not use the operations listener (ops.allow)"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) opsMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})

@@ -24,7 +24,10 @@ type Snapshot struct {
 	router   *router.Router
 	routes   []*route // indexed by router ID
 	services []*upstream.Service
-	trusted  trustedProxies
+	trusted  prefixList
+	// opsAllow is ops.allow: the peers that may use the operations
+	// listener (nil: every peer that reaches it).
+	opsAllow prefixList
 	certs    map[string]*certSet // by listener name, HTTPS listeners only
 	// identity is the header names of the identity sent upstream.
 	identity identityHeaders
@@ -143,13 +146,12 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 	snapShared := pipeline.NewSharedValues()
 
-	for _, p := range cfg.TrustedProxies {
-		pfx, err := ipfilter.ParsePrefix(p)
-		if err != nil {
-			errs = append(errs, cfg.ErrorAtPath("trusted_proxies", err.Error()))
-			continue
-		}
-		s.trusted = append(s.trusted, pfx)
+	var err error
+	if s.trusted, err = parsePrefixList(cfg.TrustedProxies); err != nil {
+		errs = append(errs, cfg.ErrorAtPath("trusted_proxies", err.Error()))
+	}
+	if s.opsAllow, err = parsePrefixList(cfg.Ops.Allow); err != nil {
+		errs = append(errs, cfg.ErrorAtPath("ops.allow", err.Error()))
 	}
 
 	if cfg.IPFilter != nil {

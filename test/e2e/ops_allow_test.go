@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/verify"
+)
+
+// TestOpsAllowList: with ops.allow, a peer outside the list gets 403 from
+// every operations endpoint but the identity assertion's JWKS (public
+// keys, which the services fetch); a listed peer is served; a reload that
+// lists the peer lets it in.
+func TestOpsAllowList(t *testing.T) {
+	up := NewUpstream(t, nil)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	keyFile := ztWriteKey(t, t.TempDir(), "k1", key)
+	cfg := func(allow string) GatewayConfig {
+		return GatewayConfig(strings.Replace(string(simpleConfig(up, "")), `ops:
+  address: "{{ops}}"
+`, fmt.Sprintf(`ops:
+  address: "{{ops}}"
+  allow: [%s]
+identity_assertion:
+  keys: [{id: k1, private_key_file: %q}]
+`, allow, keyFile), 1))
+	}
+	// The harness checks readiness from 127.0.0.1, so that one is listed.
+	gw := StartGateway(t, cfg("127.0.0.1"))
+	service, listed := clientFrom(t, "127.0.0.3"), clientFrom(t, "127.0.0.1")
+	paths := []string{"/healthz", "/readyz", "/stats/auth", "/metrics", "/dashboard/"}
+	for _, p := range paths {
+		resp, body := doRequest(t, service, "GET", "http://"+gw.OpsAddr+p, "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "ops.allow") {
+			t.Errorf("%s from an unlisted peer: %d %q, want 403", p, resp.StatusCode, body)
+		}
+		if resp, _ := doRequest(t, listed, "GET", "http://"+gw.OpsAddr+p, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s from a listed peer: %d, want 200", p, resp.StatusCode)
+		}
+	}
+	if resp, body := doRequest(t, service, "GET", "http://"+gw.OpsAddr+verify.JWKSPath, ""); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"k1"`) {
+		t.Fatalf("the JWKS from an unlisted peer: %d %q, want the keys", resp.StatusCode, body)
+	}
+	gw.WriteConfig(cfg("127.0.0.1, 127.0.0.0/29"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := doRequest(t, service, "GET", "http://"+gw.OpsAddr+"/stats/auth", "")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reload listing it, the peer still gets %d", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
