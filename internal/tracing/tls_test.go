@@ -20,14 +20,7 @@ func TestExporterHoldsToTheTLSPolicy(t *testing.T) {
 		srv := tlspolicytest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			got <- struct{}{}
 		}), suite)
-		tr, err := New(&config.Tracing{Endpoint: srv.URL, Timeout: config.Duration(2 * time.Second)}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _ := http.NewRequest("GET", "http://x/", nil)
-		_, span := tr.Start(r, false, time.Now())
-		span.End()
-		tr.Close() // exports, within the timeout
+		exportOneSpan(t, srv.URL)
 		tlspolicytest.CheckHello(t, srv, "the OTLP exporter")
 		// The collector's certificate is self-signed, so even the modern
 		// one is not trusted: only the ClientHello is under test there.
@@ -45,7 +38,17 @@ func TestPlainEndpointStillExports(t *testing.T) {
 		got <- struct{}{}
 	}))
 	defer srv.Close()
-	tr, err := New(&config.Tracing{Endpoint: srv.URL, Timeout: config.Duration(2 * time.Second)}, nil)
+	exportOneSpan(t, srv.URL)
+	if len(got) == 0 {
+		t.Fatal("no span reached the http:// collector")
+	}
+}
+
+// exportOneSpan starts a tracer exporting to endpoint, records one span and
+// closes the tracer, which exports it (within the timeout).
+func exportOneSpan(t *testing.T, endpoint string) {
+	t.Helper()
+	tr, err := New(&config.Tracing{Endpoint: endpoint, Timeout: config.Duration(2 * time.Second)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +56,4 @@ func TestPlainEndpointStillExports(t *testing.T) {
 	_, span := tr.Start(r, false, time.Now())
 	span.End()
 	tr.Close()
-	if len(got) == 0 {
-		t.Fatal("no span reached the http:// collector")
-	}
 }
