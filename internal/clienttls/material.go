@@ -24,7 +24,6 @@ import (
 // anchors, the client certificate, the identity expected of the server and
 // the protocol floor. Connections with the same settings share it.
 type Material struct {
-	key                       string
 	caFile, certFile, keyFile string
 	serverName                string      // "" : the dialed host
 	dnsIdentity               string      // expected DNS identity, or ""
@@ -94,7 +93,7 @@ func Key(t *config.ClientTLS) string {
 // New loads the material of t (nil: system roots, no client certificate,
 // TLS 1.3). Errors name the field ("tls.ca_file: ...").
 func New(t *config.ClientTLS) (*Material, error) {
-	m := &Material{key: Key(t), minVersion: tls.VersionTLS13}
+	m := &Material{minVersion: tls.VersionTLS13}
 	if t != nil {
 		m.caFile, m.certFile, m.keyFile, m.serverName = t.CAFile, t.CertFile, t.KeyFile, t.ServerName
 		v, err := tlspolicy.Version(t.MinVersion, tls.VersionTLS13)
@@ -123,9 +122,6 @@ func New(t *config.ClientTLS) (*Material, error) {
 	}
 	return m, nil
 }
-
-// Key is the key the material was made for.
-func (m *Material) Key() string { return m.key }
 
 // reload loads the files again when they changed (or always with force).
 // On error the previous state stays in use.

@@ -69,9 +69,8 @@ func Parse(dsn string) (*pgx.ConnConfig, error) {
 		if tc := t.TLSConfig; tc != nil && !local(t.Host) && tc.InsecureSkipVerify && tc.VerifyPeerCertificate == nil && tc.VerifyConnection == nil {
 			return nil, fmt.Errorf("host %s is reached over TLS that accepts any certificate (sslmode require without sslrootcert): use sslmode=verify-full with sslrootcert", t.Host)
 		}
-		applyPolicy(t.TLSConfig)
+		applyPolicy(t.TLSConfig) // targets[0].TLSConfig is cfg.TLSConfig
 	}
-	applyPolicy(cfg.TLSConfig)
 	return cfg, nil
 }
 
