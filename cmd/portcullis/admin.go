@@ -184,21 +184,11 @@ func cmdAdminBootstrap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis admin bootstrap: --name %q: a token name %s\n", *name, config.NameRule())
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
-	}
-	if cfg.Admin == nil {
-		fmt.Fprintln(stderr, "portcullis admin bootstrap: the config has no admin block")
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, _, err := openConfigStore(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "portcullis admin bootstrap: %v\n", err)
-		return 1
+	st, _, rc := openConfigStore(ctx, *cfgPath, "admin bootstrap", stderr)
+	if rc != 0 {
+		return rc
 	}
 	defer st.Close()
 	tok, t, err := admin.Bootstrap(ctx, st, *name)

@@ -13,10 +13,30 @@ import (
 	"github.com/portcullis/portcullis/internal/store"
 )
 
-// openConfigStore opens the store a config names, directly (not through
-// the admin API), with the audit signing key configured: what bootstrap
-// and audit verify need on the machine that holds the config.
-func openConfigStore(ctx context.Context, cfg *config.Config) (store.Store, []byte, error) {
+// openConfigStore loads the config at cfgPath and opens the store it names,
+// directly (not through the admin API), with the audit signing key
+// configured: what bootstrap and audit verify need on the machine that
+// holds the config. Every failure is reported on stderr as cmd's; rc is 0
+// when the store is open (the caller closes it), else the exit status.
+func openConfigStore(ctx context.Context, cfgPath, cmd string, stderr io.Writer) (st store.Store, key []byte, rc int) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return nil, nil, 1
+	}
+	if cfg.Admin == nil {
+		fmt.Fprintf(stderr, "portcullis %s: the config has no admin block\n", cmd)
+		return nil, nil, 1
+	}
+	st, key, err = openStore(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis %s: %v\n", cmd, err)
+		return nil, nil, 1
+	}
+	return st, key, 0
+}
+
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, []byte, error) {
 	var key []byte
 	if a := cfg.Admin.Audit; a != nil && a.SigningKey != "" {
 		k, err := store.ParseMasterKey(a.SigningKey)
@@ -53,21 +73,11 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "portcullis admin audit verify: --config is required")
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
-	}
-	if cfg.Admin == nil {
-		fmt.Fprintln(stderr, "portcullis admin audit verify: the config has no admin block")
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, key, err := openConfigStore(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "portcullis admin audit verify: %v\n", err)
-		return 1
+	st, key, rc := openConfigStore(ctx, *cfgPath, "admin audit verify", stderr)
+	if rc != 0 {
+		return rc
 	}
 	defer st.Close()
 	r, err := st.VerifyAudit(ctx, key)

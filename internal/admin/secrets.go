@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -102,8 +101,8 @@ func (s *Server) createSecret(q *request) (int, any) {
 	if p := q.decode(&in); p != nil {
 		return 0, p
 	}
-	if !config.ValidName(in.Name) {
-		return 0, badField("name", "name %s", config.NameRule())
+	if p := checkName(in.Name); p != nil {
+		return 0, p
 	}
 	plain, generated, p := in.value()
 	if p != nil {

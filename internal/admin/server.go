@@ -193,6 +193,24 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 var roleRank = map[string]int{store.RoleViewer: 1, store.RoleOperator: 2, store.RoleAdmin: 3}
 
+// checkRole is the one check of a role named in a request body (tokens and
+// users): one of config.AdminRoles.
+func checkRole(role string) *Problem {
+	if _, ok := roleRank[role]; !ok {
+		return badField("role", "role must be one of %s", strings.Join(config.AdminRoles, ", "))
+	}
+	return nil
+}
+
+// checkName is the one check of the name of a new token or user: present and
+// within the names the config allows.
+func checkName(name string) *Problem {
+	if name == "" || !config.ValidName(name) {
+		return badField("name", "name is required and %s", config.NameRule())
+	}
+	return nil
+}
+
 // authenticate finds the caller: a verified client certificate mapped to a
 // role, else a bearer admin token.
 func (s *Server) authenticate(r *http.Request) (principal, *Problem) {

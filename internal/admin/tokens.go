@@ -3,11 +3,9 @@ package admin
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/apikey"
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -123,11 +121,11 @@ func (s *Server) createToken(q *request) (int, any) {
 	if p := q.decode(&in); p != nil {
 		return 0, p
 	}
-	if in.Name == "" || !config.ValidName(in.Name) {
-		return 0, badField("name", "name is required and %s", config.NameRule())
+	if p := checkName(in.Name); p != nil {
+		return 0, p
 	}
-	if _, ok := roleRank[in.Role]; !ok {
-		return 0, badField("role", "role must be one of %s", strings.Join(config.AdminRoles, ", "))
+	if p := checkRole(in.Role); p != nil {
+		return 0, p
 	}
 	var ttl time.Duration
 	if in.ExpiresIn != "" {

@@ -18,7 +18,6 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/portcullis/portcullis/internal/auth"
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -191,11 +190,11 @@ func (s *Server) createUser(q *request) (int, any) {
 	if p := q.decode(&in); p != nil {
 		return 0, p
 	}
-	if in.Name == "" || !config.ValidName(in.Name) {
-		return 0, badField("name", "name is required and %s", config.NameRule())
+	if p := checkName(in.Name); p != nil {
+		return 0, p
 	}
-	if _, ok := roleRank[in.Role]; !ok {
-		return 0, badField("role", "role must be one of %s", strings.Join(config.AdminRoles, ", "))
+	if p := checkRole(in.Role); p != nil {
+		return 0, p
 	}
 	if p := checkPassword(in.Password); p != nil {
 		return 0, p
@@ -253,8 +252,8 @@ func (s *Server) updateUser(q *request) (int, any) {
 	if p := q.decode(&in); p != nil {
 		return 0, p
 	}
-	if _, ok := roleRank[in.Role]; !ok {
-		return 0, badField("role", "role must be one of %s", strings.Join(config.AdminRoles, ", "))
+	if p := checkRole(in.Role); p != nil {
+		return 0, p
 	}
 	u := &store.User{Name: q.r.PathValue("name"), Role: in.Role}
 	if in.Password != "" {

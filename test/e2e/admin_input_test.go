@@ -11,9 +11,10 @@ import (
 // the field, and changes nothing.
 func TestAdminBadInput(t *testing.T) {
 	up := NewUpstream(t, nil)
-	n := startAdminNode(t, up, adminOpts{})
+	n := startAdminNode(t, up, adminOpts{store: sqliteKeyStore(t)}) // a master key: users hold secrets
 	n.mustAPI(t, 201, "POST", "/admin/consumers", map[string]any{"name": "acme"})
 	n.mustAPI(t, 201, "POST", "/admin/consumers/acme/credentials", map[string]any{"kind": "api_key", "id": "k1"})
+	n.mustAPI(t, 201, "POST", "/admin/users", map[string]any{"name": "carol", "role": "viewer", "password": "long enough password"})
 	big := `{"name":"a","metadata":{"k":"` + strings.Repeat("x", 70<<10) + `"}}`
 	const creds = "/admin/consumers/acme/credentials"
 	for _, tc := range []struct {
@@ -61,6 +62,10 @@ func TestAdminBadInput(t *testing.T) {
 		{"lift of no address", "DELETE", "/admin/bans/not-an-ip", ``, "path.address", nil},
 		{"unknown role", "POST", "/admin/tokens", `{"name":"x","role":"root"}`, "role", nil},
 		{"invalid token name", "POST", "/admin/tokens", `{"name":"x y","role":"viewer"}`, "name", nil},
+		{"unknown user role", "POST", "/admin/users", `{"name":"u1","role":"root","password":"long enough password"}`, "role", nil},
+		{"invalid user name", "POST", "/admin/users", `{"name":"u 1","role":"viewer","password":"long enough password"}`, "name", nil},
+		{"missing user name", "POST", "/admin/users", `{"role":"viewer","password":"long enough password"}`, "name", nil},
+		{"user role changed to an unknown one", "PUT", "/admin/users/carol", `{"role":"root"}`, "role", nil},
 		{"token lifetime too short", "POST", "/admin/tokens", `{"name":"x","role":"viewer","expires_in":"1s"}`, "expires_in", nil},
 		{"limit not a number", "GET", "/admin/consumers?limit=abc", ``, "query.limit", nil},
 		{"limit too large", "GET", "/admin/usage/keys?limit=5000", ``, "query.limit", nil},

@@ -110,6 +110,40 @@ func TestCLIUsageErrors(t *testing.T) {
 	}
 }
 
+// TestCLIStoreCommandsNeedAValidConfigWithAnAdminBlock: the commands that
+// open the admin store directly (bootstrap, audit verify) read it from the
+// config: a config that does not load is reported as validate reports it,
+// one without an admin block is named, each with exit 1 and nothing on
+// stdout (no token printed, no verdict).
+func TestCLIStoreCommandsNeedAValidConfigWithAnAdminBlock(t *testing.T) {
+	noAdmin := writeFile(t, "noadmin.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes: [{name: all, paths: [{prefix: /}], service: svc}]
+`)
+	broken := writeFile(t, "broken.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes: [{name: all, paths: [{prefix: /}], service: nope}]
+admin: {store: {driver: sqlite, path: "`+filepath.Join(t.TempDir(), "admin.db")+`"}}
+`)
+	for _, tc := range []struct {
+		desc string
+		args []string
+		want string
+	}{
+		{"bootstrap, no admin block", []string{"admin", "bootstrap", "--config", noAdmin}, "portcullis admin bootstrap: the config has no admin block"},
+		{"audit verify, no admin block", []string{"admin", "audit", "verify", "--config", noAdmin}, "portcullis admin audit verify: the config has no admin block"},
+		{"bootstrap, a config that does not load", []string{"admin", "bootstrap", "--config", broken}, "broken.yaml:4:"},
+		{"audit verify, a config that does not load", []string{"admin", "audit", "verify", "--config", broken}, "broken.yaml:4:"},
+	} {
+		r := runCLI(t, nil, tc.args...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d stdout %q stderr %q, want exit 1, no output and %q", tc.desc, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+}
+
 func TestCLIValidateValid(t *testing.T) {
 	p := writeFile(t, "ok.yaml", `version: 1
 listeners: [{name: public, address: "127.0.0.1:8080"}]
