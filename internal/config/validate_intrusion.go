@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -113,8 +114,24 @@ func (v *validator) connectionLimits(p string, l *Listener) {
 	}
 }
 
-// redisServer checks how a Redis is reached: its address, database and
-// TLS block.
+// CheckRedisServer is the loader's check of a Redis block (address,
+// database, TLS) for the policies that carry one (rate_limit, signature):
+// every problem as a *RelError named below field ("redis.address"),
+// joined, so that a policy's block is refused as intrusion_detection.redis
+// is, each problem at its own line; nil when the block holds.
+func CheckRedisServer(field string, r *RedisServer) error {
+	v := &validator{c: &Config{}}
+	v.redisServer(field, r)
+	errs := make([]error, 0, len(v.errs))
+	for _, e := range v.errs {
+		errs = append(errs, &RelError{Field: e.Path, Msg: e.Msg})
+	}
+	return errors.Join(errs...)
+}
+
+// redisServer checks how a Redis is reached: its address, database (Redis
+// has 16 unless configured otherwise; a Redis Cluster only 0) and TLS
+// block. The one check of every Redis block in the config.
 func (v *validator) redisServer(p string, r *RedisServer) {
 	if err := checkHostPort(r.Address); err != nil {
 		v.add(p+".address", "%s: %v", v.q(p+".address", r.Address), err)

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/textproto"
@@ -157,16 +158,21 @@ func defaultName(lc limitConfig, n int) string {
 	return strconv.FormatInt(lc.Rate, 10) + "-per-" + strconv.FormatInt(int64(lc.Per.D()/time.Second), 10) + "s"
 }
 
-// Options checks the block and returns the client's options.
+// Options checks the block and returns the client's options. Every
+// problem is a *config.RelError named below the policy ("redis.db"),
+// joined: the server's fields are checked by config.CheckRedisServer, as
+// intrusion_detection.redis is.
 func (rc *RedisConfig) Options() (RedisOptions, error) {
 	if rc == nil || rc.Address == "" {
-		return RedisOptions{}, fmt.Errorf("redis.address is required")
+		return RedisOptions{}, config.FieldErrorf("redis.address", "is required")
 	}
-	if rc.DB < 0 || rc.Timeout < 0 || rc.Probe < 0 {
-		return RedisOptions{}, fmt.Errorf("redis: db, timeout and probe must not be negative")
+	errs := []error{config.CheckRedisServer("redis", &rc.RedisServer)}
+	// A negative timeout or probe does not decode (config.Duration).
+	if t := rc.Timeout.D(); t > 5*time.Second {
+		errs = append(errs, config.FieldErrorf("redis.timeout", "%s: a request waits this long when Redis hangs; keep it under 5s (0: the default)", t))
 	}
-	if rc.Timeout.D() > 5*time.Second {
-		return RedisOptions{}, fmt.Errorf("redis.timeout %s: a request waits this long when Redis hangs; keep it under 5s", rc.Timeout.D())
+	if err := errors.Join(errs...); err != nil {
+		return RedisOptions{}, err
 	}
 	return RedisOptions{Server: rc.RedisServer, Timeout: rc.Timeout.D(), Probe: rc.Probe.D()}, nil
 }

@@ -127,9 +127,6 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 			return nil, fmt.Errorf("redis is set but store is not redis")
 		}
 	case "redis":
-		if cfg.Redis == nil || cfg.Redis.Address == "" {
-			return nil, fmt.Errorf("store redis needs redis.address")
-		}
 		o, err := cfg.Redis.Options()
 		if err != nil {
 			return nil, err

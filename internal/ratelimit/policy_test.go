@@ -208,6 +208,12 @@ func TestPolicyConfigErrors(t *testing.T) {
 		"limits: [{rate: 1, per: 1s}]\nbucket: 'no spaces'": "bucket",
 		"limits: [{rate: 1, per: 1s}, {rate: 2, per: 1s}, {rate: 3, per: 1s}, {rate: 4, per: 1s}, {rate: 5, per: 1s}]": "at most 4",
 		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', timeout: 1m}":                             "under 5s",
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: nohost}":                                         `redis.address: "nohost": not a host:port address`,
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', db: 16}":                                  "redis.db: must be from 0 to 15",
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', db: -1}":                                  "redis.db: must be from 0 to 15",
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', probe: -1s}":                              `redis.probe: duration "-1s" must not be negative`,
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', tls: {min_version: '1.1'}}":               `redis.tls.min_version: must be "1.2" or "1.3"`,
+		"limits: [{rate: 1, per: 1s}]\nstore: redis\nredis: {address: 'x:1', tls: {expected_identity: 'http://x'}}":    "redis.tls.expected_identity",
 	} {
 		_, err := compileYAML(t, "kind: rate_limit\n"+src+"\n", nil, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

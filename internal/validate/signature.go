@@ -186,7 +186,7 @@ func compileSignature(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) 
 	}
 	if cfg.Redis != nil {
 		if _, err := cfg.Redis.Options(); err != nil {
-			return nil, at("redis", "%s", err.Error())
+			return nil, err // each problem named below the policy (redis.address)
 		}
 	}
 	st, err := compileReplayStore(cfg.Redis, env)

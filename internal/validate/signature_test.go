@@ -526,7 +526,7 @@ func TestSignatureCompileErrors(t *testing.T) {
 		{"unknown field", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], nonce: true}`, secret), "nonce"},
 		{"nonce without replay protection", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], nonce_required: true, replay_protection: false}`, secret), "nonce_required needs replay protection"},
 		{"redis without replay protection", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], replay_protection: false, redis: {address: "127.0.0.1:6379"}}`, secret), "replay_protection is off"},
-		{"redis without address", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], redis: {db: 1}}`, secret), "redis.address is required"},
+		{"redis without address", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], redis: {db: 1}}`, secret), "redis.address: is required"},
 		{"redis timeout too long", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], redis: {address: "127.0.0.1:6379", timeout: 10s}}`, secret), "keep it under 5s"},
 	}
 	for _, c := range cases {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +146,73 @@ services: [{name: s, targets: [{url: "http://127.0.0.1:9"}]}]
 				t.Fatalf("exit %d, want 1 and an error at %s naming the file; stderr:\n%s", r.code, tc.want, r.stderr)
 			}
 		})
+	}
+}
+
+// TestEveryRedisBlockCheckedAlike: a Redis block is checked by one rule
+// wherever it stands (a rate_limit policy, a signature policy's replay
+// store, intrusion detection's shared bans): `portcullis validate` lists
+// every problem of the same broken block, each at its own line and column
+// with the same words, and never prints the password.
+func TestEveryRedisBlockCheckedAlike(t *testing.T) {
+	const broken = `{address: nohost, password: "redis-password-never-printed", db: 16, tls: {cert_file: /etc/hostname, min_version: "1.0", expected_identity: "http://x"}}`
+	const secret = "0123456789abcdef0123456789abcdef"
+	blocks := []struct{ desc, prefix, block string }{
+		{"rate_limit", "routes[0].policies[0].redis", `routes:
+  - name: r
+    paths: [{prefix: /}]
+    service: s
+    policies:
+      - kind: rate_limit
+        limits: [{rate: 3, per: 1m}]
+        store: redis
+        redis: ` + broken + "\n"},
+		{"signature", "routes[0].policies[0].redis", `routes:
+  - name: r
+    paths: [{prefix: /}]
+    service: s
+    policies:
+      - kind: signature
+        keys: [{id: a, algorithm: hmac-sha256, secret: "` + secret + `"}]
+        required_components: ["@method"]
+        redis: ` + broken + "\n"},
+		{"intrusion_detection", "intrusion_detection.redis", `routes:
+  - name: r
+    paths: [{prefix: /}]
+    service: s
+intrusion_detection:
+  rules: [{event: auth_failure, threshold: 2, window: 1m, ban: 1m}]
+  store: redis
+  redis: ` + broken + "\n"},
+	}
+	fields := []string{"address", "db", "tls.key_file", "tls.min_version", "tls.expected_identity"}
+	want := map[string]string{} // field -> message, from the first block
+	for _, b := range blocks {
+		at := map[string]string{} // line:column -> field: each problem at its own field
+		p := writeFile(t, "gw.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+services: [{name: s, targets: [{url: "http://127.0.0.1:9"}]}]
+`+b.block)
+		r := runCLI(t, nil, "validate", "--config", p)
+		if r.code != 1 || strings.Contains(r.stderr+r.stdout, "redis-password-never-printed") {
+			t.Fatalf("%s: exit %d (want 1), output:\n%s%s", b.desc, r.code, r.stdout, r.stderr)
+		}
+		for _, f := range fields {
+			re := regexp.MustCompile(`gw\.yaml:(\d+):(\d+): ` + regexp.QuoteMeta(b.prefix+"."+f) + `: (.+)`)
+			m := re.FindStringSubmatch(r.stderr)
+			if m == nil {
+				t.Errorf("%s: no error at %s.%s; stderr:\n%s", b.desc, b.prefix, f, r.stderr)
+				continue
+			}
+			if other, ok := at[m[1]+":"+m[2]]; ok {
+				t.Errorf("%s: %s and %s both at %s:%s: not each at its own field", b.desc, other, f, m[1], m[2])
+			}
+			at[m[1]+":"+m[2]] = f
+			if w, ok := want[f]; ok && m[3] != w {
+				t.Errorf("%s: %s: %q, but %s said %q", b.desc, f, m[3], blocks[0].desc, w)
+			} else if !ok {
+				want[f] = m[3]
+			}
+		}
 	}
 }
