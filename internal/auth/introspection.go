@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // The "introspection" method accepts opaque bearer tokens by asking the
@@ -168,21 +168,13 @@ func introspectionURL(s string) (string, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !tlspolicy.Loopback(u.Hostname()) {
 			return "", errors.New("plain http is allowed only to a loopback address; use https (the client secret and tokens are sent)")
 		}
 	default:
 		return "", errors.New("the scheme must be https")
 	}
 	return u.String(), nil
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validScopeToken: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).

@@ -205,8 +205,7 @@ func checkFetchURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
+		if tlspolicy.Loopback(u.Hostname()) {
 			return nil
 		}
 		return errors.New("must use https (plain http is allowed to loopback addresses only)")

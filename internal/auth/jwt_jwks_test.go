@@ -436,6 +436,7 @@ func TestCheckFetchURL(t *testing.T) {
 		"https://idp.example.com/jwks": true, "http://127.0.0.1:8080/jwks": true, "http://localhost/jwks": true,
 		"http://[::1]/k": true, "http://idp.example.com/jwks": false, "ftp://x/y": false, "/jwks": false,
 		"https://user:pw@idp/jwks": false, "https://idp/jwks#frag": false,
+		"http://LOCALHOST/jwks": true, "http://localhost.example.com/jwks": false, "http://0.0.0.0/jwks": false,
 	} {
 		if err := checkFetchURL(u); (err == nil) != ok {
 			t.Errorf("%s: %v", u, err)

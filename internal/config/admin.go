@@ -2,13 +2,13 @@ package config
 
 import (
 	"net"
-	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/pgdsn"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Admin is the control plane: the admin API on its own listener, and the
@@ -136,14 +136,7 @@ func (c *Config) applyAdminDefaults() {
 // ("localhost" included; an empty host binds every interface).
 func IsLoopbackAddress(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
+	return err == nil && host != "" && tlspolicy.Loopback(host)
 }
 
 func (v *validator) admin() {

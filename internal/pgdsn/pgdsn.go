@@ -32,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -76,11 +75,7 @@ func Parse(dsn string) (*pgx.ConnConfig, error) {
 
 // local reports a Unix socket directory or a loopback host.
 func local(host string) bool {
-	if strings.HasPrefix(host, "/") || strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && a.IsLoopback()
+	return strings.HasPrefix(host, "/") || tlspolicy.Loopback(host)
 }
 
 // applyPolicy holds a pgx TLS config to the gateway's policy.

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"strings"
 )
 
 // suites are the TLS 1.2 suites with ECDHE key exchange and an AEAD, the
@@ -65,4 +67,20 @@ func Transport() *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = Client(nil)
 	return tr
+}
+
+// Loopback reports whether host (a name or address, without a port;
+// brackets and an IPv6 zone allowed) stays on this machine: "localhost"
+// (RFC 6761 reserves it for loopback) or a loopback address. It is the one
+// place that decides where the gateway may speak without TLS: a JWKS or
+// introspection endpoint over plain http, a PostgreSQL store without
+// verified TLS, an admin listener without TLS. Anything else, a name that
+// merely resolves to loopback included, is off the machine.
+func Loopback(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }

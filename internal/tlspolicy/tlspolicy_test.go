@@ -151,3 +151,34 @@ func TestClientRefusesWeakServers(t *testing.T) {
 		t.Logf("Go's default client no longer reaches a CBC-only server (%v): the policy is now Go's default", err)
 	}
 }
+
+// TestLoopback: plain text is allowed only to hosts that never leave the
+// machine; every name that merely looks local is off it.
+func TestLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		desc, host string
+		want       bool
+	}{
+		{"IPv4 loopback", "127.0.0.1", true},
+		{"anywhere in 127/8", "127.8.9.10", true},
+		{"IPv6 loopback", "::1", true},
+		{"IPv6 loopback in brackets", "[::1]", true},
+		{"IPv6 loopback with a zone", "::1%lo", true},
+		{"IPv4-mapped loopback", "::ffff:127.0.0.1", true},
+		{"localhost", "localhost", true},
+		{"localhost in capitals", "LocalHost", true},
+		{"empty (every interface)", "", false},
+		{"unspecified IPv4", "0.0.0.0", false},
+		{"unspecified IPv6", "::", false},
+		{"private address", "10.0.0.1", false},
+		{"a name under localhost's", "localhost.example.com", false},
+		{"a name ending in localhost", "evil-localhost", false},
+		{"localhost with a trailing dot", "localhost.", false},
+		{"127 as a name prefix", "127.0.0.1.example.com", false},
+		{"a public name", "example.com", false},
+	} {
+		if got := tlspolicy.Loopback(tc.host); got != tc.want {
+			t.Errorf("%s: Loopback(%q) = %v, want %v", tc.desc, tc.host, got, tc.want)
+		}
+	}
+}
