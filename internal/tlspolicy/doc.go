@@ -27,4 +27,12 @@
 // Go's own defaults for TLS 1.2 still include the ECDHE CBC suites; a
 // tls.Config built anywhere else in the gateway would take them. Build
 // every one with Config.
+//
+// # Where no TLS is allowed at all
+//
+// A few connections may go without TLS, and only when they never leave the
+// machine: a JWKS or introspection endpoint over plain http, a PostgreSQL
+// store without verified TLS, an admin listener without TLS. Loopback is
+// that one decision; a name that happens to resolve to 127.0.0.1 does not
+// count (the resolver is not the gateway's to trust), "localhost" does.
 package tlspolicy
