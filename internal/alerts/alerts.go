@@ -46,46 +46,52 @@ type Rule struct {
 // Compile checks and compiles the alerts config.
 func Compile(cfg config.Alerts) ([]Rule, error) {
 	var out []Rule
+	var errs []error
 	names := map[string]bool{}
 	for i, rc := range cfg.Rules {
-		p := fmt.Sprintf("observability.alerts.rules[%d].", i)
+		bad := func(field, format string, args ...any) {
+			errs = append(errs, config.FieldErrorf(fmt.Sprintf("rules[%d].%s", i, field), format, args...))
+		}
 		r := Rule{Name: rc.Name, Metric: rc.Metric, Route: rc.Route, Window: rc.Window.Or(time.Minute), Above: rc.Above}
 		switch {
 		case rc.Name == "":
-			return nil, errors.New(p + "name: required")
+			bad("name", "is required")
 		case names[rc.Name]:
-			return nil, fmt.Errorf(p+"name: %q is used twice", rc.Name)
+			bad("name", "%q is used twice", rc.Name)
 		}
 		names[rc.Name] = true
 		switch rc.Metric {
 		case MetricErrorRate, MetricLatencyP99, MetricAuthFailures, MetricBans:
 		default:
-			return nil, fmt.Errorf(p+"metric: %q (want error_rate, latency_p99, auth_failures or bans)", rc.Metric)
+			bad("metric", "%q (want error_rate, latency_p99, auth_failures or bans)", rc.Metric)
 		}
-		if rc.Above <= 0 || math.IsNaN(rc.Above) || math.IsInf(rc.Above, 0) {
-			return nil, errors.New(p + "above: a positive threshold is required")
-		}
-		if rc.Metric == MetricErrorRate && rc.Above > 1 {
-			return nil, errors.New(p + "above: an error rate is a fraction (0.05 is 5%)")
+		switch {
+		case rc.Above <= 0 || math.IsNaN(rc.Above) || math.IsInf(rc.Above, 0):
+			bad("above", "a positive threshold is required")
+		case rc.Metric == MetricErrorRate && rc.Above > 1:
+			bad("above", "an error rate is a fraction (0.05 is 5%%)")
 		}
 		r.Below = r.Above * 0.8
 		if rc.Below != nil {
 			r.Below = *rc.Below
 			if r.Below < 0 || r.Below > r.Above {
-				return nil, fmt.Errorf(p+"below: %v must be from 0 to above (%v)", r.Below, r.Above)
+				bad("below", "%v must be from 0 to above (%v)", r.Below, r.Above)
 			}
 		}
 		if r.Window < time.Second || r.Window > 24*time.Hour {
-			return nil, errors.New(p + "window: from 1s to 24h")
+			bad("window", "must be from 1s to 24h")
 		}
 		if rc.MinRequests < 0 {
-			return nil, errors.New(p + "min_requests: must not be negative")
+			bad("min_requests", "must not be negative")
 		}
-		r.MinRequests = uint64(rc.MinRequests) // #nosec G115 -- checked not negative above
+		r.MinRequests = uint64(max(rc.MinRequests, 0)) // #nosec G115 -- not negative
 		if r.MinRequests == 0 && (r.Metric == MetricErrorRate || r.Metric == MetricLatencyP99) {
 			r.MinRequests = 10
 		}
 		out = append(out, r)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

@@ -110,6 +110,53 @@ type Syslog struct {
 	AppName string `yaml:"app_name,omitempty"`
 }
 
+// SyslogFacilities are the RFC 5424 section 6.2.1 facility codes an
+// operator may name in observability.security_events.syslog.facility.
+var SyslogFacilities = map[string]int{"kern": 0, "user": 1, "daemon": 3, "auth": 4, "syslog": 5, "authpriv": 10,
+	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+
+// securityEvents checks observability.security_events, every problem at
+// its field.
+func (v *validator) securityEvents() {
+	ev := v.c.Observability.SecurityEvents
+	const p = "observability.security_events"
+	if ev.Sample != nil && (*ev.Sample <= 0 || *ev.Sample > 1) {
+		v.add(p+".sample", "%v is not in (0, 1] (the fraction of refusal events kept)", *ev.Sample)
+	}
+	if ev.MaxPerSecond < 0 {
+		v.add(p+".max_per_second", "must not be negative (0: the default 100)")
+	}
+	if ev.WebhookBatchSize < 0 || ev.WebhookBatchSize > 10000 {
+		v.add(p+".webhook_batch_size", "must be from 1 to 10000 (0: the default 100)")
+	}
+	if ev.WebhookRetries < 0 || ev.WebhookRetries > 10 {
+		v.add(p+".webhook_retries", "must be from 0 to 10")
+	}
+	for i, w := range ev.Webhooks {
+		v.webhookURL(indexPath(p+".webhooks", i)+".url", w.URL)
+	}
+	if sc := ev.Syslog; sc != nil {
+		if sc.Network != "" && sc.Network != "udp" && sc.Network != "tcp" {
+			v.add(p+".syslog.network", "%s: must be udp or tcp", v.q(p+".syslog.network", sc.Network))
+		}
+		if err := checkHostPort(sc.Address); err != nil {
+			v.add(p+".syslog.address", "%s: %v", v.q(p+".syslog.address", sc.Address), err)
+		}
+		if _, ok := SyslogFacilities[sc.Facility]; sc.Facility != "" && !ok {
+			v.add(p+".syslog.facility", "unknown facility %s (local0 to local7, auth, authpriv, daemon, user, kern, syslog)", v.q(p+".syslog.facility", sc.Facility))
+		}
+	}
+}
+
+// webhookURL is the one check of a webhook's URL (security events, intrusion
+// alerts): http or https, a host, no credentials (the batches are signed
+// with the webhook's secret; a password in the URL would be logged with it).
+func (v *validator) webhookURL(path, raw string) {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		v.add(path, "must be an http or https URL without credentials")
+	}
+}
+
 // tracing checks observability.tracing.
 func (v *validator) tracing() {
 	t := v.c.Observability.Tracing

@@ -92,6 +92,7 @@ func (c *Config) validate() Errors {
 	v.storeRefs()
 	v.identityAssertion()
 	v.tracing()
+	v.securityEvents()
 	if !c.Ops.Disable {
 		if err := checkHostPort(c.Ops.Address); err != nil {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)

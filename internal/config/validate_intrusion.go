@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -77,10 +76,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 			v.add(p+".alerts.webhooks", "at least one webhook is required")
 		}
 		for i, w := range a.Webhooks {
-			wp := indexPath(p+".alerts.webhooks", i)
-			if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-				v.add(wp+".url", "must be an http or https URL without credentials")
-			}
+			v.webhookURL(indexPath(p+".alerts.webhooks", i)+".url", w.URL)
 		}
 		if a.Timeout.D() < 0 || a.Timeout.D() > time.Minute {
 			v.add(p+".alerts.timeout", "must be from 0 (default 2s) to 1m")

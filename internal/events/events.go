@@ -24,12 +24,8 @@ package events
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,14 +146,12 @@ func NewFamilies(reg *metrics.Registry) *Families {
 	return f
 }
 
-// New builds the stream of cfg. It returns nil when the stream is off
-// (output off and no sinks).
+// New builds the stream of cfg, a block config.Load has checked
+// (config's securityEvents). It returns nil when the stream is off (output
+// off and no sinks).
 func New(cfg config.SecurityEvents, fam *Families, log *slog.Logger) (*Stream, error) {
 	if log == nil {
 		log = slog.Default()
-	}
-	if err := Validate(cfg); err != nil {
-		return nil, err
 	}
 	s := &Stream{cfg: cfg, log: log, sample: 1, perSec: defaultPerSecond, caps: map[string]*capBucket{},
 		emitted: fam.emitted, suppressed: fam.suppressed, dropped: fam.dropped, delivered: fam.delivered}
@@ -193,40 +187,6 @@ func New(cfg config.SecurityEvents, fam *Families, log *slog.Logger) (*Stream, e
 		return nil, nil
 	}
 	return s, nil
-}
-
-// Validate checks cfg as `portcullis validate` and a reload do, before
-// anything is built.
-func Validate(cfg config.SecurityEvents) error {
-	const p = "observability.security_events."
-	switch {
-	case cfg.Sample != nil && (*cfg.Sample <= 0 || *cfg.Sample > 1):
-		return fmt.Errorf(p+"sample: %v is not in (0, 1]", *cfg.Sample)
-	case cfg.MaxPerSecond < 0:
-		return errors.New(p + "max_per_second: must not be negative")
-	case cfg.WebhookBatchSize < 0 || cfg.WebhookBatchSize > 10000:
-		return errors.New(p + "webhook_batch_size: from 1 to 10000")
-	case cfg.WebhookRetries < 0 || cfg.WebhookRetries > 10:
-		return errors.New(p + "webhook_retries: from 0 to 10")
-	}
-	for i, w := range cfg.Webhooks {
-		u, err := url.Parse(w.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return fmt.Errorf(p+"webhooks[%d].url: an http or https URL without credentials", i)
-		}
-	}
-	if sc := cfg.Syslog; sc != nil {
-		if sc.Network != "" && sc.Network != "udp" && sc.Network != "tcp" {
-			return fmt.Errorf(p+"syslog.network: %q (want udp or tcp)", sc.Network)
-		}
-		if _, _, err := net.SplitHostPort(sc.Address); err != nil {
-			return fmt.Errorf(p+"syslog.address: %q is not host:port", sc.Address)
-		}
-		if _, ok := facilities[sc.Facility]; sc.Facility != "" && !ok {
-			return fmt.Errorf(p+"syslog.facility: unknown facility %q", sc.Facility)
-		}
-	}
-	return nil
 }
 
 // Emit writes ev to every sink unless sampling or the category's cap

@@ -151,29 +151,6 @@ func TestWebhookRetriesWithBackoff(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	zero, over := 0.0, 1.5
-	for _, tc := range []struct {
-		desc string
-		cfg  config.SecurityEvents
-		want string
-	}{
-		{"sample zero", config.SecurityEvents{Sample: &zero}, "sample"},
-		{"sample over one", config.SecurityEvents{Sample: &over}, "sample"},
-		{"negative cap", config.SecurityEvents{MaxPerSecond: -1}, "max_per_second"},
-		{"webhook with credentials", config.SecurityEvents{Webhooks: []config.AlertWebhook{{URL: "https://u:p@h/x"}}}, "webhooks[0].url"},
-		{"webhook not http", config.SecurityEvents{Webhooks: []config.AlertWebhook{{URL: "ftp://h/x"}}}, "webhooks[0].url"},
-		{"syslog network", config.SecurityEvents{Syslog: &config.Syslog{Network: "tls", Address: "h:514"}}, "syslog.network"},
-		{"syslog address", config.SecurityEvents{Syslog: &config.Syslog{Address: "h"}}, "syslog.address"},
-		{"syslog facility", config.SecurityEvents{Syslog: &config.Syslog{Address: "h:514", Facility: "local9"}}, "syslog.facility"},
-	} {
-		err := Validate(tc.cfg)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want an error naming %s", tc.desc, err, tc.want)
-		}
-	}
-}
-
 func TestSyslogFormat(t *testing.T) {
 	ss := &syslogSink{facility: 16, host: "gw1", app: "portcullis", procid: "42"}
 	ev := &Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Type: "refusal", Category: "waf", Route: `we"ird]\route`, Reason: "waf: rule 949110", Rule: "942100", Status: 403}

@@ -27,11 +27,6 @@ type syslogSink struct {
 	wg       sync.WaitGroup
 }
 
-// facilities are the RFC 5424 section 6.2.1 facility codes an operator may
-// name.
-var facilities = map[string]int{"kern": 0, "user": 1, "daemon": 3, "auth": 4, "syslog": 5, "authpriv": 10,
-	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
-
 // enterpriseID names the structured data element. 32473 is the Private
 // Enterprise Number RFC 5612 reserves for documentation and examples.
 const sdID = "portcullis@32473"
@@ -51,7 +46,7 @@ func newSyslogSink(c *config.Syslog, s *Stream) (*syslogSink, error) {
 	if c.Facility != "" {
 		fac = c.Facility
 	}
-	code, ok := facilities[fac]
+	code, ok := config.SyslogFacilities[fac]
 	if !ok {
 		return nil, fmt.Errorf("observability.security_events.syslog.facility: unknown facility %q", fac)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/portcullis/portcullis/internal/alerts"
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/events"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/metrics"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -127,21 +126,19 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 	s.clientHeader = cfg.ClientAddressHeader
 	s.metricsOn = !cfg.Observability.Metrics.Disable
-	if err := events.Validate(cfg.Observability.SecurityEvents); err != nil {
-		errs = append(errs, cfg.ErrorAtPath("observability.security_events", err.Error()))
-	}
 	if rules, err := alerts.Compile(cfg.Observability.Alerts); err != nil {
-		errs = append(errs, cfg.ErrorAtPath("observability.alerts", err.Error()))
+		// Each problem at its field (rules[0].metric), all of them at once.
+		errs = append(errs, cfg.ErrorsAt(cfg.Node("observability.alerts"), "observability.alerts", err)...)
 	} else {
 		s.alertRules = rules
-		for i, r := range rules {
-			found := r.Route == ""
-			for _, rc := range cfg.Routes {
-				found = found || rc.Name == r.Route
-			}
-			if !found {
-				errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("observability.alerts.rules[%d].route", i), fmt.Sprintf("no route is named %q", r.Route)))
-			}
+	}
+	for i, r := range cfg.Observability.Alerts.Rules {
+		found := r.Route == ""
+		for _, rc := range cfg.Routes {
+			found = found || rc.Name == r.Route
+		}
+		if !found {
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("observability.alerts.rules[%d].route", i), fmt.Sprintf("no route is named %q", r.Route)))
 		}
 	}
 	snapShared := pipeline.NewSharedValues()

@@ -173,6 +173,48 @@ func wantErrorLine(t *testing.T, out, file, path, msg string) {
 	}
 }
 
+// TestCLIValidateReportsEveryObservabilityError: the security event stream
+// and the alert rules are checked like the rest of the file, every problem
+// at its own line and column in one run (they used to be reported one at a
+// time, at the block's line, with the path written twice).
+func TestCLIValidateReportsEveryObservabilityError(t *testing.T) {
+	p := writeFile(t, "obs.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes: [{name: all, paths: [{prefix: /}], service: svc}]
+observability:
+  security_events:
+    sample: 2
+    webhooks: [{url: "ftp://x/hook"}]
+    syslog: {network: sctp, address: "127.0.0.1:514", facility: local9}
+  alerts:
+    rules:
+      - {name: a, metric: error_rat, window: 5m, above: 0.05}
+      - {name: b, metric: latency_p99, window: 5m, above: -1}
+      - {name: a, metric: bans, route: nope, window: 48h, above: 1}
+`)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	for _, w := range []struct{ line, path, msg string }{
+		{"7:13", "observability.security_events.sample", "2 is not in (0, 1]"},
+		{"8:22", "observability.security_events.webhooks[0].url", "must be an http or https URL"},
+		{"9:23", "observability.security_events.syslog.network", "must be udp or tcp"},
+		{"9:65", "observability.security_events.syslog.facility", `unknown facility "local9"`},
+		{"12:27", "observability.alerts.rules[0].metric", `"error_rat"`},
+		{"13:59", "observability.alerts.rules[1].above", "a positive threshold is required"},
+		{"14:16", "observability.alerts.rules[2].name", `"a" is used twice`},
+		{"14:40", "observability.alerts.rules[2].route", `no route is named "nope"`},
+		{"14:54", "observability.alerts.rules[2].window", "must be from 1s to 24h"},
+	} {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(p+":"+w.line+": "+w.path+": ") + `.*` + regexp.QuoteMeta(w.msg))
+		if !re.MatchString(r.stderr) {
+			t.Errorf("no line for %s at %s (%q) in:\n%s", w.path, w.line, w.msg, r.stderr)
+		}
+	}
+}
+
 func TestCLIValidateReportsEveryError(t *testing.T) {
 	p := writeFile(t, "bad.yaml", `version: 1
 listeners:
