@@ -84,16 +84,28 @@ func ParseAll(file string, data []byte) (*Config, error) {
 }
 
 // WithMore adds the errors of more that are not at or below a path es
-// already reports (a consequence of a problem already listed), sorted,
-// each once.
+// already reports (a consequence of a problem already listed), nor above
+// one (a block that failed to compile because of the field es names, such
+// as trusted_proxies for trusted_proxies[1]: the same problem again, at
+// the block's line), sorted, each once.
 func (es Errors) WithMore(more Errors) error {
 	out := append(Errors(nil), es...)
 	for _, e := range more {
-		if !underAny(e.Path, es) {
+		if !underAny(e.Path, es) && !aboveAny(e.Path, es) {
 			out = append(out, e)
 		}
 	}
 	return out.Err()
+}
+
+// aboveAny reports whether an error of errs is below path.
+func aboveAny(path string, errs Errors) bool {
+	for _, e := range errs {
+		if path == "" || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // underAny reports whether path is at or below the path of an error

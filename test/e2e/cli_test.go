@@ -215,6 +215,41 @@ observability:
 	}
 }
 
+// TestCLIValidateListsEachProblemOnce: a list entry or a file the loader
+// refuses is reported at its field, and not again at its block by the
+// compile step that runs on a config with errors (trusted_proxies for
+// trusted_proxies[1], services[0] for services[0].tls.ca_file).
+func TestCLIValidateListsEachProblemOnce(t *testing.T) {
+	p := writeFile(t, "lists.yaml", `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services:
+  - name: svc
+    targets: [{url: "https://127.0.0.1:9"}]
+    tls: {ca_file: /nonexistent/ca.pem}
+routes: [{name: all, paths: [{prefix: /}], service: svc}]
+trusted_proxies: ["10.0.0.0/8", "bogus"]
+ops: {allow: ["nope"]}
+ip_filter: {allow: ["x.y"]}
+`)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	for _, path := range []string{"services[0].tls.ca_file", "trusted_proxies[1]", "ops.allow[0]", "ip_filter.allow[0]"} {
+		if n := strings.Count(r.stderr, ": "+path+": "); n != 1 {
+			t.Errorf("%s reported %d times, want once:\n%s", path, n, r.stderr)
+		}
+	}
+	for _, block := range []string{"services[0]", "trusted_proxies", "ops.allow", "ip_filter"} {
+		if strings.Contains(r.stderr, ": "+block+": ") {
+			t.Errorf("the problem repeated at its block %s:\n%s", block, r.stderr)
+		}
+	}
+	if n := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; n != 4 {
+		t.Errorf("%d lines, want 4:\n%s", n, r.stderr)
+	}
+}
+
 func TestCLIValidateReportsEveryError(t *testing.T) {
 	p := writeFile(t, "bad.yaml", `version: 1
 listeners:
