@@ -205,13 +205,20 @@ func (c *Config) Node(path string) *yaml.Node {
 
 // Position returns the line and column of the field at path, or of its
 // closest ancestor that the file sets (so a missing field points at the
-// mapping it is missing from). ok is false when nothing is known.
+// mapping it is missing from). ok is false when nothing is known. A field
+// below what the loader decoded itself (inside a policy, which its kind
+// decodes later) is found in the YAML below the closest decoded ancestor.
 func (c *Config) Position(path string) (line, col int, ok bool) {
 	if c.meta == nil {
 		return 0, 0, false
 	}
 	for p := path; ; p = parentPath(p) {
 		if n := c.meta.nodes[p]; n != nil {
+			for rel := path[len(p):]; rel != ""; rel = parentPath(rel) {
+				if m := walkNode(n, rel); m != nil {
+					return m.Line, m.Column, true
+				}
+			}
 			return n.Line, n.Column, true
 		}
 		if p == "" {
