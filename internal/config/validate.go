@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/sys/unix"
 
 	"github.com/portcullis/portcullis/internal/ascii"
 	"github.com/portcullis/portcullis/internal/tlspolicy"
@@ -106,8 +108,36 @@ func (c *Config) validate() Errors {
 	}
 	if strings.TrimSpace(c.AccessLog.Output) == "" {
 		v.add("access_log.output", "must not be empty (stdout, stderr, off or a file path)")
+	} else {
+		v.logOutput("access_log.output", c.AccessLog.Output)
 	}
+	v.logOutput("observability.security_events.output", c.Observability.SecurityEvents.Output)
 	return v.errs
+}
+
+// logOutput checks a log's output (access log, security events) that names
+// a file: the gateway must be able to create it or append to it, or it
+// would pass validate and then fail to start, or fail a reload.
+func (v *validator) logOutput(path, output string) {
+	switch output {
+	case "", "off", "stdout", "stderr":
+		return
+	}
+	if fi, err := os.Stat(output); err == nil {
+		switch {
+		case !fi.Mode().IsRegular():
+			v.add(path, "%s is not a regular file", v.q(path, output))
+		case unix.Access(output, unix.W_OK) != nil:
+			v.add(path, "%s cannot be written to", v.q(path, output))
+		}
+		return
+	}
+	dir := filepath.Dir(output)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		v.add(path, "%s: the directory %s does not exist", v.q(path, output), v.q(path, dir))
+	} else if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+		v.add(path, "%s cannot be created: the directory %s is not writable", v.q(path, output), v.q(path, dir))
+	}
 }
 
 // The values of client_address_header.

@@ -47,13 +47,16 @@ type Options struct {
 
 // Gateway is a running Portcullis instance.
 type Gateway struct {
-	opts      Options
-	log       *slog.Logger
-	snap      atomic.Pointer[Snapshot]
-	reg       *upstream.Registry
-	state     *pipeline.SharedValues // policy state that outlives snapshots
-	ids       *requestIDs
-	accessLog *telemetry.AccessLog
+	opts  Options
+	log   *slog.Logger
+	snap  atomic.Pointer[Snapshot]
+	reg   *upstream.Registry
+	state *pipeline.SharedValues // policy state that outlives snapshots
+	ids   *requestIDs
+	// accessLog is the log requests write to; a reload opens it again
+	// (accesslog.go).
+	accessLog atomic.Pointer[telemetry.AccessLog]
+	logs      accessLogs
 	// detector is the intrusion detector (nil when not configured); it
 	// lives beside the snapshots and hands its bans over on reload.
 	detector atomic.Pointer[intrusion.Detector]
@@ -129,25 +132,24 @@ func New(opts Options) (*Gateway, error) {
 		g.closeControl()
 		return nil, err
 	}
-	g.accessLog, err = telemetry.OpenAccessLog(cfg.AccessLog.Output)
-	if err != nil {
+	if err := g.swapAccessLog(cfg.AccessLog.Output); err != nil {
 		g.reg.Close()
 		return nil, err
 	}
 	if err := g.swapStream(s.cfg); err != nil {
 		g.reg.Close()
-		_ = g.accessLog.Close()
+		_ = g.logs.closeAll(&g.accessLog)
 		return nil, err
 	}
 	if err := g.swapDetector(s.cfg); err != nil {
 		g.reg.Close()
-		_ = g.accessLog.Close()
+		_ = g.logs.closeAll(&g.accessLog)
 		g.stream.Load().Close()
 		return nil, err
 	}
 	if err := g.swapTracer(s.cfg); err != nil {
 		g.reg.Close()
-		_ = g.accessLog.Close()
+		_ = g.logs.closeAll(&g.accessLog)
 		g.stream.Load().Close()
 		if d := g.detector.Load(); d != nil {
 			d.Close()
@@ -157,7 +159,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if err := g.recordConfig(context.Background(), nil, "start", cfg, data); err != nil {
 		g.reg.Close()
-		_ = g.accessLog.Close()
+		_ = g.logs.closeAll(&g.accessLog)
 		g.stream.Load().Close()
 		g.closeControl()
 		g.tracer.Load().Close()
@@ -452,6 +454,11 @@ func (g *Gateway) check(cfg *config.Config) (*Snapshot, error) {
 
 // apply makes s, compiled from cfg, the live snapshot.
 func (g *Gateway) apply(_ *config.Config, s *Snapshot) error {
+	// First, as it is the part most likely to fail (a directory gone): a
+	// failed reload then changes nothing else.
+	if err := g.swapAccessLog(s.cfg.AccessLog.Output); err != nil {
+		return err
+	}
 	// s.cfg, not the file: it holds the store's ${store:NAME} secrets.
 	if err := g.swapStream(s.cfg); err != nil {
 		return err
@@ -536,7 +543,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if d := g.detector.Load(); d != nil {
 		d.Close()
 	}
-	_ = g.accessLog.Close()
+	_ = g.logs.closeAll(&g.accessLog)
 	return errors.Join(errs...)
 }
 

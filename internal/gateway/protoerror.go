@@ -37,7 +37,7 @@ func (g *Gateway) refuseMalformed(w http.ResponseWriter, r *http.Request, e *htt
 	if det := g.detector.Load(); det != nil && !g.snap.Load().trusted.contains(client) {
 		det.Record(event, intrusion.Info{Client: client, RequestID: rid})
 	}
-	if al := g.accessLog; al.Enabled() {
+	if al := g.accessLog.Load(); al.Enabled() {
 		al.Log(&telemetry.AccessEntry{
 			Time:       start,
 			RequestID:  rid,

@@ -250,7 +250,7 @@ func (x *exchange) record() {
 	}
 	r, c, out := x.r, x.c, &x.out
 	dur := time.Since(c.Start)
-	if al := x.h.gw.accessLog; al.Enabled() {
+	if al := x.h.gw.accessLog.Load(); al.Enabled() {
 		al.Log(&telemetry.AccessEntry{
 			Time:            c.Start,
 			RequestID:       c.RequestID,
