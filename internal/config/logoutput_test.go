@@ -24,7 +24,8 @@ func TestValidateLogOutputs(t *testing.T) {
 		{"a new file in a directory that exists", filepath.Join(dir, "new.log"), ""},
 		{"a file that exists", existing, ""},
 		{"a directory that does not exist", filepath.Join(dir, "missing", "a.log"), "does not exist"},
-		{"a directory, not a file", dir, "is not a regular file"},
+		{"a directory, not a file", dir, "is a directory, not a file"},
+		{"a device", os.DevNull, ""},
 		{"a file where the directory should be", filepath.Join(existing, "a.log"), "does not exist"},
 	} {
 		for _, field := range []string{"access_log: {output: %q}", "observability: {security_events: {output: %q}}"} {

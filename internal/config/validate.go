@@ -125,8 +125,8 @@ func (v *validator) logOutput(path, output string) {
 	}
 	if fi, err := os.Stat(output); err == nil {
 		switch {
-		case !fi.Mode().IsRegular():
-			v.add(path, "%s is not a regular file", v.q(path, output))
+		case fi.IsDir(): // a device (/dev/null) or a pipe to a log shipper is fine
+			v.add(path, "%s is a directory, not a file", v.q(path, output))
 		case unix.Access(output, unix.W_OK) != nil:
 			v.add(path, "%s cannot be written to", v.q(path, output))
 		}

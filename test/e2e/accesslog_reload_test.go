@@ -57,18 +57,21 @@ func TestAccessLogFollowsReloads(t *testing.T) {
 			t.Fatalf("%s has no line for %s:\n%s", file, path, read(file))
 		}
 	}
-	reloadsNow := func() int { n, _ := readyCounters(t, gw); return n }
+	reload := func() {
+		t.Helper()
+		before, _ := readyCounters(t, gw)
+		gw.Signal(syscall.SIGHUP)
+		if !waitFor(10*time.Second, func() bool { n, _ := readyCounters(t, gw); return n > before }) {
+			t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
+		}
+	}
 
 	get("/one")
 	waitLine(first, "/one")
 
 	// The config moves the log: the next request is logged in the new file.
-	before := reloadsNow()
 	gw.WriteConfig(accessLogConfig(up.URL, second))
-	gw.Signal(syscall.SIGHUP)
-	if !waitFor(10*time.Second, func() bool { return reloadsNow() > before }) {
-		t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
-	}
+	reload()
 	get("/two")
 	waitLine(second, "/two")
 	if strings.Contains(read(first), `"/two"`) {
@@ -80,11 +83,7 @@ func TestAccessLogFollowsReloads(t *testing.T) {
 	if err := os.Rename(second, rotated); err != nil {
 		t.Fatal(err)
 	}
-	before = reloadsNow()
-	gw.Signal(syscall.SIGHUP)
-	if !waitFor(10*time.Second, func() bool { return reloadsNow() > before }) {
-		t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
-	}
+	reload()
 	get("/three")
 	waitLine(second, "/three")
 	if strings.Contains(read(rotated), `"/three"`) {
@@ -115,7 +114,7 @@ func TestAccessLogOutputCheckedAtLoad(t *testing.T) {
 	r := runCLI(t, nil, "validate", "--config", writeFile(t, "gw.yaml", strings.NewReplacer("{{public}}", "127.0.0.1:0", "{{ops}}", "127.0.0.1:0").Replace(string(accessLogConfig(up.URL, missing)))+
 		"observability: {security_events: {output: \""+dir+"\"}}\n"))
 	if r.code != 1 || !strings.Contains(r.stderr, "access_log.output: ") || !strings.Contains(r.stderr, "does not exist") ||
-		!strings.Contains(r.stderr, "observability.security_events.output: ") || !strings.Contains(r.stderr, "is not a regular file") {
+		!strings.Contains(r.stderr, "observability.security_events.output: ") || !strings.Contains(r.stderr, "is a directory, not a file") {
 		t.Fatalf("validate: exit %d, want 1 naming both outputs; stderr:\n%s", r.code, r.stderr)
 	}
 
