@@ -189,6 +189,23 @@ func New(cfg config.SecurityEvents, fam *Families, log *slog.Logger) (*Stream, e
 	return s, nil
 }
 
+// Reopen opens the stream's log file again under its name, for a reload:
+// a file rotated by renaming is then written anew. The other sinks are
+// untouched (their queues keep what they hold).
+func (s *Stream) Reopen() error {
+	if s == nil {
+		return nil
+	}
+	for _, sk := range s.sinks {
+		if ls, ok := sk.(*logSink); ok {
+			if err := ls.reopen(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Emit writes ev to every sink unless sampling or the category's cap
 // suppresses it. It never blocks: each sink has its own bounded queue.
 func (s *Stream) Emit(ev *Event) {

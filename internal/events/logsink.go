@@ -14,10 +14,13 @@ const queueSize = 4096
 // logSink writes one JSON line per event to its own output.
 type logSink struct {
 	s     *Stream
-	w     io.Writer
-	c     io.Closer
+	path  string // the file, or "" for stdout and stderr
 	queue chan []byte
 	wg    sync.WaitGroup
+
+	mu sync.Mutex // w and c: the writer swaps them when the file is opened again
+	w  io.Writer
+	c  io.Closer
 }
 
 func newLogSink(output string, s *Stream) (*logSink, error) {
@@ -28,15 +31,42 @@ func newLogSink(output string, s *Stream) (*logSink, error) {
 	case "stderr":
 		ls.w = os.Stderr
 	default:
-		f, err := os.OpenFile(output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600) // #nosec G304 -- the operator's configured path
+		f, err := openLogFile(output)
 		if err != nil {
-			return nil, fmt.Errorf("observability.security_events.output: %w", err)
+			return nil, err
 		}
-		ls.w, ls.c = f, f
+		ls.path, ls.w, ls.c = output, f, f
 	}
 	ls.wg.Add(1)
 	go ls.run()
 	return ls, nil
+}
+
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600) // #nosec G304 -- the operator's configured path
+	if err != nil {
+		return nil, fmt.Errorf("observability.security_events.output: %w", err)
+	}
+	return f, nil
+}
+
+// reopen opens the file again under its name (after a rotation by rename)
+// and writes the next batches there; the old file is closed once the batch
+// being written to it is done. A file that cannot be opened leaves the
+// old one in use.
+func (l *logSink) reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := openLogFile(l.path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.c
+	l.w, l.c = f, f
+	l.mu.Unlock()
+	return old.Close()
 }
 
 func (l *logSink) name() string { return "log" }
@@ -67,13 +97,17 @@ func (l *logSink) run() {
 				break more
 			}
 		}
+		l.mu.Lock()
 		_, _ = l.w.Write(buf)
+		l.mu.Unlock()
 	}
 }
 
 func (l *logSink) close() {
 	close(l.queue)
 	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.c != nil {
 		_ = l.c.Close()
 	}

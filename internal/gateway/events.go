@@ -91,12 +91,13 @@ func (g *Gateway) emitRefusal(method string, c *pipeline.Context, out *outcome) 
 }
 
 // swapStream builds the event stream of cfg when it differs from the
-// current one's, and retires the old one.
+// current one's, and retires the old one. An unchanged stream opens its
+// log file again (rotation by rename, then a reload), as the access log.
 func (g *Gateway) swapStream(cfg *config.Config) error {
 	old := g.stream.Load()
 	want := cfg.Observability.SecurityEvents
 	if old != nil && reflect.DeepEqual(old.Config(), want) {
-		return nil
+		return old.Reopen()
 	}
 	if old == nil && g.streamBuilt && reflect.DeepEqual(g.streamCfg, want) {
 		return nil // still off

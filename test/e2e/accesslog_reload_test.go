@@ -194,3 +194,50 @@ func TestAccessLogLosesNoLineAcrossReloads(t *testing.T) {
 		t.Errorf("%d access lines for %d answered requests", lines, total)
 	}
 }
+
+// TestSecurityEventsFileFollowsRotation: the security event file is opened
+// again at a reload too, so a rotation by rename is followed: the refusal
+// before it stays in the renamed file, the one after goes to the new file.
+func TestSecurityEventsFileFollowsRotation(t *testing.T) {
+	up := NewUpstream(t, nil)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	gw := StartGateway(t, GatewayConfig(fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: svc, targets: [{url: %q}]}]
+routes: [{name: all, paths: [{prefix: /}], service: svc}]
+access_log: {output: "off"}
+ops: {address: "{{ops}}"}
+observability: {security_events: {output: %q}}
+`, up.URL, events)))
+	refuse := func() {
+		t.Helper()
+		c := sendRaw(t, gw.Addr, "GET /a/%2e%2e/secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		defer c.Close()
+		_, _ = io.ReadAll(c)
+	}
+	count := func(file string) int {
+		b, _ := os.ReadFile(file) // #nosec G304 -- the test's own file
+		return strings.Count(string(b), `"type":"refusal"`)
+	}
+	refuse()
+	if !waitFor(5*time.Second, func() bool { return count(events) == 1 }) {
+		t.Fatalf("no event for the first refusal: %d", count(events))
+	}
+	rotated := events + ".1"
+	if err := os.Rename(events, rotated); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := readyCounters(t, gw)
+	gw.Signal(syscall.SIGHUP)
+	if !waitFor(10*time.Second, func() bool { n, _ := readyCounters(t, gw); return n > before }) {
+		t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
+	}
+	refuse()
+	if !waitFor(5*time.Second, func() bool { return count(events) == 1 }) {
+		t.Fatalf("the refusal after the rotation is not in the new file (%d events there, %d in the renamed one)", count(events), count(rotated))
+	}
+	if n := count(rotated); n != 1 {
+		t.Errorf("the renamed file holds %d events, want 1", n)
+	}
+}
