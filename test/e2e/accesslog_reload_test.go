@@ -23,6 +23,17 @@ ops: {address: "{{ops}}"}
 `, upURL, output))
 }
 
+// sighupReload sends SIGHUP and waits until /readyz counts one more
+// successful reload.
+func sighupReload(t *testing.T, gw *Gateway) {
+	t.Helper()
+	before, _ := readyCounters(t, gw)
+	gw.Signal(syscall.SIGHUP)
+	if !waitFor(10*time.Second, func() bool { n, _ := readyCounters(t, gw); return n > before }) {
+		t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
+	}
+}
+
 // TestAccessLogFollowsReloads: the access log is what the live config says.
 // A reload that moves it to another file writes the next lines there (it
 // used to keep the log of the start and say nothing); a reload after the
@@ -57,21 +68,13 @@ func TestAccessLogFollowsReloads(t *testing.T) {
 			t.Fatalf("%s has no line for %s:\n%s", file, path, read(file))
 		}
 	}
-	reload := func() {
-		t.Helper()
-		before, _ := readyCounters(t, gw)
-		gw.Signal(syscall.SIGHUP)
-		if !waitFor(10*time.Second, func() bool { n, _ := readyCounters(t, gw); return n > before }) {
-			t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
-		}
-	}
 
 	get("/one")
 	waitLine(first, "/one")
 
 	// The config moves the log: the next request is logged in the new file.
 	gw.WriteConfig(accessLogConfig(up.URL, second))
-	reload()
+	sighupReload(t, gw)
 	get("/two")
 	waitLine(second, "/two")
 	if strings.Contains(read(first), `"/two"`) {
@@ -83,7 +86,7 @@ func TestAccessLogFollowsReloads(t *testing.T) {
 	if err := os.Rename(second, rotated); err != nil {
 		t.Fatal(err)
 	}
-	reload()
+	sighupReload(t, gw)
 	get("/three")
 	waitLine(second, "/three")
 	if strings.Contains(read(rotated), `"/three"`) {
@@ -174,11 +177,7 @@ func TestAccessLogLosesNoLineAcrossReloads(t *testing.T) {
 	}
 	for i := 0; i < 5; i++ {
 		time.Sleep(150 * time.Millisecond)
-		before, _ := readyCounters(t, gw)
-		gw.Signal(syscall.SIGHUP)
-		if !waitFor(10*time.Second, func() bool { n, _ := readyCounters(t, gw); return n > before }) {
-			t.Fatalf("reload %d did not happen", i)
-		}
+		sighupReload(t, gw)
 	}
 	close(stop)
 	total := 0
@@ -228,11 +227,7 @@ observability: {security_events: {output: %q}}
 	if err := os.Rename(events, rotated); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := readyCounters(t, gw)
-	gw.Signal(syscall.SIGHUP)
-	if !waitFor(10*time.Second, func() bool { n, _ := readyCounters(t, gw); return n > before }) {
-		t.Fatalf("no reload; stderr:\n%s", gw.Stderr.String())
-	}
+	sighupReload(t, gw)
 	refuse()
 	if !waitFor(5*time.Second, func() bool { return count(events) == 1 }) {
 		t.Fatalf("the refusal after the rotation is not in the new file (%d events there, %d in the renamed one)", count(events), count(rotated))
