@@ -115,12 +115,22 @@ func (c *Config) validate() Errors {
 	return v.errs
 }
 
+// IsLogFile reports whether a log output (access_log.output,
+// observability.security_events.output) names a file rather than stdout,
+// stderr or off: what is checked at load and opened again at a reload.
+func IsLogFile(output string) bool {
+	switch output {
+	case "", "off", "stdout", "stderr":
+		return false
+	}
+	return true
+}
+
 // logOutput checks a log's output (access log, security events) that names
 // a file: the gateway must be able to create it or append to it, or it
 // would pass validate and then fail to start, or fail a reload.
 func (v *validator) logOutput(path, output string) {
-	switch output {
-	case "", "off", "stdout", "stderr":
+	if !IsLogFile(output) {
 		return
 	}
 	if fi, err := os.Stat(output); err == nil {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
@@ -47,7 +48,7 @@ func (g *Gateway) swapAccessLog(output string) error {
 	l := &g.logs
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.opened && output == l.output && !isLogFile(output) {
+	if l.opened && output == l.output && !config.IsLogFile(output) {
 		return nil
 	}
 	al, err := telemetry.OpenAccessLog(output)
@@ -92,13 +93,4 @@ func (l *accessLogs) closeAll(cur *atomic.Pointer[telemetry.AccessLog]) error {
 		err = errors.Join(err, al.Close())
 	}
 	return err
-}
-
-// isLogFile reports whether an access_log.output names a file.
-func isLogFile(output string) bool {
-	switch output {
-	case "", "off", "stdout", "stderr":
-		return false
-	}
-	return true
 }
