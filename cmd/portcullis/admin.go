@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -120,16 +119,12 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 	c.token = tok
 	tc := tlspolicy.Config(tls.VersionTLS12)
 	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
+		bundle, err := tlspolicy.ReadCAFile(*caFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "portcullis admin: %v\n", err)
+			fmt.Fprintf(stderr, "portcullis admin: --ca-file: %v\n", err)
 			return 2
 		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			fmt.Fprintf(stderr, "portcullis admin: --ca-file %s: no PEM certificate in it\n", *caFile)
-			return 2
-		}
+		tc.RootCAs = bundle.Pool()
 	}
 	if *certFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -133,14 +132,11 @@ func compileIntrospection(d pipeline.Decoder, env Env) (Method, error) {
 	var caPEM []byte
 	var roots *x509.CertPool
 	if cfg.CAFile != "" {
-		caPEM, err = os.ReadFile(cfg.CAFile) // #nosec G304 -- the operator's ca_file
+		bundle, err := tlspolicy.ReadCAFile(cfg.CAFile)
 		if err != nil {
 			return nil, at("ca_file", err)
 		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(caPEM) {
-			return nil, at("ca_file", errors.New("holds no PEM certificate"))
-		}
+		caPEM, roots = bundle.PEM, bundle.Pool()
 	}
 	v, err := env.State.Get(introspectorKey(endpoint, cfg.ClientID, caPEM), func() (any, error) {
 		return newIntrospector(endpoint, roots), nil

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,15 +105,12 @@ func jwksSourceFor(state *pipeline.SharedValues, c *jwksConfig) (*jwksSource, er
 	var caSum string
 	var pool *x509.CertPool
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile) // #nosec G304 -- the operator names the CA file
+		bundle, err := tlspolicy.ReadCAFile(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
 		}
-		pool = x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("ca_file: no PEM certificate found")
-		}
-		s := sha256.Sum256(pem)
+		pool = bundle.Pool()
+		s := sha256.Sum256(bundle.PEM)
 		caSum = hex.EncodeToString(s[:])
 	}
 	key := strings.Join([]string{"auth.jwt.jwks", c.URL, c.Issuer, c.Refresh.D().String(), c.Timeout.D().String(),

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/tlspolicy/tlspolicytest"
 )
 
 func fingerprintHex(c *x509.Certificate) string {
@@ -28,8 +28,8 @@ func fingerprintHex(c *x509.Certificate) string {
 // them in every supported way.
 type mtlsFixture struct {
 	ca *testCA
-	// listener is an HTTPS listener with client_auth (its files are
-	// placeholders: the auth policy does not load them).
+	// listener is an HTTPS listener with client_auth (its files load, as
+	// the config's loader requires; the auth policy does not use them).
 	listener                                     string
 	alice, bob, carol, dave, erin, nobody, ambig *x509.Certificate
 }
@@ -38,11 +38,8 @@ func newMTLSFixture(t testing.TB) *mtlsFixture {
 	t.Helper()
 	ca := newTestCA(t)
 	dir := t.TempDir()
-	for _, n := range []string{"s.crt", "s.key", "ca.pem"} {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte("placeholder"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tlspolicytest.WriteKeyPair(t, filepath.Join(dir, "s.crt"), filepath.Join(dir, "s.key"), "s.example.test")
+	tlspolicytest.WriteKeyPair(t, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key"))
 	f := &mtlsFixture{ca: ca, listener: fmt.Sprintf(`listeners: [{name: public, address: "127.0.0.1:0", tls: {certificates: [{cert_file: %q, key_file: %q}], client_auth: {mode: request, ca_file: %q}}}]`,
 		filepath.Join(dir, "s.crt"), filepath.Join(dir, "s.key"), filepath.Join(dir, "ca.pem"))}
 	f.alice = ca.clientCert(t, func(c *x509.Certificate) {

@@ -3,7 +3,6 @@ package clienttls
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -184,20 +183,13 @@ func (m *Material) ReportOnce(err error) bool {
 func (m *Material) load() (*state, error) {
 	s := &state{sessions: tls.NewLRUClientSessionCache(64)}
 	if m.caFile != "" {
-		data, err := os.ReadFile(m.caFile) // #nosec G304 -- the operator's tls.ca_file
+		ca, err := tlspolicy.ReadCAFile(m.caFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
-		certs, err := parseCertsPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		s.roots = x509.NewCertPool()
-		for _, c := range certs {
-			s.roots.AddCert(c)
-		}
+		s.roots = ca.Pool()
 		if !m.spiffeID.IsZero() {
-			s.bundle = x509bundle.FromX509Authorities(m.spiffeID.TrustDomain(), certs)
+			s.bundle = x509bundle.FromX509Authorities(m.spiffeID.TrustDomain(), ca.Certs)
 		}
 	}
 	if m.certFile != "" {
@@ -209,29 +201,6 @@ func (m *Material) load() (*state, error) {
 		s.cert = &kp
 	}
 	return s, nil
-}
-
-func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate found in the CA file")
-	}
-	return out, nil
 }
 
 // Config is the tls.Config of one new connection to host (the dialed

@@ -162,14 +162,11 @@ func (v *validator) admin() {
 		}
 	}
 	if t := a.TLS; t != nil {
-		if t.CertFile == "" {
-			v.add(p+".tls.cert_file", "is required")
-		}
-		if t.KeyFile == "" {
-			v.add(p+".tls.key_file", "is required")
-		}
+		v.keyPair(p+".tls", t.CertFile, t.KeyFile)
 		if len(t.ClientCertificates) > 0 && t.ClientCAFile == "" {
 			v.add(p+".tls.client_ca_file", "is required when client_certificates are listed (a certificate is only trusted once verified)")
+		} else if t.ClientCAFile != "" {
+			v.caFile(p+".tls.client_ca_file", t.ClientCAFile)
 		}
 		for i, cc := range t.ClientCertificates {
 			cp := indexPath(p+".tls.client_certificates", i)

@@ -10,7 +10,11 @@ import (
 // TestValidateAdmin: one row per rule of the admin block; each bad config
 // gets exactly one error, at the field.
 func TestValidateAdmin(t *testing.T) {
-	adm := func(body string) string { return minimal + "admin:\n" + body }
+	// /x.crt, /x.key and /ca.pem stand for real files (the loader reads
+	// them: a key pair that loads, a CA bundle).
+	dir := tlsFiles(t)
+	files := strings.NewReplacer("/x.crt", dir+"/api.crt", "/x.key", dir+"/api.key", "/ca.pem", dir+"/clients-ca.pem", "/other.key", dir+"/redis-client.key")
+	adm := func(body string) string { return minimal + "admin:\n" + files.Replace(body) }
 	cases := []struct{ desc, src, want string }{
 		{"public address without tls", adm("  address: \"0.0.0.0:9902\"\n"),
 			`admin.address: "0.0.0.0:9902" is not a loopback address: the admin API then requires tls`},
@@ -20,6 +24,12 @@ func TestValidateAdmin(t *testing.T) {
 			`admin.address: address "127.0.0.1:9901" is also the ops listener`},
 		{"not host:port", adm("  address: nowhere\n"), `admin.address: "nowhere": not a host:port address`},
 		{"tls without key", adm("  address: \"10.0.0.1:9902\"\n  tls: {cert_file: /x.crt}\n"), `admin.tls.key_file: is required`},
+		{"tls certificate unreadable", adm("  tls: {cert_file: /nonexistent/admin.crt, key_file: /x.key}\n"),
+			`admin.tls.cert_file: cannot read "/nonexistent/admin.crt": no such file or directory`},
+		{"tls key of another certificate", adm("  tls: {cert_file: /x.crt, key_file: /other.key}\n"),
+			`admin.tls: cert_file and key_file do not load as a key pair: tls: private key does not match public key`},
+		{"client CA holds no certificate", adm("  tls: {cert_file: /x.crt, key_file: /x.key, client_ca_file: /x.key}\n"),
+			`admin.tls.client_ca_file: "` + dir + `/api.key" holds no PEM certificate`},
 		{"certificates without a CA", adm("  tls: {cert_file: /x.crt, key_file: /x.key, client_certificates: [{subject: CN=a, role: admin}]}\n"),
 			`admin.tls.client_ca_file: is required when client_certificates are listed`},
 		{"certificate without a property", adm("  tls: {cert_file: /x.crt, key_file: /x.key, client_ca_file: /ca.pem, client_certificates: [{role: admin}]}\n"),

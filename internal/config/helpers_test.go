@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/internal/tlspolicy/tlspolicytest"
 )
 
 // minimal is the smallest valid config; tests append to it or replace
@@ -65,15 +67,21 @@ func mustParse(t *testing.T, src string) *Config {
 	return c
 }
 
-// tlsFiles creates placeholder certificate files (config only checks that
-// they can be read) and returns their directory.
+// tlsFiles writes the certificate files testdata/full.yaml names into a
+// new directory and returns it: real key pairs and CA bundles (the loader
+// checks that a key matches its certificate and that a CA file holds
+// certificates); acme-jwt.pem, read through ${file:}, is a placeholder.
 func tlsFiles(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"api.crt", "api.key", "internal-ca.pem", "clients-ca.pem", "acme-jwt.pem", "redis-ca.pem", "redis-client.crt", "redis-client.key"} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte("placeholder\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	at := func(f string) string { return filepath.Join(dir, f) }
+	tlspolicytest.WriteKeyPair(t, at("api.crt"), at("api.key"), "api.example.com")
+	tlspolicytest.WriteKeyPair(t, at("redis-client.crt"), at("redis-client.key"), "redis-client")
+	tlspolicytest.WriteKeyPair(t, at("internal-ca.pem"), at("internal-ca.key"))
+	tlspolicytest.WriteKeyPair(t, at("clients-ca.pem"), at("clients-ca.key"))
+	tlspolicytest.WriteKeyPair(t, at("redis-ca.pem"), at("redis-ca.key"))
+	if err := os.WriteFile(at("acme-jwt.pem"), []byte("placeholder\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

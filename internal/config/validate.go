@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -273,8 +274,7 @@ func (v *validator) listenerTLS(p string, t *ListenerTLS) {
 	}
 	for i, cert := range t.Certificates {
 		cp := indexPath(p+".certificates", i)
-		v.readable(cp+".cert_file", cert.CertFile)
-		v.readable(cp+".key_file", cert.KeyFile)
+		v.keyPair(cp, cert.CertFile, cert.KeyFile)
 	}
 	v.tlsMinVersion(p+".min_version", t.MinVersion, false)
 	if t.HSTS != nil && v.c.meta != nil && !v.c.isSet(p+".hsts.max_age") {
@@ -294,22 +294,59 @@ func (v *validator) tlsMinVersion(path, val string, emptyOK bool) {
 	}
 }
 
-// readable checks that a file the gateway will load exists and opens.
-func (v *validator) readable(path, file string) {
+// readable checks that a file the gateway will load exists and opens;
+// false when it does not (the problem added).
+func (v *validator) readable(path, file string) bool {
 	if file == "" {
 		v.add(path, "is required")
-		return
+		return false
 	}
 	if err := checkRegularFile(file); err != nil {
 		v.add(path, "cannot read %s: %v", v.q(path, file), err)
-		return
+		return false
 	}
 	f, err := os.Open(file) // #nosec G304 -- a path the operator wrote in the config
 	if err != nil {
 		v.add(path, "cannot read %s: %v", v.q(path, file), stripPath(err))
-		return
+		return false
 	}
 	f.Close()
+	return true
+}
+
+// caFile checks a bundle of CA certificates the gateway will trust: it
+// reads, and holds certificates by tlspolicy.ParseCA's rules (the reader
+// the gateway uses), so that a key or a mangled certificate named as a CA
+// fails here, not at start or at the first handshake.
+func (v *validator) caFile(path, file string) {
+	if !v.readable(path, file) {
+		return
+	}
+	data, err := os.ReadFile(file) // #nosec G304 -- a path the operator wrote in the config
+	if err != nil {
+		v.add(path, "cannot read %s: %v", v.q(path, file), stripPath(err))
+		return
+	}
+	if _, err := tlspolicy.ParseCA(data); err != nil {
+		v.add(path, "%s %v", v.q(path, file), err)
+	}
+}
+
+// keyPair checks the certificate and key the gateway will present (block
+// p's cert_file and key_file): each reads, and together they load as
+// crypto/tls loads them, the key matching the certificate. A swapped or
+// stale key would otherwise pass validate and stop the gateway at start
+// (or, on a reload, leave the old certificate serving). crypto/tls's
+// errors never contain key material.
+func (v *validator) keyPair(p, certFile, keyFile string) {
+	certOK := v.readable(p+".cert_file", certFile)
+	keyOK := v.readable(p+".key_file", keyFile)
+	if !certOK || !keyOK {
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		v.add(p, "cert_file and key_file do not load as a key pair: %v", err)
+	}
 }
 
 func (v *validator) services() map[string]int {

@@ -379,7 +379,7 @@ func (v *validator) clientAuth(p string, ca *ClientAuth) {
 	default:
 		v.add(mp, "must be request or require, not %s", v.q(mp, ca.Mode))
 	}
-	v.readable(p+".ca_file", ca.CAFile)
+	v.caFile(p+".ca_file", ca.CAFile)
 	v.revocation(p, ca)
 	seen := map[string]bool{}
 	for j, h := range ca.Hosts {

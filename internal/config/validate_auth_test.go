@@ -183,6 +183,8 @@ func TestIdentityClientAuthAndRouteAuthRules(t *testing.T) {
 			`gw.yaml:9:9: listeners[0].tls.client_auth.ca_file: is required`},
 		{"client auth ca unreadable", clientAuth("        mode: require\n        ca_file: /nonexistent/ca.pem\n"),
 			`gw.yaml:10:18: listeners[0].tls.client_auth.ca_file: cannot read "/nonexistent/ca.pem": no such file or directory`},
+		{"client auth ca is a certificate's key", clientAuth("        mode: require\n        ca_file: " + dir + "/api.key\n"),
+			`gw.yaml:10:18: listeners[0].tls.client_auth.ca_file: "` + dir + `/api.key" holds no PEM certificate`},
 		{"client auth host upper-case", clientAuth("        mode: require\n" + ca + "        hosts: [Partners.example.com]\n"),
 			`gw.yaml:11:17: listeners[0].tls.client_auth.hosts[0]: host "Partners.example.com" must be lower-case`},
 		{"client auth host wildcard", clientAuth("        mode: require\n" + ca + "        hosts: [\"*.example.com\"]\n"),

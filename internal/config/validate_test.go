@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,6 +26,15 @@ func withPath(lines string) string { return minimal + lines }
 func TestValidationRules(t *testing.T) {
 	dir := tlsFiles(t)
 	tls := "    tls:\n      certificates:\n        - cert_file: " + dir + "/api.crt\n          key_file: " + dir + "/api.key\n" // lines 5-8
+	// A CERTIFICATE block whose bytes are not a certificate: crypto/x509's
+	// AppendCertsFromPEM would skip it and trust nothing.
+	mangled := filepath.Join(dir, "mangled-ca.pem")
+	if err := os.WriteFile(mangled, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pair := func(cert, key string) string {
+		return withListener("    tls:\n      certificates:\n        - {cert_file: " + dir + "/api.crt, key_file: " + dir + "/api.key}\n        - cert_file: " + cert + "\n          key_file: " + key + "\n")
+	}
 	cases := []struct{ name, src, want string }{
 		// version
 		{"version 2", strings.Replace(minimal, "version: 1", "version: 2", 1),
@@ -54,6 +65,12 @@ func TestValidationRules(t *testing.T) {
 			`gw.yaml:7:11: listeners[0].tls.certificates[0].key_file: is required`},
 		{"tls cert is a directory", withListener("    tls:\n      certificates:\n        - key_file: " + dir + "/api.key\n          cert_file: " + dir + "\n"),
 			`gw.yaml:8:22: listeners[0].tls.certificates[0].cert_file: cannot read "` + dir + `": not a regular file`},
+		{"tls key of another certificate", pair(dir+"/api.crt", dir+"/redis-client.key"),
+			`gw.yaml:8:11: listeners[0].tls.certificates[1]: cert_file and key_file do not load as a key pair: tls: private key does not match public key`},
+		{"tls key and certificate swapped", pair(dir+"/api.key", dir+"/api.crt"),
+			`gw.yaml:8:11: listeners[0].tls.certificates[1]: cert_file and key_file do not load as a key pair: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched`},
+		{"tls certificate not PEM", pair(dir+"/acme-jwt.pem", dir+"/api.key"),
+			`gw.yaml:8:11: listeners[0].tls.certificates[1]: cert_file and key_file do not load as a key pair: tls: failed to find any PEM data in certificate input`},
 		{"tls min version", withListener(tls + "      min_version: \"1.1\"\n"),
 			`gw.yaml:9:20: listeners[0].tls.min_version: must be "1.2" or "1.3", not "1.1"`},
 		{"hsts without max_age", withListener(tls + "      hsts: {preload: true}\n"),
@@ -122,6 +139,12 @@ func TestValidationRules(t *testing.T) {
 			`gw.yaml:9:27: services[0].max_conns_per_target: must not be negative (0 means unlimited)`},
 		{"upstream ca missing", withService("    tls: {ca_file: /nonexistent/ca.pem}\n"),
 			`gw.yaml:9:20: services[0].tls.ca_file: cannot read "/nonexistent/ca.pem": no such file or directory`},
+		{"upstream ca is a key", withService("    tls: {ca_file: " + dir + "/api.key}\n"),
+			`gw.yaml:9:20: services[0].tls.ca_file: "` + dir + `/api.key" holds no PEM certificate`},
+		{"upstream ca mangled", withService("    tls: {ca_file: " + mangled + "}\n"),
+			`gw.yaml:9:20: services[0].tls.ca_file: "` + mangled + `" holds a certificate that does not parse (certificate 1): x509: malformed certificate`},
+		{"upstream client key of another certificate", strings.Replace(withService("    tls: {cert_file: "+dir+"/redis-client.crt, key_file: "+dir+"/api.key}\n"), "http://127.0.0.1:9000", "https://127.0.0.1:9000", 1),
+			`gw.yaml:9:10: services[0].tls: cert_file and key_file do not load as a key pair: tls: private key does not match public key`},
 
 		// routes
 		{"route service undefined", strings.Replace(minimal, "    service: orders", "    service: payments", 1),

@@ -32,7 +32,7 @@ func (v *validator) upstreamTLS(p string, s *Service) {
 // and the protocol floor.
 func (v *validator) clientTLS(p string, t *ClientTLS) {
 	if t.CAFile != "" {
-		v.readable(p+".ca_file", t.CAFile)
+		v.caFile(p+".ca_file", t.CAFile)
 	}
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
@@ -40,8 +40,7 @@ func (v *validator) clientTLS(p string, t *ClientTLS) {
 	case t.KeyFile != "" && t.CertFile == "":
 		v.add(p+".cert_file", "is required with key_file")
 	case t.CertFile != "":
-		v.readable(p+".cert_file", t.CertFile)
-		v.readable(p+".key_file", t.KeyFile)
+		v.keyPair(p, t.CertFile, t.KeyFile)
 	}
 	v.tlsMinVersion(p+".min_version", t.MinVersion, true)
 	if id := t.ExpectedIdentity; id != "" {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,33 +14,30 @@ func httpsService(tls string) string {
 }
 
 func TestUpstreamTLSRules(t *testing.T) {
-	dir := t.TempDir()
-	pem := filepath.Join(dir, "x.pem")
-	if err := os.WriteFile(pem, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := tlsFiles(t)
+	crt, key, ca := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key"), filepath.Join(dir, "internal-ca.pem")
 	for _, tc := range []struct{ desc, src, want string }{
-		{"cert_file needs key_file", httpsService("cert_file: " + pem),
+		{"cert_file needs key_file", httpsService("cert_file: " + crt),
 			`gw.yaml:9:10: services[0].tls.key_file: is required with cert_file`},
-		{"key_file needs cert_file", httpsService("key_file: " + pem),
+		{"key_file needs cert_file", httpsService("key_file: " + key),
 			`gw.yaml:9:10: services[0].tls.cert_file: is required with key_file`},
-		{"cert_file must be readable", httpsService("cert_file: /nonexistent/c.pem, key_file: " + pem),
+		{"cert_file must be readable", httpsService("cert_file: /nonexistent/c.pem, key_file: " + key),
 			`gw.yaml:9:22: services[0].tls.cert_file: cannot read "/nonexistent/c.pem": no such file or directory`},
 		{"min_version 1.1 refused", httpsService(`min_version: "1.1"`),
 			`gw.yaml:9:24: services[0].tls.min_version: must be "1.2" or "1.3", not "1.1"`},
 		{"expected_identity other scheme", httpsService("expected_identity: \"https://billing\""),
 			`gw.yaml:9:30: services[0].tls.expected_identity: "https://billing" is neither a DNS name nor a SPIFFE ID (spiffe://trust-domain/path)`},
-		{"expected_identity bad SPIFFE ID", httpsService("expected_identity: \"spiffe://Example.org/x\", ca_file: " + pem),
+		{"expected_identity bad SPIFFE ID", httpsService("expected_identity: \"spiffe://Example.org/x\", ca_file: " + ca),
 			`gw.yaml:9:30: services[0].tls.expected_identity: "spiffe://Example.org/x" is not a valid SPIFFE ID: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores`},
 		{"SPIFFE identity needs ca_file", httpsService("expected_identity: \"spiffe://example.org/ns/a/sa/b\""),
 			`gw.yaml:9:10: services[0].tls.ca_file: is required with a SPIFFE expected_identity (the trust domain's bundle)`},
 		{"expected_identity wildcard", httpsService("expected_identity: \"*.example.org\""),
 			`gw.yaml:9:30: services[0].tls.expected_identity: "*.example.org" is not a DNS name (lower-case, no wildcard, no port)`},
 		{"client certificate on a plain target", strings.Replace(minimal, "      - url: http://127.0.0.1:9000\n",
-			"      - url: http://127.0.0.1:9000\n    tls: {cert_file: "+pem+", key_file: "+pem+"}\n", 1),
+			"      - url: http://127.0.0.1:9000\n    tls: {cert_file: "+crt+", key_file: "+key+"}\n", 1),
 			`gw.yaml:9:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9000" is not one`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
 	}
-	mustParse(t, httpsService("cert_file: "+pem+", key_file: "+pem+", ca_file: "+pem+", expected_identity: \"spiffe://example.org/ns/a/sa/b\", min_version: \"1.2\""))
+	mustParse(t, httpsService("cert_file: "+crt+", key_file: "+key+", ca_file: "+ca+", expected_identity: \"spiffe://example.org/ns/a/sa/b\", min_version: \"1.2\""))
 }

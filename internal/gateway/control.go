@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log"
@@ -56,9 +55,12 @@ type controlPlane struct {
 	flushMu sync.Mutex
 	flushed map[string]auth.KeyUsage
 
-	srv    *http.Server
-	ln     net.Listener
-	addr   string
+	srv  *http.Server
+	ln   net.Listener
+	addr string
+	// cert is the admin listener's certificate (admin.tls), reloaded
+	// when its files change as the HTTPS listeners' are; nil without TLS.
+	cert   *certSet
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -210,38 +212,44 @@ func (g *Gateway) bindAdmin() error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	if t := cp.cfg.TLS; t != nil {
-		tc, err := adminTLS(t)
+		tc, cert, err := adminTLS(t)
 		if err != nil {
 			_ = ln.Close()
 			return err
 		}
-		ln = tls.NewListener(ln, tc)
+		ln, cp.cert = tls.NewListener(ln, tc), cert
 	}
 	cp.ln, cp.addr = ln, ln.Addr().String()
 	return nil
 }
 
-func adminTLS(t *config.AdminTLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("admin.tls: %w", err)
+// adminCertOwner names the admin listener where certificate reloads are
+// logged and listed on /readyz (the field "listener"); a proxy listener's
+// name cannot contain a space, so it is never taken for one.
+const adminCertOwner = "admin API"
+
+// adminTLS is the admin listener's TLS config. Its certificate is a
+// certSet of one, so that a certificate renewed on disk (cert-manager,
+// certbot) is served without a restart, as on the HTTPS listeners, and a
+// broken renewal keeps the previous one serving.
+func adminTLS(t *config.AdminTLS) (*tls.Config, *certSet, error) {
+	cs, errs := loadCertSet([]config.Certificate{{CertFile: t.CertFile, KeyFile: t.KeyFile}})
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("admin.tls: %w", errs[0])
 	}
 	tc := tlspolicy.Config(tls.VersionTLS12)
-	tc.Certificates, tc.NextProtos = []tls.Certificate{cert}, []string{"h2", "http/1.1"}
+	tc.NextProtos = []string{"h2", "http/1.1"}
+	tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cs.certs[0].cur.Load(), nil }
 	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
+		bundle, err := tlspolicy.ReadCAFile(t.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("admin.tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("admin.tls.client_ca_file: no PEM certificate found")
+			return nil, nil, fmt.Errorf("admin.tls.client_ca_file: %w", err)
 		}
 		// A certificate is asked for, verified when sent, and optional:
 		// a caller may use a token instead.
-		tc.ClientCAs, tc.ClientAuth = pool, tls.VerifyClientCertIfGiven
+		tc.ClientCAs, tc.ClientAuth = bundle.Pool(), tls.VerifyClientCertIfGiven
 	}
-	return tc, nil
+	return tc, cs, nil
 }
 
 // startControl serves the admin API and starts following the store.

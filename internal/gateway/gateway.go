@@ -558,10 +558,14 @@ func (g *Gateway) DrainTimeout() time.Duration {
 	return g.snap.Load().cfg.Shutdown.DrainTimeout.Or(30 * time.Second)
 }
 
-// refreshCertificates reloads certificate files that changed on disk.
+// refreshCertificates reloads certificate files that changed on disk: the
+// HTTPS listeners' and the admin listener's.
 func (g *Gateway) refreshCertificates() {
 	for name, cs := range g.snap.Load().certs {
 		cs.refreshAll(g.log, name)
+	}
+	if cp := g.control; cp != nil && cp.cert != nil {
+		cp.cert.refreshAll(g.log, adminCertOwner)
 	}
 }
 

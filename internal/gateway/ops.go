@@ -82,6 +82,9 @@ func (g *Gateway) opsMux() http.Handler {
 		for name, cs := range g.snap.Load().certs {
 			certErrs = append(certErrs, cs.failures(name)...)
 		}
+		if cp := g.control; cp != nil && cp.cert != nil {
+			certErrs = append(certErrs, cp.cert.failures(adminCertOwner)...)
+		}
 		if len(certErrs) > 0 {
 			sort.Slice(certErrs, func(i, j int) bool {
 				a, b := certErrs[i], certErrs[j]

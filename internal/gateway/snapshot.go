@@ -258,9 +258,15 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		if l.TLS == nil {
 			continue
 		}
-		cs, err := loadCertSet(l.TLS.Certificates)
-		if err != nil {
-			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("listeners[%d].tls.certificates", i), err.Error()))
+		cs, certErrs := loadCertSet(l.TLS.Certificates)
+		for _, ce := range certErrs {
+			path := fmt.Sprintf("listeners[%d].tls.certificates", i)
+			if ce.index >= 0 {
+				path = fmt.Sprintf("%s[%d]", path, ce.index)
+			}
+			errs = append(errs, cfg.ErrorAtPath(path, ce.Error()))
+		}
+		if cs == nil {
 			continue
 		}
 		s.certs[l.Name] = cs

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // certSet is the certificates of one HTTPS listener, chosen by SNI. Each
@@ -55,15 +56,32 @@ func stampOf(certFile, keyFile string) (fileStamp, error) {
 	return fileStamp{ci.ModTime(), ki.ModTime(), ci.Size(), ki.Size()}, nil
 }
 
-func loadCertSet(specs []config.Certificate) (*certSet, error) {
+// certError is a certificate of a listener's list that does not load;
+// index is its place in the list, so the problem is shown at its entry.
+type certError struct {
+	index int
+	err   error
+}
+
+func (e certError) Error() string { return e.err.Error() }
+func (e certError) Unwrap() error { return e.err }
+
+// loadCertSet loads every certificate of a listener. It returns the set,
+// or every certificate that did not load (one error each, not only the
+// first: an operator fixing a listener sees all of its broken entries).
+func loadCertSet(specs []config.Certificate) (*certSet, []certError) {
 	if len(specs) == 0 {
-		return nil, errors.New("at least one certificate is required")
+		// The loader refuses an empty list first (listenerTLS); this is
+		// the same rule for a config built in code.
+		return nil, []certError{{index: -1, err: errors.New("at least one certificate is required")}}
 	}
 	cs := &certSet{exact: map[string]*reloadingCert{}, wild: map[string]*reloadingCert{}}
+	var errs []certError
 	for i, sp := range specs {
 		rc := &reloadingCert{certFile: sp.CertFile, keyFile: sp.KeyFile}
 		if err := rc.load(); err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", i, err)
+			errs = append(errs, certError{index: i, err: err})
+			continue
 		}
 		cs.certs = append(cs.certs, rc)
 		leaf := rc.cur.Load().Leaf
@@ -77,6 +95,9 @@ func loadCertSet(specs []config.Certificate) (*certSet, error) {
 				cs.exact[name] = rc
 			}
 		}
+	}
+	if errs != nil {
+		return nil, errs
 	}
 	return cs, nil
 }
@@ -177,14 +198,11 @@ func (cs *certSet) failures(listener string) []map[string]any {
 // the proxy handler refuses a Host that needs certificates on a connection
 // that was not asked (421).
 func setClientAuth(tc *tls.Config, ca *config.ClientAuth) error {
-	pem, err := os.ReadFile(ca.CAFile) // #nosec G304 -- the operator's client_auth.ca_file
+	bundle, err := tlspolicy.ReadCAFile(ca.CAFile)
 	if err != nil {
 		return fmt.Errorf("client_auth.ca_file: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("client_auth.ca_file %s holds no PEM certificate", ca.CAFile)
-	}
+	pool := bundle.Pool()
 	mode := tls.VerifyClientCertIfGiven
 	if ca.Mode == "require" {
 		mode = tls.RequireAndVerifyClientCert

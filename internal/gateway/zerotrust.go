@@ -2,17 +2,15 @@ package gateway
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/portcullis/portcullis/internal/assertion"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/revocation"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"github.com/portcullis/portcullis/verify"
 )
 
@@ -81,21 +79,11 @@ func revocationChecker(ca *config.ClientAuth, log *slog.Logger) (*revocation.Che
 	if len(ca.CRLFiles) == 0 && ca.OCSP == nil {
 		return nil, nil
 	}
-	data, err := os.ReadFile(ca.CAFile) // #nosec G304 -- the operator's client_auth.ca_file
+	bundle, err := tlspolicy.ReadCAFile(ca.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("client_auth.ca_file: %w", err)
 	}
-	var cas []*x509.Certificate
-	for {
-		var b *pem.Block
-		if b, data = pem.Decode(data); b == nil {
-			break
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil && b.Type == "CERTIFICATE" {
-			cas = append(cas, c)
-		}
-	}
-	return revocation.New(ca, cas, log)
+	return revocation.New(ca, bundle.Certs, log)
 }
 
 // checkRevocation loads the revocation settings of every listener, so

@@ -35,4 +35,14 @@
 // store without verified TLS, an admin listener without TLS. Loopback is
 // that one decision; a name that happens to resolve to 127.0.0.1 does not
 // count (the resolver is not the gateway's to trust), "localhost" does.
+//
+// # Whom it trusts
+//
+// Every CA file the gateway trusts (a listener's client_auth.ca_file, the
+// admin API's client_ca_file, a service's or a Redis's tls.ca_file, an
+// identity provider's ca_file) is read by ReadCAFile, and the loader checks
+// it with the same ParseCA. crypto/x509's AppendCertsFromPEM skips a
+// certificate that does not parse: a bundle mangled in a copy would trust
+// less than the operator believes, or nothing, and say so only at the first
+// refused handshake. ParseCA refuses the bundle instead.
 package tlspolicy

@@ -20,6 +20,95 @@ import (
 // from the file beside those from the store, and revoking every kind of
 // credential.
 
+// TestAdminCertificateReload: the admin listener's certificate renewed on
+// disk is served without a restart, as on the HTTPS listeners (it used to
+// be read once at start: a renewal by cert-manager or certbot left the
+// admin API serving the old certificate until it expired); a broken
+// renewal keeps the previous one serving, is logged once and shows on
+// /readyz under the listener "admin API"; the API answers throughout.
+func TestAdminCertificateReload(t *testing.T) {
+	ca, err := newTLSTestCA("Admin Server CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ca.issue(7101, time.Now().Add(time.Hour), false, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := ca.issue(7102, time.Now().Add(2*time.Hour), false, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key")
+	tlsWriteFile(t, certFile, first.cert)
+	tlsWriteFile(t, keyFile, first.key)
+	up := NewUpstream(t, nil)
+	n := startAdminNode(t, up, adminOpts{extra: fmt.Sprintf("  tls: {cert_file: %s, key_file: %s}", certFile, keyFile)})
+	tc := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+	served := func() int64 {
+		t.Helper()
+		st, err := tlsHandshake(n.AdminAddr, tc)
+		if err != nil {
+			t.Fatalf("handshake with the admin listener: %v", err)
+		}
+		return st.PeerCertificates[0].SerialNumber.Int64()
+	}
+	api := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
+	status := func() int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://"+n.AdminAddr+"/admin/status", nil)
+		req.Header.Set("Authorization", "Bearer "+n.Token)
+		resp, err := api.Do(req)
+		if err != nil {
+			t.Fatalf("admin API: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := served(); got != 7101 {
+		t.Fatalf("serial %d at start, want 7101", got)
+	}
+
+	tlsWriteFile(t, keyFile, renewed.key)
+	tlsWriteFile(t, certFile, renewed.cert)
+	reloaded := waitLogEvent(t, n.Gateway, "certificate_reloaded", 1, nil)
+	wantEvent(t, reloaded[0], "INFO", map[string]any{"listener": "admin API", "cert_file": certFile})
+	if got := served(); got != 7102 {
+		t.Fatalf("serial %d after the renewal, want 7102", got)
+	}
+	if code := status(); code != 200 {
+		t.Errorf("admin API after the renewal: %d", code)
+	}
+
+	tlsWriteFile(t, certFile, []byte("garbage, not a certificate\n"))
+	failed := waitLogEvent(t, n.Gateway, "certificate_reload_failed", 1, nil)
+	wantEvent(t, failed[0], "ERROR", map[string]any{"listener": "admin API", "cert_file": certFile})
+	if got := served(); got != 7102 {
+		t.Errorf("serial %d after a broken renewal, want the previous 7102", got)
+	}
+	if code := status(); code != 200 {
+		t.Errorf("admin API during the failure: %d", code)
+	}
+	code, body := n.Readyz()
+	var ready struct {
+		Certs []struct {
+			Listener string `json:"listener"`
+			CertFile string `json:"cert_file"`
+		} `json:"certificate_errors"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatalf("/readyz: %v: %s", err, body)
+	}
+	if code != 200 || len(ready.Certs) != 1 || ready.Certs[0].Listener != "admin API" || ready.Certs[0].CertFile != certFile {
+		t.Errorf("/readyz %d during the failure: %s", code, body)
+	}
+	if strings.Contains(n.Stderr.String(), "PRIVATE KEY") {
+		t.Error("the process log contains key material")
+	}
+}
+
 // TestAdminClientCertificates: on a TLS admin listener, a verified client
 // certificate listed in the config gets its role; a verified but unlisted
 // one gets nothing; one from another CA fails the handshake; a token
