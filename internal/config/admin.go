@@ -257,7 +257,9 @@ func isAdminRole(r string) bool {
 }
 
 // sameListenAddr reports whether two listen addresses would take the same
-// port on a shared interface (a wildcard host overlaps every host).
+// port on a shared interface (a wildcard host overlaps every host): the
+// one rule for the proxy listeners among themselves, the ops listener and
+// the admin listener. Port 0 (any free port) never collides.
 func sameListenAddr(a, b string) bool {
 	ha, pa, err1 := net.SplitHostPort(a)
 	hb, pb, err2 := net.SplitHostPort(b)

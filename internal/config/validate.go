@@ -100,6 +100,14 @@ func (c *Config) validate() Errors {
 		if err := checkHostPort(c.Ops.Address); err != nil {
 			v.add("ops.address", "%s: %v", v.q("ops.address", c.Ops.Address), err)
 		}
+		// The ops endpoints (/metrics, /readyz, the verification keys)
+		// never share a socket with public traffic, as the admin API's.
+		for i, l := range c.Listeners {
+			if sameListenAddr(l.Address, c.Ops.Address) {
+				v.add("ops.address", "address %s is also listeners[%d]: the ops listener never answers on a proxy listener", v.q("ops.address", c.Ops.Address), i)
+				break
+			}
+		}
 	}
 	for i, p := range c.Ops.Allow {
 		path := indexPath("ops.allow", i)
@@ -228,7 +236,7 @@ func (v *validator) listeners() {
 	if len(c.Listeners) == 0 {
 		v.add("listeners", "at least one listener is required")
 	}
-	names, addrs := map[string]int{}, map[string]int{}
+	names := map[string]int{}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		p := indexPath("listeners", i)
@@ -239,12 +247,12 @@ func (v *validator) listeners() {
 		ap := p + ".address"
 		if err := checkHostPort(l.Address); err != nil {
 			v.add(ap, "%s: %v", v.q(ap, l.Address), err)
-		} else if _, port, _ := net.SplitHostPort(l.Address); port != "0" {
-			// Port 0 (pick a free port) may repeat; tests use it.
-			if j, dup := addrs[l.Address]; dup {
-				v.add(ap, "address %s is already used by listeners[%d]", v.q(ap, l.Address), j)
-			} else {
-				addrs[l.Address] = i
+		} else {
+			for j, other := range c.Listeners[:i] {
+				if sameListenAddr(l.Address, other.Address) {
+					v.add(ap, "address %s is already used by listeners[%d] (%s)", v.q(ap, l.Address), j, v.q(indexPath("listeners", j)+".address", other.Address))
+					break
+				}
 			}
 		}
 		if l.MaxHeaderBytes < MinMaxHeaderBytes || l.MaxHeaderBytes > MaxMaxHeaderBytes {
@@ -477,6 +485,7 @@ func (v *validator) paths(p string, r *Route) {
 	if len(r.Paths) == 0 {
 		v.add(p+".paths", "at least one path is required (use prefix: / to match every path)")
 	}
+	seen := map[PathMatch]int{}
 	for j, m := range r.Paths {
 		pp := indexPath(p+".paths", j)
 		n := 0
@@ -489,6 +498,11 @@ func (v *validator) paths(p string, r *Route) {
 			v.add(pp, "set exactly one of exact, prefix or regex")
 			continue
 		}
+		if first, dup := seen[m]; dup {
+			v.add(pp, "is listed twice (paths[%d])", first)
+			continue
+		}
+		seen[m] = j
 		switch {
 		case m.Exact != "":
 			if err := CheckPath(m.Exact); err != nil {

@@ -251,6 +251,8 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	r, err := router.New(rr)
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
+	} else {
+		errs = append(errs, shadowedRoutes(cfg, r)...)
 	}
 	s.router = r
 
@@ -386,6 +388,24 @@ func canonicalOr(name, def string) string {
 		name = def
 	}
 	return textproto.CanonicalMIMEHeaderKey(name)
+}
+
+// shadowedRoutes refuses a route path that no request can reach: another
+// route comes first for the same hosts and path and matches everything it
+// would (router.Shadowed). The operator put this route there, usually with
+// other policies, and believes they apply to those requests; they never
+// would.
+func shadowedRoutes(cfg *config.Config, r *router.Router) config.Errors {
+	var errs config.Errors
+	for _, sh := range r.Shadowed() {
+		path := fmt.Sprintf("routes[%d]", sh.Index)
+		if len(cfg.Routes[sh.Index].Paths) > 0 {
+			path = fmt.Sprintf("routes[%d].paths[%d]", sh.Index, sh.Path)
+		}
+		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for the same hosts and path and matches every request this route would "+
+			"(it allows these methods and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name)))
+	}
+	return errs
 }
 
 func toRouterRoute(id int, rc *config.Route) router.Route {

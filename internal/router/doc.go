@@ -51,6 +51,14 @@
 // appends the sorted union of the methods those routes allow, for the
 // Allow header of the 405. Otherwise it returns NotFound.
 //
+// # Routes that can never win
+//
+// A route tried after another for the same host and path, where the other
+// allows every method it allows and requires no header it does not, never
+// wins: Shadowed lists such paths, and the gateway refuses the config. The
+// threat is a silent one: the policies of the shadowed route (an auth
+// policy on writes, say) are believed to apply and never run.
+//
 // # How it is fast
 //
 // Routes are split per host into tables: a map from exact host, a map from

@@ -113,6 +113,7 @@ type entry struct {
 	priority int
 	id       int
 	index    int // position in New's input
+	path     int // position in the route's Paths (0 for a route without paths)
 }
 
 // New compiles routes, given in config order, into a Router. It fails on
@@ -139,12 +140,12 @@ func (r *Router) add(index int, in *Route) error {
 		paths = []PathSpec{{Kind: PathPrefix, Value: "/"}}
 	}
 	entries := make([]entry, 0, len(paths))
-	for _, p := range paths {
+	for j, p := range paths {
 		e, err := compilePath(p)
 		if err != nil {
 			return err
 		}
-		e.rt, e.priority, e.id, e.index = rt, in.Priority, in.ID, index
+		e.rt, e.priority, e.id, e.index, e.path = rt, in.Priority, in.ID, index, j
 		entries = append(entries, e)
 	}
 	tables, err := r.tablesFor(in.Hosts)

@@ -290,6 +290,50 @@ admin:
 	}
 }
 
+// TestCLIValidateRefusesARouteNeverReached: a route that another route
+// always takes first (the same hosts and path; it allows every method and
+// requires every header the later one does) is refused at its path, with
+// the route that wins named: here the operator meant the key-protected
+// route for writes, and every write would have gone through the open one.
+// A route that differs by a method, a header or a host is valid.
+func TestCLIValidateRefusesARouteNeverReached(t *testing.T) {
+	head := `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - name: catalogue
+    paths: [{prefix: /api/}]
+    service: svc
+    auth: none
+`
+	writes := `  - name: writes
+    paths: [{exact: /api/orders}, {prefix: /api/}]
+    methods: [POST, PUT]
+    service: svc
+    policies: [{kind: auth, methods: [{api_key: {}}]}]
+`
+	p := writeFile(t, "shadow.yaml", head+writes)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorAt(t, r.stderr, p, 10, 35, "routes[1].paths[1]", `is never reached: routes[0] ("catalogue") comes first`)
+	if n := strings.Count(strings.TrimSpace(r.stderr), "\n") + 1; n != 1 {
+		t.Errorf("%d lines, want 1 (paths[0] is an exact path: it is reached):\n%s", n, r.stderr)
+	}
+
+	for _, tc := range []struct{ desc, first string }{
+		{"the first route allows GET only", "    methods: [GET]\n"},
+		{"the first route requires a header", "    headers: [{name: X-Catalogue}]\n"},
+		{"the first route serves another host", "    hosts: [catalogue.example.com]\n"},
+	} {
+		p := writeFile(t, "distinct.yaml", head+tc.first+writes)
+		if r := runCLI(t, nil, "validate", "--config", p); r.code != 0 {
+			t.Errorf("%s: exit %d; stderr:\n%s", tc.desc, r.code, r.stderr)
+		}
+	}
+}
+
 // TestCLIValidateListsEachProblemOnce: a list entry or a file the loader
 // refuses is reported at its field, and not again at its block by the
 // compile step that runs on a config with errors (trusted_proxies for
