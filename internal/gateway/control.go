@@ -218,6 +218,16 @@ func (g *Gateway) bindAdmin() error {
 			return err
 		}
 		ln, cp.cert = tls.NewListener(ln, tc), cert
+		if t.ClientCAFile != "" {
+			// A certificate is asked for, verified when sent, and
+			// optional: a caller may use a token instead.
+			cas, err := newClientCAs(tc, t.ClientCAFile, adminCertOwner, tls.VerifyClientCertIfGiven, nil, nil)
+			if err != nil {
+				_ = ln.Close()
+				return fmt.Errorf("admin.tls.client_ca_file: %w", err)
+			}
+			g.clientCAs = append(g.clientCAs, cas)
+		}
 	}
 	cp.ln, cp.addr = ln, ln.Addr().String()
 	return nil
@@ -228,7 +238,8 @@ func (g *Gateway) bindAdmin() error {
 // name cannot contain a space, so it is never taken for one.
 const adminCertOwner = "admin API"
 
-// adminTLS is the admin listener's TLS config. Its certificate is a
+// adminTLS is the admin listener's TLS config (bindAdmin adds the client
+// CAs, reloaded as a listener's). Its certificate is a
 // certSet of one, so that a certificate renewed on disk (cert-manager,
 // certbot) is served without a restart, as on the HTTPS listeners, and a
 // broken renewal keeps the previous one serving.
@@ -240,15 +251,6 @@ func adminTLS(t *config.AdminTLS) (*tls.Config, *certSet, error) {
 	tc := tlspolicy.Config(tls.VersionTLS12)
 	tc.NextProtos = []string{"h2", "http/1.1"}
 	tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cs.certs[0].cur.Load(), nil }
-	if t.ClientCAFile != "" {
-		bundle, err := tlspolicy.ReadCAFile(t.ClientCAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("admin.tls.client_ca_file: %w", err)
-		}
-		// A certificate is asked for, verified when sent, and optional:
-		// a caller may use a token instead.
-		tc.ClientCAs, tc.ClientAuth = bundle.Pool(), tls.VerifyClientCertIfGiven
-	}
 	return tc, cs, nil
 }
 

@@ -79,6 +79,9 @@ type Gateway struct {
 	reloadMu  sync.Mutex
 	listeners []config.Listener // as bound at start; changing them needs a restart
 	servers   []*publicServer
+	// clientCAs are the client certificate CAs of the HTTPS listeners
+	// and the admin listener, set at start, reloaded with certificates.
+	clientCAs []*clientCAs
 	bound     map[string]string // listener name -> bound address
 	ops       *http.Server
 	opsAddr   string
@@ -312,13 +315,20 @@ func (g *Gateway) newServer(lc config.Listener, errLog *log.Logger) (*publicServ
 		ps.tlsConfig.NextProtos = []string{"h2", "http/1.1"}
 	}
 	if ca := lc.TLS.ClientAuth; ca != nil {
-		// Before setClientAuth, whose per-SNI clones must carry it.
-		if err := g.setRevocation(ps.tlsConfig, ca); err != nil {
+		// Revocation before the client CAs: the configs handed to
+		// handshakes are clones of this one and must carry it.
+		rc, err := revocationChecker(ca, g.log)
+		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
-		if err := setClientAuth(ps.tlsConfig, ca); err != nil {
-			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+		if rc != nil {
+			ps.tlsConfig.VerifyConnection = rc.VerifyConnection
 		}
+		cas, err := newClientCAs(ps.tlsConfig, ca.CAFile, lc.Name, clientAuthMode(ca), ca.Hosts, rc)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: client_auth.ca_file: %w", lc.Name, err)
+		}
+		g.clientCAs = append(g.clientCAs, cas)
 	}
 	ps.handshake = handshakeTimeout(readHeader, read, write)
 	if !lc.HTTP2.Disable {
@@ -558,14 +568,17 @@ func (g *Gateway) DrainTimeout() time.Duration {
 	return g.snap.Load().cfg.Shutdown.DrainTimeout.Or(30 * time.Second)
 }
 
-// refreshCertificates reloads certificate files that changed on disk: the
-// HTTPS listeners' and the admin listener's.
+// refreshCertificates reloads certificate and client CA files that
+// changed on disk: the HTTPS listeners' and the admin listener's.
 func (g *Gateway) refreshCertificates() {
 	for name, cs := range g.snap.Load().certs {
 		cs.refreshAll(g.log, name)
 	}
 	if cp := g.control; cp != nil && cp.cert != nil {
 		cp.cert.refreshAll(g.log, adminCertOwner)
+	}
+	for _, c := range g.clientCAs {
+		c.refresh(g.log)
 	}
 }
 

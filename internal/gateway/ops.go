@@ -85,10 +85,13 @@ func (g *Gateway) opsMux() http.Handler {
 		if cp := g.control; cp != nil && cp.cert != nil {
 			certErrs = append(certErrs, cp.cert.failures(adminCertOwner)...)
 		}
+		for _, c := range g.clientCAs {
+			certErrs = append(certErrs, c.failures()...)
+		}
 		if len(certErrs) > 0 {
 			sort.Slice(certErrs, func(i, j int) bool {
 				a, b := certErrs[i], certErrs[j]
-				return a["listener"].(string)+"\x00"+a["cert_file"].(string) < b["listener"].(string)+"\x00"+b["cert_file"].(string)
+				return certErrKey(a) < certErrKey(b)
 			})
 			body["certificate_errors"] = certErrs
 		}
@@ -130,4 +133,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// certErrKey orders /readyz's certificate_errors: by listener, then file
+// (a certificate's cert_file or a client CA's ca_file).
+func certErrKey(e map[string]any) string {
+	file, _ := e["cert_file"].(string)
+	if ca, ok := e["ca_file"].(string); ok {
+		file = ca
+	}
+	listener, _ := e["listener"].(string)
+	return listener + "\x00" + file
 }

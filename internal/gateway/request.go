@@ -133,7 +133,7 @@ func (x *exchange) checkConnection() bool {
 	// agree: a connection set up for a host without client certificates
 	// cannot be used to reach a host that requires them.
 	if hosts := x.snap.mtlsHosts[x.h.listener]; hosts != nil {
-		// Compared as the router and setClientAuth see names: without a
+		// Compared as the router and clientCAs see names: without a
 		// trailing dot, lower-case ("secure.example." must not slip by).
 		if hosts[sniName(x.host)] && !hosts[sniName(r.TLS.ServerName)] {
 			return x.refuse(http.StatusMisdirectedRequest, detailMisdirected, "host requires client certificates; SNI did not")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // certSet is the certificates of one HTTPS listener, chosen by SNI. Each
@@ -191,41 +190,6 @@ func (cs *certSet) failures(listener string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// setClientAuth makes an HTTPS listener ask for client certificates. With
-// hosts listed, only connections whose SNI names one of them are asked;
-// the proxy handler refuses a Host that needs certificates on a connection
-// that was not asked (421).
-func setClientAuth(tc *tls.Config, ca *config.ClientAuth) error {
-	bundle, err := tlspolicy.ReadCAFile(ca.CAFile)
-	if err != nil {
-		return fmt.Errorf("client_auth.ca_file: %w", err)
-	}
-	pool := bundle.Pool()
-	mode := tls.VerifyClientCertIfGiven
-	if ca.Mode == "require" {
-		mode = tls.RequireAndVerifyClientCert
-	}
-	tc.ClientCAs = pool
-	if len(ca.Hosts) == 0 {
-		tc.ClientAuth = mode
-		return nil
-	}
-	hosts := map[string]bool{}
-	for _, h := range ca.Hosts {
-		hosts[strings.ToLower(h)] = true
-	}
-	base := tc.Clone()
-	withCerts := tc.Clone()
-	withCerts.ClientAuth = mode
-	tc.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		if hosts[strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))] {
-			return withCerts, nil
-		}
-		return base, nil
-	}
-	return nil
 }
 
 // hostMatchesTLS reports whether a request's host (port stripped) is the

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -63,17 +62,6 @@ func (g *Gateway) jwksHandler(w http.ResponseWriter, _ *http.Request) {
 
 // jwksPath is where the ops listener serves the key set.
 const jwksPath = verify.JWKSPath
-
-// setRevocation makes a listener with client_auth refuse revoked client
-// certificates at the handshake (CRLs, OCSP).
-func (g *Gateway) setRevocation(tc *tls.Config, ca *config.ClientAuth) error {
-	rc, err := revocationChecker(ca, g.log)
-	if err != nil || rc == nil {
-		return err
-	}
-	tc.VerifyConnection = rc.VerifyConnection
-	return nil
-}
 
 func revocationChecker(ca *config.ClientAuth, log *slog.Logger) (*revocation.Checker, error) {
 	if len(ca.CRLFiles) == 0 && ca.OCSP == nil {

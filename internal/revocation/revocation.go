@@ -202,6 +202,29 @@ func (c *Checker) refresh() {
 	}
 }
 
+// SetCAs replaces the CAs that must sign the CRLs (client_auth.ca_file
+// was reloaded) and loads the CRL files again against them. On an error
+// (a list signed by a CA no longer in the file) nothing changes: the
+// caller keeps the previous CA file too, so that the trusted CAs and the
+// lists that revoke their certificates never disagree.
+func (c *Checker) SetCAs(cas []*x509.Certificate) error {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
+	old := c.cas
+	c.cas = cas
+	if len(c.files) == 0 {
+		return nil
+	}
+	set, stamps, err := c.load()
+	if err != nil {
+		c.cas = old
+		return err
+	}
+	c.crls.Store(set)
+	c.stamps = stamps
+	return nil
+}
+
 // ErrRevoked is returned for a revoked certificate.
 var ErrRevoked = errors.New("client certificate revoked")
 

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -421,4 +422,82 @@ func TestAuthMTLSHostsAndSNI(t *testing.T) {
 	up.Reset()
 	resp, body, err := mtlsDo(f.client("public.example.test", &f.alice, false), gw.Addr, "secure.example.test", "/x")
 	mtlsExpectProblem(t, up, resp, body, err, 421)
+}
+
+// TestClientCAFileReload: a listener's client_auth.ca_file changed on disk
+// is used without a restart (a partner's CA added, then the old CA taken
+// out, as in a CA rotation): a certificate of the added CA is accepted
+// once the file is reloaded, one of the removed CA refused at the
+// handshake; a broken file keeps the previous CAs, is logged once and
+// shows on /readyz; and the upstream never sees a refused client.
+func TestClientCAFileReload(t *testing.T) {
+	f := getMTLSFixture(t)
+	up := NewUpstream(t, nil)
+	cfg := f.config(t, up, "mode: require, ca_file: {ca}", mtlsRoutes)
+	m := regexp.MustCompile(`ca_file: "([^"]+)"`).FindStringSubmatch(string(cfg))
+	if m == nil {
+		t.Fatal("no ca_file in the config")
+	}
+	caFile := m[1]
+	gw := StartGateway(t, cfg)
+	sni := "public.example.test"
+	partnerCA, err := newTLSTestCA("Partner CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	partner, err := mtlsIssueClient(partnerCA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(cert *tls.Certificate) (*http.Response, error) {
+		resp, _, err := mtlsDo(f.client(sni, cert, false), gw.Addr, "", "/open/x")
+		return resp, err
+	}
+
+	resp, err := get(&partner)
+	mtlsExpectHandshakeRefused(t, up, resp, err, "unknown certificate authority")
+
+	// The partner's CA added beside the first.
+	tlsWriteFile(t, caFile, append(append([]byte{}, f.clientCA.pem...), partnerCA.pem...))
+	ev := waitLogEvent(t, gw, "certificate_reloaded", 1, nil)
+	wantEvent(t, ev[0], "INFO", map[string]any{"listener": "public", "ca_file": caFile})
+	for _, c := range []*tls.Certificate{&partner, &f.alice} {
+		up.Reset()
+		if resp, err := get(c); err != nil || resp.StatusCode != 200 || up.Count() != 1 {
+			t.Fatalf("%s after the partner's CA was added: %v %v", c.Leaf.Issuer, resp, err)
+		}
+	}
+
+	// The first CA taken out: its certificates are refused.
+	tlsWriteFile(t, caFile, partnerCA.pem)
+	waitLogEvent(t, gw, "certificate_reloaded", 2, nil)
+	up.Reset()
+	resp, err = get(&f.alice)
+	mtlsExpectHandshakeRefused(t, up, resp, err, "unknown certificate authority")
+
+	// A broken file: the partner's CA stays, the failure shows.
+	tlsWriteFile(t, caFile, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	failed := waitLogEvent(t, gw, "certificate_reload_failed", 1, nil)
+	wantEvent(t, failed[0], "ERROR", map[string]any{"listener": "public", "ca_file": caFile})
+	up.Reset()
+	if resp, err := get(&partner); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the previous CAs were not kept: %v %v", resp, err)
+	}
+	up.Reset()
+	resp, err = get(&f.alice)
+	mtlsExpectHandshakeRefused(t, up, resp, err, "unknown certificate authority")
+	code, body := gw.Readyz()
+	var ready struct {
+		Errs []struct {
+			Listener string `json:"listener"`
+			CAFile   string `json:"ca_file"`
+			Error    string `json:"error"`
+		} `json:"certificate_errors"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatalf("/readyz: %v: %s", err, body)
+	}
+	if code != 200 || len(ready.Errs) != 1 || ready.Errs[0].Listener != "public" || ready.Errs[0].CAFile != caFile || ready.Errs[0].Error == "" {
+		t.Errorf("/readyz %d during the failure: %s", code, body)
+	}
 }

@@ -263,3 +263,53 @@ func TestClientCertificateOCSP(t *testing.T) {
 		t.Fatal("failure: open admitted a revoked certificate")
 	}
 }
+
+// TestClientCAFileReloadKeepsCRLsConsistent: a client CA file reloaded
+// with CRLs configured takes effect only when every CRL is signed by a CA
+// of the new file. A new file without the CA that signs the CRL is
+// refused as a whole (logged, on /readyz): the trusted CAs and the lists
+// that revoke their certificates never disagree, and a revoked
+// certificate stays refused. A file that keeps that CA and adds another
+// is used.
+func TestClientCAFileReloadKeepsCRLsConsistent(t *testing.T) {
+	clientCA, otherCA := ztNewCA(t, "clients CA"), ztNewCA(t, "other CA")
+	alice, bob := revClient(t, clientCA, "alice", ""), revClient(t, clientCA, "bob", "")
+	carol := revClient(t, otherCA, "carol", "")
+	up := NewUpstream(t, nil)
+	crlDir := t.TempDir()
+	crlFile := filepath.Join(crlDir, "clients.crl")
+	revCRL(t, clientCA, crlFile, 1, bob.Leaf.SerialNumber)
+	gw, dir := revGateway(t, clientCA, up, fmt.Sprintf("crl_files: [%q]", crlFile))
+	caFile := filepath.Join(dir, "client-ca.pem")
+
+	// Only the other CA: the CRL is no longer signed by a CA of the file.
+	tlsWriteFile(t, caFile, otherCA.pem)
+	failed := waitLogEvent(t, gw, "certificate_reload_failed", 1, nil)
+	wantEvent(t, failed[0], "ERROR", map[string]any{"listener": "public", "ca_file": caFile})
+	if e, _ := failed[0]["error"].(string); !strings.Contains(e, "not signed by a CA of client_auth.ca_file") {
+		t.Errorf("the failure does not say why: %q", e)
+	}
+	if code, err := revGet(gw, alice); err != nil || code != 200 {
+		t.Fatalf("alice after a refused CA file: %d %v (the previous CAs must stay)", code, err)
+	}
+	if _, err := revGet(gw, carol); err == nil {
+		t.Fatal("carol admitted: the refused CA file was used")
+	}
+	if _, err := revGet(gw, bob); err == nil {
+		t.Fatal("bob admitted: the revocation was lost")
+	}
+
+	// Both CAs: used; bob is still revoked, carol admitted.
+	tlsWriteFile(t, caFile, append(append([]byte{}, clientCA.pem...), otherCA.pem...))
+	waitLogEvent(t, gw, "certificate_reloaded", 1, nil)
+	if code, err := revGet(gw, carol); err != nil || code != 200 {
+		t.Fatalf("carol after her CA was added: %d %v", code, err)
+	}
+	n := up.Count()
+	if _, err := revGet(gw, bob); err == nil || up.Count() != n {
+		t.Fatalf("bob after the reload: %v (the CRL must still apply)", err)
+	}
+	if _, body := gw.Readyz(); strings.Contains(body, "certificate_errors") {
+		t.Errorf("/readyz still shows the failure after a good file: %s", body)
+	}
+}
