@@ -33,10 +33,10 @@ type clientCAs struct {
 	hosts   map[string]bool // only these SNI names are asked (none: every connection)
 	revoker *revocation.Checker
 
-	mu      sync.Mutex // one reload at a time
-	stamp   caStamp
-	cur     atomic.Pointer[clientAuthConfigs]
-	failing atomic.Pointer[certFailure]
+	mu    sync.Mutex // one reload at a time
+	stamp caStamp
+	cur   atomic.Pointer[clientAuthConfigs]
+	reloadState
 }
 
 // clientAuthConfigs are the configs of one bundle: withCerts asks for a
@@ -108,23 +108,12 @@ func (c *clientCAs) load() (bool, error) {
 	return true, nil
 }
 
-// refresh reloads a changed file: the reload and a failure are logged
-// once each (as a certificate's: eventCertReloaded, eventCertReloadFailed,
-// with ca_file), the failure kept for /readyz until the file loads.
+// refresh reloads a changed file, reported as a certificate's reload is
+// (with ca_file).
 func (c *clientCAs) refresh(log *slog.Logger) {
 	changed, err := c.load()
-	prev := c.failing.Load()
-	switch {
-	case err != nil:
-		if prev == nil || prev.err != err.Error() {
-			c.failing.Store(&certFailure{err: err.Error(), since: time.Now().UTC()})
-			log.Error("client CA file reload failed; keeping the previous CAs", "event", eventCertReloadFailed,
-				"listener", c.owner, "ca_file", c.file, "error", err)
-		}
-	case changed || prev != nil:
-		c.failing.Store(nil)
-		log.Info("client CA file reloaded", "event", eventCertReloaded, "listener", c.owner, "ca_file", c.file)
-	}
+	c.record(log, changed, err, "client CA file reload failed; keeping the previous CAs", "client CA file reloaded",
+		"listener", c.owner, "ca_file", c.file)
 }
 
 // failures is the failing reload for /readyz, if any.

@@ -27,15 +27,39 @@ type reloadingCert struct {
 	certFile, keyFile string
 	cur               atomic.Pointer[tls.Certificate]
 	stamp             atomic.Value // fileStamp of the last successful load
-	// failing is set while the files on disk fail to load (the previous
-	// certificate serves): logged once when it starts, shown on /readyz.
-	failing atomic.Pointer[certFailure]
+	// The files on disk failing to load (the previous certificate serves).
+	reloadState
 }
 
-// certFailure is a certificate reload that failed.
+// certFailure is a certificate (or client CA) reload that failed.
 type certFailure struct {
 	err   string
 	since time.Time
+}
+
+// reloadState is what the gateway remembers of a file it reloads when the
+// file changes (a certificate, a client CA bundle): the failure while it
+// fails to load, logged when it starts or its error changes (not at every
+// poll while the file stays broken) and shown on /readyz until the file
+// loads again.
+type reloadState struct {
+	failing atomic.Pointer[certFailure]
+}
+
+// record logs the outcome of one poll of the file: err from the reload,
+// changed when a new version was loaded; attrs name the file.
+func (s *reloadState) record(log *slog.Logger, changed bool, err error, failed, reloaded string, attrs ...any) {
+	prev := s.failing.Load()
+	switch {
+	case err != nil:
+		if prev == nil || prev.err != err.Error() {
+			s.failing.Store(&certFailure{err: err.Error(), since: time.Now().UTC()})
+			log.Error(failed, append([]any{"event", eventCertReloadFailed}, append(attrs, "error", err)...)...)
+		}
+	case changed || prev != nil:
+		s.failing.Store(nil)
+		log.Info(reloaded, append([]any{"event", eventCertReloaded}, attrs...)...)
+	}
 }
 
 type fileStamp struct {
@@ -166,18 +190,8 @@ const (
 func (cs *certSet) refreshAll(log *slog.Logger, listener string) {
 	for _, rc := range cs.certs {
 		changed, err := rc.refresh()
-		prev := rc.failing.Load()
-		switch {
-		case err != nil:
-			if prev == nil || prev.err != err.Error() {
-				rc.failing.Store(&certFailure{err: err.Error(), since: time.Now().UTC()})
-				log.Error("certificate reload failed; keeping the previous certificate", "event", eventCertReloadFailed,
-					"listener", listener, "cert_file", rc.certFile, "error", err)
-			}
-		case changed || prev != nil:
-			rc.failing.Store(nil)
-			log.Info("certificate reloaded", "event", eventCertReloaded, "listener", listener, "cert_file", rc.certFile)
-		}
+		rc.record(log, changed, err, "certificate reload failed; keeping the previous certificate", "certificate reloaded",
+			"listener", listener, "cert_file", rc.certFile)
 	}
 }
 
