@@ -2,21 +2,14 @@ package upstream
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/tlspolicy/tlspolicytest"
@@ -31,27 +24,14 @@ func writePEM(t *testing.T, der []byte) string {
 	return path
 }
 
-// otherCA returns a self-signed CA certificate unrelated to httptest's.
-func otherCA(t *testing.T) []byte {
+// otherCA writes a self-signed CA certificate unrelated to httptest's
+// and returns its file.
+func otherCA(t *testing.T) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "other test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "other-ca.pem")
+	tlspolicytest.WriteKeyPair(t, ca, filepath.Join(dir, "other-ca.key"), "other test CA")
+	return ca
 }
 
 func TestHTTPSTarget(t *testing.T) {
@@ -106,7 +86,7 @@ func TestHTTPSTarget(t *testing.T) {
 	}
 
 	// The wrong CA fails verification, and so do the system roots.
-	for _, cfg := range []config.Service{withTLS(svcConfig(up.URL), writePEM(t, otherCA(t))), svcConfig(up.URL)} {
+	for _, cfg := range []config.Service{withTLS(svcConfig(up.URL), otherCA(t)), svcConfig(up.URL)} {
 		bad := mustService(t, r, cfg)
 		btg, _ := bad.Pick("")
 		_, err := btg.RoundTrip(newReq(context.Background(), btg, "GET", "/", nil))
