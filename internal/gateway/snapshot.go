@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 
@@ -117,7 +118,14 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		credential: canonicalOr(cfg.IdentityHeaders.Credential, "X-Credential-Id"),
 		method:     canonicalOr(cfg.IdentityHeaders.Method, "X-Auth-Method"),
 	}
-	owned := map[string]bool{s.identity.consumer: true, s.identity.groups: true, s.identity.credential: true, s.identity.method: true}
+	// owned: the headers the gateway sets for the upstream, each with who
+	// sets it (for routeHeaderConditions' error); a client's are dropped.
+	owned := map[string]string{
+		s.identity.consumer:   "identity_headers.consumer",
+		s.identity.groups:     "identity_headers.groups",
+		s.identity.credential: "identity_headers.credential",
+		s.identity.method:     "identity_headers.method",
+	}
 	guard := map[string]bool{}
 	for _, list := range [][]string{spoofableHeaders, forwardingHeaders, framingHeaders, methodOverrideHeaders} {
 		for _, h := range list {
@@ -174,9 +182,18 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	errs = append(errs, aerrs...)
 	errs = append(errs, checkRevocation(cfg)...)
 	s.assertKeys = assertKeys
-	for _, a := range asserters {
-		for _, h := range a.Headers() {
-			owned[h] = true
+	// own records the first setter of each header (config order: the
+	// error names one, the same one each time).
+	own := func(h, who string) {
+		if _, ok := owned[h]; !ok {
+			owned[h] = who
+		}
+	}
+	for _, sc := range cfg.Services {
+		if a := asserters[sc.Name]; a != nil {
+			for _, h := range a.Headers() {
+				own(h, fmt.Sprintf("the identity assertion of service %q", sc.Name))
+			}
 		}
 	}
 
@@ -223,7 +240,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			}
 			if o, ok := v.(pipeline.HeaderOwner); ok {
 				for _, h := range o.OwnedHeaders() {
-					owned[textproto.CanonicalMIMEHeaderKey(h)] = true
+					own(textproto.CanonicalMIMEHeaderKey(h), fmt.Sprintf("the %s policy at %s", ps.Kind, path))
 				}
 			}
 			if rd, ok := v.(pipeline.HeaderReader); ok {
@@ -248,6 +265,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		rr = append(rr, toRouterRoute(i, rc))
 	}
 	linkSiblings(cfg, s.routes)
+	errs = append(errs, routeHeaderConditions(cfg, owned)...)
 	r, err := router.New(rr)
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
@@ -388,6 +406,47 @@ func canonicalOr(name, def string) string {
 		name = def
 	}
 	return textproto.CanonicalMIMEHeaderKey(name)
+}
+
+// routeHeaderConditions refuses a route header condition on a header
+// that never reaches the router: the client's copy is removed before
+// routing (dropClientHeaders) because the gateway sets that header for
+// the upstream itself (owned: identity headers, assertions, policies) or
+// only a proxy may set it, the method override headers are read and
+// removed, Host is the request's host (Request.Host, never a field of
+// Header), and a name with '_' or '.' is dropped on every listener that
+// does not keep such names. Such a condition never holds: the route is
+// never reached and its policies never run, while the config reads as if
+// requests claiming that header went there.
+func routeHeaderConditions(cfg *config.Config, owned map[string]string) config.Errors {
+	keepSeparators := false
+	for _, l := range cfg.Listeners {
+		keepSeparators = keepSeparators || l.AllowUnderscoreAndDotHeaders
+	}
+	var errs config.Errors
+	for i, rc := range cfg.Routes {
+		for j, hm := range rc.Headers {
+			name := textproto.CanonicalMIMEHeaderKey(hm.Name)
+			why := ""
+			switch {
+			case name == "Host":
+				why = "the request's host is not a header condition: list it in the route's hosts"
+			case owned[name] != "":
+				why = "the gateway removes it from every client request before routing and sets it for the upstream itself (" + owned[name] + ")"
+			case slices.Contains(spoofableHeaders, name):
+				why = "the gateway removes it from every client request before routing (only a proxy may set it)"
+			case slices.Contains(methodOverrideHeaders, name):
+				why = "the gateway reads and removes the method override headers before routing (a route with method_override is matched by the overridden method)"
+			case hasSeparator(hm.Name) && !keepSeparators:
+				why = "the gateway removes a header whose name has '_' or '.' from every client request before routing (no listener sets allow_underscore_and_dot_headers)"
+			default:
+				continue
+			}
+			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("routes[%d].headers[%d].name", i, j),
+				fmt.Sprintf("%q never reaches the router: %s; this condition never holds and the route is never reached", hm.Name, why)))
+		}
+	}
+	return errs
 }
 
 // shadowedRoutes refuses a route path that no request can reach: another

@@ -334,6 +334,39 @@ routes:
 	}
 }
 
+// TestCLIValidateRefusesAHeaderConditionTheRouterNeverSees: a route that
+// requires X-Consumer-Name (an identity header: the client's copy is
+// removed before routing) reads as "admins go here" and would receive no
+// request; validate refuses it at the condition's name.
+func TestCLIValidateRefusesAHeaderConditionTheRouterNeverSees(t *testing.T) {
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - name: everyone
+    paths: [{prefix: /}]
+    service: svc
+    auth: none
+  - name: admins
+    paths: [{prefix: /admin/}]
+    headers: [{name: X-Consumer-Name, value: admin}]
+    service: svc
+    auth: none
+`
+	p := writeFile(t, "identity-route.yaml", cfg)
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorAt(t, r.stderr, p, 11, 22, "routes[1].headers[0].name", `"X-Consumer-Name" never reaches the router: the gateway removes it from every client request before routing and sets it for the upstream itself (identity_headers.consumer)`)
+
+	// The same condition on a header of the client's own is a route.
+	p = writeFile(t, "tenant-route.yaml", strings.Replace(cfg, "X-Consumer-Name", "X-Tenant", 1))
+	if r := runCLI(t, nil, "validate", "--config", p); r.code != 0 {
+		t.Errorf("X-Tenant: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+}
+
 // TestCLIValidateListsEachProblemOnce: a list entry or a file the loader
 // refuses is reported at its field, and not again at its block by the
 // compile step that runs on a config with errors (trusted_proxies for

@@ -44,7 +44,8 @@ const (
 	serialA2 = 3003 // a.example.test after rotation, new key
 )
 
-// tlsTestCA is a self-signed certificate authority.
+// tlsTestCA is a self-signed certificate authority; it may sign
+// certificates, CRLs and OCSP answers.
 type tlsTestCA struct {
 	cert *x509.Certificate
 	key  crypto.Signer
@@ -62,7 +63,7 @@ func newTLSTestCA(name string) (*tlsTestCA, error) {
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
