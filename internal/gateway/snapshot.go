@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"net/textproto"
-	"slices"
 	"sort"
 	"strings"
 
@@ -198,6 +197,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 
 	rr := make([]router.Route, 0, len(cfg.Routes))
+	var reads []headerRead // the headers the routes' policies read
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		rt := &route{
@@ -224,6 +224,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			}
 		}
 		hasAuth, needsIdentity := false, false
+		routeReads, routeOwned := len(reads), map[string]bool{}
 		for j, ps := range rc.Policies {
 			path := fmt.Sprintf("routes[%d].policies[%d]", i, j)
 			env := pipeline.CompileEnv{Route: rc.Name, RouteConfig: rc, Path: path, Config: cfg, Snapshot: snapShared, State: state}
@@ -241,6 +242,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			if o, ok := v.(pipeline.HeaderOwner); ok {
 				for _, h := range o.OwnedHeaders() {
 					own(textproto.CanonicalMIMEHeaderKey(h), fmt.Sprintf("the %s policy at %s", ps.Kind, path))
+					routeOwned[textproto.CanonicalMIMEHeaderKey(h)] = true
 				}
 			}
 			if rd, ok := v.(pipeline.HeaderReader); ok {
@@ -249,10 +251,15 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 						rt.decides.any = true
 						continue
 					}
+					reads = append(reads, headerRead{path: path, kind: ps.Kind, name: h})
 					guard[textproto.CanonicalMIMEHeaderKey(h)] = true
 					rt.decides.add(h)
 				}
 			}
+		}
+		for k := routeReads; k < len(reads); k++ {
+			// Set by this route's authentication, before the phases that read.
+			reads[k].setByRoute = routeOwned[textproto.CanonicalMIMEHeaderKey(reads[k].name)]
 		}
 		switch {
 		case hasAuth && rc.Auth == "none":
@@ -265,7 +272,9 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		rr = append(rr, toRouterRoute(i, rc))
 	}
 	linkSiblings(cfg, s.routes)
-	errs = append(errs, routeHeaderConditions(cfg, owned)...)
+	unseen := newUnseenHeaders(cfg, owned)
+	errs = append(errs, unseen.routeConditions(cfg)...)
+	errs = append(errs, unseen.policyReads(cfg, reads)...)
 	r, err := router.New(rr)
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
@@ -406,47 +415,6 @@ func canonicalOr(name, def string) string {
 		name = def
 	}
 	return textproto.CanonicalMIMEHeaderKey(name)
-}
-
-// routeHeaderConditions refuses a route header condition on a header
-// that never reaches the router: the client's copy is removed before
-// routing (dropClientHeaders) because the gateway sets that header for
-// the upstream itself (owned: identity headers, assertions, policies) or
-// only a proxy may set it, the method override headers are read and
-// removed, Host is the request's host (Request.Host, never a field of
-// Header), and a name with '_' or '.' is dropped on every listener that
-// does not keep such names. Such a condition never holds: the route is
-// never reached and its policies never run, while the config reads as if
-// requests claiming that header went there.
-func routeHeaderConditions(cfg *config.Config, owned map[string]string) config.Errors {
-	keepSeparators := false
-	for _, l := range cfg.Listeners {
-		keepSeparators = keepSeparators || l.AllowUnderscoreAndDotHeaders
-	}
-	var errs config.Errors
-	for i, rc := range cfg.Routes {
-		for j, hm := range rc.Headers {
-			name := textproto.CanonicalMIMEHeaderKey(hm.Name)
-			why := ""
-			switch {
-			case name == "Host":
-				why = "the request's host is not a header condition: list it in the route's hosts"
-			case owned[name] != "":
-				why = "the gateway removes it from every client request before routing and sets it for the upstream itself (" + owned[name] + ")"
-			case slices.Contains(spoofableHeaders, name):
-				why = "the gateway removes it from every client request before routing (only a proxy may set it)"
-			case slices.Contains(methodOverrideHeaders, name):
-				why = "the gateway reads and removes the method override headers before routing (a route with method_override is matched by the overridden method)"
-			case hasSeparator(hm.Name) && !keepSeparators:
-				why = "the gateway removes a header whose name has '_' or '.' from every client request before routing (no listener sets allow_underscore_and_dot_headers)"
-			default:
-				continue
-			}
-			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("routes[%d].headers[%d].name", i, j),
-				fmt.Sprintf("%q never reaches the router: %s; this condition never holds and the route is never reached", hm.Name, why)))
-		}
-	}
-	return errs
 }
 
 // shadowedRoutes refuses a route path that no request can reach: another

@@ -17,8 +17,9 @@ import (
 
 // routeHeadersConfig has a route that sends a JWT claim upstream
 // (X-User-Id) and a route "admins" whose header condition is the test's.
-// listener, service, top and cond fill the listener's extra fields, the
-// service's, extra top-level blocks and the condition's header name.
+// listener, service, top, users and admins fill the listener's extra
+// fields, the service's, extra top-level blocks, more policies of "users"
+// and more fields of "admins".
 const routeHeadersConfig = `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"%s}]
 services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]%s}]
@@ -30,7 +31,9 @@ routes:
   - name: users
     paths: [{prefix: /users/}]
     service: svc
-    policies: [{kind: auth, methods: [{jwt: {algorithms: [HS256], claims_to_headers: {sub: X-User-Id}}}]}]
+    policies:
+      - {kind: auth, methods: [{jwt: {algorithms: [HS256], claims_to_headers: {sub: X-User-Id}}}]}
+%s
   - name: admins
     paths: [{prefix: /admin/}]
     service: svc
@@ -72,34 +75,23 @@ func TestRouteHeaderConditionOnAHeaderThatNeverReachesTheRouterIsRefused(t *test
 		{desc: "the identity assertion header without an assertion is an ordinary header", header: "X-Portcullis-Assertion"},
 		{desc: "a header only a proxy sets", header: "X-Real-IP", want: "only a proxy may set it"},
 		{desc: "a method override header", header: "X-HTTP-Method-Override", want: "method override headers"},
-		{desc: "Host", header: "host", want: "list it in the route's hosts"},
+		{desc: "Host", header: "host", want: "match it with a route's hosts"},
 		{desc: "a name with an underscore where no listener keeps them", header: "X_Tenant", want: "no listener sets allow_underscore_and_dot_headers"},
 		{desc: "a name with a dot where no listener keeps them", header: "X.Tenant", want: "no listener sets allow_underscore_and_dot_headers"},
 		{desc: "a name with an underscore on a listener that keeps them", header: "X_Tenant", listener: ", allow_underscore_and_dot_headers: true"},
 		{desc: "an ordinary header", header: "X-Api-Version"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			src := fmt.Sprintf(routeHeadersConfig, tc.listener, tc.service, tc.top, fmt.Sprintf("    headers: [{name: %q}]", tc.header))
-			err := compileSource(t, src)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
+			src := fmt.Sprintf(routeHeadersConfig, tc.listener, tc.service, tc.top, "", fmt.Sprintf("    headers: [{name: %q}]", tc.header))
+			if !wantCompileError(t, compileSource(t, src), "routes[1].headers[0].name", "never reaches the router", tc.want) {
 				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, "routes[1].headers[0].name") || !strings.Contains(msg, "never reaches the router") || !strings.Contains(msg, tc.want) {
-				t.Fatalf("error %q, want it at routes[1].headers[0].name with %q", msg, tc.want)
 			}
 			if strings.EqualFold(tc.header, "Host") {
 				return // never a field of Request.Header (the engine keeps it in Request.Host)
 			}
 			// The reason the check exists: without the condition, a
 			// client's copy of the header is gone before matchRoute.
-			snap := compileSnapshot(t, fmt.Sprintf(routeHeadersConfig, tc.listener, tc.service, tc.top, ""))
+			snap := compileSnapshot(t, fmt.Sprintf(routeHeadersConfig, tc.listener, tc.service, tc.top, "", ""))
 			x, _ := newExchange(snap, "GET", "/admin/", "example.com")
 			x.r.Header = header(tc.header, "admin", "Accept", "*/*")
 			x.dropClientHeaders()
@@ -108,6 +100,25 @@ func TestRouteHeaderConditionOnAHeaderThatNeverReachesTheRouterIsRefused(t *test
 			}
 		})
 	}
+}
+
+// wantCompileError checks a compile result: no error when want is "",
+// else one at path holding both texts. It reports whether it was refused.
+func wantCompileError(t *testing.T, err error, path, what, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return false
+	}
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if msg := err.Error(); !strings.Contains(msg, path+": ") || !strings.Contains(msg, what) || !strings.Contains(msg, want) {
+		t.Fatalf("error %q, want it at %s with %q", msg, path, want)
+	}
+	return true
 }
 
 // compileSource parses and compiles a config; the error is either's.
@@ -137,4 +148,48 @@ func compileSnapshot(t *testing.T, src string) *Snapshot {
 		t.Fatalf("%v\n%s", err, src)
 	}
 	return s
+}
+
+// TestPolicyReadingAHeaderNoPolicySeesIsRefused: a policy that reads a
+// header removed before the policies run (or set for the upstream only
+// after them) never sees a client's value: a rate limit keyed on
+// X-Consumer-Name would put every client in one bucket, a rule or
+// require_headers would refuse everyone. A claim the route's own jwt
+// method sends upstream is set in the authentication phase, before the
+// phases that read headers, and may be read.
+func TestPolicyReadingAHeaderNoPolicySeesIsRefused(t *testing.T) {
+	limit := func(key string) string {
+		return fmt.Sprintf("{kind: rate_limit, key: %q, limits: [{rate: 10, per: 1m}]}", key)
+	}
+	for _, tc := range []struct {
+		desc          string
+		users, admins string // a policy on each route ("" for none)
+		at, want      string // "" when accepted
+	}{
+		{desc: "a rate limit keyed on an identity header", users: limit("header:X-Consumer-Name"),
+			at: "routes[0].policies[1]", want: `the rate_limit policy reads "X-Consumer-Name", which never reaches the policies: the gateway removes it from every client request before routing and sets it for the upstream itself (identity_headers.consumer)`},
+		{desc: "a rate limit keyed on a claim the route's own jwt method sets", users: limit("header:X-User-Id")},
+		{desc: "a rate limit keyed on a claim only another route's jwt method sets", admins: limit("header:X-User-Id"),
+			at: "routes[1].policies[0]", want: "(the auth policy at routes[0].policies[0])"},
+		{desc: "a rate limit's key_expr reading a header only a proxy sets", admins: `{kind: rate_limit, key_expr: 'request.headers[?"x-real-ip"].orValue("none")', limits: [{rate: 10, per: 1m}]}`,
+			at: "routes[1].policies[0]", want: "only a proxy may set it"},
+		{desc: "a rate limit keyed on a client header", users: limit("header:X-Tenant")},
+		{desc: "a rule reading an identity header", users: `{kind: rule, expr: 'request.headers[?"x-consumer-groups"].orValue("") == "admins"'}`,
+			at: "routes[0].policies[1]", want: "(identity_headers.groups)"},
+		{desc: "a rule reading the identity", users: `{kind: rule, expr: '"admins" in identity.groups'}`},
+		{desc: "require_headers on a method override header", admins: "{kind: require_headers, headers: [{name: X-HTTP-Method-Override}]}",
+			at: "routes[1].policies[0]", want: "method override headers"},
+		{desc: "require_headers on a client header", admins: "{kind: require_headers, headers: [{name: X-Tenant}]}"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			users, admins := "", ""
+			if tc.users != "" {
+				users = "      - " + tc.users
+			}
+			if tc.admins != "" {
+				admins = "    policies: [" + tc.admins + "]"
+			}
+			wantCompileError(t, compileSource(t, fmt.Sprintf(routeHeadersConfig, "", "", "", users, admins)), tc.at, "never reaches the policies", tc.want)
+		})
+	}
 }
