@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"maps"
 	"net/url"
 	"slices"
@@ -170,6 +171,11 @@ func (v *validator) tracing() {
 		} else {
 			v.add(p+".endpoint", "%s must be an http or https URL without credentials, query or fragment", v.q(p+".endpoint", t.Endpoint))
 		}
+	} else if u.Scheme == "http" && len(t.Headers) > 0 && !tlspolicy.Loopback(u.Hostname()) {
+		// The headers are the collector's credentials (an API key, a
+		// bearer token): plain http off this machine sends them in clear
+		// with every export, as the introspection and JWKS clients refuse.
+		v.add(p+".endpoint", "%s is plain http to a host off this machine, and tracing.headers (the collector's credentials) would cross the network in clear with every export: use https, or a collector on loopback", v.q(p+".endpoint", t.Endpoint))
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.Headers)) {
 		val := t.Headers[name]

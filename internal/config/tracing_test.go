@@ -26,6 +26,10 @@ func TestValidateTracing(t *testing.T) {
 			`is not a valid header name`},
 		{"unknown field", tr("    endpoint: \"http://c:4318\"\n    sampler: always\n"),
 			`sampler`},
+		{"headers over plain http off this machine", tr("    endpoint: \"http://collector.observability:4318\"\n    headers: {Authorization: \"Bearer t0ken\"}\n"),
+			`observability.tracing.endpoint: "http://collector.observability:4318" is plain http to a host off this machine, and tracing.headers (the collector's credentials) would cross the network in clear`},
+		{"headers over plain http to a name that is not loopback", tr("    endpoint: \"http://127.0.0.1.nip.io:4318\"\n    headers: {X-Api-Key: k}\n"),
+			`is plain http to a host off this machine`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -52,5 +56,22 @@ func TestValidTracing(t *testing.T) {
 	tr := c.Observability.Tracing
 	if tr == nil || tr.Headers["Authorization"] != "Bearer s3cret" || tr.Sample == nil || *tr.Sample != 0 || tr.ServiceName != "edge" {
 		t.Fatalf("tracing = %+v", tr)
+	}
+}
+
+// TestTracingHeadersOverPlainHTTP: plain http carries the collector's
+// credentials (tracing.headers) only to loopback; without headers a plain
+// http collector anywhere is accepted (spans carry no secret).
+func TestTracingHeadersOverPlainHTTP(t *testing.T) {
+	for _, tc := range []struct{ desc, endpoint, headers string }{
+		{desc: "loopback address with headers", endpoint: "http://127.0.0.1:4318", headers: "{Authorization: x}"},
+		{desc: "IPv6 loopback with headers", endpoint: "http://[::1]:4318", headers: "{Authorization: x}"},
+		{desc: "localhost with headers", endpoint: "http://localhost:4318", headers: "{Authorization: x}"},
+		{desc: "https off this machine with headers", endpoint: "https://collector.example:4318", headers: "{Authorization: x}"},
+		{desc: "plain http off this machine without headers", endpoint: "http://collector.observability:4318", headers: "{}"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			mustParse(t, minimal+"observability:\n  tracing:\n    endpoint: \""+tc.endpoint+"\"\n    headers: "+tc.headers+"\n")
+		})
 	}
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
+	"net"
 	"strings"
 	"time"
 )
@@ -137,5 +139,11 @@ func (v *validator) redisServer(p string, r *RedisServer) {
 	}
 	if r.TLS != nil {
 		v.clientTLS(p+".tls", r.TLS)
+	} else if host, _, err := net.SplitHostPort(r.Address); err == nil && r.Password != "" && !tlspolicy.Loopback(host) {
+		// AUTH travels in the clear over plain TCP: whoever is on the path
+		// gets the password, and with it the counters, bans and replay
+		// records that decide who gets in (as a PostgreSQL store off this
+		// machine needs verified TLS).
+		v.add(p+".password", "would cross the network in clear: %s is off this machine and reached over plain TCP (Redis AUTH is plain text); add a tls block, or use a Redis on loopback", v.q(p+".address", r.Address))
 	}
 }

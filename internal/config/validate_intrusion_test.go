@@ -30,6 +30,10 @@ func TestValidateIntrusionDetection(t *testing.T) {
 			`gw.yaml:17:57: intrusion_detection.redis.tls.min_version: must be "1.2" or "1.3", not "1.1"`},
 		{"redis tls SPIFFE without its bundle", ids(rule + "  store: redis\n  redis: {address: \"127.0.0.1:6379\", tls: {expected_identity: \"spiffe://prod.example/redis\"}}\n"),
 			`gw.yaml:17:43: intrusion_detection.redis.tls.ca_file: is required with a SPIFFE expected_identity (the trust domain's bundle)`},
+		{"redis password in clear off this machine", ids(rule + "  store: redis\n  redis: {address: \"10.0.0.9:6379\", password: \"redis-pass\"}\n"),
+			`gw.yaml:17:47: intrusion_detection.redis.password: would cross the network in clear: "10.0.0.9:6379" is off this machine and reached over plain TCP (Redis AUTH is plain text); add a tls block, or use a Redis on loopback`},
+		{"redis password in clear to a name", ids(rule + "  store: redis\n  redis: {address: \"redis.internal:6379\", username: portcullis, password: \"redis-pass\"}\n"),
+			`gw.yaml:17:75: intrusion_detection.redis.password: would cross the network in clear: "redis.internal:6379" is off this machine and reached over plain TCP (Redis AUTH is plain text); add a tls block, or use a Redis on loopback`},
 		{"redis without store", ids(rule + "  redis: {address: \"127.0.0.1:6379\"}\n"),
 			`gw.yaml:16:10: intrusion_detection.redis: is only used with store: redis`},
 		{"webhook url", ids(rule + "  alerts: {webhooks: [{url: \"ftp://x\"}]}\n"),
@@ -76,5 +80,24 @@ func TestValidateConnectionLimits(t *testing.T) {
 	c := mustParse(t, lst("    max_connections: 1000\n    max_connections_per_client: 20\n"))
 	if l := c.Listeners[0]; l.MaxConnections != 1000 || l.MaxConnectionsPerClient != 20 {
 		t.Fatalf("listener = %+v", l)
+	}
+}
+
+// TestRedisPasswordInClearOnlyOnLoopback: a Redis password goes over
+// plain TCP only to loopback; off this machine it needs a tls block. A
+// Redis without a password may be reached in plain TCP (nothing secret
+// crosses; the operator's network is the guard).
+func TestRedisPasswordInClearOnlyOnLoopback(t *testing.T) {
+	ids := func(redis string) string {
+		return minimal + "intrusion_detection:\n  rules: [{event: auth_failure, threshold: 10, window: 1m, ban: 10m}]\n  store: redis\n  redis: " + redis + "\n"
+	}
+	for _, tc := range []struct{ desc, redis string }{
+		{desc: "loopback address", redis: `{address: "127.0.0.1:6379", password: p}`},
+		{desc: "IPv6 loopback", redis: `{address: "[::1]:6379", password: p}`},
+		{desc: "localhost", redis: `{address: "localhost:6379", password: p}`},
+		{desc: "off this machine over TLS", redis: `{address: "10.0.0.9:6380", password: p, tls: {}}`},
+		{desc: "off this machine without a password", redis: `{address: "10.0.0.9:6379"}`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { mustParse(t, ids(tc.redis)) })
 	}
 }

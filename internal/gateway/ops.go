@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"log"
+	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -144,4 +145,13 @@ func certErrKey(e map[string]any) string {
 	}
 	listener, _ := e["listener"].(string)
 	return listener + "\x00" + file
+}
+
+// opsOpenToAll reports an ops listener that every peer reaching it may
+// use: bound beyond loopback (a wildcard address included) with no
+// ops.allow. It is allowed (a private network may be the guard), and
+// logged at start: the listener serves API key ids and client addresses.
+func opsOpenToAll(addr net.Addr, allow []string) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && len(allow) == 0 && !ta.IP.IsLoopback()
 }

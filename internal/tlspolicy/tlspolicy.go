@@ -73,8 +73,9 @@ func Transport() *http.Transport {
 // brackets and an IPv6 zone allowed) stays on this machine: "localhost"
 // (RFC 6761 reserves it for loopback) or a loopback address. It is the one
 // place that decides where the gateway may speak without TLS: a JWKS or
-// introspection endpoint over plain http, a PostgreSQL store without
-// verified TLS, an admin listener without TLS. Anything else, a name that
+// introspection endpoint over plain http, a tracing collector sent its
+// credentials over plain http, a Redis sent its password over plain TCP,
+// a PostgreSQL store without verified TLS, an admin listener without TLS. Anything else, a name that
 // merely resolves to loopback included, is off the machine.
 func Loopback(host string) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")

@@ -189,6 +189,10 @@ func (g *Gateway) WriteConfig(yaml GatewayConfig) {
 	g.t.Helper()
 	text := strings.ReplaceAll(string(yaml), "{{public}}", g.Addr)
 	text = strings.ReplaceAll(text, "{{ops}}", g.OpsAddr)
+	// {{opsport}}: the ops address's port alone, for a test that binds the
+	// ops listener to another host (0.0.0.0) on the port the harness
+	// checks readiness on.
+	text = strings.ReplaceAll(text, "{{opsport}}", g.OpsAddr[strings.LastIndexByte(g.OpsAddr, ':')+1:])
 	tmp := g.ConfigPath + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
 		g.t.Fatal(err)

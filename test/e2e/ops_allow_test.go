@@ -59,3 +59,39 @@ identity_assertion:
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestOpsListenerOpenToEveryPeerIsLogged: an ops listener bound beyond
+// loopback without ops.allow serves API key ids and client addresses to
+// every peer that reaches it; the gateway says so at start, once. On
+// loopback, or with ops.allow, it does not.
+func TestOpsListenerOpenToEveryPeerIsLogged(t *testing.T) {
+	up := NewUpstream(t, nil)
+	const warning = "the ops listener is open to every peer that reaches it"
+	for _, tc := range []struct {
+		desc, ops string
+		warned    bool
+	}{
+		{desc: "every address, no allow list", ops: "address: \"0.0.0.0:{{opsport}}\"\n", warned: true},
+		{desc: "every address, an allow list", ops: "address: \"0.0.0.0:{{opsport}}\"\n  allow: [127.0.0.1]\n"},
+		{desc: "loopback, no allow list", ops: "address: \"{{ops}}\"\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			cfg := strings.Replace(string(simpleConfig(up, "")), "address: \"{{ops}}\"\n", tc.ops, 1)
+			gw := StartGateway(t, GatewayConfig(cfg))
+			if !gw.WaitLog(`"msg":"ops listening"`, 5*time.Second) {
+				t.Fatalf("no ops listening line:\n%s", gw.Stderr.String())
+			}
+			// The warning follows that line at once, from the same goroutine.
+			wait := 300 * time.Millisecond
+			if tc.warned {
+				wait = 5 * time.Second
+			}
+			if got := gw.WaitLog(warning, wait); got != tc.warned {
+				t.Fatalf("warning logged: %v, want %v\n%s", got, tc.warned, gw.Stderr.String())
+			}
+			if n := strings.Count(gw.Stderr.String(), warning); tc.warned && n != 1 {
+				t.Errorf("warning logged %d times, want once", n)
+			}
+		})
+	}
+}

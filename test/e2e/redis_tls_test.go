@@ -153,12 +153,14 @@ services: [{name: s, targets: [{url: "http://127.0.0.1:9"}]}]
 // wherever it stands (a rate_limit policy, a signature policy's replay
 // store, intrusion detection's shared bans): `portcullis validate` lists
 // every problem of the same broken block, each at its own line and column
-// with the same words, and never prints the password.
+// with the same words (a password that would cross the network in clear
+// among them), and never prints the password.
 func TestEveryRedisBlockCheckedAlike(t *testing.T) {
 	const broken = `{address: nohost, password: "redis-password-never-printed", db: 16, tls: {cert_file: /etc/hostname, min_version: "1.0", expected_identity: "http://x"}}`
 	const secret = "0123456789abcdef0123456789abcdef"
-	blocks := []struct{ desc, prefix, block string }{
-		{"rate_limit", "routes[0].policies[0].redis", `routes:
+	blocksOf := func(redis string) []struct{ desc, prefix, block string } {
+		return []struct{ desc, prefix, block string }{
+			{"rate_limit", "routes[0].policies[0].redis", `routes:
   - name: r
     paths: [{prefix: /}]
     service: s
@@ -166,8 +168,8 @@ func TestEveryRedisBlockCheckedAlike(t *testing.T) {
       - kind: rate_limit
         limits: [{rate: 3, per: 1m}]
         store: redis
-        redis: ` + broken + "\n"},
-		{"signature", "routes[0].policies[0].redis", `routes:
+        redis: ` + redis + "\n"},
+			{"signature", "routes[0].policies[0].redis", `routes:
   - name: r
     paths: [{prefix: /}]
     service: s
@@ -175,17 +177,36 @@ func TestEveryRedisBlockCheckedAlike(t *testing.T) {
       - kind: signature
         keys: [{id: a, algorithm: hmac-sha256, secret: "` + secret + `"}]
         required_components: ["@method"]
-        redis: ` + broken + "\n"},
-		{"intrusion_detection", "intrusion_detection.redis", `routes:
+        redis: ` + redis + "\n"},
+			{"intrusion_detection", "intrusion_detection.redis", `routes:
   - name: r
     paths: [{prefix: /}]
     service: s
 intrusion_detection:
   rules: [{event: auth_failure, threshold: 2, window: 1m, ban: 1m}]
   store: redis
-  redis: ` + broken + "\n"},
+  redis: ` + redis + "\n"},
+		}
 	}
-	fields := []string{"address", "db", "tls.key_file", "tls.min_version", "tls.expected_identity"}
+	// The second block has no tls: its password would cross the network
+	// in clear to a Redis off this machine.
+	const plain = `{address: "10.0.0.9:6379", password: "redis-password-never-printed"}`
+	for _, variant := range []struct {
+		broken string
+		fields []string
+	}{
+		{broken, []string{"address", "db", "tls.key_file", "tls.min_version", "tls.expected_identity"}},
+		{plain, []string{"password"}},
+	} {
+		checkRedisBlocksAlike(t, blocksOf(variant.broken), variant.fields)
+	}
+}
+
+// checkRedisBlocksAlike runs validate on each block and wants an error at
+// each field, each at its own line and column, with the same words in
+// every block, and the password never printed.
+func checkRedisBlocksAlike(t *testing.T, blocks []struct{ desc, prefix, block string }, fields []string) {
+	t.Helper()
 	want := map[string]string{} // field -> message, from the first block
 	for _, b := range blocks {
 		at := map[string]string{} // line:column -> field: each problem at its own field
