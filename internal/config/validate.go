@@ -71,8 +71,10 @@ func (c *Config) validate() Errors {
 	}
 	for i, p := range c.TrustedProxies {
 		path := indexPath("trusted_proxies", i)
-		if _, err := ParsePrefix(p); err != nil {
+		if pfx, err := ParsePrefix(p); err != nil {
 			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
+		} else if pfx.Bits() < minTrustedBits(pfx) {
+			v.add(path, "%s trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /%d)", v.q(path, p), minTrustedBits(pfx))
 		}
 	}
 	switch c.ClientAddressHeader {
@@ -185,6 +187,17 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap().WithZone("")
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// minTrustedBits is the widest trusted_proxies prefix: an IPv4 /8 (the
+// widest private range, 10.0.0.0/8) and an IPv6 /7 (the unique local
+// addresses, fc00::/7). No fleet of proxies spans more; 0.0.0.0/0 or
+// ::/0 there means "believe every client's X-Forwarded-For".
+func minTrustedBits(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 8
+	}
+	return 7
 }
 
 // NormalizePrefix masks p, drops a zone, and turns an IPv4-mapped IPv6

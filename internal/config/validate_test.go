@@ -229,6 +229,14 @@ func TestValidationRules(t *testing.T) {
 		// top level
 		{"trusted proxy", minimal + "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n",
 			`gw.yaml:14:31: trusted_proxies[1]: "10.0.0.0/33" is not a CIDR or IP address`},
+		{"trusted proxy: every IPv4 address", minimal + "trusted_proxies: [10.0.0.0/8, 0.0.0.0/0]\n",
+			`gw.yaml:14:31: trusted_proxies[1]: "0.0.0.0/0" trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /8)`},
+		{"trusted proxy: a /7", minimal + "trusted_proxies: [\"8.0.0.0/7\"]\n",
+			`gw.yaml:14:19: trusted_proxies[0]: "8.0.0.0/7" trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /8)`},
+		{"trusted proxy: every IPv6 address", minimal + "trusted_proxies: [\"::/0\"]\n",
+			`gw.yaml:14:19: trusted_proxies[0]: "::/0" trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /7)`},
+		{"trusted proxy: every IPv4 address written as IPv6", minimal + "trusted_proxies: [\"::ffff:0:0/96\"]\n",
+			`gw.yaml:14:19: trusted_proxies[0]: "::ffff:0:0/96" trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /8)`},
 		{"ops address", minimal + "ops: {address: \"9901\"}\n",
 			`gw.yaml:14:16: ops.address: "9901": not a host:port address`},
 		{"ops allow", minimal + "ops: {allow: [10.0.0.0/33]}\n",
@@ -296,6 +304,7 @@ func TestValidConfigsThatLookOdd(t *testing.T) {
 		"empty policy list":        withRoute("    policies: []\n"),
 		"null optional":            withRoute("    hosts: ~\n    policies:\n"),
 		"trusted single ip6":       minimal + "trusted_proxies: [\"::1\", \"fd00::/8\"]\n",
+		"trusted widest ranges":    minimal + "trusted_proxies: [10.0.0.0/8, \"fc00::/7\"]\n",
 	} {
 		t.Run(name, func(t *testing.T) { mustParse(t, src) })
 	}

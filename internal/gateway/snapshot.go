@@ -118,7 +118,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		method:     canonicalOr(cfg.IdentityHeaders.Method, "X-Auth-Method"),
 	}
 	// owned: the headers the gateway sets for the upstream, each with who
-	// sets it (for routeHeaderConditions' error); a client's are dropped.
+	// sets it (for unseenHeaders' errors); a client's are dropped.
 	owned := map[string]string{
 		s.identity.consumer:   "identity_headers.consumer",
 		s.identity.groups:     "identity_headers.groups",
