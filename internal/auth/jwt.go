@@ -198,6 +198,15 @@ func (m *jwtMethod) compileKeySources(cfg *jwtConfig, env Env) error {
 		if err := validateJWKSConfig(j); err != nil {
 			return err
 		}
+		// RFC 8725 section 3.9: an issuer whose tokens serve more than one
+		// relying party must be checked for the audience. An identity
+		// provider signs the tokens of every application it serves with
+		// the keys this set holds; without an audience, a token issued to
+		// another application (a public client, another team's API) is
+		// accepted here as this route's caller.
+		if len(cfg.Audience) == 0 {
+			return errors.New("audience: is required with jwks: the identity provider signs the tokens of every application it serves with these keys, and without an audience check a token issued to another application would be accepted here (RFC 8725 section 3.9); set it to this API's identifier, the aud its tokens carry")
+		}
 		if j.Consumer != "" && env.Consumers.ByName(j.Consumer) == nil {
 			return fmt.Errorf("jwks.consumer: consumer %q is not defined", j.Consumer)
 		}

@@ -134,22 +134,22 @@ func (b *syncBuf) String() string {
 func TestJWKSRotationAndRateLimit(t *testing.T) {
 	k := keys(t)
 	srv := newJWKSServer(t, jwkOf("k1", "ES256", &k.ec.PublicKey))
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256, RS256], jwks: {url: "%s/keys", consumer_claim: sub, min_refetch_interval: 10s}}`, srv.URL))
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256, RS256], audience: [orders-api], jwks: {url: "%s/keys", consumer_claim: sub, min_refetch_interval: 10s}}`, srv.URL))
 	waitFetches(t, m.jwks, 1)
 
-	tok1 := sign(t, "ES256", "k1", k.ec, jwt.MapClaims{"sub": "carol"})
+	tok1 := signAud(t, "ES256", "k1", k.ec, jwt.MapClaims{"sub": "carol"})
 	id, _, err := authenticate(m, "Bearer "+tok1)
 	if err != nil || id.Consumer != "carol" || id.CredentialID != "k1" || id.Groups[0] != "oidc" {
 		t.Fatalf("k1: %+v %v", id, err)
 	}
 	// Rotation: the set now holds k2 only.
 	srv.set(jwkOf("k2", "RS256", &k.rsa.PublicKey))
-	tok2 := sign(t, "RS256", "k2", k.rsa, jwt.MapClaims{"sub": "carol"})
+	tok2 := signAud(t, "RS256", "k2", k.rsa, jwt.MapClaims{"sub": "carol"})
 	if _, _, err := authenticate(m, "Bearer "+tok2); reasonOf(err) != reasonUnknownKey {
 		t.Fatalf("k2 right after a fetch: %v (want rate-limited: unknown key)", err)
 	}
 	for i := range 20 { // unknown kids do not cause fetches either
-		tok := sign(t, "ES256", fmt.Sprintf("rand-%d", i), k.ec, jwt.MapClaims{"sub": "carol"})
+		tok := signAud(t, "ES256", fmt.Sprintf("rand-%d", i), k.ec, jwt.MapClaims{"sub": "carol"})
 		_, _, _ = authenticate(m, "Bearer "+tok)
 	}
 	if h := srv.hits.Load(); h != 1 {
@@ -171,7 +171,7 @@ func TestJWKSRotationAndRateLimit(t *testing.T) {
 func TestJWKSConsumerMapping(t *testing.T) {
 	k := keys(t)
 	srv := newJWKSServer(t, jwkOf("k1", "", &k.rsa.PublicKey)) // no alg: RS* and PS*
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256, PS256], jwks: {url: "%s/keys", consumer_claim: client_id}}`, srv.URL))
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256, PS256], audience: [orders-api], jwks: {url: "%s/keys", consumer_claim: client_id}}`, srv.URL))
 	for _, tc := range []struct {
 		alg    string
 		key    any
@@ -185,20 +185,20 @@ func TestJWKSConsumerMapping(t *testing.T) {
 		// An HS256 token naming an RSA JWKS key: algorithm confusion.
 		{"HS256", []byte(k.rsaPEM), jwt.MapClaims{"client_id": "bob"}, reasonAlgMismatch},
 	} {
-		_, _, err := authenticate(m, "Bearer "+sign(t, tc.alg, "k1", tc.key, tc.claims))
+		_, _, err := authenticate(m, "Bearer "+signAud(t, tc.alg, "k1", tc.key, tc.claims))
 		if reasonOf(err) != tc.reason {
 			t.Errorf("%s %v: %q, want %q", tc.alg, tc.claims, reasonOf(err), tc.reason)
 		}
 	}
 	// Consumer credentials are not consulted on a JWKS route by default.
-	if _, _, err := authenticate(m, "Bearer "+sign(t, "HS256", "alice-hs", []byte(hmacSecret), nil)); reasonOf(err) != reasonUnknownKey {
+	if _, _, err := authenticate(m, "Bearer "+signAud(t, "HS256", "alice-hs", []byte(hmacSecret), nil)); reasonOf(err) != reasonUnknownKey {
 		t.Errorf("credential on a JWKS-only route: %v", err)
 	}
-	both, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256], credentials: true, jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
-	if id, _, err := authenticate(both, "Bearer "+sign(t, "HS256", "alice-hs", []byte(hmacSecret), nil)); err != nil || id.Consumer != "alice" {
+	both, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256], audience: [orders-api], credentials: true, jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
+	if id, _, err := authenticate(both, "Bearer "+signAud(t, "HS256", "alice-hs", []byte(hmacSecret), nil)); err != nil || id.Consumer != "alice" {
 		t.Errorf("credentials: true: %v %v", id, err)
 	}
-	if id, _, err := authenticate(both, "Bearer "+sign(t, "RS256", "k1", k.rsa, nil)); err != nil || id.Consumer != "carol" {
+	if id, _, err := authenticate(both, "Bearer "+signAud(t, "RS256", "k1", k.rsa, nil)); err != nil || id.Consumer != "carol" {
 		t.Errorf("fixed consumer: %v %v", id, err)
 	}
 }
@@ -211,8 +211,8 @@ func TestJWKSUnavailableFailsClosed(t *testing.T) {
 	down := "http://" + l.Addr().String() + "/keys"
 	_ = l.Close()
 	k := keys(t)
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], jwks: {url: "%s", consumer: carol}}`, down))
-	tok := sign(t, "ES256", "k1", k.ec, nil)
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], jwks: {url: "%s", consumer: carol}}`, down))
+	tok := signAud(t, "ES256", "k1", k.ec, nil)
 	if _, _, err := authenticate(m, "Bearer "+tok); reasonOf(err) != reasonJWKSUnavailable {
 		t.Fatalf("JWKS down: %v", err)
 	}
@@ -264,12 +264,12 @@ func TestJWKSDiscovery(t *testing.T) {
 	defer srv.Close()
 	issuer, docIssuer = srv.URL, srv.URL
 
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], jwks: {issuer: "%s", consumer: carol}}`, issuer))
-	if id, _, err := authenticate(m, "Bearer "+sign(t, "ES256", "k1", k.ec, jwt.MapClaims{"iss": issuer})); err != nil || id.Consumer != "carol" {
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], jwks: {issuer: "%s", consumer: carol}}`, issuer))
+	if id, _, err := authenticate(m, "Bearer "+signAud(t, "ES256", "k1", k.ec, jwt.MapClaims{"iss": issuer})); err != nil || id.Consumer != "carol" {
 		t.Fatalf("discovered key: %v %v", id, err)
 	}
 	// The issuer's keys verify the issuer's tokens only.
-	if _, _, err := authenticate(m, "Bearer "+sign(t, "ES256", "k1", k.ec, jwt.MapClaims{"iss": "https://other"})); reasonOf(err) != reasonWrongIssuer {
+	if _, _, err := authenticate(m, "Bearer "+signAud(t, "ES256", "k1", k.ec, jwt.MapClaims{"iss": "https://other"})); reasonOf(err) != reasonWrongIssuer {
 		t.Fatalf("other issuer: %v", err)
 	}
 	// A discovery document naming another issuer is refused.
@@ -451,4 +451,46 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// signAud is sign for a token whose aud is this package's JWKS routes'
+// audience (orders-api) unless claims set another (nil: none).
+func signAud(t testing.TB, alg, kid string, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	c := jwt.MapClaims{"aud": "orders-api"}
+	for k, v := range claims {
+		c[k] = v
+	}
+	return sign(t, alg, kid, key, c)
+}
+
+// TestJWKSRequiresAnAudience: an identity provider signs the tokens of
+// every application it serves with the keys of its set; a JWKS route
+// without an audience would take a token issued to another application
+// as its caller (RFC 8725 section 3.9). The config is refused; with an
+// audience, a token for another audience, or for none, is refused.
+func TestJWKSRequiresAnAudience(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwkOf("k1", "ES256", &k.ec.PublicKey))
+	if msg := compileErr(t, fmt.Sprintf(`{algorithms: [ES256], jwks: {url: "%s/keys", consumer: carol}}`, srv.URL), defaultConsumers(t)); !strings.Contains(msg, "audience: is required with jwks") {
+		t.Fatalf("no audience: %q", msg)
+	}
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
+	for _, tc := range []struct {
+		desc   string
+		aud    any
+		reason string
+	}{
+		{desc: "this API", aud: "orders-api"},
+		{desc: "this API among others", aud: []string{"mobile-app", "orders-api"}},
+		{desc: "another application", aud: "mobile-app", reason: reasonWrongAudience},
+		{desc: "no audience", aud: nil, reason: reasonWrongAudience},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			claims := jwt.MapClaims{"aud": tc.aud}
+			if _, _, err := authenticate(m, "Bearer "+signAud(t, "ES256", "k1", k.ec, claims)); reasonOf(err) != tc.reason {
+				t.Fatalf("%q, want %q", reasonOf(err), tc.reason)
+			}
+		})
+	}
 }

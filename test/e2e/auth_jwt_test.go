@@ -202,6 +202,7 @@ routes:
         methods:
           - jwt:
               algorithms: [RS256, ES256]
+              audience: [staff-api]
               jwks: {url: "%s", consumer_claim: sub, min_refetch_interval: 1s}
   - name: down
     paths: [{prefix: /down/}]
@@ -209,7 +210,7 @@ routes:
     policies:
       - kind: auth
         methods:
-          - jwt: {algorithms: [RS256], jwks: {url: "%s", consumer: carol, timeout: 1s}}
+          - jwt: {algorithms: [RS256], audience: [staff-api], jwks: {url: "%s", consumer: carol, timeout: 1s}}
   - name: open
     paths: [{prefix: /open/}]
     service: svc
@@ -406,11 +407,17 @@ func TestAuthJWT(t *testing.T) {
 	})
 
 	t.Run("JWKS key rotation without restart", func(t *testing.T) {
-		tok1 := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol"})
+		tok1 := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": "staff-api"})
 		jwtIdentity(t, jwtAccepted(t, gw, up, "/jwks/x", "Bearer "+tok1, nil), "carol", "oidc", "k1")
+		// The provider's key signs other applications' tokens too: one
+		// issued to another audience, or to none, never reaches the upstream.
+		for _, aud := range []any{"mobile-app", nil} {
+			other := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": aud})
+			jwtRefused(t, gw, up, "/jwks/x", "Bearer "+other, jwtInvalid, "authn: jwt: wrong audience")
+		}
 
 		f.publish(jwkRSA("k2", &f.jwksRSA.PublicKey)) // k1 rotated out, k2 in
-		tok2 := jwtSign(t, "RS256", "k2", f.jwksRSA, jwt.MapClaims{"sub": "carol"})
+		tok2 := jwtSign(t, "RS256", "k2", f.jwksRSA, jwt.MapClaims{"sub": "carol", "aud": "staff-api"})
 		// The unknown kid triggers a refetch at most once per
 		// min_refetch_interval (1s): poll until it is picked up.
 		deadline := time.Now().Add(10 * time.Second)
