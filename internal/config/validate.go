@@ -189,10 +189,12 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// minTrustedBits is the widest trusted_proxies prefix: an IPv4 /8 (the
+// minTrustedBits is the widest prefix a list of the operator's own hosts
+// may hold (trusted_proxies, intrusion_detection.allow): an IPv4 /8 (the
 // widest private range, 10.0.0.0/8) and an IPv6 /7 (the unique local
-// addresses, fc00::/7). No fleet of proxies spans more; 0.0.0.0/0 or
-// ::/0 there means "believe every client's X-Forwarded-For".
+// addresses, fc00::/7). No fleet of proxies or offices spans more;
+// 0.0.0.0/0 in trusted_proxies means "believe every client's
+// X-Forwarded-For", in intrusion_detection.allow "ban nobody".
 func minTrustedBits(p netip.Prefix) int {
 	if p.Addr().Is4() {
 		return 8

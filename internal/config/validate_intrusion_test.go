@@ -18,6 +18,8 @@ func TestValidateIntrusionDetection(t *testing.T) {
 			`gw.yaml:15:55: intrusion_detection.rules[0].ban: must be from 0 (alert only) to 720h`},
 		{"allow", ids(rule + "  allow: [10.0.0.0/33]\n"),
 			`gw.yaml:16:11: intrusion_detection.allow[0]: "10.0.0.0/33" is not a CIDR or IP address`},
+		{"allow every address", ids(rule + "  allow: [10.0.0.0/8, \"::/0\"]\n"),
+			`gw.yaml:16:23: intrusion_detection.allow[1]: "::/0" exempts a share of the whole Internet from bans: the rules' bans would not apply to those clients; list your monitoring and your own networks (at most a /7)`},
 		{"store", ids(rule + "  store: memcached\n"),
 			`gw.yaml:16:10: intrusion_detection.store: must be local or redis, not "memcached"`},
 		{"redis missing", ids(rule + "  store: redis\n"),
