@@ -78,7 +78,14 @@ func (c *Config) validate() Errors {
 		}
 	}
 	switch c.ClientAddressHeader {
-	case "", ClientAddressAuto, ClientAddressXFF, ClientAddressForwarded:
+	case "", ClientAddressAuto:
+	case ClientAddressXFF, ClientAddressForwarded:
+		if len(c.TrustedProxies) == 0 {
+			// Only a trusted proxy's header is read: without one, every
+			// client is the TCP peer (the load balancer in front), and a
+			// per-client rate limit, ban or allow list sees one client.
+			v.add("client_address_header", "%s is read only from trusted_proxies, and none is listed: every request's client would be the peer that connected (the proxy in front); list the proxies in trusted_proxies", v.q("client_address_header", c.ClientAddressHeader))
+		}
 	default:
 		v.add("client_address_header", "%s is not one of auto, x-forwarded-for, forwarded", v.q("client_address_header", c.ClientAddressHeader))
 	}

@@ -229,6 +229,10 @@ func TestValidationRules(t *testing.T) {
 		// top level
 		{"trusted proxy", minimal + "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n",
 			`gw.yaml:14:31: trusted_proxies[1]: "10.0.0.0/33" is not a CIDR or IP address`},
+		{"client address header without trusted proxies", minimal + "client_address_header: x-forwarded-for\n",
+			`gw.yaml:14:24: client_address_header: "x-forwarded-for" is read only from trusted_proxies, and none is listed: every request's client would be the peer that connected (the proxy in front); list the proxies in trusted_proxies`},
+		{"client address header unknown", minimal + "client_address_header: x-real-ip\n",
+			`gw.yaml:14:24: client_address_header: "x-real-ip" is not one of auto, x-forwarded-for, forwarded`},
 		{"trusted proxy: every IPv4 address", minimal + "trusted_proxies: [10.0.0.0/8, 0.0.0.0/0]\n",
 			`gw.yaml:14:31: trusted_proxies[1]: "0.0.0.0/0" trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /8)`},
 		{"trusted proxy: a /7", minimal + "trusted_proxies: [\"8.0.0.0/7\"]\n",
@@ -305,6 +309,8 @@ func TestValidConfigsThatLookOdd(t *testing.T) {
 		"null optional":            withRoute("    hosts: ~\n    policies:\n"),
 		"trusted single ip6":       minimal + "trusted_proxies: [\"::1\", \"fd00::/8\"]\n",
 		"trusted widest ranges":    minimal + "trusted_proxies: [10.0.0.0/8, \"fc00::/7\"]\n",
+		"client address header":    minimal + "trusted_proxies: [10.0.0.0/8]\nclient_address_header: forwarded\n",
+		"client address auto":      minimal + "client_address_header: auto\n",
 	} {
 		t.Run(name, func(t *testing.T) { mustParse(t, src) })
 	}
