@@ -1,7 +1,6 @@
 package config
 
 import (
-	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"maps"
 	"net/url"
 	"slices"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Observability configures what the gateway tells operators: Prometheus

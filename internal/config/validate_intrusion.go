@@ -2,10 +2,11 @@ package config
 
 import (
 	"errors"
-	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Intrusion detection events, stores and bounds.
