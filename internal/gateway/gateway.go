@@ -251,7 +251,7 @@ func (g *Gateway) Start() error {
 			}
 		}()
 		g.log.Info("ops listening", "address", g.opsAddr)
-		if opsOpenToAll(opsLn.Addr(), cfg.Ops.Allow) {
+		if opsOpenToAll(g.opsAddr, cfg.Ops.Allow) {
 			g.log.Warn("the ops listener is open to every peer that reaches it: ops.allow is not set and its address is not loopback, so /stats/auth (API key ids, client addresses), the metrics and the dashboard are readable by any of them; list the operators', scrapers' and probes' networks in ops.allow (docs/configuration.md#ops)",
 				"address", g.opsAddr)
 		}

@@ -3,13 +3,13 @@ package gateway
 import (
 	"encoding/json"
 	"log"
-	"net"
 	"net/http"
 	"net/netip"
 	"sort"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/auth"
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/dashboard"
 )
 
@@ -148,10 +148,10 @@ func certErrKey(e map[string]any) string {
 }
 
 // opsOpenToAll reports an ops listener that every peer reaching it may
-// use: bound beyond loopback (a wildcard address included) with no
-// ops.allow. It is allowed (a private network may be the guard), and
-// logged at start: the listener serves API key ids and client addresses.
-func opsOpenToAll(addr net.Addr, allow []string) bool {
-	ta, ok := addr.(*net.TCPAddr)
-	return ok && len(allow) == 0 && !ta.IP.IsLoopback()
+// use: bound beyond loopback (a wildcard address included; loopback as the
+// admin listener judges it, config.IsLoopbackAddress) with no ops.allow.
+// It is allowed (a private network may be the guard), and logged at
+// start: the listener serves API key ids and client addresses.
+func opsOpenToAll(addr string, allow []string) bool {
+	return len(allow) == 0 && !config.IsLoopbackAddress(addr)
 }
