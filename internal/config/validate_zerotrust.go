@@ -13,15 +13,16 @@ import (
 func (v *validator) upstreamTLS(p string, s *Service) {
 	t := s.TLS
 	v.clientTLS(p, t)
-	// Settings that only an https:// target uses would silently do
-	// nothing on a plain one: an operator who wrote cert_file believes the
-	// traffic is mutually authenticated.
-	if t.CertFile != "" || t.ExpectedIdentity != "" {
-		for _, tg := range s.Targets {
-			if !strings.HasPrefix(strings.ToLower(tg.URL), "https://") {
-				v.add(p, "applies to https:// targets only, and target %s is not one", v.q(p, tg.URL))
-				break
-			}
+	// Every setting of the block applies to https:// targets only (the
+	// target's scheme, not the block, turns TLS on) and would silently do
+	// nothing on a plain one: an operator who wrote ca_file believes the
+	// upstream is verified against that CA, one who wrote cert_file that
+	// the traffic is mutually authenticated, while the requests, their
+	// credentials and the identity headers cross in clear.
+	for _, tg := range s.Targets {
+		if !strings.HasPrefix(strings.ToLower(tg.URL), "https://") {
+			v.add(p, "applies to https:// targets only, and target %s is not one (write https:// to verify it, or remove tls)", v.q(p, tg.URL))
+			break
 		}
 	}
 }

@@ -35,7 +35,19 @@ func TestUpstreamTLSRules(t *testing.T) {
 			`gw.yaml:9:30: services[0].tls.expected_identity: "*.example.org" is not a DNS name (lower-case, no wildcard, no port)`},
 		{"client certificate on a plain target", strings.Replace(minimal, "      - url: http://127.0.0.1:9000\n",
 			"      - url: http://127.0.0.1:9000\n    tls: {cert_file: "+crt+", key_file: "+key+"}\n", 1),
-			`gw.yaml:9:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9000" is not one`},
+			`gw.yaml:9:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9000" is not one (write https:// to verify it, or remove tls)`},
+		{"a CA on a plain target", strings.Replace(minimal, "      - url: http://127.0.0.1:9000\n",
+			"      - url: http://127.0.0.1:9000\n    tls: {ca_file: "+ca+"}\n", 1),
+			`gw.yaml:9:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9000" is not one (write https:// to verify it, or remove tls)`},
+		{"server_name and min_version on a plain target", strings.Replace(minimal, "      - url: http://127.0.0.1:9000\n",
+			"      - url: http://127.0.0.1:9000\n    tls: {server_name: billing.internal, min_version: \"1.3\"}\n", 1),
+			`gw.yaml:9:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9000" is not one (write https:// to verify it, or remove tls)`},
+		{"an empty block on a plain target", strings.Replace(minimal, "      - url: http://127.0.0.1:9000\n",
+			"      - url: http://127.0.0.1:9000\n    tls: {}\n", 1),
+			`gw.yaml:9:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9000" is not one (write https:// to verify it, or remove tls)`},
+		{"one plain target among https ones", strings.Replace(httpsService("ca_file: "+ca), "    tls:",
+			"      - url: http://127.0.0.1:9001\n    tls:", 1),
+			`gw.yaml:10:10: services[0].tls: applies to https:// targets only, and target "http://127.0.0.1:9001" is not one (write https:// to verify it, or remove tls)`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
 	}
