@@ -124,6 +124,13 @@ func (v *validator) resilience(p string, s *Service) {
 		if r.Timeout > 0 && r.PerTryTimeout > r.Timeout {
 			v.add(rp+".per_try_timeout", "must not exceed retries.timeout")
 		}
+		// timeouts.response bounds every try until its headers (it is the
+		// connection's own limit), so a longer per_try_timeout never
+		// fires: a config that reads "a try may take 10s" would end each
+		// one at the response timeout.
+		if r.PerTryTimeout > s.Timeouts.Response {
+			v.add(rp+".per_try_timeout", "must not exceed timeouts.response (%s), which ends every try first; raise timeouts.response too", s.Timeouts.Response.D())
+		}
 		seen := map[string]bool{}
 		for i, c := range r.RetryOn {
 			ip := indexPath(rp+".retry_on", i)

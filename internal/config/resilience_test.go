@@ -97,12 +97,20 @@ func TestResilienceValidation(t *testing.T) {
 			`gw.yaml:9:31: services[0].retries.retry_on[1]: "503" is listed twice`},
 		{"per try above total", withService("    retries: {per_try_timeout: 5s, timeout: 2s}\n"),
 			`gw.yaml:9:32: services[0].retries.per_try_timeout: must not exceed retries.timeout`},
+		{"per try above the response timeout", withService("    timeouts: {response: 1s}\n    retries: {per_try_timeout: 10s}\n"),
+			`gw.yaml:10:32: services[0].retries.per_try_timeout: must not exceed timeouts.response (1s), which ends every try first; raise timeouts.response too`},
+		{"per try a millisecond above the response timeout", withService("    timeouts: {response: 1s}\n    retries: {per_try_timeout: 1001ms}\n"),
+			`gw.yaml:10:32: services[0].retries.per_try_timeout: must not exceed timeouts.response (1s), which ends every try first; raise timeouts.response too`},
+		{"per try above the default response timeout", withService("    retries: {per_try_timeout: 90s}\n"),
+			`gw.yaml:9:32: services[0].retries.per_try_timeout: must not exceed timeouts.response (1m0s), which ends every try first; raise timeouts.response too`},
 		{"unknown field", withService("    retries: {attempt: 3}\n"),
 			`gw.yaml:9:15: services[0].retries.attempt: unknown field "attempt" (did you mean "attempts"?)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
 	}
+	// A try bounded exactly by the response timeout is what the default does.
+	mustParse(t, withService("    timeouts: {response: 2s}\n    retries: {per_try_timeout: 2s}\n"))
 }
 
 // TestSchemaResilience runs the JSON schema on the resilience blocks: it
