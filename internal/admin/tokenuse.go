@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -35,7 +36,7 @@ type tokenTouch struct {
 
 // tokenNetworks reads a token's client networks by the one rule for
 // address lists (config.ParsePrefix, as trusted proxies and ip_filter read
-// theirs): a CIDR or an address, stored masked, an IPv4-mapped IPv6 one as
+// theirs): a CIDR (without host bits) or an address, an IPv4-mapped IPv6 one as
 // the IPv4 network it covers (clients are compared unmapped).
 func tokenNetworks(in []string) ([]string, *Problem) {
 	if len(in) > maxTokenNetworks {
@@ -44,7 +45,11 @@ func tokenNetworks(in []string) ([]string, *Problem) {
 	var nets []string
 	for i, n := range in {
 		p, err := config.ParsePrefix(n)
-		if err != nil {
+		var hb *config.HostBitsError
+		switch {
+		case errors.As(err, &hb):
+			return nil, badField(fmt.Sprintf("networks[%d]", i), "%s", err)
+		case err != nil:
 			return nil, badField(fmt.Sprintf("networks[%d]", i), "%q is not a network in CIDR notation (such as 10.0.0.0/8) or an address", n)
 		}
 		nets = append(nets, p.String())

@@ -112,9 +112,11 @@ func TestTokenNetworksSharedRule(t *testing.T) {
 		in   string
 		want string // "": refused
 	}{
-		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.1.2.3/8", ""}, // host bits set: one address or a /8?
 		{"192.0.2.7", "192.0.2.7/32"},
-		{"2001:db8::1/32", "2001:db8::/32"},
+		{"2001:db8::/32", "2001:db8::/32"},
+		{"2001:db8::1/32", ""},
 		{"::ffff:10.0.0.0/104", "10.0.0.0/8"}, // IPv4-mapped: the IPv4 network, as clients are compared
 		{"fe80::1%eth0", "fe80::1/128"},
 		{"fe80::1%eth0/64", ""}, // netip.ParseAddr took "eth0/64" for a zone: a /128 nobody asked for

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -71,9 +72,7 @@ func (c *Config) validate() Errors {
 	}
 	for i, p := range c.TrustedProxies {
 		path := indexPath("trusted_proxies", i)
-		if pfx, err := ParsePrefix(p); err != nil {
-			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
-		} else if pfx.Bits() < minTrustedBits(pfx) {
+		if pfx, ok := v.addressEntry(path, p); ok && pfx.Bits() < minTrustedBits(pfx) {
 			v.add(path, "%s trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /%d)", v.q(path, p), minTrustedBits(pfx))
 		}
 	}
@@ -120,9 +119,7 @@ func (c *Config) validate() Errors {
 	}
 	for i, p := range c.Ops.Allow {
 		path := indexPath("ops.allow", i)
-		if _, err := ParsePrefix(p); err != nil {
-			v.add(path, "%s is not a CIDR or IP address", v.q(path, p))
-		}
+		v.addressEntry(path, p)
 	}
 	if strings.TrimSpace(c.AccessLog.Output) == "" {
 		v.add("access_log.output", "must not be empty (stdout, stderr, off or a file path)")
@@ -176,15 +173,25 @@ const (
 )
 
 // ParsePrefix is the one reading of an address list entry (trusted
-// proxies, ip_filter, intrusion allow lists, CIDR files): a CIDR
-// ("10.0.0.0/8", "2001:db8::/32") or a single address ("192.0.2.7",
-// "::1"), returned masked and normalized (NormalizePrefix). Surrounding
+// proxies, ip_filter, intrusion allow lists, CIDR files, an admin token's
+// networks): a CIDR ("10.0.0.0/8", "2001:db8::/32") or a single address
+// ("192.0.2.7", "::1"), returned normalized (NormalizePrefix). Surrounding
 // white space is an error here; a list file's reader trims its lines.
+//
+// A CIDR with host bits set ("10.1.2.3/8", "192.168.1.10/24") is an
+// error, not masked: it names one address and a network at once, and the
+// two readings differ by up to the whole prefix. Masked, an allow list or
+// trusted_proxies written "192.168.1.10/24" for one host would admit 256,
+// "10.1.2.3/8" for a /28 sixteen million; PostgreSQL's cidr type refuses
+// such a value for the same reason. The error gives both readings.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		if p != p.Masked() {
+			return netip.Prefix{}, &HostBitsError{In: s, Network: NormalizePrefix(p), Addr: p.Addr().Unmap()}
 		}
 		return NormalizePrefix(p), nil
 	}
@@ -194,6 +201,39 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap().WithZone("")
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// HostBitsError is ParsePrefix's refusal of a CIDR with host bits set: the
+// entry as written, the network it would be masked to and the one address
+// it also names.
+type HostBitsError struct {
+	In      string
+	Network netip.Prefix
+	Addr    netip.Addr
+}
+
+func (e *HostBitsError) Error() string {
+	return fmt.Sprintf("CIDR %q has host bits set: write %s for the network, or %s for the one address", e.In, e.Network, e.Addr)
+}
+
+// addressEntry checks one entry of an address list in the file at path by
+// ParsePrefix's rule, and reports what is wrong with it (the value of a
+// secret reference, and what it would be read as, never shown).
+func (v *validator) addressEntry(path, s string) (netip.Prefix, bool) {
+	p, err := ParsePrefix(s)
+	if err == nil {
+		return p, true
+	}
+	var hb *HostBitsError
+	switch {
+	case errors.As(err, &hb) && !v.c.IsSecret(path):
+		v.add(path, "%s", err)
+	case errors.As(err, &hb):
+		v.add(path, "%s is a CIDR with host bits set", v.q(path, s))
+	default:
+		v.add(path, "%s is not a CIDR or IP address", v.q(path, s))
+	}
+	return p, false
 }
 
 // minTrustedBits is the widest prefix a list of the operator's own hosts

@@ -56,9 +56,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 	}
 	for i, s := range d.Allow {
 		ap := indexPath(p+".allow", i)
-		if pfx, err := ParsePrefix(s); err != nil {
-			v.add(ap, "%s is not a CIDR or IP address", v.q(ap, s))
-		} else if pfx.Bits() < minTrustedBits(pfx) {
+		if pfx, ok := v.addressEntry(ap, s); ok && pfx.Bits() < minTrustedBits(pfx) {
 			v.add(ap, "%s exempts a share of the whole Internet from bans: the rules' bans would not apply to those clients; list your monitoring and your own networks (at most a /%d)", v.q(ap, s), minTrustedBits(pfx))
 		}
 	}

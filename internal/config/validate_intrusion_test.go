@@ -18,6 +18,8 @@ func TestValidateIntrusionDetection(t *testing.T) {
 			`gw.yaml:15:55: intrusion_detection.rules[0].ban: must be from 0 (alert only) to 720h`},
 		{"allow", ids(rule + "  allow: [10.0.0.0/33]\n"),
 			`gw.yaml:16:11: intrusion_detection.allow[0]: "10.0.0.0/33" is not a CIDR or IP address`},
+		{"allow with host bits set", ids(rule + "  allow: [10.9.8.7/16]\n"),
+			`gw.yaml:16:11: intrusion_detection.allow[0]: CIDR "10.9.8.7/16" has host bits set: write 10.9.0.0/16 for the network, or 10.9.8.7 for the one address`},
 		{"allow every address", ids(rule + "  allow: [10.0.0.0/8, \"::/0\"]\n"),
 			`gw.yaml:16:23: intrusion_detection.allow[1]: "::/0" exempts a share of the whole Internet from bans: the rules' bans would not apply to those clients; list your monitoring and your own networks (at most a /7)`},
 		{"store", ids(rule + "  store: memcached\n"),

@@ -14,9 +14,7 @@ func (v *validator) ipFilter(path string, f *IPFilter) {
 	}{{"allow", f.Allow}, {"deny", f.Deny}} {
 		for i, s := range l.list {
 			p := indexPath(path+"."+l.name, i)
-			if _, err := ParsePrefix(s); err != nil {
-				v.add(p, "%s is not a CIDR or IP address", v.q(p, s))
-			}
+			v.addressEntry(p, s)
 		}
 	}
 	if f.AllowFile != "" {

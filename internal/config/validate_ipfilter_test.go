@@ -14,6 +14,10 @@ func TestValidateIPFilter(t *testing.T) {
 			`gw.yaml:15:23: ip_filter.allow[1]: "10.0.0.300" is not a CIDR or IP address`},
 		{"bad deny cidr", minimal + "ip_filter:\n  deny: [\"2001:db8::/129\"]\n",
 			`gw.yaml:15:10: ip_filter.deny[0]: "2001:db8::/129" is not a CIDR or IP address`},
+		{"allow entry with host bits set", minimal + "ip_filter:\n  allow: [192.168.1.10/24]\n",
+			`gw.yaml:15:11: ip_filter.allow[0]: CIDR "192.168.1.10/24" has host bits set: write 192.168.1.0/24 for the network, or 192.168.1.10 for the one address`},
+		{"deny entry with host bits set", minimal + "ip_filter:\n  deny: [\"2001:db8::1/32\"]\n",
+			`gw.yaml:15:10: ip_filter.deny[0]: CIDR "2001:db8::1/32" has host bits set: write 2001:db8::/32 for the network, or 2001:db8::1 for the one address`},
 		{"allow_file missing", minimal + "ip_filter:\n  allow_file: /nonexistent/allow.txt\n",
 			`gw.yaml:15:15: ip_filter.allow_file: cannot read "/nonexistent/allow.txt": no such file or directory`},
 		{"unknown field", minimal + "ip_filter:\n  deny: [192.0.2.1]\n  allw: [10.0.0.0/8]\n",
@@ -39,9 +43,14 @@ func TestValidIPFilter(t *testing.T) {
 func TestParsePrefix(t *testing.T) {
 	for _, tc := range []struct{ desc, in, want string }{
 		{"an IPv4 CIDR", "10.0.0.0/8", "10.0.0.0/8"},
-		{"host bits masked", "10.1.2.3/8", "10.0.0.0/8"},
+		{"an IPv4 network with host bits set", "10.1.2.3/8", ""},
+		{"one host written with its subnet's length", "192.168.1.10/24", ""},
+		{"an IPv4 host route", "192.168.1.10/32", "192.168.1.10/32"},
 		{"an IPv4 address", "192.0.2.7", "192.0.2.7/32"},
-		{"an IPv6 CIDR", "2001:db8::1/32", "2001:db8::/32"},
+		{"an IPv6 CIDR", "2001:db8::/32", "2001:db8::/32"},
+		{"an IPv6 network with host bits set", "2001:db8::1/32", ""},
+		{"an IPv4-mapped prefix with host bits set", "::ffff:10.1.0.0/104", ""},
+		{"all of IPv4, mapped", "::ffff:0:0/96", "0.0.0.0/0"},
 		{"an IPv6 address", "::1", "::1/128"},
 		{"an IPv4-mapped address", "::ffff:192.0.2.7", "192.0.2.7/32"},
 		{"an IPv4-mapped prefix", "::ffff:10.0.0.0/104", "10.0.0.0/8"},
@@ -62,4 +71,13 @@ func TestParsePrefix(t *testing.T) {
 			t.Errorf("%s: %q = %s, %v; want %s", tc.desc, tc.in, p, err, tc.want)
 		}
 	}
+}
+
+// TestAddressEntryWithHostBitsFromASecretIsNotShown: an address list entry
+// from a secret reference is refused for its host bits without its value,
+// nor the network and address it would be read as.
+func TestAddressEntryWithHostBitsFromASecretIsNotShown(t *testing.T) {
+	t.Setenv("PC_TEST_NET", "10.201.7.3/8")
+	want := `gw.yaml:14:19: trusted_proxies[0]: (the value of ${env:PC_TEST_NET}) is a CIDR with host bits set`
+	wantOnly(t, minimal+"trusted_proxies: [\"${env:PC_TEST_NET}\"]\n", want)
 }

@@ -229,6 +229,10 @@ func TestValidationRules(t *testing.T) {
 		// top level
 		{"trusted proxy", minimal + "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n",
 			`gw.yaml:14:31: trusted_proxies[1]: "10.0.0.0/33" is not a CIDR or IP address`},
+		{"trusted proxy with host bits set", minimal + "trusted_proxies: [10.0.0.1/8]\n",
+			`gw.yaml:14:19: trusted_proxies[0]: CIDR "10.0.0.1/8" has host bits set: write 10.0.0.0/8 for the network, or 10.0.0.1 for the one address`},
+		{"ops allow with host bits set", minimal + "ops:\n  allow: [192.168.1.10/24]\n",
+			`gw.yaml:15:11: ops.allow[0]: CIDR "192.168.1.10/24" has host bits set: write 192.168.1.0/24 for the network, or 192.168.1.10 for the one address`},
 		{"client address header without trusted proxies", minimal + "client_address_header: x-forwarded-for\n",
 			`gw.yaml:14:24: client_address_header: "x-forwarded-for" is read only from trusted_proxies, and none is listed: every request's client would be the peer that connected (the proxy in front); list the proxies in trusted_proxies`},
 		{"client address header unknown", minimal + "client_address_header: x-real-ip\n",

@@ -120,12 +120,13 @@ func TestIPSetAgainstNaive(t *testing.T) {
 
 func TestParsePrefix(t *testing.T) {
 	ok := map[string]string{
-		"10.1.2.3/8":           "10.0.0.0/8",
+		"10.0.0.0/8":           "10.0.0.0/8",
 		" 192.0.2.7 ":          "192.0.2.7/32",
 		"::ffff:192.0.2.7":     "192.0.2.7/32",
 		"::ffff:192.0.2.0/120": "192.0.2.0/24",
-		"::ffff:0:0/95":        "::fffe:0:0/95",
-		"2001:db8::1/32":       "2001:db8::/32",
+		"::ffff:0:0/96":        "0.0.0.0/0",
+		"::fffe:0:0/95":        "::fffe:0:0/95",
+		"2001:db8::/32":        "2001:db8::/32",
 		"fe80::1%eth0":         "fe80::1/128",
 		"::1":                  "::1/128",
 		"0.0.0.0/0":            "0.0.0.0/0",
@@ -136,7 +137,7 @@ func TestParsePrefix(t *testing.T) {
 			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, p, err, want)
 		}
 	}
-	for _, bad := range []string{"", "10.0.0.0/33", "10.0.0", "example.com", "1.2.3.4/", "::1/129", "10.0.0.0/8/8", "fe80::1%eth0/64"} {
+	for _, bad := range []string{"", "10.0.0.0/33", "10.0.0", "example.com", "1.2.3.4/", "::1/129", "10.0.0.0/8/8", "fe80::1%eth0/64", "10.1.2.3/8", "::ffff:0:0/95", "2001:db8::1/32"} {
 		if _, err := ParsePrefix(bad); err == nil {
 			t.Errorf("ParsePrefix(%q) succeeded", bad)
 		}

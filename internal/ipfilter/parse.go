@@ -19,7 +19,7 @@ import (
 const maxListLine = 4096
 
 // ParsePrefix reads a CIDR or a single address by config's one rule
-// (config.ParsePrefix: masked, IPv4-mapped IPv6 as IPv4, no zone), after
+// (config.ParsePrefix: no host bits, IPv4-mapped IPv6 as IPv4, no zone), after
 // trimming surrounding white space (policy lists are not validated by the
 // config loader, and a list file's lines may carry it).
 func ParsePrefix(s string) (netip.Prefix, error) {

@@ -128,3 +128,29 @@ ops: {disable: true}
 		t.Errorf("validate: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
+
+// TestIPFilterListEntryWithHostBitsIsRefusedAtLoad: "192.168.1.10/24" in a
+// list file names one host and its /24 at once; validate and a start refuse
+// it at its line with both readings, rather than widening the list to the
+// network.
+func TestIPFilterListEntryWithHostBitsIsRefusedAtLoad(t *testing.T) {
+	list := filepath.Join(t.TempDir(), "allow.txt")
+	if err := os.WriteFile(list, []byte("10.0.0.0/8\n192.168.1.10/24   # the build host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeFile(t, "gw.yaml", fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+services: [{name: up, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - {name: admin, paths: [{prefix: /}], service: up, policies: [{kind: ip_filter, allow_file: "%s"}]}
+ops: {disable: true}
+`, list))
+	want := `allow_file: "` + list + `": line 2: CIDR "192.168.1.10/24" has host bits set: write 192.168.1.0/24 for the network, or 192.168.1.10 for the one address`
+	if r := runCLI(t, nil, "validate", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("validate: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// run logs the error as JSON: its quotes escaped.
+	if r := runCLI(t, nil, "run", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Errorf("run: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
