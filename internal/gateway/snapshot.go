@@ -231,6 +231,10 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			v, err := compilePolicy(cfg, ps, env, rt)
 			if err != nil {
 				errs = append(errs, policyErrors(cfg, ps, path, err)...)
+				// An auth policy in error (a consumer's credential it
+				// needs is refused, say) is the route's authentication
+				// all the same: the route does not also lack one.
+				hasAuth = hasAuth || ps.Kind == "auth"
 				continue
 			}
 			if a, ok := v.(pipeline.Authenticator); ok && a.Authenticates() {

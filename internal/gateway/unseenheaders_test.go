@@ -121,10 +121,11 @@ func wantCompileError(t *testing.T, err error, path, what, want string) bool {
 	return true
 }
 
-// compileSource parses and compiles a config; the error is either's.
+// compileSource parses and compiles a config as validate does (a config in
+// error is compiled too, for its policies' errors); the error is either's.
 func compileSource(t *testing.T, src string) error {
 	t.Helper()
-	cfg, err := config.Parse("gw.yaml", []byte(src))
+	cfg, err := parseConfig("gw.yaml", []byte(src))
 	if err != nil {
 		return err
 	}
