@@ -251,10 +251,7 @@ func (g *Gateway) Start() error {
 			}
 		}()
 		g.log.Info("ops listening", "address", g.opsAddr)
-		if opsOpenToAll(g.opsAddr, cfg.Ops.Allow) {
-			g.log.Warn("the ops listener is open to every peer that reaches it: ops.allow is not set and its address is not loopback, so /stats/auth (API key ids, client addresses), the metrics and the dashboard are readable by any of them; list the operators', scrapers' and probes' networks in ops.allow (docs/configuration.md#ops)",
-				"address", g.opsAddr)
-		}
+		g.warnOpsOpen(false, cfg.Ops.Allow)
 	}
 	g.startControl(errLog)
 	g.wg.Add(1)
@@ -407,6 +404,7 @@ func (g *Gateway) Reload() error { return g.reloadAs(context.Background(), nil) 
 func (g *Gateway) reloadAs(ctx context.Context, actor *store.Actor) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	before := g.snap.Load().cfg.Ops.Allow
 	err := g.reload(ctx, actor)
 	if err != nil {
 		g.failures.Add(1)
@@ -417,7 +415,21 @@ func (g *Gateway) reloadAs(ctx context.Context, actor *store.Actor) error {
 	g.reloads.Add(1)
 	g.lastFail.set(nil)
 	g.log.Info("config reloaded", "event", "config_reloaded", "config", g.opts.ConfigPath, "sha256", g.snap.Load().file.SHA256)
+	g.warnOpsOpen(opsOpenToAll(g.opsAddr, before), g.snap.Load().cfg.Ops.Allow)
 	return nil
+}
+
+// warnOpsOpen logs that the ops listener is open to every peer that
+// reaches it (opsOpenToAll) when allow, its allow list now, leaves it so
+// and it was not open already: at start, and on the reload that removes
+// the list (ops.allow applies on reload; the listener stays where it is
+// bound). A reload that changes nothing about it says nothing again.
+func (g *Gateway) warnOpsOpen(wasOpen bool, allow []string) {
+	if g.opsAddr == "" || wasOpen || !opsOpenToAll(g.opsAddr, allow) {
+		return
+	}
+	g.log.Warn("the ops listener is open to every peer that reaches it: ops.allow is not set and its address is not loopback, so /stats/auth (API key ids, client addresses), the metrics and the dashboard are readable by any of them; list the operators', scrapers' and probes' networks in ops.allow (docs/configuration.md#ops)",
+		"address", g.opsAddr)
 }
 
 // reload loads the config file and swaps it in, unless the file changed

@@ -95,3 +95,39 @@ func TestOpsListenerOpenToEveryPeerIsLogged(t *testing.T) {
 		})
 	}
 }
+
+// TestOpsListenerOpenedByAReloadIsLogged: ops.allow applies on reload, so a
+// reload that removes it opens the listener (bound beyond loopback) to
+// every peer: the warning is logged then, once; a later reload that leaves
+// it open says nothing again.
+func TestOpsListenerOpenedByAReloadIsLogged(t *testing.T) {
+	up := NewUpstream(t, nil)
+	const warning = "the ops listener is open to every peer that reaches it"
+	base := string(simpleConfig(up, ""))
+	closed := strings.Replace(base, "address: \"{{ops}}\"\n", "address: \"0.0.0.0:{{opsport}}\"\n  allow: [127.0.0.1]\n", 1)
+	open := strings.Replace(base, "address: \"{{ops}}\"\n", "address: \"0.0.0.0:{{opsport}}\"\n", 1)
+	gw := StartGateway(t, GatewayConfig(closed))
+	if !gw.WaitLog(`"msg":"ops listening"`, 5*time.Second) {
+		t.Fatalf("no ops listening line:\n%s", gw.Stderr.String())
+	}
+	if gw.WaitLog(warning, 300*time.Millisecond) {
+		t.Fatalf("warned with an allow list:\n%s", gw.Stderr.String())
+	}
+	gw.WriteConfig(GatewayConfig(open))
+	if !gw.WaitLog(warning, 10*time.Second) {
+		t.Fatalf("the reload that removed ops.allow was not logged as opening the listener:\n%s", gw.Stderr.String())
+	}
+	// Another reload that keeps it open: the config file changes (a
+	// comment), the listener's exposure does not.
+	gw.WriteConfig(GatewayConfig(open + "# again\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(gw.Stderr.String(), `"event":"config_reloaded"`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(gw.Stderr.String(), `"event":"config_reloaded"`); n != 2 {
+		t.Fatalf("%d reloads logged, want 2:\n%s", n, gw.Stderr.String())
+	}
+	if n := strings.Count(gw.Stderr.String(), warning); n != 1 {
+		t.Errorf("warning logged %d times, want once (on the reload that opened it):\n%s", n, gw.Stderr.String())
+	}
+}
