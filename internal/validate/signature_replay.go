@@ -138,6 +138,12 @@ func compileReplayStore(own *ratelimit.RedisConfig, env pipeline.CompileEnv) (re
 	case env.Config != nil && env.Config.IntrusionDetection != nil && env.Config.IntrusionDetection.Store == "redis" && env.Config.IntrusionDetection.Redis != nil:
 		opts = intrusionRedisOptions(env.Config.IntrusionDetection.Redis)
 	}
+	if opts == nil && env.Config != nil && env.Config.Admin != nil && env.Config.Admin.Store.Driver == config.StorePostgres {
+		// A PostgreSQL store is how several nodes share one state; a
+		// signature recorded in one node's memory would be accepted once
+		// more by every other node within max_skew.
+		return nil, env.Config.ErrorAtPath(env.Path, "the replay store would be this node's memory, and admin.store is PostgreSQL (several nodes): a signature would be accepted once per node, not once; give the policy a redis block (or use the route's rate_limit Redis or intrusion_detection's), or set replay_protection: false to accept replays knowingly")
+	}
 	if opts == nil {
 		st, err := env.State.Get("validate.signature.nonces", func() (any, error) { return newNonceStore(nonceShardCap), nil })
 		if err != nil {

@@ -193,3 +193,41 @@ func TestSignedRequestReplayStoreDownRefused(t *testing.T) {
 		t.Error("the key appears in the logs")
 	}
 }
+
+// TestSignatureReplayStoreInMemoryWithAClusterStoreIsRefused: admin.store
+// on PostgreSQL is how several nodes share one state; a signature policy
+// whose replay store would then be one node's memory accepts each
+// signature once per node (the replay the test above refuses across two
+// nodes). validate refuses it at the policy; a shared Redis, or replay
+// protection turned off on purpose, or the one-node SQLite store, passes.
+func TestSignatureReplayStoreInMemoryWithAClusterStoreIsRefused(t *testing.T) {
+	up := NewUpstream(t, nil)
+	const pg = "admin:\n  store: {driver: postgres, dsn: \"postgres://postgres@127.0.0.1:5432/test\"}\n"
+	for _, tc := range []struct {
+		desc, extra, route, top string
+		refused                 bool
+	}{
+		{desc: "PostgreSQL store, memory replay store", top: pg, refused: true},
+		{desc: "PostgreSQL store, the policy's own redis block", top: pg, extra: "        redis: {address: \"127.0.0.1:6379\"}\n"},
+		{desc: "PostgreSQL store, the route's rate limit on Redis", top: pg, route: "      - kind: rate_limit\n        limits: [{rate: 10, per: 1s}]\n        store: redis\n        redis: {address: \"127.0.0.1:6379\"}\n"},
+		{desc: "PostgreSQL store, replay protection off", top: pg, extra: "        replay_protection: false\n"},
+		{desc: "SQLite store, memory replay store", top: "admin: {}\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			text := strings.ReplaceAll(string(replayConfig(up, replaySecret(t), tc.extra, tc.route, tc.top)), "{{public}}", "127.0.0.1:0")
+			text = strings.ReplaceAll(text, "{{ops}}", "127.0.0.1:0")
+			p := writeFile(t, "gw.yaml", text)
+			r := runCLI(t, nil, "validate", "--config", p)
+			if !tc.refused {
+				if r.code != 0 {
+					t.Fatalf("refused (exit %d):\n%s", r.code, r.stderr)
+				}
+				return
+			}
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", r.code, r.stderr)
+			}
+			wantErrorLine(t, r.stderr, p, "routes[0].policies[0]", "admin.store is PostgreSQL (several nodes): a signature would be accepted once per node, not once")
+		})
+	}
+}
