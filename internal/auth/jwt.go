@@ -207,6 +207,15 @@ func (m *jwtMethod) compileKeySources(cfg *jwtConfig, env Env) error {
 		if len(cfg.Audience) == 0 {
 			return errors.New("audience: is required with jwks: the identity provider signs the tokens of every application it serves with these keys, and without an audience check a token issued to another application would be accepted here (RFC 8725 section 3.9); set it to this API's identifier, the aud its tokens carry")
 		}
+		// RFC 8725 section 3.8: the keys must belong to the issuer the
+		// token names. A JWKS URL is often a provider's keys for every
+		// issuer it hosts (the tenants of a multi-tenant identity
+		// provider share one signing set); without an issuer check, a
+		// token another tenant issued for this audience is accepted here.
+		// With jwks.issuer (discovery) that issuer is the default.
+		if j.Issuer == "" && cfg.Issuer == "" {
+			return errors.New("issuer: is required with jwks.url: the keys of a set may sign the tokens of several issuers (the tenants of a multi-tenant identity provider), and without an issuer check a token another tenant issued for this audience would be accepted here (RFC 8725 section 3.8); set it to the iss this API's tokens carry, or use jwks.issuer (OpenID Connect discovery)")
+		}
 		if j.Consumer != "" && env.Consumers.ByName(j.Consumer) == nil {
 			return fmt.Errorf("jwks.consumer: consumer %q is not defined", j.Consumer)
 		}

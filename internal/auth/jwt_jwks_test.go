@@ -134,7 +134,7 @@ func (b *syncBuf) String() string {
 func TestJWKSRotationAndRateLimit(t *testing.T) {
 	k := keys(t)
 	srv := newJWKSServer(t, jwkOf("k1", "ES256", &k.ec.PublicKey))
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256, RS256], audience: [orders-api], jwks: {url: "%s/keys", consumer_claim: sub, min_refetch_interval: 10s}}`, srv.URL))
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256, RS256], audience: [orders-api], issuer: "https://idp.example.com/tenant-a", jwks: {url: "%s/keys", consumer_claim: sub, min_refetch_interval: 10s}}`, srv.URL))
 	waitFetches(t, m.jwks, 1)
 
 	tok1 := signAud(t, "ES256", "k1", k.ec, jwt.MapClaims{"sub": "carol"})
@@ -171,7 +171,7 @@ func TestJWKSRotationAndRateLimit(t *testing.T) {
 func TestJWKSConsumerMapping(t *testing.T) {
 	k := keys(t)
 	srv := newJWKSServer(t, jwkOf("k1", "", &k.rsa.PublicKey)) // no alg: RS* and PS*
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256, PS256], audience: [orders-api], jwks: {url: "%s/keys", consumer_claim: client_id}}`, srv.URL))
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256, PS256], audience: [orders-api], issuer: "https://idp.example.com/tenant-a", jwks: {url: "%s/keys", consumer_claim: client_id}}`, srv.URL))
 	for _, tc := range []struct {
 		alg    string
 		key    any
@@ -194,7 +194,7 @@ func TestJWKSConsumerMapping(t *testing.T) {
 	if _, _, err := authenticate(m, "Bearer "+signAud(t, "HS256", "alice-hs", []byte(hmacSecret), nil)); reasonOf(err) != reasonUnknownKey {
 		t.Errorf("credential on a JWKS-only route: %v", err)
 	}
-	both, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256], audience: [orders-api], credentials: true, jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
+	both, _ := newJWT(t, fmt.Sprintf(`{algorithms: [HS256, RS256], audience: [orders-api], issuer: "https://idp.example.com/tenant-a", credentials: true, jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
 	if id, _, err := authenticate(both, "Bearer "+signAud(t, "HS256", "alice-hs", []byte(hmacSecret), nil)); err != nil || id.Consumer != "alice" {
 		t.Errorf("credentials: true: %v %v", id, err)
 	}
@@ -211,7 +211,7 @@ func TestJWKSUnavailableFailsClosed(t *testing.T) {
 	down := "http://" + l.Addr().String() + "/keys"
 	_ = l.Close()
 	k := keys(t)
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], jwks: {url: "%s", consumer: carol}}`, down))
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], issuer: "https://idp.example.com/tenant-a", jwks: {url: "%s", consumer: carol}}`, down))
 	tok := signAud(t, "ES256", "k1", k.ec, nil)
 	if _, _, err := authenticate(m, "Bearer "+tok); reasonOf(err) != reasonJWKSUnavailable {
 		t.Fatalf("JWKS down: %v", err)
@@ -455,9 +455,12 @@ func containsAny(s string, subs []string) bool {
 
 // signAud is sign for a token whose aud is this package's JWKS routes'
 // audience (orders-api) unless claims set another (nil: none).
+// jwksTestIssuer is the issuer the JWKS routes of these tests trust.
+const jwksTestIssuer = "https://idp.example.com/tenant-a"
+
 func signAud(t testing.TB, alg, kid string, key any, claims jwt.MapClaims) string {
 	t.Helper()
-	c := jwt.MapClaims{"aud": "orders-api"}
+	c := jwt.MapClaims{"aud": "orders-api", "iss": jwksTestIssuer}
 	for k, v := range claims {
 		c[k] = v
 	}
@@ -475,7 +478,7 @@ func TestJWKSRequiresAnAudience(t *testing.T) {
 	if msg := compileErr(t, fmt.Sprintf(`{algorithms: [ES256], jwks: {url: "%s/keys", consumer: carol}}`, srv.URL), defaultConsumers(t)); !strings.Contains(msg, "audience: is required with jwks") {
 		t.Fatalf("no audience: %q", msg)
 	}
-	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], issuer: "https://idp.example.com/tenant-a", jwks: {url: "%s/keys", consumer: carol}}`, srv.URL))
 	for _, tc := range []struct {
 		desc   string
 		aud    any
@@ -489,6 +492,38 @@ func TestJWKSRequiresAnAudience(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			claims := jwt.MapClaims{"aud": tc.aud}
 			if _, _, err := authenticate(m, "Bearer "+signAud(t, "ES256", "k1", k.ec, claims)); reasonOf(err) != tc.reason {
+				t.Fatalf("%q, want %q", reasonOf(err), tc.reason)
+			}
+		})
+	}
+}
+
+// TestJWKSURLRequiresAnIssuer: the keys behind a JWKS URL may sign for
+// several issuers (the tenants of a multi-tenant identity provider share
+// one set); a route without an issuer would take a token another tenant
+// issued for this audience as its caller (RFC 8725 section 3.8). The config
+// is refused; with an issuer, a token from another issuer, or from none, is
+// refused. jwks.issuer (discovery) sets the issuer itself (TestJWKSDiscovery
+// and the e2e tests cover it).
+func TestJWKSURLRequiresAnIssuer(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwkOf("k1", "ES256", &k.ec.PublicKey))
+	if msg := compileErr(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], jwks: {url: "%s/keys", consumer: carol}}`, srv.URL), defaultConsumers(t)); !strings.Contains(msg, "issuer: is required with jwks.url") {
+		t.Fatalf("no issuer: %q", msg)
+	}
+	m, _ := newJWT(t, fmt.Sprintf(`{algorithms: [ES256], audience: [orders-api], issuer: %q, jwks: {url: "%s/keys", consumer: carol}}`, jwksTestIssuer, srv.URL))
+	for _, tc := range []struct {
+		desc   string
+		iss    any
+		reason string
+	}{
+		{desc: "this issuer", iss: jwksTestIssuer},
+		{desc: "another tenant of the same provider", iss: "https://idp.example.com/tenant-b", reason: reasonWrongIssuer},
+		{desc: "no issuer", iss: nil, reason: reasonWrongIssuer},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			tok := sign(t, "ES256", "k1", k.ec, jwt.MapClaims{"aud": "orders-api", "iss": tc.iss}) // nil: no iss
+			if _, _, err := authenticate(m, "Bearer "+tok); reasonOf(err) != tc.reason {
 				t.Fatalf("%q, want %q", reasonOf(err), tc.reason)
 			}
 		})

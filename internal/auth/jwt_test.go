@@ -336,11 +336,11 @@ func TestJWTConfigErrors(t *testing.T) {
 		{`{algorithms: [HS256], claims_to_headers: {sub: X-A, uid: x-a}}`, "used twice"},
 		{`{algorithms: [HS256], max_token_bytes: 1MiB}`, "at most 64KiB"},
 		{`{algorithms: [HS256], header: "a b"}`, "not a valid header name"},
-		{`{algorithms: [RS256], audience: [api], jwks: {url: "http://idp.example.com/jwks", consumer: carol}}`, "plain http is allowed to loopback"},
+		{`{algorithms: [RS256], audience: [api], issuer: "https://a/", jwks: {url: "http://idp.example.com/jwks", consumer: carol}}`, "plain http is allowed to loopback"},
 		{`{algorithms: [RS256], jwks: {url: "https://a/jwks", issuer: "https://a", consumer: carol}}`, "exactly one of url"},
 		{`{algorithms: [RS256], jwks: {url: "https://a/jwks"}}`, "exactly one of consumer_claim"},
-		{`{algorithms: [RS256], audience: [api], jwks: {url: "https://a/jwks", consumer: nobody}}`, `consumer "nobody" is not defined`},
-		{`{algorithms: [RS256], audience: [api], jwks: {url: "https://a/jwks", consumer: carol, ca_file: /nonexistent}}`, "ca_file"},
+		{`{algorithms: [RS256], audience: [api], issuer: "https://a/", jwks: {url: "https://a/jwks", consumer: nobody}}`, `consumer "nobody" is not defined`},
+		{`{algorithms: [RS256], audience: [api], issuer: "https://a/", jwks: {url: "https://a/jwks", consumer: carol, ca_file: /nonexistent}}`, "ca_file"},
 	} {
 		if got := compileErr(t, tc.cfg, cs); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: error %q, want %q", tc.cfg, got, tc.want)

@@ -29,6 +29,7 @@ import (
 
 const (
 	jwtIssuer    = "https://issuer.e2e.test"
+	jwksIssuer   = "https://idp.e2e.test/tenant-a" // the JWKS routes' issuer
 	jwtSecretEnv = "E2E_JWT_ALICE_SECRET"
 	jwtSecret    = "e2e-alice-hmac-secret-0123456789abcdef"
 	jwtRealm     = `Bearer realm="portcullis"`
@@ -203,6 +204,7 @@ routes:
           - jwt:
               algorithms: [RS256, ES256]
               audience: [staff-api]
+              issuer: `+jwksIssuer+`
               jwks: {url: "%s", consumer_claim: sub, min_refetch_interval: 1s}
   - name: down
     paths: [{prefix: /down/}]
@@ -210,7 +212,7 @@ routes:
     policies:
       - kind: auth
         methods:
-          - jwt: {algorithms: [RS256], audience: [staff-api], jwks: {url: "%s", consumer: carol, timeout: 1s}}
+          - jwt: {algorithms: [RS256], audience: [staff-api], issuer: `+jwksIssuer+`, jwks: {url: "%s", consumer: carol, timeout: 1s}}
   - name: open
     paths: [{prefix: /open/}]
     service: svc
@@ -407,17 +409,24 @@ func TestAuthJWT(t *testing.T) {
 	})
 
 	t.Run("JWKS key rotation without restart", func(t *testing.T) {
-		tok1 := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": "staff-api"})
+		tok1 := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": "staff-api", "iss": jwksIssuer})
 		jwtIdentity(t, jwtAccepted(t, gw, up, "/jwks/x", "Bearer "+tok1, nil), "carol", "oidc", "k1")
 		// The provider's key signs other applications' tokens too: one
 		// issued to another audience, or to none, never reaches the upstream.
 		for _, aud := range []any{"mobile-app", nil} {
-			other := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": aud})
+			other := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": aud, "iss": jwksIssuer})
 			jwtRefused(t, gw, up, "/jwks/x", "Bearer "+other, jwtInvalid, "authn: jwt: wrong audience")
+		}
+		// And other issuers' (another tenant of a multi-tenant provider):
+		// the right audience from another issuer, or from none, never
+		// reaches the upstream either.
+		for _, iss := range []any{"https://idp.e2e.test/tenant-b", nil} {
+			other := jwtSign(t, "ES256", "k1", f.jwksEC, jwt.MapClaims{"sub": "carol", "aud": "staff-api", "iss": iss})
+			jwtRefused(t, gw, up, "/jwks/x", "Bearer "+other, jwtInvalid, "authn: jwt: wrong issuer")
 		}
 
 		f.publish(jwkRSA("k2", &f.jwksRSA.PublicKey)) // k1 rotated out, k2 in
-		tok2 := jwtSign(t, "RS256", "k2", f.jwksRSA, jwt.MapClaims{"sub": "carol", "aud": "staff-api"})
+		tok2 := jwtSign(t, "RS256", "k2", f.jwksRSA, jwt.MapClaims{"sub": "carol", "aud": "staff-api", "iss": jwksIssuer})
 		// The unknown kid triggers a refetch at most once per
 		// min_refetch_interval (1s): poll until it is picked up.
 		deadline := time.Now().Add(10 * time.Second)
