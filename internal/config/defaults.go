@@ -47,6 +47,9 @@ func (c *Config) ApplyDefaults() {
 	if c.ClientAddressHeader == "" {
 		c.ClientAddressHeader = ClientAddressAuto
 	}
+	if c.ClientIPv6Prefix == 0 {
+		c.ClientIPv6Prefix = DefaultClientIPv6Prefix
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		setDur(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)

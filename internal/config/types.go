@@ -17,13 +17,17 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
 	// ClientAddressHeader says which forwarding header of a trusted proxy
 	// names the client: "auto" (default), "x-forwarded-for" or "forwarded".
-	ClientAddressHeader string     `yaml:"client_address_header,omitempty"`
-	Listeners           []Listener `yaml:"listeners"`
-	Services            []Service  `yaml:"services"`
-	Routes              []Route    `yaml:"routes"`
-	Ops                 Ops        `yaml:"ops,omitempty"`
-	AccessLog           AccessLog  `yaml:"access_log,omitempty"`
-	Shutdown            Shutdown   `yaml:"shutdown,omitempty"`
+	ClientAddressHeader string `yaml:"client_address_header,omitempty"`
+	// ClientIPv6Prefix is how many leading bits of an IPv6 client address
+	// name one client where the gateway counts per client (rate limits by
+	// client_address): 64 by default, a subscriber's network (ClientKey).
+	ClientIPv6Prefix int        `yaml:"client_ipv6_prefix,omitempty"`
+	Listeners        []Listener `yaml:"listeners"`
+	Services         []Service  `yaml:"services"`
+	Routes           []Route    `yaml:"routes"`
+	Ops              Ops        `yaml:"ops,omitempty"`
+	AccessLog        AccessLog  `yaml:"access_log,omitempty"`
+	Shutdown         Shutdown   `yaml:"shutdown,omitempty"`
 	// Consumers are the clients of the APIs and their credentials.
 	Consumers []Consumer `yaml:"consumers,omitempty"`
 	// IdentityHeaders names the headers the gateway sets toward upstreams

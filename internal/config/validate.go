@@ -76,6 +76,9 @@ func (c *Config) validate() Errors {
 			v.add(path, "%s trusts a share of the whole Internet to set the client address: every peer in it could claim any address with X-Forwarded-For, and ip_filter, bans and per-client limits would read what it wrote; list the proxies in front of the gateway (at most a /%d)", v.q(path, p), minTrustedBits(pfx))
 		}
 	}
+	if c.ClientIPv6Prefix < 32 || c.ClientIPv6Prefix > 128 {
+		v.add("client_ipv6_prefix", "must be from 32 to 128 (the leading bits of an IPv6 address that name one client)")
+	}
 	switch c.ClientAddressHeader {
 	case "", ClientAddressAuto:
 	case ClientAddressXFF, ClientAddressForwarded:
@@ -163,6 +166,29 @@ func (v *validator) logOutput(path, output string) {
 	} else if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
 		v.add(path, "%s cannot be created: the directory %s is not writable", v.q(path, output), v.q(path, dir))
 	}
+}
+
+// DefaultClientIPv6Prefix is client_ipv6_prefix's default: a /64 is the
+// smallest network an IPv6 subscriber is given (RFC 6177), and a host on
+// it picks any of its 2^64 addresses (temporary addresses, RFC 8981).
+const DefaultClientIPv6Prefix = 64
+
+// ClientKey is the one reading of "one client" where the gateway counts
+// per client: an IPv4 address (an IPv4-mapped one unmapped), or the
+// leading v6bits of an IPv6 address (client_ipv6_prefix). Counted by the
+// whole address, an IPv6 client would get a fresh rate limit, a fresh
+// intrusion count and a way around its ban with every address it takes
+// from its /64. It allocates nothing.
+func ClientKey(a netip.Addr, v6bits int) netip.Addr {
+	a = a.Unmap()
+	if !a.Is6() || v6bits <= 0 || v6bits >= 128 {
+		return a
+	}
+	p, err := a.WithZone("").Prefix(v6bits)
+	if err != nil {
+		return a
+	}
+	return p.Addr()
 }
 
 // The values of client_address_header.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -80,4 +81,30 @@ func TestAddressEntryWithHostBitsFromASecretIsNotShown(t *testing.T) {
 	t.Setenv("PC_TEST_NET", "10.201.7.3/8")
 	want := `gw.yaml:14:19: trusted_proxies[0]: (the value of ${env:PC_TEST_NET}) is a CIDR with host bits set`
 	wantOnly(t, minimal+"trusted_proxies: [\"${env:PC_TEST_NET}\"]\n", want)
+}
+
+// TestClientKey: one client is an IPv4 address or the leading bits of an
+// IPv6 address (client_ipv6_prefix), without allocating.
+func TestClientKey(t *testing.T) {
+	for _, tc := range []struct {
+		desc, in string
+		bits     int
+		want     string
+	}{
+		{"IPv4 as it is", "192.0.2.7", 64, "192.0.2.7"},
+		{"IPv4-mapped read as IPv4", "::ffff:192.0.2.7", 64, "192.0.2.7"},
+		{"IPv6 by its /64", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, "2001:db8:1:2::"},
+		{"IPv6 by its /56", "2001:db8:1:2ff::1", 56, "2001:db8:1:200::"},
+		{"IPv6 whole at 128", "2001:db8::1", 128, "2001:db8::1"},
+		{"a zone dropped", "fe80::1%eth0", 64, "fe80::"},
+		{"loopback", "::1", 64, "::"},
+	} {
+		if got := ClientKey(netip.MustParseAddr(tc.in), tc.bits).String(); got != tc.want {
+			t.Errorf("%s: ClientKey(%s, %d) = %s, want %s", tc.desc, tc.in, tc.bits, got, tc.want)
+		}
+	}
+	a := netip.MustParseAddr("2001:db8::1")
+	if n := testing.AllocsPerRun(100, func() { _ = ClientKey(a, 64) }); n != 0 {
+		t.Errorf("ClientKey allocates %v times", n)
+	}
 }

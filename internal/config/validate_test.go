@@ -229,6 +229,12 @@ func TestValidationRules(t *testing.T) {
 		// top level
 		{"trusted proxy", minimal + "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n",
 			`gw.yaml:14:31: trusted_proxies[1]: "10.0.0.0/33" is not a CIDR or IP address`},
+		{"client IPv6 prefix too short", minimal + "client_ipv6_prefix: 16\n",
+			`gw.yaml:14:21: client_ipv6_prefix: must be from 32 to 128 (the leading bits of an IPv6 address that name one client)`},
+		{"client IPv6 prefix too long", minimal + "client_ipv6_prefix: 129\n",
+			`gw.yaml:14:21: client_ipv6_prefix: must be from 32 to 128 (the leading bits of an IPv6 address that name one client)`},
+		{"client IPv6 prefix zero", minimal + "client_ipv6_prefix: 0\n",
+			`gw.yaml:14:21: client_ipv6_prefix: must be from 32 to 128`},
 		{"trusted proxy with host bits set", minimal + "trusted_proxies: [10.0.0.1/8]\n",
 			`gw.yaml:14:19: trusted_proxies[0]: CIDR "10.0.0.1/8" has host bits set: write 10.0.0.0/8 for the network, or 10.0.0.1 for the one address`},
 		{"ops allow with host bits set", minimal + "ops:\n  allow: [192.168.1.10/24]\n",

@@ -34,6 +34,7 @@ func (c *Config) explicitZeros() Errors {
 		zero(indexPath("routes", i)+".max_body_size", r.MaxBodySize == 0, positive)
 	}
 	zero("shutdown.drain_timeout", c.Shutdown.DrainTimeout == 0, positive)
+	zero("client_ipv6_prefix", c.ClientIPv6Prefix == 0, "must be from 32 to 128")
 	h := c.IdentityHeaders
 	for _, f := range []struct{ name, val, def string }{
 		{"consumer", h.Consumer, DefaultConsumerHeader},

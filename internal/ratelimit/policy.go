@@ -21,6 +21,7 @@ import (
 	"unsafe"
 
 	"github.com/portcullis/portcullis/internal/authz"
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 )
 
@@ -53,6 +54,9 @@ type Policy struct {
 	redis    *Redis // nil for the local store
 	prefix   string
 	failOpen bool
+	// v6bits: the leading bits of an IPv6 client address counted as one
+	// client (client_ipv6_prefix; config.ClientKey).
+	v6bits int
 	// now is the clock of the local store (microseconds); tests replace it.
 	now func() int64
 }
@@ -62,7 +66,10 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	if err := d.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	p := &Policy{bucket: cfg.Bucket, now: func() int64 { return time.Now().UnixMicro() }}
+	p := &Policy{bucket: cfg.Bucket, v6bits: config.DefaultClientIPv6Prefix, now: func() int64 { return time.Now().UnixMicro() }}
+	if env.Config != nil && env.Config.ClientIPv6Prefix != 0 {
+		p.v6bits = env.Config.ClientIPv6Prefix
+	}
 	if p.bucket == "" {
 		p.bucket = env.Route
 	} else if !nameRE.MatchString(p.bucket) {
@@ -284,8 +291,10 @@ func (p *Policy) appendKey(b []byte, c *pipeline.Context, set *limitSet) []byte 
 	case keyHeader:
 		return appendValue(b, "h:", c.Request.Header.Get(p.header))
 	default:
+		// One client: an IPv4 address, or an IPv6 client's network (a
+		// host picks any address of its /64; config.ClientKey).
 		b = append(b, "a:"...)
-		return c.ClientAddr.AppendTo(b)
+		return config.ClientKey(c.ClientAddr, p.v6bits).AppendTo(b)
 	}
 }
 

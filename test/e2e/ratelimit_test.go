@@ -200,3 +200,53 @@ func TestRateLimitClusterThroughRedis(t *testing.T) {
 		t.Fatalf("upstream saw %d, gateways admitted %d", n, total)
 	}
 }
+
+// TestRateLimitCountsAnIPv6ClientByItsNetwork: a host on IPv6 can take any
+// address of its /64 (temporary addresses, RFC 8981), so a limit keyed by
+// the client address counts an IPv6 client by its network
+// (client_ipv6_prefix, 64 by default): a new address in the same /64 gets
+// no new quota, and its refused request never reaches the upstream. The
+// clients come through a trusted proxy on loopback (X-Forwarded-For), as
+// behind a load balancer.
+func TestRateLimitCountsAnIPv6ClientByItsNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		desc, top string
+		// the client addresses of five requests under a limit of 3 a
+		// minute, and which of them must be refused.
+		clients []string
+		refused []bool
+	}{
+		{desc: "default /64: four addresses of one /64 are one client",
+			clients: []string{"2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::c", "2001:db8:1:2::d", "2001:db8:1:3::a"},
+			refused: []bool{false, false, false, true, false}},
+		{desc: "default /64: IPv4 clients by their address",
+			clients: []string{"192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.1"},
+			refused: []bool{false, false, false, false, false}},
+		{desc: "a /56: two /64s of one /56 are one client", top: "client_ipv6_prefix: 56\n",
+			clients: []string{"2001:db8:1:200::a", "2001:db8:1:201::a", "2001:db8:1:2ff::a", "2001:db8:1:2ff::b", "2001:db8:1:300::a"},
+			refused: []bool{false, false, false, true, false}},
+		{desc: "/128: every address its own client", top: "client_ipv6_prefix: 128\n",
+			clients: []string{"2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2::c", "2001:db8:1:2::d", "2001:db8:1:2::e"},
+			refused: []bool{false, false, false, false, false}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			up := NewUpstream(t, nil)
+			cfg := string(simpleConfig(up, `    policies:
+      - kind: rate_limit
+        key: client_address
+        limits: [{rate: 3, per: 1m}]`))
+			cfg = strings.Replace(cfg, "version: 1\n", "version: 1\ntrusted_proxies: [127.0.0.1]\n"+tc.top, 1)
+			gw := StartGateway(t, GatewayConfig(cfg))
+			for i, client := range tc.clients {
+				before := up.Count()
+				resp, _ := doRequest(t, http.DefaultClient, "GET", gw.URL("/a"), "", "X-Forwarded-For", client)
+				switch {
+				case tc.refused[i] && (resp.StatusCode != http.StatusTooManyRequests || up.Count() != before):
+					t.Fatalf("request %d from %s: %d, upstream %d -> %d; want 429, never upstream", i, client, resp.StatusCode, before, up.Count())
+				case !tc.refused[i] && resp.StatusCode != http.StatusOK:
+					t.Fatalf("request %d from %s: %d, want 200", i, client, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
