@@ -20,7 +20,8 @@ type Config struct {
 	ClientAddressHeader string `yaml:"client_address_header,omitempty"`
 	// ClientIPv6Prefix is how many leading bits of an IPv6 client address
 	// name one client where the gateway counts per client (rate limits by
-	// client_address): 64 by default, a subscriber's network (ClientKey).
+	// client_address, intrusion detection's counts and bans): 64 by
+	// default, a subscriber's network (ClientKey).
 	ClientIPv6Prefix int        `yaml:"client_ipv6_prefix,omitempty"`
 	Listeners        []Listener `yaml:"listeners"`
 	Services         []Service  `yaml:"services"`

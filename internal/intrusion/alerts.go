@@ -25,16 +25,20 @@ import (
 type Alert struct {
 	// Type is "ban" (the client is banned) or "threshold" (a rule with no
 	// ban fired).
-	Type      string    `json:"type"`
-	Event     string    `json:"event"`
-	Client    string    `json:"client"`
-	Consumer  string    `json:"consumer,omitempty"`
-	Route     string    `json:"route,omitempty"`
-	Count     int       `json:"count"`
-	Window    string    `json:"window"`
-	BanUntil  time.Time `json:"ban_until,omitzero"`
-	RequestID string    `json:"request_id,omitempty"`
-	Time      time.Time `json:"time"`
+	Type   string `json:"type"`
+	Event  string `json:"event"`
+	Client string `json:"client"`
+	// ClientNetwork is the network counted and banned as the client when
+	// it is more than the address (an IPv6 client's /64, by
+	// client_ipv6_prefix).
+	ClientNetwork string    `json:"client_network,omitempty"`
+	Consumer      string    `json:"consumer,omitempty"`
+	Route         string    `json:"route,omitempty"`
+	Count         int       `json:"count"`
+	Window        string    `json:"window"`
+	BanUntil      time.Time `json:"ban_until,omitzero"`
+	RequestID     string    `json:"request_id,omitempty"`
+	Time          time.Time `json:"time"`
 }
 
 // Signature headers of a webhook delivery. The signature is

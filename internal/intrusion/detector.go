@@ -27,6 +27,10 @@ type Detector struct {
 	alerts *alerter
 	redis  *redisBans
 	log    *slog.Logger
+	// v6bits: the leading bits of an IPv6 address that name one client
+	// (client_ipv6_prefix; config.ClientKey). Counts and the bans rules
+	// make are per client: an IPv6 client's network.
+	v6bits int
 
 	publish chan banMsg // bans to write to Redis
 	stop    chan struct{}
@@ -68,8 +72,13 @@ type Stats struct {
 // NewDetector compiles the intrusion_detection config. prev, the detector
 // of the config being replaced (or nil), hands over its bans, and its
 // counts when the rules are unchanged, so a reload forgives nobody.
-func NewDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detector) (*Detector, error) {
-	return newDetector(cfg, log, prev, time.Now)
+// v6bits is client_ipv6_prefix.
+func NewDetector(cfg *config.IntrusionDetection, v6bits int, log *slog.Logger, prev *Detector) (*Detector, error) {
+	d, err := newDetector(cfg, log, prev, time.Now)
+	if err == nil && v6bits != 0 {
+		d.v6bits = v6bits
+	}
+	return d, err
 }
 
 // newDetector is NewDetector with a clock (tests).
@@ -77,7 +86,7 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Detector{cfg: cfg, log: log, stop: make(chan struct{}), publish: make(chan banMsg, 1024), now: now}
+	d := &Detector{cfg: cfg, log: log, stop: make(chan struct{}), publish: make(chan banMsg, 1024), now: now, v6bits: config.DefaultClientIPv6Prefix}
 	for i, rc := range cfg.Rules {
 		ev := parseEvent(rc.Event)
 		if ev == EventNone {
@@ -118,12 +127,20 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 	return d, nil
 }
 
-// Banned reports whether a is banned now.
+// Banned reports whether a is banned now: the address itself (a ban made
+// through the admin API names one), or its client, the network an IPv6
+// client's address belongs to (the bans the rules make).
 func (d *Detector) Banned(a netip.Addr) bool {
 	if d.bans.count() == 0 {
 		return false
 	}
-	return d.bans.until(a.Unmap(), d.now().UnixNano()) != 0
+	a = a.Unmap()
+	now := d.now().UnixNano()
+	if d.bans.until(a, now) != 0 {
+		return true
+	}
+	k := config.ClientKey(a, d.v6bits)
+	return k != a && d.bans.until(k, now) != 0
 }
 
 func (d *Detector) allowed(a netip.Addr) bool {
@@ -147,39 +164,45 @@ func (d *Detector) Record(ev Event, in Info) {
 	}
 	d.events.Add(1)
 	now := d.now()
+	client := config.ClientKey(a, d.v6bits) // an IPv6 client takes any address of its network
 	for _, ri := range d.byEv[ev] {
 		r := &d.rules[ri]
-		fired, _ := d.counts.add(counterKey{rule: ri, addr: a}, now.UnixNano(), int64(r.window), r.threshold)
+		fired, _ := d.counts.add(counterKey{rule: ri, addr: client}, now.UnixNano(), int64(r.window), r.threshold)
 		if !fired && in.Consumer != "" {
 			// A consumer crossing the threshold from many addresses bans
 			// the address of the request that crossed it.
 			fired, _ = d.counts.add(counterKey{rule: ri, consumer: in.Consumer}, now.UnixNano(), int64(r.window), r.threshold)
 		}
 		if fired {
-			d.fire(r, a, in, now)
+			d.fire(r, a, client, in, now)
 		}
 	}
 }
 
-func (d *Detector) fire(r *rule, a netip.Addr, in Info, now time.Time) {
+// fire alerts on a rule crossed by the request from a, and bans client,
+// the client a belongs to (a itself, or an IPv6 client's network).
+func (d *Detector) fire(r *rule, a, client netip.Addr, in Info, now time.Time) {
 	al := &Alert{Type: "threshold", Event: r.event.String(), Client: a.String(), Consumer: in.Consumer, Route: in.Route,
 		Count: r.threshold, Window: r.window.String(), RequestID: in.RequestID, Time: now.UTC()}
+	if client != a {
+		al.ClientNetwork = netip.PrefixFrom(client, d.v6bits).String()
+	}
 	if r.ban > 0 {
 		until := now.Add(r.ban)
-		if !d.bans.set(a, until.UnixNano()) {
+		if !d.bans.set(client, until.UnixNano()) {
 			return // already banned at least as long: no new alert
 		}
 		d.banned.Add(1)
 		al.Type, al.BanUntil = "ban", until.UTC()
 		if d.redis != nil {
 			select {
-			case d.publish <- banMsg{a, until}:
+			case d.publish <- banMsg{client, until}:
 			default:
 				d.redisErrs.Add(1)
 			}
 		}
 	}
-	d.log.Warn("security alert", "type", al.Type, "event", al.Event, "client", al.Client, "consumer", al.Consumer,
+	d.log.Warn("security alert", "type", al.Type, "event", al.Event, "client", al.Client, "client_network", al.ClientNetwork, "consumer", al.Consumer,
 		"route", al.Route, "count", al.Count, "window", al.Window, "ban_until", al.BanUntil, "request_id", al.RequestID)
 	d.alerts.send(al)
 }

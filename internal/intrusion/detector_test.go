@@ -51,7 +51,7 @@ func newDetClock(t *testing.T, cfg *config.IntrusionDetection, clk *fakeClock) *
 
 func newDet(t *testing.T, cfg *config.IntrusionDetection) *Detector {
 	t.Helper()
-	d, err := NewDetector(cfg, quiet, nil)
+	d, err := NewDetector(cfg, 0, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestReloadKeepsBans(t *testing.T) {
 	cfg := &config.IntrusionDetection{Rules: rules(1, time.Minute, time.Hour)}
 	d := newDet(t, cfg)
 	d.Record(EventAuthFailure, Info{Client: attacker})
-	d2, err := NewDetector(&config.IntrusionDetection{Rules: rules(5, time.Minute, time.Hour)}, quiet, d)
+	d2, err := NewDetector(&config.IntrusionDetection{Rules: rules(5, time.Minute, time.Hour)}, 0, quiet, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestReloadKeepsBans(t *testing.T) {
 }
 
 func BenchmarkBannedMiss(b *testing.B) {
-	d, _ := NewDetector(&config.IntrusionDetection{Rules: rules(1, time.Minute, time.Hour)}, quiet, nil)
+	d, _ := NewDetector(&config.IntrusionDetection{Rules: rules(1, time.Minute, time.Hour)}, 0, quiet, nil)
 	defer d.Close()
 	for i := 0; i < 1000; i++ { // a realistic table: some bans in force
 		d.Record(EventAuthFailure, Info{Client: netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)})})
@@ -358,7 +358,7 @@ func BenchmarkBannedMiss(b *testing.B) {
 }
 
 func BenchmarkBannedEmpty(b *testing.B) {
-	d, _ := NewDetector(&config.IntrusionDetection{Rules: rules(1, time.Minute, time.Hour)}, quiet, nil)
+	d, _ := NewDetector(&config.IntrusionDetection{Rules: rules(1, time.Minute, time.Hour)}, 0, quiet, nil)
 	defer d.Close()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -367,7 +367,7 @@ func BenchmarkBannedEmpty(b *testing.B) {
 }
 
 func BenchmarkRecordEvent(b *testing.B) {
-	d, _ := NewDetector(&config.IntrusionDetection{Rules: rules(1_000, time.Minute, time.Hour)}, quiet, nil)
+	d, _ := NewDetector(&config.IntrusionDetection{Rules: rules(1_000, time.Minute, time.Hour)}, 0, quiet, nil)
 	defer d.Close()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -236,3 +236,38 @@ func testIntrusionBanShared(t *testing.T, redisBlock string) {
 		t.Fatalf("another client on node B: %d", st)
 	}
 }
+
+// TestIntrusionCountsAndBansAnIPv6ClientByItsNetwork: a host on IPv6 can
+// take any address of its /64, so the failures it spreads over several of
+// them count as one client's, the ban covers the network (an address it
+// had not used yet is refused, and the upstream never sees it), and
+// another network is served. The alert names the address and the network.
+// The clients come through a trusted proxy on loopback (X-Forwarded-For).
+func TestIntrusionCountsAndBansAnIPv6ClientByItsNetwork(t *testing.T) {
+	up := NewUpstream(t, nil)
+	key, hash := akGenerate(t)
+	cfg := string(intrusionConfig(up, hash, "  rules: [{event: auth_failure, threshold: 3, window: 1m, ban: 1m}]\n"))
+	cfg = strings.Replace(cfg, "version: 1\n", "version: 1\ntrusted_proxies: [127.0.0.1]\n", 1)
+	gw := StartGateway(t, GatewayConfig(cfg))
+	get := func(client, apiKey string) (int, string) {
+		t.Helper()
+		resp, body := doRequest(t, http.DefaultClient, "GET", gw.URL("/orders"), "", "X-Forwarded-For", client, "X-Api-Key", apiKey)
+		return resp.StatusCode, body
+	}
+	for i, client := range []string{"2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::c"} {
+		if st, body := get(client, "wrong-key"); st != 401 {
+			t.Fatalf("failure %d from %s: %d %s", i, client, st, body)
+		}
+	}
+	st, body := get("2001:db8:1:2::d", key)
+	expectBanned(t, "a fresh address of the banned /64, with the right key", st, body)
+	if up.Count() != 0 {
+		t.Fatalf("the upstream received %d requests from the banned network", up.Count())
+	}
+	if st, body := get("2001:db8:1:3::a", key); st != 200 || up.Count() != 1 {
+		t.Fatalf("another /64: %d %s, upstream %d", st, body, up.Count())
+	}
+	if !gw.WaitLog(`"client_network":"2001:db8:1:2::/64"`, 5*time.Second) {
+		t.Errorf("the alert does not name the banned network:\n%s", gw.Stderr.String())
+	}
+}
