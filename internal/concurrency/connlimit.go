@@ -20,6 +20,10 @@ type ConnLimits struct {
 	// them as one client would cap every client behind them). Max still
 	// counts them.
 	Exempt func(netip.Addr) bool
+	// Client, when set, maps a peer to the client PerClient counts it as
+	// (config.ClientKey: an IPv6 peer's network, since a host takes any
+	// address of its /64); without it, each address is a client.
+	Client func(netip.Addr) netip.Addr
 }
 
 // Listener bounds the connections a net.Listener hands out. A connection
@@ -54,6 +58,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		addr := peerIP(c.RemoteAddr())
 		perClient := l.lim.PerClient > 0 && (l.lim.Exempt == nil || !l.lim.Exempt(addr))
+		if perClient && l.lim.Client != nil {
+			addr = l.lim.Client(addr) // counted, and released, as its client
+		}
 		if l.admit(addr, perClient) {
 			return &limitedConn{Conn: c, l: l, addr: addr, perClient: perClient}, nil
 		}

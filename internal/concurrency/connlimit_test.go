@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -108,5 +109,84 @@ func TestNewListenerNoLimits(t *testing.T) {
 	defer inner.Close()
 	if NewListener(inner, ConnLimits{}) != inner {
 		t.Fatal("no limits must cost nothing")
+	}
+}
+
+// TestListenerPerClientLimitCountsByClient: with Client set, peers that map
+// to one client share its PerClient slots (config.ClientKey maps an IPv6
+// peer to its /64; loopback has one IPv6 address, so here 127.0.0.1 and
+// 127.0.0.2 are made one client), a slot goes back to that client on close,
+// and an exempt peer is still not counted.
+func TestListenerPerClientLimitCountsByClient(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := netip.MustParseAddr("127.0.0.1")
+	ln := NewListener(inner, ConnLimits{Max: 10, PerClient: 2,
+		Client: func(a netip.Addr) netip.Addr {
+			if a == netip.MustParseAddr("127.0.0.2") {
+				return one
+			}
+			return a
+		},
+		Exempt: func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.4") },
+	}).(*Listener)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: time.Second}
+		c, err := d.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	refusedAfter := func(c net.Conn, want uint64) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("connection not refused: %v", err)
+		}
+		if ln.Refused() != want {
+			t.Fatalf("refused = %d, want %d", ln.Refused(), want)
+		}
+	}
+	c1, c2 := dial("127.0.0.1"), dial("127.0.0.2")
+	s1, s2 := <-accepted, <-accepted
+	// The client's two slots are taken, from two addresses: a third from
+	// either is refused.
+	c3 := dial("127.0.0.2")
+	refusedAfter(c3, 1)
+	// Another client, and an exempt peer, are served.
+	c4, c5, c6 := dial("127.0.0.3"), dial("127.0.0.4"), dial("127.0.0.4")
+	s4, s5, s6 := <-accepted, <-accepted, <-accepted
+	// Closing the connection from 127.0.0.2 frees the client's slot.
+	s2.Close()
+	c7 := dial("127.0.0.1")
+	s7 := <-accepted
+	c8 := dial("127.0.0.1")
+	refusedAfter(c8, 2)
+	for _, c := range []net.Conn{c1, c2, c3, c4, c5, c6, c7, c8, s1, s4, s5, s6, s7} {
+		c.Close()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for ln.Open() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ln.mu.Lock()
+	clients := len(ln.perKey)
+	ln.mu.Unlock()
+	if ln.Open() != 0 || clients != 0 {
+		t.Fatalf("open = %d, %d clients counted after closing everything", ln.Open(), clients)
 	}
 }

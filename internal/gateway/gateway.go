@@ -234,7 +234,8 @@ func (g *Gateway) Start() error {
 			// Connection limits come first: a refused connection costs no
 			// TLS handshake and no HTTP parsing.
 			lim := concurrency.ConnLimits{Max: lc.MaxConnections, PerClient: lc.MaxConnectionsPerClient, RefuseHTTP: lc.TLS == nil,
-				Exempt: func(a netip.Addr) bool { return g.snap.Load().trusted.contains(a) }}
+				Exempt: func(a netip.Addr) bool { return g.snap.Load().trusted.contains(a) },
+				Client: func(a netip.Addr) netip.Addr { return config.ClientKey(a, g.snap.Load().cfg.ClientIPv6Prefix) }}
 			if err := srv.serve(concurrency.NewListener(ln, lim)); err != nil {
 				g.log.Error("listener stopped", "listener", lc.Name, "error", err)
 			}
