@@ -10,14 +10,18 @@ import (
 	"time"
 )
 
-func TestListenerPerClientLimit(t *testing.T) {
+// limitedServer is a Listener with lim on a loopback port, accepting in
+// the background: what it hands out arrives on accepted; dial connects to
+// it from a given loopback address.
+func limitedServer(t *testing.T, lim ConnLimits) (ln *Listener, accepted chan net.Conn, dial func(local string) net.Conn) {
+	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := NewListener(inner, ConnLimits{Max: 10, PerClient: 2, RefuseHTTP: true}).(*Listener)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 10)
+	ln = NewListener(inner, lim).(*Listener)
+	t.Cleanup(func() { ln.Close() })
+	accepted = make(chan net.Conn, 10)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -27,7 +31,8 @@ func TestListenerPerClientLimit(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	dial := func(local string) net.Conn {
+	dial = func(local string) net.Conn {
+		t.Helper()
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: time.Second}
 		c, err := d.Dial("tcp", inner.Addr().String())
 		if err != nil {
@@ -35,6 +40,11 @@ func TestListenerPerClientLimit(t *testing.T) {
 		}
 		return c
 	}
+	return ln, accepted, dial
+}
+
+func TestListenerPerClientLimit(t *testing.T) {
+	ln, accepted, dial := limitedServer(t, ConnLimits{Max: 10, PerClient: 2, RefuseHTTP: true})
 	c1, c2 := dial("127.0.0.1"), dial("127.0.0.1")
 	s1, s2 := <-accepted, <-accepted
 	// The third from the same address gets a 503 and is closed.
@@ -70,27 +80,12 @@ func TestListenerPerClientLimit(t *testing.T) {
 }
 
 func TestListenerTotalLimit(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := NewListener(inner, ConnLimits{Max: 1}).(*Listener)
-	defer ln.Close()
-	got := make(chan net.Conn, 2)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			got <- c
-		}
-	}()
-	c1, _ := net.Dial("tcp", inner.Addr().String())
+	ln, got, dial := limitedServer(t, ConnLimits{Max: 1})
+	c1 := dial("127.0.0.1")
 	defer c1.Close()
 	s1 := <-got
 	defer s1.Close()
-	c2, _ := net.Dial("tcp", inner.Addr().String())
+	c2 := dial("127.0.0.1")
 	defer c2.Close()
 	_ = c2.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if n, err := c2.Read(make([]byte, 1)); n != 0 || err == nil {
@@ -118,12 +113,8 @@ func TestNewListenerNoLimits(t *testing.T) {
 // 127.0.0.2 are made one client), a slot goes back to that client on close,
 // and an exempt peer is still not counted.
 func TestListenerPerClientLimitCountsByClient(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	one := netip.MustParseAddr("127.0.0.1")
-	ln := NewListener(inner, ConnLimits{Max: 10, PerClient: 2,
+	ln, accepted, dial := limitedServer(t, ConnLimits{Max: 10, PerClient: 2,
 		Client: func(a netip.Addr) netip.Addr {
 			if a == netip.MustParseAddr("127.0.0.2") {
 				return one
@@ -131,26 +122,7 @@ func TestListenerPerClientLimitCountsByClient(t *testing.T) {
 			return a
 		},
 		Exempt: func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.4") },
-	}).(*Listener)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 10)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	dial := func(local string) net.Conn {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: time.Second}
-		c, err := d.Dial("tcp", inner.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	})
 	refusedAfter := func(c net.Conn, want uint64) {
 		t.Helper()
 		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
