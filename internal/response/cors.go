@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/tlspolicy"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -73,6 +74,14 @@ func compileCORS(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 			op, err := parseOriginPattern(o)
 			if err != nil {
 				return nil, fmt.Errorf("origins: %w", err)
+			}
+			// A page served over plain http is whatever the network
+			// makes of it: an attacker on the path injects a script into
+			// it, and with credentials the browser lets that script send
+			// the user's cookies and tokens here and read the answers.
+			// Loopback (a developer's own machine) is the exception.
+			if cfg.Credentials && op.prefix == "http://" && !tlspolicy.Loopback(op.suffix) {
+				return nil, fmt.Errorf("origins: %q is plain http, and with credentials: true a script an attacker on the network injects into its pages could send the user's credentials here and read the answers; list its https:// origin (plain http is accepted for localhost and loopback addresses)", o)
 			}
 			if op.wild {
 				p.patterns = append(p.patterns, op)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -319,5 +320,40 @@ func TestPooledReader(t *testing.T) {
 	}
 	if n, err := r.Read(make([]byte, 4)); n != 0 || err != io.EOF {
 		t.Fatalf("read after EOF: %d %v", n, err)
+	}
+}
+
+// TestCORSCredentialsRequireHTTPSOrigins: with credentials: true, a plain
+// http origin off the machine is refused at load (a script injected into
+// its pages on the network could send the user's credentials and read the
+// answers); loopback origins stay for development, and without credentials
+// an http origin is accepted.
+func TestCORSCredentialsRequireHTTPSOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		desc, origin string
+		credentials  bool
+		refused      bool
+	}{
+		{desc: "http origin with credentials", origin: "http://app.example.com", credentials: true, refused: true},
+		{desc: "http wildcard origin with credentials", origin: "http://*.example.com", credentials: true, refused: true},
+		{desc: "http origin with a port, with credentials", origin: "http://app.example.com:8080", credentials: true, refused: true},
+		{desc: "http origin on a private address, with credentials", origin: "http://10.0.0.5:3000", credentials: true, refused: true},
+		{desc: "http wildcard under localhost, with credentials", origin: "http://*.dev.localhost", credentials: true, refused: true},
+		{desc: "https origin with credentials", origin: "https://app.example.com", credentials: true},
+		{desc: "localhost with credentials", origin: "http://localhost:3000", credentials: true},
+		{desc: "IPv4 loopback with credentials", origin: "http://127.0.0.1:8080", credentials: true},
+		{desc: "IPv6 loopback with credentials", origin: "http://[::1]:3000", credentials: true},
+		{desc: "http origin without credentials", origin: "http://app.example.com"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			src := fmt.Sprintf("kind: cors\norigins: [%q]\ncredentials: %v", tc.origin, tc.credentials)
+			_, err := compile(t, src, pipeline.CompileEnv{Route: "r"})
+			switch {
+			case tc.refused && (err == nil || !strings.Contains(err.Error(), "is plain http, and with credentials: true")):
+				t.Fatalf("error %v, want the plain-http refusal", err)
+			case !tc.refused && err != nil:
+				t.Fatalf("refused: %v", err)
+			}
+		})
 	}
 }

@@ -75,8 +75,9 @@ func Transport() *http.Transport {
 // place that decides where the gateway may speak without TLS: a JWKS or
 // introspection endpoint over plain http, a tracing collector sent its
 // credentials over plain http, a Redis sent its password over plain TCP,
-// a PostgreSQL store without verified TLS, an admin listener without TLS. Anything else, a name that
-// merely resolves to loopback included, is off the machine.
+// a PostgreSQL store without verified TLS, an admin listener without TLS,
+// a CORS origin trusted with credentials over plain http. Anything else,
+// a name that merely resolves to loopback included, is off the machine.
 func Loopback(host string) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if strings.EqualFold(host, "localhost") {
