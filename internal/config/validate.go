@@ -180,11 +180,11 @@ const DefaultClientIPv6Prefix = 64
 // intrusion count and a way around its ban with every address it takes
 // from its /64. It allocates nothing.
 func ClientKey(a netip.Addr, v6bits int) netip.Addr {
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	if !a.Is6() || v6bits <= 0 || v6bits >= 128 {
 		return a
 	}
-	p, err := a.WithZone("").Prefix(v6bits)
+	p, err := a.Prefix(v6bits)
 	if err != nil {
 		return a
 	}

@@ -97,6 +97,7 @@ func TestClientKey(t *testing.T) {
 		{"IPv6 by its /56", "2001:db8:1:2ff::1", 56, "2001:db8:1:200::"},
 		{"IPv6 whole at 128", "2001:db8::1", 128, "2001:db8::1"},
 		{"a zone dropped", "fe80::1%eth0", 64, "fe80::"},
+		{"a zone dropped at 128", "fe80::1%eth0", 128, "fe80::1"},
 		{"loopback", "::1", 64, "::"},
 	} {
 		if got := ClientKey(netip.MustParseAddr(tc.in), tc.bits).String(); got != tc.want {
