@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/auth"
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/events"
 	"github.com/portcullis/portcullis/internal/intrusion"
 	"github.com/portcullis/portcullis/internal/store"
@@ -222,7 +223,18 @@ func (s *Server) login(q *request) (int, any) {
 	}
 	ctx, cancel := context.WithTimeout(q.r.Context(), 10*time.Second)
 	defer cancel()
-	subjects := []string{"user:" + in.User, "addr:" + client}
+	// The address subject is the client (config.ClientKey): an IPv6
+	// client takes any address of its /64, and spraying passwords over
+	// many names from fresh addresses must count as one client's.
+	subject := client
+	if addr.IsValid() {
+		v6bits := config.DefaultClientIPv6Prefix
+		if fc := s.rt.FileConfig(); fc != nil && fc.ClientIPv6Prefix != 0 {
+			v6bits = fc.ClientIPv6Prefix
+		}
+		subject = config.ClientKey(addr, v6bits).String()
+	}
+	subjects := []string{"user:" + in.User, "addr:" + subject}
 	// Every attempt is counted before it is checked, in one atomic update
 	// per subject, so parallel guesses cannot all pass under the limit;
 	// an attempt that succeeds is taken back.
