@@ -228,11 +228,7 @@ func (s *Server) login(q *request) (int, any) {
 	// many names from fresh addresses must count as one client's.
 	subject := client
 	if addr.IsValid() {
-		v6bits := config.DefaultClientIPv6Prefix
-		if fc := s.rt.FileConfig(); fc != nil && fc.ClientIPv6Prefix != 0 {
-			v6bits = fc.ClientIPv6Prefix
-		}
-		subject = config.ClientKey(addr, v6bits).String()
+		subject = config.ClientKey(addr, s.rt.FileConfig().ClientIPv6Bits()).String()
 	}
 	subjects := []string{"user:" + in.User, "addr:" + subject}
 	// Every attempt is counted before it is checked, in one atomic update

@@ -173,6 +173,16 @@ func (v *validator) logOutput(path, output string) {
 // it picks any of its 2^64 addresses (temporary addresses, RFC 8981).
 const DefaultClientIPv6Prefix = 64
 
+// ClientIPv6Bits is client_ipv6_prefix as the gateway uses it: the
+// default for a nil config or one whose defaults were not applied (a
+// loaded config always has it set).
+func (c *Config) ClientIPv6Bits() int {
+	if c == nil || c.ClientIPv6Prefix == 0 {
+		return DefaultClientIPv6Prefix
+	}
+	return c.ClientIPv6Prefix
+}
+
 // ClientKey is the one reading of "one client" where the gateway counts
 // per client: an IPv4 address (an IPv4-mapped one unmapped), or the
 // leading v6bits of an IPv6 address (client_ipv6_prefix). Counted by the

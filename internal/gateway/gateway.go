@@ -512,7 +512,7 @@ func (g *Gateway) swapDetector(cfg *config.Config) error {
 	var d *intrusion.Detector
 	if idc != nil {
 		var err error
-		if d, err = intrusion.NewDetector(idc, cfg.ClientIPv6Prefix, g.log, old); err != nil {
+		if d, err = intrusion.NewDetector(idc, cfg.ClientIPv6Bits(), g.log, old); err != nil {
 			return err
 		}
 	}

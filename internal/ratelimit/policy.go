@@ -66,10 +66,7 @@ func compile(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	if err := d.Decode(&cfg); err != nil {
 		return nil, err
 	}
-	p := &Policy{bucket: cfg.Bucket, v6bits: config.DefaultClientIPv6Prefix, now: func() int64 { return time.Now().UnixMicro() }}
-	if env.Config != nil && env.Config.ClientIPv6Prefix != 0 {
-		p.v6bits = env.Config.ClientIPv6Prefix
-	}
+	p := &Policy{bucket: cfg.Bucket, v6bits: env.Config.ClientIPv6Bits(), now: func() int64 { return time.Now().UnixMicro() }}
 	if p.bucket == "" {
 		p.bucket = env.Route
 	} else if !nameRE.MatchString(p.bucket) {
