@@ -1,10 +1,12 @@
 package clienttls
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -282,4 +284,30 @@ func (m *Material) Files() string {
 		}
 	}
 	return strings.Join(fs, ",")
+}
+
+// Dial opens a connection to addr and completes the TLS handshake with
+// the material's current files, within ctx: the one dialer of every
+// long-lived TLS connection the gateway opens outside its HTTP transport
+// (Redis, a syslog receiver). The files are polled first (Refresh), so a
+// rotated client certificate is used from this connection on; report
+// gets each refresh outcome worth a log line (ReportOnce): nil when the
+// files changed and loaded, the error when they failed to (the previous
+// files stay in use). host is the dialed host name or address, the name
+// verified when the block names none.
+func (m *Material) Dial(ctx context.Context, network, addr, host string, report func(error)) (*tls.Conn, error) {
+	if err := m.Refresh(); !errors.Is(err, ErrUnchanged) && m.ReportOnce(err) && report != nil {
+		report(err)
+	}
+	var nd net.Dialer
+	nc, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(nc, m.Config(host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	return tc, nil
 }

@@ -22,9 +22,7 @@ package redisconn
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -80,30 +78,25 @@ type dialer struct {
 }
 
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	switch err := d.m.Refresh(); {
-	case errors.Is(err, clienttls.ErrUnchanged):
-	case !d.m.ReportOnce(err):
-	case err != nil:
-		d.log.Error("Redis TLS files failed to reload; new connections keep the previous ones", "event", EventTLSReloadFailed, "files", d.m.Files(), "error", err)
-	default:
-		d.log.Info("Redis TLS files reloaded", "event", EventTLSReloaded, "files", d.m.Files())
-	}
 	if d.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	var nd net.Dialer
-	nc, err := nd.DialContext(ctx, network, addr)
+	tc, err := d.m.Dial(ctx, network, addr, d.host, d.report)
 	if err != nil {
-		return nil, err
-	}
-	tc := tls.Client(nc, d.m.Config(d.host))
-	if err := tc.HandshakeContext(ctx); err != nil {
-		_ = nc.Close()
-		return nil, fmt.Errorf("redis %s: tls handshake: %w", addr, err)
+		return nil, fmt.Errorf("redis %s: %w", addr, err)
 	}
 	return tc, nil
+}
+
+// report logs a refresh of the tls block's files.
+func (d *dialer) report(err error) {
+	if err != nil {
+		d.log.Error("Redis TLS files failed to reload; new connections keep the previous ones", "event", EventTLSReloadFailed, "files", d.m.Files(), "error", err)
+		return
+	}
+	d.log.Info("Redis TLS files reloaded", "event", EventTLSReloaded, "files", d.m.Files())
 }
 
 // Key names the connection s describes, for sharing one client between the
