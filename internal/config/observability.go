@@ -110,6 +110,9 @@ type Syslog struct {
 	Facility string `yaml:"facility,omitempty"`
 	// AppName is the APP-NAME field (default portcullis).
 	AppName string `yaml:"app_name,omitempty"`
+	// TLS sends the messages over TLS (RFC 5425; network tcp), the
+	// receiver verified as a service's https:// targets are.
+	TLS *ClientTLS `yaml:"tls,omitempty"`
 }
 
 // SyslogFacilities are the RFC 5424 section 6.2.1 facility codes an
@@ -146,6 +149,15 @@ func (v *validator) securityEvents() {
 		}
 		if _, ok := SyslogFacilities[sc.Facility]; sc.Facility != "" && !ok {
 			v.add(p+".syslog.facility", "unknown facility %s (local0 to local7, auth, authpriv, daemon, user, kern, syslog)", v.q(p+".syslog.facility", sc.Facility))
+		}
+		if sc.TLS != nil {
+			// RFC 5425 carries syslog over TLS on TCP; DTLS (RFC 6012)
+			// is not spoken, and a udp network would silently drop the
+			// block's protection.
+			if sc.Network == "" || sc.Network == "udp" {
+				v.add(p+".syslog.network", "must be tcp with a tls block (syslog over TLS, RFC 5425, is TCP; the default is udp)")
+			}
+			v.clientTLS(p+".syslog.tls", sc.TLS)
 		}
 	}
 }

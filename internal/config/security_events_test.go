@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,38 @@ func TestValidSecurityEvents(t *testing.T) {
 	ev := c.Observability.SecurityEvents
 	if ev.Sample == nil || *ev.Sample != 0.5 || ev.Syslog == nil || ev.Syslog.Facility != "authpriv" {
 		t.Fatalf("security_events = %+v", ev)
+	}
+}
+
+// TestSyslogTLSRules: a syslog tls block is checked as every client tls
+// block is, and needs network tcp (RFC 5425); with udp, written or the
+// default, the block would protect nothing, so it is refused.
+func TestSyslogTLSRules(t *testing.T) {
+	dir := tlsFiles(t)
+	crt, key, ca := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key"), filepath.Join(dir, "internal-ca.pem")
+	syslog := func(block string) string {
+		return minimal + "observability:\n  security_events:\n    syslog: " + block + "\n"
+	}
+	for _, tc := range []struct{ desc, src, want string }{
+		{"tls with the default network (udp)", syslog(`{address: "10.0.0.9:6514", tls: {ca_file: ` + ca + `}}`),
+			`gw.yaml:16:13: observability.security_events.syslog.network: must be tcp with a tls block (syslog over TLS, RFC 5425, is TCP; the default is udp)`},
+		{"tls with network udp", syslog(`{network: udp, address: "10.0.0.9:6514", tls: {ca_file: ` + ca + `}}`),
+			`gw.yaml:16:23: observability.security_events.syslog.network: must be tcp with a tls block (syslog over TLS, RFC 5425, is TCP; the default is udp)`},
+		{"an unknown network is one error, not two", syslog(`{network: sctp, address: "10.0.0.9:6514", tls: {ca_file: ` + ca + `}}`),
+			`gw.yaml:16:23: observability.security_events.syslog.network: "sctp": must be udp or tcp`},
+		{"ca_file must be readable", syslog(`{network: tcp, address: "10.0.0.9:6514", tls: {ca_file: /nonexistent/ca.pem}}`),
+			`gw.yaml:16:69: observability.security_events.syslog.tls.ca_file: cannot read "/nonexistent/ca.pem": no such file or directory`},
+		{"cert_file needs key_file", syslog(`{network: tcp, address: "10.0.0.9:6514", tls: {cert_file: ` + crt + `}}`),
+			`gw.yaml:16:59: observability.security_events.syslog.tls.key_file: is required with cert_file`},
+		{"min_version 1.1 refused", syslog(`{network: tcp, address: "10.0.0.9:6514", tls: {min_version: "1.1"}}`),
+			`gw.yaml:16:73: observability.security_events.syslog.tls.min_version: must be "1.2" or "1.3", not "1.1"`},
+		{"expected_identity not a name", syslog(`{network: tcp, address: "10.0.0.9:6514", tls: {expected_identity: "*.siem.internal"}}`),
+			`gw.yaml:16:79: observability.security_events.syslog.tls.expected_identity: "*.siem.internal" is not a DNS name (lower-case, no wildcard, no port)`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
+	}
+	c := mustParse(t, syslog(`{network: tcp, address: "10.0.0.9:6514", tls: {ca_file: `+ca+`, cert_file: `+crt+`, key_file: `+key+`, expected_identity: siem.internal}}`))
+	if tl := c.Observability.SecurityEvents.Syslog.TLS; tl == nil || tl.CAFile != ca || tl.ExpectedIdentity != "siem.internal" {
+		t.Fatalf("syslog tls = %+v", tl)
 	}
 }

@@ -1,6 +1,8 @@
 package events
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,23 +11,49 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/clienttls"
 	"github.com/portcullis/portcullis/internal/config"
 )
 
 // syslogSink sends each event as an RFC 5424 message: over UDP one
 // message per datagram (RFC 5426), over TCP with octet-counting framing
-// (RFC 6587 section 3.4.1), reconnecting with backoff.
+// (RFC 6587 section 3.4.1), over TLS with the same framing (RFC 5425
+// section 4.3), reconnecting with backoff.
+//
+// Threat: the events name clients, consumers, routes and the rules that
+// refused them, which is a map of who probes what and what stops them.
+// Sent in clear to a receiver across the network, anyone on the path
+// reads it, and anyone who can answer at the receiver's address collects
+// it (or swallows it, and the SIEM sees nothing). With a tls block the
+// receiver is verified as a service's https:// targets are
+// (internal/clienttls: ca_file, server_name, expected_identity) and the
+// gateway can present a client certificate to a receiver that requires
+// one; a receiver that fails verification gets nothing, and the failure
+// is logged and counted as a failed delivery.
 type syslogSink struct {
 	s        *Stream
 	network  string
 	address  string
+	tlsm     *clienttls.Material // nil: plain udp or tcp
+	tlsHost  string              // the host name verified when the block names none
 	facility int
 	host     string
 	app      string
 	procid   string
 	queue    chan *Event
+	closing  chan struct{} // closed when close begins
 	wg       sync.WaitGroup
+	// failing is the last connection error logged: a receiver that stays
+	// down is logged once, not at every event.
+	failing string
 }
+
+// EventSyslogTLSReloadFailed and EventSyslogTLSReloaded are the "event"
+// values of the log lines about a syslog tls block's files.
+const (
+	EventSyslogTLSReloadFailed = "syslog_tls_reload_failed"
+	EventSyslogTLSReloaded     = "syslog_tls_reloaded"
+)
 
 // enterpriseID names the structured data element. 32473 is the Private
 // Enterprise Number RFC 5612 reserves for documentation and examples.
@@ -56,7 +84,18 @@ func newSyslogSink(c *config.Syslog, s *Stream) (*syslogSink, error) {
 		app = "portcullis"
 	}
 	ss := &syslogSink{s: s, network: network, address: c.Address, facility: code, host: headerField(host, 255),
-		app: headerField(app, 48), procid: strconv.Itoa(os.Getpid()), queue: make(chan *Event, queueSize)}
+		app: headerField(app, 48), procid: strconv.Itoa(os.Getpid()), queue: make(chan *Event, queueSize), closing: make(chan struct{})}
+	if c.TLS != nil {
+		if network != "tcp" {
+			return nil, fmt.Errorf("observability.security_events.syslog.network: %q with a tls block (want tcp)", network)
+		}
+		m, err := clienttls.New(c.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("observability.security_events.syslog.%w", err)
+		}
+		ss.tlsm = m
+		ss.tlsHost, _, _ = net.SplitHostPort(c.Address)
+	}
 	ss.wg.Add(1)
 	go ss.run()
 	return ss, nil
@@ -75,39 +114,139 @@ func (ss *syslogSink) send(ev *Event, _ []byte) {
 func (ss *syslogSink) run() {
 	defer ss.wg.Done()
 	var conn net.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	delay := backoffBase
+	// unreachable is set when a dial fails after the sink began closing:
+	// what is still queued is counted as failed without dialing again.
+	unreachable := false
 	for ev := range ss.queue {
 		msg := ss.format(ev)
-		for attempt := 0; attempt < 3; attempt++ {
+		if ss.network == "tcp" {
+			msg = append([]byte(strconv.Itoa(len(msg))+" "), msg...)
+		}
+		// Three attempts with backoff between them; once the sink is
+		// closing (shutdown, or a reload that replaced it), one and no
+		// waiting, so that what is queued cannot hold the shutdown or the
+		// reload for the receiver's sake.
+		tries := 3
+		if ss.isClosing() {
+			tries = 1
+		}
+		sent := false
+		for attempt := 0; attempt < tries && !sent && !unreachable; attempt++ {
 			if conn == nil {
-				c, err := net.DialTimeout(ss.network, ss.address, 2*time.Second)
+				c, err := ss.dial()
 				if err != nil {
-					time.Sleep(delay)
+					ss.reportDial(err)
+					unreachable = ss.isClosing()
+					if attempt < tries-1 {
+						ss.wait(delay)
+					}
 					delay = min(delay*2, backoffMax)
 					continue
 				}
+				ss.reportDial(nil)
 				conn, delay = c, backoffBase
 			}
 			_ = conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			var err error
-			if ss.network == "tcp" {
-				_, err = conn.Write(append([]byte(strconv.Itoa(len(msg))+" "), msg...))
-			} else {
-				_, err = conn.Write(msg)
+			if _, err := conn.Write(msg); err != nil {
+				_ = conn.Close()
+				conn = nil
+				continue
 			}
-			if err == nil {
-				ss.s.delivered.WithLabelValues("syslog", "sent").Inc()
-				break
-			}
-			_ = conn.Close()
-			conn = nil
-			if attempt == 2 {
-				ss.s.delivered.WithLabelValues("syslog", "failed").Inc()
-			}
+			sent = true
+		}
+		if sent {
+			ss.s.delivered.WithLabelValues("syslog", "sent").Inc()
+		} else {
+			ss.s.delivered.WithLabelValues("syslog", "failed").Inc()
 		}
 	}
-	if conn != nil {
-		_ = conn.Close()
+}
+
+// isClosing reports whether close has begun.
+func (ss *syslogSink) isClosing() bool {
+	select {
+	case <-ss.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait sleeps d, or less when the sink begins closing.
+func (ss *syslogSink) wait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ss.closing:
+	}
+}
+
+// dialTimeout bounds one connection to the receiver, the TLS handshake
+// included.
+const dialTimeout = 2 * time.Second
+
+// dial opens a connection to the receiver: plain, or TLS with the tls
+// block's current files.
+func (ss *syslogSink) dial() (net.Conn, error) {
+	if ss.tlsm == nil {
+		return net.DialTimeout(ss.network, ss.address, dialTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	tc, err := ss.tlsm.Dial(ctx, ss.network, ss.address, ss.tlsHost, func(err error) {
+		if err != nil {
+			ss.s.log.Error("syslog TLS files failed to reload; new connections keep the previous ones", "event", EventSyslogTLSReloadFailed, "files", ss.tlsm.Files(), "error", err)
+			return
+		}
+		ss.s.log.Info("syslog TLS files reloaded", "event", EventSyslogTLSReloaded, "files", ss.tlsm.Files())
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w: no answer within %s", err, dialTimeout)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// In TLS 1.3 the client's handshake ends before the server has
+	// checked the client's certificate: a receiver that refuses it
+	// answers with an alert the gateway would only meet at a later
+	// write, after the messages written in between were lost. A
+	// receiver never speaks first (RFC 5425 section 4.3: the client
+	// sends, the server only reads), so a short read that ends in
+	// anything but its deadline is that refusal, or a close.
+	_ = tc.SetReadDeadline(time.Now().Add(refusalWait))
+	var one [1]byte
+	if _, err := tc.Read(one[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = tc.Close()
+		if err == nil {
+			err = errors.New("the receiver sent data before any message")
+		}
+		return nil, fmt.Errorf("the receiver ended the TLS connection: %w", err)
+	}
+	_ = tc.SetReadDeadline(time.Time{})
+	return tc, nil
+}
+
+// refusalWait is how long a new TLS connection is watched for the
+// receiver's refusal of the gateway's certificate.
+const refusalWait = 100 * time.Millisecond
+
+// reportDial logs a connection failure the first time it is seen, and
+// the recovery once after failures (nil).
+func (ss *syslogSink) reportDial(err error) {
+	switch {
+	case err == nil && ss.failing != "":
+		ss.failing = ""
+		ss.s.log.Info("security events reach the syslog receiver again", "address", ss.address)
+	case err != nil && err.Error() != ss.failing:
+		ss.failing = err.Error()
+		ss.s.log.Warn("security events cannot reach the syslog receiver; retrying with backoff", "address", ss.address, "error", err)
 	}
 }
 
@@ -176,7 +315,10 @@ func headerField(v string, max int) string {
 	return b.String()
 }
 
+// close delivers what is queued, each message with one attempt, and
+// stops: bounded by a dial and a write timeout, not by the backoff.
 func (ss *syslogSink) close() {
+	close(ss.closing)
 	close(ss.queue)
 	ss.wg.Wait()
 }

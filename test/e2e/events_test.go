@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -27,6 +28,9 @@ type syslogReceiver struct {
 	Addr string
 	mu   sync.Mutex
 	msgs []string
+	// Over TLS: the common names of the client certificates presented,
+	// and the handshakes the receiver refused.
+	peers, refused []string
 }
 
 func newSyslogReceiver(t *testing.T, network string) *syslogReceiver {
@@ -57,37 +61,71 @@ func newSyslogReceiver(t *testing.T, network string) *syslogReceiver {
 		}
 		t.Cleanup(func() { l.Close() })
 		r.Addr = l.Addr().String()
+		go r.serve(l, nil)
+	}
+	return r
+}
+
+// newSyslogTLSReceiver is a syslog server over TLS on loopback (RFC 5425:
+// octet-counted frames in a TLS connection) with the server side tc. It
+// records each handshake's client certificate and each refusal.
+func newSyslogTLSReceiver(t *testing.T, tc *tls.Config) *syslogReceiver {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	r := &syslogReceiver{Addr: l.Addr().String()}
+	go r.serve(l, tc)
+	return r
+}
+
+// serve accepts connections and reads their frames, after a TLS handshake
+// when tc is set.
+func (r *syslogReceiver) serve(l net.Listener, tc *tls.Config) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
 		go func() {
+			defer c.Close()
+			if tc != nil {
+				sc := tls.Server(c, tc)
+				if err := sc.Handshake(); err != nil {
+					r.mu.Lock()
+					r.refused = append(r.refused, err.Error())
+					r.mu.Unlock()
+					return
+				}
+				r.mu.Lock()
+				if pc := sc.ConnectionState().PeerCertificates; len(pc) > 0 {
+					r.peers = append(r.peers, pc[0].Subject.CommonName)
+				}
+				r.mu.Unlock()
+				c = sc
+			}
+			br := bufio.NewReader(c)
 			for {
-				c, err := l.Accept()
+				// MSG-LEN SP SYSLOG-MSG (RFC 6587 section 3.4.1)
+				ls, err := br.ReadString(' ')
 				if err != nil {
 					return
 				}
-				go func() {
-					defer c.Close()
-					br := bufio.NewReader(c)
-					for {
-						// MSG-LEN SP SYSLOG-MSG (RFC 6587 section 3.4.1)
-						ls, err := br.ReadString(' ')
-						if err != nil {
-							return
-						}
-						n, err := strconv.Atoi(strings.TrimSpace(ls))
-						if err != nil || n <= 0 || n > 1<<20 {
-							r.add("BAD FRAME " + ls)
-							return
-						}
-						msg := make([]byte, n)
-						if _, err := io.ReadFull(br, msg); err != nil {
-							return
-						}
-						r.add(string(msg))
-					}
-				}()
+				n, err := strconv.Atoi(strings.TrimSpace(ls))
+				if err != nil || n <= 0 || n > 1<<20 {
+					r.add("BAD FRAME " + ls)
+					return
+				}
+				msg := make([]byte, n)
+				if _, err := io.ReadFull(br, msg); err != nil {
+					return
+				}
+				r.add(string(msg))
 			}
 		}()
 	}
-	return r
 }
 
 func (r *syslogReceiver) add(m string) {
@@ -100,6 +138,13 @@ func (r *syslogReceiver) Messages() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.msgs...)
+}
+
+// TLS returns the client certificate names seen and the refused handshakes.
+func (r *syslogReceiver) TLS() (peers, refused []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.peers...), append([]string(nil), r.refused...)
 }
 
 // rfc5424 matches a syslog message as RFC 5424 section 6 writes it:
