@@ -116,7 +116,7 @@ func TestLoadFullConfig(t *testing.T) {
 	if l := c.Listeners[0]; l.MaxConnections != 10000 || l.MaxConnectionsPerClient != 200 {
 		t.Errorf("connection limits = %d %d", l.MaxConnections, l.MaxConnectionsPerClient)
 	}
-	if d := c.IntrusionDetection; d == nil || len(d.Rules) != 2 || d.Redis.Password != "redis-pass" || d.Alerts.Webhooks[0].Secret != "hook-secret" || d.Alerts.Retries != 5 {
+	if d := c.IntrusionDetection; d == nil || len(d.Rules) != 2 || d.Redis.Password != "redis-pass" || d.Alerts.Webhooks[0].Secret != "hook-secret" || d.Alerts.Retries == nil || *d.Alerts.Retries != 5 {
 		t.Errorf("intrusion_detection = %+v", d)
 	}
 	if r := c.IntrusionDetection.Redis; r.Username != "portcullis" || r.TLS == nil || r.TLS.CAFile != filepath.Join(dir, "redis-ca.pem") || r.TLS.KeyFile != filepath.Join(dir, "redis-client.key") {

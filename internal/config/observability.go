@@ -94,8 +94,9 @@ type SecurityEvents struct {
 	WebhookBatchInterval Duration `yaml:"webhook_batch_interval,omitempty"`
 	// WebhookTimeout bounds each delivery attempt (default 2s).
 	WebhookTimeout Duration `yaml:"webhook_timeout,omitempty"`
-	// WebhookRetries are the attempts after the first (default 3).
-	WebhookRetries int `yaml:"webhook_retries,omitempty"`
+	// WebhookRetries are the attempts after the first (default 3; 0:
+	// none). A pointer: a written 0 is the operator's, not the default.
+	WebhookRetries *int `yaml:"webhook_retries,omitempty"`
 	// Syslog sends each event as an RFC 5424 message.
 	Syslog *Syslog `yaml:"syslog,omitempty"`
 }
@@ -134,7 +135,7 @@ func (v *validator) securityEvents() {
 	if ev.WebhookBatchSize < 0 || ev.WebhookBatchSize > 10000 {
 		v.add(p+".webhook_batch_size", "must be from 1 to 10000 (0: the default 100)")
 	}
-	if ev.WebhookRetries < 0 || ev.WebhookRetries > 10 {
+	if r := ev.WebhookRetries; r != nil && (*r < 0 || *r > 10) {
 		v.add(p+".webhook_retries", "must be from 0 to 10")
 	}
 	for i, w := range ev.Webhooks {

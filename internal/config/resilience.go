@@ -54,14 +54,27 @@ func (s *Service) applyResilienceDefaults() {
 	}
 	if r := s.Retries; r != nil {
 		setInt(&r.Attempts, DefaultRetryAttempts)
-		if r.BudgetRatio == 0 {
-			r.BudgetRatio = DefaultRetryBudgetRatio
-		}
-		setInt(&r.MinRetriesPerSecond, DefaultMinRetriesPerSecond)
+		ratio, minPerSecond := r.Budget()
+		r.BudgetRatio, r.MinRetriesPerSecond = &ratio, &minPerSecond
 		if len(r.RetryOn) == 0 {
 			r.RetryOn = append([]string(nil), DefaultRetryOn...)
 		}
 	}
+}
+
+// Budget is the retry budget: the share of requests that may be retried
+// and the retries allowed each second whatever the share. A field left
+// out takes its default; a written 0 stays 0 (budget_ratio: 0 with
+// min_retries_per_second: 5 is "at most five a second").
+func (r *Retries) Budget() (ratio float64, minPerSecond int) {
+	ratio, minPerSecond = DefaultRetryBudgetRatio, DefaultMinRetriesPerSecond
+	if r.BudgetRatio != nil {
+		ratio = *r.BudgetRatio
+	}
+	if r.MinRetriesPerSecond != nil {
+		minPerSecond = *r.MinRetriesPerSecond
+	}
+	return ratio, minPerSecond
 }
 
 func setInt(i *int, def int) {
@@ -117,10 +130,18 @@ func (v *validator) resilience(p string, s *Service) {
 	if r := s.Retries; r != nil {
 		rp := p + ".retries"
 		v.between(rp+".attempts", r.Attempts, 1, MaxRetryAttempts)
-		if r.BudgetRatio < 0 || r.BudgetRatio > 1 {
+		ratio, minPerSecond := r.Budget()
+		if ratio < 0 || ratio > 1 || ratio != ratio {
 			v.add(rp+".budget_ratio", "must be between 0 and 1")
 		}
-		v.between(rp+".min_retries_per_second", r.MinRetriesPerSecond, 0, maxMinRetriesPerSecond)
+		v.between(rp+".min_retries_per_second", minPerSecond, 0, maxMinRetriesPerSecond)
+		if ratio == 0 && minPerSecond == 0 && r.Attempts != 1 {
+			// Each retry needs room in the budget: a share of the
+			// requests, or the floor each second. With neither there is
+			// never room, and attempts would read as retries that never
+			// happen.
+			v.add(rp+".budget_ratio", "0 with min_retries_per_second 0 allows no retry at all: raise one of them, or remove retries")
+		}
 		if r.Timeout > 0 && r.PerTryTimeout > r.Timeout {
 			v.add(rp+".per_try_timeout", "must not exceed retries.timeout")
 		}

@@ -28,7 +28,7 @@ func TestResilienceDefaults(t *testing.T) {
 		t.Errorf("circuit_breaker = %+v", b)
 	}
 	r := s.Retries
-	if r.Attempts != 2 || r.BudgetRatio != 0.2 || r.MinRetriesPerSecond != 3 || !slices.Equal(r.RetryOn, DefaultRetryOn) {
+	if r.Attempts != 2 || *r.BudgetRatio != 0.2 || *r.MinRetriesPerSecond != 3 || !slices.Equal(r.RetryOn, DefaultRetryOn) {
 		t.Errorf("retries = %+v", r)
 	}
 	// Blocks left out stay nil: no checks, no breaker, no retries.
@@ -60,7 +60,7 @@ func TestResilienceValues(t *testing.T) {
 	if s.CircuitBreaker.HalfOpenRequests != 3 {
 		t.Errorf("circuit_breaker = %+v", s.CircuitBreaker)
 	}
-	if r := s.Retries; r.Attempts != 3 || r.PerTryTimeout.D() != 2*time.Second || r.BudgetRatio != 0.1 || !slices.Equal(r.RetryOn, []string{"connect_failure", "timeout", "503"}) {
+	if r := s.Retries; r.Attempts != 3 || r.PerTryTimeout.D() != 2*time.Second || *r.BudgetRatio != 0.1 || !slices.Equal(r.RetryOn, []string{"connect_failure", "timeout", "503"}) {
 		t.Errorf("retries = %+v", r)
 	}
 }
@@ -103,6 +103,8 @@ func TestResilienceValidation(t *testing.T) {
 			`gw.yaml:10:32: services[0].retries.per_try_timeout: must not exceed timeouts.response (1s), which ends every try first; raise timeouts.response too`},
 		{"per try above the default response timeout", withService("    retries: {per_try_timeout: 90s}\n"),
 			`gw.yaml:9:32: services[0].retries.per_try_timeout: must not exceed timeouts.response (1m0s), which ends every try first; raise timeouts.response too`},
+		{"no room for any retry", withService("    retries: {attempts: 3, budget_ratio: 0, min_retries_per_second: 0}\n"),
+			`gw.yaml:9:42: services[0].retries.budget_ratio: 0 with min_retries_per_second 0 allows no retry at all: raise one of them, or remove retries`},
 		{"unknown field", withService("    retries: {attempt: 3}\n"),
 			`gw.yaml:9:15: services[0].retries.attempt: unknown field "attempt" (did you mean "attempts"?)`},
 	}
@@ -111,6 +113,35 @@ func TestResilienceValidation(t *testing.T) {
 	}
 	// A try bounded exactly by the response timeout is what the default does.
 	mustParse(t, withService("    timeouts: {response: 2s}\n    retries: {per_try_timeout: 2s}\n"))
+	// One attempt needs no budget.
+	mustParse(t, withService("    retries: {attempts: 1, budget_ratio: 0, min_retries_per_second: 0}\n"))
+}
+
+// TestWrittenZerosAreTheOperators: a 0 written for a retry budget or a
+// webhook's retries is kept, not replaced by the default as a left-out
+// field is (budget_ratio: 0 became 0.2, min_retries_per_second: 0 became
+// 3, webhook_retries: 0 and alerts.retries: 0 became 3).
+func TestWrittenZerosAreTheOperators(t *testing.T) {
+	c := mustParse(t, withService("    retries: {budget_ratio: 0, min_retries_per_second: 5}\n"))
+	if ratio, minPerSecond := c.Services[0].Retries.Budget(); ratio != 0 || minPerSecond != 5 {
+		t.Errorf("budget_ratio 0: budget = %v, %d; want 0, 5", ratio, minPerSecond)
+	}
+	c = mustParse(t, withService("    retries: {budget_ratio: 0.5, min_retries_per_second: 0}\n"))
+	if ratio, minPerSecond := c.Services[0].Retries.Budget(); ratio != 0.5 || minPerSecond != 0 {
+		t.Errorf("min_retries_per_second 0: budget = %v, %d; want 0.5, 0", ratio, minPerSecond)
+	}
+	c = mustParse(t, minimal+"observability:\n  security_events:\n    webhooks: [{url: \"https://siem.example/h\"}]\n    webhook_retries: 0\n")
+	if r := c.Observability.SecurityEvents.WebhookRetries; r == nil || *r != 0 {
+		t.Errorf("webhook_retries: 0 parsed as %v", r)
+	}
+	c = mustParse(t, minimal+"observability:\n  security_events:\n    webhooks: [{url: \"https://siem.example/h\"}]\n")
+	if r := c.Observability.SecurityEvents.WebhookRetries; r != nil {
+		t.Errorf("webhook_retries left out parsed as %d", *r)
+	}
+	c = mustParse(t, minimal+"intrusion_detection:\n  rules: [{event: auth_failure, threshold: 5, window: 1m, ban: 10m}]\n  alerts: {webhooks: [{url: \"https://siem.example/h\"}], retries: 0}\n")
+	if r := c.IntrusionDetection.Alerts.Retries; r == nil || *r != 0 {
+		t.Errorf("alerts.retries: 0 parsed as %v", r)
+	}
 }
 
 // TestSchemaResilience runs the JSON schema on the resilience blocks: it

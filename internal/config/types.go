@@ -268,10 +268,13 @@ type Retries struct {
 	PerTryTimeout Duration `yaml:"per_try_timeout,omitempty"`
 	// Timeout bounds all tries together until response headers (0: none).
 	Timeout Duration `yaml:"timeout,omitempty"`
-	// BudgetRatio caps retries at this share of requests over 10 s (default 0.2).
-	BudgetRatio float64 `yaml:"budget_ratio,omitempty"`
-	// MinRetriesPerSecond are allowed whatever the ratio (default 3).
-	MinRetriesPerSecond int `yaml:"min_retries_per_second,omitempty"`
+	// BudgetRatio caps retries at this share of requests over 10 s
+	// (default 0.2; 0: only MinRetriesPerSecond). A pointer: a written 0
+	// is the operator's, not the default.
+	BudgetRatio *float64 `yaml:"budget_ratio,omitempty"`
+	// MinRetriesPerSecond are allowed whatever the ratio (default 3; 0:
+	// none beyond the ratio).
+	MinRetriesPerSecond *int `yaml:"min_retries_per_second,omitempty"`
 	// RetryOn lists the conditions: connect_failure, timeout, 502, 503, 504
 	// (default connect_failure, 502, 503, 504).
 	RetryOn []string `yaml:"retry_on,omitempty"`
@@ -554,7 +557,8 @@ type IntrusionRedis struct {
 type IntrusionAlerts struct {
 	Webhooks []AlertWebhook `yaml:"webhooks"`
 	Timeout  Duration       `yaml:"timeout,omitempty"` // per attempt, default 2s
-	Retries  int            `yaml:"retries,omitempty"` // after the first attempt, default 3
+	// Retries are the attempts after the first (default 3; 0: none).
+	Retries *int `yaml:"retries,omitempty"`
 }
 
 // AlertWebhook is one alert receiver.

@@ -84,8 +84,8 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 		if a.Timeout.D() < 0 || a.Timeout.D() > time.Minute {
 			v.add(p+".alerts.timeout", "must be from 0 (default 2s) to 1m")
 		}
-		if a.Retries < 0 || a.Retries > MaxAlertRetries {
-			v.add(p+".alerts.retries", "must be from 0 (default 3) to %d", MaxAlertRetries)
+		if r := a.Retries; r != nil && (*r < 0 || *r > MaxAlertRetries) {
+			v.add(p+".alerts.retries", "must be from 0 to %d (default 3)", MaxAlertRetries)
 		}
 	}
 }

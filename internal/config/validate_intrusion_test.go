@@ -45,7 +45,7 @@ func TestValidateIntrusionDetection(t *testing.T) {
 		{"webhook userinfo", ids(rule + "  alerts: {webhooks: [{url: \"https://u:p@x\"}]}\n"),
 			`gw.yaml:16:29: intrusion_detection.alerts.webhooks[0].url: must be an http or https URL without credentials`},
 		{"retries", ids(rule + "  alerts: {webhooks: [{url: \"http://x\"}], retries: 11}\n"),
-			`gw.yaml:16:52: intrusion_detection.alerts.retries: must be from 0 (default 3) to 10`},
+			`gw.yaml:16:52: intrusion_detection.alerts.retries: must be from 0 to 10 (default 3)`},
 		{"no webhooks", ids(rule + "  alerts: {webhooks: []}\n"),
 			`gw.yaml:16:22: intrusion_detection.alerts.webhooks: at least one webhook is required`},
 	}

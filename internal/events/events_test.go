@@ -160,3 +160,29 @@ func TestSyslogFormat(t *testing.T) {
 		t.Errorf("got  %q\nwant %q...", got, want)
 	}
 }
+
+// TestWebhookRetriesZeroIsOneAttempt: webhook_retries: 0 is what it says,
+// one attempt and no retry (it used to mean the default, three).
+func TestWebhookRetriesZeroIsOneAttempt(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	s, fam, _ := newTestStream(t, config.SecurityEvents{Output: "off", Webhooks: []config.AlertWebhook{{URL: srv.URL, Secret: "k"}},
+		WebhookBatchInterval: config.Duration(10 * time.Millisecond), WebhookRetries: new(0)})
+	s.Emit(&Event{Time: time.Now(), Category: CategoryWAF, Reason: "x"})
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(fam.delivered.WithLabelValues("webhook", "failed")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery after %d calls", calls.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(3 * backoffBase) // a retry would have come by now
+	s.Close()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the receiver got %d attempts, want 1", n)
+	}
+}

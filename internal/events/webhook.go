@@ -44,12 +44,12 @@ const (
 func newWebhookSink(cfg config.SecurityEvents, s *Stream) *webhookSink {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &webhookSink{s: s, batch: cfg.WebhookBatchSize, interval: cfg.WebhookBatchInterval.Or(defaultInterval),
-		retries: cfg.WebhookRetries, ctx: ctx, cancel: cancel}
+		retries: 3, ctx: ctx, cancel: cancel}
 	if w.batch <= 0 {
 		w.batch = defaultBatch
 	}
-	if w.retries <= 0 {
-		w.retries = 3
+	if r := cfg.WebhookRetries; r != nil {
+		w.retries = *r // 0: one attempt
 	}
 	w.client = &http.Client{
 		Timeout:   cfg.WebhookTimeout.Or(2 * time.Second),

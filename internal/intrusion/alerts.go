@@ -93,9 +93,9 @@ func newAlerter(ac *config.IntrusionAlerts, log *slog.Logger) *alerter {
 		return a
 	}
 	timeout := ac.Timeout.Or(2 * time.Second)
-	retries := ac.Retries
-	if retries == 0 {
-		retries = defaultRetries
+	retries := defaultRetries
+	if ac.Retries != nil {
+		retries = *ac.Retries
 	}
 	a.tr = tlspolicy.Transport()
 	client := &http.Client{

@@ -225,7 +225,7 @@ func TestWebhookRetriesThenSucceeds(t *testing.T) {
 	}))
 	defer srv.Close()
 	d := newDet(t, &config.IntrusionDetection{Rules: rules(1, time.Minute, time.Minute),
-		Alerts: &config.IntrusionAlerts{Webhooks: []config.AlertWebhook{{URL: srv.URL}}, Retries: 3}})
+		Alerts: &config.IntrusionAlerts{Webhooks: []config.AlertWebhook{{URL: srv.URL}}, Retries: new(3)}})
 	d.Record(EventAuthFailure, Info{Client: attacker})
 	select {
 	case <-done:
@@ -238,6 +238,31 @@ func TestWebhookRetriesThenSucceeds(t *testing.T) {
 	}
 	if s := d.Stats(); s.AlertsSent != 1 || s.AlertsFailed != 0 {
 		t.Fatalf("stats = %+v", s)
+	}
+}
+
+// TestAlertRetriesZeroIsOneAttempt: alerts.retries: 0 is one attempt and
+// no retry (it used to mean the default, three).
+func TestAlertRetriesZeroIsOneAttempt(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	d := newDet(t, &config.IntrusionDetection{Rules: rules(1, time.Minute, time.Minute),
+		Alerts: &config.IntrusionAlerts{Webhooks: []config.AlertWebhook{{URL: srv.URL}}, Retries: new(0)}})
+	d.Record(EventAuthFailure, Info{Client: attacker})
+	deadline := time.Now().Add(5 * time.Second)
+	for d.Stats().AlertsFailed != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed alert after %d calls: %+v", calls.Load(), d.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(3 * backoffBase) // a retry would have come by now
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the receiver got %d attempts, want 1", n)
 	}
 }
 

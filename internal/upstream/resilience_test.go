@@ -355,7 +355,7 @@ func TestPruneStopsHealthChecks(t *testing.T) {
 
 func retryConfig(urls ...string) config.Service {
 	cfg := svcConfig(urls...)
-	cfg.Retries = &config.Retries{Attempts: 3, MinRetriesPerSecond: 100}
+	cfg.Retries = &config.Retries{Attempts: 3, MinRetriesPerSecond: new(100)}
 	return cfg
 }
 
@@ -488,7 +488,7 @@ func TestRetryBudgetCapsRetries(t *testing.T) {
 	up.status.Store(503)
 	r := testRegistry(t)
 	cfg := svcConfig(up.URL)
-	cfg.Retries = &config.Retries{Attempts: 5, BudgetRatio: 0.2, MinRetriesPerSecond: 1}
+	cfg.Retries = &config.Retries{Attempts: 5, BudgetRatio: new(0.2), MinRetriesPerSecond: new(1)}
 	s := mustService(t, r, cfg)
 	const n = 100
 	start := time.Now()
@@ -509,6 +509,37 @@ func TestRetryBudgetCapsRetries(t *testing.T) {
 	max := int64(n) + n/5 + secs + 4
 	if got := up.hits.Load(); got > max || got <= n {
 		t.Fatalf("upstream received %d requests for %d client requests; want between %d and %d", got, n, n+1, max)
+	}
+}
+
+// TestRetryBudgetRatioZeroAllowsOnlyTheFloor: budget_ratio: 0 with
+// min_retries_per_second: 1 is "at most one retry a second", not the
+// default ratio (0.2) a zero used to become.
+func TestRetryBudgetRatioZeroAllowsOnlyTheFloor(t *testing.T) {
+	up := newBackend(t)
+	up.status.Store(503)
+	r := testRegistry(t)
+	cfg := svcConfig(up.URL)
+	cfg.Retries = &config.Retries{Attempts: 5, BudgetRatio: new(0.0), MinRetriesPerSecond: new(1)}
+	s := mustService(t, r, cfg)
+	const n = 100
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / 4 {
+				forward(t, s, "GET", "")
+			}
+		}()
+	}
+	wg.Wait()
+	secs := int64(time.Since(start)/time.Second) + 1
+	// One retry a second, plus a few lost to racing goroutines; the
+	// default ratio would have allowed about twenty.
+	if got := up.hits.Load(); got > n+secs+4 || got <= n {
+		t.Fatalf("upstream received %d requests for %d client requests in %ds; want between %d and %d", got, n, secs, n+1, n+secs+4)
 	}
 }
 

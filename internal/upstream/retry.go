@@ -38,15 +38,13 @@ type retryPolicy struct {
 }
 
 func retryPolicyOf(r *config.Retries) (*retryPolicy, error) {
+	ratio, minPerSecond := r.Budget()
 	rp := &retryPolicy{
 		attempts:     orInt(r.Attempts, config.DefaultRetryAttempts),
 		perTry:       r.PerTryTimeout.D(),
 		total:        r.Timeout.D(),
-		ratio:        r.BudgetRatio,
-		minPerSecond: int64(orInt(r.MinRetriesPerSecond, config.DefaultMinRetriesPerSecond)),
-	}
-	if rp.ratio == 0 {
-		rp.ratio = config.DefaultRetryBudgetRatio
+		ratio:        ratio,
+		minPerSecond: int64(minPerSecond),
 	}
 	if rp.attempts < 1 || rp.attempts > config.MaxRetryAttempts || rp.ratio < 0 || rp.ratio > 1 || rp.minPerSecond < 0 {
 		return nil, errors.New("retries: values out of range")
