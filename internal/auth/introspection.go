@@ -36,8 +36,10 @@ type introspectionConfig struct {
 	// Timeout bounds one introspection call (default 3s).
 	Timeout config.Duration `yaml:"timeout,omitempty"`
 	// CacheTTL is the longest an active result is reused (default 5m);
-	// never beyond the token's exp.
-	CacheTTL config.Duration `yaml:"cache_ttl,omitempty"`
+	// never beyond the token's exp. 0s: never, every request is
+	// introspected (a revocation applies at once). A pointer: a written
+	// 0s is the operator's, not the default.
+	CacheTTL *config.Duration `yaml:"cache_ttl,omitempty"`
 	// RequiredScopes must all be in the token's scope (else 403).
 	RequiredScopes []string `yaml:"required_scopes,omitempty"`
 	// Audience, when set, must be one of the token's aud values.
@@ -103,7 +105,7 @@ func compileIntrospection(d pipeline.Decoder, env Env) (Method, error) {
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
 		timeout:      cfg.Timeout.Or(introspectionDefaultTimeout),
-		cacheTTL:     cfg.CacheTTL.Or(introspectionDefaultCacheTTL),
+		cacheTTL:     introspectionDefaultCacheTTL,
 		audience:     cfg.Audience,
 		consumers:    env.Consumers,
 		forward:      cfg.ForwardToken,
@@ -112,8 +114,11 @@ func compileIntrospection(d pipeline.Decoder, env Env) (Method, error) {
 	if m.timeout <= 0 || m.timeout > time.Minute {
 		return nil, at("timeout", errors.New("must be between 1ms and 1m"))
 	}
-	if m.cacheTTL <= 0 || m.cacheTTL > 24*time.Hour {
-		return nil, at("cache_ttl", errors.New("must be between 1ns and 24h"))
+	if cfg.CacheTTL != nil {
+		m.cacheTTL = cfg.CacheTTL.D()
+	}
+	if m.cacheTTL < 0 || m.cacheTTL > 24*time.Hour {
+		return nil, at("cache_ttl", errors.New("must be between 0s (no cache) and 24h"))
 	}
 	switch cfg.ConsumerClaim {
 	case "", "sub":

@@ -37,10 +37,16 @@ func newIntrospectionCache(max int) *introspectionCache {
 	return &introspectionCache{m: ttlmap.New[[32]byte, *introspectionEntry](max, introspectionCacheShards, ttlmap.FirstByte)}
 }
 
-// get returns a live entry whose age is below maxAge.
+// get returns a live entry: an active one younger than maxAge, an
+// inactive one until its own expiry.
 func (c *introspectionCache) get(key *[32]byte, now time.Time, maxAge time.Duration) *introspectionEntry {
 	e, ok := c.m.Get(key, now.UnixNano())
-	if !ok || now.Sub(e.fetched) >= maxAge {
+	// maxAge is the method's cache_ttl, which bounds an active answer
+	// (the cache is shared by the methods that name one endpoint and
+	// client, each with its own). An inactive answer keeps its own short
+	// life whatever the ttl, even cache_ttl: 0s: a flood of one refused
+	// token still costs one call per introspectionNegativeTTL.
+	if !ok || (e.res.Active && now.Sub(e.fetched) >= maxAge) {
 		return nil
 	}
 	return e

@@ -99,6 +99,13 @@ routes:
               required_scopes: [orders:read]
               audience: orders-api
               cache_ttl: 5m
+  - name: uncached
+    paths: [{prefix: /uncached}]
+    service: svc
+    policies:
+      - kind: auth
+        methods:
+          - introspection: {url: %[2]q, client_id: %[3]s, client_secret: "${env:PORTCULLIS_E2E_INTRO_SECRET}", audience: orders-api, cache_ttl: 0s}
   - name: down
     paths: [{prefix: /down}]
     service: svc
@@ -241,6 +248,38 @@ func TestAuthIntrospection(t *testing.T) {
 		introGet(t, gw, "/orders/1", "tok-revoked")
 		if got := idp.callsFor("tok-revoked"); got != before {
 			t.Fatalf("%d more calls for a recently inactive token", got-before)
+		}
+	})
+	// cache_ttl: 0s is no cache for an active answer (it used to become
+	// the default 5m): a token revoked at the server is refused at the
+	// next request, even one another route with a cache has cached.
+	t.Run("cache_ttl 0s: a revocation applies at the next request", func(t *testing.T) {
+		idp.set("tok-bob", fmt.Sprintf(`{"active":true,"sub":"bob","scope":"orders:read","aud":"orders-api","exp":%d}`, hour))
+		if resp, _ := introGet(t, gw, "/orders/4", "tok-bob"); resp.StatusCode != 200 {
+			t.Fatalf("status %d on the cached route", resp.StatusCode)
+		}
+		up.Reset()
+		for i := range 3 {
+			if resp, _ := introGet(t, gw, "/uncached/1", "tok-bob"); resp.StatusCode != 200 {
+				t.Fatalf("request %d: status %d", i, resp.StatusCode)
+			}
+		}
+		if got := idp.callsFor("tok-bob"); got != 4 {
+			t.Fatalf("%d introspection calls, want 1 for the cached route and 3 for the uncached one", got)
+		}
+		if n := up.Count(); n != 3 {
+			t.Fatalf("the upstream saw %d requests, want 3", n)
+		}
+		idp.set("tok-bob", `{"active":false}`)
+		up.Reset()
+		resp, body := introGet(t, gw, "/uncached/1", "tok-bob")
+		introExpectRefused(t, up, resp, body, 401, `Bearer error="invalid_token"`)
+		// The inactive answer is still kept briefly: a flood of a refused
+		// token costs one call per 10 s.
+		resp, body = introGet(t, gw, "/uncached/1", "tok-bob")
+		introExpectRefused(t, up, resp, body, 401, `Bearer error="invalid_token"`)
+		if got := idp.callsFor("tok-bob"); got != 5 {
+			t.Fatalf("%d introspection calls, want 5 (the inactive answer reused)", got)
 		}
 	})
 	t.Run("cache never outlives exp", func(t *testing.T) {
