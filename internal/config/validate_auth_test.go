@@ -193,6 +193,12 @@ func TestIdentityClientAuthAndRouteAuthRules(t *testing.T) {
 			`gw.yaml:11:17: listeners[0].tls.client_auth.hosts[0]: host "a.example.com:443" must not have a port`},
 		{"client auth host twice", clientAuth("        mode: require\n" + ca + "        hosts: [a.example.com, a.example.com]\n"),
 			`gw.yaml:11:32: listeners[0].tls.client_auth.hosts[1]: host "a.example.com" is listed twice`},
+		{"ocsp max_cache written 0s", clientAuth("        mode: require\n" + ca + "        ocsp: {max_cache: 0s}\n"),
+			`gw.yaml:11:27: listeners[0].tls.client_auth.ocsp.max_cache: must be greater than 0 (an answer is reused at most until its own next update; leave it out for the default 1h)`},
+		{"ocsp timeout written 0s", clientAuth("        mode: require\n" + ca + "        ocsp: {timeout: 0s}\n"),
+			`gw.yaml:11:25: listeners[0].tls.client_auth.ocsp.timeout: must be greater than 0`},
+		{"ocsp max_cache above a day", clientAuth("        mode: require\n" + ca + "        ocsp: {max_cache: 25h}\n"),
+			`gw.yaml:11:27: listeners[0].tls.client_auth.ocsp.max_cache: must be at most 24h (default 1h)`},
 
 		{"route auth value", withRoute("    auth: basic\n"),
 			`gw.yaml:14:11: routes[0].auth: must be "none" or left out, not "basic" (authentication methods go in an auth policy)`},

@@ -148,10 +148,10 @@ func (v *validator) revocation(p string, ca *ClientAuth) {
 			v.add(p+".ocsp.failure", "must be closed or open, not %s", v.q(p+".ocsp.failure", o.Failure))
 		}
 		if o.Timeout < 0 || o.Timeout.D() > 30*time.Second {
-			v.add(p+".ocsp.timeout", "must be between 0s (default 2s) and 30s")
+			v.add(p+".ocsp.timeout", "must be at most 30s (default 2s)")
 		}
 		if o.MaxCache < 0 || o.MaxCache.D() > 24*time.Hour {
-			v.add(p+".ocsp.max_cache", "must be between 0s (default 1h) and 24h")
+			v.add(p+".ocsp.max_cache", "must be at most 24h (default 1h)")
 		}
 	}
 }

@@ -19,6 +19,14 @@ func (c *Config) explicitZeros() Errors {
 		zero(p+".max_header_bytes", l.MaxHeaderBytes == 0, "must be between 1KiB and 1MiB")
 		zero(p+".http2.max_concurrent_streams", l.HTTP2.MaxConcurrentStreams == 0, "must be at least 1")
 		zero(p+".http2.max_read_frame_size", l.HTTP2.MaxReadFrameSize == 0, "must be between 16KiB and 16MiB-1 (RFC 9113)")
+		if l.TLS != nil && l.TLS.ClientAuth != nil && l.TLS.ClientAuth.OCSP != nil {
+			o, op := l.TLS.ClientAuth.OCSP, p+".tls.client_auth.ocsp"
+			zero(op+".timeout", o.Timeout == 0, positive)
+			// "max_cache: 0s" reads as "ask the responder at every
+			// handshake"; it meant the default hour, in which a revoked
+			// certificate kept its good answer.
+			zero(op+".max_cache", o.MaxCache == 0, "must be greater than 0 (an answer is reused at most until its own next update; leave it out for the default 1h)")
+		}
 	}
 	for i, s := range c.Services {
 		p := indexPath("services", i)
