@@ -41,10 +41,13 @@ func init() {
 type signatureConfig struct {
 	Keys               []signatureKeyConfig `yaml:"keys"`
 	RequiredComponents []string             `yaml:"required_components"`
-	MaxSkew            config.Duration      `yaml:"max_skew,omitempty"`
-	RequireDigest      bool                 `yaml:"require_digest,omitempty"`
-	NonceRequired      bool                 `yaml:"nonce_required,omitempty"`
-	MaxBody            config.Size          `yaml:"max_body,omitempty"`
+	// MaxSkew is a pointer so that a written 0s is refused as the
+	// out-of-range value it is, not read as the default five minutes (a
+	// replay window three hundred times the one written).
+	MaxSkew       *config.Duration `yaml:"max_skew,omitempty"`
+	RequireDigest bool             `yaml:"require_digest,omitempty"`
+	NonceRequired bool             `yaml:"nonce_required,omitempty"`
+	MaxBody       config.Size      `yaml:"max_body,omitempty"`
 	// ReplayProtection (default true) accepts each signature once; see
 	// signature_replay.go.
 	ReplayProtection *bool `yaml:"replay_protection,omitempty"`
@@ -104,15 +107,18 @@ func compileSignature(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) 
 	p := &signaturePolicy{
 		v: verifier{
 			keys:         map[string]*SignatureKey{},
-			skew:         cfg.MaxSkew.Or(defaultSignatureSkew),
+			skew:         defaultSignatureSkew,
 			requireNonce: cfg.NonceRequired,
 			now:          time.Now,
 		},
 		requireDigest: cfg.RequireDigest,
 		maxBody:       cfg.MaxBody.Or(defaultSignatureMaxBody),
 	}
+	if cfg.MaxSkew != nil {
+		p.v.skew = cfg.MaxSkew.D()
+	}
 	if p.v.skew <= 0 || p.v.skew > maxSignatureSkew {
-		return nil, at("max_skew", "must be more than 0 and at most %s", maxSignatureSkew)
+		return nil, at("max_skew", "must be more than 0 and at most %s (leave it out for the default 5m)", maxSignatureSkew)
 	}
 	if p.maxBody <= 0 {
 		return nil, at("max_body", "must be more than 0")

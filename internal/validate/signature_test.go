@@ -523,6 +523,9 @@ func TestSignatureCompileErrors(t *testing.T) {
 		{"uppercase component", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["Date"]}`, secret), "not a supported component"},
 		{"digest not covered", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], require_digest: true}`, secret), "needs \"content-digest\""},
 		{"skew too large", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], max_skew: 2h}`, secret), "max_skew"},
+		// A written 0s used to become the default 5m: a replay window
+		// three hundred times the one written.
+		{"skew written 0s", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], max_skew: 0s}`, secret), "max_skew: must be more than 0"},
 		{"unknown field", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], nonce: true}`, secret), "nonce"},
 		{"nonce without replay protection", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], nonce_required: true, replay_protection: false}`, secret), "nonce_required needs replay protection"},
 		{"redis without replay protection", fmt.Sprintf(`{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: %q}], required_components: ["@method"], replay_protection: false, redis: {address: "127.0.0.1:6379"}}`, secret), "replay_protection is off"},
