@@ -139,7 +139,7 @@ func (v *validator) securityEvents() {
 		v.add(p+".webhook_retries", "must be from 0 to 10")
 	}
 	for i, w := range ev.Webhooks {
-		v.webhookURL(indexPath(p+".webhooks", i)+".url", w.URL)
+		v.webhook(indexPath(p+".webhooks", i), w)
 	}
 	if sc := ev.Syslog; sc != nil {
 		if sc.Network != "" && sc.Network != "udp" && sc.Network != "tcp" {
@@ -163,12 +163,24 @@ func (v *validator) securityEvents() {
 	}
 }
 
-// webhookURL is the one check of a webhook's URL (security events, intrusion
-// alerts): http or https, a host, no credentials (the batches are signed
-// with the webhook's secret; a password in the URL would be logged with it).
-func (v *validator) webhookURL(path, raw string) {
-	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		v.add(path, "must be an http or https URL without credentials")
+// webhook is the one check of a webhook (security events, intrusion
+// alerts), p its path: the URL is http or https, with a host and no
+// credentials (the batches are signed with the webhook's secret; a
+// password in the URL would be logged with it); a tls block needs an
+// https URL (it would verify nothing on plain http) and is checked as
+// every client tls block is.
+func (v *validator) webhook(p string, w AlertWebhook) {
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		v.add(p+".url", "must be an http or https URL without credentials")
+		return
+	}
+	if w.TLS != nil {
+		if u.Scheme != "https" {
+			v.add(p+".tls", "applies to https:// URLs only, and the url is http:// (write https:// to verify the receiver, or remove tls)")
+			return
+		}
+		v.clientTLS(p+".tls", w.TLS)
 	}
 }
 

@@ -93,3 +93,33 @@ func TestSyslogTLSRules(t *testing.T) {
 		t.Fatalf("syslog tls = %+v", tl)
 	}
 }
+
+// TestWebhookTLSRules: a webhook's tls block (security events, intrusion
+// alerts) needs an https URL, where it has something to verify, and is
+// checked as every client tls block is.
+func TestWebhookTLSRules(t *testing.T) {
+	dir := tlsFiles(t)
+	crt, ca := filepath.Join(dir, "api.crt"), filepath.Join(dir, "internal-ca.pem")
+	events := func(hook string) string {
+		return minimal + "observability:\n  security_events:\n    webhooks: [" + hook + "]\n"
+	}
+	alerts := func(hook string) string {
+		return minimal + "intrusion_detection:\n  rules: [{event: auth_failure, threshold: 5, window: 1m, ban: 10m}]\n  alerts: {webhooks: [" + hook + "]}\n"
+	}
+	for _, tc := range []struct{ desc, src, want string }{
+		{"events: tls on an http URL", events(`{url: "http://siem.internal/h", tls: {ca_file: ` + ca + `}}`),
+			`gw.yaml:16:53: observability.security_events.webhooks[0].tls: applies to https:// URLs only, and the url is http:// (write https:// to verify the receiver, or remove tls)`},
+		{"events: ca_file unreadable", events(`{url: "https://siem.internal/h", tls: {ca_file: /nonexistent/ca.pem}}`),
+			`gw.yaml:16:64: observability.security_events.webhooks[0].tls.ca_file: cannot read "/nonexistent/ca.pem": no such file or directory`},
+		{"alerts: cert_file without key_file", alerts(`{url: "https://siem.internal/h", tls: {cert_file: ` + crt + `}}`),
+			`gw.yaml:16:61: intrusion_detection.alerts.webhooks[0].tls.key_file: is required with cert_file`},
+		{"alerts: tls on an http URL", alerts(`{url: "http://siem.internal/h", tls: {}}`),
+			`gw.yaml:16:60: intrusion_detection.alerts.webhooks[0].tls: applies to https:// URLs only, and the url is http:// (write https:// to verify the receiver, or remove tls)`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
+	}
+	c := mustParse(t, events(`{url: "https://siem.internal/h", tls: {ca_file: `+ca+`, expected_identity: siem.internal}}`))
+	if tl := c.Observability.SecurityEvents.Webhooks[0].TLS; tl == nil || tl.CAFile != ca {
+		t.Fatalf("webhook tls = %+v", tl)
+	}
+}

@@ -567,4 +567,8 @@ type AlertWebhook struct {
 	// Secret keys the HMAC-SHA256 signature of each delivery; usually
 	// ${env:NAME}.
 	Secret string `yaml:"secret,omitempty"`
+	// TLS verifies an https:// receiver as a service's https:// targets
+	// are (a private CA, an expected identity) and presents the gateway's
+	// client certificate to one that requires it.
+	TLS *ClientTLS `yaml:"tls,omitempty"`
 }

@@ -79,7 +79,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 			v.add(p+".alerts.webhooks", "at least one webhook is required")
 		}
 		for i, w := range a.Webhooks {
-			v.webhookURL(indexPath(p+".alerts.webhooks", i)+".url", w.URL)
+			v.webhook(indexPath(p+".alerts.webhooks", i), w)
 		}
 		if a.Timeout.D() < 0 || a.Timeout.D() > time.Minute {
 			v.add(p+".alerts.timeout", "must be from 0 (default 2s) to 1m")

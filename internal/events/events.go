@@ -173,7 +173,12 @@ func New(cfg config.SecurityEvents, fam *Families, log *slog.Logger) (*Stream, e
 		s.sinks = append(s.sinks, ls)
 	}
 	if len(cfg.Webhooks) > 0 {
-		s.sinks = append(s.sinks, newWebhookSink(cfg, s))
+		ws, err := newWebhookSink(cfg, s)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.sinks = append(s.sinks, ws)
 	}
 	if sc := cfg.Syslog; sc != nil {
 		ss, err := newSyslogSink(sc, s)

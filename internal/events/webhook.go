@@ -3,13 +3,14 @@ package events
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/intrusion"
-	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // webhookSink posts events in batches (a JSON array) to each configured
@@ -19,7 +20,6 @@ import (
 type webhookSink struct {
 	s        *Stream
 	hooks    []*eventHook
-	client   *http.Client
 	batch    int
 	interval time.Duration
 	retries  int
@@ -31,6 +31,7 @@ type webhookSink struct {
 type eventHook struct {
 	url    string
 	secret []byte
+	client *http.Client // intrusion.WebhookClient: the gateway's TLS policy, the hook's tls block
 	queue  chan []byte
 }
 
@@ -41,7 +42,7 @@ const (
 	backoffMax      = 5 * time.Second
 )
 
-func newWebhookSink(cfg config.SecurityEvents, s *Stream) *webhookSink {
+func newWebhookSink(cfg config.SecurityEvents, s *Stream) (*webhookSink, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &webhookSink{s: s, batch: cfg.WebhookBatchSize, interval: cfg.WebhookBatchInterval.Or(defaultInterval),
 		retries: 3, ctx: ctx, cancel: cancel}
@@ -51,20 +52,22 @@ func newWebhookSink(cfg config.SecurityEvents, s *Stream) *webhookSink {
 	if r := cfg.WebhookRetries; r != nil {
 		w.retries = *r // 0: one attempt
 	}
-	w.client = &http.Client{
-		Timeout:   cfg.WebhookTimeout.Or(2 * time.Second),
-		Transport: tlspolicy.Transport(),
-		// A receiver's redirect is not followed: signed events go only
-		// where the config says.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	var log *slog.Logger
+	if s != nil {
+		log = s.log
 	}
-	for _, wc := range cfg.Webhooks {
-		h := &eventHook{url: wc.URL, secret: []byte(wc.Secret), queue: make(chan []byte, queueSize)}
+	for i, wc := range cfg.Webhooks {
+		client, err := intrusion.WebhookClient(wc, cfg.WebhookTimeout.Or(2*time.Second), log)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("observability.security_events.webhooks[%d].%w", i, err)
+		}
+		h := &eventHook{url: wc.URL, secret: []byte(wc.Secret), client: client, queue: make(chan []byte, queueSize)}
 		w.hooks = append(w.hooks, h)
 		w.wg.Add(1)
 		go w.run(h)
 	}
-	return w
+	return w, nil
 }
 
 func (w *webhookSink) name() string { return "webhook" }
@@ -152,13 +155,15 @@ func (w *webhookSink) deliver(h *eventHook, body []byte) {
 
 func (w *webhookSink) post(h *eventHook, body []byte) error {
 	// Shutdown drains with its own short deadline, not the closed context.
-	ctx, cancel := context.WithTimeout(context.Background(), w.client.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), h.client.Timeout)
 	defer cancel()
-	return intrusion.PostSigned(ctx, w.client, h.url, "portcullis-events", h.secret, body)
+	return intrusion.PostSigned(ctx, h.client, h.url, "portcullis-events", h.secret, body)
 }
 
 func (w *webhookSink) close() {
 	w.cancel()
 	w.wg.Wait()
-	w.client.CloseIdleConnections() // its own pool: a reload makes a new one
+	for _, h := range w.hooks {
+		h.client.CloseIdleConnections() // its own pool: a reload makes a new one
+	}
 }

@@ -14,7 +14,10 @@ import (
 // certificate, which the system roots do not hold.
 func TestEventWebhookHoldsToTheTLSPolicy(t *testing.T) {
 	srv := tlspolicytest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), 0)
-	w := newWebhookSink(config.SecurityEvents{Webhooks: []config.AlertWebhook{{URL: srv.URL + "/events"}}}, nil)
+	w, err := newWebhookSink(config.SecurityEvents{Webhooks: []config.AlertWebhook{{URL: srv.URL + "/events"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(w.close)
 	if err := w.post(w.hooks[0], []byte(`[]`)); err == nil {
 		t.Fatal("a delivery to a certificate outside the system roots succeeded")

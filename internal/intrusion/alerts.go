@@ -12,13 +12,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/tlspolicy"
 )
 
 // Alert is what a webhook receives, as JSON.
@@ -70,7 +70,6 @@ const (
 // when a queue is full the alert is dropped and counted.
 type alerter struct {
 	hooks   []*webhook
-	tr      *http.Transport // nil without webhooks
 	log     *slog.Logger
 	dropped atomic.Uint64
 	failed  atomic.Uint64
@@ -83,35 +82,33 @@ type alerter struct {
 type webhook struct {
 	url    string
 	secret []byte
+	client *http.Client
 	queue  chan []byte
 }
 
-func newAlerter(ac *config.IntrusionAlerts, log *slog.Logger) *alerter {
+func newAlerter(ac *config.IntrusionAlerts, log *slog.Logger) (*alerter, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &alerter{log: log, ctx: ctx, cancel: cancel}
 	if ac == nil {
-		return a
+		return a, nil
 	}
 	timeout := ac.Timeout.Or(2 * time.Second)
 	retries := defaultRetries
 	if ac.Retries != nil {
 		retries = *ac.Retries
 	}
-	a.tr = tlspolicy.Transport()
-	client := &http.Client{
-		Timeout:   timeout,
-		Transport: a.tr,
-		// A receiver's redirect is not followed: the signed alert goes
-		// only where the config says.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	for _, wc := range ac.Webhooks {
-		h := &webhook{url: wc.URL, secret: []byte(wc.Secret), queue: make(chan []byte, alertQueue)}
+	for i, wc := range ac.Webhooks {
+		client, err := WebhookClient(wc, timeout, log)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("intrusion_detection.alerts.webhooks[%d].%w", i, err)
+		}
+		h := &webhook{url: wc.URL, secret: []byte(wc.Secret), client: client, queue: make(chan []byte, alertQueue)}
 		a.hooks = append(a.hooks, h)
 		a.wg.Add(1)
-		go a.run(h, client, retries)
+		go a.run(h, retries)
 	}
-	return a
+	return a, nil
 }
 
 // send queues an alert for every webhook without waiting.
@@ -132,22 +129,22 @@ func (a *alerter) send(al *Alert) {
 	}
 }
 
-func (a *alerter) run(h *webhook, client *http.Client, retries int) {
+func (a *alerter) run(h *webhook, retries int) {
 	defer a.wg.Done()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case body := <-h.queue:
-			a.deliver(h, client, retries, body)
+			a.deliver(h, retries, body)
 		}
 	}
 }
 
-func (a *alerter) deliver(h *webhook, client *http.Client, retries int, body []byte) {
+func (a *alerter) deliver(h *webhook, retries int, body []byte) {
 	delay := backoffBase
 	for attempt := 0; ; attempt++ {
-		err := a.post(h, client, body)
+		err := a.post(h, body)
 		if err == nil {
 			a.sent.Add(1)
 			return
@@ -167,8 +164,8 @@ func (a *alerter) deliver(h *webhook, client *http.Client, retries int, body []b
 	}
 }
 
-func (a *alerter) post(h *webhook, client *http.Client, body []byte) error {
-	return PostSigned(a.ctx, client, h.url, "portcullis-alerts", h.secret, body)
+func (a *alerter) post(h *webhook, body []byte) error {
+	return PostSigned(a.ctx, h.client, h.url, "portcullis-alerts", h.secret, body)
 }
 
 // PostSigned makes one webhook delivery: body POSTed to url as JSON,
@@ -177,8 +174,8 @@ func (a *alerter) post(h *webhook, client *http.Client, body []byte) error {
 // (package events) deliver through it. A 2xx answer is a delivery; the
 // answer's body is read (at most 64 KiB) so that the connection can be
 // reused. Errors never carry the URL, which may hold a token in its path.
-func PostSigned(ctx context.Context, client *http.Client, url, userAgent string, secret, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func PostSigned(ctx context.Context, client *http.Client, target, userAgent string, secret, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return errors.New("bad webhook URL")
 	}
@@ -191,6 +188,12 @@ func PostSigned(ctx context.Context, client *http.Client, url, userAgent string,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// The cause without the URL (a *url.Error names it): a refused
+		// certificate or connection says what to fix.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("webhook unreachable: %w", ue.Err)
+		}
 		return errors.New("webhook unreachable")
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -204,7 +207,7 @@ func PostSigned(ctx context.Context, client *http.Client, url, userAgent string,
 func (a *alerter) close() {
 	a.cancel()
 	a.wg.Wait()
-	if a.tr != nil {
-		a.tr.CloseIdleConnections() // its own pool: a reload makes a new one
+	for _, h := range a.hooks {
+		h.client.CloseIdleConnections() // its own pool: a reload makes a new one
 	}
 }

@@ -17,8 +17,11 @@ import (
 // not in the system roots, so the delivery itself fails after the hello.
 func TestAlertWebhookHoldsToTheTLSPolicy(t *testing.T) {
 	srv := tlspolicytest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), 0)
-	a := newAlerter(&config.IntrusionAlerts{Webhooks: []config.AlertWebhook{{URL: srv.URL + "/alerts"}}, Retries: new(1)},
+	a, err := newAlerter(&config.IntrusionAlerts{Webhooks: []config.AlertWebhook{{URL: srv.URL + "/alerts"}}, Retries: new(1)},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(a.close)
 	a.send(&Alert{Type: "ban", Event: "test", Client: "192.0.2.1", Time: time.Now()})
 	deadline := time.Now().Add(5 * time.Second)

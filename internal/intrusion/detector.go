@@ -121,7 +121,14 @@ func newDetector(cfg *config.IntrusionDetection, log *slog.Logger, prev *Detecto
 		d.redis = rb
 		interval = cfg.Redis.SyncInterval.Or(time.Second)
 	}
-	d.alerts = newAlerter(cfg.Alerts, log)
+	alerts, err := newAlerter(cfg.Alerts, log)
+	if err != nil {
+		if d.redis != nil {
+			d.redis.close()
+		}
+		return nil, err
+	}
+	d.alerts = alerts
 	d.wg.Add(1)
 	go d.loop(interval)
 	return d, nil

@@ -19,6 +19,13 @@ import (
 // syslog receiver at addr over TLS, with the tls block tlsBlock (a flow
 // mapping). Each request to /keyed with a wrong key is one event.
 func syslogTLSConfig(up *Upstream, hash, addr, tlsBlock string) GatewayConfig {
+	return eventSinksConfig(up, hash, fmt.Sprintf("    syslog: {network: tcp, address: %q, facility: authpriv, tls: %s}\n", addr, tlsBlock))
+}
+
+// eventSinksConfig is a gateway whose security events go only to the sinks
+// that sinks (lines under security_events) names. Each request to /keyed
+// with a wrong key is one event.
+func eventSinksConfig(up *Upstream, hash, sinks string) GatewayConfig {
 	return GatewayConfig(fmt.Sprintf(`version: 1
 listeners:
   - name: public
@@ -41,8 +48,7 @@ ops:
   address: "{{ops}}"
 observability:
   security_events:
-    syslog: {network: tcp, address: "%s", facility: authpriv, tls: %s}
-`, up.URL, hash, addr, tlsBlock))
+%s`, up.URL, hash, sinks))
 }
 
 // TestSecurityEventsSyslogOverTLS: with a tls block the events reach a
