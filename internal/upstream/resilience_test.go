@@ -491,19 +491,7 @@ func TestRetryBudgetCapsRetries(t *testing.T) {
 	cfg.Retries = &config.Retries{Attempts: 5, BudgetRatio: new(0.2), MinRetriesPerSecond: new(1)}
 	s := mustService(t, r, cfg)
 	const n = 100
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range n / 4 {
-				forward(t, s, "GET", "")
-			}
-		}()
-	}
-	wg.Wait()
-	secs := int64(time.Since(start)/time.Second) + 1
+	secs := retryBurst(t, s, n)
 	// Without a budget: 500 requests upstream. With it: n, plus 20% of n,
 	// plus the minimum per second, plus a few lost to racing goroutines.
 	max := int64(n) + n/5 + secs + 4
@@ -523,6 +511,19 @@ func TestRetryBudgetRatioZeroAllowsOnlyTheFloor(t *testing.T) {
 	cfg.Retries = &config.Retries{Attempts: 5, BudgetRatio: new(0.0), MinRetriesPerSecond: new(1)}
 	s := mustService(t, r, cfg)
 	const n = 100
+	secs := retryBurst(t, s, n)
+	// One retry a second, plus a few lost to racing goroutines; the
+	// default ratio would have allowed about twenty.
+	if got := up.hits.Load(); got > n+secs+4 || got <= n {
+		t.Fatalf("upstream received %d requests for %d client requests in %ds; want between %d and %d", got, n, secs, n+1, n+secs+4)
+	}
+}
+
+// retryBurst forwards n GETs through s from four goroutines and returns
+// the seconds it took, rounded up: the number of per-second budget floors
+// the burst could use.
+func retryBurst(t *testing.T, s *Service, n int) int64 {
+	t.Helper()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range 4 {
@@ -535,12 +536,7 @@ func TestRetryBudgetRatioZeroAllowsOnlyTheFloor(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	secs := int64(time.Since(start)/time.Second) + 1
-	// One retry a second, plus a few lost to racing goroutines; the
-	// default ratio would have allowed about twenty.
-	if got := up.hits.Load(); got > n+secs+4 || got <= n {
-		t.Fatalf("upstream received %d requests for %d client requests in %ds; want between %d and %d", got, n, secs, n+1, n+secs+4)
-	}
+	return int64(time.Since(start)/time.Second) + 1
 }
 
 func TestStaleConnBodilessPostNotResent(t *testing.T) {

@@ -57,26 +57,47 @@ observability:
 // expected identity. A receiver that requires a client certificate gets
 // the gateway's. Every other receiver gets nothing, and the gateway says
 // why in its log and counts the failed deliveries.
-func TestSecurityEventsSyslogOverTLS(t *testing.T) {
-	siemCA, gatewaysCA, rogueCA := ztNewCA(t, "SIEM CA"), ztNewCA(t, "gateways CA"), ztNewCA(t, "rogue CA")
+// receiverPKI is the PKI of the tests of receivers the gateway reaches
+// over TLS (syslog, webhooks): the receivers' CA (its file at caFile), the
+// gateways' CA and the gateway's client certificate it issued (gwCert,
+// gwKey, common name portcullis-gateway), and a rogue CA.
+type receiverPKI struct {
+	siemCA, gatewaysCA, rogueCA *tlsTestCA
+	caFile, gwCert, gwKey       string
+}
+
+func newReceiverPKI(t *testing.T) *receiverPKI {
+	t.Helper()
+	p := &receiverPKI{siemCA: ztNewCA(t, "SIEM CA"), gatewaysCA: ztNewCA(t, "gateways CA"), rogueCA: ztNewCA(t, "rogue CA")}
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "siem-ca.pem")
-	tlsWriteFile(t, caFile, siemCA.pem)
-	server := func(ca *tlsTestCA, names ...string) tls.Certificate {
-		return ztIssue(t, ca, func(c *x509.Certificate) {
-			c.Subject = pkix.Name{CommonName: names[0]}
-			for _, n := range names {
-				if ip := net.ParseIP(n); ip != nil {
-					c.IPAddresses = append(c.IPAddresses, ip)
-				} else {
-					c.DNSNames = append(c.DNSNames, n)
-				}
-			}
-		})
-	}
-	gwCert, gwKey := ztWriteCert(t, dir, "gateway", ztIssue(t, gatewaysCA, func(c *x509.Certificate) {
+	p.caFile = filepath.Join(dir, "siem-ca.pem")
+	tlsWriteFile(t, p.caFile, p.siemCA.pem)
+	p.gwCert, p.gwKey = ztWriteCert(t, dir, "gateway", ztIssue(t, p.gatewaysCA, func(c *x509.Certificate) {
 		c.Subject = pkix.Name{CommonName: "portcullis-gateway"}
 	}))
+	return p
+}
+
+// server issues a receiver's certificate from ca for names (DNS names or
+// IP literals; the first is the common name).
+func (p *receiverPKI) server(t *testing.T, ca *tlsTestCA, names ...string) tls.Certificate {
+	t.Helper()
+	return ztIssue(t, ca, func(c *x509.Certificate) {
+		c.Subject = pkix.Name{CommonName: names[0]}
+		for _, n := range names {
+			if ip := net.ParseIP(n); ip != nil {
+				c.IPAddresses = append(c.IPAddresses, ip)
+			} else {
+				c.DNSNames = append(c.DNSNames, n)
+			}
+		}
+	})
+}
+
+func TestSecurityEventsSyslogOverTLS(t *testing.T) {
+	pki := newReceiverPKI(t)
+	siemCA, gatewaysCA, rogueCA, caFile, gwCert, gwKey := pki.siemCA, pki.gatewaysCA, pki.rogueCA, pki.caFile, pki.gwCert, pki.gwKey
+	server := func(ca *tlsTestCA, names ...string) tls.Certificate { return pki.server(t, ca, names...) }
 	requireGateway := func(tc *tls.Config) *tls.Config {
 		tc.ClientAuth, tc.ClientCAs = tls.RequireAndVerifyClientCert, gatewaysCA.pool
 		return tc

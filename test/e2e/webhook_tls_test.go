@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -66,25 +62,9 @@ func (r *tlsHookReceiver) got() (bodies, peers []string) {
 // one. A receiver the block does not vouch for gets nothing, and the
 // gateway's log says why (the TLS error, never the URL).
 func TestWebhooksOverTLSWithATLSBlock(t *testing.T) {
-	siemCA, gatewaysCA, rogueCA := ztNewCA(t, "SIEM CA"), ztNewCA(t, "gateways CA"), ztNewCA(t, "rogue CA")
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "siem-ca.pem")
-	tlsWriteFile(t, caFile, siemCA.pem)
-	serverCert := func(ca *tlsTestCA, names ...string) tls.Certificate {
-		return ztIssue(t, ca, func(c *x509.Certificate) {
-			c.Subject = pkix.Name{CommonName: names[0]}
-			for _, n := range names {
-				if ip := net.ParseIP(n); ip != nil {
-					c.IPAddresses = append(c.IPAddresses, ip)
-				} else {
-					c.DNSNames = append(c.DNSNames, n)
-				}
-			}
-		})
-	}
-	gwCert, gwKey := ztWriteCert(t, dir, "gateway", ztIssue(t, gatewaysCA, func(c *x509.Certificate) {
-		c.Subject = pkix.Name{CommonName: "portcullis-gateway"}
-	}))
+	pki := newReceiverPKI(t)
+	siemCA, gatewaysCA, rogueCA, caFile, gwCert, gwKey := pki.siemCA, pki.gatewaysCA, pki.rogueCA, pki.caFile, pki.gwCert, pki.gwKey
+	serverCert := func(ca *tlsTestCA, names ...string) tls.Certificate { return pki.server(t, ca, names...) }
 	const secret = "hook-secret-for-tls-tests"
 	cases := []struct {
 		desc      string
@@ -95,7 +75,9 @@ func TestWebhooksOverTLSWithATLSBlock(t *testing.T) {
 		logged    string
 	}{
 		{desc: "a receiver under a private CA named by ca_file",
-			receiver: func() *tls.Config { return &tls.Config{Certificates: []tls.Certificate{serverCert(siemCA, "127.0.0.1")}} },
+			receiver: func() *tls.Config {
+				return &tls.Config{Certificates: []tls.Certificate{serverCert(siemCA, "127.0.0.1")}}
+			},
 			tlsBlock: fmt.Sprintf("{ca_file: %q}", caFile), delivered: true},
 		{desc: "a receiver that requires the gateway's client certificate",
 			receiver: func() *tls.Config {
@@ -104,7 +86,9 @@ func TestWebhooksOverTLSWithATLSBlock(t *testing.T) {
 			},
 			tlsBlock: fmt.Sprintf("{ca_file: %q, cert_file: %q, key_file: %q}", caFile, gwCert, gwKey), delivered: true, peer: "portcullis-gateway"},
 		{desc: "a receiver whose certificate another CA signed",
-			receiver: func() *tls.Config { return &tls.Config{Certificates: []tls.Certificate{serverCert(rogueCA, "127.0.0.1")}} },
+			receiver: func() *tls.Config {
+				return &tls.Config{Certificates: []tls.Certificate{serverCert(rogueCA, "127.0.0.1")}}
+			},
 			tlsBlock: fmt.Sprintf("{ca_file: %q}", caFile), logged: "certificate signed by unknown authority"},
 		{desc: "a receiver without the expected identity",
 			receiver: func() *tls.Config {
@@ -112,8 +96,10 @@ func TestWebhooksOverTLSWithATLSBlock(t *testing.T) {
 			},
 			tlsBlock: fmt.Sprintf("{ca_file: %q, expected_identity: siem.internal}", caFile), logged: "siem.internal"},
 		{desc: "a receiver under a private CA, without a tls block",
-			receiver: func() *tls.Config { return &tls.Config{Certificates: []tls.Certificate{serverCert(siemCA, "127.0.0.1")}} },
-			logged:   "certificate signed by unknown authority"},
+			receiver: func() *tls.Config {
+				return &tls.Config{Certificates: []tls.Certificate{serverCert(siemCA, "127.0.0.1")}}
+			},
+			logged: "certificate signed by unknown authority"},
 	}
 	for _, sink := range []string{"security events", "intrusion alerts"} {
 		for _, tc := range cases {
