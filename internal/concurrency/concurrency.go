@@ -26,7 +26,7 @@ type concurrencyConfig struct {
 	Max          int             `yaml:"max"`
 	Per          string          `yaml:"per,omitempty"`
 	Queue        int             `yaml:"queue,omitempty"`
-	QueueTimeout config.Duration `yaml:"queue_timeout,omitempty"`
+	QueueTimeout config.Duration `yaml:"queue_timeout,omitempty" zero:"value"`
 }
 
 const (

@@ -36,10 +36,13 @@ type decoder struct {
 	storeRefs map[string]string
 	// skipKind is the policy mapping whose "kind" key NodeDecoder ignores.
 	skipKind *yaml.Node
-	budget   int
-	depth    int
-	active   map[*yaml.Node]bool // aliases being expanded (cycle guard)
-	overrun  bool
+	// policy is set while NodeDecoder decodes a policy's options: there a
+	// written zero duration or size is refused (writtenZero).
+	policy  bool
+	budget  int
+	depth   int
+	active  map[*yaml.Node]bool // aliases being expanded (cycle guard)
+	overrun bool
 }
 
 func newDecoder(file string, root *yaml.Node) *decoder {
@@ -511,7 +514,32 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			d.errorf(p.key, joinPath(path, name), "%s", msg)
 			continue
 		}
-		d.decode(p.value, joinPath(path, name), v.FieldByIndex(idx))
+		before := len(d.errs)
+		fv := v.FieldByIndex(idx)
+		d.decode(p.value, joinPath(path, name), fv)
+		if d.policy && len(d.errs) == before {
+			d.writtenZero(p.value, joinPath(path, name), fv, v.Type().FieldByIndex(idx))
+		}
+	}
+}
+
+// writtenZero refuses a policy option written as a zero duration or size
+// ("timeout: 0s", "max_bytes: 0") where the field is a plain Duration or
+// Size: its policy reads zero as "not set" and puts its default in its
+// place, so the zero written, often meant as "none" or "off" (no cache,
+// no skew, no body), would silently become five minutes or a megabyte.
+// A field whose zero is a value of its own is a pointer (written zero
+// kept: jwt leeway, basic and introspection cache_ttl) or carries the tag
+// zero:"value" (cors max_age: no Max-Age header; concurrency
+// queue_timeout without a queue). The top level has its own list
+// (explicitZeros).
+func (d *decoder) writtenZero(n *yaml.Node, path string, v reflect.Value, f reflect.StructField) {
+	if isNull(n) || f.Tag.Get("zero") == "value" || !v.IsZero() {
+		return
+	}
+	switch v.Type() {
+	case reflect.TypeFor[Duration](), reflect.TypeFor[Size]():
+		d.errorf(n, path, "%s here would be the default, not zero: leave it out for the default, or write a value above zero", show(n))
 	}
 }
 

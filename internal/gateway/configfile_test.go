@@ -76,3 +76,53 @@ routes:
 		})
 	}
 }
+
+// TestAWrittenZeroInAPolicyIsRefused: a policy option written as a zero
+// duration or size, which its policy would read as "not set" and replace
+// with its default (a zero timeout becoming 3 s, a zero body limit 128
+// KiB), is refused at its field. Options whose zero is a value of their
+// own keep it.
+func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
+	const head = `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - name: api
+    paths: [{prefix: /}]
+    service: svc
+    policies:
+`
+	const msg = ` here would be the default, not zero: leave it out for the default, or write a value above zero`
+	for _, tc := range []struct{ desc, policy, want string }{
+		{"jwt max_token_bytes: 0", `{kind: auth, methods: [{jwt: {algorithms: [RS256], max_token_bytes: 0, jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
+			`gw.yaml:9:77: routes[0].policies[0].methods[0].jwt.max_token_bytes: "0"` + msg},
+		{"jwks refresh: 0s", `{kind: auth, methods: [{jwt: {algorithms: [RS256], jwks: {url: "https://idp.example/jwks", refresh: 0s}}}]}`,
+			`gw.yaml:9:109: routes[0].policies[0].methods[0].jwt.jwks.refresh: "0s"` + msg},
+		{"introspection timeout: 0s", `{kind: auth, methods: [{introspection: {url: "https://idp.example/i", client_id: gw, client_secret: s3cret, timeout: 0s}}]}`,
+			`gw.yaml:9:126: routes[0].policies[0].methods[0].introspection.timeout: "0s"` + msg},
+		{"waf body_limit: 0", `{kind: waf, body_limit: 0}`,
+			`gw.yaml:9:33: routes[0].policies[0].body_limit: "0"` + msg},
+		{"validate max_body: 0B", `{kind: validate, max_body: 0B}`,
+			`gw.yaml:9:36: routes[0].policies[0].max_body: "0B"` + msg},
+		{"rate limit redis timeout: 0s", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], store: redis, redis: {address: "127.0.0.1:6379", timeout: 0s}}`,
+			`gw.yaml:9:117: routes[0].policies[0].redis.timeout: "0s"` + msg},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := compileSource(t, head+"      - "+tc.policy+"\n")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
+			}
+		})
+	}
+	// Zeros that are values: a CORS preflight answer without Max-Age, a
+	// concurrency limit without a queue, the jwt leeway (a pointer).
+	for _, p := range []string{
+		`{kind: cors, origins: ["https://app.example"], max_age: 0s}`,
+		`{kind: concurrency, max: 10, queue_timeout: 0s}`,
+		`{kind: auth, methods: [{jwt: {algorithms: [RS256], leeway: 0s, audience: [api], issuer: "https://idp.example", jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
+	} {
+		if err := compileSource(t, head+"      - "+p+"\n"); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}

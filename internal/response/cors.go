@@ -29,7 +29,7 @@ type corsConfig struct {
 	// Credentials lets browsers send cookies and authorization.
 	Credentials bool `yaml:"credentials,omitempty"`
 	// MaxAge is how long a browser may cache a preflight answer.
-	MaxAge config.Duration `yaml:"max_age,omitempty"`
+	MaxAge config.Duration `yaml:"max_age,omitempty" zero:"value"`
 }
 
 // cors answers preflight requests in the access phase, before
