@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -36,13 +37,10 @@ type decoder struct {
 	storeRefs map[string]string
 	// skipKind is the policy mapping whose "kind" key NodeDecoder ignores.
 	skipKind *yaml.Node
-	// policy is set while NodeDecoder decodes a policy's options: there a
-	// written zero duration or size is refused (writtenZero).
-	policy  bool
-	budget  int
-	depth   int
-	active  map[*yaml.Node]bool // aliases being expanded (cycle guard)
-	overrun bool
+	budget   int
+	depth    int
+	active   map[*yaml.Node]bool // aliases being expanded (cycle guard)
+	overrun  bool
 }
 
 func newDecoder(file string, root *yaml.Node) *decoder {
@@ -517,24 +515,28 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		before := len(d.errs)
 		fv := v.FieldByIndex(idx)
 		d.decode(p.value, joinPath(path, name), fv)
-		if d.policy && len(d.errs) == before {
+		if len(d.errs) == before {
 			d.writtenZero(p.value, joinPath(path, name), fv, v.Type().FieldByIndex(idx))
 		}
 	}
 }
 
-// writtenZero refuses a policy option written as a zero duration or size
-// ("timeout: 0s", "max_bytes: 0") where the field is a plain Duration or
-// Size: its policy reads zero as "not set" and puts its default in its
-// place, so the zero written, often meant as "none" or "off" (no cache,
-// no skew, no body), would silently become five minutes or a megabyte.
-// A field whose zero is a value of its own is a pointer (written zero
-// kept: jwt leeway, basic and introspection cache_ttl) or carries the tag
-// zero:"value" (cors max_age: no Max-Age header; concurrency
-// queue_timeout without a queue). The top level has its own list
-// (explicitZeros).
+// writtenZero refuses a field written as a zero duration or size
+// ("timeout: 0s", "max_bytes: 0"), in the file and in a policy's options,
+// where the field is a plain Duration or Size: the gateway reads zero as
+// "not set" and puts the default in its place, so the zero written, often
+// meant as "none" or "off" (no cache, no skew, no body, ask every time),
+// would silently become five minutes or a megabyte. A field whose zero is
+// a value of its own is a pointer (the written zero kept: jwt leeway,
+// basic and introspection cache_ttl, signature max_skew refused by its
+// range) or carries the tag zero:"value" (write_timeout: no limit while
+// streaming; a rule's ban: alert only; hsts max_age: forget the policy;
+// cors max_age: no Max-Age header; concurrency queue_timeout without a
+// queue). Zeros of other types are explicitZeros' (weight: 0).
 func (d *decoder) writtenZero(n *yaml.Node, path string, v reflect.Value, f reflect.StructField) {
-	if isNull(n) || f.Tag.Get("zero") == "value" || !v.IsZero() {
+	// A required field (no omitempty) has no default to fall back on: its
+	// own check refuses a zero with its own words.
+	if isNull(n) || f.Tag.Get("zero") == "value" || !strings.Contains(f.Tag.Get("yaml"), ",omitempty") || !v.IsZero() {
 		return
 	}
 	switch v.Type() {

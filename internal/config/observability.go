@@ -217,6 +217,6 @@ func (v *validator) tracing() {
 		v.add(p+".sample", "must be from 0 to 1")
 	}
 	if t.Timeout.D() < 0 || t.Timeout.D() > time.Minute {
-		v.add(p+".timeout", "must be from 0 (default 10s) to 1m")
+		v.add(p+".timeout", "must be at most 1m (default 10s)")
 	}
 }

@@ -93,7 +93,6 @@ func (nd NodeDecoder) Decode(v any) error {
 		n = n.Alias
 	}
 	d.skipKind = n
-	d.policy = true
 	d.decode(nd.Node, nd.Path, rv.Elem())
 	return d.errs.Err()
 }

@@ -21,7 +21,7 @@ func TestValidateTracing(t *testing.T) {
 		{"sample negative", tr("    endpoint: \"http://c:4318\"\n    sample: -0.1\n"),
 			`observability.tracing.sample: must be from 0 to 1`},
 		{"timeout", tr("    endpoint: \"http://c:4318\"\n    timeout: 2m\n"),
-			`observability.tracing.timeout: must be from 0 (default 10s) to 1m`},
+			`observability.tracing.timeout: must be at most 1m (default 10s)`},
 		{"header name", tr("    endpoint: \"http://c:4318\"\n    headers: {\"bad name\": x}\n"),
 			`is not a valid header name`},
 		{"unknown field", tr("    endpoint: \"http://c:4318\"\n    sampler: always\n"),

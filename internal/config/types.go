@@ -72,11 +72,11 @@ type Listener struct {
 	// 308 to the same URL on https (the value is the HTTPS port, 443 when 0).
 	RedirectToHTTPS *RedirectToHTTPS `yaml:"redirect_to_https,omitempty"`
 
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout,omitempty"` // default 10s
-	ReadTimeout       Duration `yaml:"read_timeout,omitempty"`        // default 60s
-	WriteTimeout      Duration `yaml:"write_timeout,omitempty"`       // default 0 (streaming)
-	IdleTimeout       Duration `yaml:"idle_timeout,omitempty"`        // default 120s
-	MaxHeaderBytes    Size     `yaml:"max_header_bytes,omitempty"`    // default 64KiB
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout,omitempty"`        // default 10s
+	ReadTimeout       Duration `yaml:"read_timeout,omitempty"`               // default 60s
+	WriteTimeout      Duration `yaml:"write_timeout,omitempty" zero:"value"` // default 0 (streaming)
+	IdleTimeout       Duration `yaml:"idle_timeout,omitempty"`               // default 120s
+	MaxHeaderBytes    Size     `yaml:"max_header_bytes,omitempty"`           // default 64KiB
 	HTTP2             HTTP2    `yaml:"http2,omitempty"`
 	// MaxConnections bounds the open client connections on this listener
 	// (0: unlimited); MaxConnectionsPerClient bounds them per peer address.
@@ -153,7 +153,7 @@ type Certificate struct {
 
 // HSTS adds Strict-Transport-Security to responses on an HTTPS listener.
 type HSTS struct {
-	MaxAge            Duration `yaml:"max_age"`
+	MaxAge            Duration `yaml:"max_age"` // required; 0s: browsers forget the policy
 	IncludeSubdomains bool     `yaml:"include_subdomains,omitempty"`
 	Preload           bool     `yaml:"preload,omitempty"`
 }
@@ -526,7 +526,7 @@ type IntrusionRule struct {
 	Event     string   `yaml:"event"`
 	Threshold int      `yaml:"threshold"`
 	Window    Duration `yaml:"window"`
-	Ban       Duration `yaml:"ban,omitempty"`
+	Ban       Duration `yaml:"ban,omitempty" zero:"value"` // 0s: alert only
 }
 
 // RedisServer is how the gateway reaches one Redis: its address, ACL

@@ -194,9 +194,9 @@ func TestIdentityClientAuthAndRouteAuthRules(t *testing.T) {
 		{"client auth host twice", clientAuth("        mode: require\n" + ca + "        hosts: [a.example.com, a.example.com]\n"),
 			`gw.yaml:11:32: listeners[0].tls.client_auth.hosts[1]: host "a.example.com" is listed twice`},
 		{"ocsp max_cache written 0s", clientAuth("        mode: require\n" + ca + "        ocsp: {max_cache: 0s}\n"),
-			`gw.yaml:11:27: listeners[0].tls.client_auth.ocsp.max_cache: must be greater than 0 (an answer is reused at most until its own next update; leave it out for the default 1h)`},
+			`gw.yaml:11:27: listeners[0].tls.client_auth.ocsp.max_cache: "0s" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 		{"ocsp timeout written 0s", clientAuth("        mode: require\n" + ca + "        ocsp: {timeout: 0s}\n"),
-			`gw.yaml:11:25: listeners[0].tls.client_auth.ocsp.timeout: must be greater than 0`},
+			`gw.yaml:11:25: listeners[0].tls.client_auth.ocsp.timeout: "0s" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 		{"ocsp max_cache above a day", clientAuth("        mode: require\n" + ca + "        ocsp: {max_cache: 25h}\n"),
 			`gw.yaml:11:27: listeners[0].tls.client_auth.ocsp.max_cache: must be at most 24h (default 1h)`},
 

@@ -82,7 +82,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 			v.webhook(indexPath(p+".alerts.webhooks", i), w)
 		}
 		if a.Timeout.D() < 0 || a.Timeout.D() > time.Minute {
-			v.add(p+".alerts.timeout", "must be from 0 (default 2s) to 1m")
+			v.add(p+".alerts.timeout", "must be at most 1m (default 2s)")
 		}
 		if r := a.Retries; r != nil && (*r < 0 || *r > MaxAlertRetries) {
 			v.add(p+".alerts.retries", "must be from 0 to %d (default 3)", MaxAlertRetries)
@@ -93,7 +93,7 @@ func (v *validator) intrusion(p string, d *IntrusionDetection) {
 func (v *validator) intrusionRedis(p string, r *IntrusionRedis) {
 	v.redisServer(p, &r.RedisServer)
 	if r.Timeout.D() < 0 || r.Timeout.D() > 10*time.Second {
-		v.add(p+".timeout", "must be from 0 (default 500ms) to 10s")
+		v.add(p+".timeout", "must be at most 10s (default 500ms)")
 	}
 	if s := r.SyncInterval.D(); s != 0 && (s < 100*time.Millisecond || s > time.Minute) {
 		v.add(p+".sync_interval", "must be from 100ms to 1m (0: 1s)")

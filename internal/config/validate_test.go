@@ -88,9 +88,9 @@ func TestValidationRules(t *testing.T) {
 		{"max header bytes large", withListener("    max_header_bytes: 2MiB\n"),
 			`gw.yaml:5:23: listeners[0].max_header_bytes: must be between 1KiB and 1MiB`},
 		{"max header bytes zero", withListener("    max_header_bytes: 0\n"),
-			`gw.yaml:5:23: listeners[0].max_header_bytes: must be between 1KiB and 1MiB`},
+			`gw.yaml:5:23: listeners[0].max_header_bytes: "0" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 		{"read timeout zero", withListener("    read_timeout: 0s\n"),
-			`gw.yaml:5:19: listeners[0].read_timeout: must be greater than 0`},
+			`gw.yaml:5:19: listeners[0].read_timeout: "0s" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 		{"read header timeout negative", withListener("    read_header_timeout: -1s\n"),
 			`gw.yaml:5:26: listeners[0].read_header_timeout: duration "-1s" must not be negative`},
 		{"http2 streams zero", withListener("    http2: {max_concurrent_streams: 0}\n"),
@@ -134,7 +134,7 @@ func TestValidationRules(t *testing.T) {
 		{"hash_header token", withService("    load_balancing: {hash_on: header, hash_header: \"X Tenant\"}\n"),
 			`gw.yaml:9:52: services[0].load_balancing.hash_header: "X Tenant" is not a valid header name`},
 		{"connect timeout zero", withService("    timeouts: {connect: 0s}\n"),
-			`gw.yaml:9:25: services[0].timeouts.connect: must be greater than 0`},
+			`gw.yaml:9:25: services[0].timeouts.connect: "0s" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 		{"idle conns zero", withService("    max_idle_conns_per_target: 0\n"),
 			`gw.yaml:9:32: services[0].max_idle_conns_per_target: must be at least 1`},
 		{"idle conns negative", withService("    max_idle_conns_per_target: -1\n"),
@@ -218,7 +218,7 @@ func TestValidationRules(t *testing.T) {
 		{"max body size", withRoute("    max_body_size: 2GiB\n"),
 			`gw.yaml:14:20: routes[0].max_body_size: must not exceed 1GiB`},
 		{"max body size zero", withRoute("    max_body_size: 0\n"),
-			`gw.yaml:14:20: routes[0].max_body_size: must be greater than 0`},
+			`gw.yaml:14:20: routes[0].max_body_size: "0" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 		{"policy not a mapping", withRoute("    policies: [jwt]\n"),
 			`gw.yaml:14:16: routes[0].policies[0]: a policy must be a mapping with a "kind"`},
 		{"policy without kind", withRoute("    policies: [{issuer: x}]\n"),
@@ -258,7 +258,7 @@ func TestValidationRules(t *testing.T) {
 		{"access log blank", minimal + "access_log: {output: \" \"}\n",
 			`gw.yaml:14:22: access_log.output: must not be empty (stdout, stderr, off or a file path)`},
 		{"drain timeout zero", minimal + "shutdown: {drain_timeout: 0s}\n",
-			`gw.yaml:14:27: shutdown.drain_timeout: must be greater than 0`},
+			`gw.yaml:14:27: shutdown.drain_timeout: "0s" here would be the default, not zero: leave it out for the default, or write a value above zero`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })

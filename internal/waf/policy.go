@@ -36,7 +36,7 @@ type policyConfig struct {
 	AnomalyThreshold int         `yaml:"anomaly_threshold"`
 	Exclusions       []int       `yaml:"exclusions"`
 	InspectBody      *bool       `yaml:"inspect_body"`
-	BodyLimit        config.Size `yaml:"body_limit"`
+	BodyLimit        config.Size `yaml:"body_limit,omitempty"`
 }
 
 // settings checks the config and fills in defaults.
