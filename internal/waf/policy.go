@@ -31,9 +31,11 @@ const (
 
 // policyConfig is the YAML of a "waf" policy.
 type policyConfig struct {
-	Mode             string      `yaml:"mode"`
-	ParanoiaLevel    int         `yaml:"paranoia_level"`
-	AnomalyThreshold int         `yaml:"anomaly_threshold"`
+	Mode string `yaml:"mode"`
+	// ParanoiaLevel and AnomalyThreshold are pointers: a written 0 is out
+	// of range and refused, not read as the default.
+	ParanoiaLevel    *int        `yaml:"paranoia_level"`
+	AnomalyThreshold *int        `yaml:"anomaly_threshold"`
 	Exclusions       []int       `yaml:"exclusions"`
 	InspectBody      *bool       `yaml:"inspect_body"`
 	BodyLimit        config.Size `yaml:"body_limit,omitempty"`
@@ -42,8 +44,8 @@ type policyConfig struct {
 // settings checks the config and fills in defaults.
 func (pc policyConfig) settings() (settings, error) {
 	s := settings{
-		paranoia:    pc.ParanoiaLevel,
-		threshold:   pc.AnomalyThreshold,
+		paranoia:    defaultParanoia,
+		threshold:   defaultThreshold,
 		inspectBody: pc.InspectBody == nil || *pc.InspectBody,
 		bodyLimit:   int64(pc.BodyLimit),
 	}
@@ -54,17 +56,17 @@ func (pc policyConfig) settings() (settings, error) {
 	default:
 		return s, fmt.Errorf("mode: must be \"blocking\" or \"detection\", not %q", pc.Mode)
 	}
-	if s.paranoia == 0 {
-		s.paranoia = defaultParanoia
+	if pc.ParanoiaLevel != nil {
+		s.paranoia = *pc.ParanoiaLevel
 	}
 	if s.paranoia < 1 || s.paranoia > 4 {
-		return s, fmt.Errorf("paranoia_level: must be 1 to 4, not %d", pc.ParanoiaLevel)
+		return s, fmt.Errorf("paranoia_level: must be 1 to 4, not %d", s.paranoia)
 	}
-	if s.threshold == 0 {
-		s.threshold = defaultThreshold
+	if pc.AnomalyThreshold != nil {
+		s.threshold = *pc.AnomalyThreshold
 	}
 	if s.threshold < 1 || s.threshold > maxThreshold {
-		return s, fmt.Errorf("anomaly_threshold: must be 1 to %d, not %d", maxThreshold, pc.AnomalyThreshold)
+		return s, fmt.Errorf("anomaly_threshold: must be 1 to %d, not %d", maxThreshold, s.threshold)
 	}
 	if s.bodyLimit == 0 {
 		s.bodyLimit = defaultBodyLimit

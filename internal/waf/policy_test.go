@@ -313,6 +313,10 @@ func TestCompileRefusesBadConfig(t *testing.T) {
 		{"        paranoia_level: 5", "paranoia_level: must be 1 to 4"},
 		{"        paranoia_level: -1", "paranoia_level: must be 1 to 4"},
 		{"        anomaly_threshold: -3", "anomaly_threshold: must be 1 to"},
+		// A written 0 used to become the default (paranoia 1, threshold 5).
+		{"        paranoia_level: 0", "paranoia_level: must be 1 to 4, not 0"},
+		{"        anomaly_threshold: 0", "anomaly_threshold: must be 1 to 10000, not 0"},
+		{"        body_limit: 0", "here would be the default, not zero"},
 		{"        exclusions: [0]", "exclusions: rule id 0"},
 		{"        exclusions: [abc]", "expected an integer"},
 		{"        body_limit: 1GiB", "body_limit: must be"},
