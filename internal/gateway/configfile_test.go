@@ -41,8 +41,9 @@ func TestStrictPrefixIsNeverApplied(t *testing.T) {
 // authentication policy" for the policies that need an identity: the
 // second error was false and sent the operator after a policy that is
 // there. A route with no auth policy at all still gets it.
-func TestAnAuthPolicyInErrorIsStillTheRoutesAuthentication(t *testing.T) {
-	const head = `version: 1
+// oneRouteHead is a config with one route, ending where its policies are listed
+// (each "      - {kind: ...}" on line 9 on).
+const oneRouteHead = `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
 routes:
@@ -51,6 +52,8 @@ routes:
     service: svc
     policies:
 `
+
+func TestAnAuthPolicyInErrorIsStillTheRoutesAuthentication(t *testing.T) {
 	const consumer = `consumers:
   - name: app
     credentials:
@@ -59,13 +62,13 @@ routes:
 	good, short := "0123456789abcdef0123456789abcdef", "short"
 	for _, tc := range []struct{ desc, src, want string }{
 		{"a consumer's secret refused",
-			head + "      - {kind: auth, methods: [{jwt: {algorithms: [HS256]}}]}\n      - {kind: scopes, require: [read]}\n" + fmt.Sprintf(consumer, short),
+			oneRouteHead + "      - {kind: auth, methods: [{jwt: {algorithms: [HS256]}}]}\n      - {kind: scopes, require: [read]}\n" + fmt.Sprintf(consumer, short),
 			`gw.yaml:14:50: consumers[0].credentials.jwt[0].secret: is shorter than 32 bytes, the minimum for HS256`},
 		{"a field of the auth policy refused",
-			head + "      - {kind: auth, methods: [{jwt: {algorithms: [HS256], leeway: soon}}]}\n      - {kind: scopes, require: [read]}\n" + fmt.Sprintf(consumer, good),
+			oneRouteHead + "      - {kind: auth, methods: [{jwt: {algorithms: [HS256], leeway: soon}}]}\n      - {kind: scopes, require: [read]}\n" + fmt.Sprintf(consumer, good),
 			`gw.yaml:9:68: routes[0].policies[0].methods[0].jwt.leeway: invalid duration "soon" (use Go syntax such as "30s" or "1m")`},
 		{"no auth policy",
-			head + "      - {kind: scopes, require: [read]}\n" + fmt.Sprintf(consumer, good),
+			oneRouteHead + "      - {kind: scopes, require: [read]}\n" + fmt.Sprintf(consumer, good),
 			`gw.yaml:9:7: routes[0].policies: a policy needs an authenticated identity, but the route has no authentication policy`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -83,15 +86,6 @@ routes:
 // KiB), is refused at its field. Options whose zero is a value of their
 // own keep it.
 func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
-	const head = `version: 1
-listeners: [{name: public, address: "127.0.0.1:0"}]
-services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
-routes:
-  - name: api
-    paths: [{prefix: /}]
-    service: svc
-    policies:
-`
 	const msg = ` here would be the default, not zero: leave it out for the default, or write a value above zero`
 	for _, tc := range []struct{ desc, policy, want string }{
 		{"jwt max_token_bytes: 0", `{kind: auth, methods: [{jwt: {algorithms: [RS256], max_token_bytes: 0, jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
@@ -108,7 +102,7 @@ routes:
 			`gw.yaml:9:117: routes[0].policies[0].redis.timeout: "0s"` + msg},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := compileSource(t, head+"      - "+tc.policy+"\n")
+			err := compileSource(t, oneRouteHead+"      - "+tc.policy+"\n")
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
 			}
@@ -121,7 +115,7 @@ routes:
 		`{kind: concurrency, max: 10, queue_timeout: 0s}`,
 		`{kind: auth, methods: [{jwt: {algorithms: [RS256], leeway: 0s, audience: [api], issuer: "https://idp.example", jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
 	} {
-		if err := compileSource(t, head+"      - "+p+"\n"); err != nil {
+		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
