@@ -1,9 +1,10 @@
 // Package clienttls is the client side of the TLS connections the gateway
 // opens to servers it must be sure of: a service's https:// targets
-// (internal/upstream) and Redis (internal/redisconn). Both are configured
-// with the same block (config.ClientTLS: ca_file, server_name,
-// expected_identity, cert_file, key_file, min_version), so both are
-// verified by the same code.
+// (internal/upstream), Redis (internal/redisconn), the security events'
+// syslog receiver (internal/events) and webhooks with a tls block
+// (internal/intrusion.WebhookClient). All are configured with the same
+// block (config.ClientTLS: ca_file, server_name, expected_identity,
+// cert_file, key_file, min_version), so all are verified by the same code.
 //
 // Threats and the rule that answers each:
 //   - A server reachable by anyone who can open a socket trusts what it

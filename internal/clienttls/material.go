@@ -288,14 +288,14 @@ func (m *Material) Files() string {
 
 // Dial opens a connection to addr and completes the TLS handshake with
 // the material's current files, within ctx: the one dialer of every
-// long-lived TLS connection the gateway opens outside its HTTP transport
-// (Redis, a syslog receiver). The files are polled first (Refresh), so a
+// TLS connection the gateway opens with a tls block outside the upstream
+// transport (Redis, a syslog receiver, a webhook). The files are polled first (Refresh), so a
 // rotated client certificate is used from this connection on; report
 // gets each refresh outcome worth a log line (ReportOnce): nil when the
 // files changed and loaded, the error when they failed to (the previous
-// files stay in use). host is the dialed host name or address, the name
-// verified when the block names none.
-func (m *Material) Dial(ctx context.Context, network, addr, host string, report func(error)) (*tls.Conn, error) {
+// files stay in use). The host of addr is the name verified when the
+// block names none.
+func (m *Material) Dial(ctx context.Context, network, addr string, report func(error)) (*tls.Conn, error) {
 	if err := m.Refresh(); !errors.Is(err, ErrUnchanged) && m.ReportOnce(err) && report != nil {
 		report(err)
 	}
@@ -303,6 +303,10 @@ func (m *Material) Dial(ctx context.Context, network, addr, host string, report 
 	nc, err := nd.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
+	}
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
 	}
 	tc := tls.Client(nc, m.Config(host))
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -35,7 +35,6 @@ type syslogSink struct {
 	network  string
 	address  string
 	tlsm     *clienttls.Material // nil: plain udp or tcp
-	tlsHost  string              // the host name verified when the block names none
 	facility int
 	host     string
 	app      string
@@ -94,7 +93,6 @@ func newSyslogSink(c *config.Syslog, s *Stream) (*syslogSink, error) {
 			return nil, fmt.Errorf("observability.security_events.syslog.%w", err)
 		}
 		ss.tlsm = m
-		ss.tlsHost, _, _ = net.SplitHostPort(c.Address)
 	}
 	ss.wg.Add(1)
 	go ss.run()
@@ -200,7 +198,7 @@ func (ss *syslogSink) dial() (net.Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	tc, err := ss.tlsm.Dial(ctx, ss.network, ss.address, ss.tlsHost, func(err error) {
+	tc, err := ss.tlsm.Dial(ctx, ss.network, ss.address, func(err error) {
 		if err != nil {
 			ss.s.log.Error("syslog TLS files failed to reload; new connections keep the previous ones", "event", EventSyslogTLSReloadFailed, "files", ss.tlsm.Files(), "error", err)
 			return

@@ -54,11 +54,7 @@ func WebhookClient(w config.AlertWebhook, timeout time.Duration, log *slog.Logge
 		}
 		tr.Proxy = nil
 		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			return m.Dial(ctx, network, addr, host, report)
+			return m.Dial(ctx, network, addr, report)
 		}
 	}
 	return &http.Client{

@@ -59,11 +59,7 @@ func Options(s *config.RedisServer, dialTimeout time.Duration, log *slog.Logger)
 	if log == nil {
 		log = slog.Default()
 	}
-	host := s.Address
-	if h, _, err := net.SplitHostPort(s.Address); err == nil {
-		host = h
-	}
-	d := &dialer{m: m, host: host, timeout: dialTimeout, log: log}
+	d := &dialer{m: m, timeout: dialTimeout, log: log}
 	o.Dialer = d.dial
 	return o, nil
 }
@@ -72,7 +68,6 @@ func Options(s *config.RedisServer, dialTimeout time.Duration, log *slog.Logger)
 // files.
 type dialer struct {
 	m       *clienttls.Material
-	host    string
 	timeout time.Duration
 	log     *slog.Logger
 }
@@ -83,7 +78,7 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	tc, err := d.m.Dial(ctx, network, addr, d.host, d.report)
+	tc, err := d.m.Dial(ctx, network, addr, d.report)
 	if err != nil {
 		return nil, fmt.Errorf("redis %s: %w", addr, err)
 	}
