@@ -25,7 +25,7 @@ func init() {
 type concurrencyConfig struct {
 	Max          int             `yaml:"max"`
 	Per          string          `yaml:"per,omitempty"`
-	Queue        int             `yaml:"queue,omitempty"`
+	Queue        int             `yaml:"queue,omitempty" zero:"value"`
 	QueueTimeout config.Duration `yaml:"queue_timeout,omitempty" zero:"value"`
 }
 

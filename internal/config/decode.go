@@ -521,26 +521,30 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 	}
 }
 
-// writtenZero refuses a field written as a zero duration or size
-// ("timeout: 0s", "max_bytes: 0"), in the file and in a policy's options,
-// where the field is a plain Duration or Size: the gateway reads zero as
-// "not set" and puts the default in its place, so the zero written, often
-// meant as "none" or "off" (no cache, no skew, no body, ask every time),
-// would silently become five minutes or a megabyte. A field whose zero is
-// a value of its own is a pointer (the written zero kept: jwt leeway,
-// basic and introspection cache_ttl, signature max_skew refused by its
-// range) or carries the tag zero:"value" (write_timeout: no limit while
-// streaming; a rule's ban: alert only; hsts max_age: forget the policy;
-// cors max_age: no Max-Age header; concurrency queue_timeout without a
-// queue). Zeros of other types are explicitZeros' (weight: 0).
+// writtenZero refuses a field written as zero ("timeout: 0s", "max_bytes:
+// 0", "attempts: 0", "max_keys: 0"), in the file and in a policy's options,
+// where the field is a plain number (a duration, a size, an integer or a
+// float): the gateway reads zero as "not set" and puts the default in its
+// place, so the zero written, often meant as "none" or "off" (no cache, no
+// skew, no retry, no body, ask every time), would silently become five
+// minutes, a megabyte or three attempts. A field whose zero is a value of
+// its own is a pointer (the written zero kept: jwt leeway, basic and
+// introspection cache_ttl, retries' budget, validate max_query_params) or
+// carries the tag zero:"value" (write_timeout: no limit while streaming; a
+// rule's ban: alert only; cors max_age: no Max-Age header; concurrency
+// queue_timeout and queue: no queue; max_connections: no limit; a route's
+// priority; Redis database 0). Zeros of other types (an empty identity
+// header name) are explicitZeros'.
 func (d *decoder) writtenZero(n *yaml.Node, path string, v reflect.Value, f reflect.StructField) {
 	// A required field (no omitempty) has no default to fall back on: its
 	// own check refuses a zero with its own words.
 	if isNull(n) || f.Tag.Get("zero") == "value" || !strings.Contains(f.Tag.Get("yaml"), ",omitempty") || !v.IsZero() {
 		return
 	}
-	switch v.Type() {
-	case reflect.TypeFor[Duration](), reflect.TypeFor[Size]():
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
 		d.errorf(n, path, "%s here would be the default, not zero: leave it out for the default, or write a value above zero", show(n))
 	}
 }

@@ -80,8 +80,8 @@ type Listener struct {
 	HTTP2             HTTP2    `yaml:"http2,omitempty"`
 	// MaxConnections bounds the open client connections on this listener
 	// (0: unlimited); MaxConnectionsPerClient bounds them per peer address.
-	MaxConnections          int `yaml:"max_connections,omitempty"`
-	MaxConnectionsPerClient int `yaml:"max_connections_per_client,omitempty"`
+	MaxConnections          int `yaml:"max_connections,omitempty" zero:"value"`
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client,omitempty" zero:"value"`
 	// AllowUnderscoreAndDotHeaders keeps request header names that contain
 	// '_' or '.' (dropped by default: other servers read them as another
 	// header's name).
@@ -167,7 +167,7 @@ type Service struct {
 	// MaxIdleConnsPerTarget bounds the keep-alive pool (default 128).
 	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target,omitempty"`
 	// MaxConnsPerTarget bounds open connections per target (0: unlimited).
-	MaxConnsPerTarget int        `yaml:"max_conns_per_target,omitempty"`
+	MaxConnsPerTarget int        `yaml:"max_conns_per_target,omitempty" zero:"value"`
 	TLS               *ClientTLS `yaml:"tls,omitempty"`
 	// HealthCheck probes each target actively; unhealthy targets are skipped.
 	HealthCheck *HealthCheck `yaml:"health_check,omitempty"`
@@ -243,7 +243,7 @@ type PassiveHealth struct {
 	ConsecutiveFailures int `yaml:"consecutive_failures,omitempty"`
 	// FailureRatio (0 to 1; 0: off) ejects the target when that share of
 	// requests within Window failed, once MinRequests were seen.
-	FailureRatio float64  `yaml:"failure_ratio,omitempty"`
+	FailureRatio float64  `yaml:"failure_ratio,omitempty" zero:"value"`
 	Window       Duration `yaml:"window,omitempty"`       // default 10s
 	MinRequests  int      `yaml:"min_requests,omitempty"` // default 10
 	CoolOff      Duration `yaml:"cool_off,omitempty"`     // default 30s
@@ -335,7 +335,7 @@ type Route struct {
 	Methods []string      `yaml:"methods,omitempty"`
 	Headers []HeaderMatch `yaml:"headers,omitempty"`
 	// Priority breaks ties between equally specific routes (higher first).
-	Priority int    `yaml:"priority,omitempty"`
+	Priority int    `yaml:"priority,omitempty" zero:"value"`
 	Service  string `yaml:"service"`
 	// StripPrefix removes the matched prefix before proxying.
 	StripPrefix bool `yaml:"strip_prefix,omitempty"`
@@ -537,7 +537,7 @@ type RedisServer struct {
 	Username string `yaml:"username,omitempty"` // ACL user (Redis 6+); "" : the default user
 	// Password is usually ${env:NAME} or ${file:/path}.
 	Password string `yaml:"password,omitempty"`
-	DB       int    `yaml:"db,omitempty"`
+	DB       int    `yaml:"db,omitempty" zero:"value"`
 	// TLS connects over TLS, verifying the server as a service's https://
 	// targets are verified; nil: plain TCP.
 	TLS *ClientTLS `yaml:"tls,omitempty"`

@@ -5,13 +5,15 @@ import (
 	"testing"
 )
 
-// TestAWrittenZeroDurationOrSizeIsRefused: every optional duration or size
-// the file sets to zero, where the gateway would put its default in its
-// place, is refused at its field; before the rule lived in the decoder,
-// these passed and became the default (the tracing export timeout 10s,
-// an alert webhook's timeout 2s, a health check every 10s, a Redis sync
-// every second).
-func TestAWrittenZeroDurationOrSizeIsRefused(t *testing.T) {
+// TestAWrittenZeroIsRefusedWhereItWouldBeTheDefault: every optional
+// number (duration, size, integer, float) the file sets to zero, where the
+// gateway would put its default in its place, is refused at its field;
+// before the rule lived in the decoder, these passed and became the
+// default (the tracing export timeout 10s, an alert webhook's timeout 2s,
+// a health check every 10s, a Redis sync every second; "attempts: 0", no
+// retry meant, three attempts; "consecutive_failures: 0", the ratio alone
+// meant, ejection after five; a redirect to port 443 for "port: 0").
+func TestAWrittenZeroIsRefusedWhereItWouldBeTheDefault(t *testing.T) {
 	const msg = ` here would be the default, not zero: leave it out for the default, or write a value above zero`
 	for _, tc := range []struct{ desc, src, want string }{
 		{"tracing timeout", minimal + "observability:\n  tracing: {endpoint: \"http://127.0.0.1:4318\", timeout: 0s}\n",
@@ -26,14 +28,44 @@ func TestAWrittenZeroDurationOrSizeIsRefused(t *testing.T) {
 			`gw.yaml:9:38: services[0].circuit_breaker.open_duration: "0s"` + msg},
 		{"retries per_try_timeout", withService("    retries: {per_try_timeout: 0s}\n"),
 			`gw.yaml:9:32: services[0].retries.per_try_timeout: "0s"` + msg},
+		{"retries attempts", withService("    retries: {attempts: 0}\n"),
+			`gw.yaml:9:25: services[0].retries.attempts: "0"` + msg},
+		{"health check healthy_threshold", withService("    health_check: {path: /healthz, healthy_threshold: 0}\n"),
+			`gw.yaml:9:55: services[0].health_check.healthy_threshold: "0"` + msg},
+		{"health check unhealthy_threshold", withService("    health_check: {path: /healthz, unhealthy_threshold: 0}\n"),
+			`gw.yaml:9:57: services[0].health_check.unhealthy_threshold: "0"` + msg},
+		{"passive consecutive_failures", withService("    passive_health: {consecutive_failures: 0, failure_ratio: 0.5}\n"),
+			`gw.yaml:9:44: services[0].passive_health.consecutive_failures: "0"` + msg},
+		{"passive min_requests", withService("    passive_health: {failure_ratio: 0.5, min_requests: 0}\n"),
+			`gw.yaml:9:56: services[0].passive_health.min_requests: "0"` + msg},
+		{"circuit breaker failure_threshold", withService("    circuit_breaker: {failure_threshold: 0}\n"),
+			`gw.yaml:9:42: services[0].circuit_breaker.failure_threshold: "0"` + msg},
+		{"circuit breaker half_open_requests", withService("    circuit_breaker: {half_open_requests: 0}\n"),
+			`gw.yaml:9:43: services[0].circuit_breaker.half_open_requests: "0"` + msg},
+		{"redirect port", withListener("    redirect_to_https: {port: 0}\n"),
+			`gw.yaml:5:31: listeners[0].redirect_to_https.port: "0"` + msg},
+		{"alert min_requests", minimal + "observability:\n  alerts:\n    rules: [{name: e, metric: error_rate, above: 0.05, min_requests: 0}]\n",
+			`gw.yaml:16:70: observability.alerts.rules[0].min_requests: "0"` + msg},
+		{"security events max_per_second", minimal + "observability:\n  security_events: {output: stderr, max_per_second: 0}\n",
+			`gw.yaml:15:53: observability.security_events.max_per_second: "0"` + msg},
+		{"security events webhook_batch_size", minimal + "observability:\n  security_events:\n    webhooks: [{url: \"https://siem.example/h\"}]\n    webhook_batch_size: 0\n",
+			`gw.yaml:17:25: observability.security_events.webhook_batch_size: "0"` + msg},
 	} {
 		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
 	}
 	// Zeros that are values are kept: a listener without a write timeout
-	// (streams), a rule that only alerts, an HSTS policy browsers forget.
-	c := mustParse(t, strings.Replace(minimal, "    address: \":8080\"\n", "    address: \":8080\"\n    write_timeout: 0s\n", 1)+
-		"intrusion_detection:\n  rules: [{event: auth_failure, threshold: 5, window: 1m, ban: 0s}]\n")
-	if c.Listeners[0].WriteTimeout != 0 || c.IntrusionDetection.Rules[0].Ban != 0 {
-		t.Fatalf("write_timeout %v, ban %v", c.Listeners[0].WriteTimeout, c.IntrusionDetection.Rules[0].Ban)
+	// (streams) or a connection limit, a rule that only alerts, a service
+	// without a connection limit or a failure ratio, a route of priority
+	// 0, Redis database 0.
+	src := strings.Replace(minimal, "    address: \":8080\"\n", "    address: \":8080\"\n    write_timeout: 0s\n    max_connections: 0\n    max_connections_per_client: 0\n", 1)
+	src = strings.Replace(src, "      - url: http://127.0.0.1:9000\n", "      - url: http://127.0.0.1:9000\n    max_conns_per_target: 0\n    passive_health: {failure_ratio: 0}\n", 1)
+	src = strings.Replace(src, "    service: orders\n", "    service: orders\n    priority: 0\n", 1)
+	c := mustParse(t, src+"intrusion_detection:\n  rules: [{event: auth_failure, threshold: 5, window: 1m, ban: 0s}]\n"+
+		"  store: redis\n  redis: {address: \"127.0.0.1:6379\", db: 0}\n")
+	if l := c.Listeners[0]; l.WriteTimeout != 0 || l.MaxConnections != 0 || l.MaxConnectionsPerClient != 0 || c.IntrusionDetection.Rules[0].Ban != 0 {
+		t.Fatalf("write_timeout %v, max_connections %d/%d, ban %v", l.WriteTimeout, l.MaxConnections, l.MaxConnectionsPerClient, c.IntrusionDetection.Rules[0].Ban)
+	}
+	if s := c.Services[0]; s.MaxConnsPerTarget != 0 || s.Passive.FailureRatio != 0 || c.Routes[0].Priority != 0 || c.IntrusionDetection.Redis.DB != 0 {
+		t.Fatalf("max_conns_per_target %d, failure_ratio %v, priority %d, db %d", s.MaxConnsPerTarget, s.Passive.FailureRatio, c.Routes[0].Priority, c.IntrusionDetection.Redis.DB)
 	}
 }

@@ -100,6 +100,14 @@ func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 			`gw.yaml:9:36: routes[0].policies[0].max_body: "0B"` + msg},
 		{"rate limit redis timeout: 0s", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], store: redis, redis: {address: "127.0.0.1:6379", timeout: 0s}}`,
 			`gw.yaml:9:117: routes[0].policies[0].redis.timeout: "0s"` + msg},
+		{"rate limit max_keys: 0", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], max_keys: 0}`,
+			`gw.yaml:9:69: routes[0].policies[0].max_keys: "0"` + msg},
+		{"rule cost_limit: 0", `{kind: rule, expr: "request.method == 'GET'", cost_limit: 0}`,
+			`gw.yaml:9:67: routes[0].policies[0].cost_limit: "0"` + msg},
+		{"validate max_headers: 0", `{kind: validate, max_body: 1KiB, max_headers: 0}`,
+			`gw.yaml:9:55: routes[0].policies[0].max_headers: "0"` + msg},
+		{"validate max_url_length: 0", `{kind: validate, max_body: 1KiB, max_url_length: 0}`,
+			`gw.yaml:9:58: routes[0].policies[0].max_url_length: "0"` + msg},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			err := compileSource(t, oneRouteHead+"      - "+tc.policy+"\n")
@@ -109,10 +117,13 @@ func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 		})
 	}
 	// Zeros that are values: a CORS preflight answer without Max-Age, a
-	// concurrency limit without a queue, the jwt leeway (a pointer).
+	// concurrency limit without a queue, the jwt leeway (a pointer), no
+	// query parameter at all (a pointer).
 	for _, p := range []string{
 		`{kind: cors, origins: ["https://app.example"], max_age: 0s}`,
 		`{kind: concurrency, max: 10, queue_timeout: 0s}`,
+		`{kind: concurrency, max: 10, queue: 0}`,
+		`{kind: validate, max_query_params: 0}`,
 		`{kind: auth, methods: [{jwt: {algorithms: [RS256], leeway: 0s, audience: [api], issuer: "https://idp.example", jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
 	} {
 		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {

@@ -29,10 +29,13 @@ type validateConfig struct {
 	JSON bool `yaml:"json,omitempty"`
 	// JSONSchema is an inline JSON Schema (2020-12 unless it says
 	// otherwise) or {file: path}; the body must be valid against it.
-	JSONSchema     *yaml.Node `yaml:"json_schema,omitempty"`
-	MaxHeaders     int        `yaml:"max_headers,omitempty"`
-	MaxQueryParams int        `yaml:"max_query_params,omitempty"`
-	MaxURLLength   int        `yaml:"max_url_length,omitempty"`
+	JSONSchema *yaml.Node `yaml:"json_schema,omitempty"`
+	MaxHeaders int        `yaml:"max_headers,omitempty"`
+	// MaxQueryParams is a pointer because 0 is a value: no query
+	// parameter at all (an operator who writes 0 means that, not "no
+	// limit", which is leaving it out).
+	MaxQueryParams *int `yaml:"max_query_params,omitempty"`
+	MaxURLLength   int  `yaml:"max_url_length,omitempty"`
 }
 
 // defaultInspectLimit bounds the bytes buffered for JSON checks when
@@ -51,7 +54,7 @@ type validatePolicy struct {
 	json           bool
 	schema         *jsonSchema
 	maxHeaders     int
-	maxQueryParams int
+	maxQueryParams int // -1: no limit of its own
 	maxURLLength   int
 }
 
@@ -64,10 +67,16 @@ func compileValidate(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 		maxBody:        int64(cfg.MaxBody),
 		json:           cfg.JSON,
 		maxHeaders:     cfg.MaxHeaders,
-		maxQueryParams: cfg.MaxQueryParams,
+		maxQueryParams: -1,
 		maxURLLength:   cfg.MaxURLLength,
 	}
-	for name, n := range map[string]int{"max_headers": cfg.MaxHeaders, "max_query_params": cfg.MaxQueryParams, "max_url_length": cfg.MaxURLLength} {
+	if n := cfg.MaxQueryParams; n != nil {
+		if *n < 0 {
+			return nil, fmt.Errorf("max_query_params: must not be negative (0: no query parameter)")
+		}
+		p.maxQueryParams = *n
+	}
+	for name, n := range map[string]int{"max_headers": cfg.MaxHeaders, "max_url_length": cfg.MaxURLLength} {
 		if n < 0 {
 			return nil, fmt.Errorf("%s: must not be negative", name)
 		}
@@ -102,7 +111,7 @@ func compileValidate(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 			return nil, fmt.Errorf("max_body: at most 64MiB when the body is checked as JSON (it is held in memory)")
 		}
 	}
-	if p.maxBody == 0 && len(cfg.ContentTypes) == 0 && !p.inspects() && p.maxHeaders == 0 && p.maxQueryParams == 0 && p.maxURLLength == 0 {
+	if p.maxBody == 0 && len(cfg.ContentTypes) == 0 && !p.inspects() && p.maxHeaders == 0 && p.maxQueryParams < 0 && p.maxURLLength == 0 {
 		return nil, fmt.Errorf("at least one check is required (max_body, content_types, json, json_schema, max_headers, max_query_params, max_url_length)")
 	}
 	return p, nil
@@ -117,7 +126,7 @@ func (p *validatePolicy) Handle(c *pipeline.Context) *pipeline.Problem {
 	if p.maxURLLength > 0 && len(r.RequestURI) > p.maxURLLength {
 		return pipeline.NewProblem(http.StatusRequestURITooLong, "The request URL is too long.", "validate: url longer than max_url_length")
 	}
-	if p.maxQueryParams > 0 && countQueryParams(r.URL.RawQuery) > p.maxQueryParams {
+	if p.maxQueryParams >= 0 && countQueryParams(r.URL.RawQuery) > p.maxQueryParams {
 		return pipeline.NewProblem(http.StatusBadRequest, "The request has too many query parameters.", "validate: more than max_query_params")
 	}
 	if p.maxHeaders > 0 && countHeaders(r.Header) > p.maxHeaders {

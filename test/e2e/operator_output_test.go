@@ -402,11 +402,11 @@ services:
   - name: fragile
     targets: [{url: "http://%s"}]
     passive_health: {consecutive_failures: 2, cool_off: 1s}
-    retries: {attempts: 0}
+    retries: {attempts: 1}
   - name: breaking
     targets: [{url: %q}]
     circuit_breaker: {failure_threshold: 3, open_duration: 500ms, half_open_requests: 1}
-    retries: {attempts: 0}
+    retries: {attempts: 1}
 routes:
   - {name: checked, paths: [{prefix: /checked}], service: checked}
   - {name: fragile, paths: [{prefix: /fragile}], service: fragile}

@@ -39,6 +39,31 @@ func TestValidateRequireHeaders(t *testing.T) {
 	}
 }
 
+// TestValidateMaxQueryParamsZeroRefusesAnyQuery: "max_query_params: 0" is
+// what it says, no query parameter, where it used to mean no limit at
+// all (zero read as "not set"): a route the operator closed to query
+// strings let every one through.
+func TestValidateMaxQueryParamsZeroRefusesAnyQuery(t *testing.T) {
+	up := NewUpstream(t, nil)
+	gw := StartGateway(t, simpleConfig(up, `    policies:
+      - {kind: validate, max_query_params: 0}
+`))
+	c := clientFrom(t, "127.0.0.1")
+	for _, path := range []string{"/a", "/a?", "/a?&&"} {
+		resp, body := doRequest(t, c, "GET", gw.URL(path), "")
+		passedToUpstream(t, up, resp, body)
+	}
+	for _, path := range []string{"/a?x=1", "/a?x", "/a?&x=1&", "/a?%26", "/a?;"} {
+		t.Run(path, func(t *testing.T) {
+			resp, _ := doRequest(t, c, "GET", gw.URL(path), "")
+			p := refusedBeforeUpstream(t, up, resp, 400)
+			if !strings.Contains(p, `"detail":"The request has too many query parameters."`) {
+				t.Errorf("problem %s", p)
+			}
+		})
+	}
+}
+
 func TestValidatePolicy(t *testing.T) {
 	up := NewUpstream(t, nil)
 	schema := filepath.Join(t.TempDir(), "order.json")
