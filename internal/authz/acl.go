@@ -17,7 +17,7 @@ import (
 func init() { pipeline.Register("acl", aclConfig{}, compileACL) }
 
 type aclConfig struct {
-	Allow []string `yaml:"allow,omitempty"`
+	Allow []string `yaml:"allow,omitempty" empty:"every group not denied"`
 	Deny  []string `yaml:"deny,omitempty"`
 	Hide  bool     `yaml:"hide,omitempty"`
 }

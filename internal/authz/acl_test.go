@@ -48,7 +48,10 @@ func TestACLRefusalBody(t *testing.T) {
 
 func TestACLConfigErrors(t *testing.T) {
 	wantCompileError(t, "kind: acl\n", "at least one of allow or deny")
-	wantCompileError(t, "kind: acl\nallow: []\ndeny: []\n", "at least one of allow or deny")
+	wantCompileError(t, "kind: acl\ndeny: []\n", "at least one of allow or deny")
+	// An allow list written empty beside a deny list would let every
+	// group not denied through: the opposite of "allow none".
+	wantCompileError(t, "kind: acl\nallow: []\ndeny: [contractors]\n", "allow: [] here would mean every group not denied")
 	wantCompileError(t, "kind: acl\nallow: [a, a]\n", `allow[1]: group "a" is listed twice`)
 	wantCompileError(t, "kind: acl\ndeny: [\"\"]\n", "deny[0]: a group name is empty")
 	wantCompileError(t, "kind: acl\nallow: [a]\ndeny: [a]\n", `group "a" is in both allow and deny`)

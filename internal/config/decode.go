@@ -517,6 +517,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 		d.decode(p.value, joinPath(path, name), fv)
 		if len(d.errs) == before {
 			d.writtenZero(p.value, joinPath(path, name), fv, v.Type().FieldByIndex(idx))
+			d.writtenEmpty(p.value, joinPath(path, name), v.Type().FieldByIndex(idx))
 		}
 	}
 }
@@ -547,6 +548,22 @@ func (d *decoder) writtenZero(n *yaml.Node, path string, v reflect.Value, f refl
 		reflect.Float32, reflect.Float64:
 		d.errorf(n, path, "%s here would be the default, not zero: leave it out for the default, or write a value above zero", show(n))
 	}
+}
+
+// writtenEmpty refuses a list written empty ("methods: []", "allow: []")
+// where an empty list means what leaving the field out means, and that is
+// the opposite of what "none" would: every method, every address, the
+// default list. A list emptied by a template or an edit, or written as
+// "none", would open the route or bring the defaults back without a word.
+// The field's tag empty:"..." says what the empty list would mean; lists
+// without it (trusted_proxies, policies, a deny list) mean nothing when
+// empty, which is what an empty list says.
+func (d *decoder) writtenEmpty(n *yaml.Node, path string, f reflect.StructField) {
+	meaning := f.Tag.Get("empty")
+	if meaning == "" || n.Kind != yaml.SequenceNode || len(n.Content) > 0 {
+		return
+	}
+	d.errorf(n, path, "[] here would mean %s, as if it were left out: leave it out for that, or list at least one", meaning)
 }
 
 func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {

@@ -233,7 +233,7 @@ type HealthCheck struct {
 	// UnhealthyThreshold consecutive failures mark it unhealthy (default 3).
 	UnhealthyThreshold int `yaml:"unhealthy_threshold,omitempty"`
 	// ExpectedStatuses are the statuses that count as healthy (default 200-399).
-	ExpectedStatuses []int `yaml:"expected_statuses,omitempty"`
+	ExpectedStatuses []int `yaml:"expected_statuses,omitempty" empty:"the default, 200-399"`
 }
 
 // PassiveHealth ejects a target after failures (connection failures,
@@ -277,7 +277,7 @@ type Retries struct {
 	MinRetriesPerSecond *int `yaml:"min_retries_per_second,omitempty"`
 	// RetryOn lists the conditions: connect_failure, timeout, 502, 503, 504
 	// (default connect_failure, 502, 503, 504).
-	RetryOn []string `yaml:"retry_on,omitempty"`
+	RetryOn []string `yaml:"retry_on,omitempty" empty:"the default, connect_failure, 502, 503 and 504"`
 }
 
 // Target is one upstream address, as a URL: http://host:port or https://host:port.
@@ -330,9 +330,9 @@ type Route struct {
 	Name string `yaml:"name"`
 	// Hosts: exact names or a leading wildcard (*.example.com). Empty
 	// matches every host.
-	Hosts   []string      `yaml:"hosts,omitempty"`
+	Hosts   []string      `yaml:"hosts,omitempty" empty:"every host"`
 	Paths   []PathMatch   `yaml:"paths"`
-	Methods []string      `yaml:"methods,omitempty"`
+	Methods []string      `yaml:"methods,omitempty" empty:"every method"`
 	Headers []HeaderMatch `yaml:"headers,omitempty"`
 	// Priority breaks ties between equally specific routes (higher first).
 	Priority int    `yaml:"priority,omitempty" zero:"value"`
@@ -395,7 +395,7 @@ type Ops struct {
 	// listener; empty: every peer that can reach it. The identity
 	// assertion's JWKS stays open to every peer: services fetch it, and it
 	// holds public keys only.
-	Allow []string `yaml:"allow,omitempty"`
+	Allow []string `yaml:"allow,omitempty" empty:"every peer that can reach the listener"`
 }
 
 // AccessLog configures the JSON access log.
@@ -496,7 +496,7 @@ type IdentityHeaders struct {
 // wins; an empty allow list allows every address not denied. The same
 // shape is the ip_filter policy of a route.
 type IPFilter struct {
-	Allow []string `yaml:"allow,omitempty"`
+	Allow []string `yaml:"allow,omitempty" empty:"every address not denied"`
 	Deny  []string `yaml:"deny,omitempty"`
 	// AllowFile and DenyFile name files with one CIDR or address per
 	// line (# starts a comment), for large lists; read at every load.

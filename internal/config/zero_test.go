@@ -69,3 +69,36 @@ func TestAWrittenZeroIsRefusedWhereItWouldBeTheDefault(t *testing.T) {
 		t.Fatalf("max_conns_per_target %d, failure_ratio %v, priority %d, db %d", s.MaxConnsPerTarget, s.Passive.FailureRatio, c.Routes[0].Priority, c.IntrusionDetection.Redis.DB)
 	}
 }
+
+// TestAWrittenEmptyListIsRefusedWhereItMeansEverything: a list written
+// empty where an empty list means what leaving it out means, the opposite
+// of "none" (every method, every host, every address not denied, every
+// peer of the operations listener, the default retry conditions or health
+// statuses), is refused at its field; before, "methods: []" (a template
+// whose list came out empty, or "none" meant) opened the route to every
+// method without a word.
+func TestAWrittenEmptyListIsRefusedWhereItMeansEverything(t *testing.T) {
+	const msg = `, as if it were left out: leave it out for that, or list at least one`
+	for _, tc := range []struct{ desc, src, want string }{
+		{"route methods", withRoute("    methods: []\n"),
+			`gw.yaml:14:14: routes[0].methods: [] here would mean every method` + msg},
+		{"route hosts", withRoute("    hosts: []\n"),
+			`gw.yaml:14:12: routes[0].hosts: [] here would mean every host` + msg},
+		{"ip_filter allow", minimal + "ip_filter: {allow: [], deny: [10.0.0.1]}\n",
+			`gw.yaml:14:20: ip_filter.allow: [] here would mean every address not denied` + msg},
+		{"ops allow", minimal + "ops: {allow: []}\n",
+			`gw.yaml:14:14: ops.allow: [] here would mean every peer that can reach the listener` + msg},
+		{"retry_on", withService("    retries: {retry_on: []}\n"),
+			`gw.yaml:9:25: services[0].retries.retry_on: [] here would mean the default, connect_failure, 502, 503 and 504` + msg},
+		{"expected_statuses", withService("    health_check: {path: /h, expected_statuses: []}\n"),
+			`gw.yaml:9:49: services[0].health_check.expected_statuses: [] here would mean the default, 200-399` + msg},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
+	}
+	// Lists whose empty value is "none", which is what [] says: no trusted
+	// proxy, no consumer, no deny entry, no header condition, no policy.
+	c := mustParse(t, withRoute("    headers: []\n    policies: []\n")+"trusted_proxies: []\nconsumers: []\nip_filter: {allow: [10.0.0.0/8], deny: []}\n")
+	if len(c.TrustedProxies)+len(c.Consumers)+len(c.IPFilter.Deny)+len(c.Routes[0].Headers)+len(c.Routes[0].Policies) != 0 || len(c.IPFilter.Allow) != 1 {
+		t.Fatalf("parsed %+v", c)
+	}
+}

@@ -85,6 +85,44 @@ func TestAnAuthPolicyInErrorIsStillTheRoutesAuthentication(t *testing.T) {
 // with its default (a zero timeout becoming 3 s, a zero body limit 128
 // KiB), is refused at its field. Options whose zero is a value of their
 // own keep it.
+// TestAWrittenEmptyListInAPolicyIsRefused: a policy's list written empty
+// where empty means "everything" (every address not denied, every group
+// not denied, any media type) or the default list is refused through the
+// gateway's compile path; before, "allow: []" beside a deny list let
+// every other address through.
+func TestAWrittenEmptyListInAPolicyIsRefused(t *testing.T) {
+	const msg = `, as if it were left out: leave it out for that, or list at least one`
+	for _, tc := range []struct{ desc, policy, want string }{
+		{"ip_filter allow: []", `{kind: ip_filter, allow: [], deny: [10.0.0.1]}`,
+			`gw.yaml:9:34: routes[0].policies[0].allow: [] here would mean every address not denied` + msg},
+		{"acl allow: []", `{kind: acl, allow: [], deny: [contractors]}`,
+			`gw.yaml:9:28: routes[0].policies[0].allow: [] here would mean every group not denied` + msg},
+		{"validate content_types: []", `{kind: validate, max_body: 1KiB, content_types: []}`,
+			`gw.yaml:9:57: routes[0].policies[0].content_types: [] here would mean any media type` + msg},
+		{"cors methods: []", `{kind: cors, origins: ["https://app.example"], methods: []}`,
+			`gw.yaml:9:65: routes[0].policies[0].methods: [] here would mean the default, GET, HEAD and POST` + msg},
+		{"hide_errors statuses: []", `{kind: hide_errors, statuses: []}`,
+			`gw.yaml:9:39: routes[0].policies[0].statuses: [] here would mean the default, 5xx` + msg},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := compileSource(t, oneRouteHead+"      - "+tc.policy+"\n")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
+			}
+		})
+	}
+	// Empty lists that mean "none": no address denied beside an allow
+	// list, no header exposed to a page.
+	for _, p := range []string{
+		`{kind: ip_filter, allow: [10.0.0.0/8], deny: []}`,
+		`{kind: cors, origins: ["https://app.example"], expose_headers: []}`,
+	} {
+		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
 func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 	const msg = ` here would be the default, not zero: leave it out for the default, or write a value above zero`
 	for _, tc := range []struct{ desc, policy, want string }{

@@ -21,7 +21,7 @@ type corsConfig struct {
 	// alone (any origin; refused with credentials).
 	Origins []string `yaml:"origins"`
 	// Methods a preflight may ask for (default GET, HEAD, POST).
-	Methods []string `yaml:"methods,omitempty"`
+	Methods []string `yaml:"methods,omitempty" empty:"the default, GET, HEAD and POST"`
 	// Headers a preflight may ask for (Access-Control-Request-Headers).
 	Headers []string `yaml:"headers,omitempty"`
 	// ExposeHeaders are response headers a page may read.

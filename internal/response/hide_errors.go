@@ -18,7 +18,7 @@ func init() { pipeline.Register("hide_errors", hideErrorsConfig{}, compileHideEr
 type hideErrorsConfig struct {
 	// Statuses are the upstream statuses whose bodies are replaced: codes
 	// (503) or classes ("5xx", "4xx"), from 400 to 599. Default: 5xx.
-	Statuses []string `yaml:"statuses,omitempty"`
+	Statuses []string `yaml:"statuses,omitempty" empty:"the default, 5xx"`
 }
 
 // hideErrors replaces the bodies of upstream error responses with a

@@ -24,7 +24,7 @@ type validateConfig struct {
 	MaxBody config.Size `yaml:"max_body,omitempty"`
 	// ContentTypes lists the media types a request with a body may have
 	// ("application/json", or "type/*"); others get 415.
-	ContentTypes []string `yaml:"content_types,omitempty"`
+	ContentTypes []string `yaml:"content_types,omitempty" empty:"any media type"`
 	// JSON requires the body to be well-formed JSON.
 	JSON bool `yaml:"json,omitempty"`
 	// JSONSchema is an inline JSON Schema (2020-12 unless it says
