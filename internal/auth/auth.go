@@ -157,7 +157,16 @@ var (
 	_ pipeline.HeaderOwner   = (*policy)(nil)
 	_ pipeline.HeaderReader  = (*policy)(nil)
 	_ pipeline.Authenticator = (*policy)(nil)
+	_ pipeline.OnePerRoute   = (*policy)(nil)
 )
+
+// WhyOnePerRoute: a request has one identity. A second policy would look
+// for a credential the first one removed once it accepted it (the same
+// method twice refuses every request), or replace the first's identity
+// with its own (anonymous, say).
+func (p *policy) WhyOnePerRoute() string {
+	return "a request has one identity, and the second would find the credential the first removed or replace its identity; list every method in the first policy's methods (tried in order)"
+}
 
 func compilePolicy(d pipeline.Decoder, env pipeline.CompileEnv) (any, error) {
 	var cfg policyConfig

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +53,59 @@ routes:
     service: svc
     policies:
 `
+
+// TestASecondPolicyOfAOnePerRouteKindIsRefused: a route holds at most one
+// policy of a kind whose second would contradict the first (auth, cors,
+// security_headers, deprecation, signature, waf); before, two auth
+// policies with the same method refused every request (the second looked
+// for the API key the first had removed), and a second cors policy's
+// origins were refused by the first at every preflight. Kinds whose
+// policies add up (every one must pass) may repeat.
+func TestASecondPolicyOfAOnePerRouteKindIsRefused(t *testing.T) {
+	const consumers = `consumers:
+  - {name: app, credentials: {api_keys: [{id: k1, hash: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}]}}
+`
+	const secret = "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct{ desc, first, second, tail, why string }{
+		{"auth", `{kind: auth, methods: [{api_key: {}}]}`, `{kind: auth, methods: [{api_key: {}}], anonymous: guest}`, consumers + `  - {name: guest}
+`,
+			"a request has one identity"},
+		{"cors", `{kind: cors, origins: ["https://a.example"]}`, `{kind: cors, origins: ["https://b.example"]}`, "",
+			"the first answers every preflight"},
+		{"security_headers", `{kind: security_headers}`, `{kind: security_headers, strip: [X-Powered-By]}`, "",
+			"both set the same response headers"},
+		{"deprecation", `{kind: deprecation, deprecated: "true"}`, `{kind: deprecation, deprecated: "true", sunset: "2030-01-01T00:00:00Z"}`, "",
+			"a response carries one Deprecation and one Sunset"},
+		{"signature", `{kind: signature, keys: [{id: a, algorithm: hmac-sha256, secret: "` + secret + `"}], required_components: ["@method"]}`,
+			`{kind: signature, keys: [{id: b, algorithm: hmac-sha256, secret: "` + secret + `"}], required_components: ["@method"]}`, "",
+			"a request carries one signature"},
+		{"waf", `{kind: waf}`, `{kind: waf, paranoia_level: 2}`, "",
+			"a second rule set inspects every request again"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			err := compileSource(t, oneRouteHead+"      - "+tc.first+"\n      - "+tc.second+"\n"+tc.tail)
+			want := "gw.yaml:10:16: routes[0].policies[1].kind: a second " + tc.desc + " policy on this route (the first is routes[0].policies[0]): " + tc.why
+			if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 0 {
+				t.Errorf("error:\n%v\nwant one error starting:\n%s", err, want)
+			}
+			// One of them alone compiles: the refusal is the second's.
+			if err := compileSource(t, oneRouteHead+"      - "+tc.second+"\n"+tc.tail); err != nil {
+				t.Errorf("the second alone: %v", err)
+			}
+		})
+	}
+	// Kinds whose policies add up: each must pass.
+	for _, p := range []string{
+		"{kind: rate_limit, limits: [{rate: 10, per: 1s}]}\n      - {kind: rate_limit, limits: [{rate: 100, per: 1m}]}",
+		"{kind: ip_filter, allow: [10.0.0.0/8]}\n      - {kind: ip_filter, deny: [10.0.0.1]}",
+		"{kind: validate, max_body: 1KiB}\n      - {kind: validate, content_types: [application/json]}",
+		"{kind: concurrency, max: 10}\n      - {kind: concurrency, max: 100}",
+	} {
+		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
 
 func TestAnAuthPolicyInErrorIsStillTheRoutesAuthentication(t *testing.T) {
 	const consumer = `consumers:

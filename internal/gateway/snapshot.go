@@ -225,6 +225,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		}
 		hasAuth, needsIdentity := false, false
 		routeReads, routeOwned := len(reads), map[string]bool{}
+		once := map[string]string{} // kind -> the path of the route's one policy of it
 		for j, ps := range rc.Policies {
 			path := fmt.Sprintf("routes[%d].policies[%d]", i, j)
 			env := pipeline.CompileEnv{Route: rc.Name, RouteConfig: rc, Path: path, Config: cfg, Snapshot: snapShared, State: state}
@@ -236,6 +237,13 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 				// all the same: the route does not also lack one.
 				hasAuth = hasAuth || ps.Kind == "auth"
 				continue
+			}
+			if o, ok := v.(pipeline.OnePerRoute); ok {
+				if first, dup := once[ps.Kind]; dup {
+					errs = append(errs, cfg.ErrorAtPath(path+".kind", fmt.Sprintf("a second %s policy on this route (the first is %s): %s", ps.Kind, first, o.WhyOnePerRoute())))
+				} else {
+					once[ps.Kind] = path
+				}
 			}
 			if a, ok := v.(pipeline.Authenticator); ok && a.Authenticates() {
 				hasAuth = true

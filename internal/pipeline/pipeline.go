@@ -143,6 +143,17 @@ type IdentityUser interface {
 	NeedsIdentity() bool
 }
 
+// OnePerRoute is implemented by policy kinds a route may hold once: a
+// second policy of the kind would contradict the first rather than add to
+// it (a second auth policy finds the credential the first removed, a
+// second cors policy is never asked about the origins the first refuses).
+// Kinds whose policies add up (every rate limit, ip_filter or rule must
+// pass) do not implement it. WhyOnePerRoute says why, and what to write
+// instead, for the config error the second one gets.
+type OnePerRoute interface {
+	WhyOnePerRoute() string
+}
+
 // HeaderOwner is implemented by policies that set headers toward the
 // upstream which the upstream trusts (identity, claims): the gateway strips
 // these names from every client request on every route, so a client can

@@ -246,4 +246,12 @@ func (p *cors) Respond(c *pipeline.Context, _ int, h http.Header) {
 var (
 	_ pipeline.RequestPolicy  = (*cors)(nil)
 	_ pipeline.ResponsePolicy = (*cors)(nil)
+	_ pipeline.OnePerRoute    = (*cors)(nil)
 )
+
+// WhyOnePerRoute: the first policy answers or refuses a preflight, so the
+// second is never asked about the origins only it lists, and each
+// replaces the other's headers on responses.
+func (p *cors) WhyOnePerRoute() string {
+	return "the first answers every preflight (the origins only the second lists are refused) and each replaces the other's headers; list every origin, method and header in one policy"
+}

@@ -89,4 +89,10 @@ func (p *deprecation) Respond(_ *pipeline.Context, _ int, h http.Header) {
 // policy out of what the gateway asks of it.
 var (
 	_ pipeline.ResponsePolicy = (*deprecation)(nil)
+	_ pipeline.OnePerRoute    = (*deprecation)(nil)
 )
+
+// WhyOnePerRoute: a response carries one Deprecation date and one Sunset.
+func (p *deprecation) WhyOnePerRoute() string {
+	return "a response carries one Deprecation and one Sunset, and one policy would silently replace the other's; write one policy"
+}

@@ -126,4 +126,11 @@ func (p *securityHeaders) Respond(c *pipeline.Context, _ int, h http.Header) {
 // policy out of what the gateway asks of it.
 var (
 	_ pipeline.ResponsePolicy = (*securityHeaders)(nil)
+	_ pipeline.OnePerRoute    = (*securityHeaders)(nil)
 )
+
+// WhyOnePerRoute: both set the same response headers; which one's value
+// a response carries would depend on the order they run in.
+func (p *securityHeaders) WhyOnePerRoute() string {
+	return "both set the same response headers and one would silently replace the other's; write one policy"
+}

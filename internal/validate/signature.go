@@ -85,7 +85,16 @@ type signaturePolicy struct {
 	replay        replayStore // nil with replay_protection: false
 }
 
-var _ pipeline.RequestPolicy = (*signaturePolicy)(nil)
+var (
+	_ pipeline.RequestPolicy = (*signaturePolicy)(nil)
+	_ pipeline.OnePerRoute   = (*signaturePolicy)(nil)
+)
+
+// WhyOnePerRoute: a request carries one signature; two policies would
+// each require it to verify with their own keys.
+func (p *signaturePolicy) WhyOnePerRoute() string {
+	return "a request carries one signature, and it would have to verify under both policies' keys; list every key in one policy's keys"
+}
 
 const (
 	problemBadSignature = "The request signature is not valid."

@@ -278,4 +278,12 @@ func hostOnly(h string) string {
 // policy out of what the gateway asks of it.
 var (
 	_ pipeline.RequestPolicy = (*policy)(nil)
+	_ pipeline.OnePerRoute   = (*policy)(nil)
 )
+
+// WhyOnePerRoute: a second engine inspects every request again (the
+// WAF is the costliest policy by far), and its exclusions would not
+// apply to the first's rules.
+func (p *policy) WhyOnePerRoute() string {
+	return "a second rule set inspects every request again, and neither's exclusions apply to the other's rules; write one policy"
+}
