@@ -3,6 +3,8 @@ package response
 import (
 	"fmt"
 	"strings"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // An origin pattern is an exact origin ("https://app.example.com",
@@ -40,11 +42,17 @@ func parseOriginPattern(s string) (originPattern, error) {
 	if strings.HasPrefix(host, "*.") {
 		p.wild = true
 		host = host[1:]
-		if strings.Count(host, ".") < 2 {
-			return originPattern{}, fmt.Errorf("origin %q: a wildcard needs at least two labels after it (*.example.com)", s)
-		}
 		if !validLabels(host[1:]) {
 			return originPattern{}, fmt.Errorf("origin %q: invalid host", s)
+		}
+		// A wildcard directly under a public suffix (co.uk, github.io,
+		// herokuapp.com: names anyone can register a site under) trusts
+		// every site there, not the operator's subdomains: any of them
+		// could read this route's answers (with credentials: true, as the
+		// signed-in user). A single label (*.com, *.internal) is one by the
+		// list's default rule; a count of labels would miss co.uk.
+		if suffix, _ := publicsuffix.PublicSuffix(host[1:]); suffix == host[1:] {
+			return originPattern{}, fmt.Errorf("origin %q: %s is a public suffix (anyone can register a site under it), so the wildcard would trust every such site; list your own domain (https://*.yours.%s)", s, host[1:], host[1:])
 		}
 	} else if strings.Contains(host, "*") {
 		return originPattern{}, fmt.Errorf("origin %q: '*' may only be the whole first label of the host (https://*.example.com)", s)

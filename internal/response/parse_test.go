@@ -1,6 +1,7 @@
 package response
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -112,4 +113,38 @@ func FuzzOriginMatch(f *testing.F) {
 			t.Fatalf("%q matched %q", pattern, origin)
 		}
 	})
+}
+
+// TestCORSWildcardUnderAPublicSuffixIsRefused: "https://*.co.uk" or
+// "https://*.github.io" trusts every site anyone registered there, not the
+// operator's subdomains; a count of labels let them through (two labels
+// after the star), the Public Suffix List does not. A wildcard under the
+// operator's own name, however deep the suffix, is kept.
+func TestCORSWildcardUnderAPublicSuffixIsRefused(t *testing.T) {
+	for _, tc := range []struct{ desc, origin, suffix string }{
+		{"a country's second level", "https://*.co.uk", "co.uk"},
+		{"a hosting provider's pages", "https://*.github.io", "github.io"},
+		{"a platform's apps", "https://*.herokuapp.com", "herokuapp.com"},
+		{"a cloud's buckets", "https://*.s3.amazonaws.com", "s3.amazonaws.com"},
+		{"a top-level domain", "https://*.com", "com"},
+		{"a name not on the list", "https://*.internal", "internal"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := parseOriginPattern(tc.origin)
+			want := fmt.Sprintf("origin %q: %s is a public suffix", tc.origin, tc.suffix)
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %v, want %s...", err, want)
+			}
+		})
+	}
+	for _, ok := range []string{"https://*.example.co.uk", "https://*.portcullis.github.io", "https://*.example.com", "https://*.corp.internal", "https://*.a.b.example.com:8443"} {
+		p, err := parseOriginPattern(ok)
+		if err != nil {
+			t.Errorf("%s: %v", ok, err)
+			continue
+		}
+		if host := "https://x" + p.suffix + p.port; !p.match(host) {
+			t.Errorf("%s does not match %s", ok, host)
+		}
+	}
 }
