@@ -153,6 +153,9 @@ func TestCredentialsStrippedWhicheverMethodWon(t *testing.T) {
 // list) and the anonymous consumer.
 func compileMethods(t *testing.T, consumers, methods, anonymous string) *policy {
 	t.Helper()
+	if anonymous != "" {
+		anonymous = fmt.Sprintf(", anonymous: %q", anonymous)
+	}
 	y := fmt.Sprintf(`version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 services: [{name: svc, targets: [{url: "http://127.0.0.1:1"}]}]
@@ -163,7 +166,7 @@ routes:
     paths: [{prefix: /}]
     service: svc
     policies:
-      - {kind: auth, methods: %s, anonymous: "%s"}
+      - {kind: auth, methods: %s%s}
 `, consumers, methods, anonymous)
 	cfg, err := config.Parse("test.yaml", []byte(y))
 	if err != nil {

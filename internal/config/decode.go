@@ -522,20 +522,21 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 	}
 }
 
-// writtenZero refuses a field written as zero ("timeout: 0s", "max_bytes:
-// 0", "attempts: 0", "max_keys: 0"), in the file and in a policy's options,
-// where the field is a plain number (a duration, a size, an integer or a
-// float): the gateway reads zero as "not set" and puts the default in its
-// place, so the zero written, often meant as "none" or "off" (no cache, no
-// skew, no retry, no body, ask every time), would silently become five
-// minutes, a megabyte or three attempts. A field whose zero is a value of
+// writtenZero refuses an optional field written as zero ("timeout: 0s",
+// "max_bytes: 0", "attempts: 0", "max_keys: 0") or as an empty string
+// ("expires_at: ${env:KEY_EXPIRY}" with the variable set but empty), in the
+// file and in a policy's options: the gateway reads zero and "" as "not
+// set" and puts the default in its place, so the value written, often
+// meant as "none" or "off" (no cache, no skew, no retry, no body, ask
+// every time), would silently become five minutes, a megabyte, three
+// attempts or a key that never expires. A field whose zero is a value of
 // its own is a pointer (the written zero kept: jwt leeway, basic and
-// introspection cache_ttl, retries' budget, validate max_query_params) or
-// carries the tag zero:"value" (write_timeout: no limit while streaming; a
-// rule's ban: alert only; cors max_age: no Max-Age header; concurrency
-// queue_timeout and queue: no queue; max_connections: no limit; a route's
-// priority; Redis database 0). Zeros of other types (an empty identity
-// header name) are explicitZeros'.
+// introspection cache_ttl, retries' budget, validate max_query_params, an
+// api_key method's authorization_scheme: "") or carries the tag
+// zero:"value" (write_timeout: no limit while streaming; a rule's ban:
+// alert only; cors max_age: no Max-Age header; concurrency queue_timeout
+// and queue: no queue; max_connections: no limit; a route's priority;
+// Redis database 0).
 func (d *decoder) writtenZero(n *yaml.Node, path string, v reflect.Value, f reflect.StructField) {
 	// A required field (no omitempty) has no default to fall back on: its
 	// own check refuses a zero with its own words.
@@ -547,6 +548,10 @@ func (d *decoder) writtenZero(n *yaml.Node, path string, v reflect.Value, f refl
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
 		d.errorf(n, path, "%s here would be the default, not zero: leave it out for the default, or write a value above zero", show(n))
+	case reflect.String:
+		// Most often an environment variable set but empty
+		// (expires_at: ${env:KEY_EXPIRY}: a key that never expires).
+		d.errorf(n, path, "%s is empty, and empty here would be the default: leave it out for the default, or write a value", show(n))
 	}
 }
 

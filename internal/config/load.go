@@ -72,9 +72,8 @@ func ParseAll(file string, data []byte) (*Config, error) {
 	c.meta.nodes[""] = top
 
 	errs := d.errs
-	found := c.explicitZeros()
 	c.ApplyDefaults()
-	found = append(found, c.validate()...)
+	found := c.validate()
 	for _, e := range found {
 		if !underAny(e.Path, d.errs) {
 			errs = append(errs, e)

@@ -161,7 +161,7 @@ func TestIdentityClientAuthAndRouteAuthRules(t *testing.T) {
 		{"identity header not a token", minimal + "identity_headers: {consumer: \"X Consumer\"}\n",
 			`gw.yaml:14:30: identity_headers.consumer: "X Consumer" is not a valid header name`},
 		{"identity header empty", minimal + "identity_headers: {groups: \"\"}\n",
-			`gw.yaml:14:28: identity_headers.groups: must not be empty (leave it out for the default X-Consumer-Groups)`},
+			`gw.yaml:14:28: identity_headers.groups: "" is empty, and empty here would be the default: leave it out for the default, or write a value`},
 		{"identity header host", minimal + "identity_headers: {method: host}\n",
 			`gw.yaml:14:28: identity_headers.method: "host" is a header the gateway sets or reads itself`},
 		{"identity header x-forwarded", minimal + "identity_headers: {consumer: x-forwarded-user}\n",

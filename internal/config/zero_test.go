@@ -70,6 +70,35 @@ func TestAWrittenZeroIsRefusedWhereItWouldBeTheDefault(t *testing.T) {
 	}
 }
 
+// TestAnEmptyStringIsRefusedWhereItWouldBeTheDefault: an optional string
+// written empty, most often an environment variable set but empty, is
+// refused at its field; before, "expires_at: ${env:KEY_EXPIRY}" with the
+// variable empty gave a key that never expires, and an empty redis prefix
+// the default one. The error names the reference, never a value.
+func TestAnEmptyStringIsRefusedWhereItWouldBeTheDefault(t *testing.T) {
+	const msg = ` is empty, and empty here would be the default: leave it out for the default, or write a value`
+	const key = `consumers:
+  - name: app
+    credentials:
+      api_keys:
+        - id: k1
+          hash: "sha256:18856c489a858fd28f22a0658726fb7c5b63cd7e0706a98e174d944fabfd94cc"
+`
+	t.Setenv("PORTCULLIS_TEST_EMPTY", "")
+	for _, tc := range []struct{ desc, src, want string }{
+		{"api key expires_at", minimal + key + "          expires_at: \"\"\n",
+			`gw.yaml:20:23: consumers[0].credentials.api_keys[0].expires_at: ""` + msg},
+		{"api key expires_at from an empty variable", minimal + key + "          expires_at: ${env:PORTCULLIS_TEST_EMPTY}\n",
+			`gw.yaml:20:23: consumers[0].credentials.api_keys[0].expires_at: "${env:PORTCULLIS_TEST_EMPTY}"` + msg},
+		{"api key not_after", minimal + key + "          not_after: ''\n",
+			`gw.yaml:20:22: consumers[0].credentials.api_keys[0].not_after: ""` + msg},
+		{"ops address", minimal + "ops: {address: \"\"}\n",
+			`gw.yaml:14:16: ops.address: ""` + msg},
+	} {
+		t.Run(tc.desc, func(t *testing.T) { wantOnly(t, tc.src, tc.want) })
+	}
+}
+
 // TestAWrittenEmptyListIsRefusedWhereItMeansEverything: a list written
 // empty where an empty list means what leaving it out means, the opposite
 // of "none" (every method, every host, every address not denied, every

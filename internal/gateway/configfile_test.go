@@ -179,6 +179,7 @@ func TestAWrittenEmptyListInAPolicyIsRefused(t *testing.T) {
 
 func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 	const msg = ` here would be the default, not zero: leave it out for the default, or write a value above zero`
+	const strMsg = ` is empty, and empty here would be the default: leave it out for the default, or write a value`
 	for _, tc := range []struct{ desc, policy, want string }{
 		{"jwt max_token_bytes: 0", `{kind: auth, methods: [{jwt: {algorithms: [RS256], max_token_bytes: 0, jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
 			`gw.yaml:9:77: routes[0].policies[0].methods[0].jwt.max_token_bytes: "0"` + msg},
@@ -192,6 +193,10 @@ func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 			`gw.yaml:9:36: routes[0].policies[0].max_body: "0B"` + msg},
 		{"rate limit redis timeout: 0s", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], store: redis, redis: {address: "127.0.0.1:6379", timeout: 0s}}`,
 			`gw.yaml:9:117: routes[0].policies[0].redis.timeout: "0s"` + msg},
+		{"rate limit key: \"\"", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], key: ""}`,
+			`gw.yaml:9:64: routes[0].policies[0].key: ""` + strMsg},
+		{"rate limit bucket: \"\"", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], bucket: ""}`,
+			`gw.yaml:9:67: routes[0].policies[0].bucket: ""` + strMsg},
 		{"rate limit max_keys: 0", `{kind: rate_limit, limits: [{rate: 10, per: 1s}], max_keys: 0}`,
 			`gw.yaml:9:69: routes[0].policies[0].max_keys: "0"` + msg},
 		{"rule cost_limit: 0", `{kind: rule, expr: "request.method == 'GET'", cost_limit: 0}`,
