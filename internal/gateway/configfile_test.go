@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -226,5 +227,47 @@ func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// TestARouteThatListsGETMatchesHEAD: routeMethods adds HEAD to a route that
+// lists GET (TestHeadFollowsTheGetRoute has the bypass it closes), so a
+// HEAD-only route written after the GET route for the same path is never
+// reached and is refused as every shadowed route is; written first, it
+// keeps HEAD.
+func TestARouteThatListsGETMatchesHEAD(t *testing.T) {
+	for _, tc := range []struct {
+		desc   string
+		listed []string
+		want   []string
+	}{
+		{"GET gains HEAD", []string{"GET"}, []string{"GET", "HEAD"}},
+		{"GET among others gains HEAD", []string{"POST", "GET"}, []string{"POST", "GET", "HEAD"}},
+		{"HEAD already listed", []string{"GET", "HEAD"}, []string{"GET", "HEAD"}},
+		{"no GET, no HEAD", []string{"POST"}, []string{"POST"}},
+		{"every method", nil, nil},
+	} {
+		if got := routeMethods(tc.listed); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.desc, got, tc.want)
+		}
+	}
+	listed := []string{"GET", "PUT"}
+	_ = routeMethods(listed[:1])
+	if listed[1] != "PUT" {
+		t.Errorf("routeMethods wrote into the config's list: %v", listed)
+	}
+	const head = `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+services: [{name: svc, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+`
+	getRoute := "  - {name: pages, paths: [{prefix: /p}], methods: [GET], service: svc}\n"
+	headRoute := "  - {name: probes, paths: [{prefix: /p}], methods: [HEAD], service: svc}\n"
+	err := compileSource(t, head+getRoute+headRoute)
+	if want := `gw.yaml:6:28: routes[1].paths[0]: is never reached: routes[0] ("pages") comes first`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("HEAD route after the GET route: %v, want %s...", err, want)
+	}
+	if err := compileSource(t, head+headRoute+getRoute); err != nil {
+		t.Errorf("HEAD route first: %v", err)
 	}
 }

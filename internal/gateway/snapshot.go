@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 
@@ -442,13 +444,13 @@ func shadowedRoutes(cfg *config.Config, r *router.Router) config.Errors {
 			path = fmt.Sprintf("routes[%d].paths[%d]", sh.Index, sh.Path)
 		}
 		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for the same hosts and path and matches every request this route would "+
-			"(it allows these methods and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name)))
+			"(it allows these methods, HEAD with GET, and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name)))
 	}
 	return errs
 }
 
 func toRouterRoute(id int, rc *config.Route) router.Route {
-	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: rc.Methods, Priority: rc.Priority}
+	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority}
 	for _, p := range rc.Paths {
 		switch {
 		case p.Exact != "":
@@ -463,6 +465,25 @@ func toRouterRoute(id int, rc *config.Route) router.Route {
 		r.Headers = append(r.Headers, router.HeaderSpec{Name: h.Name, Value: h.Value, Regex: h.Regex})
 	}
 	return r
+}
+
+// routeMethods is the methods a route matches: those it lists, and HEAD
+// when it lists GET. RFC 9110 section 9.3.2: HEAD is GET without the
+// content, and an upstream answers it with its GET handler (the status,
+// Content-Length, Last-Modified and whatever the handler did). A route
+// that lists GET but not HEAD used to leave HEAD to another route, often
+// a catch-all without the GET route's authentication: HEAD
+// /admin/report.txt got 200 and its length where GET got 401.
+func routeMethods(listed []string) []string {
+	hasGET, hasHEAD := false, false
+	for _, m := range listed {
+		hasGET = hasGET || strings.EqualFold(m, http.MethodGet)
+		hasHEAD = hasHEAD || strings.EqualFold(m, http.MethodHead)
+	}
+	if !hasGET || hasHEAD {
+		return listed
+	}
+	return append(slices.Clip(listed), http.MethodHead)
 }
 
 // Policy YAML is decoded by config.NodeDecoder through the pipeline's interface.

@@ -23,7 +23,9 @@
 //     if it had the prefix "/".
 //   - Methods: compared exactly after the configured ones are upper-cased
 //     (HTTP methods are case-sensitive); an empty list allows every method.
-//     Whether GET implies HEAD is the gateway's decision, not the router's.
+//     Whether GET implies HEAD is the gateway's decision, not the router's:
+//     it adds HEAD to the methods of a route that lists GET
+//     (gateway.routeMethods).
 //   - Headers: all must hold. Name only: the header is present (possibly
 //     empty). Value: one of the header's values equals it exactly. Regex:
 //     one of the header's values matches it in full. Names are looked up in
