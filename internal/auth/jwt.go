@@ -257,6 +257,12 @@ func (m *jwtMethod) compileChecks(cfg *jwtConfig) error {
 		if k == "" {
 			return errors.New("required_claims: a claim name is empty")
 		}
+		// An empty value is most often an environment variable set but
+		// empty (tenant: ${env:TENANT}); as written it would require the
+		// claim to be the empty string, a check no one means.
+		if cfg.RequiredClaims[k] == "" {
+			return fmt.Errorf("required_claims: %s: the value is empty, which only a token whose %s claim is the empty string satisfies; write the value it must have", k, k)
+		}
 		names = append(names, k)
 	}
 	sort.Strings(names)

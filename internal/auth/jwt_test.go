@@ -320,6 +320,7 @@ func TestJWTClaimsToHeaders(t *testing.T) {
 }
 
 func TestJWTConfigErrors(t *testing.T) {
+	t.Setenv("PORTCULLIS_TEST_TENANT", "") // set, but empty
 	k := keys(t)
 	cs := defaultConsumers(t)
 	for _, tc := range []struct{ cfg, want string }{
@@ -335,6 +336,8 @@ func TestJWTConfigErrors(t *testing.T) {
 		{`{algorithms: [HS256], claims_to_headers: {sub: "bad header"}}`, "valid header name"},
 		{`{algorithms: [HS256], claims_to_headers: {sub: X-A, uid: x-a}}`, "used twice"},
 		{`{algorithms: [HS256], max_token_bytes: 1MiB}`, "at most 64KiB"},
+		{`{algorithms: [HS256], required_claims: {tenant: ""}}`, "required_claims: tenant: the value is empty"},
+		{`{algorithms: [HS256], required_claims: {tenant: "${env:PORTCULLIS_TEST_TENANT}"}}`, "required_claims: tenant: the value is empty"},
 		{`{algorithms: [HS256], header: "a b"}`, "not a valid header name"},
 		{`{algorithms: [RS256], audience: [api], issuer: "https://a/", jwks: {url: "http://idp.example.com/jwks", consumer: carol}}`, "plain http is allowed to loopback"},
 		{`{algorithms: [RS256], jwks: {url: "https://a/jwks", issuer: "https://a", consumer: carol}}`, "exactly one of url"},
