@@ -211,6 +211,10 @@ func (v *validator) tracing() {
 		}
 		if strings.ContainsAny(val, "\r\n\x00") {
 			v.add(hp, "the value holds a line break or NUL")
+		} else if val == "" {
+			// Most often ${env:...} set but empty: every export would
+			// carry an empty credential and be refused by the collector.
+			v.add(hp, "the value is empty: write the header's value, or leave the header out")
 		}
 	}
 	if s := t.Sample; s != nil && (*s < 0 || *s > 1 || *s != *s) {

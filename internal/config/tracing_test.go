@@ -6,6 +6,7 @@ import (
 )
 
 func TestValidateTracing(t *testing.T) {
+	t.Setenv("PORTCULLIS_TEST_EMPTY_TOKEN", "") // set, but empty
 	tr := func(body string) string { return minimal + "observability:\n  tracing:\n" + body }
 	cases := []struct{ desc, src, want string }{
 		{"endpoint missing", tr("    sample: 0.5\n"),
@@ -24,6 +25,8 @@ func TestValidateTracing(t *testing.T) {
 			`observability.tracing.timeout: must be at most 1m (default 10s)`},
 		{"header name", tr("    endpoint: \"http://c:4318\"\n    headers: {\"bad name\": x}\n"),
 			`is not a valid header name`},
+		{"header value empty", tr("    endpoint: \"https://c:4318\"\n    headers: {Authorization: \"${env:PORTCULLIS_TEST_EMPTY_TOKEN}\"}\n"),
+			`observability.tracing.headers.Authorization: the value is empty: write the header's value, or leave the header out`},
 		{"unknown field", tr("    endpoint: \"http://c:4318\"\n    sampler: always\n"),
 			`sampler`},
 		{"headers over plain http off this machine", tr("    endpoint: \"http://collector.observability:4318\"\n    headers: {Authorization: \"Bearer t0ken\"}\n"),
