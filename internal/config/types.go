@@ -493,8 +493,9 @@ type IdentityHeaders struct {
 
 // IPFilter is an allow and deny list of client addresses (IPv4, IPv6,
 // CIDRs), checked against the address computed with TrustedProxies. Deny
-// wins; an empty allow list allows every address not denied. The same
-// shape is the ip_filter policy of a route.
+// wins; without an allow list every address not denied is allowed (a
+// written allow: [] is refused). The same shape is the ip_filter policy of
+// a route.
 type IPFilter struct {
 	Allow []string `yaml:"allow,omitempty" empty:"every address not denied"`
 	Deny  []string `yaml:"deny,omitempty"`

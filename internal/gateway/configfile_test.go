@@ -84,13 +84,13 @@ func TestASecondPolicyOfAOnePerRouteKindIsRefused(t *testing.T) {
 			"a second rule set inspects every request again"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			err := compileSource(t, oneRouteHead+"      - "+tc.first+"\n      - "+tc.second+"\n"+tc.tail)
+			err := compileSource(t, routeWith(tc.first, tc.second)+tc.tail)
 			want := "gw.yaml:10:16: routes[0].policies[1].kind: a second " + tc.desc + " policy on this route (the first is routes[0].policies[0]): " + tc.why
 			if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 0 {
 				t.Errorf("error:\n%v\nwant one error starting:\n%s", err, want)
 			}
 			// One of them alone compiles: the refusal is the second's.
-			if err := compileSource(t, oneRouteHead+"      - "+tc.second+"\n"+tc.tail); err != nil {
+			if err := compileSource(t, routeWith(tc.second)+tc.tail); err != nil {
 				t.Errorf("the second alone: %v", err)
 			}
 		})
@@ -102,9 +102,34 @@ func TestASecondPolicyOfAOnePerRouteKindIsRefused(t *testing.T) {
 		"{kind: validate, max_body: 1KiB}\n      - {kind: validate, content_types: [application/json]}",
 		"{kind: concurrency, max: 10}\n      - {kind: concurrency, max: 100}",
 	} {
-		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
-			t.Errorf("%s: %v", p, err)
-		}
+		wantPolicyCompiles(t, p)
+	}
+}
+
+// routeWith is the one-route config with these policies, in order.
+func routeWith(policies ...string) string {
+	src := oneRouteHead
+	for _, p := range policies {
+		src += "      - " + p + "\n"
+	}
+	return src
+}
+
+// wantPolicyRefused compiles the one-route config with policy and wants
+// exactly the error want.
+func wantPolicyRefused(t *testing.T, policy, want string) {
+	t.Helper()
+	if err := compileSource(t, routeWith(policy)); err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// wantPolicyCompiles compiles the one-route config with policy and wants
+// no error (the rows a refusal must leave alone).
+func wantPolicyCompiles(t *testing.T, policy string) {
+	t.Helper()
+	if err := compileSource(t, routeWith(policy)); err != nil {
+		t.Errorf("%s: %v", policy, err)
 	}
 }
 
@@ -159,12 +184,7 @@ func TestAWrittenEmptyListInAPolicyIsRefused(t *testing.T) {
 		{"hide_errors statuses: []", `{kind: hide_errors, statuses: []}`,
 			`gw.yaml:9:39: routes[0].policies[0].statuses: [] here would mean the default, 5xx` + msg},
 	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			err := compileSource(t, oneRouteHead+"      - "+tc.policy+"\n")
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
-			}
-		})
+		t.Run(tc.desc, func(t *testing.T) { wantPolicyRefused(t, tc.policy, tc.want) })
 	}
 	// Empty lists that mean "none": no address denied beside an allow
 	// list, no header exposed to a page.
@@ -172,9 +192,7 @@ func TestAWrittenEmptyListInAPolicyIsRefused(t *testing.T) {
 		`{kind: ip_filter, allow: [10.0.0.0/8], deny: []}`,
 		`{kind: cors, origins: ["https://app.example"], expose_headers: []}`,
 	} {
-		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
-			t.Errorf("%s: %v", p, err)
-		}
+		wantPolicyCompiles(t, p)
 	}
 }
 
@@ -207,12 +225,7 @@ func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 		{"validate max_url_length: 0", `{kind: validate, max_body: 1KiB, max_url_length: 0}`,
 			`gw.yaml:9:58: routes[0].policies[0].max_url_length: "0"` + msg},
 	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			err := compileSource(t, oneRouteHead+"      - "+tc.policy+"\n")
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("error:\n%v\nwant:\n%s", err, tc.want)
-			}
-		})
+		t.Run(tc.desc, func(t *testing.T) { wantPolicyRefused(t, tc.policy, tc.want) })
 	}
 	// Zeros that are values: a CORS preflight answer without Max-Age, a
 	// concurrency limit without a queue, the jwt leeway (a pointer), no
@@ -224,9 +237,7 @@ func TestAWrittenZeroInAPolicyIsRefused(t *testing.T) {
 		`{kind: validate, max_query_params: 0}`,
 		`{kind: auth, methods: [{jwt: {algorithms: [RS256], leeway: 0s, audience: [api], issuer: "https://idp.example", jwks: {url: "https://idp.example/jwks", consumer_claim: sub}}}]}`,
 	} {
-		if err := compileSource(t, oneRouteHead+"      - "+p+"\n"); err != nil {
-			t.Errorf("%s: %v", p, err)
-		}
+		wantPolicyCompiles(t, p)
 	}
 }
 

@@ -22,7 +22,7 @@
 //     (it is anchored here). A route without paths matches every path, as
 //     if it had the prefix "/".
 //   - Methods: compared exactly after the configured ones are upper-cased
-//     (HTTP methods are case-sensitive); an empty list allows every method.
+//     (HTTP methods are case-sensitive); no list allows every method.
 //     Whether GET implies HEAD is the gateway's decision, not the router's:
 //     it adds HEAD to the methods of a route that lists GET
 //     (gateway.routeMethods).
