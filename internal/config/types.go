@@ -181,6 +181,12 @@ type Service struct {
 	// caller is (and an optional HMAC gateway signature) to every request
 	// sent to this service.
 	IdentityAssertion *ServiceAssertion `yaml:"identity_assertion,omitempty"`
+	// CaseInsensitivePaths declares that the upstream treats paths that
+	// differ only in ASCII letter case as one path (Express by default,
+	// ASP.NET, IIS). The routes to this service then match paths
+	// case-insensitively, so "/ADMIN/x" meets the route "/admin" and its
+	// policies rather than a catch-all.
+	CaseInsensitivePaths bool `yaml:"case_insensitive_paths,omitempty"`
 }
 
 // IdentityAssertion is the gateway's assertion signing keys.

@@ -169,7 +169,9 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 
 	services := map[string]*upstream.Service{}
+	foldCase := map[string]bool{} // services whose upstream folds path case
 	for i, sc := range cfg.Services {
+		foldCase[sc.Name] = sc.CaseInsensitivePaths
 		svc, err := reg.Service(sc)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("services[%d]", i), err.Error()))
@@ -283,7 +285,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		}
 		rt.metrics = metrics.Of(state).Route(rc.Name, rc.Service, &rt.kinds)
 		s.routes = append(s.routes, rt)
-		rr = append(rr, toRouterRoute(i, rc))
+		rr = append(rr, toRouterRoute(i, rc, foldCase[rc.Service]))
 	}
 	linkSiblings(cfg, s.routes)
 	unseen := newUnseenHeaders(cfg, owned)
@@ -293,7 +295,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
 	} else {
-		errs = append(errs, shadowedRoutes(cfg, r)...)
+		errs = append(errs, shadowedRoutes(cfg, r, foldCase)...)
 	}
 	s.router = r
 
@@ -436,21 +438,29 @@ func canonicalOr(name, def string) string {
 // would (router.Shadowed). The operator put this route there, usually with
 // other policies, and believes they apply to those requests; they never
 // would.
-func shadowedRoutes(cfg *config.Config, r *router.Router) config.Errors {
+func shadowedRoutes(cfg *config.Config, r *router.Router, foldCase map[string]bool) config.Errors {
 	var errs config.Errors
 	for _, sh := range r.Shadowed() {
 		path := fmt.Sprintf("routes[%d]", sh.Index)
 		if len(cfg.Routes[sh.Index].Paths) > 0 {
 			path = fmt.Sprintf("routes[%d].paths[%d]", sh.Index, sh.Path)
 		}
-		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for the same hosts and path and matches every request this route would "+
-			"(it allows these methods, HEAD with GET, and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name)))
+		same := "the same hosts and path"
+		if foldCase[cfg.Routes[sh.By].Service] {
+			same += " in any letter case (its service has case_insensitive_paths)"
+		}
+		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for %s and matches every request this route would "+
+			"(it allows these methods, HEAD with GET, and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name, same)))
 	}
 	return errs
 }
 
-func toRouterRoute(id int, rc *config.Route) router.Route {
-	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority}
+// toRouterRoute is the router's view of a route. foldCase is its
+// service's case_insensitive_paths: an upstream that reads "/ADMIN/x" as
+// "/admin/x" must have it meet the route "/admin" (and its policies), not
+// fall to a catch-all in front of the same upstream.
+func toRouterRoute(id int, rc *config.Route, foldCase bool) router.Route {
+	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority, FoldCase: foldCase}
 	for _, p := range rc.Paths {
 		switch {
 		case p.Exact != "":

@@ -133,3 +133,27 @@ func TestMatchCommonCaseAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchFoldedPathAllocs: where routes fold case, a request path with an
+// upper-case letter is folded into a stack buffer, not the heap, unless it
+// is longer than the buffer.
+func TestMatchFoldedPathAllocs(t *testing.T) {
+	routes := benchRoutes(1000)
+	routes = append(routes, Route{ID: len(routes), Paths: []PathSpec{prefix("/admin"), exact("/Login")}, FoldCase: true})
+	r, err := New(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []benchReq{{"any.example.com", "/ADMIN/Reports/2026", "GET"}, {"any.example.com", "/login", "GET"}, {"any.example.com", "/LOGIN", "GET"}} {
+		var res Result
+		allocs := testing.AllocsPerRun(100, func() {
+			_, res, _ = r.Match(q.host, q.path, q.method, nil, nil)
+		})
+		if res != Matched {
+			t.Errorf("%v: result %v, want a match", q, res)
+		}
+		if allocs != 0 {
+			t.Errorf("%v: %.1f allocs per Match, want 0", q, allocs)
+		}
+	}
+}

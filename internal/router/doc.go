@@ -15,7 +15,13 @@
 //     an empty list). Hosts compare case-insensitively and a single
 //     trailing dot is ignored, on both sides.
 //   - Paths: exact, prefix or regex, compared case-sensitively (the gateway
-//     hands over an already canonical path). Prefixes are segment-aware:
+//     hands over an already canonical path), unless the route folds case
+//     (Route.FoldCase): then ASCII letters compare case-insensitively on
+//     both sides ("/Admin" matches "/admin/x", a regex is compiled with
+//     (?i)). The gateway sets it for the routes to a service whose
+//     upstream folds case: otherwise "/ADMIN/x" would miss the route
+//     "/admin", with its policies, fall to a catch-all, and be served by
+//     an upstream that reads it as "/admin/x". Prefixes are segment-aware:
 //     "/api" matches "/api" and "/api/x" but not "/apix"; a prefix with a
 //     trailing slash, "/api/", matches "/api/" and "/api/x" but not "/api";
 //     the prefix "/" matches every path. A regex must match the whole path
@@ -57,7 +63,9 @@
 //
 // A route tried after another for the same host and path, where the other
 // allows every method it allows and requires no header it does not, never
-// wins: Shadowed lists such paths, and the gateway refuses the config. The
+// wins: Shadowed lists such paths, and the gateway refuses the config. A
+// route that folds case shadows, in the same way, a later one whose path is
+// its own in other letter case ("/admin" folding before "/Admin"). The
 // threat is a silent one: the policies of the shadowed route (an auth
 // policy on writes, say) are believed to apply and never run.
 //
@@ -71,5 +79,8 @@
 // at lengths some prefix has), and a short ordered list of regexes tried
 // last. The first entry that matches in full in that order is the winner,
 // because the order is the specificity order. Matching a lower-case host and
-// a plain path against an exact or prefix route allocates nothing.
+// a plain path against an exact or prefix route allocates nothing. Folding
+// entries are keyed by their value in lower case; only when a table has one
+// and the request path has an upper-case letter is the path folded (once,
+// into a stack buffer) and each lookup made a second time with it.
 package router

@@ -57,7 +57,7 @@ func refMatch(routes []Route, host, path, method string, header http.Header) (Ma
 				continue
 			}
 			for _, p := range paths {
-				pr, ok := refPath(p, path)
+				pr, ok := refPath(p, path, rt.FoldCase)
 				if !ok {
 					continue
 				}
@@ -71,7 +71,10 @@ func refMatch(routes []Route, host, path, method string, header http.Header) (Ma
 				if best == nil || better(cand, *best) {
 					best = &cand
 					bestMatch = Match{ID: rt.ID, Kind: p.Kind}
-					if p.Kind != PathRegex {
+					switch p.Kind {
+					case PathExact:
+						bestMatch.Matched = path // the request's own spelling
+					case PathPrefix:
 						bestMatch.Matched = p.Value
 					}
 				}
@@ -106,7 +109,10 @@ func refHost(pattern, host string) (int, bool) {
 	return math.MaxInt, host == pattern
 }
 
-func refPath(p PathSpec, path string) (int, bool) {
+func refPath(p PathSpec, path string, fold bool) (int, bool) {
+	if fold && p.Kind != PathRegex {
+		p.Value, path = refLower(p.Value), refLower(path)
+	}
 	switch p.Kind {
 	case PathExact:
 		return math.MaxInt, path == p.Value
@@ -117,9 +123,23 @@ func refPath(p PathSpec, path string) (int, bool) {
 			strings.HasPrefix(path, v+"/")
 		return 1 + len(v), ok
 	case PathRegex:
-		return 0, regexp.MustCompile("^(?:" + p.Value + ")$").MatchString(path)
+		flags := ""
+		if fold {
+			flags = "(?i)"
+		}
+		return 0, regexp.MustCompile(flags + "^(?:" + p.Value + ")$").MatchString(path)
 	}
 	return 0, false
+}
+
+// refLower folds ASCII letters, byte by byte.
+func refLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 func refHeaders(specs []HeaderSpec, h http.Header) bool {
@@ -151,9 +171,9 @@ func refHeaders(specs []HeaderSpec, h http.Header) bool {
 var (
 	poolRouteHosts = []string{"", "a.com", "b.a.com", "*.a.com", "*.b.a.com", "*.com", "c.org", "*.c.org", "A.Com.", "*"}
 	poolReqHosts   = []string{"a.com", "b.a.com", "x.b.a.com", "y.a.com", "com", "c.org", "x.c.org", "B.A.COM.", "other.net", "", ".a.com"}
-	poolSegments   = []string{"a", "b", "ab"}
-	poolReqSegs    = []string{"a", "b", "ab", "abc", ""}
-	poolRegexes    = []string{"/a/.*", "/(a|b)", "/a|/b", "/[ab]+/b", ".*", "/ab?", "/a/b/"}
+	poolSegments   = []string{"a", "b", "ab", "A", "aB"}
+	poolReqSegs    = []string{"a", "b", "ab", "abc", "", "A", "AB", "Ab"}
+	poolRegexes    = []string{"/a/.*", "/(a|b)", "/a|/b", "/[ab]+/b", ".*", "/ab?", "/a/b/", "/A[b]"}
 	poolMethods    = []string{"GET", "POST", "PUT"}
 	poolReqMethods = []string{"GET", "POST", "PUT", "DELETE"}
 	poolHeaders    = []HeaderSpec{{Name: "X-A"}, {Name: "x-a", Value: "1"}, {Name: "X-B", Regex: "[0-9]+"}, {Name: "X-B", Value: "2"}}
@@ -200,6 +220,7 @@ func randRoute(rng *rand.Rand, id int) Route {
 			rt.Headers = append(rt.Headers, pick(rng, poolHeaders))
 		}
 	}
+	rt.FoldCase = rng.IntN(3) == 0
 	return rt
 }
 
@@ -285,6 +306,8 @@ func FuzzMatch(f *testing.F) {
 		{ID: 2, Hosts: []string{"*.a.com"}, Paths: []PathSpec{prefix("/a/"), regex("/r/[^/]+")}},
 		{ID: 3, Hosts: []string{"*.b.a.com", ""}, Paths: []PathSpec{prefix("/a/b"), exact("/")}, Priority: 1},
 		{ID: 4, Paths: []PathSpec{regex(".*x"), prefix("//")}, Methods: []string{"POST"}},
+		{ID: 5, Paths: []PathSpec{prefix("/Adm"), exact("/a/B"), regex("/r/Y")}, FoldCase: true},
+		{ID: 6, Hosts: []string{"a.com"}, Paths: []PathSpec{prefix("/adm/X")}},
 	}
 	r, err := New(routes)
 	if err != nil {

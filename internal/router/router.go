@@ -54,6 +54,10 @@ type Route struct {
 	Methods  []string // empty = any
 	Headers  []HeaderSpec
 	Priority int // higher wins ties
+	// FoldCase makes the route's paths compare with ASCII letters folded
+	// (its upstream treats "/Admin" and "/admin" as one path); see the
+	// package doc.
+	FoldCase bool
 }
 
 // Result is the outcome of Match.
@@ -90,6 +94,9 @@ type Router struct {
 	hosts     map[string]*table // exact host -> table
 	wildcards map[string]*table // wildcard suffix ("example.com" for "*.example.com") -> table
 	anyHost   *table            // routes without hosts; nil when there are none
+	// fold is set when some exact or prefix path folds case: only then
+	// does Match look for an upper-case letter in the request path.
+	fold bool
 }
 
 // route holds what all of one route's host/path combinations share.
@@ -114,6 +121,17 @@ type entry struct {
 	id       int
 	index    int // position in New's input
 	path     int // position in the route's Paths (0 for a route without paths)
+	// fold: the path compares with ASCII case folded. Its table key is
+	// then the value in lower case (a regex is compiled with (?i)).
+	fold bool
+}
+
+// key is the entry's key in its table's exact or prefix map.
+func (e *entry) key() string {
+	if e.fold {
+		return lowerASCII(e.value)
+	}
+	return e.value
 }
 
 // New compiles routes, given in config order, into a Router. It fails on
@@ -141,11 +159,12 @@ func (r *Router) add(index int, in *Route) error {
 	}
 	entries := make([]entry, 0, len(paths))
 	for j, p := range paths {
-		e, err := compilePath(p)
+		e, err := compilePath(p, in.FoldCase)
 		if err != nil {
 			return err
 		}
 		e.rt, e.priority, e.id, e.index, e.path = rt, in.Priority, in.ID, index, j
+		r.fold = r.fold || (e.fold && e.kind != PathRegex)
 		entries = append(entries, e)
 	}
 	tables, err := r.tablesFor(in.Hosts)
@@ -265,18 +284,18 @@ func compileHeader(h HeaderSpec) (headerMatcher, error) {
 	return hm, nil
 }
 
-func compilePath(p PathSpec) (entry, error) {
+func compilePath(p PathSpec, fold bool) (entry, error) {
 	switch p.Kind {
 	case PathExact:
 		if p.Value == "" {
 			return entry{}, fmt.Errorf("empty exact path")
 		}
-		return entry{kind: PathExact, value: p.Value}, nil
+		return entry{kind: PathExact, value: p.Value, fold: fold}, nil
 	case PathPrefix:
 		if !strings.HasPrefix(p.Value, "/") {
 			return entry{}, fmt.Errorf("prefix %q must start with /", p.Value)
 		}
-		return entry{kind: PathPrefix, value: p.Value}, nil
+		return entry{kind: PathPrefix, value: p.Value, fold: fold}, nil
 	case PathRegex:
 		if p.Value == "" {
 			return entry{}, fmt.Errorf("empty path regex")
@@ -285,7 +304,14 @@ func compilePath(p PathSpec) (entry, error) {
 		if err != nil {
 			return entry{}, fmt.Errorf("path: %w", err)
 		}
-		return entry{kind: PathRegex, re: re}, nil
+		if fold {
+			// The expression is valid on its own (just checked), so
+			// wrapping it in a group changes nothing but the case.
+			if re, err = compileFull("(?i:" + p.Value + ")"); err != nil {
+				return entry{}, fmt.Errorf("path: %w", err)
+			}
+		}
+		return entry{kind: PathRegex, re: re, fold: fold}, nil
 	}
 	return entry{}, fmt.Errorf("unknown path kind %d", uint8(p.Kind))
 }
@@ -303,14 +329,36 @@ func compileFull(expr string) (*regexp.Regexp, error) {
 // sortEntries orders one group: higher priority, then lower ID, then
 // config order.
 func sortEntries(es []entry) {
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := &es[i], &es[j]
-		if a.priority != b.priority {
-			return a.priority > b.priority
+	sort.SliceStable(es, func(i, j int) bool { return es[i].before(&es[j]) })
+}
+
+// before reports whether e is tried before o when both match the same
+// path at the same specificity: higher priority, then lower ID, then
+// config order.
+func (e *entry) before(o *entry) bool {
+	if e.priority != o.priority {
+		return e.priority > o.priority
+	}
+	if e.id != o.id {
+		return e.id < o.id
+	}
+	return e.index < o.index
+}
+
+// lowerASCII folds the ASCII letters of s to lower case; other bytes are
+// kept, so the result has s's length (a canonical path is ASCII: every
+// other byte is percent-encoded).
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
 		}
-		if a.id != b.id {
-			return a.id < b.id
-		}
-		return a.index < b.index
-	})
+	}
+	return s
 }

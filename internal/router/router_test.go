@@ -264,6 +264,61 @@ func TestMatchRules(t *testing.T) {
 			},
 		},
 		{
+			name: "a route that folds case matches the path in any letter case",
+			routes: []Route{
+				{ID: 1, Paths: []PathSpec{prefix("/")}},
+				{ID: 2, Paths: []PathSpec{prefix("/Admin"), exact("/login")}, FoldCase: true},
+				{ID: 3, Paths: []PathSpec{prefix("/public")}},
+			},
+			reqs: []req{
+				{path: "/ADMIN/report.txt", wantID: 2, wantRes: Matched, wantKind: PathPrefix, wantMatched: str("/Admin")},
+				{path: "/admin", wantID: 2, wantRes: Matched},
+				{path: "/aDmIn/", wantID: 2, wantRes: Matched},
+				{path: "/LOGIN", wantID: 2, wantRes: Matched, wantKind: PathExact, wantMatched: str("/LOGIN")},
+				{path: "/adminx", wantID: 1, wantRes: Matched},  // still segment-aware
+				{path: "/%41dmin", wantID: 1, wantRes: Matched}, // the gateway decodes it first; the router sees bytes
+				// A route that keeps case still does.
+				{path: "/PUBLIC/x", wantID: 1, wantRes: Matched},
+				{path: "/public/x", wantID: 3, wantRes: Matched},
+			},
+		},
+		{
+			name: "a regex of a route that folds case ignores case",
+			routes: []Route{
+				{ID: 1, Paths: []PathSpec{regex("/r/[a-z]+")}, FoldCase: true},
+				{ID: 2, Paths: []PathSpec{regex("/s/[a-z]+")}},
+			},
+			reqs: []req{
+				{path: "/R/XYZ", wantID: 1, wantRes: Matched, wantKind: PathRegex},
+				{path: "/r/xyz", wantID: 1, wantRes: Matched},
+				{path: "/s/xyz", wantID: 2, wantRes: Matched},
+				{path: "/S/xyz", wantRes: NotFound},
+			},
+		},
+		{
+			name: "a longer prefix that keeps case beats a shorter one that folds it",
+			routes: []Route{
+				{ID: 1, Paths: []PathSpec{prefix("/api")}, FoldCase: true},
+				{ID: 2, Paths: []PathSpec{prefix("/API/v1")}},
+				{ID: 3, Paths: []PathSpec{prefix("/api/v1")}, Priority: 1, FoldCase: true},
+			},
+			reqs: []req{
+				// Both 2 and 3 match at the same length: the priority decides.
+				{path: "/API/v1/x", wantID: 3, wantRes: Matched},
+				{path: "/API/V1/x", wantID: 3, wantRes: Matched},
+				{path: "/Api/x", wantID: 1, wantRes: Matched},
+			},
+		},
+		{
+			name: "405 lists the methods of the routes that fold case",
+			routes: []Route{
+				{ID: 1, Paths: []PathSpec{prefix("/admin")}, Methods: []string{"GET"}, FoldCase: true},
+			},
+			reqs: []req{
+				{path: "/ADMIN", method: "POST", wantRes: MethodNotAllowed, wantAllow: []string{"GET"}},
+			},
+		},
+		{
 			name:   "no routes",
 			routes: nil,
 			reqs: []req{

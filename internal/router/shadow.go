@@ -30,13 +30,34 @@ func (r *Router) Shadowed() []Shadow {
 	seen := map[key]int{}     // tables the path is in
 	shadowed := map[key]int{} // tables it is shadowed in
 	by := map[key]int{}       // the first route found to win instead
+	// visit checks one group; byKey is the map it came from, where an
+	// entry that keeps case also looks for folding entries under its
+	// value in lower case (they match every path it matches).
+	visit := func(es []entry, byKey map[string][]entry) {
+		for i := range es {
+			e := &es[i]
+			k := key{e.index, e.path}
+			seen[k]++
+			d := coveredBy(es[:i], e, false)
+			if d == nil && byKey != nil && !e.fold {
+				if lk := lowerASCII(e.value); lk != e.value {
+					d = coveredBy(byKey[lk], e, true)
+				}
+			}
+			if d != nil {
+				shadowed[k]++
+				if _, ok := by[k]; !ok {
+					by[k] = d.index
+				}
+			}
+		}
+	}
 	r.forEachTable(func(t *table) {
-		groups := make([][]entry, 0, len(t.exact)+len(t.prefix)+1)
 		for _, es := range t.exact {
-			groups = append(groups, es)
+			visit(es, t.exact)
 		}
 		for _, es := range t.prefix {
-			groups = append(groups, es)
+			visit(es, t.prefix)
 		}
 		// Regexes are one ordered list; entries shadow each other only
 		// when their expressions are the same.
@@ -45,22 +66,7 @@ func (r *Router) Shadowed() []Shadow {
 			byExpr[e.re.String()] = append(byExpr[e.re.String()], e)
 		}
 		for _, es := range byExpr {
-			groups = append(groups, es)
-		}
-		for _, es := range groups {
-			for i, e := range es {
-				k := key{e.index, e.path}
-				seen[k]++
-				for _, d := range es[:i] {
-					if d.index != e.index && d.rt.covers(e.rt) {
-						shadowed[k]++
-						if _, ok := by[k]; !ok {
-							by[k] = d.index
-						}
-						break
-					}
-				}
-			}
+			visit(es, nil)
 		}
 	})
 	var out []Shadow
@@ -76,6 +82,20 @@ func (r *Router) Shadowed() []Shadow {
 		return out[i].Path < out[j].Path
 	})
 	return out
+}
+
+// coveredBy returns the first entry of ds that is tried before e and
+// matches every request e matches on e's paths: another route, folding
+// case if e does (or if folded: ds holds e's path in other letter case),
+// covering e's methods and headers.
+func coveredBy(ds []entry, e *entry, folded bool) *entry {
+	for i := range ds {
+		d := &ds[i]
+		if d.index != e.index && (d.fold || (!e.fold && !folded)) && d.before(e) && d.rt.covers(e.rt) {
+			return d
+		}
+	}
+	return nil
 }
 
 // covers reports whether rt matches every request that o matches on the

@@ -10,6 +10,8 @@ type table struct {
 	// probes the prefix map at cut lengths that can hit.
 	prefixLen []bool
 	regex     []entry // best first
+	// fold is set when some exact or prefix entry folds case.
+	fold bool
 }
 
 func newTable() *table {
@@ -17,11 +19,14 @@ func newTable() *table {
 }
 
 func (t *table) add(e entry) {
+	k := e.key()
 	switch e.kind {
 	case PathExact:
-		t.exact[e.value] = append(t.exact[e.value], e)
+		t.exact[k] = append(t.exact[k], e)
+		t.fold = t.fold || e.fold
 	case PathPrefix:
-		t.prefix[e.value] = append(t.prefix[e.value], e)
+		t.prefix[k] = append(t.prefix[k], e)
+		t.fold = t.fold || e.fold
 		for len(t.prefixLen) <= len(e.value) {
 			t.prefixLen = append(t.prefixLen, false)
 		}

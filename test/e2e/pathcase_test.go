@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// caseFoldingUpstream answers as Express (by default), ASP.NET and IIS
+// do: the path's letter case does not matter. It serves the protected
+// report at /admin/report.txt in any spelling.
+func caseFoldingUpstream(t *testing.T) *Upstream {
+	return NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.ToLower(r.URL.Path) == "/admin/report.txt" {
+			_, _ = io.WriteString(w, "the quarterly report")
+			return
+		}
+		_, _ = io.WriteString(w, "public page")
+	})
+}
+
+func pathCaseConfig(upURL, hash, serviceExtra string) GatewayConfig {
+	return GatewayConfig(fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: app, targets: [{url: "%s"}]%s}]
+routes:
+  - name: admin
+    paths: [{prefix: /admin}]
+    service: app
+    policies:
+      - {kind: auth, methods: [{api_key: {}}]}
+  - name: site
+    paths: [{prefix: /}]
+    service: app
+    auth: none
+consumers:
+  - {name: ops-team, credentials: {api_keys: [{id: k1, hash: "%s"}]}}
+ops: {address: "{{ops}}"}
+`, upURL, serviceExtra, hash))
+}
+
+// TestCaseInsensitiveServiceRoutesEverySpellingToItsRoute: behind a
+// service declared case_insensitive_paths, the route /admin (auth) gets
+// /ADMIN/report.txt, /Admin/..., /%41DMIN/... and every other spelling the
+// upstream reads as /admin/report.txt; without a key each is refused and
+// the upstream never sees it. The upstream gets the client's spelling.
+func TestCaseInsensitiveServiceRoutesEverySpellingToItsRoute(t *testing.T) {
+	up := caseFoldingUpstream(t)
+	key, hash := akGenerate(t)
+	gw := StartGateway(t, pathCaseConfig(up.URL, hash, ", case_insensitive_paths: true"))
+	c := clientFrom(t, "127.0.0.1")
+	spellings := []string{"/admin/report.txt", "/ADMIN/report.txt", "/Admin/Report.TXT", "/aDmIn/report.txt", "/%41DMIN/report.txt", "/ADMIN"}
+	for _, p := range spellings {
+		t.Run(p+" without a key is refused", func(t *testing.T) {
+			up.Reset()
+			resp, body := doRequest(t, c, http.MethodGet, gw.URL(p), "")
+			if resp.StatusCode != 401 || up.Count() != 0 {
+				t.Fatalf("status %d %q, upstream saw %d request(s): %+v", resp.StatusCode, body, up.Count(), up.Requests())
+			}
+		})
+	}
+	t.Run("with a key the upstream gets the client's spelling", func(t *testing.T) {
+		up.Reset()
+		resp, body := doRequest(t, c, http.MethodGet, gw.URL("/ADMIN/Report.txt"), "", "X-Api-Key", key)
+		if resp.StatusCode != 200 || body != "the quarterly report" {
+			t.Fatalf("status %d %q", resp.StatusCode, body)
+		}
+		if s := up.Last(t); s.RequestURI != "/ADMIN/Report.txt" || s.Header.Get("X-Consumer-Name") != "ops-team" {
+			t.Errorf("upstream saw %s as %q", s.RequestURI, s.Header.Get("X-Consumer-Name"))
+		}
+	})
+	t.Run("other paths still reach the open route", func(t *testing.T) {
+		up.Reset()
+		resp, body := doRequest(t, c, http.MethodGet, gw.URL("/Administrators"), "")
+		if resp.StatusCode != 200 || body != "public page" || up.Count() != 1 {
+			t.Fatalf("status %d %q, upstream saw %d", resp.StatusCode, body, up.Count())
+		}
+		if s := up.Last(t); s.Header.Get("X-Consumer-Name") != "" {
+			t.Errorf("the open route sent a consumer: %q", s.Header.Get("X-Consumer-Name"))
+		}
+	})
+}
+
+// TestPathsAreCaseSensitiveUnlessTheServiceSaysOtherwise: without the
+// declaration a path compares case-sensitively (RFC 3986), so /ADMIN/...
+// is not the route /admin: it goes to the catch-all, and an upstream that
+// folds case serves the report there. This is the threat the service
+// field exists for, kept visible.
+func TestPathsAreCaseSensitiveUnlessTheServiceSaysOtherwise(t *testing.T) {
+	up := caseFoldingUpstream(t)
+	_, hash := akGenerate(t)
+	gw := StartGateway(t, pathCaseConfig(up.URL, hash, ""))
+	c := clientFrom(t, "127.0.0.1")
+	resp, _ := doRequest(t, c, http.MethodGet, gw.URL("/admin/report.txt"), "")
+	if resp.StatusCode != 401 || up.Count() != 0 {
+		t.Fatalf("/admin/report.txt: status %d, upstream saw %d", resp.StatusCode, up.Count())
+	}
+	resp, body := doRequest(t, c, http.MethodGet, gw.URL("/ADMIN/report.txt"), "")
+	if resp.StatusCode != 200 || body != "the quarterly report" || up.Count() != 1 {
+		t.Errorf("/ADMIN/report.txt: status %d %q, upstream saw %d", resp.StatusCode, body, up.Count())
+	}
+}
+
+// TestCLIValidateRefusesARouteFoldedAway: on a service with
+// case_insensitive_paths, a route /Admin after the route /admin matches
+// nothing the first does not: refused, naming the letter case.
+func TestCLIValidateRefusesARouteFoldedAway(t *testing.T) {
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+services: [{name: app, targets: [{url: "http://127.0.0.1:9"}], case_insensitive_paths: %s}]
+routes:
+  - name: admin
+    paths: [{prefix: /admin}]
+    service: app
+    auth: none
+  - name: admin-writes
+    paths: [{prefix: /Admin}]
+    service: app
+    policies: [{kind: auth, methods: [{api_key: {}}]}]
+`
+	p := writeFile(t, "folded.yaml", fmt.Sprintf(cfg, "true"))
+	r := runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorAt(t, r.stderr, p, 10, 13, "routes[1].paths[0]", `is never reached: routes[0] ("admin") comes first for the same hosts and path in any letter case (its service has case_insensitive_paths)`)
+	p = writeFile(t, "kept.yaml", fmt.Sprintf(cfg, "false"))
+	if r := runCLI(t, nil, "validate", "--config", p); r.code != 0 {
+		t.Errorf("case-sensitive: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+}
