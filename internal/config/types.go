@@ -187,6 +187,13 @@ type Service struct {
 	// case-insensitively, so "/ADMIN/x" meets the route "/admin" and its
 	// policies rather than a catch-all.
 	CaseInsensitivePaths bool `yaml:"case_insensitive_paths,omitempty"`
+	// WindowsPaths declares that the upstream maps paths onto Windows file
+	// names (IIS, ASP.NET or Tomcat on Windows): it implies
+	// CaseInsensitivePaths, and a request to it whose path Windows would
+	// read as another name (a segment ending in a dot or a space, a colon,
+	// a short name such as ADMINI~1, a wildcard character) is refused
+	// (normalize.WindowsAmbiguity).
+	WindowsPaths bool `yaml:"windows_paths,omitempty"`
 }
 
 // IdentityAssertion is the gateway's assertion signing keys.

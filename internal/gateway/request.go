@@ -194,7 +194,7 @@ func (x *exchange) setRoute(m router.Match, rt *route) {
 const detailRepeated = "A request header this resource decides on appears more than once."
 
 // checkRoute applies the route's own limits on the request: decision
-// headers sent once, encoded slashes and the body size.
+// headers sent once, encoded slashes, Windows names and the body size.
 func (x *exchange) checkRoute() bool {
 	r, rt := x.r, x.rt
 	// One value decided on, one value forwarded (decisionheaders.go).
@@ -206,6 +206,13 @@ func (x *exchange) checkRoute() bool {
 	}
 	if x.path.HasEncodedSlash && !rt.encodedOK {
 		return x.refuse(http.StatusBadRequest, detailPath, "path: encoded slash")
+	}
+	if rt.windows {
+		// The service's upstream reads the path as a Windows file name,
+		// which would be another name than the one routed on.
+		if why := normalize.WindowsAmbiguity(x.path.Canonical); why != "" {
+			return x.refuse(http.StatusBadRequest, detailPath, "path: "+why)
+		}
 	}
 	if r.ContentLength > rt.maxBody {
 		return x.fail(failBodyTooLarge)

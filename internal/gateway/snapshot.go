@@ -80,6 +80,9 @@ type route struct {
 	preserve    bool
 	maxBody     int64
 	encodedOK   bool
+	// windows: the service reads paths as Windows file names; a path
+	// that names another file there is refused (checkRoute).
+	windows bool
 	// methodOverride: X-HTTP-Method-Override and its variants are honoured
 	// on POST (routed and authorized as the overridden method).
 	methodOverride bool
@@ -170,8 +173,10 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 
 	services := map[string]*upstream.Service{}
 	foldCase := map[string]bool{} // services whose upstream folds path case
+	windows := map[string]bool{}  // services whose upstream reads paths as Windows file names
 	for i, sc := range cfg.Services {
-		foldCase[sc.Name] = sc.CaseInsensitivePaths
+		foldCase[sc.Name] = sc.CaseInsensitivePaths || sc.WindowsPaths
+		windows[sc.Name] = sc.WindowsPaths
 		svc, err := reg.Service(sc)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("services[%d]", i), err.Error()))
@@ -212,6 +217,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			preserve:    rc.PreserveHost,
 			maxBody:     rc.MaxBodySize.Or(defaultMaxBody),
 			encodedOK:   rc.AllowEncodedSlashes,
+			windows:     windows[rc.Service],
 
 			methodOverride: rc.MethodOverride,
 			assert:         asserters[rc.Service],
@@ -447,7 +453,7 @@ func shadowedRoutes(cfg *config.Config, r *router.Router, foldCase map[string]bo
 		}
 		same := "the same hosts and path"
 		if foldCase[cfg.Routes[sh.By].Service] {
-			same += " in any letter case (its service has case_insensitive_paths)"
+			same += " in any letter case (its service folds path case: case_insensitive_paths or windows_paths)"
 		}
 		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for %s and matches every request this route would "+
 			"(it allows these methods, HEAD with GET, and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name, same)))

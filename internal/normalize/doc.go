@@ -53,6 +53,15 @@
 // allocation. After a rewrite the gateway checks the new path with
 // IsCanonical, so no later step can reintroduce an ambiguous form.
 //
+// # Windows upstreams
+//
+// Some ambiguity depends on the upstream, not on the URI: Windows opens
+// "/admin." and "/admin " as "/admin", "x::$DATA" as x's data stream and
+// "ADMINI~1" as a long name. Refusing those forms for every upstream
+// would refuse valid URIs ("/~alice", "/v1/x:run"), so the check is a
+// separate function, WindowsAmbiguity, which the gateway applies to the
+// requests for a service declared windows_paths, once the route is known.
+//
 // # Framing (request smuggling)
 //
 // Message framing is not checked here any more: the gateway's own HTTP/1.x

@@ -125,9 +125,50 @@ routes:
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
 	}
-	wantErrorAt(t, r.stderr, p, 10, 13, "routes[1].paths[0]", `is never reached: routes[0] ("admin") comes first for the same hosts and path in any letter case (its service has case_insensitive_paths)`)
+	wantErrorAt(t, r.stderr, p, 10, 13, "routes[1].paths[0]", `is never reached: routes[0] ("admin") comes first for the same hosts and path in any letter case (its service folds path case: case_insensitive_paths or windows_paths)`)
 	p = writeFile(t, "kept.yaml", fmt.Sprintf(cfg, "false"))
 	if r := runCLI(t, nil, "validate", "--config", p); r.code != 0 {
 		t.Errorf("case-sensitive: exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestWindowsServiceRefusesPathsWindowsReadsAsAnotherName: behind a service
+// declared windows_paths, every spelling Windows opens as
+// /admin/report.txt is either the /admin route (letter case, folded) or
+// refused with 400 (a trailing dot or space, a stream, a short name, a
+// wildcard), and the upstream never sees it; ordinary paths pass.
+func TestWindowsServiceRefusesPathsWindowsReadsAsAnotherName(t *testing.T) {
+	up := caseFoldingUpstream(t)
+	_, hash := akGenerate(t)
+	gw := StartGateway(t, pathCaseConfig(up.URL, hash, ", windows_paths: true"))
+	c := clientFrom(t, "127.0.0.1")
+	for _, tc := range []struct {
+		desc, path string
+		status     int
+	}{
+		{"letter case: the /admin route", "/ADMIN/report.txt", 401},
+		{"a trailing dot", "/admin./report.txt", 400},
+		{"an escaped trailing dot", "/admin%2E/report.txt", 400},
+		{"a trailing space", "/admin%20/report.txt", 400},
+		{"a dot and a space", "/admin.%20/report.txt", 400},
+		{"a file's data stream", "/admin/report.txt::$DATA", 400},
+		{"an escaped stream", "/admin/report.txt%3A%3A$DATA", 400},
+		{"a short name", "/ADMINI~1/report.txt", 400},
+		{"a DOS wildcard", "/admin%3C/report.txt", 400},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			up.Reset()
+			resp, body := doRequest(t, c, http.MethodGet, gw.URL(tc.path), "")
+			if resp.StatusCode != tc.status || up.Count() != 0 {
+				t.Fatalf("%s: status %d %q, want %d; upstream saw %d: %+v", tc.path, resp.StatusCode, body, tc.status, up.Count(), up.Requests())
+			}
+		})
+	}
+	for _, p := range []string{"/files/v1.2/notes.txt", "/~alice/page", "/files/my%20notes.txt"} {
+		up.Reset()
+		resp, body := doRequest(t, c, http.MethodGet, gw.URL(p), "")
+		if resp.StatusCode != 200 || body != "public page" || up.Count() != 1 {
+			t.Errorf("%s: status %d %q, upstream saw %d", p, resp.StatusCode, body, up.Count())
+		}
 	}
 }
