@@ -254,6 +254,7 @@ func (g *Gateway) Start() error {
 		g.log.Info("ops listening", "address", g.opsAddr)
 		g.warnOpsOpen(false, cfg.Ops.Allow)
 	}
+	g.warnClearSinks(nil, cfg)
 	g.startControl(errLog)
 	g.wg.Add(1)
 	go g.alerts.run()
@@ -405,7 +406,7 @@ func (g *Gateway) Reload() error { return g.reloadAs(context.Background(), nil) 
 func (g *Gateway) reloadAs(ctx context.Context, actor *store.Actor) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
-	before := g.snap.Load().cfg.Ops.Allow
+	prev := g.snap.Load().cfg
 	err := g.reload(ctx, actor)
 	if err != nil {
 		g.failures.Add(1)
@@ -416,15 +417,24 @@ func (g *Gateway) reloadAs(ctx context.Context, actor *store.Actor) error {
 	g.reloads.Add(1)
 	g.lastFail.set(nil)
 	g.log.Info("config reloaded", "event", "config_reloaded", "config", g.opts.ConfigPath, "sha256", g.snap.Load().file.SHA256)
-	g.warnOpsOpen(opsOpenToAll(g.opsAddr, before), g.snap.Load().cfg.Ops.Allow)
+	g.warnChanges(prev)
 	return nil
+}
+
+// warnChanges logs, once a new config is live (a reload, a rollback), the
+// exposures it opened that prev, the config before it, did not have.
+func (g *Gateway) warnChanges(prev *config.Config) {
+	now := g.snap.Load().cfg
+	g.warnOpsOpen(opsOpenToAll(g.opsAddr, prev.Ops.Allow), now.Ops.Allow)
+	g.warnClearSinks(clearSinks(prev), now)
 }
 
 // warnOpsOpen logs that the ops listener is open to every peer that
 // reaches it (opsOpenToAll) when allow, its allow list now, leaves it so
-// and it was not open already: at start, and on the reload that removes
-// the list (ops.allow applies on reload; the listener stays where it is
-// bound). A reload that changes nothing about it says nothing again.
+// and it was not open already: at start, and on the reload or rollback
+// that removes the list (ops.allow applies on reload; the listener stays
+// where it is bound). A reload that changes nothing about it says nothing
+// again.
 func (g *Gateway) warnOpsOpen(wasOpen bool, allow []string) {
 	if g.opsAddr == "" || wasOpen || !opsOpenToAll(g.opsAddr, allow) {
 		return

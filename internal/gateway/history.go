@@ -155,6 +155,7 @@ func (cp *controlPlane) Rollback(ctx context.Context, actor store.Actor, v *stor
 		}
 		return err
 	}
+	prev := g.snap.Load().cfg
 	if err := g.apply(cfg, s); err != nil {
 		return err
 	}
@@ -163,6 +164,7 @@ func (cp *controlPlane) Rollback(ctx context.Context, actor store.Actor, v *stor
 	}
 	g.reloads.Add(1)
 	g.log.Info("config rolled back", "event", "config_rolled_back", "version", v.Version, "sha256", cfg.SHA256, "by", actor.Kind+":"+actor.Name)
+	g.warnChanges(prev)
 	return nil
 }
 
