@@ -194,6 +194,12 @@ type Service struct {
 	// a short name such as ADMINI~1, a wildcard character) is refused
 	// (normalize.WindowsAmbiguity).
 	WindowsPaths bool `yaml:"windows_paths,omitempty"`
+	// TrailingSlashInsensitivePaths declares that the upstream treats
+	// "/admin/" and "/admin" as one path (Express, ASP.NET Core, Rails and
+	// Spring Boot 2 by default). The routes to this service then match
+	// their exact paths and prefixes with or without a trailing slash, so
+	// "/admin/" meets the exact route "/admin" and its policies.
+	TrailingSlashInsensitivePaths bool `yaml:"trailing_slash_insensitive_paths,omitempty"`
 }
 
 // IdentityAssertion is the gateway's assertion signing keys.

@@ -174,9 +174,11 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	services := map[string]*upstream.Service{}
 	foldCase := map[string]bool{} // services whose upstream folds path case
 	windows := map[string]bool{}  // services whose upstream reads paths as Windows file names
+	noSlash := map[string]bool{}  // services whose upstream ignores a trailing slash
 	for i, sc := range cfg.Services {
 		foldCase[sc.Name] = sc.CaseInsensitivePaths || sc.WindowsPaths
 		windows[sc.Name] = sc.WindowsPaths
+		noSlash[sc.Name] = sc.TrailingSlashInsensitivePaths
 		svc, err := reg.Service(sc)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("services[%d]", i), err.Error()))
@@ -291,7 +293,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		}
 		rt.metrics = metrics.Of(state).Route(rc.Name, rc.Service, &rt.kinds)
 		s.routes = append(s.routes, rt)
-		rr = append(rr, toRouterRoute(i, rc, foldCase[rc.Service]))
+		rr = append(rr, toRouterRoute(i, rc, foldCase[rc.Service], noSlash[rc.Service]))
 	}
 	linkSiblings(cfg, s.routes)
 	unseen := newUnseenHeaders(cfg, owned)
@@ -301,7 +303,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
 	} else {
-		errs = append(errs, shadowedRoutes(cfg, r, foldCase)...)
+		errs = append(errs, shadowedRoutes(cfg, r, func(svc string) bool { return foldCase[svc] || noSlash[svc] })...)
 	}
 	s.router = r
 
@@ -444,7 +446,7 @@ func canonicalOr(name, def string) string {
 // would (router.Shadowed). The operator put this route there, usually with
 // other policies, and believes they apply to those requests; they never
 // would.
-func shadowedRoutes(cfg *config.Config, r *router.Router, foldCase map[string]bool) config.Errors {
+func shadowedRoutes(cfg *config.Config, r *router.Router, readsPathsLoosely func(service string) bool) config.Errors {
 	var errs config.Errors
 	for _, sh := range r.Shadowed() {
 		path := fmt.Sprintf("routes[%d]", sh.Index)
@@ -452,8 +454,8 @@ func shadowedRoutes(cfg *config.Config, r *router.Router, foldCase map[string]bo
 			path = fmt.Sprintf("routes[%d].paths[%d]", sh.Index, sh.Path)
 		}
 		same := "the same hosts and path"
-		if foldCase[cfg.Routes[sh.By].Service] {
-			same += " in any letter case (its service folds path case: case_insensitive_paths or windows_paths)"
+		if readsPathsLoosely(cfg.Routes[sh.By].Service) {
+			same += " as its service's upstream reads paths (case_insensitive_paths, windows_paths or trailing_slash_insensitive_paths)"
 		}
 		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for %s and matches every request this route would "+
 			"(it allows these methods, HEAD with GET, and requires no other header); give one of them another path, host, method or header", sh.By, cfg.Routes[sh.By].Name, same)))
@@ -461,12 +463,13 @@ func shadowedRoutes(cfg *config.Config, r *router.Router, foldCase map[string]bo
 	return errs
 }
 
-// toRouterRoute is the router's view of a route. foldCase is its
-// service's case_insensitive_paths: an upstream that reads "/ADMIN/x" as
-// "/admin/x" must have it meet the route "/admin" (and its policies), not
-// fall to a catch-all in front of the same upstream.
-func toRouterRoute(id int, rc *config.Route, foldCase bool) router.Route {
-	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority, FoldCase: foldCase}
+// toRouterRoute is the router's view of a route. foldCase and noSlash are
+// how its service's upstream reads paths (case_insensitive_paths or
+// windows_paths; trailing_slash_insensitive_paths): an upstream that reads
+// "/ADMIN/" as "/admin" must have it meet the route "/admin" (and its
+// policies), not fall to a catch-all in front of the same upstream.
+func toRouterRoute(id int, rc *config.Route, foldCase, noSlash bool) router.Route {
+	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority, FoldCase: foldCase, IgnoreTrailingSlash: noSlash}
 	for _, p := range rc.Paths {
 		switch {
 		case p.Exact != "":

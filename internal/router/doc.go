@@ -21,7 +21,11 @@
 //     (?i)). The gateway sets it for the routes to a service whose
 //     upstream folds case: otherwise "/ADMIN/x" would miss the route
 //     "/admin", with its policies, fall to a catch-all, and be served by
-//     an upstream that reads it as "/admin/x". Prefixes are segment-aware:
+//     an upstream that reads it as "/admin/x". Likewise a route that
+//     ignores a trailing slash (Route.IgnoreTrailingSlash) matches its exact
+//     path "/admin" as "/admin/" too (and "/admin/" as "/admin"), and its
+//     prefix "/api/" as "/api" too; its regexes are matched as written.
+//     Prefixes are segment-aware:
 //     "/api" matches "/api" and "/api/x" but not "/apix"; a prefix with a
 //     trailing slash, "/api/", matches "/api/" and "/api/x" but not "/api";
 //     the prefix "/" matches every path. A regex must match the whole path
@@ -65,7 +69,8 @@
 // allows every method it allows and requires no header it does not, never
 // wins: Shadowed lists such paths, and the gateway refuses the config. A
 // route that folds case shadows, in the same way, a later one whose path is
-// its own in other letter case ("/admin" folding before "/Admin"). The
+// its own in other letter case ("/admin" folding before "/Admin"), or, for
+// a route that ignores a trailing slash, with one toggled. The
 // threat is a silent one: the policies of the shadowed route (an auth
 // policy on writes, say) are believed to apply and never run.
 //

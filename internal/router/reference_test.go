@@ -57,7 +57,7 @@ func refMatch(routes []Route, host, path, method string, header http.Header) (Ma
 				continue
 			}
 			for _, p := range paths {
-				pr, ok := refPath(p, path, rt.FoldCase)
+				pr, ok := refPath(p, path, rt.FoldCase, rt.IgnoreTrailingSlash)
 				if !ok {
 					continue
 				}
@@ -109,15 +109,22 @@ func refHost(pattern, host string) (int, bool) {
 	return math.MaxInt, host == pattern
 }
 
-func refPath(p PathSpec, path string, fold bool) (int, bool) {
+func refPath(p PathSpec, path string, fold, slash bool) (int, bool) {
 	if fold && p.Kind != PathRegex {
 		p.Value, path = refLower(p.Value), refLower(path)
 	}
 	switch p.Kind {
 	case PathExact:
+		if slash && p.Value != "/" && (path+"/" == p.Value || path == p.Value+"/") {
+			return math.MaxInt, true
+		}
 		return math.MaxInt, path == p.Value
 	case PathPrefix:
 		v := p.Value
+		if slash && v != "/" {
+			// "/a/" ignoring the trailing slash is "/a" (segment-aware).
+			v = strings.TrimSuffix(v, "/")
+		}
 		ok := v == "/" || path == v ||
 			(strings.HasSuffix(v, "/") && strings.HasPrefix(path, v)) ||
 			strings.HasPrefix(path, v+"/")
@@ -221,6 +228,7 @@ func randRoute(rng *rand.Rand, id int) Route {
 		}
 	}
 	rt.FoldCase = rng.IntN(3) == 0
+	rt.IgnoreTrailingSlash = rng.IntN(3) == 0
 	return rt
 }
 
@@ -308,6 +316,7 @@ func FuzzMatch(f *testing.F) {
 		{ID: 4, Paths: []PathSpec{regex(".*x"), prefix("//")}, Methods: []string{"POST"}},
 		{ID: 5, Paths: []PathSpec{prefix("/Adm"), exact("/a/B"), regex("/r/Y")}, FoldCase: true},
 		{ID: 6, Hosts: []string{"a.com"}, Paths: []PathSpec{prefix("/adm/X")}},
+		{ID: 7, Paths: []PathSpec{exact("/s"), exact("/t/"), prefix("/u/")}, IgnoreTrailingSlash: true, Methods: []string{"PUT"}},
 	}
 	r, err := New(routes)
 	if err != nil {

@@ -58,6 +58,10 @@ type Route struct {
 	// (its upstream treats "/Admin" and "/admin" as one path); see the
 	// package doc.
 	FoldCase bool
+	// IgnoreTrailingSlash makes the route's exact paths and prefixes match
+	// with or without a trailing slash (its upstream treats "/admin/" and
+	// "/admin" as one path); see the package doc.
+	IgnoreTrailingSlash bool
 }
 
 // Result is the outcome of Match.
@@ -124,14 +128,36 @@ type entry struct {
 	// fold: the path compares with ASCII case folded. Its table key is
 	// then the value in lower case (a regex is compiled with (?i)).
 	fold bool
+	// key is the entry's key in its table's exact or prefix map: the value,
+	// in lower case when it folds case, and for a route that ignores a
+	// trailing slash, a prefix without its own ("/api/" keyed "/api"
+	// matches the same paths and "/api" too); an exact path's twin with
+	// the slash toggled is a second entry.
+	key string
 }
 
-// key is the entry's key in its table's exact or prefix map.
-func (e *entry) key() string {
-	if e.fold {
-		return lowerASCII(e.value)
+// pathKey is the key of an exact or prefix value (see entry.key).
+func pathKey(kind PathKind, value string, fold, slash bool) string {
+	k := value
+	if fold {
+		k = lowerASCII(k)
 	}
-	return e.value
+	if slash && kind == PathPrefix && len(k) > 1 && k[len(k)-1] == '/' {
+		k = k[:len(k)-1]
+	}
+	return k
+}
+
+// toggleSlash is an exact path with its trailing slash removed or added;
+// "" for the root, which has no twin.
+func toggleSlash(p string) string {
+	switch {
+	case p == "/":
+		return ""
+	case p[len(p)-1] == '/':
+		return p[:len(p)-1]
+	}
+	return p + "/"
 }
 
 // New compiles routes, given in config order, into a Router. It fails on
@@ -165,7 +191,16 @@ func (r *Router) add(index int, in *Route) error {
 		}
 		e.rt, e.priority, e.id, e.index, e.path = rt, in.Priority, in.ID, index, j
 		r.fold = r.fold || (e.fold && e.kind != PathRegex)
+		if e.kind != PathRegex {
+			e.key = pathKey(e.kind, e.value, e.fold, in.IgnoreTrailingSlash)
+		}
 		entries = append(entries, e)
+		if in.IgnoreTrailingSlash && e.kind == PathExact {
+			if twin := toggleSlash(e.key); twin != "" {
+				e.key = twin
+				entries = append(entries, e)
+			}
+		}
 	}
 	tables, err := r.tablesFor(in.Hosts)
 	if err != nil {

@@ -310,6 +310,36 @@ func TestMatchRules(t *testing.T) {
 			},
 		},
 		{
+			name: "a route that ignores a trailing slash matches its exact paths and prefixes with or without one",
+			routes: []Route{
+				{ID: 1, Paths: []PathSpec{prefix("/")}},
+				{ID: 2, Paths: []PathSpec{exact("/admin"), exact("/login/"), prefix("/reports/")}, IgnoreTrailingSlash: true},
+				{ID: 3, Paths: []PathSpec{exact("/other")}},
+			},
+			reqs: []req{
+				{path: "/admin", wantID: 2, wantRes: Matched, wantKind: PathExact, wantMatched: str("/admin")},
+				{path: "/admin/", wantID: 2, wantRes: Matched, wantKind: PathExact, wantMatched: str("/admin/")},
+				{path: "/login", wantID: 2, wantRes: Matched},
+				{path: "/login/", wantID: 2, wantRes: Matched},
+				{path: "/reports", wantID: 2, wantRes: Matched, wantKind: PathPrefix, wantMatched: str("/reports/")},
+				{path: "/reports/q3", wantID: 2, wantRes: Matched},
+				{path: "/admin/x", wantID: 1, wantRes: Matched}, // an exact path is still exact
+				{path: "/reportsx", wantID: 1, wantRes: Matched},
+				{path: "/other/", wantID: 1, wantRes: Matched}, // a route that keeps the slash still does
+			},
+		},
+		{
+			name: "case and trailing slash together",
+			routes: []Route{
+				{ID: 1, Paths: []PathSpec{prefix("/")}},
+				{ID: 2, Paths: []PathSpec{exact("/Admin")}, FoldCase: true, IgnoreTrailingSlash: true},
+			},
+			reqs: []req{
+				{path: "/ADMIN/", wantID: 2, wantRes: Matched},
+				{path: "/admin", wantID: 2, wantRes: Matched},
+			},
+		},
+		{
 			name: "405 lists the methods of the routes that fold case",
 			routes: []Route{
 				{ID: 1, Paths: []PathSpec{prefix("/admin")}, Methods: []string{"GET"}, FoldCase: true},

@@ -40,7 +40,7 @@ func (r *Router) Shadowed() []Shadow {
 			seen[k]++
 			d := coveredBy(es[:i], e, false)
 			if d == nil && byKey != nil && !e.fold {
-				if lk := lowerASCII(e.value); lk != e.value {
+				if lk := lowerASCII(e.key); lk != e.key {
 					d = coveredBy(byKey[lk], e, true)
 				}
 			}

@@ -19,7 +19,7 @@ func newTable() *table {
 }
 
 func (t *table) add(e entry) {
-	k := e.key()
+	k := e.key
 	switch e.kind {
 	case PathExact:
 		t.exact[k] = append(t.exact[k], e)
@@ -27,10 +27,10 @@ func (t *table) add(e entry) {
 	case PathPrefix:
 		t.prefix[k] = append(t.prefix[k], e)
 		t.fold = t.fold || e.fold
-		for len(t.prefixLen) <= len(e.value) {
+		for len(t.prefixLen) <= len(k) {
 			t.prefixLen = append(t.prefixLen, false)
 		}
-		t.prefixLen[len(e.value)] = true
+		t.prefixLen[len(k)] = true
 	case PathRegex:
 		t.regex = append(t.regex, e)
 	}

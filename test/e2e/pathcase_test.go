@@ -105,7 +105,9 @@ func TestPathsAreCaseSensitiveUnlessTheServiceSaysOtherwise(t *testing.T) {
 
 // TestCLIValidateRefusesARouteFoldedAway: on a service with
 // case_insensitive_paths, a route /Admin after the route /admin matches
-// nothing the first does not: refused, naming the letter case.
+// nothing the first does not: refused, naming how the upstream reads
+// paths; the same for /admin/ after the exact /admin of a service with
+// trailing_slash_insensitive_paths.
 func TestCLIValidateRefusesARouteFoldedAway(t *testing.T) {
 	cfg := `version: 1
 listeners: [{name: public, address: "127.0.0.1:8080"}]
@@ -125,11 +127,22 @@ routes:
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
 	}
-	wantErrorAt(t, r.stderr, p, 10, 13, "routes[1].paths[0]", `is never reached: routes[0] ("admin") comes first for the same hosts and path in any letter case (its service folds path case: case_insensitive_paths or windows_paths)`)
+	wantErrorAt(t, r.stderr, p, 10, 13, "routes[1].paths[0]", `is never reached: routes[0] ("admin") comes first for the same hosts and path as its service's upstream reads paths (case_insensitive_paths, windows_paths or trailing_slash_insensitive_paths)`)
 	p = writeFile(t, "kept.yaml", fmt.Sprintf(cfg, "false"))
 	if r := runCLI(t, nil, "validate", "--config", p); r.code != 0 {
 		t.Errorf("case-sensitive: exit %d; stderr:\n%s", r.code, r.stderr)
 	}
+
+	// The same with a trailing slash: /admin/ after the exact /admin of a
+	// service that ignores it.
+	slash := strings.NewReplacer("case_insensitive_paths: %s", "trailing_slash_insensitive_paths: true",
+		"{prefix: /admin}", "{exact: /admin}", "{prefix: /Admin}", "{exact: /admin/}").Replace(cfg)
+	p = writeFile(t, "slash.yaml", slash)
+	r = runCLI(t, nil, "validate", "--config", p)
+	if r.code != 1 {
+		t.Fatalf("slash: exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	wantErrorAt(t, r.stderr, p, 10, 13, "routes[1].paths[0]", `is never reached: routes[0] ("admin") comes first for the same hosts and path as its service's upstream reads paths`)
 }
 
 // TestWindowsServiceRefusesPathsWindowsReadsAsAnotherName: behind a service
@@ -171,4 +184,79 @@ func TestWindowsServiceRefusesPathsWindowsReadsAsAnotherName(t *testing.T) {
 			t.Errorf("%s: status %d %q, upstream saw %d", p, resp.StatusCode, body, up.Count())
 		}
 	}
+}
+
+// TestTrailingSlashInsensitiveServiceRoutesBothSpellingsToTheExactRoute:
+// an upstream that ignores a trailing slash (Express, ASP.NET Core, Rails by
+// default) answers /admin/ with its /admin handler. Behind a service that
+// declares it, /admin/ meets the exact route /admin and its auth policy;
+// without the declaration it falls to the open catch-all and is served.
+func TestTrailingSlashInsensitiveServiceRoutesBothSpellingsToTheExactRoute(t *testing.T) {
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.TrimSuffix(r.URL.Path, "/") == "/admin" {
+			_, _ = io.WriteString(w, "the admin console")
+			return
+		}
+		_, _ = io.WriteString(w, "public page")
+	})
+	key, hash := akGenerate(t)
+	config := func(extra string) GatewayConfig {
+		return GatewayConfig(fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "{{public}}"}]
+services: [{name: app, targets: [{url: "%s"}]%s}]
+routes:
+  - name: admin
+    paths: [{exact: /admin}]
+    service: app
+    policies:
+      - {kind: auth, methods: [{api_key: {}}]}
+  - name: site
+    paths: [{prefix: /}]
+    service: app
+    auth: none
+consumers:
+  - {name: ops-team, credentials: {api_keys: [{id: k1, hash: "%s"}]}}
+ops: {address: "{{ops}}"}
+`, up.URL, extra, hash))
+	}
+	c := clientFrom(t, "127.0.0.1")
+	t.Run("without the declaration the slash reaches the catch-all", func(t *testing.T) {
+		gw := StartGateway(t, config(""))
+		up.Reset()
+		resp, body := doRequest(t, c, http.MethodGet, gw.URL("/admin/"), "")
+		if resp.StatusCode != 200 || body != "the admin console" || up.Count() != 1 {
+			t.Fatalf("status %d %q, upstream saw %d", resp.StatusCode, body, up.Count())
+		}
+	})
+	gw := StartGateway(t, config(", trailing_slash_insensitive_paths: true"))
+	for _, p := range []string{"/admin", "/admin/", "/ADMIN/"} {
+		want := 401
+		if p == "/ADMIN/" {
+			want = 200 // the letter case is another declaration: this upstream keeps it
+		}
+		t.Run(p, func(t *testing.T) {
+			up.Reset()
+			resp, body := doRequest(t, c, http.MethodGet, gw.URL(p), "")
+			if resp.StatusCode != want || (want == 401 && up.Count() != 0) {
+				t.Fatalf("status %d %q, want %d; upstream saw %d", resp.StatusCode, body, want, up.Count())
+			}
+		})
+	}
+	t.Run("with a key the upstream gets the client's spelling", func(t *testing.T) {
+		up.Reset()
+		resp, body := doRequest(t, c, http.MethodGet, gw.URL("/admin/"), "", "X-Api-Key", key)
+		if resp.StatusCode != 200 || body != "the admin console" {
+			t.Fatalf("status %d %q", resp.StatusCode, body)
+		}
+		if s := up.Last(t); s.RequestURI != "/admin/" || s.Header.Get("X-Consumer-Name") != "ops-team" {
+			t.Errorf("upstream saw %s as %q", s.RequestURI, s.Header.Get("X-Consumer-Name"))
+		}
+	})
+	t.Run("a deeper path is not the exact route", func(t *testing.T) {
+		up.Reset()
+		resp, body := doRequest(t, c, http.MethodGet, gw.URL("/admin/x"), "")
+		if resp.StatusCode != 200 || body != "public page" {
+			t.Fatalf("status %d %q", resp.StatusCode, body)
+		}
+	})
 }
