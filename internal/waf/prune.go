@@ -19,7 +19,6 @@ import (
 	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/coraza/v3/types/variables"
 	"github.com/corazawaf/libinjection-go"
-	coregx "github.com/coregx/ahocorasick"
 	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 
 	"github.com/portcullis/portcullis/internal/waf/rx"
@@ -1290,9 +1289,8 @@ func dataFileScreen(name string) *screen {
 // sparse state lists, and allocates, at each byte) and costs memory and
 // build time. Measured on the CRS data files the request rules read
 // (docs/performance.md, "Who switches, and the system-call floor"): as
-// DFAs they held 14 MB of heap (6 MB since the DFAs are coregx's) against
-// 3 MB as NFAs and take 0.25 s to build, once per process
-// (dataFileScreens), and a WAF request costs
+// DFAs they hold 14 MB of heap against 3 MB as NFAs and take 0.25 s to
+// build, once per process (dataFileScreens), and a WAF request costs
 // 0.944x the CPU (in process, client and upstream included) it did with
 // NFAs for every list of 64 phrases or more (Coraza's own choice for
 // @pmFromFile, which pruning used to copy), about half of it from the
@@ -1302,9 +1300,9 @@ func dataFileScreen(name string) *screen {
 const dfaPhrases = 2048
 
 // phraseScreen is @pm's and @pmFromFile's screen over their (lowercased)
-// phrases, matched as Coraza matches them: Aho-Corasick ignoring ASCII
-// case (a DFA or an NFA finds a phrase in the same values: dfaPhrases
-// chooses for speed, not meaning; the NFA is Coraza's own library). A match
+// phrases, matched as Coraza matches them: Aho-Corasick from the same
+// library, ignoring ASCII case, leftmost-longest (a DFA or an NFA finds
+// the same matches: dfaPhrases chooses for speed, not meaning). A match
 // holds every byte of one phrase, so one byte of each phrase, in both
 // cases, makes a need set.
 func phraseScreen(phrases []string) (need byteSet, hasNeed bool, mayMatch func(string) bool, ok bool) {
@@ -1326,48 +1324,14 @@ func phraseScreen(phrases []string) (need byteSet, hasNeed bool, mayMatch func(s
 
 // phraseMatcher reports whether a value holds one of phrases, in any
 // ASCII case; dfa chooses the automaton.
-//
-// The DFA is coregx/ahocorasick's, over the phrases in lower case, given
-// the value folded to lower case in a stack buffer: its IsMatch allocates
-// nothing, where the other library's iterator allocated four times a call
-// (a copy of the value, two iterator structs, the match), a quarter of a
-// WAF request's allocations once a dozen screens ran. The NFA stays the
-// other library's (coregx builds DFAs only). TestPhraseScreenDFAAgreesWithNFA
-// holds the two to the same answers.
 func phraseMatcher(phrases []string, dfa bool) func(string) bool {
-	if dfa {
-		lower := make([]string, len(phrases))
-		for i, p := range phrases {
-			lower[i] = strings.ToLower(p)
-		}
-		a, err := coregx.NewBuilder().AddStrings(lower).Build()
-		if err == nil {
-			return func(v string) bool {
-				var buf [512]byte
-				return a.IsMatch(appendLowerASCII(buf[:0], v))
-			}
-		}
-		// A build error is the library's; the NFA below matches the same.
-	}
 	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
 		AsciiCaseInsensitive: true,
 		MatchKind:            ahocorasick.LeftMostLongestMatch,
+		DFA:                  dfa,
 	})
 	m := b.Build(phrases)
 	return func(v string) bool { return m.Iter(v).Next() != nil }
-}
-
-// appendLowerASCII appends s to b with its ASCII letters in lower case, as
-// the phrase automaton ignores case (ASCII only, as Coraza's @pm does).
-func appendLowerASCII(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 // dataFile is a @pmFromFile data file of the CRS as Coraza reads it: from
