@@ -380,20 +380,12 @@ func (e *entry) before(o *entry) bool {
 	return e.index < o.index
 }
 
-// lowerASCII folds the ASCII letters of s to lower case; other bytes are
-// kept, so the result has s's length (a canonical path is ASCII: every
-// other byte is percent-encoded).
+// lowerASCII folds the ASCII letters of s to lower case (foldPath's rule);
+// other bytes are kept, so the result has s's length (a canonical path is
+// ASCII: every other byte is percent-encoded).
 func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; 'A' <= c && c <= 'Z' {
-					b[j] = c + ('a' - 'A')
-				}
-			}
-			return string(b)
-		}
+	if b, i := foldPath(s, nil); i >= 0 {
+		return string(b)
 	}
 	return s
 }

@@ -83,13 +83,7 @@ func TestSecurityEventsSentInClearByAReloadAreLogged(t *testing.T) {
 		t.Fatalf("the reload that added syslog in clear was not logged:\n%s", gw.Stderr.String())
 	}
 	gw.WriteConfig(GatewayConfig(clear + "# again\n"))
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(gw.Stderr.String(), `"event":"config_reloaded"`) < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := strings.Count(gw.Stderr.String(), `"event":"config_reloaded"`); n != 2 {
-		t.Fatalf("%d reloads logged, want 2:\n%s", n, gw.Stderr.String())
-	}
+	gw.WaitReloads(t, 2)
 	if n := strings.Count(gw.Stderr.String(), clearWarning); n != 1 {
 		t.Errorf("warning logged %d times, want once:\n%s", n, gw.Stderr.String())
 	}

@@ -255,6 +255,20 @@ func (g *Gateway) WaitLog(s string, timeout time.Duration) bool {
 	return waitContains(g.Stderr, s, timeout)
 }
 
+// WaitReloads waits until the process log has logged n reloads and fails
+// the test when it has not after 10 seconds.
+func (g *Gateway) WaitReloads(t testing.TB, n int) {
+	t.Helper()
+	const reloaded = `"event":"config_reloaded"`
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(g.Stderr.String(), reloaded) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := strings.Count(g.Stderr.String(), reloaded); got != n {
+		t.Fatalf("%d reloads logged, want %d:\n%s", got, n, g.Stderr.String())
+	}
+}
+
 // WaitAccessLog waits until the access log contains s. A background writer
 // writes access lines, so a line can appear just after the client has its
 // response: read the access log only after waiting for a line that must be

@@ -120,13 +120,7 @@ func TestOpsListenerOpenedByAReloadIsLogged(t *testing.T) {
 	// Another reload that keeps it open: the config file changes (a
 	// comment), the listener's exposure does not.
 	gw.WriteConfig(GatewayConfig(open + "# again\n"))
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(gw.Stderr.String(), `"event":"config_reloaded"`) < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := strings.Count(gw.Stderr.String(), `"event":"config_reloaded"`); n != 2 {
-		t.Fatalf("%d reloads logged, want 2:\n%s", n, gw.Stderr.String())
-	}
+	gw.WaitReloads(t, 2)
 	if n := strings.Count(gw.Stderr.String(), warning); n != 1 {
 		t.Errorf("warning logged %d times, want once (on the reload that opened it):\n%s", n, gw.Stderr.String())
 	}

@@ -21,13 +21,20 @@ func caseFoldingUpstream(t *testing.T) *Upstream {
 	})
 }
 
+// pathCaseConfig is an admin route (auth; path: its path, such as
+// "{prefix: /admin}") and an open catch-all to one service, whose
+// declarations serviceExtra adds.
 func pathCaseConfig(upURL, hash, serviceExtra string) GatewayConfig {
+	return adminAndSiteConfig(upURL, hash, serviceExtra, "{prefix: /admin}")
+}
+
+func adminAndSiteConfig(upURL, hash, serviceExtra, path string) GatewayConfig {
 	return GatewayConfig(fmt.Sprintf(`version: 1
 listeners: [{name: public, address: "{{public}}"}]
 services: [{name: app, targets: [{url: "%s"}]%s}]
 routes:
   - name: admin
-    paths: [{prefix: /admin}]
+    paths: [%s]
     service: app
     policies:
       - {kind: auth, methods: [{api_key: {}}]}
@@ -38,7 +45,7 @@ routes:
 consumers:
   - {name: ops-team, credentials: {api_keys: [{id: k1, hash: "%s"}]}}
 ops: {address: "{{ops}}"}
-`, upURL, serviceExtra, hash))
+`, upURL, serviceExtra, path, hash))
 }
 
 // TestCaseInsensitiveServiceRoutesEverySpellingToItsRoute: behind a
@@ -201,23 +208,7 @@ func TestTrailingSlashInsensitiveServiceRoutesBothSpellingsToTheExactRoute(t *te
 	})
 	key, hash := akGenerate(t)
 	config := func(extra string) GatewayConfig {
-		return GatewayConfig(fmt.Sprintf(`version: 1
-listeners: [{name: public, address: "{{public}}"}]
-services: [{name: app, targets: [{url: "%s"}]%s}]
-routes:
-  - name: admin
-    paths: [{exact: /admin}]
-    service: app
-    policies:
-      - {kind: auth, methods: [{api_key: {}}]}
-  - name: site
-    paths: [{prefix: /}]
-    service: app
-    auth: none
-consumers:
-  - {name: ops-team, credentials: {api_keys: [{id: k1, hash: "%s"}]}}
-ops: {address: "{{ops}}"}
-`, up.URL, extra, hash))
+		return adminAndSiteConfig(up.URL, hash, extra, "{exact: /admin}")
 	}
 	c := clientFrom(t, "127.0.0.1")
 	t.Run("without the declaration the slash reaches the catch-all", func(t *testing.T) {
