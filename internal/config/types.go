@@ -202,6 +202,16 @@ type Service struct {
 	TrailingSlashInsensitivePaths bool `yaml:"trailing_slash_insensitive_paths,omitempty"`
 }
 
+// FoldsPathCase reports whether the service's upstream reads paths in any
+// letter case: case_insensitive_paths, or windows_paths, which implies it.
+func (s *Service) FoldsPathCase() bool { return s.CaseInsensitivePaths || s.WindowsPaths }
+
+// ReadsPathsLoosely reports whether the routes to this service match more
+// spellings of a path than the one written (letter case, a trailing slash).
+func (s *Service) ReadsPathsLoosely() bool {
+	return s.FoldsPathCase() || s.TrailingSlashInsensitivePaths
+}
+
 // IdentityAssertion is the gateway's assertion signing keys.
 type IdentityAssertion struct {
 	// Issuer is the iss claim (default "portcullis").

@@ -172,13 +172,9 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	}
 
 	services := map[string]*upstream.Service{}
-	foldCase := map[string]bool{} // services whose upstream folds path case
-	windows := map[string]bool{}  // services whose upstream reads paths as Windows file names
-	noSlash := map[string]bool{}  // services whose upstream ignores a trailing slash
+	serviceConfigs := map[string]*config.Service{} // how each upstream reads paths
 	for i, sc := range cfg.Services {
-		foldCase[sc.Name] = sc.CaseInsensitivePaths || sc.WindowsPaths
-		windows[sc.Name] = sc.WindowsPaths
-		noSlash[sc.Name] = sc.TrailingSlashInsensitivePaths
+		serviceConfigs[sc.Name] = &cfg.Services[i]
 		svc, err := reg.Service(sc)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAtPath(fmt.Sprintf("services[%d]", i), err.Error()))
@@ -211,6 +207,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	var reads []headerRead // the headers the routes' policies read
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
+		sc := serviceConfigs[rc.Service]
 		rt := &route{
 			name:        rc.Name,
 			service:     services[rc.Service],
@@ -219,7 +216,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 			preserve:    rc.PreserveHost,
 			maxBody:     rc.MaxBodySize.Or(defaultMaxBody),
 			encodedOK:   rc.AllowEncodedSlashes,
-			windows:     windows[rc.Service],
+			windows:     sc != nil && sc.WindowsPaths,
 
 			methodOverride: rc.MethodOverride,
 			assert:         asserters[rc.Service],
@@ -293,7 +290,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 		}
 		rt.metrics = metrics.Of(state).Route(rc.Name, rc.Service, &rt.kinds)
 		s.routes = append(s.routes, rt)
-		rr = append(rr, toRouterRoute(i, rc, foldCase[rc.Service], noSlash[rc.Service]))
+		rr = append(rr, toRouterRoute(i, rc, sc))
 	}
 	linkSiblings(cfg, s.routes)
 	unseen := newUnseenHeaders(cfg, owned)
@@ -303,7 +300,7 @@ func CompileWith(cfg *config.Config, reg *upstream.Registry, state *pipeline.Sha
 	if err != nil {
 		errs = append(errs, cfg.ErrorAtPath("routes", err.Error()))
 	} else {
-		errs = append(errs, shadowedRoutes(cfg, r, func(svc string) bool { return foldCase[svc] || noSlash[svc] })...)
+		errs = append(errs, shadowedRoutes(cfg, r, serviceConfigs)...)
 	}
 	s.router = r
 
@@ -446,7 +443,7 @@ func canonicalOr(name, def string) string {
 // would (router.Shadowed). The operator put this route there, usually with
 // other policies, and believes they apply to those requests; they never
 // would.
-func shadowedRoutes(cfg *config.Config, r *router.Router, readsPathsLoosely func(service string) bool) config.Errors {
+func shadowedRoutes(cfg *config.Config, r *router.Router, services map[string]*config.Service) config.Errors {
 	var errs config.Errors
 	for _, sh := range r.Shadowed() {
 		path := fmt.Sprintf("routes[%d]", sh.Index)
@@ -454,7 +451,7 @@ func shadowedRoutes(cfg *config.Config, r *router.Router, readsPathsLoosely func
 			path = fmt.Sprintf("routes[%d].paths[%d]", sh.Index, sh.Path)
 		}
 		same := "the same hosts and path"
-		if readsPathsLoosely(cfg.Routes[sh.By].Service) {
+		if sc := services[cfg.Routes[sh.By].Service]; sc != nil && sc.ReadsPathsLoosely() {
 			same += " as its service's upstream reads paths (case_insensitive_paths, windows_paths or trailing_slash_insensitive_paths)"
 		}
 		errs = append(errs, cfg.ErrorAtPath(path, fmt.Sprintf("is never reached: routes[%d] (%q) comes first for %s and matches every request this route would "+
@@ -463,13 +460,16 @@ func shadowedRoutes(cfg *config.Config, r *router.Router, readsPathsLoosely func
 	return errs
 }
 
-// toRouterRoute is the router's view of a route. foldCase and noSlash are
-// how its service's upstream reads paths (case_insensitive_paths or
-// windows_paths; trailing_slash_insensitive_paths): an upstream that reads
-// "/ADMIN/" as "/admin" must have it meet the route "/admin" (and its
-// policies), not fall to a catch-all in front of the same upstream.
-func toRouterRoute(id int, rc *config.Route, foldCase, noSlash bool) router.Route {
-	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority, FoldCase: foldCase, IgnoreTrailingSlash: noSlash}
+// toRouterRoute is the router's view of a route. sc is its service's
+// config (nil for an unknown name, refused elsewhere): how its upstream
+// reads paths (letter case, a trailing slash) is how the route matches
+// them, so that "/ADMIN/" meets the route "/admin" and its policies rather
+// than a catch-all in front of the same upstream.
+func toRouterRoute(id int, rc *config.Route, sc *config.Service) router.Route {
+	r := router.Route{ID: id, Hosts: rc.Hosts, Methods: routeMethods(rc.Methods), Priority: rc.Priority}
+	if sc != nil {
+		r.FoldCase, r.IgnoreTrailingSlash = sc.FoldsPathCase(), sc.TrailingSlashInsensitivePaths
+	}
 	for _, p := range rc.Paths {
 		switch {
 		case p.Exact != "":
